@@ -1,0 +1,125 @@
+/* The backend op interface: everything the model code may do to device memory.
+ * Owns: tensor handles, the flat batch layout, and the table of ops each backend implements.
+ * Must not: know about models, tokenizers or requests. Model code never dereferences `bk_tensor.data`;
+ * only the backend that created a tensor may. Layouts are those of ../shared/design/KERNELS.md. */
+#ifndef BERTH_KERNELS_BACKEND_H
+#define BERTH_KERNELS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    BK_F32 = 0,
+    BK_F16,
+    BK_BF16,
+    BK_I32,
+} bk_dtype;
+
+size_t bk_dtype_size(bk_dtype dtype);
+const char *bk_dtype_name(bk_dtype dtype);
+
+/* A 2-D row-major tensor [rows][cols] in one backend's memory (1-D: rows = 1). */
+typedef struct bk_tensor {
+    bk_dtype dtype;
+    int64_t rows, cols;
+    void *data; /* device address: opaque outside the backend that made it */
+    int owned;  /* freed by tensor_free (0 for views and zero-copy host wraps) */
+} bk_tensor;
+
+static inline int64_t bk_numel(const bk_tensor *t)
+{
+    return t->rows * t->cols;
+}
+
+/* Tokens per KV-cache block. */
+#define BK_KV_BLOCK 16
+
+/* One layer's paged KV cache: K and V each [num_blocks][kv_heads][BK_KV_BLOCK][head_dim]. */
+typedef struct bk_kv_layer {
+    bk_tensor k, v; /* rows = num_blocks, cols = kv_heads * BK_KV_BLOCK * head_dim */
+} bk_kv_layer;
+
+/* The flat batch handed to forward (KERNELS.md): T tokens of S sequences, R rows that need logits.
+ * The int32 arrays live on the device; the counts are host values. */
+typedef struct bk_batch {
+    int32_t num_tokens;     /* T */
+    int32_t num_seqs;       /* S */
+    int32_t num_logit_rows; /* R */
+    int32_t max_blocks;     /* columns of block_tables */
+    int32_t max_seq_len;    /* the largest seq_lens[s]: sizes attention scratch */
+    bk_tensor token_ids;    /* [T] */
+    bk_tensor positions;    /* [T] position of each token in its sequence */
+    bk_tensor slot_mapping; /* [T] block * BK_KV_BLOCK + offset where its K/V is written */
+    bk_tensor query_start;  /* [S+1] prefix sums over tokens per sequence */
+    bk_tensor seq_lens;     /* [S] context length of each sequence after this step */
+    bk_tensor block_tables; /* [S][max_blocks] physical block ids, in order */
+    bk_tensor logit_rows;   /* [R] which of the T rows produce logits */
+} bk_batch;
+
+/* Shapes of the attention block, fixed per model. */
+typedef struct bk_attn_shape {
+    int32_t q_heads, kv_heads, head_dim;
+} bk_attn_shape;
+
+typedef struct bk_backend bk_backend;
+
+/* The op table. Every op returns 0 on success or -1 with a message available from `last_error`.
+ * Activations are f32; weights may be f32, f16 or bf16; accumulation is fp32 everywhere. */
+typedef struct bk_ops {
+    /* ---- memory ---- */
+    int (*tensor_alloc)(bk_backend *be, bk_tensor *out, bk_dtype dtype, int64_t rows, int64_t cols);
+    /* Makes a tensor of host bytes that stay valid for the backend's lifetime (an mmap'd checkpoint):
+     * the CPU backend uses them in place, a GPU backend copies them to the device. */
+    int (*tensor_from_host)(bk_backend *be, bk_tensor *out, bk_dtype dtype, int64_t rows,
+                            int64_t cols, const void *host);
+    void (*tensor_free)(bk_backend *be, bk_tensor *t);
+    /* Copies host bytes into rows [row0, row0 + nrows) of t (row width = t->cols elements). */
+    int (*upload_rows)(bk_backend *be, bk_tensor *t, int64_t row0, int64_t nrows, const void *host);
+    /* Copies the first nrows rows of t to host memory. Waits for all queued work first. */
+    int (*download_rows)(bk_backend *be, const bk_tensor *t, int64_t nrows, void *host);
+    /* Sets every byte of t to `byte` (tests poison outputs with it). */
+    int (*fill_bytes)(bk_backend *be, bk_tensor *t, int byte);
+
+    /* ---- ops ---- */
+    /* out[t] = table[ids[t]] converted to f32. out: [T][H] f32, table: [V][H] any float dtype. */
+    int (*embedding)(bk_backend *be, bk_tensor *out, const bk_tensor *table, const bk_tensor *ids,
+                     int32_t num_tokens);
+    /* residual += delta (skipped when delta is NULL); out = rmsnorm(residual) * weight.
+     * residual, delta, out: [T][H] f32; weight: [H] f32. */
+    int (*add_rmsnorm)(bk_backend *be, bk_tensor *residual, const bk_tensor *delta,
+                       const bk_tensor *weight, bk_tensor *out, float eps, int32_t num_tokens);
+    /* out[T][N] = x[T][K] · W[N][K]ᵀ (+ bias[N] when not NULL). */
+    int (*matmul)(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk_tensor *w,
+                  const bk_tensor *bias, int32_t num_tokens);
+    /* Per token of qkv [T][(Hq + 2·Hkv)·D] (q heads, then k heads, then v heads):
+     * RMSNorm each q and k head with q_norm / k_norm [D] (skipped when NULL), rotate q and k by
+     * RoPE (NeoX half split) at positions[t] with inv_freq [D/2], write q to q_out [T][Hq·D], and
+     * write k and v into the cache at slot_mapping[t]. */
+    int (*qk_norm_rope_store)(bk_backend *be, bk_tensor *q_out, const bk_tensor *qkv,
+                              const bk_tensor *q_norm, const bk_tensor *k_norm,
+                              const bk_tensor *inv_freq, float norm_eps, bk_kv_layer *kv,
+                              const bk_batch *batch, bk_attn_shape shape);
+    /* out [T][Hq·D]: each token attends causally over its sequence's paged cache, positions
+     * 0..positions[t] (its own K/V already stored). GQA: q head h reads kv head h / (Hq / Hkv). */
+    int (*attention)(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_kv_layer *kv,
+                     const bk_batch *batch, bk_attn_shape shape, float scale);
+    /* out[T][I] = silu(gate_up[t][0..I)) * gate_up[t][I..2I). */
+    int (*silu_mul)(bk_backend *be, bk_tensor *out, const bk_tensor *gate_up, int32_t num_tokens);
+    /* out[r] = x[rows[r]] for r < num_rows: picks the rows that need logits. */
+    int (*gather_rows)(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk_tensor *rows,
+                       int32_t num_rows);
+    /* out[r] = argmax of logits[r] (the lowest index on ties). out: [R] i32. */
+    int (*argmax)(bk_backend *be, bk_tensor *out, const bk_tensor *logits, int32_t num_rows);
+
+    /* ---- lifetime ---- */
+    const char *(*last_error)(bk_backend *be);
+    void (*destroy)(bk_backend *be);
+} bk_ops;
+
+struct bk_backend {
+    const bk_ops *ops;
+    const char *name; /* "cpu", "cuda" */
+    void *impl;
+};
+
+#endif
