@@ -34,7 +34,8 @@ static inline int64_t bk_numel(const bk_tensor *t)
 /* Tokens per KV-cache block. */
 #define BK_KV_BLOCK 16
 
-/* One layer's paged KV cache: K and V each [num_blocks][kv_heads][BK_KV_BLOCK][head_dim]. */
+/* One layer's paged KV cache: K and V each [num_blocks][kv_heads][BK_KV_BLOCK][head_dim], dtype F32
+ * or BF16 (every backend supports both, so the CPU can act as the CUDA backend's twin). */
 typedef struct bk_kv_layer {
     bk_tensor k, v; /* rows = num_blocks, cols = kv_heads * BK_KV_BLOCK * head_dim */
 } bk_kv_layer;
@@ -118,7 +119,8 @@ typedef struct bk_ops {
 
 struct bk_backend {
     const bk_ops *ops;
-    const char *name; /* "cpu", "cuda" */
+    const char *name;  /* "cpu", "cuda" */
+    bk_dtype kv_dtype; /* the KV-cache dtype this backend prefers: F32 on the CPU, BF16 on CUDA */
     void *impl;
 };
 
