@@ -1,0 +1,22 @@
+/* The CPU backend: every op of kernels/backend.h in portable C + OpenMP, on host memory.
+ * Owns: creating the backend, its memory budget and thread count. Must not: know about models; the
+ * op code lives in cpu_ops.c, cpu_matmul.c and cpu_attention.c. */
+#ifndef BERTH_KERNELS_CPU_BACKEND_H
+#define BERTH_KERNELS_CPU_BACKEND_H
+
+#include <stddef.h>
+
+#include "kernels/backend.h"
+
+/* num_threads 0 = every core (OpenMP default). memory_budget 0 = unlimited; otherwise tensor_alloc
+ * fails with a message naming requested/used/budget bytes once the budget would be exceeded (host
+ * wraps from tensor_from_host do not count). Returns NULL with a message in err on failure. */
+bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size_t errlen);
+
+/* Bytes of tensors allocated by tensor_alloc and not yet freed. */
+size_t bk_cpu_bytes_in_use(const bk_backend *be);
+
+/* The number of threads an op's parallel region actually runs with (measured by opening one). */
+int bk_cpu_num_threads(const bk_backend *be);
+
+#endif
