@@ -1,0 +1,117 @@
+/* The forward pass: embedding, then per layer attention and MLP blocks with pre-norm residuals, then
+ * the final norm and lm_head for the rows that need logits. Reads like the Hugging Face modeling code:
+ *   h = embed(ids)
+ *   for each layer: x = norm(h); h += o_proj(attn(rope(norm_qk(qkv(x)))))
+ *                   x = norm(h); h += down(silu(gate(x)) * up(x))
+ *   logits = lm_head(norm(h)[logit_rows])
+ * Every residual add is fused into the RMSNorm that follows it. */
+#include "models/arch/model_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static int alloc_f32(model *m, bk_tensor *t, int64_t rows, int64_t cols, char *err, size_t errlen)
+{
+    if (m->be->ops->tensor_alloc(m->be, t, BK_F32, rows, cols)) {
+        snprintf(err, errlen, "model workspace: %s", m->be->ops->last_error(m->be));
+        return -1;
+    }
+    return 0;
+}
+
+int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_logit_rows,
+                  char *err, size_t errlen)
+{
+    const model_config *c = &m->cfg;
+    const bk_ops *ops = m->be->ops;
+    if (m->kv_blocks) {
+        snprintf(err, errlen, "model_reserve: already reserved");
+        return -1;
+    }
+    if (num_blocks <= 0 || max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens) {
+        snprintf(err, errlen,
+                 "model_reserve: need positive sizes with logit rows <= tokens (blocks %d, tokens %d, "
+                 "logit rows %d)",
+                 num_blocks, max_tokens, max_logit_rows);
+        return -1;
+    }
+    int64_t kv_cols = (int64_t)c->num_kv_heads * BK_KV_BLOCK * c->head_dim;
+    for (int l = 0; l < c->num_layers; l++) {
+        bk_kv_layer *kv = &m->layers[l].kv;
+        if (ops->tensor_alloc(m->be, &kv->k, m->be->kv_dtype, num_blocks, kv_cols) ||
+            ops->tensor_alloc(m->be, &kv->v, m->be->kv_dtype, num_blocks, kv_cols)) {
+            snprintf(err, errlen, "KV cache of %d blocks (%zu bytes per token): %s", num_blocks,
+                     model_kv_bytes_per_token(m, m->be->kv_dtype), ops->last_error(m->be));
+            return -1;
+        }
+    }
+    m->kv_blocks = num_blocks;
+    model_workspace *w = &m->ws;
+    int64_t T = max_tokens, H = c->hidden_size, D = c->head_dim, I = c->intermediate_size;
+    int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
+    w->max_tokens = max_tokens;
+    w->max_logit_rows = max_logit_rows;
+    if (alloc_f32(m, &w->residual, T, H, err, errlen) || alloc_f32(m, &w->normed, T, H, err, errlen) ||
+        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) || alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
+        alloc_f32(m, &w->attn, T, q_dim, err, errlen) || alloc_f32(m, &w->delta, T, H, err, errlen) ||
+        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) || alloc_f32(m, &w->act, T, I, err, errlen) ||
+        alloc_f32(m, &w->rows, max_logit_rows, H, err, errlen) ||
+        alloc_f32(m, &w->logits, max_logit_rows, c->vocab_size, err, errlen))
+        return -1;
+    return 0;
+}
+
+#define OP(call)                                                                                   \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            snprintf(err, errlen, "forward: %s: %s", #call, m->be->ops->last_error(m->be));        \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, char *err,
+                  size_t errlen)
+{
+    const model_config *c = &m->cfg;
+    const bk_ops *ops = m->be->ops;
+    bk_backend *be = m->be;
+    model_workspace *w = &m->ws;
+    int32_t T = batch->num_tokens, R = batch->num_logit_rows;
+    if (!m->kv_blocks) {
+        snprintf(err, errlen, "forward: model_reserve was not called");
+        return -1;
+    }
+    if (T <= 0 || T > w->max_tokens || R < 0 || R > w->max_logit_rows) {
+        snprintf(err, errlen, "forward: batch of %d tokens / %d logit rows exceeds the reserved %d / %d",
+                 T, R, w->max_tokens, w->max_logit_rows);
+        return -1;
+    }
+    bk_attn_shape shape = {c->num_q_heads, c->num_kv_heads, c->head_dim};
+    float scale = 1.0f / sqrtf((float)c->head_dim);
+
+    OP(ops->embedding(be, &w->residual, &m->embed, &batch->token_ids, T));
+    for (int l = 0; l < c->num_layers; l++) {
+        model_layer *L = &m->layers[l];
+        /* The previous layer's MLP output joins the residual stream here. */
+        OP(ops->add_rmsnorm(be, &w->residual, l ? &w->delta : NULL, &L->input_norm, &w->normed,
+                            c->rms_norm_eps, T));
+        OP(ops->matmul(be, &w->qkv, &w->normed, &L->qkv, L->qkv_bias.data ? &L->qkv_bias : NULL, T));
+        OP(ops->qk_norm_rope_store(be, &w->q, &w->qkv, L->q_norm.data ? &L->q_norm : NULL,
+                                   L->k_norm.data ? &L->k_norm : NULL, &m->inv_freq,
+                                   c->rms_norm_eps, &L->kv, batch, shape));
+        OP(ops->attention(be, &w->attn, &w->q, &L->kv, batch, shape, scale));
+        OP(ops->matmul(be, &w->delta, &w->attn, &L->o_proj, NULL, T));
+        OP(ops->add_rmsnorm(be, &w->residual, &w->delta, &L->post_attn_norm, &w->normed,
+                            c->rms_norm_eps, T));
+        OP(ops->matmul(be, &w->gate_up, &w->normed, &L->gate_up, NULL, T));
+        OP(ops->silu_mul(be, &w->act, &w->gate_up, T));
+        OP(ops->matmul(be, &w->delta, &w->act, &L->down, NULL, T));
+    }
+    OP(ops->add_rmsnorm(be, &w->residual, &w->delta, &m->final_norm, &w->normed, c->rms_norm_eps, T));
+    if (R > 0) {
+        OP(ops->gather_rows(be, &w->rows, &w->normed, &batch->logit_rows, R));
+        OP(ops->matmul(be, &w->logits, &w->rows, &m->lm_head, NULL, R));
+    }
+    *logits = &w->logits;
+    return 0;
+}

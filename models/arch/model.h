@@ -1,0 +1,40 @@
+/* A decoder-only transformer (Qwen3; Qwen2/2.5 and Llama-3 as small deltas) written once over the
+ * backend op interface. Owns the model's weights, its paged KV-cache memory and its activation
+ * workspace, all as backend tensors. Must not: dereference device memory, schedule sequences or manage
+ * block ids (server/engine does that). */
+#ifndef BERTH_MODELS_ARCH_MODEL_H
+#define BERTH_MODELS_ARCH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/backend.h"
+#include "models/loader/model_config.h"
+
+typedef struct model model;
+
+/* Loads config.json, generation_config.json and the safetensors weights from dir onto the backend.
+ * Every tensor is checked against the config (name, shape, dtype); q/k/v and gate/up are
+ * concatenated at load. */
+int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t errlen);
+void model_free(model *m);
+
+const model_config *model_get_config(const model *m);
+const generation_config *model_get_generation_config(const model *m);
+
+/* Allocates the paged KV cache (num_blocks blocks of BK_KV_BLOCK tokens, every layer, the backend's
+ * KV dtype) and an activation workspace for up to max_tokens tokens and max_logit_rows logits rows per
+ * forward. Call once before forward. */
+int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_logit_rows,
+                  char *err, size_t errlen);
+
+/* Bytes of KV cache per token (all layers, K and V) in the backend's KV dtype. */
+size_t model_kv_bytes_per_token(const model *m, bk_dtype kv_dtype);
+
+/* Runs every token of the batch through the model, writing K/V into the cache, and returns the
+ * logits [num_logit_rows][vocab] f32 as a device tensor owned by the model (valid until the next
+ * forward). */
+int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, char *err,
+                  size_t errlen);
+
+#endif

@@ -1,0 +1,7 @@
+/* The berth program's subcommands. Each takes the arguments after its name and returns the exit code. */
+#ifndef BERTH_CLI_COMMANDS_H
+#define BERTH_CLI_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+
+#endif
