@@ -1,0 +1,120 @@
+/* Benchmark (not a test): bf16 matmul weight streaming at Qwen3-0.6B shapes for T = 1 and T = 8,
+ * beside the machine's memcpy bandwidth measured in the same run. Rounds interleave the cases
+ * (A B A B) and report medians, because the machine is shared and noisy.
+ * Usage: bench_cpu_matmul [threads (0 = all)] [rounds] */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/cpu/cpu_backend.h"
+
+#define ROUNDS_MAX 32
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct bench_case {
+    int n, k, t;
+    bk_tensor w, x, out;
+    double gbps[ROUNDS_MAX];
+} bench_case;
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 0, rounds = argc > 2 ? atoi(argv[2]) : 5;
+    if (rounds < 1 || rounds > ROUNDS_MAX) rounds = 5;
+    char err[256];
+    bk_backend *be = bk_cpu_create(threads, 0, err, sizeof err);
+    if (!be) {
+        fprintf(stderr, "bench_cpu_matmul: %s\n", err);
+        return 1;
+    }
+    const bk_ops *o = be->ops;
+    bench_case cases[] = {{.n = 3072, .k = 1024, .t = 1},   {.n = 3072, .k = 1024, .t = 8},
+                          {.n = 1024, .k = 3072, .t = 1},   {.n = 1024, .k = 3072, .t = 8},
+                          {.n = 151936, .k = 1024, .t = 1}, {.n = 151936, .k = 1024, .t = 8}};
+    const int nc = (int)(sizeof cases / sizeof cases[0]);
+    uint64_t seed = 88172645463325252ull;
+    for (int c = 0; c < nc; c++) {
+        bench_case *bc = &cases[c];
+        size_t nw = (size_t)bc->n * bc->k;
+        /* Real-looking weights: random bf16 in about [-0.06, 0.06], never all zeros. */
+        uint16_t *w = malloc(nw * 2);
+        float *x = malloc((size_t)bc->t * bc->k * 4);
+        for (size_t i = 0; i < nw; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            w[i] = (uint16_t)(0x3d00u | (seed & 0x80ffu));
+        }
+        for (size_t i = 0; i < (size_t)bc->t * bc->k; i++) x[i] = (float)(i % 17) * 0.1f - 0.8f;
+        if (o->tensor_alloc(be, &bc->w, BK_BF16, bc->n, bc->k) ||
+            o->upload_rows(be, &bc->w, 0, bc->n, w) ||
+            o->tensor_alloc(be, &bc->x, BK_F32, bc->t, bc->k) ||
+            o->upload_rows(be, &bc->x, 0, bc->t, x) ||
+            o->tensor_alloc(be, &bc->out, BK_F32, bc->t, bc->n)) {
+            fprintf(stderr, "bench_cpu_matmul: %s\n", o->last_error(be));
+            return 1;
+        }
+        free(w);
+        free(x);
+    }
+    const size_t copy_bytes = 512u << 20;
+    char *src = malloc(copy_bytes), *dst = malloc(copy_bytes);
+    if (!src || !dst) return 1;
+    memset(src, 1, copy_bytes);
+    memset(dst, 2, copy_bytes);
+    double copy[ROUNDS_MAX];
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now();
+        memcpy(dst, src, copy_bytes);
+        copy[r] = (double)copy_bytes / (now() - t0) / 1e9;
+        for (int c = 0; c < nc; c++) {
+            bench_case *bc = &cases[c];
+            if (o->matmul(be, &bc->out, &bc->x, &bc->w, NULL, bc->t)) { /* warm-up */
+                fprintf(stderr, "bench_cpu_matmul: %s\n", o->last_error(be));
+                return 1;
+            }
+            int reps = 0;
+            double start = now(), el;
+            do {
+                o->matmul(be, &bc->out, &bc->x, &bc->w, NULL, bc->t);
+                reps++;
+            } while ((el = now() - start) < 0.25);
+            bc->gbps[r] = (double)bc->n * bc->k * 2 * reps / el / 1e9;
+        }
+    }
+    printf("threads %d (OpenMP regions run with %d), %d rounds, medians\n", threads,
+           bk_cpu_num_threads(be), rounds);
+    double cp = median(copy, rounds);
+    printf("memcpy 512 MiB: %.2f GB/s copied (%.2f GB/s read+write traffic)\n", cp, 2 * cp);
+    printf("%-8s %-6s %-3s %10s %14s\n", "N", "K", "T", "W GB/s", "of memcpy rate");
+    for (int c = 0; c < nc; c++) {
+        double g = median(cases[c].gbps, rounds);
+        printf("%-8d %-6d %-3d %10.2f %13.0f%%\n", cases[c].n, cases[c].k, cases[c].t, g,
+               100.0 * g / cp);
+        o->tensor_free(be, &cases[c].w);
+        o->tensor_free(be, &cases[c].x);
+        o->tensor_free(be, &cases[c].out);
+    }
+    free(src);
+    free(dst);
+    o->destroy(be);
+    return 0;
+}
