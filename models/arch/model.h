@@ -20,6 +20,7 @@ int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t e
 void model_free(model *m);
 
 const model_config *model_get_config(const model *m);
+bk_backend *model_backend(const model *m);
 const generation_config *model_get_generation_config(const model *m);
 
 /* Allocates the paged KV cache (num_blocks blocks of BK_KV_BLOCK tokens, every layer, the backend's

@@ -287,6 +287,11 @@ const model_config *model_get_config(const model *m)
     return &m->cfg;
 }
 
+bk_backend *model_backend(const model *m)
+{
+    return m->be;
+}
+
 const generation_config *model_get_generation_config(const model *m)
 {
     return &m->gen;

@@ -1,0 +1,493 @@
+/* The engine thread and its request queues. The scheduling policy (which tokens go into a step) is in
+ * scheduler.c; this file owns the thread, locking, request lifetime, and sampling after each forward.
+ *
+ * Locking: one mutex guards the inbox, every request's event queue and flags, and the stats. The
+ * engine thread holds it between steps (to take new requests and cancellations) and after a forward
+ * (to publish events), never during the forward itself. */
+#include "server/engine/engine_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void engine_config_defaults(engine_config *cfg, const model_config *mc)
+{
+    if (cfg->max_model_len <= 0) cfg->max_model_len = mc->max_position_embeddings;
+    if (cfg->max_num_seqs <= 0) cfg->max_num_seqs = 64;
+    if (cfg->max_batched_tokens <= 0) cfg->max_batched_tokens = 2048;
+    if (cfg->max_batched_tokens < cfg->max_num_seqs) cfg->max_batched_tokens = cfg->max_num_seqs;
+    if (cfg->num_kv_blocks <= 0) cfg->num_kv_blocks = kvb_blocks_for(cfg->max_model_len) * 4;
+    if (cfg->max_waiting <= 0) cfg->max_waiting = 1024;
+    if (cfg->kv_watermark <= 0) cfg->kv_watermark = 0.01f;
+}
+
+/* ---- request lists ---- */
+
+int request_list_push(request_list *l, engine_request *r)
+{
+    if (l->count == l->capacity) {
+        int32_t cap = l->capacity ? l->capacity * 2 : 16;
+        engine_request **grown = realloc(l->items, sizeof *grown * (size_t)cap);
+        if (!grown) return -1;
+        l->items = grown;
+        l->capacity = cap;
+    }
+    l->items[l->count++] = r;
+    return 0;
+}
+
+int request_list_push_front(request_list *l, engine_request *r)
+{
+    if (request_list_push(l, r)) return -1;
+    memmove(l->items + 1, l->items, sizeof *l->items * (size_t)(l->count - 1));
+    l->items[0] = r;
+    return 0;
+}
+
+void request_list_remove(request_list *l, engine_request *r)
+{
+    for (int32_t i = 0; i < l->count; i++) {
+        if (l->items[i] == r) {
+            memmove(l->items + i, l->items + i + 1, sizeof *l->items * (size_t)(l->count - i - 1));
+            l->count--;
+            return;
+        }
+    }
+}
+
+/* ---- request lifetime ---- */
+
+static void request_free(engine_request *r)
+{
+    kvb_table_free(&r->table);
+    sampler_state_free(&r->sampler);
+    free(r->tokens);
+    free(r->bias_ids);
+    free(r->bias_values);
+    free(r->stop_ids);
+    free(r->events);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}
+
+/* With e->lock held. A full queue grows; if that fails the event is dropped and the request is
+ * aborted, so a reader never waits for a token that will not come. */
+static void push_event(engine_request *r, const engine_event *ev)
+{
+    if (r->num_events == r->cap_events) {
+        int32_t cap = r->cap_events ? r->cap_events * 2 : 16;
+        engine_event *grown = malloc(sizeof *grown * (size_t)cap);
+        if (!grown) {
+            r->cancelled = true;
+            return;
+        }
+        for (int32_t i = 0; i < r->num_events; i++)
+            grown[i] = r->events[(r->first_event + i) % r->cap_events];
+        free(r->events);
+        r->events = grown;
+        r->cap_events = cap;
+        r->first_event = 0;
+    }
+    r->events[(r->first_event + r->num_events) % r->cap_events] = *ev;
+    r->num_events++;
+    pthread_cond_broadcast(&r->cond);
+}
+
+/* The engine is done with r: with e->lock held. Frees it when the handler is done too. */
+static void finish_request(engine *e, engine_request *r, finish_reason why, const sampled_token *tok)
+{
+    kvb_table_release(&e->pool, &r->table);
+    engine_event ev = {.finish = why,
+                       .prompt_tokens = r->prompt_len,
+                       .completion_tokens = r->num_tokens - r->prompt_len};
+    if (tok) {
+        ev.has_token = true;
+        ev.token = *tok;
+    }
+    push_event(r, &ev);
+    r->finished = true;
+    r->engine_done = true;
+    pthread_cond_broadcast(&r->cond);
+    if (r->released) request_free(r);
+}
+
+engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
+                            const engine_request_params *p, engine_request **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (prompt_len <= 0 || p->max_tokens <= 0) {
+        snprintf(err, errlen, "a request needs at least one prompt token and max_tokens >= 1");
+        return ENGINE_INVALID;
+    }
+    if ((int64_t)prompt_len + p->max_tokens > e->cfg.max_model_len) {
+        snprintf(err, errlen,
+                 "This model's maximum context length is %d tokens. However, you requested %lld "
+                 "tokens (%d in the messages, %d in the completion).",
+                 e->cfg.max_model_len, (long long)prompt_len + p->max_tokens, prompt_len,
+                 p->max_tokens);
+        return ENGINE_TOO_LONG;
+    }
+    for (int32_t i = 0; i < prompt_len; i++) {
+        if (prompt[i] < 0 || prompt[i] >= e->vocab) {
+            snprintf(err, errlen, "token id %d at position %d is outside the vocabulary (size %d)",
+                     prompt[i], i, e->vocab);
+            return ENGINE_INVALID;
+        }
+    }
+    engine_request *r = calloc(1, sizeof *r);
+    if (!r) goto oom;
+    r->e = e;
+    r->capacity = prompt_len + p->max_tokens;
+    r->tokens = malloc(sizeof(int32_t) * (size_t)r->capacity);
+    if (!r->tokens || sampler_state_init(&r->sampler, e->vocab, prompt, prompt_len)) goto oom_free;
+    memcpy(r->tokens, prompt, sizeof(int32_t) * (size_t)prompt_len);
+    r->prompt_len = r->num_tokens = prompt_len;
+    r->max_tokens = p->max_tokens;
+    r->min_tokens = p->min_tokens;
+    r->sampling = p->sampling;
+    if (p->sampling.num_bias > 0) {
+        r->bias_ids = malloc(sizeof(int32_t) * (size_t)p->sampling.num_bias);
+        r->bias_values = malloc(sizeof(float) * (size_t)p->sampling.num_bias);
+        if (!r->bias_ids || !r->bias_values) goto oom_free;
+        memcpy(r->bias_ids, p->sampling.bias_ids, sizeof(int32_t) * (size_t)p->sampling.num_bias);
+        memcpy(r->bias_values, p->sampling.bias_values, sizeof(float) * (size_t)p->sampling.num_bias);
+    }
+    r->sampling.bias_ids = r->bias_ids;
+    r->sampling.bias_values = r->bias_values;
+    if (p->num_stop_token_ids > 0) {
+        r->stop_ids = malloc(sizeof(int32_t) * (size_t)p->num_stop_token_ids);
+        if (!r->stop_ids) goto oom_free;
+        memcpy(r->stop_ids, p->stop_token_ids, sizeof(int32_t) * (size_t)p->num_stop_token_ids);
+        r->num_stop_ids = p->num_stop_token_ids;
+    }
+    /* min_tokens suppresses exactly the tokens that would stop the sequence. */
+    r->sampling.suppress_ids = r->stop_ids;
+    r->sampling.num_suppress = r->num_stop_ids;
+    pthread_cond_init(&r->cond, NULL);
+
+    pthread_mutex_lock(&e->lock);
+    if (e->stopping || e->failed) {
+        pthread_mutex_unlock(&e->lock);
+        snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
+        request_free(r);
+        return ENGINE_STOPPED;
+    }
+    if (e->inbox_count + e->stats.waiting >= e->cfg.max_waiting) {
+        pthread_mutex_unlock(&e->lock);
+        snprintf(err, errlen, "the server is at capacity (%d requests waiting)", e->cfg.max_waiting);
+        request_free(r);
+        return ENGINE_OVERLOADED;
+    }
+    r->arrival = e->next_arrival++;
+    if (e->inbox_tail) e->inbox_tail->next_inbox = r;
+    else e->inbox_head = r;
+    e->inbox_tail = r;
+    e->inbox_count++;
+    pthread_cond_signal(&e->work);
+    pthread_mutex_unlock(&e->lock);
+    *out = r;
+    return ENGINE_OK;
+oom_free:
+    if (r) {
+        sampler_state_free(&r->sampler);
+        free(r->tokens);
+        free(r->bias_ids);
+        free(r->bias_values);
+        free(r->stop_ids);
+        free(r);
+    }
+oom:
+    snprintf(err, errlen, "out of host memory");
+    return ENGINE_INVALID;
+}
+
+int engine_next(engine_request *r, engine_event *ev, int timeout_ms)
+{
+    engine *e = r->e;
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&e->lock);
+    while (r->num_events == 0 && !r->finished) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&r->cond, &e->lock);
+        } else if (pthread_cond_timedwait(&r->cond, &e->lock, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    int rc;
+    if (r->num_events > 0) {
+        *ev = r->events[r->first_event];
+        r->first_event = (r->first_event + 1) % r->cap_events;
+        r->num_events--;
+        rc = 1;
+    } else {
+        rc = r->finished ? -1 : 0;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+void engine_cancel(engine_request *r)
+{
+    engine *e = r->e;
+    pthread_mutex_lock(&e->lock);
+    if (!r->finished) {
+        r->cancelled = true;
+        pthread_cond_signal(&e->work);
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+void engine_release(engine_request *r)
+{
+    engine *e = r->e;
+    pthread_mutex_lock(&e->lock);
+    r->released = true;
+    if (r->engine_done) {
+        request_free(r);
+    } else {
+        r->cancelled = true;
+        pthread_cond_signal(&e->work);
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+void engine_get_stats(engine *e, engine_stats *out)
+{
+    pthread_mutex_lock(&e->lock);
+    *out = e->stats;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- the engine thread ---- */
+
+static bool is_stop_token(const engine_request *r, int32_t token)
+{
+    for (int32_t i = 0; i < r->num_stop_ids; i++)
+        if (r->stop_ids[i] == token) return true;
+    return false;
+}
+
+/* Takes new requests and drops cancelled ones. With e->lock held. */
+static void take_inbox(engine *e)
+{
+    for (engine_request *r = e->inbox_head, *next; r; r = next) {
+        next = r->next_inbox;
+        r->next_inbox = NULL;
+        if (request_list_push(&e->waiting, r)) finish_request(e, r, FINISH_ABORT, NULL);
+    }
+    e->inbox_head = e->inbox_tail = NULL;
+    e->inbox_count = 0;
+    request_list *lists[2] = {&e->waiting, &e->running};
+    for (int l = 0; l < 2; l++) {
+        for (int32_t i = 0; i < lists[l]->count;) {
+            engine_request *r = lists[l]->items[i];
+            if (r->cancelled || e->stopping) {
+                request_list_remove(lists[l], r);
+                finish_request(e, r, FINISH_ABORT, NULL);
+            } else {
+                i++;
+            }
+        }
+    }
+    e->stats.waiting = e->waiting.count;
+    e->stats.running = e->running.count;
+    e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
+}
+
+/* Samples for every scheduled sequence that reached the end of its known tokens, then publishes. */
+static void sample_and_publish(engine *e, engine_request **sched, int32_t n)
+{
+    sampled_token *picked = malloc(sizeof *picked * (size_t)(n ? n : 1));
+    for (int32_t i = 0; i < n; i++) {
+        engine_request *r = sched[i];
+        r->num_computed += r->step_tokens;
+        if (r->logits_row < 0) continue;
+        int32_t generated = r->num_tokens - r->prompt_len;
+        r->sampling.suppress = generated < r->min_tokens;
+        sampler_sample(&r->sampling, &r->sampler, e->logits + (size_t)r->logits_row * (size_t)e->vocab,
+                       (uint64_t)generated, e->scratch_f, e->scratch_i, &picked[i]);
+    }
+    pthread_mutex_lock(&e->lock);
+    for (int32_t i = 0; i < n; i++) {
+        engine_request *r = sched[i];
+        if (r->logits_row < 0) continue;
+        int32_t tok = picked[i].token;
+        if (r->num_tokens == r->prompt_len) e->stats.prompt_tokens_total += (uint64_t)r->prompt_len;
+        r->tokens[r->num_tokens++] = tok;
+        sampler_state_record(&r->sampler, tok);
+        e->stats.generation_tokens_total++;
+        int32_t generated = r->num_tokens - r->prompt_len;
+        finish_reason why = FINISH_NONE;
+        if (is_stop_token(r, tok) && generated > r->min_tokens - 1) why = FINISH_STOP;
+        else if (generated >= r->max_tokens || r->num_tokens >= e->cfg.max_model_len)
+            why = FINISH_LENGTH;
+        if (why != FINISH_NONE) {
+            request_list_remove(&e->running, r);
+            finish_request(e, r, why, &picked[i]);
+        } else {
+            engine_event ev = {.has_token = true, .token = picked[i], .prompt_tokens = r->prompt_len,
+                               .completion_tokens = generated};
+            push_event(r, &ev);
+        }
+    }
+    e->stats.running = e->running.count;
+    e->stats.waiting = e->waiting.count;
+    e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
+    e->stats.steps_total++;
+    pthread_mutex_unlock(&e->lock);
+    free(picked);
+}
+
+/* Every running and waiting request ends with FINISH_ABORT (after a failed step or at shutdown). */
+static void abort_all(engine *e)
+{
+    while (e->running.count) {
+        engine_request *r = e->running.items[0];
+        request_list_remove(&e->running, r);
+        finish_request(e, r, FINISH_ABORT, NULL);
+    }
+    while (e->waiting.count) {
+        engine_request *r = e->waiting.items[0];
+        request_list_remove(&e->waiting, r);
+        finish_request(e, r, FINISH_ABORT, NULL);
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    engine *e = arg;
+    char err[512];
+    engine_request **sched = malloc(sizeof *sched * (size_t)e->cfg.max_num_seqs);
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count)
+            pthread_cond_wait(&e->work, &e->lock);
+        take_inbox(e);
+        if (e->stopping) {
+            abort_all(e);
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        pthread_mutex_unlock(&e->lock);
+
+        int32_t n = sched_build_step(e, sched, err, sizeof err);
+        if (n == 0) continue;
+        const bk_tensor *logits;
+        int rc = n < 0 || step_batch_upload(&e->batch, err, sizeof err) ||
+                 model_forward(e->m, &e->batch.dev, &logits, err, sizeof err);
+        if (!rc && e->batch.num_logit_rows > 0 &&
+            e->be->ops->download_rows(e->be, logits, e->batch.num_logit_rows, e->logits)) {
+            snprintf(err, sizeof err, "logits download: %s", e->be->ops->last_error(e->be));
+            rc = 1;
+        }
+        if (rc) {
+            /* A failed step leaves the KV cache in an unknown state: stop serving, loudly. */
+            fprintf(stderr, "engine: step failed: %s\n", err);
+            pthread_mutex_lock(&e->lock);
+            e->failed = true;
+            snprintf(e->failure, sizeof e->failure, "%s", err);
+            abort_all(e);
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        sample_and_publish(e, sched, n);
+    }
+    free(sched);
+    return NULL;
+}
+
+int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    const model_config *mc = model_get_config(m);
+    engine_config_defaults(cfg, mc);
+    if (cfg->max_model_len > mc->max_position_embeddings) {
+        snprintf(err, errlen, "max_model_len %d exceeds the model's max_position_embeddings %d",
+                 cfg->max_model_len, mc->max_position_embeddings);
+        return -1;
+    }
+    if (kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks) {
+        snprintf(err, errlen,
+                 "the KV cache (%d blocks = %d tokens) cannot hold one sequence of max_model_len %d",
+                 cfg->num_kv_blocks, cfg->num_kv_blocks * BK_KV_BLOCK, cfg->max_model_len);
+        return -1;
+    }
+    engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of host memory");
+        return -1;
+    }
+    e->m = m;
+    e->be = model_backend(m);
+    e->cfg = *cfg;
+    e->vocab = mc->vocab_size;
+    size_t V = (size_t)e->vocab;
+    e->logits = malloc(sizeof(float) * V * (size_t)cfg->max_num_seqs);
+    e->scratch_f = malloc(sizeof(float) * V);
+    e->scratch_i = malloc(sizeof(int32_t) * V);
+    if (!e->logits || !e->scratch_f || !e->scratch_i) {
+        snprintf(err, errlen, "out of host memory for %d logits rows", cfg->max_num_seqs);
+        goto fail;
+    }
+    if (model_reserve(m, cfg->num_kv_blocks, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
+        kvb_pool_init(&e->pool, cfg->num_kv_blocks, err, errlen) ||
+        step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
+                        kvb_blocks_for(cfg->max_model_len), err, errlen))
+        goto fail;
+    e->stats.kv_blocks_total = cfg->num_kv_blocks;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->work, NULL);
+    if (pthread_create(&e->thread, NULL, engine_main, e)) {
+        snprintf(err, errlen, "cannot start the engine thread");
+        pthread_mutex_destroy(&e->lock);
+        pthread_cond_destroy(&e->work);
+        goto fail;
+    }
+    *out = e;
+    return 0;
+fail:
+    if (e->batch.be) step_batch_free(&e->batch);
+    kvb_pool_free(&e->pool);
+    free(e->logits);
+    free(e->scratch_f);
+    free(e->scratch_i);
+    free(e);
+    return -1;
+}
+
+void engine_stop(engine *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    pthread_cond_signal(&e->work);
+    pthread_mutex_unlock(&e->lock);
+    pthread_join(e->thread, NULL);
+    /* Requests still queued in the inbox never reached the thread. */
+    pthread_mutex_lock(&e->lock);
+    take_inbox(e);
+    abort_all(e);
+    pthread_mutex_unlock(&e->lock);
+    step_batch_free(&e->batch);
+    kvb_pool_free(&e->pool);
+    free(e->waiting.items);
+    free(e->running.items);
+    free(e->logits);
+    free(e->scratch_f);
+    free(e->scratch_i);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->work);
+    free(e);
+}

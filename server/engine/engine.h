@@ -1,0 +1,85 @@
+/* The engine: one thread that owns the model and the device, runs continuous batching over the paged
+ * KV cache, and streams sampled tokens to per-request queues. HTTP threads talk to it only through
+ * engine_submit / engine_next / engine_cancel / engine_release. Must not: parse requests, detokenize or
+ * format responses (server/api does that). */
+#ifndef BERTH_ENGINE_ENGINE_H
+#define BERTH_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "models/arch/model.h"
+#include "server/engine/sampler.h"
+
+typedef struct engine_config {
+    int32_t max_num_seqs;       /* sequences running at once */
+    int32_t max_batched_tokens; /* token budget of one step (chunked prefill + decodes) */
+    int32_t max_model_len;      /* prompt + generated tokens of one sequence */
+    int32_t num_kv_blocks;      /* KV cache size in blocks of BK_KV_BLOCK tokens */
+    int32_t max_waiting;        /* bounded waiting queue: past it submit reports overload */
+    float kv_watermark;         /* fraction of blocks kept free when admitting new sequences */
+} engine_config;
+
+typedef enum {
+    FINISH_NONE = 0,
+    FINISH_STOP,   /* an end-of-sequence or stop token */
+    FINISH_LENGTH, /* max_tokens or max_model_len */
+    FINISH_ABORT,  /* cancelled */
+} finish_reason;
+
+typedef struct engine_request_params {
+    sampling_params sampling; /* arrays are copied at submit */
+    int32_t max_tokens;       /* > 0; prompt + max_tokens must fit max_model_len */
+    int32_t min_tokens;
+    const int32_t *stop_token_ids; /* finish the sequence (eos ids included by the caller) */
+    int32_t num_stop_token_ids;
+} engine_request_params;
+
+typedef struct engine_event {
+    bool has_token;
+    sampled_token token;
+    finish_reason finish;
+    int32_t prompt_tokens, completion_tokens;
+} engine_event;
+
+typedef enum {
+    ENGINE_OK = 0,
+    ENGINE_OVERLOADED, /* the waiting queue is full: retry later (HTTP 429) */
+    ENGINE_TOO_LONG,   /* prompt + max_tokens exceeds max_model_len */
+    ENGINE_INVALID,    /* a token id outside the vocabulary, an empty prompt, bad params */
+    ENGINE_STOPPED,    /* the engine is shutting down or failed */
+} engine_status;
+
+typedef struct engine_stats {
+    int32_t running, waiting;
+    int32_t kv_blocks_used, kv_blocks_total;
+    uint64_t prompt_tokens_total, generation_tokens_total, preemptions_total, steps_total;
+} engine_stats;
+
+typedef struct engine engine;
+typedef struct engine_request engine_request;
+
+/* Reserves the model's KV cache and workspace for cfg and starts the engine thread. Zero fields of cfg
+ * get defaults (see engine_config_defaults); the resolved values are written back. */
+int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t errlen);
+/* Stops the thread: running requests finish with FINISH_ABORT. Requests must be released after. */
+void engine_stop(engine *e);
+
+void engine_config_defaults(engine_config *cfg, const model_config *mc);
+
+/* Queues a request. The prompt and params are copied. */
+engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
+                            const engine_request_params *params, engine_request **out, char *err,
+                            size_t errlen);
+/* Waits up to timeout_ms (-1: forever) for the next event. Returns 1 with an event, 0 on timeout,
+ * -1 when the request is finished and every event has been read. */
+int engine_next(engine_request *r, engine_event *ev, int timeout_ms);
+/* Stops generation (client gone, stop string matched): the sequence and its KV blocks are freed at the
+ * start of the next step. */
+void engine_cancel(engine_request *r);
+/* The caller is done with r (cancels it if still running). r must not be used afterwards. */
+void engine_release(engine_request *r);
+
+void engine_get_stats(engine *e, engine_stats *out);
+
+#endif

@@ -1,0 +1,80 @@
+/* State shared by engine.c (threads, queues, sampling) and scheduler.c (what goes into a step).
+ * Private to server/engine. */
+#ifndef BERTH_ENGINE_ENGINE_INTERNAL_H
+#define BERTH_ENGINE_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "server/engine/engine.h"
+#include "server/engine/kv_blocks.h"
+#include "server/engine/step_batch.h"
+
+struct engine_request {
+    engine *e;
+    uint64_t arrival;    /* FCFS order */
+    /* ---- engine thread only ---- */
+    int32_t *tokens;     /* prompt, then generated tokens */
+    int32_t prompt_len, num_tokens, capacity;
+    int32_t num_computed; /* tokens whose K/V are in the cache */
+    kvb_table table;
+    sampler_state sampler;
+    sampling_params sampling;
+    int32_t *bias_ids, *stop_ids;
+    float *bias_values;
+    int32_t num_stop_ids;
+    int32_t max_tokens, min_tokens;
+    int32_t step_tokens;  /* tokens scheduled in the current step */
+    int32_t logits_row;   /* its row in the current step's logits, or -1 */
+    bool in_step;         /* has tokens in the step being built */
+    /* ---- guarded by e->lock ---- */
+    engine_event *events; /* ring buffer */
+    int32_t first_event, num_events, cap_events;
+    bool finished;        /* no more events will be pushed */
+    bool cancelled;       /* asked to stop */
+    bool released;        /* the handler is done with it */
+    bool engine_done;     /* the engine is done with it */
+    pthread_cond_t cond;
+    engine_request *next_inbox;
+};
+
+/* Requests in a fixed-capacity array, in order. */
+typedef struct request_list {
+    engine_request **items;
+    int32_t count, capacity;
+} request_list;
+
+struct engine {
+    model *m;
+    bk_backend *be;
+    engine_config cfg;
+    int32_t vocab;
+    kvb_pool pool;
+    step_batch batch;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;         /* new requests or cancellations for the engine thread */
+    engine_request *inbox_head, *inbox_tail;
+    int32_t inbox_count;
+    bool stopping;
+    bool failed;
+    char failure[512];
+    uint64_t next_arrival;
+    /* engine thread only */
+    request_list waiting, running;
+    float *logits;               /* [max_num_seqs][vocab] downloaded logits */
+    float *scratch_f;
+    int32_t *scratch_i;
+    engine_stats stats;          /* guarded by lock */
+};
+
+/* scheduler.c: fills e->batch with this step's work; returns the number of sequences scheduled.
+ * Sets step_tokens and logits_row on each scheduled request, and preempts when blocks run out. */
+int32_t sched_build_step(engine *e, engine_request **scheduled, char *err, size_t errlen);
+/* Frees a sequence's blocks and puts it back at the head of the waiting queue (recompute). */
+void sched_preempt(engine *e, engine_request *r);
+
+void request_list_remove(request_list *l, engine_request *r);
+int request_list_push(request_list *l, engine_request *r);
+int request_list_push_front(request_list *l, engine_request *r);
+
+#endif

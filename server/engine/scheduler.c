@@ -1,0 +1,97 @@
+/* Which tokens go into the next step (continuous batching with a token budget):
+ *   1. running sequences that decode (one token each), oldest first;
+ *   2. running sequences still prefilling, one chunk each, oldest first, while budget remains;
+ *   3. waiting sequences (FCFS, preempted ones at the head) while budget, sequence slots and KV blocks
+ *      above the watermark remain.
+ * When a running sequence needs a block and none is free, the newest running sequence is preempted:
+ * its blocks are freed and it goes back to the head of the waiting queue to be recomputed. */
+#include "server/engine/engine_internal.h"
+
+#include <stdio.h>
+
+void sched_preempt(engine *e, engine_request *r)
+{
+    kvb_table_release(&e->pool, &r->table);
+    r->num_computed = 0;
+    request_list_remove(&e->running, r);
+    request_list_push_front(&e->waiting, r);
+    e->stats.preemptions_total++;
+}
+
+/* The newest running sequence that has no tokens in the step being built: only those can give up
+ * their blocks without invalidating the batch. */
+static engine_request *newest_unscheduled(engine *e)
+{
+    for (int32_t i = e->running.count - 1; i >= 0; i--)
+        if (!e->running.items[i]->in_step) return e->running.items[i];
+    return NULL;
+}
+
+/* Reserves blocks for r (not yet in the step) to hold `tokens` tokens, preempting the newest
+ * unscheduled running sequences while the pool is short. Returns 0, or -1 if r itself gave way.
+ * Victims always sit at r's index or after it in the running list (everything before r is already
+ * scheduled), so the caller's iteration stays valid. */
+static int reserve_or_preempt(engine *e, engine_request *r, int64_t tokens)
+{
+    while (kvb_table_reserve(&e->pool, &r->table, tokens) != 0) {
+        engine_request *victim = newest_unscheduled(e);
+        sched_preempt(e, victim);
+        if (victim == r) return -1;
+    }
+    return 0;
+}
+
+static int add_to_step(engine *e, engine_request *r, int32_t n, engine_request **sched,
+                       int32_t *count, char *err, size_t errlen)
+{
+    bool ends = r->num_computed + n == r->num_tokens;
+    int32_t row = step_batch_add(&e->batch, &r->table, r->tokens + r->num_computed, n,
+                                 r->num_computed, ends, err, errlen);
+    if (row < -1) return -1;
+    r->step_tokens = n;
+    r->logits_row = row;
+    r->in_step = true;
+    sched[(*count)++] = r;
+    return 0;
+}
+
+int32_t sched_build_step(engine *e, engine_request **sched, char *err, size_t errlen)
+{
+    step_batch_reset(&e->batch);
+    int32_t budget = e->cfg.max_batched_tokens, count = 0;
+    for (int32_t i = 0; i < e->running.count; i++) e->running.items[i]->in_step = false;
+
+    /* 1 + 2: running sequences, decodes before prefill chunks. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t i = 0; i < e->running.count && budget > 0; i++) {
+            engine_request *r = e->running.items[i];
+            int32_t left = r->num_tokens - r->num_computed;
+            bool decoding = left == 1;
+            if ((pass == 0) != decoding) continue;
+            int32_t n = left < budget ? left : budget;
+            if (reserve_or_preempt(e, r, (int64_t)r->num_computed + n)) {
+                /* r was the newest and went back to waiting; the list shifted under i. */
+                i--;
+                continue;
+            }
+            if (add_to_step(e, r, n, sched, &count, err, errlen)) return -1;
+            budget -= n;
+        }
+    }
+    /* 3: admit from the waiting queue. */
+    int32_t watermark = (int32_t)(e->cfg.kv_watermark * (float)e->pool.num_blocks);
+    while (e->waiting.count && budget > 0 && e->running.count < e->cfg.max_num_seqs) {
+        engine_request *r = e->waiting.items[0];
+        int32_t left = r->num_tokens - r->num_computed;
+        int32_t n = left < budget ? left : budget;
+        int32_t need = kvb_blocks_for((int64_t)r->num_computed + n) - r->table.num_blocks;
+        bool alone = e->running.count == 0;
+        if (e->pool.num_free - need < (alone ? 0 : watermark)) break;
+        if (kvb_table_reserve(&e->pool, &r->table, (int64_t)r->num_computed + n)) break;
+        request_list_remove(&e->waiting, r);
+        request_list_push(&e->running, r);
+        if (add_to_step(e, r, n, sched, &count, err, errlen)) return -1;
+        budget -= n;
+    }
+    return count;
+}
