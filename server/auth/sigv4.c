@@ -191,6 +191,36 @@ int sigv4_parse_time(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+int sigv4_parse_iso8601(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, sec, used = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19)
+        return -1;
+    const char *p = s + used;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') return -1;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    int offset = 0;
+    if (*p == 'Z' && p[1] == '\0') {
+        offset = 0;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh, om;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return -1;
+        offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+    } else {
+        return -1;
+    }
+    char compact[40];
+    snprintf(compact, sizeof compact, "%04d%02d%02dT%02d%02d%02dZ", y % 10000, mo % 100, d % 100,
+             h % 100, mi % 100, sec % 100);
+    int64_t t;
+    if (sigv4_parse_time(compact, 16, &t) != 0) return -1;
+    *out = t - offset;
+    return 0;
+}
+
 /* ---- canonical pieces -------------------------------------------------------------------------- */
 
 typedef struct {

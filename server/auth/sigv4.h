@@ -41,6 +41,9 @@ int sigv4_percent_decode(sigv4_buf *out, const char *s, size_t n);
  * date; returns -1 otherwise. */
 void sigv4_format_time(int64_t t, char out[17]);
 int sigv4_parse_time(const char *s, size_t n, int64_t *out);
+/* ISO 8601 as AWS writes expirations: "2024-01-01T12:00:00Z", optional fractional seconds, "Z" or a
+ * "+hh:mm" / "-hh:mm" offset. Returns -1 when it is anything else. */
+int sigv4_parse_iso8601(const char *s, int64_t *out);
 
 typedef struct {
     const char *name;

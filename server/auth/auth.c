@@ -1,0 +1,157 @@
+#include "server/auth/auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/auth/api_keys.h"
+#include "server/auth/key_store.h"
+
+struct auth_ctx {
+    keystore_handle *keys;
+    apikeys *api_keys;
+    bearer_options opt;
+    char **regions;
+};
+
+static const char MSG_401[] = "Invalid or missing authentication credentials.";
+static const char MSG_403[] = "The authenticated identity is not allowed to access this endpoint.";
+
+auth_ctx *auth_create(const auth_config *cfg, char *err, size_t errlen)
+{
+    auth_ctx *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "auth: out of memory");
+        return NULL;
+    }
+    if (cfg->keystore_path) {
+        if (cfg->n_regions == 0) {
+            snprintf(err, errlen, "auth: a key store needs at least one region that tokens may be "
+                                  "scoped to (e.g. --region us-east-1)");
+            goto fail;
+        }
+        a->regions = calloc(cfg->n_regions, sizeof *a->regions);
+        a->opt.n_regions = a->regions ? cfg->n_regions : 0;
+        for (size_t i = 0; a->regions && i < cfg->n_regions; i++) {
+            a->regions[i] = strdup(cfg->regions[i]);
+            if (!a->regions[i]) {
+                snprintf(err, errlen, "auth: out of memory");
+                goto fail;
+            }
+        }
+        if (!a->regions) {
+            snprintf(err, errlen, "auth: out of memory");
+            goto fail;
+        }
+        a->opt = (bearer_options){.regions = (const char *const *)a->regions,
+                                  .n_regions = cfg->n_regions,
+                                  .accept_bedrock = cfg->accept_bedrock,
+                                  .clock_skew = cfg->clock_skew};
+        a->keys = keystore_handle_open(cfg->keystore_path, err, errlen);
+        if (!a->keys) goto fail;
+    }
+    if (cfg->n_api_keys || cfg->api_keys_file) {
+        a->api_keys = apikeys_create(cfg->api_keys, cfg->n_api_keys, cfg->api_keys_file, err, errlen);
+        if (!a->api_keys) goto fail;
+    }
+    return a;
+fail:
+    auth_destroy(a);
+    return NULL;
+}
+
+bool auth_enabled(const auth_ctx *a) { return a->keys || a->api_keys; }
+
+static int finish(auth_result *out, int status, bearer_status reason)
+{
+    out->status = status;
+    out->reason = reason;
+    out->error_type = status == 200 ? NULL : status == 403 ? "permission_error" : "authentication_error";
+    out->message = status == 200 ? "" : status == 403 ? MSG_403 : MSG_401;
+    return status;
+}
+
+/* "Bearer <credential>": the scheme is case-insensitive, spaces around the credential are not
+ * part of it. */
+static const char *bearer_credential(const char *h, size_t *len)
+{
+    while (*h == ' ' || *h == '\t') h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) return NULL;
+    h += 6;
+    while (*h == ' ' || *h == '\t') h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+    *len = n;
+    return h;
+}
+
+static bool looks_like_token(const char *c, size_t n)
+{
+    size_t sp = strlen(BEARER_SAGEMAKER_PREFIX), bp = strlen(BEARER_BEDROCK_PREFIX);
+    return (n >= sp && memcmp(c, BEARER_SAGEMAKER_PREFIX, sp) == 0) ||
+           (n >= bp && memcmp(c, BEARER_BEDROCK_PREFIX, bp) == 0);
+}
+
+static int check_token(auth_ctx *a, const char *cred, size_t len, const char *endpoint, int64_t now,
+                       auth_result *out)
+{
+    bearer_token t;
+    bearer_status st = bearer_parse(cred, len, &a->opt, &t);
+    if (st != BEARER_OK) {
+        bearer_token_free(&t);
+        return finish(out, 401, st);
+    }
+    keystore *ks = keystore_handle_acquire(a->keys);
+    const keystore_identity *id = keystore_find(ks, t.access_key_id);
+    bearer_key key = {0};
+    if (id) key = (bearer_key){id->secret_access_key, id->session_token, id->expiration};
+    st = bearer_verify(&t, id ? &key : NULL, &a->opt, now);
+    int status = 401;
+    if (st == BEARER_OK) {
+        char call[64], arn[512];
+        snprintf(call, sizeof call, "%s:CallWithBearerToken", t.service);
+        /* An endpoint name that does not fit an ARN cannot be granted: deny. */
+        bool allowed = keystore_endpoint_arn(arn, sizeof arn, t.region, id->account, endpoint ? endpoint : "") == 0 &&
+                       policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
+                       policy_evaluate(&id->policy, "sagemaker:InvokeEndpoint", arn) == POLICY_ALLOW;
+        status = allowed ? 200 : 403;
+        snprintf(out->principal_arn, sizeof out->principal_arn, "%s", id->principal_arn);
+    }
+    keystore_release(ks);
+    bearer_token_free(&t);
+    return finish(out, status, st);
+}
+
+int auth_check_request(auth_ctx *a, const char *authorization, const char *endpoint_name, int64_t now,
+                       auth_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!auth_enabled(a)) return finish(out, 200, BEARER_OK);
+    if (!authorization || !*authorization) return finish(out, 401, BEARER_MISSING);
+    size_t len;
+    const char *cred = bearer_credential(authorization, &len);
+    if (!cred || len == 0) return finish(out, 401, cred ? BEARER_MISSING : BEARER_MALFORMED);
+    if (a->keys && looks_like_token(cred, len)) return check_token(a, cred, len, endpoint_name, now, out);
+    if (a->api_keys && apikeys_check(a->api_keys, cred, len)) return finish(out, 200, BEARER_OK);
+    return finish(out, 401, a->api_keys ? BEARER_UNKNOWN_KEY : BEARER_MALFORMED);
+}
+
+int auth_reload(auth_ctx *a, char *err, size_t errlen)
+{
+    if (!a->keys) {
+        snprintf(err, errlen, "auth: no key store configured, nothing to reload");
+        return -1;
+    }
+    return keystore_handle_reload(a->keys, err, errlen);
+}
+
+void auth_destroy(auth_ctx *a)
+{
+    if (!a) return;
+    keystore_handle_close(a->keys);
+    apikeys_free(a->api_keys);
+    for (size_t i = 0; a->regions && i < a->opt.n_regions; i++) free(a->regions[i]);
+    free(a->regions);
+    free(a);
+}
