@@ -1,6 +1,6 @@
 /* A model directory -> one table of tensors over read-only memory maps. Sharded checkpoints are
- * cross-checked against their index both ways, so a stale or hand-edited index fails at load, not as
- * a missing weight deep inside the model code. */
+ * cross-checked against their index both ways, so a stale or hand-edited index fails at load, not
+ * as a missing weight deep inside the model code. */
 #include "models/loader/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -39,7 +39,8 @@ typedef struct wm_entry {
     bool seen;
 } wm_entry;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -149,8 +150,10 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
     for (const cJSON *c = wm->child; c; c = c->next, i++) {
         const char *file = cJSON_IsString(c) ? c->valuestring : NULL;
         /* Shards live beside the index: a path could point anywhere on the machine. */
-        if (!file || !*file || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0) {
-            fail(err, errlen, "%s: weight_map[\"%.200s\"]: expected a file name in the same directory",
+        if (!file || !*file || strchr(file, '/') || strcmp(file, ".") == 0 ||
+            strcmp(file, "..") == 0) {
+            fail(err, errlen,
+                 "%s: weight_map[\"%.200s\"]: expected a file name in the same directory",
                  index_path, c->string);
             goto done;
         }
@@ -195,8 +198,10 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
     }
     for (i = 0; i < n; i++) {
         if (!entries[i].seen) {
-            fail(err, errlen, "%s: weight_map names tensor \"%.200s\" in shard \"%.200s\", which does not "
-                 "contain it", index_path, entries[i].name, entries[i].file);
+            fail(err, errlen,
+                 "%s: weight_map names tensor \"%.200s\" in shard \"%.200s\", which does not "
+                 "contain it",
+                 index_path, entries[i].name, entries[i].file);
             goto done;
         }
     }
@@ -220,7 +225,8 @@ static int load_index(st_checkpoint *ck, const char *dir, const char *index_path
     if (!cJSON_IsObject(root))
         fail(err, errlen, "%s: not a JSON object", index_path);
     else if (!cJSON_IsObject(wm))
-        fail(err, errlen, "%s: field \"weight_map\": expected an object of tensor name -> shard file",
+        fail(err, errlen,
+             "%s: field \"weight_map\": expected an object of tensor name -> shard file",
              index_path);
     else
         rc = load_shards(ck, dir, index_path, wm, err, errlen);
@@ -260,13 +266,15 @@ int st_checkpoint_open(st_checkpoint **out, const char *dir, char *err, size_t e
         fail(err, errlen, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < ck->count; i++) ck->sorted[i] = &ck->tensors[i];
+    for (size_t i = 0; i < ck->count; i++)
+        ck->sorted[i] = &ck->tensors[i];
     qsort(ck->sorted, ck->count, sizeof *ck->sorted, by_name);
-    /* The index makes names unique across shards already; this guards the invariant find relies on. */
+    /* The index makes names unique across shards already; this guards the invariant find relies on.
+     */
     for (size_t i = 1; i < ck->count; i++) {
         if (strcmp(ck->sorted[i - 1]->name, ck->sorted[i]->name) == 0) {
-            fail(err, errlen, "%s: tensor \"%.200s\" is in both %s and %s", dir, ck->sorted[i]->name,
-                 ck->sorted[i - 1]->path, ck->sorted[i]->path);
+            fail(err, errlen, "%s: tensor \"%.200s\" is in both %s and %s", dir,
+                 ck->sorted[i]->name, ck->sorted[i - 1]->path, ck->sorted[i]->path);
             goto done;
         }
     }
@@ -306,7 +314,8 @@ const st_tensor *st_checkpoint_find(const st_checkpoint *ck, const char *name)
 void st_checkpoint_close(st_checkpoint *ck)
 {
     if (!ck) return;
-    for (size_t i = 0; i < ck->count; i++) free((char *)ck->tensors[i].name);
+    for (size_t i = 0; i < ck->count; i++)
+        free((char *)ck->tensors[i].name);
     free(ck->tensors);
     free(ck->sorted);
     for (size_t i = 0; i < ck->nfiles; i++) {

@@ -24,10 +24,12 @@ static const struct {
 };
 #define NUM_ARCHS (sizeof archs / sizeof archs[0])
 
-/* What a lookup found: absent (or JSON null, which Hugging Face treats the same), present, or bad. */
+/* What a lookup found: absent (or JSON null, which Hugging Face treats the same), present, or bad.
+ */
 enum { FIELD_ABSENT = 0, FIELD_OK = 1, FIELD_BAD = -1 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -68,12 +70,14 @@ static int check_unique_keys(const cJSON *obj, const char *path, char *err, size
     const cJSON **keys = malloc(n * sizeof *keys);
     if (!keys) return fail(err, errlen, "%s: out of memory", path);
     size_t i = 0;
-    for (const cJSON *c = obj->child; c; c = c->next) keys[i++] = c;
+    for (const cJSON *c = obj->child; c; c = c->next)
+        keys[i++] = c;
     qsort(keys, n, sizeof *keys, name_cmp);
     int rc = 0;
     for (i = 1; i < n && rc == 0; i++)
         if (strcmp(keys[i - 1]->string, keys[i]->string) == 0)
-            rc = fail(err, errlen, "%s: field \"%.100s\" appears more than once", path, keys[i]->string);
+            rc = fail(err, errlen, "%s: field \"%.100s\" appears more than once", path,
+                      keys[i]->string);
     free(keys);
     return rc;
 }
@@ -94,11 +98,11 @@ static int get_int(const cJSON *obj, const char *key, int32_t min, int32_t *out,
     if (!v) return FIELD_ABSENT;
     if (int_value(v, min, out)) return FIELD_OK;
     if (cJSON_IsNumber(v))
-        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %g", path, key, (int)min,
-             v->valuedouble);
+        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %g", path, key,
+             (int)min, v->valuedouble);
     else
-        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %s", path, key, (int)min,
-             json_kind(v));
+        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %s", path, key,
+             (int)min, json_kind(v));
     return FIELD_BAD;
 }
 
@@ -107,7 +111,8 @@ static int require_int(const cJSON *obj, const char *key, int32_t *out, const ch
 {
     int rc = get_int(obj, key, 1, out, path, err, errlen);
     if (rc == FIELD_ABSENT)
-        return fail(err, errlen, "%s: field \"%s\" is missing; expected a positive integer", path, key);
+        return fail(err, errlen, "%s: field \"%s\" is missing; expected a positive integer", path,
+                    key);
     return rc == FIELD_OK ? 0 : -1;
 }
 
@@ -122,8 +127,8 @@ static int get_num(const cJSON *obj, const char *key, double lo, double hi, doub
         return FIELD_OK;
     }
     if (cJSON_IsNumber(v))
-        fail(err, errlen, "%s: field \"%s\": expected a number in [%g, %g], got %g", path, key, lo, hi,
-             v->valuedouble);
+        fail(err, errlen, "%s: field \"%s\": expected a number in [%g, %g], got %g", path, key, lo,
+             hi, v->valuedouble);
     else
         fail(err, errlen, "%s: field \"%s\": expected a number, got %s", path, key, json_kind(v));
     return FIELD_BAD;
@@ -135,7 +140,8 @@ static int get_bool(const cJSON *obj, const char *key, bool *out, const char *pa
     const cJSON *v = member(obj, key);
     if (!v) return FIELD_ABSENT;
     if (!cJSON_IsBool(v)) {
-        fail(err, errlen, "%s: field \"%s\": expected true or false, got %s", path, key, json_kind(v));
+        fail(err, errlen, "%s: field \"%s\": expected true or false, got %s", path, key,
+             json_kind(v));
         return FIELD_BAD;
     }
     *out = cJSON_IsTrue(v);
@@ -143,27 +149,31 @@ static int get_bool(const cJSON *obj, const char *key, bool *out, const char *pa
 }
 
 /* eos_token_id: one id or a list of ids. */
-static int get_eos(const cJSON *obj, int32_t *ids, int *n, const char *path, char *err, size_t errlen)
+static int get_eos(const cJSON *obj, int32_t *ids, int *n, const char *path, char *err,
+                   size_t errlen)
 {
     *n = 0;
     const cJSON *v = member(obj, "eos_token_id");
     if (!v) return 0;
     if (cJSON_IsNumber(v)) {
         if (!int_value(v, 0, &ids[0]))
-            return fail(err, errlen, "%s: field \"eos_token_id\": expected a token id >= 0, got %g", path,
-                        v->valuedouble);
+            return fail(err, errlen, "%s: field \"eos_token_id\": expected a token id >= 0, got %g",
+                        path, v->valuedouble);
         *n = 1;
         return 0;
     }
     if (!cJSON_IsArray(v))
-        return fail(err, errlen, "%s: field \"eos_token_id\": expected a token id or a list of them, "
-                    "got %s", path, json_kind(v));
+        return fail(err, errlen,
+                    "%s: field \"eos_token_id\": expected a token id or a list of them, "
+                    "got %s",
+                    path, json_kind(v));
     for (const cJSON *c = v->child; c; c = c->next) {
         if (*n == MODEL_MAX_EOS)
-            return fail(err, errlen, "%s: field \"eos_token_id\": more than %d ids", path, MODEL_MAX_EOS);
+            return fail(err, errlen, "%s: field \"eos_token_id\": more than %d ids", path,
+                        MODEL_MAX_EOS);
         if (!int_value(c, 0, &ids[*n]))
-            return fail(err, errlen, "%s: field \"eos_token_id\": item %d is not a token id >= 0", path,
-                        *n);
+            return fail(err, errlen, "%s: field \"eos_token_id\": item %d is not a token id >= 0",
+                        path, *n);
         (*n)++;
     }
     return 0;
@@ -185,13 +195,17 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
                 return 0;
             }
         }
-        return fail(err, errlen, "%s: field \"model_type\": \"%.64s\" is not supported (supported: "
-                    "qwen3, qwen2, llama)", path, type->valuestring);
+        return fail(err, errlen,
+                    "%s: field \"model_type\": \"%.64s\" is not supported (supported: "
+                    "qwen3, qwen2, llama)",
+                    path, type->valuestring);
     }
     const cJSON *first = cJSON_IsArray(classes) ? classes->child : NULL;
     if (!cJSON_IsString(first))
-        return fail(err, errlen, "%s: field \"model_type\" is missing and \"architectures\" is not a "
-                    "list of class names; expected model_type \"qwen3\", \"qwen2\" or \"llama\"", path);
+        return fail(err, errlen,
+                    "%s: field \"model_type\" is missing and \"architectures\" is not a "
+                    "list of class names; expected model_type \"qwen3\", \"qwen2\" or \"llama\"",
+                    path);
     for (size_t i = 0; i < NUM_ARCHS; i++) {
         if (strcmp(first->valuestring, archs[i].cls) == 0) {
             cfg->arch = archs[i].arch;
@@ -199,36 +213,44 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
             return 0;
         }
     }
-    return fail(err, errlen, "%s: field \"architectures\": \"%.64s\" is not supported (supported: "
-                "Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM)", path, first->valuestring);
+    return fail(err, errlen,
+                "%s: field \"architectures\": \"%.64s\" is not supported (supported: "
+                "Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM)",
+                path, first->valuestring);
 }
 
 /* rope_scaling (or rope_parameters, its newer name, which may also carry rope_theta). */
-static int parse_rope(model_config *cfg, const cJSON *root, const char *path, char *err, size_t errlen)
+static int parse_rope(model_config *cfg, const cJSON *root, const char *path, char *err,
+                      size_t errlen)
 {
     const char *key = "rope_scaling";
     const cJSON *rs = member(root, key);
     if (!rs) rs = member(root, key = "rope_parameters");
     cfg->rope_theta = 10000.0;
-    if (get_num(root, "rope_theta", 1e-30, HUGE_VAL, &cfg->rope_theta, path, err, errlen) == FIELD_BAD)
+    if (get_num(root, "rope_theta", 1e-30, HUGE_VAL, &cfg->rope_theta, path, err, errlen) ==
+        FIELD_BAD)
         return -1;
     cfg->rope_scaling.type = ROPE_SCALING_NONE;
     if (!rs) return 0;
     if (!cJSON_IsObject(rs))
         return fail(err, errlen, "%s: field \"%s\": expected an object or null, got %s", path, key,
                     json_kind(rs));
-    if (!member(root, "rope_theta") &&
-        get_num(rs, "rope_theta", 1e-30, HUGE_VAL, &cfg->rope_theta, path, err, errlen) == FIELD_BAD)
+    if (!member(root, "rope_theta") && get_num(rs, "rope_theta", 1e-30, HUGE_VAL, &cfg->rope_theta,
+                                               path, err, errlen) == FIELD_BAD)
         return -1;
     const cJSON *type = member(rs, "rope_type");
     if (!type) type = member(rs, "type");
     if (!cJSON_IsString(type))
-        return fail(err, errlen, "%s: field \"%s\": \"rope_type\" is missing or not a string; expected "
-                    "\"llama3\" or \"default\"", path, key);
+        return fail(err, errlen,
+                    "%s: field \"%s\": \"rope_type\" is missing or not a string; expected "
+                    "\"llama3\" or \"default\"",
+                    path, key);
     if (strcmp(type->valuestring, "default") == 0) return 0;
     if (strcmp(type->valuestring, "llama3") != 0)
-        return fail(err, errlen, "%s: field \"%s\": unsupported rope_scaling type \"%.40s\" (supported: "
-                    "llama3, or none)", path, key, type->valuestring);
+        return fail(err, errlen,
+                    "%s: field \"%s\": unsupported rope_scaling type \"%.40s\" (supported: "
+                    "llama3, or none)",
+                    path, key, type->valuestring);
     cfg->rope_scaling.type = ROPE_SCALING_LLAMA3;
     static const char *const names[] = {"factor", "low_freq_factor", "high_freq_factor"};
     double *vals[] = {&cfg->rope_scaling.factor, &cfg->rope_scaling.low_freq_factor,
@@ -236,38 +258,45 @@ static int parse_rope(model_config *cfg, const cJSON *root, const char *path, ch
     for (int i = 0; i < 3; i++) {
         int rc = get_num(rs, names[i], 1e-30, HUGE_VAL, vals[i], path, err, errlen);
         if (rc == FIELD_ABSENT)
-            return fail(err, errlen, "%s: field \"%s\": llama3 scaling needs \"%s\", a positive number",
-                        path, key, names[i]);
+            return fail(err, errlen,
+                        "%s: field \"%s\": llama3 scaling needs \"%s\", a positive number", path,
+                        key, names[i]);
         if (rc == FIELD_BAD) return -1;
     }
     int rc = get_int(rs, "original_max_position_embeddings", 1,
                      &cfg->rope_scaling.original_max_position_embeddings, path, err, errlen);
     if (rc == FIELD_ABSENT)
-        return fail(err, errlen, "%s: field \"%s\": llama3 scaling needs "
-                    "\"original_max_position_embeddings\", a positive integer", path, key);
+        return fail(err, errlen,
+                    "%s: field \"%s\": llama3 scaling needs "
+                    "\"original_max_position_embeddings\", a positive integer",
+                    path, key);
     if (rc == FIELD_BAD) return -1;
     if (!(cfg->rope_scaling.high_freq_factor > cfg->rope_scaling.low_freq_factor))
-        return fail(err, errlen, "%s: field \"%s\": expected high_freq_factor > low_freq_factor, got "
-                    "%g and %g", path, key, cfg->rope_scaling.high_freq_factor,
+        return fail(err, errlen,
+                    "%s: field \"%s\": expected high_freq_factor > low_freq_factor, got "
+                    "%g and %g",
+                    path, key, cfg->rope_scaling.high_freq_factor,
                     cfg->rope_scaling.low_freq_factor);
     return 0;
 }
 
 /* Fields that would change the computation in ways berth does not implement. */
-static int check_unsupported(const model_config *cfg, const cJSON *root, const char *path, char *err,
-                             size_t errlen)
+static int check_unsupported(const model_config *cfg, const cJSON *root, const char *path,
+                             char *err, size_t errlen)
 {
     bool flag = false;
     if (cfg->arch != MODEL_ARCH_LLAMA) {
         if (get_bool(root, "use_sliding_window", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
-            return fail(err, errlen, "%s: field \"use_sliding_window\": true is not supported (berth "
-                        "runs full attention); expected false", path);
+            return fail(err, errlen,
+                        "%s: field \"use_sliding_window\": true is not supported (berth "
+                        "runs full attention); expected false",
+                        path);
     } else {
         if (get_bool(root, "mlp_bias", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
-            return fail(err, errlen, "%s: field \"mlp_bias\": true is not supported; expected false",
-                        path);
+            return fail(err, errlen,
+                        "%s: field \"mlp_bias\": true is not supported; expected false", path);
     }
     const cJSON *act = member(root, "hidden_act");
     if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0))
@@ -275,33 +304,40 @@ static int check_unsupported(const model_config *cfg, const cJSON *root, const c
     return 0;
 }
 
-static int parse_dims(model_config *cfg, const cJSON *root, const char *path, char *err, size_t errlen)
+static int parse_dims(model_config *cfg, const cJSON *root, const char *path, char *err,
+                      size_t errlen)
 {
     if (require_int(root, "vocab_size", &cfg->vocab_size, path, err, errlen) ||
         require_int(root, "hidden_size", &cfg->hidden_size, path, err, errlen) ||
         require_int(root, "intermediate_size", &cfg->intermediate_size, path, err, errlen) ||
         require_int(root, "num_hidden_layers", &cfg->num_layers, path, err, errlen) ||
         require_int(root, "num_attention_heads", &cfg->num_q_heads, path, err, errlen) ||
-        require_int(root, "max_position_embeddings", &cfg->max_position_embeddings, path, err, errlen))
+        require_int(root, "max_position_embeddings", &cfg->max_position_embeddings, path, err,
+                    errlen))
         return -1;
     cfg->num_kv_heads = cfg->num_q_heads;
     if (get_int(root, "num_key_value_heads", 1, &cfg->num_kv_heads, path, err, errlen) == FIELD_BAD)
         return -1;
     if (cfg->num_q_heads % cfg->num_kv_heads != 0)
-        return fail(err, errlen, "%s: field \"num_key_value_heads\": %d does not divide "
-                    "num_attention_heads %d", path, (int)cfg->num_kv_heads, (int)cfg->num_q_heads);
+        return fail(err, errlen,
+                    "%s: field \"num_key_value_heads\": %d does not divide "
+                    "num_attention_heads %d",
+                    path, (int)cfg->num_kv_heads, (int)cfg->num_q_heads);
     int rc = get_int(root, "head_dim", 1, &cfg->head_dim, path, err, errlen);
     if (rc == FIELD_BAD) return -1;
     if (rc == FIELD_ABSENT) {
         if (cfg->hidden_size % cfg->num_q_heads != 0)
-            return fail(err, errlen, "%s: field \"head_dim\" is missing and hidden_size %d is not a "
-                        "multiple of num_attention_heads %d", path, (int)cfg->hidden_size,
-                        (int)cfg->num_q_heads);
+            return fail(err, errlen,
+                        "%s: field \"head_dim\" is missing and hidden_size %d is not a "
+                        "multiple of num_attention_heads %d",
+                        path, (int)cfg->hidden_size, (int)cfg->num_q_heads);
         cfg->head_dim = cfg->hidden_size / cfg->num_q_heads;
     }
     if (cfg->head_dim % 2 != 0)
-        return fail(err, errlen, "%s: field \"head_dim\": %d is odd; rotary embeddings need an even "
-                    "head_dim", path, (int)cfg->head_dim);
+        return fail(err, errlen,
+                    "%s: field \"head_dim\": %d is odd; rotary embeddings need an even "
+                    "head_dim",
+                    path, (int)cfg->head_dim);
     return 0;
 }
 
@@ -335,8 +371,8 @@ static int parse_config(model_config *cfg, const cJSON *root, const char *path, 
     if (!dtype) dtype = member(root, dkey = "torch_dtype");
     if (dtype) {
         if (!cJSON_IsString(dtype) || strlen(dtype->valuestring) >= sizeof cfg->torch_dtype)
-            return fail(err, errlen, "%s: field \"%s\": expected a dtype name such as \"bfloat16\"", path,
-                        dkey);
+            return fail(err, errlen, "%s: field \"%s\": expected a dtype name such as \"bfloat16\"",
+                        path, dkey);
         snprintf(cfg->torch_dtype, sizeof cfg->torch_dtype, "%s", dtype->valuestring);
     }
     return 0;
@@ -359,8 +395,8 @@ static int parse_object(cJSON **root, const char *json, size_t len, const char *
     return check_unique_keys(*root, path, err, errlen);
 }
 
-int model_config_parse(model_config *cfg, const char *json, size_t len, const char *path,
-                       char *err, size_t errlen)
+int model_config_parse(model_config *cfg, const char *json, size_t len, const char *path, char *err,
+                       size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
     if (!path) path = "config.json";
@@ -426,7 +462,8 @@ int model_config_load(model_config *cfg, const char *path, char *err, size_t err
 
 void model_config_rope_inv_freq(const model_config *cfg, float *inv_freq)
 {
-    /* Every step in float32 and in torch's order: `s / t` on a tensor is reciprocal(t) * s there. */
+    /* Every step in float32 and in torch's order: `s / t` on a tensor is reciprocal(t) * s there.
+     */
     const int half = cfg->head_dim / 2;
     const float base = (float)cfg->rope_theta;
     for (int i = 0; i < half; i++)
@@ -438,7 +475,8 @@ void model_config_rope_inv_freq(const model_config *cfg, float *inv_freq)
     const float low = (float)cfg->rope_scaling.low_freq_factor;
     const float low_wavelen = (float)(old_len / cfg->rope_scaling.low_freq_factor);
     const float high_wavelen = (float)(old_len / cfg->rope_scaling.high_freq_factor);
-    const float span = (float)(cfg->rope_scaling.high_freq_factor - cfg->rope_scaling.low_freq_factor);
+    const float span =
+        (float)(cfg->rope_scaling.high_freq_factor - cfg->rope_scaling.low_freq_factor);
     const float two_pi = (float)(2.0 * M_PI);
     for (int i = 0; i < half; i++) {
         const float inv = inv_freq[i];
@@ -456,7 +494,8 @@ static int parse_generation(generation_config *gc, const cJSON *root, const char
 {
     double v;
     int rc;
-    if ((rc = get_bool(root, "do_sample", &gc->do_sample, path, err, errlen)) == FIELD_BAD) return -1;
+    if ((rc = get_bool(root, "do_sample", &gc->do_sample, path, err, errlen)) == FIELD_BAD)
+        return -1;
     gc->has_do_sample = rc == FIELD_OK;
     if ((rc = get_num(root, "temperature", 0.0, HUGE_VAL, &v, path, err, errlen)) == FIELD_BAD)
         return -1;
@@ -470,11 +509,13 @@ static int parse_generation(generation_config *gc, const cJSON *root, const char
     if ((rc = get_num(root, "min_p", 0.0, 1.0, &v, path, err, errlen)) == FIELD_BAD) return -1;
     gc->has_min_p = rc == FIELD_OK;
     gc->min_p = gc->has_min_p ? (float)v : 0.0f;
-    if ((rc = get_num(root, "repetition_penalty", 1e-30, HUGE_VAL, &v, path, err, errlen)) == FIELD_BAD)
+    if ((rc = get_num(root, "repetition_penalty", 1e-30, HUGE_VAL, &v, path, err, errlen)) ==
+        FIELD_BAD)
         return -1;
     gc->has_repetition_penalty = rc == FIELD_OK;
     gc->repetition_penalty = gc->has_repetition_penalty ? (float)v : 0.0f;
-    if ((rc = get_int(root, "max_new_tokens", 1, &gc->max_new_tokens, path, err, errlen)) == FIELD_BAD)
+    if ((rc = get_int(root, "max_new_tokens", 1, &gc->max_new_tokens, path, err, errlen)) ==
+        FIELD_BAD)
         return -1;
     gc->has_max_new_tokens = rc == FIELD_OK;
     return get_eos(root, gc->eos_token_ids, &gc->num_eos, path, err, errlen);

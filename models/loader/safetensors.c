@@ -15,10 +15,10 @@ static const struct {
     const char *name;
     size_t size;
 } dtype_info[] = {
-    [ST_F64] = {"F64", 8},         [ST_F32] = {"F32", 4},          [ST_F16] = {"F16", 2},
-    [ST_BF16] = {"BF16", 2},       [ST_I64] = {"I64", 8},          [ST_I32] = {"I32", 4},
-    [ST_I16] = {"I16", 2},         [ST_I8] = {"I8", 1},            [ST_U8] = {"U8", 1},
-    [ST_BOOL] = {"BOOL", 1},       [ST_F8_E4M3] = {"F8_E4M3", 1},  [ST_F8_E5M2] = {"F8_E5M2", 1},
+    [ST_F64] = {"F64", 8},   [ST_F32] = {"F32", 4},         [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2}, [ST_I64] = {"I64", 8},         [ST_I32] = {"I32", 4},
+    [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},           [ST_U8] = {"U8", 1},
+    [ST_BOOL] = {"BOOL", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E5M2] = {"F8_E5M2", 1},
 };
 #define NUM_DTYPES (sizeof dtype_info / sizeof dtype_info[0])
 #define KNOWN_DTYPES "F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, F8_E4M3, F8_E5M2"
@@ -36,7 +36,8 @@ size_t st_dtype_size(st_dtype d)
     return (unsigned)d < NUM_DTYPES ? dtype_info[d].size : 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -91,7 +92,8 @@ static bool exact_uint(const cJSON *v, uint64_t *out)
     return true;
 }
 
-/* The one member `key` of `obj`; a key given twice is as bad as a missing one (cJSON keeps both). */
+/* The one member `key` of `obj`; a key given twice is as bad as a missing one (cJSON keeps both).
+ */
 static const cJSON *sole_member(const cJSON *obj, const char *key, int *times)
 {
     const cJSON *found = NULL;
@@ -113,38 +115,47 @@ static void shape_text(const st_tensor *t, char *buf, size_t len)
     if (at < len) snprintf(buf + at, len - at, "]");
 }
 
-/* Fills t (except name/path) from one header entry whose data section is `data` of `data_len` bytes. */
+/* Fills t (except name/path) from one header entry whose data section is `data` of `data_len`
+ * bytes. */
 static int parse_entry(const cJSON *e, const char *path, const char *name, const uint8_t *data,
                        uint64_t data_len, st_tensor *t, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(e))
-        return fail(err, errlen, "%s: tensor \"%.200s\": expected an object with dtype, shape and "
-                    "data_offsets", path, name);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": expected an object with dtype, shape and "
+                    "data_offsets",
+                    path, name);
     static const char *const fields[] = {"dtype", "shape", "data_offsets"};
     const cJSON *item[3];
     for (int f = 0; f < 3; f++) {
         int times;
         item[f] = sole_member(e, fields[f], &times);
         if (times != 1)
-            return fail(err, errlen, "%s: tensor \"%.200s\": field \"%s\" %s", path, name, fields[f],
-                        times ? "appears more than once" : "is missing");
+            return fail(err, errlen, "%s: tensor \"%.200s\": field \"%s\" %s", path, name,
+                        fields[f], times ? "appears more than once" : "is missing");
     }
 
     if (!cJSON_IsString(item[0]))
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"dtype\": expected a string, one of %s",
-                    path, name, KNOWN_DTYPES);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"dtype\": expected a string, one of %s", path,
+                    name, KNOWN_DTYPES);
     size_t d = 0;
-    while (d < NUM_DTYPES && strcmp(item[0]->valuestring, dtype_info[d].name) != 0) d++;
+    while (d < NUM_DTYPES && strcmp(item[0]->valuestring, dtype_info[d].name) != 0)
+        d++;
     if (d == NUM_DTYPES)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"dtype\": unsupported dtype \"%.40s\" "
-                    "(expected one of %s)", path, name, item[0]->valuestring, KNOWN_DTYPES);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"dtype\": unsupported dtype \"%.40s\" "
+                    "(expected one of %s)",
+                    path, name, item[0]->valuestring, KNOWN_DTYPES);
     t->dtype = (st_dtype)d;
 
     const cJSON *shape = item[1];
     int ndim = cJSON_IsArray(shape) ? cJSON_GetArraySize(shape) : -1;
     if (ndim < 0 || ndim > ST_MAX_DIMS)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"shape\": expected an array of at most "
-                    "%d non-negative integers", path, name, ST_MAX_DIMS);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"shape\": expected an array of at most "
+                    "%d non-negative integers",
+                    path, name, ST_MAX_DIMS);
     t->ndim = ndim;
     uint64_t elems = 1;
     bool overflow = false;
@@ -152,8 +163,10 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     for (const cJSON *c = shape->child; c; c = c->next, k++) {
         uint64_t dim;
         if (!exact_uint(c, &dim))
-            return fail(err, errlen, "%s: tensor \"%.200s\": field \"shape\": dimension %d is not a "
-                        "non-negative integer", path, name, k);
+            return fail(err, errlen,
+                        "%s: tensor \"%.200s\": field \"shape\": dimension %d is not a "
+                        "non-negative integer",
+                        path, name, k);
         t->shape[k] = (int64_t)dim;
         overflow |= __builtin_mul_overflow(elems, dim, &elems);
     }
@@ -162,26 +175,33 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     char shp[128];
     shape_text(t, shp, sizeof shp);
     if (overflow)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"shape\": %s of %s overflows 64 bits",
-                    path, name, shp, dtype_info[d].name);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"shape\": %s of %s overflows 64 bits", path,
+                    name, shp, dtype_info[d].name);
 
     const cJSON *off = item[2];
     uint64_t begin, end;
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !exact_uint(off->child, &begin) ||
         !exact_uint(off->child->next, &end))
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"data_offsets\": expected [begin, end], "
-                    "two non-negative integers", path, name);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"data_offsets\": expected [begin, end], "
+                    "two non-negative integers",
+                    path, name);
     if (begin > end)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"data_offsets\": begin %" PRIu64
-                    " is after end %" PRIu64, path, name, begin, end);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"data_offsets\": begin %" PRIu64
+                    " is after end %" PRIu64,
+                    path, name, begin, end);
     if (end > data_len)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"data_offsets\": end %" PRIu64
-                    " is past the data section (%" PRIu64 " bytes): file truncated?", path, name, end,
-                    data_len);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"data_offsets\": end %" PRIu64
+                    " is past the data section (%" PRIu64 " bytes): file truncated?",
+                    path, name, end, data_len);
     if (end - begin != need)
-        return fail(err, errlen, "%s: tensor \"%.200s\": field \"data_offsets\": spans %" PRIu64
-                    " bytes but shape %s of %s needs %" PRIu64, path, name, end - begin, shp,
-                    dtype_info[d].name, need);
+        return fail(err, errlen,
+                    "%s: tensor \"%.200s\": field \"data_offsets\": spans %" PRIu64
+                    " bytes but shape %s of %s needs %" PRIu64,
+                    path, name, end - begin, shp, dtype_info[d].name, need);
     t->data = data + begin;
     t->nbytes = need;
     return 0;
@@ -194,7 +214,8 @@ static int by_name(const void *a, const void *b)
 
 static int by_data(const void *a, const void *b)
 {
-    const uint8_t *x = (*(const st_tensor *const *)a)->data, *y = (*(const st_tensor *const *)b)->data;
+    const uint8_t *x = (*(const st_tensor *const *)a)->data,
+                  *y = (*(const st_tensor *const *)b)->data;
     return x < y ? -1 : x > y;
 }
 
@@ -203,7 +224,8 @@ static int check_names_and_overlaps(st_tensor *ts, size_t n, const uint8_t *data
 {
     st_tensor **order = malloc((n ? n : 1) * sizeof *order);
     if (!order) return fail(err, errlen, "%s: out of memory", path);
-    for (size_t i = 0; i < n; i++) order[i] = &ts[i];
+    for (size_t i = 0; i < n; i++)
+        order[i] = &ts[i];
     qsort(order, n, sizeof *order, by_name);
     for (size_t i = 1; i < n; i++) {
         if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
@@ -223,9 +245,10 @@ static int check_names_and_overlaps(st_tensor *ts, size_t n, const uint8_t *data
         if ((const uint8_t *)a->data + a->nbytes > (const uint8_t *)b->data) {
             uint64_t ab = (uint64_t)((const uint8_t *)a->data - data);
             uint64_t bb = (uint64_t)((const uint8_t *)b->data - data);
-            fail(err, errlen, "%s: tensors \"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) and "
-                 "\"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) overlap", path, a->name, ab,
-                 ab + a->nbytes, b->name, bb, bb + b->nbytes);
+            fail(err, errlen,
+                 "%s: tensors \"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) and "
+                 "\"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) overlap",
+                 path, a->name, ab, ab + a->nbytes, b->name, bb, bb + b->nbytes);
             free(order);
             return -1;
         }
@@ -246,9 +269,11 @@ static int parse_header(const cJSON *root, const char *path, const uint8_t *data
         if (++meta > 1)
             return fail(err, errlen, "%s: field \"__metadata__\" appears more than once", path);
         bool ok = cJSON_IsObject(c);
-        for (const cJSON *m = ok ? c->child : NULL; m; m = m->next) ok &= cJSON_IsString(m);
+        for (const cJSON *m = ok ? c->child : NULL; m; m = m->next)
+            ok &= cJSON_IsString(m);
         if (!ok)
-            return fail(err, errlen, "%s: field \"__metadata__\": expected an object of strings", path);
+            return fail(err, errlen, "%s: field \"__metadata__\": expected an object of strings",
+                        path);
     }
     st_tensor *ts = calloc(n ? n : 1, sizeof *ts);
     if (!ts) return fail(err, errlen, "%s: out of memory for %zu tensors", path, n);
@@ -282,27 +307,33 @@ int st_parse(const uint8_t *bytes, size_t len, const char *path, st_tensor **ten
     *count = 0;
     if (!path) path = "(memory)";
     if (len < 8)
-        return fail(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length", path,
-                    len);
+        return fail(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length",
+                    path, len);
     uint64_t hlen = 0;
-    for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)bytes[i] << (8 * i);
     if (hlen == 0) return fail(err, errlen, "%s: header length is 0; expected a JSON object", path);
     if (hlen > ST_MAX_HEADER_BYTES)
-        return fail(err, errlen, "%s: header length %" PRIu64 " is over the format's limit of %u bytes",
-                    path, hlen, ST_MAX_HEADER_BYTES);
+        return fail(err, errlen,
+                    "%s: header length %" PRIu64 " is over the format's limit of %u bytes", path,
+                    hlen, ST_MAX_HEADER_BYTES);
     if (hlen > len - 8)
-        return fail(err, errlen, "%s: header length %" PRIu64 " runs past the end of the file (%zu "
-                    "bytes follow the length field): file truncated?", path, hlen, len - 8);
+        return fail(err, errlen,
+                    "%s: header length %" PRIu64 " runs past the end of the file (%zu "
+                    "bytes follow the length field): file truncated?",
+                    path, hlen, len - 8);
 
     const uint8_t *hdr = bytes + 8;
     size_t bad = utf8_check(hdr, hlen);
     if (bad < hlen)
-        return fail(err, errlen, "%s: header is not valid UTF-8 (byte %zu of the header)", path, bad);
+        return fail(err, errlen, "%s: header is not valid UTF-8 (byte %zu of the header)", path,
+                    bad);
     if (memchr(hdr, 0, hlen))
         return fail(err, errlen, "%s: header contains a NUL byte; expected JSON text", path);
     /* cJSON wants a terminated string; a private copy keeps it inside bounds on any input. */
     char *text = malloc(hlen + 1);
-    if (!text) return fail(err, errlen, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
+    if (!text)
+        return fail(err, errlen, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
     memcpy(text, hdr, hlen);
     text[hlen] = '\0';
     const char *end = NULL;
@@ -312,8 +343,8 @@ int st_parse(const uint8_t *bytes, size_t len, const char *path, st_tensor **ten
         fail(err, errlen, "%s: header is not valid JSON (error at byte %zu of %" PRIu64 ")", path,
              end ? (size_t)(end - text) : (size_t)0, hlen);
     } else if (end + strspn(end, " \t\r\n") != text + hlen) {
-        fail(err, errlen, "%s: header has text after the JSON object (byte %zu of %" PRIu64 ")", path,
-             (size_t)(end - text), hlen);
+        fail(err, errlen, "%s: header has text after the JSON object (byte %zu of %" PRIu64 ")",
+             path, (size_t)(end - text), hlen);
     } else if (!cJSON_IsObject(root)) {
         fail(err, errlen, "%s: header is JSON but not an object of tensors", path);
     } else {
@@ -327,6 +358,7 @@ int st_parse(const uint8_t *bytes, size_t len, const char *path, st_tensor **ten
 void st_tensors_free(st_tensor *tensors, size_t count)
 {
     if (!tensors) return;
-    for (size_t i = 0; i < count; i++) free((char *)tensors[i].name);
+    for (size_t i = 0; i < count; i++)
+        free((char *)tensors[i].name);
     free(tensors);
 }

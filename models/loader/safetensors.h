@@ -7,11 +7,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ST_F64, ST_F32, ST_F16, ST_BF16, ST_I64, ST_I32, ST_I16, ST_I8, ST_U8, ST_BOOL,
-               ST_F8_E4M3, ST_F8_E5M2 } st_dtype;
+typedef enum {
+    ST_F64,
+    ST_F32,
+    ST_F16,
+    ST_BF16,
+    ST_I64,
+    ST_I32,
+    ST_I16,
+    ST_I8,
+    ST_U8,
+    ST_BOOL,
+    ST_F8_E4M3,
+    ST_F8_E5M2
+} st_dtype;
 
 #define ST_MAX_DIMS 8
-/* The format's own limit on the JSON header (safetensors' MAX_HEADER_SIZE): a larger one is hostile. */
+/* The format's own limit on the JSON header (safetensors' MAX_HEADER_SIZE): a larger one is
+ * hostile. */
 #define ST_MAX_HEADER_BYTES 100000000u
 
 typedef struct st_tensor {
@@ -19,17 +32,17 @@ typedef struct st_tensor {
     st_dtype dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
-    const void *data;   /* points into the read-only memory map; not necessarily aligned */
+    const void *data; /* points into the read-only memory map; not necessarily aligned */
     uint64_t nbytes;
-    const char *path;   /* the file it lives in (for error messages) */
+    const char *path; /* the file it lives in (for error messages) */
 } st_tensor;
 
 typedef struct st_checkpoint st_checkpoint;
 
 /* Opens a model directory: `model.safetensors` (preferred, as Hugging Face does), else
- * `model.safetensors.index.json` whose weight_map names shard files in the same directory. Every shard
- * is validated; every name in weight_map must be in its shard and vice versa; names are unique across
- * shards. Files are mmap'd read-only (MAP_PRIVATE). Returns 0, or -1 with err set. */
+ * `model.safetensors.index.json` whose weight_map names shard files in the same directory. Every
+ * shard is validated; every name in weight_map must be in its shard and vice versa; names are
+ * unique across shards. Files are mmap'd read-only (MAP_PRIVATE). Returns 0, or -1 with err set. */
 int st_checkpoint_open(st_checkpoint **out, const char *dir, char *err, size_t errlen);
 size_t st_checkpoint_count(const st_checkpoint *ck);
 /* Tensors in shard-file order (shards sorted by file name), then header order within a file. */

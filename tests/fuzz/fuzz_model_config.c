@@ -9,7 +9,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     model_config cfg;
     char err[512] = "";
-    if (model_config_parse(&cfg, (const char *)data, size, "fuzz/config.json", err, sizeof err) == 0) {
+    if (model_config_parse(&cfg, (const char *)data, size, "fuzz/config.json", err, sizeof err) ==
+        0) {
         if (cfg.hidden_size <= 0 || cfg.num_kv_heads <= 0 || cfg.num_q_heads % cfg.num_kv_heads ||
             cfg.head_dim <= 0 || cfg.head_dim % 2 || cfg.num_eos < 0 || cfg.num_eos > MODEL_MAX_EOS)
             abort();

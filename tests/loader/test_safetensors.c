@@ -11,17 +11,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- building files ---------------------------------------------------------------------------- */
+/* ---- building files ----------------------------------------------------------------------------
+ */
 
-/* A safetensors image: little-endian header length, the header text, then data_len bytes 0,1,2,... */
+/* A safetensors image: little-endian header length, the header text, then data_len bytes 0,1,2,...
+ */
 static uint8_t *image(const char *header, size_t data_len, size_t *len)
 {
     size_t h = strlen(header);
     *len = 8 + h + data_len;
     uint8_t *b = malloc(*len);
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)h >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)h >> (8 * i));
     memcpy(b + 8, header, h);
-    for (size_t i = 0; i < data_len; i++) b[8 + h + i] = (uint8_t)i;
+    for (size_t i = 0; i < data_len; i++)
+        b[8 + h + i] = (uint8_t)i;
     return b;
 }
 
@@ -90,7 +94,8 @@ static void expect_parse_error(const char *header, size_t data_len, const char *
     free(img);
 }
 
-/* ---- st_parse ---------------------------------------------------------------------------------- */
+/* ---- st_parse ----------------------------------------------------------------------------------
+ */
 
 static void test_valid_file_gives_shapes_and_bytes(void)
 {
@@ -119,7 +124,8 @@ static void test_valid_file_gives_shapes_and_bytes(void)
 
 static void test_reference_writer_file_parses(void)
 {
-    /* Written by Python safetensors (save_file): padding, key order and metadata as HF writes them. */
+    /* Written by Python safetensors (save_file): padding, key order and metadata as HF writes them.
+     */
     char path[512];
     test_source_path("tests/fuzz/corpus/safetensors/valid_hf.safetensors", path, sizeof path);
     FILE *f = fopen(path, "rb");
@@ -135,7 +141,8 @@ static void test_reference_writer_file_parses(void)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(t[i].name, "model.embed_tokens.weight") == 0) {
             float v[12];
-            CHECK(t[i].dtype == ST_F32 && t[i].ndim == 2 && t[i].shape[0] == 3 && t[i].shape[1] == 4);
+            CHECK(t[i].dtype == ST_F32 && t[i].ndim == 2 && t[i].shape[0] == 3 &&
+                  t[i].shape[1] == 4);
             memcpy(v, t[i].data, sizeof v);
             CHECK(v[0] == 0.0f && v[5] == 5.0f && v[11] == 11.0f);
         } else if (strcmp(t[i].name, "lm_head.bias") == 0) {
@@ -170,7 +177,8 @@ static void test_framing_errors(void)
 
     uint8_t big[16] = {0x01, 0xE1, 0xF5, 0x05}; /* 100000001 */
     CHECK(st_parse(big, 16, "dir/x.safetensors", &t, &n, err, sizeof err) == -1);
-    CHECKF(contains_all(err, "dir/x.safetensors", "100000001", "over the format's limit"), "%s", err);
+    CHECKF(contains_all(err, "dir/x.safetensors", "100000001", "over the format's limit"), "%s",
+           err);
 
     uint8_t past[16] = {9, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     CHECK(st_parse(past, 16, "dir/x.safetensors", &t, &n, err, sizeof err) == -1);
@@ -188,7 +196,8 @@ static void test_header_errors(void)
     expect_parse_error("{} x", 0, "text after the JSON", NULL, NULL);
     expect_parse_error("{\"\xff\":{}}", 0, "not valid UTF-8", NULL, NULL);
     expect_parse_error("{\"\xc0\x80\":{}}", 0, "not valid UTF-8", NULL, NULL); /* overlong NUL */
-    expect_parse_error("{\"__metadata__\":{\"k\":1}}", 0, "\"__metadata__\"", "object of strings", NULL);
+    expect_parse_error("{\"__metadata__\":{\"k\":1}}", 0, "\"__metadata__\"", "object of strings",
+                       NULL);
     expect_parse_error("{\"__metadata__\":[]}", 0, "\"__metadata__\"", NULL, NULL);
     expect_parse_error("{\"t\":[]}", 0, "tensor \"t\"", "expected an object", NULL);
 }
@@ -199,16 +208,18 @@ static void test_entry_errors(void)
                        "field \"dtype\"", "missing");
     expect_parse_error("{\"t\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                        "tensor \"t\"", "field \"dtype\"", "\"Q4\"");
-    expect_parse_error("{\"t\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "tensor \"t\"",
-                       "field \"dtype\"", NULL);
-    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                       4, "tensor \"t\"", "field \"dtype\"", "more than once");
+    expect_parse_error("{\"t\":{\"dtype\":7,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+                       "tensor \"t\"", "field \"dtype\"", NULL);
+    expect_parse_error(
+        "{\"t\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+        "tensor \"t\"", "field \"dtype\"", "more than once");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
                        "tensor \"t\"", "field \"shape\"", "dimension 0");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4,
                        "tensor \"t\"", "field \"shape\"", NULL);
-    expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
-                       4, "tensor \"t\"", "field \"shape\"", "at most 8");
+    expect_parse_error(
+        "{\"t\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+        "tensor \"t\"", "field \"shape\"", "at most 8");
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":\"1\",\"data_offsets\":[0,4]}}", 4,
                        "tensor \"t\"", "field \"shape\"", NULL);
     expect_parse_error("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
@@ -229,22 +240,24 @@ static void test_dtype_shape_mismatch_and_overflow(void)
                        "tensor \"t\"", "spans 8 bytes", "[2, 3] of BF16 needs 12");
     /* 2^32 * 2^32 elements wraps to 0 in 64 bits: must not pass as an empty tensor. */
     expect_parse_error("{\"t\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
-                       "\"data_offsets\":[0,0]}}", 0, "tensor \"t\"", "field \"shape\"", "overflows");
+                       "\"data_offsets\":[0,0]}}",
+                       0, "tensor \"t\"", "field \"shape\"", "overflows");
     expect_parse_error("{\"t\":{\"dtype\":\"F64\",\"shape\":[1125899906842624,2048],"
-                       "\"data_offsets\":[0,0]}}", 0, "tensor \"t\"", "overflows", NULL);
+                       "\"data_offsets\":[0,0]}}",
+                       0, "tensor \"t\"", "overflows", NULL);
 }
 
 static void test_overlap_and_duplicates(void)
 {
     expect_parse_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
-                       "\"a\"", "\"b\"", "overlap");
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                       12, "\"a\"", "\"b\"", "overlap");
     expect_parse_error("{\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                       "\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", 4,
-                       "\"a\"", "\"b\"", "overlap");
+                       "\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
+                       4, "\"a\"", "\"b\"", "overlap");
     expect_parse_error("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                       "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2,
-                       "tensor \"a\"", "more than once", NULL);
+                       "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+                       2, "tensor \"a\"", "more than once", NULL);
 
     /* Adjacent tensors, empty tensors anywhere, and a gap (HF writers never leave one, but the
      * format does not forbid it) are all fine. */
@@ -284,13 +297,16 @@ static void test_dtype_names_and_sizes(void)
     CHECK(st_dtype_size(ST_F64) == 8 && st_dtype_size(ST_I64) == 8 && st_dtype_size(ST_BOOL) == 1);
 }
 
-/* ---- st_checkpoint ----------------------------------------------------------------------------- */
+/* ---- st_checkpoint -----------------------------------------------------------------------------
+ */
 
-#define SHARD_A "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}," \
-                "\"y\":{\"dtype\":\"I8\",\"shape\":[3],\"data_offsets\":[8,11]}}"
+#define SHARD_A                                                                                    \
+    "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"                             \
+    "\"y\":{\"dtype\":\"I8\",\"shape\":[3],\"data_offsets\":[8,11]}}"
 #define SHARD_B "{\"z\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}"
-#define INDEX_AB "{\"metadata\":{\"total_size\":19},\"weight_map\":{\"x\":\"a.safetensors\"," \
-                 "\"y\":\"a.safetensors\",\"z\":\"b.safetensors\"}}"
+#define INDEX_AB                                                                                   \
+    "{\"metadata\":{\"total_size\":19},\"weight_map\":{\"x\":\"a.safetensors\","                   \
+    "\"y\":\"a.safetensors\",\"z\":\"b.safetensors\"}}"
 
 static void test_single_file_checkpoint(void)
 {
@@ -340,8 +356,8 @@ static void expect_open_error(const char *dir, const char *a, const char *b, con
     st_checkpoint *ck = (st_checkpoint *)1;
     char err[512] = "";
     int rc = st_checkpoint_open(&ck, dir, err, sizeof err);
-    CHECKF(rc == -1 && ck == NULL && contains_all(err, a, b, c), "open %s: rc %d, message \"%s\"", dir,
-           rc, err);
+    CHECKF(rc == -1 && ck == NULL && contains_all(err, a, b, c), "open %s: rc %d, message \"%s\"",
+           dir, rc, err);
 }
 
 static void test_checkpoint_errors(void)
@@ -354,22 +370,25 @@ static void test_checkpoint_errors(void)
     write_image(dir, "a.safetensors", SHARD_A, 11);
     expect_open_error(dir, "b.safetensors", "cannot open", NULL); /* shard missing */
 
-    write_image(dir, "b.safetensors", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}",
-                8);
+    write_image(dir, "b.safetensors",
+                "{\"w\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}", 8);
     expect_open_error(dir, "b.safetensors", "tensor \"w\"", "is not listed");
 
-    write_image(dir, "b.safetensors", "{\"z\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
-                "\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[8,9]}}", 9);
+    write_image(dir, "b.safetensors",
+                "{\"z\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+                "\"x\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[8,9]}}",
+                9);
     expect_open_error(dir, "tensor \"x\"", "mapped to shard \"a.safetensors\"", NULL);
 
     write_image(dir, "b.safetensors", "{}", 0); /* index names z, shard lacks it */
     expect_open_error(dir, "model.safetensors.index.json", "tensor \"z\"", "does not contain it");
 
-    write_image(dir, "b.safetensors", "{\"z\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,9]}}",
-                9);
+    write_image(dir, "b.safetensors",
+                "{\"z\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,9]}}", 9);
     expect_open_error(dir, "b.safetensors", "tensor \"z\"", "data_offsets");
 
-    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"../a.safetensors\"}}");
+    write_text(dir, "model.safetensors.index.json",
+               "{\"weight_map\":{\"x\":\"../a.safetensors\"}}");
     expect_open_error(dir, "weight_map[\"x\"]", "same directory", NULL);
     write_text(dir, "model.safetensors.index.json",
                "{\"weight_map\":{\"x\":\"a.safetensors\",\"x\":\"a.safetensors\"}}");
