@@ -3,5 +3,6 @@
 #define BERTH_CLI_COMMANDS_H
 
 int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

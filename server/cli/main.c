@@ -9,6 +9,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"serve", cmd_serve, "serve a model over the OpenAI API (HTTP)"},
     {"run", cmd_run, "generate token ids from token ids with a local model (debugging, benchmarks)"},
 };
 

@@ -59,8 +59,10 @@ void request_list_remove(request_list *l, engine_request *r)
 
 /* ---- request lifetime ---- */
 
+/* With e->lock held (or before r was ever published). */
 static void request_free(engine_request *r)
 {
+    if (r->arrival_counted && --r->e->live_requests == 0) pthread_cond_broadcast(&r->e->drained);
     kvb_table_free(&r->table);
     sampler_state_free(&r->sampler);
     free(r->tokens);
@@ -182,6 +184,8 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
         return ENGINE_OVERLOADED;
     }
     r->arrival = e->next_arrival++;
+    r->arrival_counted = true;
+    e->live_requests++;
     if (e->inbox_tail) e->inbox_tail->next_inbox = r;
     else e->inbox_head = r;
     e->inbox_tail = r;
@@ -449,10 +453,12 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->work, NULL);
+    pthread_cond_init(&e->drained, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e)) {
         snprintf(err, errlen, "cannot start the engine thread");
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->work);
+        pthread_cond_destroy(&e->drained);
         goto fail;
     }
     *out = e;
@@ -475,11 +481,14 @@ void engine_stop(engine *e)
     pthread_cond_signal(&e->work);
     pthread_mutex_unlock(&e->lock);
     pthread_join(e->thread, NULL);
-    /* Requests still queued in the inbox never reached the thread. */
+    /* Requests still queued in the inbox never reached the thread. Then wait until every handler
+     * has released its requests: they hold pointers into this engine. */
     pthread_mutex_lock(&e->lock);
     take_inbox(e);
     abort_all(e);
+    while (e->live_requests > 0) pthread_cond_wait(&e->drained, &e->lock);
     pthread_mutex_unlock(&e->lock);
+    pthread_cond_destroy(&e->drained);
     step_batch_free(&e->batch);
     kvb_pool_free(&e->pool);
     free(e->waiting.items);

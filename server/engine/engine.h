@@ -62,7 +62,8 @@ typedef struct engine_request engine_request;
 /* Reserves the model's KV cache and workspace for cfg and starts the engine thread. Zero fields of cfg
  * get defaults (see engine_config_defaults); the resolved values are written back. */
 int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t errlen);
-/* Stops the thread: running requests finish with FINISH_ABORT. Requests must be released after. */
+/* Stops the thread: running and waiting requests finish with FINISH_ABORT. Returns once every
+ * request has been released by its holder (engine_release), then frees the engine. */
 void engine_stop(engine *e);
 
 void engine_config_defaults(engine_config *cfg, const model_config *mc);

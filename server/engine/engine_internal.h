@@ -12,6 +12,7 @@
 struct engine_request {
     engine *e;
     uint64_t arrival;    /* FCFS order */
+    bool arrival_counted; /* counted in e->live_requests */
     /* ---- engine thread only ---- */
     int32_t *tokens;     /* prompt, then generated tokens */
     int32_t prompt_len, num_tokens, capacity;
@@ -53,6 +54,8 @@ struct engine {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work;         /* new requests or cancellations for the engine thread */
+    pthread_cond_t drained;      /* live_requests reached 0 (engine_stop waits for it) */
+    int32_t live_requests;       /* submitted and not yet freed */
     engine_request *inbox_head, *inbox_tail;
     int32_t inbox_count;
     bool stopping;

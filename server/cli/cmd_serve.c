@@ -1,0 +1,232 @@
+/* berth serve: one model over the OpenAI API. The HTTP server starts first so that /health and /ping
+ * answer 503 while the weights load, then 200. SIGINT/SIGTERM stop it: generation in flight is
+ * aborted, connections are closed, memory is released. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "server/cli/commands.h"
+#include "server/serve/serve.h"
+
+typedef struct serve_args {
+    serve_options opts;
+    engine_config engine;
+    const char *host;
+    int port;
+    size_t max_body_bytes;
+    unsigned keepalive_ms;
+    const char *tls_cert, *tls_key;
+    const char *endpoints[16];
+    size_t n_endpoints;
+    int threads;
+} serve_args;
+
+static void serve_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: berth serve --model DIR [options]\n"
+            "\n"
+            "Serves one model over the OpenAI API (/v1/chat/completions, /v1/completions,\n"
+            "/v1/models), the same routes under /endpoints/{endpoint}/openai/v1/ and\n"
+            "/endpoints/{endpoint}/inference-components/{component}/openai/v1/, and /health, /ping,\n"
+            "/invocations, /metrics, /version, /tokenize, /detokenize.\n"
+            "\n"
+            "Options (environment variable in brackets):\n"
+            "  --model DIR                 model directory: config.json, safetensors, tokenizer.json\n"
+            "                              [BERTH_MODEL; SageMaker: SM_MODEL_DIR]\n"
+            "  --host ADDR                 listen address (default 0.0.0.0) [BERTH_HOST]\n"
+            "  --port N                    listen port (default 8080) [BERTH_PORT, SAGEMAKER_BIND_TO_PORT]\n"
+            "  --served-model-name NAME    model id in responses and /v1/models (default: the\n"
+            "                              model directory's name) [BERTH_SERVED_MODEL_NAME]\n"
+            "  --endpoint-name NAME        an endpoint name accepted in /endpoints/{NAME}/...; repeat\n"
+            "                              for several (default: berth) [BERTH_ENDPOINT_NAME]\n"
+            "  --max-model-len N           prompt + generated tokens per sequence (default: the\n"
+            "                              model's max_position_embeddings)\n"
+            "  --max-num-seqs N            sequences in one batch (default 64)\n"
+            "  --max-num-batched-tokens N  tokens in one engine step (default 2048)\n"
+            "  --kv-cache-tokens N         KV-cache size in tokens (default: what --kv-cache-memory\n"
+            "                              holds, at most max-num-seqs x max-model-len)\n"
+            "  --kv-cache-memory BYTES     KV-cache memory when --kv-cache-tokens is not given\n"
+            "                              (default 2147483648) [BERTH_KV_CACHE_MEMORY]\n"
+            "  --max-waiting N             requests queued beyond the batch; more get 429 (default 1024)\n"
+            "  --max-body-bytes N          larger request bodies get 413 (default 6291456)\n"
+            "  --request-timeout SECONDS   abort a request running longer (default: no limit)\n"
+            "                              [BERTH_REQUEST_TIMEOUT]\n"
+            "  --keepalive-ms N            SSE keep-alive comment after this much silence (default 15000)\n"
+            "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
+            "  --threads N                 CPU backend threads (default: every core)\n"
+            "  -h, --help                  this text\n");
+}
+
+static int parse_num(const char *opt, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "berth serve: %s must be an integer in [%lld, %lld] (got '%s')\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+static int parse_serve_args(int argc, char **argv, serve_args *a)
+{
+    enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
+           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_CERT, O_KEY, O_THREADS };
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},
+        {"host", required_argument, 0, O_HOST},
+        {"port", required_argument, 0, O_PORT},
+        {"served-model-name", required_argument, 0, O_NAME},
+        {"endpoint-name", required_argument, 0, O_ENDPOINT},
+        {"max-model-len", required_argument, 0, O_MAXLEN},
+        {"max-num-seqs", required_argument, 0, O_SEQS},
+        {"max-num-batched-tokens", required_argument, 0, O_TOKENS},
+        {"kv-cache-tokens", required_argument, 0, O_KVTOK},
+        {"kv-cache-memory", required_argument, 0, O_KVMEM},
+        {"max-waiting", required_argument, 0, O_WAIT},
+        {"max-body-bytes", required_argument, 0, O_BODY},
+        {"request-timeout", required_argument, 0, O_TIMEOUT},
+        {"keepalive-ms", required_argument, 0, O_KEEPALIVE},
+        {"tls-cert", required_argument, 0, O_CERT},
+        {"tls-key", required_argument, 0, O_KEY},
+        {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->opts.model_dir = env("BERTH_MODEL") ? env("BERTH_MODEL") : env("SM_MODEL_DIR");
+    a->host = env("BERTH_HOST") ? env("BERTH_HOST") : "0.0.0.0";
+    a->port = 8080;
+    a->opts.served_model_name = env("BERTH_SERVED_MODEL_NAME");
+    a->opts.retry_after_s = 1;
+    a->opts.kv_cache_bytes = 2ull << 30;
+    long long v;
+    const char *port_env = env("BERTH_PORT") ? env("BERTH_PORT") : env("SAGEMAKER_BIND_TO_PORT");
+    if (port_env) {
+        if (parse_num("BERTH_PORT", port_env, 0, 65535, &v)) return -1;
+        a->port = (int)v;
+    }
+    if (env("BERTH_KV_CACHE_MEMORY")) {
+        if (parse_num("BERTH_KV_CACHE_MEMORY", env("BERTH_KV_CACHE_MEMORY"), 1 << 20, 1ll << 50, &v))
+            return -1;
+        a->opts.kv_cache_bytes = (size_t)v;
+    }
+    if (env("BERTH_REQUEST_TIMEOUT")) {
+        if (parse_num("BERTH_REQUEST_TIMEOUT", env("BERTH_REQUEST_TIMEOUT"), 1, 86400 * 7, &v)) return -1;
+        a->opts.request_timeout_s = (double)v;
+    }
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a->opts.model_dir = optarg; break;
+        case O_HOST: a->host = optarg; break;
+        case O_PORT: if (parse_num("--port", optarg, 0, 65535, &v)) return -1; a->port = (int)v; break;
+        case O_NAME: a->opts.served_model_name = optarg; break;
+        case O_ENDPOINT:
+            if (a->n_endpoints == 16) {
+                fprintf(stderr, "berth serve: at most 16 --endpoint-name\n");
+                return -1;
+            }
+            a->endpoints[a->n_endpoints++] = optarg;
+            break;
+        case O_MAXLEN: if (parse_num("--max-model-len", optarg, 1, 1 << 24, &v)) return -1; a->engine.max_model_len = (int32_t)v; break;
+        case O_SEQS: if (parse_num("--max-num-seqs", optarg, 1, 4096, &v)) return -1; a->engine.max_num_seqs = (int32_t)v; break;
+        case O_TOKENS: if (parse_num("--max-num-batched-tokens", optarg, 1, 1 << 20, &v)) return -1; a->engine.max_batched_tokens = (int32_t)v; break;
+        case O_KVTOK: if (parse_num("--kv-cache-tokens", optarg, 16, 1 << 28, &v)) return -1; a->engine.num_kv_blocks = (int32_t)((v + 15) / 16); break;
+        case O_KVMEM: if (parse_num("--kv-cache-memory", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->opts.kv_cache_bytes = (size_t)v; break;
+        case O_WAIT: if (parse_num("--max-waiting", optarg, 1, 1 << 24, &v)) return -1; a->engine.max_waiting = (int32_t)v; break;
+        case O_BODY: if (parse_num("--max-body-bytes", optarg, 1024, 1ll << 32, &v)) return -1; a->max_body_bytes = (size_t)v; break;
+        case O_TIMEOUT: if (parse_num("--request-timeout", optarg, 1, 86400 * 7, &v)) return -1; a->opts.request_timeout_s = (double)v; break;
+        case O_KEEPALIVE: if (parse_num("--keepalive-ms", optarg, 100, 3600000, &v)) return -1; a->keepalive_ms = (unsigned)v; break;
+        case O_CERT: a->tls_cert = optarg; break;
+        case O_KEY: a->tls_key = optarg; break;
+        case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->threads = (int)v; break;
+        case 'h': serve_usage(stdout); exit(0);
+        default: serve_usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "berth serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!a->opts.model_dir) {
+        fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL)\n");
+        return -1;
+    }
+    if (!a->tls_cert != !a->tls_key) {
+        fprintf(stderr, "berth serve: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (a->n_endpoints == 0) a->endpoints[a->n_endpoints++] = env("BERTH_ENDPOINT_NAME") ? env("BERTH_ENDPOINT_NAME") : "berth";
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_args a;
+    if (parse_serve_args(argc, argv, &a)) return 2;
+
+    /* Signals go to sigwait below, never to a worker thread. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[1024] = "";
+    int rc = 1;
+    serve_ctx *s = calloc(1, sizeof *s);
+    s->opts = a.opts;
+    s->engine_cfg = a.engine;
+    metrics_init(&s->metrics);
+    bk_backend *be = NULL;
+    http_config hc = {.host = a.host, .port = a.port, .max_body_bytes = a.max_body_bytes,
+                      .keepalive_ms = a.keepalive_ms, .tls_cert_path = a.tls_cert,
+                      .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+    http_server *srv = http_server_new(&hc, err, sizeof err);
+    if (!srv || serve_register_routes(s, srv, err, sizeof err) || http_server_start(srv, err, sizeof err))
+        goto out;
+    fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
+            a.host, http_server_port(srv), a.opts.model_dir);
+
+    be = bk_cpu_create(a.threads, 0, err, sizeof err);
+    if (!be) goto out;
+    double t0 = serve_now();
+    if (serve_load(s, be, err, sizeof err)) goto out;
+    fprintf(stderr,
+            "berth serve: ready in %.1f s: model %s (%d layers, vocab %d), backend %s, max_model_len %d, "
+            "max_num_seqs %d, KV cache %d tokens\n",
+            serve_now() - t0, s->model_name, s->cfg->num_layers, s->cfg->vocab_size, be->name,
+            s->engine_cfg.max_model_len, s->engine_cfg.max_num_seqs,
+            s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "berth serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "berth serve: %s\n", err);
+    atomic_store(&s->ready, false);
+    engine_stop(s->eng);
+    s->eng = NULL;
+    http_server_free(srv);
+    serve_unload(s);
+    if (be) be->ops->destroy(be);
+    metrics_destroy(&s->metrics);
+    free(s);
+    return rc;
+}

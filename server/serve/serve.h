@@ -1,0 +1,54 @@
+/* Serving one model over the OpenAI API: the state shared by every route handler (model, tokenizer,
+ * chat template, engine, metrics) and the handlers' registration. The path of a request:
+ *   routes.c (which handler) -> chat_prompt.c (messages -> prompt text) -> tokenizer ->
+ *   generation.c (engine requests, text_output per choice, JSON / SSE back to http). */
+#ifndef BERTH_SERVE_SERVE_H
+#define BERTH_SERVE_SERVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "models/arch/model.h"
+#include "models/chat_template/chat_template.h"
+#include "models/tokenizer/tokenizer.h"
+#include "server/engine/engine.h"
+#include "server/http/http.h"
+#include "server/serve/metrics.h"
+
+typedef struct serve_options {
+    const char *model_dir;
+    const char *served_model_name; /* NULL: the model directory's last path component */
+    double request_timeout_s;      /* 0 = none */
+    int retry_after_s;             /* Retry-After on 429 */
+    size_t kv_cache_bytes;         /* KV-cache memory when engine_cfg.num_kv_blocks is 0 */
+} serve_options;
+
+typedef struct serve_ctx {
+    serve_options opts;
+    char model_name[256];
+    model *m;
+    tok_tokenizer *tok;
+    ct_template *tmpl; /* NULL when the tokenizer has no chat template: chat requests get 400 */
+    engine *eng;
+    engine_config engine_cfg;
+    const model_config *cfg;
+    const generation_config *gen;
+    int32_t eos_ids[16];
+    int num_eos;
+    atomic_bool ready; /* model, tokenizer and engine loaded: /health and /ping say 200 */
+    int64_t created;
+    metrics metrics;
+} serve_ctx;
+
+/* Registers every route on the server. */
+int serve_register_routes(serve_ctx *s, http_server *srv, char *err, size_t errlen);
+
+/* Loads tokenizer, template and model from s->opts.model_dir onto be and starts the engine. */
+int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen);
+void serve_unload(serve_ctx *s);
+
+/* Wall-clock seconds (monotonic). */
+double serve_now(void);
+
+#endif
