@@ -218,11 +218,15 @@ static int load_index(st_checkpoint *ck, const char *dir, const char *index_path
     void *map;
     size_t len;
     if (map_file(index_path, &map, &len, err, errlen) != 0) return -1;
-    cJSON *root = cJSON_ParseWithLength(map ? map : "", len);
+    const char *text = map ? map : "", *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    bool trailing = false;
+    for (const char *p = root ? end : text + len; p < text + len; p++)
+        trailing |= !*p || !strchr(" \t\r\n", *p);
     if (map) munmap(map, len);
     int rc = -1;
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
-    if (!cJSON_IsObject(root))
+    if (!cJSON_IsObject(root) || trailing)
         fail(err, errlen, "%s: not a JSON object", index_path);
     else if (!cJSON_IsObject(wm))
         fail(err, errlen,

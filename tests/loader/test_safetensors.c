@@ -395,6 +395,8 @@ static void test_checkpoint_errors(void)
     expect_open_error(dir, "tensor \"x\"", "more than once", NULL);
     write_text(dir, "model.safetensors.index.json", "{\"weight_map\":[]}");
     expect_open_error(dir, "model.safetensors.index.json", "weight_map", NULL);
+    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{}} x");
+    expect_open_error(dir, "model.safetensors.index.json", "JSON", NULL);
     write_text(dir, "model.safetensors.index.json", "{\"weight_map\":");
     expect_open_error(dir, "model.safetensors.index.json", "JSON", NULL);
 
