@@ -11,8 +11,10 @@
 static int check_shape(bk_backend *be, const char *op, bk_attn_shape sh)
 {
     if (sh.q_heads < 1 || sh.kv_heads < 1 || sh.q_heads % sh.kv_heads)
-        return cpu_fail(be, "cpu %s: q_heads %d and kv_heads %d: expected kv_heads >= 1 dividing "
-                        "q_heads", op, sh.q_heads, sh.kv_heads);
+        return cpu_fail(be,
+                        "cpu %s: q_heads %d and kv_heads %d: expected kv_heads >= 1 dividing "
+                        "q_heads",
+                        op, sh.q_heads, sh.kv_heads);
     if (sh.head_dim < 2 || sh.head_dim % 2 || sh.head_dim > CPU_MAX_HEAD_DIM)
         return cpu_fail(be, "cpu %s: head_dim is %d, expected an even number in 2..%d", op,
                         sh.head_dim, CPU_MAX_HEAD_DIM);
@@ -44,9 +46,11 @@ static void norm_rope(float *dst, const float *src, const float *nw, float eps, 
     float tmp[CPU_MAX_HEAD_DIM];
     if (nw) {
         float ss = 0.0f;
-        for (int i = 0; i < D; i++) ss += src[i] * src[i];
+        for (int i = 0; i < D; i++)
+            ss += src[i] * src[i];
         float inv = 1.0f / sqrtf(ss / (float)D + eps);
-        for (int i = 0; i < D; i++) tmp[i] = nw[i] * (src[i] * inv);
+        for (int i = 0; i < D; i++)
+            tmp[i] = nw[i] * (src[i] * inv);
     } else {
         memcpy(tmp, src, (size_t)D * sizeof *tmp);
     }
@@ -62,7 +66,8 @@ static void store_row(void *cache, bk_dtype dt, int64_t off, const float *src, i
 {
     if (dt == BK_BF16) {
         uint16_t *c = (uint16_t *)cache + off;
-        for (int i = 0; i < D; i++) c[i] = cpu_f32_to_bf16(src[i]);
+        for (int i = 0; i < D; i++)
+            c[i] = cpu_f32_to_bf16(src[i]);
     } else {
         memcpy((float *)cache + off, src, (size_t)D * sizeof(float));
     }
@@ -91,8 +96,10 @@ int cpu_qk_norm_rope_store(bk_backend *be, bk_tensor *q_out, const bk_tensor *qk
     const int64_t num_slots = kv->k.rows * BK_KV_BLOCK;
     for (int32_t t = 0; t < T; t++) {
         if (slots[t] < 0 || slots[t] >= num_slots)
-            return cpu_fail(be, "cpu %s: slot_mapping[%d] = %d is outside the KV pool of %lld "
-                            "slots", op, t, slots[t], (long long)num_slots);
+            return cpu_fail(be,
+                            "cpu %s: slot_mapping[%d] = %d is outside the KV pool of %lld "
+                            "slots",
+                            op, t, slots[t], (long long)num_slots);
         if (pos[t] < 0)
             return cpu_fail(be, "cpu %s: positions[%d] = %d, expected >= 0", op, t, pos[t]);
     }
@@ -105,7 +112,8 @@ int cpu_qk_norm_rope_store(bk_backend *be, bk_tensor *q_out, const bk_tensor *qk
     for (int32_t t = 0; t < T; t++) {
         float cs[CPU_MAX_HEAD_DIM / 2], sn[CPU_MAX_HEAD_DIM / 2], kr[CPU_MAX_HEAD_DIM];
         for (int i = 0; i < D / 2; i++) {
-            /* The angle in f32 like HF's inv_freq @ position_ids, so both agree at long positions. */
+            /* The angle in f32 like HF's inv_freq @ position_ids, so both agree at long positions.
+             */
             float ang = (float)pos[t] * invf[i];
             cs[i] = cosf(ang);
             sn[i] = sinf(ang);
@@ -130,10 +138,13 @@ static inline float dot_f32(const float *restrict a, const float *restrict b, in
     float acc[CPU_LANES] = {0};
     int i = 0;
     for (; i + CPU_LANES <= D; i += CPU_LANES)
-        for (int j = 0; j < CPU_LANES; j++) acc[j] += a[i + j] * b[i + j];
+        for (int j = 0; j < CPU_LANES; j++)
+            acc[j] += a[i + j] * b[i + j];
     float s = 0.0f;
-    for (int j = 0; j < CPU_LANES; j++) s += acc[j];
-    for (; i < D; i++) s += a[i] * b[i];
+    for (int j = 0; j < CPU_LANES; j++)
+        s += acc[j];
+    for (; i < D; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -142,10 +153,13 @@ static inline float dot_bf16(const float *restrict a, const uint16_t *restrict b
     float acc[CPU_LANES] = {0};
     int i = 0;
     for (; i + CPU_LANES <= D; i += CPU_LANES)
-        for (int j = 0; j < CPU_LANES; j++) acc[j] += a[i + j] * cpu_bf16_to_f32(b[i + j]);
+        for (int j = 0; j < CPU_LANES; j++)
+            acc[j] += a[i + j] * cpu_bf16_to_f32(b[i + j]);
     float s = 0.0f;
-    for (int j = 0; j < CPU_LANES; j++) s += acc[j];
-    for (; i < D; i++) s += a[i] * cpu_bf16_to_f32(b[i]);
+    for (int j = 0; j < CPU_LANES; j++)
+        s += acc[j];
+    for (; i < D; i++)
+        s += a[i] * cpu_bf16_to_f32(b[i]);
     return s;
 }
 
@@ -155,7 +169,8 @@ static int check_batch(bk_backend *be, const bk_batch *b, int64_t num_blocks)
     const char *op = "attention";
     const int32_t T = b->num_tokens, S = b->num_seqs, MB = b->max_blocks;
     if (T < 0 || S < 0 || (T > 0 && S < 1) || MB < 1)
-        return cpu_fail(be, "cpu %s: batch has num_tokens %d, num_seqs %d, max_blocks %d: expected "
+        return cpu_fail(be,
+                        "cpu %s: batch has num_tokens %d, num_seqs %d, max_blocks %d: expected "
                         "num_tokens >= 0, num_seqs >= 1 when there are tokens, max_blocks >= 1",
                         op, T, S, MB);
     if (cpu_check_vec(be, op, "batch.positions", &b->positions, BK_I32, T) ||
@@ -166,8 +181,10 @@ static int check_batch(bk_backend *be, const bk_batch *b, int64_t num_blocks)
     const int32_t *qs = b->query_start.data, *pos = b->positions.data;
     const int32_t *lens = b->seq_lens.data, *bt = b->block_tables.data;
     if (qs[0] != 0 || qs[S] != T)
-        return cpu_fail(be, "cpu %s: query_start[0] = %d and query_start[%d] = %d, expected 0 and "
-                        "num_tokens %d", op, qs[0], S, qs[S], T);
+        return cpu_fail(be,
+                        "cpu %s: query_start[0] = %d and query_start[%d] = %d, expected 0 and "
+                        "num_tokens %d",
+                        op, qs[0], S, qs[S], T);
     for (int32_t s = 0; s < S; s++) {
         if (qs[s + 1] < qs[s])
             return cpu_fail(be, "cpu %s: query_start decreases at sequence %d (%d -> %d)", op, s,
@@ -181,13 +198,17 @@ static int check_batch(bk_backend *be, const bk_batch *b, int64_t num_blocks)
         }
         int32_t used = max_pos < 0 ? 0 : max_pos / BK_KV_BLOCK + 1;
         if (used > MB)
-            return cpu_fail(be, "cpu %s: sequence %d reaches position %d, which needs %d blocks but "
-                            "max_blocks is %d", op, s, max_pos, used, MB);
+            return cpu_fail(be,
+                            "cpu %s: sequence %d reaches position %d, which needs %d blocks but "
+                            "max_blocks is %d",
+                            op, s, max_pos, used, MB);
         for (int32_t j = 0; j < used; j++) {
             int32_t id = bt[(int64_t)s * MB + j];
             if (id < 0 || id >= num_blocks)
-                return cpu_fail(be, "cpu %s: block_tables[%d][%d] = %d is outside the KV pool of "
-                                "%lld blocks", op, s, j, id, (long long)num_blocks);
+                return cpu_fail(be,
+                                "cpu %s: block_tables[%d][%d] = %d is outside the KV pool of "
+                                "%lld blocks",
+                                op, s, j, id, (long long)num_blocks);
         }
     }
     return 0;
@@ -219,7 +240,8 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
         cpu_check(be, op, "out", out, BK_F32, T, (int64_t)Hq * D))
         return -1;
     if (out->data == q->data)
-        return cpu_fail(be, "cpu attention: out and q are the same buffer, expected distinct tensors");
+        return cpu_fail(be,
+                        "cpu attention: out and q are the same buffer, expected distinct tensors");
     const int32_t *qs = batch->query_start.data, *pos = batch->positions.data;
     const int32_t *bt = batch->block_tables.data;
     const int32_t S = batch->num_seqs, MB = batch->max_blocks, group = Hq / Hkv;
@@ -235,7 +257,8 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
         const float *qv = qd + it * D;
         float acc[CPU_MAX_HEAD_DIM], sc[BK_KV_BLOCK];
         float m = -INFINITY, l = 0.0f;
-        for (int i = 0; i < D; i++) acc[i] = 0.0f;
+        for (int i = 0; i < D; i++)
+            acc[i] = 0.0f;
         /* Online softmax one block at a time: rescale the running sum when the max grows. */
         for (int32_t b = 0; b <= p / BK_KV_BLOCK; b++) {
             int64_t tile = ((int64_t)bt[(int64_t)s * MB + b] * Hkv + g) * BK_KV_BLOCK * D;
@@ -250,23 +273,27 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
             float mnew = bm > m ? bm : m;
             float corr = expf(m - mnew);
             l *= corr;
-            for (int i = 0; i < D; i++) acc[i] *= corr;
+            for (int i = 0; i < D; i++)
+                acc[i] *= corr;
             for (int j = 0; j < n; j++) {
                 float pj = expf(sc[j] - mnew);
                 int64_t o = tile + (int64_t)j * D;
                 l += pj;
                 if (dt == BK_BF16) {
                     const uint16_t *v = (const uint16_t *)kv->v.data + o;
-                    for (int i = 0; i < D; i++) acc[i] += pj * cpu_bf16_to_f32(v[i]);
+                    for (int i = 0; i < D; i++)
+                        acc[i] += pj * cpu_bf16_to_f32(v[i]);
                 } else {
                     const float *v = (const float *)kv->v.data + o;
-                    for (int i = 0; i < D; i++) acc[i] += pj * v[i];
+                    for (int i = 0; i < D; i++)
+                        acc[i] += pj * v[i];
                 }
             }
             m = mnew;
         }
         float inv = 1.0f / l;
-        for (int i = 0; i < D; i++) od[it * D + i] = acc[i] * inv;
+        for (int i = 0; i < D; i++)
+            od[it * D + i] = acc[i] * inv;
     }
     return 0;
 }

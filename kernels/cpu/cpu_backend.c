@@ -12,7 +12,8 @@
 /* 64 bytes: one cache line and one AVX-512 vector, so no row start straddles lines needlessly. */
 #define CPU_ALIGN 64
 
-/* Bytes a tensor of this shape takes, or 0 with a message when the shape is invalid or overflows. */
+/* Bytes a tensor of this shape takes, or 0 with a message when the shape is invalid or overflows.
+ */
 static size_t tensor_bytes(bk_backend *be, const char *op, bk_dtype dtype, int64_t rows,
                            int64_t cols)
 {
@@ -22,7 +23,8 @@ static size_t tensor_bytes(bk_backend *be, const char *op, bk_dtype dtype, int64
         return 0;
     }
     if (rows < 0 || cols < 0) {
-        cpu_fail(be, "cpu %s: shape [%lld][%lld] is negative", op, (long long)rows, (long long)cols);
+        cpu_fail(be, "cpu %s: shape [%lld][%lld] is negative", op, (long long)rows,
+                 (long long)cols);
         return 0;
     }
     if (cols != 0 && (uint64_t)rows > (SIZE_MAX - CPU_ALIGN) / es / (uint64_t)cols) {
@@ -31,7 +33,8 @@ static size_t tensor_bytes(bk_backend *be, const char *op, bk_dtype dtype, int64
         return 0;
     }
     size_t bytes = (size_t)rows * (size_t)cols * es;
-    /* aligned_alloc wants a multiple of the alignment; an empty tensor still gets a valid pointer. */
+    /* aligned_alloc wants a multiple of the alignment; an empty tensor still gets a valid pointer.
+     */
     bytes = (bytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
     return bytes ? bytes : CPU_ALIGN;
 }
@@ -50,8 +53,7 @@ static int cpu_tensor_alloc(bk_backend *be, bk_tensor *out, bk_dtype dtype, int6
                         (long long)rows, (long long)cols, bk_dtype_name(dtype), bytes, st->in_use,
                         st->budget);
     void *p = aligned_alloc(CPU_ALIGN, bytes);
-    if (!p)
-        return cpu_fail(be, "cpu tensor_alloc: out of host memory allocating %zu bytes", bytes);
+    if (!p) return cpu_fail(be, "cpu tensor_alloc: out of host memory allocating %zu bytes", bytes);
     st->in_use += bytes;
     *out = (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = p, .owned = 1};
     return 0;
@@ -64,7 +66,8 @@ static int cpu_tensor_from_host(bk_backend *be, bk_tensor *out, bk_dtype dtype, 
     if (!host) return cpu_fail(be, "cpu tensor_from_host: host pointer is NULL");
     if (!tensor_bytes(be, "tensor_from_host", dtype, rows, cols)) return -1;
     /* The checkpoint mapping outlives the backend, so the CPU reads weights where they lie. */
-    *out = (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = (void *)host, .owned = 0};
+    *out =
+        (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = (void *)host, .owned = 0};
     return 0;
 }
 
@@ -88,7 +91,8 @@ static int check_rows(bk_backend *be, const char *op, const bk_tensor *t, int64_
     if (row0 < 0 || nrows < 0 || row0 > t->rows || nrows > t->rows - row0)
         return cpu_fail(be, "cpu %s: rows [%lld, %lld) are outside the tensor's %lld rows", op,
                         (long long)row0, (long long)row0 + (long long)nrows, (long long)t->rows);
-    if (!bk_dtype_size(t->dtype)) return cpu_fail(be, "cpu %s: unknown dtype %d", op, (int)t->dtype);
+    if (!bk_dtype_size(t->dtype))
+        return cpu_fail(be, "cpu %s: unknown dtype %d", op, (int)t->dtype);
     return 0;
 }
 

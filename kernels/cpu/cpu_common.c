@@ -16,7 +16,8 @@ int cpu_fail(bk_backend *be, const char *fmt, ...)
 static int check_present(bk_backend *be, const char *op, const char *what, const bk_tensor *t)
 {
     if (!t) return cpu_fail(be, "cpu %s: %s is NULL", op, what);
-    if (!t->data) return cpu_fail(be, "cpu %s: %s has no data (freed or never allocated)", op, what);
+    if (!t->data)
+        return cpu_fail(be, "cpu %s: %s has no data (freed or never allocated)", op, what);
     if (t->rows < 0 || t->cols < 0)
         return cpu_fail(be, "cpu %s: %s has a negative shape [%lld][%lld]", op, what,
                         (long long)t->rows, (long long)t->cols);

@@ -74,19 +74,20 @@ static inline void cvt16_f16(const uint16_t *w, v8sf *lo, v8sf *hi)
 static inline float hsum8(v8sf v)
 {
     float s = 0.0f;
-    for (int j = 0; j < 8; j++) s += v[j];
+    for (int j = 0; j < 8; j++)
+        s += v[j];
     return s;
 }
 
 /* res[t] = dot(w[0..K), x[t][0..K)) for t < tt. Inlined with a constant tt, so the token loop
  * unrolls and the accumulators stay in registers. */
 #define DEFINE_DOT_TILE(NAME, WTYPE, CVT16, CVT1)                                                  \
-    static inline __attribute__((always_inline)) void NAME(const WTYPE *restrict w,               \
-                                                           const float *restrict x, int64_t K,     \
-                                                           const int tt, float *res)               \
+    static inline __attribute__((always_inline)) void NAME(                                        \
+        const WTYPE *restrict w, const float *restrict x, int64_t K, const int tt, float *res)     \
     {                                                                                              \
         v8sf lo[CPU_TILE], hi[CPU_TILE];                                                           \
-        for (int t = 0; t < tt; t++) lo[t] = hi[t] = (v8sf){0};                                    \
+        for (int t = 0; t < tt; t++)                                                               \
+            lo[t] = hi[t] = (v8sf){0};                                                             \
         int64_t k = 0;                                                                             \
         for (; k + CPU_LANES <= K; k += CPU_LANES) {                                               \
             v8sf wl, wh;                                                                           \
@@ -98,7 +99,8 @@ static inline float hsum8(v8sf v)
         }                                                                                          \
         for (int t = 0; t < tt; t++) {                                                             \
             float s = hsum8(lo[t] + hi[t]);                                                        \
-            for (int64_t kk = k; kk < K; kk++) s += x[t * K + kk] * CVT1(w[kk]);                   \
+            for (int64_t kk = k; kk < K; kk++)                                                     \
+                s += x[t * K + kk] * CVT1(w[kk]);                                                  \
             res[t] = s;                                                                            \
         }                                                                                          \
     }
@@ -110,7 +112,7 @@ static inline float cvt_f32(float v)
 
 /* Rows [n0, n1) of out for all T tokens. */
 #define DEFINE_ROWS(NAME, DOT, WTYPE)                                                              \
-    static void NAME(const WTYPE *w, const float *x, const float *bias, float *out, int64_t N,    \
+    static void NAME(const WTYPE *w, const float *x, const float *bias, float *out, int64_t N,     \
                      int64_t K, int64_t T, int64_t n0, int64_t n1)                                 \
     {                                                                                              \
         float res[CPU_TILE];                                                                       \
@@ -128,7 +130,8 @@ static inline float cvt_f32(float v)
                 else                                                                               \
                     DOT(wn, xt, K, CPU_TILE, res);                                                 \
                 float b = bias ? bias[n] : 0.0f;                                                   \
-                for (int64_t t = 0; t < tt; t++) out[(t0 + t) * N + n] = res[t] + b;               \
+                for (int64_t t = 0; t < tt; t++)                                                   \
+                    out[(t0 + t) * N + n] = res[t] + b;                                            \
             }                                                                                      \
         }                                                                                          \
     }
@@ -144,9 +147,9 @@ int cpu_matmul(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk_tens
                const bk_tensor *bias, int32_t num_tokens)
 {
     const char *op = "matmul";
-    if (num_tokens < 0) return cpu_fail(be, "cpu matmul: num_tokens is %d, expected >= 0", num_tokens);
-    if (cpu_check_float(be, op, "W", w) ||
-        cpu_check(be, op, "x", x, BK_F32, num_tokens, w->cols) ||
+    if (num_tokens < 0)
+        return cpu_fail(be, "cpu matmul: num_tokens is %d, expected >= 0", num_tokens);
+    if (cpu_check_float(be, op, "W", w) || cpu_check(be, op, "x", x, BK_F32, num_tokens, w->cols) ||
         cpu_check(be, op, "out", out, BK_F32, num_tokens, w->rows) ||
         (bias && cpu_check_vec(be, op, "bias", bias, BK_F32, w->rows)))
         return -1;

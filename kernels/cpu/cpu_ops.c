@@ -24,14 +24,16 @@ int cpu_embedding(bk_backend *be, bk_tensor *out, const bk_tensor *table, const 
     const int32_t *id = ids->data;
     for (int32_t t = 0; t < num_tokens; t++)
         if (id[t] < 0 || id[t] >= table->rows)
-            return cpu_fail(be, "cpu embedding: ids[%d] = %d is outside the vocabulary of %lld rows",
-                            t, id[t], (long long)table->rows);
+            return cpu_fail(be,
+                            "cpu embedding: ids[%d] = %d is outside the vocabulary of %lld rows", t,
+                            id[t], (long long)table->rows);
     const int64_t H = table->cols;
     float *o = out->data;
 #pragma omp parallel for num_threads(cpu_st(be)->num_threads) schedule(static)
     for (int32_t t = 0; t < num_tokens; t++) {
         int64_t base = (int64_t)id[t] * H;
-        for (int64_t i = 0; i < H; i++) o[t * H + i] = cpu_load(table->data, table->dtype, base + i);
+        for (int64_t i = 0; i < H; i++)
+            o[t * H + i] = cpu_load(table->data, table->dtype, base + i);
     }
     return 0;
 }
@@ -41,10 +43,13 @@ static float sum_squares(const float *x, int64_t n)
     float acc[CPU_LANES] = {0};
     int64_t i = 0;
     for (; i + CPU_LANES <= n; i += CPU_LANES)
-        for (int j = 0; j < CPU_LANES; j++) acc[j] += x[i + j] * x[i + j];
+        for (int j = 0; j < CPU_LANES; j++)
+            acc[j] += x[i + j] * x[i + j];
     float s = 0.0f;
-    for (int j = 0; j < CPU_LANES; j++) s += acc[j];
-    for (; i < n; i++) s += x[i] * x[i];
+    for (int j = 0; j < CPU_LANES; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += x[i] * x[i];
     return s;
 }
 
@@ -59,7 +64,8 @@ int cpu_add_rmsnorm(bk_backend *be, bk_tensor *residual, const bk_tensor *delta,
         cpu_check(be, op, "out", out, BK_F32, num_tokens, residual->cols))
         return -1;
     if (bk_numel(weight) != residual->cols)
-        return cpu_fail(be, "cpu add_rmsnorm: weight has %lld elements, expected %lld (hidden size)",
+        return cpu_fail(be,
+                        "cpu add_rmsnorm: weight has %lld elements, expected %lld (hidden size)",
                         (long long)bk_numel(weight), (long long)residual->cols);
     const int64_t H = residual->cols;
     float *r = residual->data;
@@ -70,10 +76,12 @@ int cpu_add_rmsnorm(bk_backend *be, bk_tensor *residual, const bk_tensor *delta,
     for (int32_t t = 0; t < num_tokens; t++) {
         float *rt = r + t * H;
         if (d)
-            for (int64_t i = 0; i < H; i++) rt[i] += d[t * H + i];
+            for (int64_t i = 0; i < H; i++)
+                rt[i] += d[t * H + i];
         /* Qwen3RMSNorm: the variance and the scaling in f32, the weight applied last. */
         float inv = 1.0f / sqrtf(sum_squares(rt, H) / (float)H + eps);
-        for (int64_t i = 0; i < H; i++) o[t * H + i] = w[i] * (rt[i] * inv);
+        for (int64_t i = 0; i < H; i++)
+            o[t * H + i] = w[i] * (rt[i] * inv);
     }
     return 0;
 }
@@ -113,8 +121,8 @@ int cpu_gather_rows(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk
     const int32_t *idx = rows->data;
     for (int32_t r = 0; r < num_rows; r++)
         if (idx[r] < 0 || idx[r] >= x->rows)
-            return cpu_fail(be, "cpu gather_rows: rows[%d] = %d is outside x's %lld rows", r, idx[r],
-                            (long long)x->rows);
+            return cpu_fail(be, "cpu gather_rows: rows[%d] = %d is outside x's %lld rows", r,
+                            idx[r], (long long)x->rows);
     size_t row_bytes = (size_t)x->cols * bk_dtype_size(x->dtype);
     for (int32_t r = 0; r < num_rows; r++)
         memmove((char *)out->data + (size_t)r * row_bytes,

@@ -63,7 +63,8 @@ int main(int argc, char **argv)
             seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
             w[i] = (uint16_t)(0x3d00u | (seed & 0x80ffu));
         }
-        for (size_t i = 0; i < (size_t)bc->t * bc->k; i++) x[i] = (float)(i % 17) * 0.1f - 0.8f;
+        for (size_t i = 0; i < (size_t)bc->t * bc->k; i++)
+            x[i] = (float)(i % 17) * 0.1f - 0.8f;
         if (o->tensor_alloc(be, &bc->w, BK_BF16, bc->n, bc->k) ||
             o->upload_rows(be, &bc->w, 0, bc->n, w) ||
             o->tensor_alloc(be, &bc->x, BK_F32, bc->t, bc->k) ||

@@ -30,12 +30,14 @@ int oh_randint(oh_rng *r, int lo, int hi)
 
 void oh_fill_uniform(oh_rng *r, float *x, size_t n, float lo, float hi)
 {
-    for (size_t i = 0; i < n; i++) x[i] = oh_uniform(r, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = oh_uniform(r, lo, hi);
 }
 
 void oh_shuffle(oh_rng *r, int32_t *x, int n)
 {
-    for (int i = 0; i < n; i++) x[i] = i;
+    for (int i = 0; i < n; i++)
+        x[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = oh_randint(r, 0, i + 1);
         int32_t t = x[i];
@@ -147,7 +149,8 @@ int oh_close(const char *what, const float *got, const double *ref, size_t n, do
 double oh_max_abs(const double *x, size_t n)
 {
     double m = 0.0;
-    for (size_t i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
     return m;
 }
 
@@ -184,7 +187,8 @@ int oh_make_batch(oh_rng *r, oh_batch *b, int S, const int *cached, const int *n
     for (int s = 0; s < S; s++) {
         int len = cached[s] + new_tokens[s], blocks = (len + 15) / 16;
         int32_t *row = b->block_tables + (size_t)s * (size_t)b->max_blocks;
-        for (int j = 0; j < b->max_blocks; j++) row[j] = j < blocks ? pool[next_block++] : -1;
+        for (int j = 0; j < b->max_blocks; j++)
+            row[j] = j < blocks ? pool[next_block++] : -1;
         b->seq_lens[s] = len;
         b->query_start[s] = t;
         for (int p = cached[s]; p < len; p++, t++) {

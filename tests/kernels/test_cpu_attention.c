@@ -29,8 +29,10 @@ typedef struct batch_case {
 static const batch_case batches[] = {
     {"decode at position 0 (T = 1, S = 1)", 1, {0}, {1}},
     {"prefill of 37 tokens (S = 1)", 1, {0}, {37}},
-    {"mixed: long decode, chunk over a cached prefix, first token, 1000-token context", 4,
-     {300, 50, 0, 1000}, {1, 20, 1, 1}},
+    {"mixed: long decode, chunk over a cached prefix, first token, 1000-token context",
+     4,
+     {300, 50, 0, 1000},
+     {1, 20, 1, 1}},
     {"decode at position 3000", 2, {3000, 7}, {1, 2}},
 };
 #define NUM_BATCHES ((int)(sizeof batches / sizeof batches[0]))
@@ -46,9 +48,11 @@ static void ref_norm_rope(double *dst, const float *src, const float *nw, float 
                           const float *invf, int D)
 {
     double tmp[128], ss = 0;
-    for (int i = 0; i < D; i++) ss += (double)src[i] * src[i];
+    for (int i = 0; i < D; i++)
+        ss += (double)src[i] * src[i];
     double inv = 1.0 / sqrt(ss / D + eps);
-    for (int i = 0; i < D; i++) tmp[i] = nw ? nw[i] * (src[i] * inv) : src[i];
+    for (int i = 0; i < D; i++)
+        tmp[i] = nw ? nw[i] * (src[i] * inv) : src[i];
     for (int i = 0; i < D / 2; i++) {
         float ang = (float)pos * invf[i];
         double c = cos((double)ang), s = sin((double)ang), x1 = tmp[i], x2 = tmp[i + D / 2];
@@ -63,7 +67,8 @@ static void ref_attention(const oh_batch *b, const float *q, const float *kv_k, 
 {
     int D = sc.d, group = sc.hq / sc.hkv;
     int max_len = 1;
-    for (int s = 0; s < b->S; s++) max_len = b->seq_lens[s] > max_len ? b->seq_lens[s] : max_len;
+    for (int s = 0; s < b->S; s++)
+        max_len = b->seq_lens[s] > max_len ? b->seq_lens[s] : max_len;
     double *w = malloc(sizeof(double) * (size_t)max_len);
     for (int s = 0; s < b->S; s++)
         for (int t = b->query_start[s]; t < b->query_start[s + 1]; t++)
@@ -75,17 +80,21 @@ static void ref_attention(const oh_batch *b, const float *q, const float *kv_k, 
                     int blk = b->block_tables[s * b->max_blocks + j / 16];
                     const float *kr = kv_k + (((size_t)blk * sc.hkv + g) * 16 + j % 16) * D;
                     double dot = 0;
-                    for (int i = 0; i < D; i++) dot += (double)qv[i] * kr[i];
+                    for (int i = 0; i < D; i++)
+                        dot += (double)qv[i] * kr[i];
                     w[j] = scale * dot;
                     mx = w[j] > mx ? w[j] : mx;
                 }
-                for (int j = 0; j <= p; j++) sum += (w[j] = exp(w[j] - mx));
+                for (int j = 0; j <= p; j++)
+                    sum += (w[j] = exp(w[j] - mx));
                 double *o = out + ((size_t)t * sc.hq + h) * D;
-                for (int i = 0; i < D; i++) o[i] = 0;
+                for (int i = 0; i < D; i++)
+                    o[i] = 0;
                 for (int j = 0; j <= p; j++) {
                     int blk = b->block_tables[s * b->max_blocks + j / 16];
                     const float *vr = kv_v + (((size_t)blk * sc.hkv + g) * 16 + j % 16) * D;
-                    for (int i = 0; i < D; i++) o[i] += w[j] / sum * vr[i];
+                    for (int i = 0; i < D; i++)
+                        o[i] += w[j] / sum * vr[i];
                 }
             }
     free(w);
@@ -95,7 +104,8 @@ static void ref_attention(const oh_batch *b, const float *q, const float *kv_k, 
 static void cache_values(const void *raw, bk_dtype dt, size_t n, float *vals)
 {
     for (size_t i = 0; i < n; i++)
-        vals[i] = dt == BK_BF16 ? oh_bf16_to_f32(((const uint16_t *)raw)[i]) : ((const float *)raw)[i];
+        vals[i] =
+            dt == BK_BF16 ? oh_bf16_to_f32(((const uint16_t *)raw)[i]) : ((const float *)raw)[i];
 }
 
 /* Runs attention on the device and checks it against the reference on the pool's values. The
@@ -116,8 +126,9 @@ static void check_attention(bk_backend *be, const oh_batch *hb, const bk_batch *
     CHECKF(o->attention(be, &out, &tq, kv, db, sh, scale) == 0, "attention: %s", o->last_error(be));
     CHECK(oh_download(be, &out, T, got) == 0);
     ref_attention(hb, q, kvals, vvals, sc, scale, ref);
-    CHECKF(oh_close("attention", got, ref, (size_t)T * W, 2e-5), "attention %s: Hq=%d Hkv=%d D=%d %s",
-           what, sc.hq, sc.hkv, sc.d, bk_dtype_name(kv->k.dtype));
+    CHECKF(oh_close("attention", got, ref, (size_t)T * W, 2e-5),
+           "attention %s: Hq=%d Hkv=%d D=%d %s", what, sc.hq, sc.hkv, sc.d,
+           bk_dtype_name(kv->k.dtype));
     o->tensor_free(be, &tq);
     o->tensor_free(be, &out);
     free(got), free(ref);
@@ -143,7 +154,8 @@ static void store_then_attend(bk_backend *be, oh_rng *r, shape_case sc, bk_dtype
     oh_fill_uniform(r, qkv, (size_t)T * W, -2, 2);
     oh_fill_uniform(r, qn, (size_t)D, 0.5f, 1.5f);
     oh_fill_uniform(r, kn, (size_t)D, 0.5f, 1.5f);
-    for (int i = 0; i < D / 2; i++) invf[i] = powf(1e6f, -2.0f * (float)i / (float)D);
+    for (int i = 0; i < D / 2; i++)
+        invf[i] = powf(1e6f, -2.0f * (float)i / (float)D);
     oh_random_weights(r, kvdt, pool, 1.0f, kinit, kvals);
     oh_random_weights(r, kvdt, pool, 1.0f, vinit, vvals);
 
@@ -198,12 +210,15 @@ static void store_then_attend(bk_backend *be, oh_rng *r, shape_case sc, bk_dtype
     for (size_t row = 0; row < pool / D; row++) {
         size_t slot = (row / (16 * (size_t)sc.hkv)) * 16 + row % 16;
         if (written[slot]) continue;
-        untouched &= memcmp((char *)kgot + row * D * es, (char *)kinit + row * D * es, D * es) == 0 &&
-                     memcmp((char *)vgot + row * D * es, (char *)vinit + row * D * es, D * es) == 0;
+        untouched &=
+            memcmp((char *)kgot + row * D * es, (char *)kinit + row * D * es, D * es) == 0 &&
+            memcmp((char *)vgot + row * D * es, (char *)vinit + row * D * es, D * es) == 0;
     }
-    CHECKF(q_ok && kv_ok && untouched, "qk_norm_rope_store %s: Hq=%d Hkv=%d D=%d %s norm=%d: q %s, "
-           "k/v %s, other slots %s", bc->name, sc.hq, sc.hkv, D, bk_dtype_name(kvdt), use_norm,
-           q_ok ? "ok" : "WRONG", kv_ok ? "ok" : "WRONG", untouched ? "untouched" : "CHANGED");
+    CHECKF(q_ok && kv_ok && untouched,
+           "qk_norm_rope_store %s: Hq=%d Hkv=%d D=%d %s norm=%d: q %s, "
+           "k/v %s, other slots %s",
+           bc->name, sc.hq, sc.hkv, D, bk_dtype_name(kvdt), use_norm, q_ok ? "ok" : "WRONG",
+           kv_ok ? "ok" : "WRONG", untouched ? "untouched" : "CHANGED");
 
     cache_values(kgot, kvdt, pool, kvals);
     cache_values(vgot, kvdt, pool, vvals);
@@ -260,16 +275,19 @@ static void test_errors(bk_backend *be, oh_rng *r)
     bt[1] = hb.num_blocks; /* sequence 0's second block: position 20 reads it */
     CHECK(o->upload_rows(be, &db.block_tables, 0, 2, bt) == 0);
     CHECK(o->attention(be, &out, &q, &kv, &db, sh, 0.1f) == -1);
-    CHECKF(has(o->last_error(be), "block_tables[0][1]"), "bad block message: %s", o->last_error(be));
+    CHECKF(has(o->last_error(be), "block_tables[0][1]"), "bad block message: %s",
+           o->last_error(be));
     CHECK(o->upload_rows(be, &db.block_tables, 0, 2, hb.block_tables) == 0);
 
     int32_t lens[2] = {21, 3}; /* sequence 0 ends before its last token's position 21 */
     CHECK(o->upload_rows(be, &db.seq_lens, 0, 1, lens) == 0);
-    CHECK(o->attention(be, &out, &q, &kv, &db, sh, 0.1f) == -1 && has(o->last_error(be), "positions[1]"));
+    CHECK(o->attention(be, &out, &q, &kv, &db, sh, 0.1f) == -1 &&
+          has(o->last_error(be), "positions[1]"));
     CHECK(o->upload_rows(be, &db.seq_lens, 0, 1, hb.seq_lens) == 0);
 
     bk_attn_shape odd = {4, 3, 32};
-    CHECK(o->attention(be, &out, &q, &kv, &db, odd, 0.1f) == -1 && has(o->last_error(be), "kv_heads"));
+    CHECK(o->attention(be, &out, &q, &kv, &db, odd, 0.1f) == -1 &&
+          has(o->last_error(be), "kv_heads"));
     CHECK(o->attention(be, &q, &q, &kv, &db, sh, 0.1f) == -1);
     CHECK(o->tensor_alloc(be, &kv16.k, BK_F16, hb.num_blocks, cols) == 0);
     kv16.v = kv16.k;

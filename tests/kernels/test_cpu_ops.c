@@ -49,7 +49,8 @@ static void test_memory(void)
     CHECK(h.data == NULL && bk_cpu_bytes_in_use(be) == 64 + 2048);
 
     float rows_in[15], rows_out[15];
-    for (int i = 0; i < 15; i++) rows_in[i] = (float)i;
+    for (int i = 0; i < 15; i++)
+        rows_in[i] = (float)i;
     CHECK(o->fill_bytes(be, &a, 0xFF) == 0);
     CHECK(o->upload_rows(be, &a, 1, 2, rows_in) == 0);
     CHECK(o->download_rows(be, &a, 3, rows_out) == 0);
@@ -101,7 +102,8 @@ static void test_embedding(bk_backend *be, oh_rng *r)
         CHECK(o->embedding(be, &out, &table, &tid, T) == 0);
         CHECK(oh_download(be, &out, T, got) == 0);
         for (int t = 0; t < T; t++)
-            for (int i = 0; i < H; i++) ref[t * H + i] = vals[ids[t] * H + i];
+            for (int i = 0; i < H; i++)
+                ref[t * H + i] = vals[ids[t] * H + i];
         CHECKF(oh_close("embedding", got, ref, (size_t)T * H, 0.0), "embedding %s exact",
                bk_dtype_name(dt));
         ids[2] = 50;
@@ -167,7 +169,8 @@ static void test_add_rmsnorm(bk_backend *be, oh_rng *r)
                     ss += (double)rv * rv;
                 }
                 double inv = 1.0 / sqrt(ss / H + eps);
-                for (int i = 0; i < H; i++) ref[t * H + i] = w[i] * ref_res[t * H + i] * inv;
+                for (int i = 0; i < H; i++)
+                    ref[t * H + i] = w[i] * ref_res[t * H + i] * inv;
             }
             /* Normalized outputs are O(1): 1e-5 absolute is ~100 f32 ulps of headroom. */
             CHECKF(oh_close("add_rmsnorm out", got, ref, n, 1e-5 * fmax(1.0, oh_max_abs(ref, n))),
@@ -225,8 +228,9 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
 
 static void test_matmul(bk_backend *be, oh_rng *r)
 {
-    /* Odd N and K (tails of the 16-lane and 8-row loops), T = 1 and T past several 4-token tiles. */
-    const int shapes[][3] = {{1, 1, 1},   {7, 13, 1},   {33, 67, 5},   {64, 128, 8},
+    /* Odd N and K (tails of the 16-lane and 8-row loops), T = 1 and T past several 4-token tiles.
+     */
+    const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},  {64, 128, 8},
                              {100, 300, 9}, {17, 1000, 3}, {257, 64, 2}, {9, 31, 13}};
     for (int di = 0; di < 3; di++)
         for (int si = 0; si < 8; si++)
@@ -279,7 +283,8 @@ static void test_gather_argmax(bk_backend *be, oh_rng *r)
     CHECK(o->gather_rows(be, &out, &tx, &tr, 3) == 0);
     CHECK(oh_download(be, &out, 3, got) == 0);
     for (int i = 0; i < 3; i++)
-        for (int j = 0; j < V; j++) ref[i * V + j] = x[rows[i] * V + j];
+        for (int j = 0; j < V; j++)
+            ref[i * V + j] = x[rows[i] * V + j];
     CHECK(oh_close("gather_rows", got, ref, 3 * (size_t)V, 0.0));
     rows[1] = 6;
     CHECK(o->upload_rows(be, &tr, 0, 1, rows) == 0);
@@ -289,9 +294,12 @@ static void test_gather_argmax(bk_backend *be, oh_rng *r)
      * row 3 all -inf (index 0). */
     float l[4 * 41];
     memcpy(l, x, sizeof(float) * V);
-    for (int j = 0; j < V; j++) l[V + j] = (j == 7 || j == 30) ? 9.0f : 1.0f;
-    for (int j = 0; j < V; j++) l[2 * V + j] = j == 12 ? NAN : (j == 20 ? 100.0f : 0.0f);
-    for (int j = 0; j < V; j++) l[3 * V + j] = -INFINITY;
+    for (int j = 0; j < V; j++)
+        l[V + j] = (j == 7 || j == 30) ? 9.0f : 1.0f;
+    for (int j = 0; j < V; j++)
+        l[2 * V + j] = j == 12 ? NAN : (j == 20 ? 100.0f : 0.0f);
+    for (int j = 0; j < V; j++)
+        l[3 * V + j] = -INFINITY;
     int want0 = 0;
     for (int j = 1; j < V; j++)
         if (l[j] > l[want0]) want0 = j;
@@ -326,7 +334,8 @@ static void test_bad_arguments(bk_backend *be)
     CHECK(o->matmul(be, &out, &x, &w, &out, 4) == -1 && has(o->last_error(be), "bias"));
     CHECK(o->matmul(be, &small, &x, &w, NULL, 4) == -1 && has(o->last_error(be), "out"));
     CHECK(o->matmul(be, &out, &x, &w, NULL, -1) == -1);
-    CHECK(o->add_rmsnorm(be, &x, NULL, &out, &x, 1e-6f, 4) == -1 && has(o->last_error(be), "weight"));
+    CHECK(o->add_rmsnorm(be, &x, NULL, &out, &x, 1e-6f, 4) == -1 &&
+          has(o->last_error(be), "weight"));
     CHECK(o->matmul(be, &out, &x, &w, NULL, 0) == 0); /* nothing to do is not an error */
     bk_tensor freed = x;
     freed.data = NULL;
