@@ -25,6 +25,10 @@ static void make_variant(char *dir, size_t len, void (*edit)(cJSON *cfg))
     if (symlink(src, dst)) perror("symlink");
     snprintf(src, sizeof src, "%s/config.json", fixture);
     FILE *f = fopen(src, "rb");
+    if (!f) {
+        fprintf(stderr, "fixture missing: %s (see tools/reference)\n", src);
+        exit(1);
+    }
     char buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
