@@ -6,11 +6,12 @@
 
 #include <stddef.h>
 
-#include "kernels/backend.h"
-
+/* backend.h has no extern "C" guard of its own, so C++ (.cu) includers get C linkage from here. */
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "kernels/backend.h"
 
 /* Allocates the whole memory_budget once on `device` (cudaMalloc once, at start) and sub-allocates
  * every tensor and all op workspace from it; no cudaMalloc afterwards. Returns NULL with err set when

@@ -10,8 +10,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "kernels/backend.h"
 #include "kernels/cuda/cuda_arena.h"
+#include "kernels/cuda/cuda_backend.h" /* backend.h, with C linkage */
 
 /* Faults a kernel finds in device-resident inputs (ids, slots, block tables) that the host cannot see
  * without a sync. Kernels OR these into be->flags; download_rows (which syncs anyway) reports them. */

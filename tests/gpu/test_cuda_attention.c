@@ -1,0 +1,180 @@
+/* The fused Q/K RMSNorm + RoPE + KV-cache write and paged attention of the CUDA backend against the
+ * CPU backend: GQA ratios 1..16, head_dim 64/128/256, BF16 and F32 caches, shuffled block tables,
+ * decode batches (including contexts of 40,000 tokens that take the split + log-sum-exp path), mixed
+ * batches, and prefill chunks attending to a cached prefix.
+ * Tolerances (NMSE, max-abs as a fraction of max |cpu|):
+ *   q_out, F32 cache, attention output: fp32 math in another order    1e-9, 1e-4
+ *   BF16 cache: both round the same f32 to bf16; a value that lands
+ *   within float noise of a rounding boundary may differ by one ulp   1e-6, 1e-2 */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/gpu/gpu_twin.h"
+#include "tests/kernels/op_harness.h"
+#include "tests/support/test_support.h"
+
+static oh_rng rng;
+
+typedef struct batch_case {
+    const char *name;
+    int S;
+    int cached[4], fresh[4];
+} batch_case;
+
+static const batch_case cases[] = {
+    {"decode S=1 ctx=1", 1, {0}, {1}},
+    {"decode S=4", 4, {15, 16, 100, 1999}, {1, 1, 1, 1}},
+    {"decode with an idle sequence", 3, {40, 0, 7}, {1, 0, 1}},
+    {"mixed decode + short chunks", 4, {0, 33, 7, 200}, {1, 7, 1, 3}},
+    {"prefill from empty", 1, {0}, {300}},
+    {"prefill chunks on cached prefixes", 3, {16, 0, 1000}, {17, 64, 20}},
+    {"prefill with an idle sequence", 3, {10, 5, 0}, {5, 0, 9}},
+};
+
+static const bk_attn_shape shapes[] = {
+    {4, 4, 64}, {8, 2, 128}, {32, 8, 128}, {12, 4, 64}, {16, 2, 256}, {16, 1, 128},
+};
+
+/* The KV pool of a batch, filled with random values (both backends get the same bytes). */
+static int make_cache(bk_kv_layer *cpu_kv, bk_kv_layer *gpu_kv, twin *k, twin *v, bk_dtype dt,
+                      int num_blocks, bk_attn_shape sh)
+{
+    const int64_t cols = (int64_t)sh.kv_heads * BK_KV_BLOCK * sh.head_dim;
+    const size_t n = (size_t)num_blocks * (size_t)cols;
+    void *raw = malloc(n * 4);
+    float *vals = malloc(n * sizeof(float));
+    int rc = -1;
+    if (raw && vals) {
+        oh_random_weights(&rng, dt, n, 1.0f, raw, vals);
+        rc = twin_upload(k, dt, num_blocks, cols, raw);
+        oh_random_weights(&rng, dt, n, 1.0f, raw, vals);
+        if (!rc) rc = twin_upload(v, dt, num_blocks, cols, raw);
+    }
+    free(raw);
+    free(vals);
+    cpu_kv->k = k->c;
+    cpu_kv->v = v->c;
+    gpu_kv->k = k->g;
+    gpu_kv->v = v->g;
+    return rc;
+}
+
+static void run_qk_store(const batch_case *bc, bk_attn_shape sh, bk_dtype dt, int with_norm)
+{
+    oh_batch hb;
+    if (oh_make_batch(&rng, &hb, bc->S, bc->cached, bc->fresh, 3)) {
+        CHECKF(0, "oh_make_batch failed");
+        return;
+    }
+    const int T = hb.T, Hq = sh.q_heads, Hkv = sh.kv_heads, D = sh.head_dim;
+    char what[160];
+    snprintf(what, sizeof what, "qk_norm_rope_store [%s] Hq=%d Hkv=%d D=%d %s norm=%d", bc->name,
+             Hq, Hkv, D, bk_dtype_name(dt), with_norm);
+    float *qkv = malloc((size_t)(T ? T : 1) * (Hq + 2 * Hkv) * D * sizeof(float));
+    float *qn = malloc((size_t)D * sizeof(float)), *kn = malloc((size_t)D * sizeof(float));
+    float *invf = malloc((size_t)D / 2 * sizeof(float));
+    oh_fill_uniform(&rng, qkv, (size_t)T * (Hq + 2 * Hkv) * D, -3.0f, 3.0f);
+    oh_fill_uniform(&rng, qn, (size_t)D, 0.5f, 1.5f);
+    oh_fill_uniform(&rng, kn, (size_t)D, 0.5f, 1.5f);
+    for (int i = 0; i < D / 2; i++) invf[i] = powf(1e6f, -2.0f * (float)i / (float)D);
+    twin_batch b;
+    twin x, qnt, knt, ift, q, k, v;
+    bk_kv_layer ckv, gkv;
+    memset(&k, 0, sizeof k);
+    memset(&v, 0, sizeof v);
+    if (!twin_batch_upload(&b, &hb) && !twin_upload(&x, BK_F32, T, (int64_t)(Hq + 2 * Hkv) * D, qkv) &&
+        !twin_upload(&qnt, BK_F32, 1, D, qn) && !twin_upload(&knt, BK_F32, 1, D, kn) &&
+        !twin_upload(&ift, BK_F32, 1, D / 2, invf) && !twin_poison(&q, T, (int64_t)Hq * D) &&
+        !make_cache(&ckv, &gkv, &k, &v, dt, hb.num_blocks, sh) &&
+        twin_ok(twin_cpu, twin_cpu->ops->qk_norm_rope_store(twin_cpu, &q.c, &x.c,
+                    with_norm ? &qnt.c : NULL, with_norm ? &knt.c : NULL, &ift.c, 1e-6f, &ckv, &b.c, sh), what) &&
+        twin_ok(twin_gpu, twin_gpu->ops->qk_norm_rope_store(twin_gpu, &q.g, &x.g,
+                    with_norm ? &qnt.g : NULL, with_norm ? &knt.g : NULL, &ift.g, 1e-6f, &gkv, &b.g, sh), what)) {
+        const double cn = dt == BK_BF16 ? 1e-6 : 1e-9, ca = dt == BK_BF16 ? 1e-2 : 1e-4;
+        char w2[200];
+        if (T > 0) twin_compare(what, &q, T, 1e-9, 1e-4);
+        /* whole pools: written slots must match and untouched ones keep their random contents */
+        snprintf(w2, sizeof w2, "%s: K cache", what);
+        twin_compare(w2, &k, hb.num_blocks, cn, ca);
+        snprintf(w2, sizeof w2, "%s: V cache", what);
+        twin_compare(w2, &v, hb.num_blocks, cn, ca);
+    }
+    twin_batch_free(&b);
+    twin_free(&x);
+    twin_free(&qnt);
+    twin_free(&knt);
+    twin_free(&ift);
+    twin_free(&q);
+    twin_free(&k);
+    twin_free(&v);
+    free(qkv);
+    free(qn);
+    free(kn);
+    free(invf);
+    oh_batch_free(&hb);
+}
+
+static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
+{
+    oh_batch hb;
+    if (oh_make_batch(&rng, &hb, bc->S, bc->cached, bc->fresh, 5)) {
+        CHECKF(0, "oh_make_batch failed");
+        return;
+    }
+    const int T = hb.T, Hq = sh.q_heads, D = sh.head_dim;
+    char what[160];
+    snprintf(what, sizeof what, "attention [%s] Hq=%d Hkv=%d D=%d %s", bc->name, Hq, sh.kv_heads, D,
+             bk_dtype_name(dt));
+    float *qh = malloc((size_t)(T ? T : 1) * Hq * D * sizeof(float));
+    /* q up to ±2 makes the softmax peaked enough that a wrong mask or block shows. */
+    oh_fill_uniform(&rng, qh, (size_t)T * Hq * D, -2.0f, 2.0f);
+    twin_batch b;
+    twin q, out, k, v;
+    bk_kv_layer ckv, gkv;
+    memset(&k, 0, sizeof k);
+    memset(&v, 0, sizeof v);
+    const float scale = 1.0f / sqrtf((float)D);
+    if (!twin_batch_upload(&b, &hb) && !twin_upload(&q, BK_F32, T, (int64_t)Hq * D, qh) &&
+        !twin_poison(&out, T, (int64_t)Hq * D) &&
+        !make_cache(&ckv, &gkv, &k, &v, dt, hb.num_blocks, sh) &&
+        twin_ok(twin_cpu, twin_cpu->ops->attention(twin_cpu, &out.c, &q.c, &ckv, &b.c, sh, scale), what) &&
+        twin_ok(twin_gpu, twin_gpu->ops->attention(twin_gpu, &out.g, &q.g, &gkv, &b.g, sh, scale), what))
+        twin_compare(what, &out, T, 1e-9, 1e-4);
+    twin_batch_free(&b);
+    twin_free(&q);
+    twin_free(&out);
+    twin_free(&k);
+    twin_free(&v);
+    free(qh);
+    oh_batch_free(&hb);
+}
+
+int main(void)
+{
+    if (twin_start((size_t)4 << 30)) return 1;
+    oh_seed(&rng, 11);
+    const size_t ncases = sizeof cases / sizeof cases[0], nshapes = sizeof shapes / sizeof shapes[0];
+    for (size_t c = 0; c < ncases; c++)
+        for (size_t s = 0; s < nshapes; s++) {
+            /* every case in BF16 (the GPU's cache); F32 caches on a rotating subset of shapes */
+            run_attention(&cases[c], shapes[s], BK_BF16);
+            if ((c + s) % 2 == 0) run_attention(&cases[c], shapes[s], BK_F32);
+            run_qk_store(&cases[c], shapes[s], BK_BF16, (int)((c + s) % 2));
+            if ((c + s) % 3 == 0) run_qk_store(&cases[c], shapes[s], BK_F32, 1);
+        }
+    /* Qwen3-4B's shape at contexts long enough to split across many CTAs, with RoPE at positions
+     * near max_position_embeddings. */
+    static const batch_case long_cases[] = {
+        {"decode ctx 40000 + 5000", 2, {39999, 5000}, {1, 1}},
+        {"decode batch of 4 long", 4, {8191, 4097, 12000, 33}, {1, 1, 1, 1}},
+        {"prefill chunk at 20000", 1, {20000}, {64}},
+    };
+    for (size_t c = 0; c < sizeof long_cases / sizeof long_cases[0]; c++) {
+        run_attention(&long_cases[c], shapes[2], BK_BF16);
+        run_qk_store(&long_cases[c], shapes[2], BK_BF16, 1);
+    }
+    twin_stop();
+    return test_finish("test_cuda_attention");
+}
