@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,15 @@ void sigv4_buf_append(sigv4_buf *b, const char *s, size_t n)
 
 void sigv4_buf_puts(sigv4_buf *b, const char *s) { sigv4_buf_append(b, s, strlen(s)); }
 
-static void buf_putc(sigv4_buf *b, char c) { sigv4_buf_append(b, &c, 1); }
+static void buf_putc(sigv4_buf *b, char c)
+{
+    if (b->len + 2 <= b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return;
+    }
+    sigv4_buf_append(b, &c, 1);
+}
 
 void sigv4_buf_free(sigv4_buf *b)
 {
@@ -66,10 +75,22 @@ static void to_hex(const unsigned char *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* OpenSSL 3 looks an algorithm up in its provider table on every implicit use (EVP_sha256(),
+ * SHA256(), HMAC()); fetching it once takes that lookup off the per-request path. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, fetch_sha256);
+    return sha256_md ? sha256_md : EVP_sha256();
+}
+
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    EVP_Digest(data, len, md, NULL, sha256(), NULL);
     to_hex(md, sizeof md, out);
 }
 
@@ -77,7 +98,7 @@ void sigv4_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t m
                        unsigned char out[32])
 {
     unsigned int outlen = 32;
-    HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &outlen);
+    HMAC(sha256(), key, (int)keylen, msg, msglen, out, &outlen);
 }
 
 void sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
@@ -117,7 +138,11 @@ void sigv4_uri_encode(sigv4_buf *out, const char *s, size_t n, bool keep_slash)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
-            buf_putc(out, (char)c);
+            size_t run = 1;
+            while (i + run < n && (unreserved((unsigned char)s[i + run]) || (keep_slash && s[i + run] == '/')))
+                run++;
+            sigv4_buf_append(out, s + i, run);
+            i += run - 1;
         } else {
             char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
             sigv4_buf_append(out, esc, 3);
@@ -137,7 +162,10 @@ int sigv4_percent_decode(sigv4_buf *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') {
-            buf_putc(out, s[i]);
+            const char *pct = memchr(s + i, '%', n - i);
+            size_t run = pct ? (size_t)(pct - (s + i)) : n - i;
+            sigv4_buf_append(out, s + i, run);
+            i += run - 1;
             continue;
         }
         int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
@@ -541,7 +569,7 @@ int sigv4_sign_headers(const sigv4_signer *s, const sigv4_request *req, sigv4_re
         free_pairs(pairs, np);
         return end(out, -1, err, errlen);
     }
-    qsort(pairs, np, sizeof *pairs, pair_cmp);
+    if (np) qsort(pairs, np, sizeof *pairs, pair_cmp);
     sigv4_buf query = {0}, lines = {0}, names = {0};
     join_pairs(&query, pairs, np);
     free_pairs(pairs, np);
