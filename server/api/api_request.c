@@ -74,7 +74,8 @@ static int as_integer(P *p, const cJSON *v, const char *name, double lo, double 
 {
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
         return bad_type(p, name, "an integer");
-    if (v->valuedouble < lo || v->valuedouble > hi) {
+    /* 2^63 is the first double past int64; converting it would be undefined */
+    if (v->valuedouble < lo || v->valuedouble > hi || v->valuedouble >= 9223372036854775808.0) {
         api_error_set(p->err, 400, NULL, name, "invalid_value",
                       "'%s' must be between %.0f and %.0f, got %.0f", name, lo, hi, v->valuedouble);
         return -1;

@@ -155,6 +155,7 @@ static void test_chat_errors(void)
         {"\"min_p\":1.1", "min_p"},
         {"\"seed\":1.5", "seed"},
         {"\"seed\":1e30", "seed"},
+        {"\"seed\":9223372036854775808", "seed"},
         {"\"n\":0", "n"},
         {"\"n\":200", "n"},
         {"\"presence_penalty\":2.1", "presence_penalty"},

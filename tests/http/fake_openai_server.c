@@ -167,16 +167,15 @@ static void *produce(void *arg)
         if (stopped) break;
     }
     u.completion_tokens = generated * (int64_t)j->n_choices;
-    if (atomic_load(&j->cancelled)) {
-        /* the client is gone: nothing to send */
-    } else if (should_stop(j)) {
+    int cancelled = atomic_load(&j->cancelled); /* the client is gone: nothing to send */
+    if (!cancelled && should_stop(j)) {
         if (!j->streaming) {
             http_response_error e;
             http_error_set(&e, 503, "server_error", NULL, NULL, "the server is shutting down");
             http_stream_complete_error(j->out, &e);
             j->out = NULL;
         }
-    } else {
+    } else if (!cancelled) {
         if (j->streaming) {
             emit_piece(j, j->chat ? NULL : "", finish, 0, &u);
             if (j->include_usage) {
