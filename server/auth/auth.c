@@ -13,6 +13,7 @@ struct auth_ctx {
     apikeys *api_keys;
     bearer_options opt;
     char **regions;
+    char *sagemaker_host, *bedrock_host;
 };
 
 static const char MSG_401[] = "Invalid or missing authentication credentials.";
@@ -48,6 +49,14 @@ auth_ctx *auth_create(const auth_config *cfg, char *err, size_t errlen)
                                   .n_regions = cfg->n_regions,
                                   .accept_bedrock = cfg->accept_bedrock,
                                   .clock_skew = cfg->clock_skew};
+        a->sagemaker_host = cfg->sagemaker_host ? strdup(cfg->sagemaker_host) : NULL;
+        a->bedrock_host = cfg->bedrock_host ? strdup(cfg->bedrock_host) : NULL;
+        if ((cfg->sagemaker_host && !a->sagemaker_host) || (cfg->bedrock_host && !a->bedrock_host)) {
+            snprintf(err, errlen, "auth: out of memory");
+            goto fail;
+        }
+        a->opt.sagemaker_host = a->sagemaker_host;
+        a->opt.bedrock_host = a->bedrock_host;
         a->keys = keystore_handle_open(cfg->keystore_path, err, errlen);
         if (!a->keys) goto fail;
     }
@@ -153,5 +162,7 @@ void auth_destroy(auth_ctx *a)
     apikeys_free(a->api_keys);
     for (size_t i = 0; a->regions && i < a->opt.n_regions; i++) free(a->regions[i]);
     free(a->regions);
+    free(a->sagemaker_host);
+    free(a->bedrock_host);
     free(a);
 }

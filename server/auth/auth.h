@@ -18,6 +18,8 @@ typedef struct {
     size_t n_regions;
     bool accept_bedrock;        /* also take bedrock-api-key- tokens */
     int64_t clock_skew;         /* seconds; AUTH_DEFAULT_CLOCK_SKEW is AWS's 5 minutes */
+    const char *sagemaker_host; /* host tokens are signed for; NULL: sagemaker.amazonaws.com */
+    const char *bedrock_host;   /* NULL: bedrock.amazonaws.com */
     const char *const *api_keys; /* static keys (--api-key); may be empty */
     size_t n_api_keys;
     const char *api_keys_file;  /* one key per line; NULL: none */

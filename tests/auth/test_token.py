@@ -138,10 +138,12 @@ def test_bedrock_token_matches_sdk(env):
     assert got == sdk_token(AKID, SECRET, None, "us-east-1", 3600, service="bedrock")
 
 
-def test_endpoint_url_sets_the_signed_host(env):
+def test_endpoint_url_sets_the_signed_host(env, tmp_path):
     env.update(AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1")
     got = run_token(env, "--endpoint-url", "https://sagemaker.example.internal/").stdout.strip()
     assert got == sdk_token(AKID, SECRET, None, "us-east-1", 43200, host="sagemaker.example.internal")
+    assert verify(tmp_path, bearer(got), now=NOW_EPOCH) == (401, "malformed")
+    assert verify(tmp_path, bearer(got), now=NOW_EPOCH, extra=["--host", "sagemaker.example.internal"]) == (200, "ok")
     bad = run_token(env, "--endpoint-url", "http://x/", check=False)
     assert bad.returncode == 2 and "https://HOST" in bad.stderr
 
