@@ -38,8 +38,10 @@ static int load_file(apikeys *k, const char *file, char *err, size_t errlen)
     int rc = 0;
     while ((got = getline(&line, &cap, f)) >= 0) {
         char *s = line, *e = line + got;
-        while (s < e && (*s == ' ' || *s == '\t')) s++;
-        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t')) e--;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+            e--;
         if (e == s || *s == '#') continue;
         if (add_key(k, s, (size_t)(e - s)) != 0) {
             snprintf(err, errlen, "%s: out of memory", file);
@@ -53,7 +55,8 @@ static int load_file(apikeys *k, const char *file, char *err, size_t errlen)
     return rc;
 }
 
-apikeys *apikeys_create(const char *const *keys, size_t n, const char *file, char *err, size_t errlen)
+apikeys *apikeys_create(const char *const *keys, size_t n, const char *file, char *err,
+                        size_t errlen)
 {
     apikeys *k = calloc(1, sizeof *k);
     if (!k) {
@@ -90,12 +93,16 @@ bool apikeys_check(const apikeys *k, const char *presented, size_t len)
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)presented, len, d);
     int found = 0;
-    for (size_t i = 0; i < k->n; i++) found |= CRYPTO_memcmp(d, k->digests[i], sizeof d) == 0;
+    for (size_t i = 0; i < k->n; i++)
+        found |= CRYPTO_memcmp(d, k->digests[i], sizeof d) == 0;
     OPENSSL_cleanse(d, sizeof d);
     return found != 0;
 }
 
-size_t apikeys_count(const apikeys *k) { return k->n; }
+size_t apikeys_count(const apikeys *k)
+{
+    return k->n;
+}
 
 void apikeys_free(apikeys *k)
 {

@@ -28,8 +28,9 @@ auth_ctx *auth_create(const auth_config *cfg, char *err, size_t errlen)
     }
     if (cfg->keystore_path) {
         if (cfg->n_regions == 0) {
-            snprintf(err, errlen, "auth: a key store needs at least one region that tokens may be "
-                                  "scoped to (e.g. --region us-east-1)");
+            snprintf(err, errlen,
+                     "auth: a key store needs at least one region that tokens may be "
+                     "scoped to (e.g. --region us-east-1)");
             goto fail;
         }
         a->regions = calloc(cfg->n_regions, sizeof *a->regions);
@@ -51,7 +52,8 @@ auth_ctx *auth_create(const auth_config *cfg, char *err, size_t errlen)
                                   .clock_skew = cfg->clock_skew};
         a->sagemaker_host = cfg->sagemaker_host ? strdup(cfg->sagemaker_host) : NULL;
         a->bedrock_host = cfg->bedrock_host ? strdup(cfg->bedrock_host) : NULL;
-        if ((cfg->sagemaker_host && !a->sagemaker_host) || (cfg->bedrock_host && !a->bedrock_host)) {
+        if ((cfg->sagemaker_host && !a->sagemaker_host) ||
+            (cfg->bedrock_host && !a->bedrock_host)) {
             snprintf(err, errlen, "auth: out of memory");
             goto fail;
         }
@@ -61,7 +63,8 @@ auth_ctx *auth_create(const auth_config *cfg, char *err, size_t errlen)
         if (!a->keys) goto fail;
     }
     if (cfg->n_api_keys || cfg->api_keys_file) {
-        a->api_keys = apikeys_create(cfg->api_keys, cfg->n_api_keys, cfg->api_keys_file, err, errlen);
+        a->api_keys =
+            apikeys_create(cfg->api_keys, cfg->n_api_keys, cfg->api_keys_file, err, errlen);
         if (!a->api_keys) goto fail;
     }
     return a;
@@ -70,13 +73,18 @@ fail:
     return NULL;
 }
 
-bool auth_enabled(const auth_ctx *a) { return a->keys || a->api_keys; }
+bool auth_enabled(const auth_ctx *a)
+{
+    return a->keys || a->api_keys;
+}
 
 static int finish(auth_result *out, int status, bearer_status reason)
 {
     out->status = status;
     out->reason = reason;
-    out->error_type = status == 200 ? NULL : status == 403 ? "permission_error" : "authentication_error";
+    out->error_type = status == 200   ? NULL
+                      : status == 403 ? "permission_error"
+                                      : "authentication_error";
     out->message = status == 200 ? "" : status == 403 ? MSG_403 : MSG_401;
     return status;
 }
@@ -85,12 +93,15 @@ static int finish(auth_result *out, int status, bearer_status reason)
  * part of it. */
 static const char *bearer_credential(const char *h, size_t *len)
 {
-    while (*h == ' ' || *h == '\t') h++;
+    while (*h == ' ' || *h == '\t')
+        h++;
     if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) return NULL;
     h += 6;
-    while (*h == ' ' || *h == '\t') h++;
+    while (*h == ' ' || *h == '\t')
+        h++;
     size_t n = strlen(h);
-    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t')) n--;
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
     *len = n;
     return h;
 }
@@ -121,9 +132,11 @@ static int check_token(auth_ctx *a, const char *cred, size_t len, const char *en
         char call[64], arn[512];
         snprintf(call, sizeof call, "%s:CallWithBearerToken", t.service);
         /* An endpoint name that does not fit an ARN cannot be granted: deny. */
-        bool allowed = keystore_endpoint_arn(arn, sizeof arn, t.region, id->account, endpoint ? endpoint : "") == 0 &&
-                       policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
-                       policy_evaluate(&id->policy, "sagemaker:InvokeEndpoint", arn) == POLICY_ALLOW;
+        bool allowed =
+            keystore_endpoint_arn(arn, sizeof arn, t.region, id->account,
+                                  endpoint ? endpoint : "") == 0 &&
+            policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
+            policy_evaluate(&id->policy, "sagemaker:InvokeEndpoint", arn) == POLICY_ALLOW;
         status = allowed ? 200 : 403;
         snprintf(out->principal_arn, sizeof out->principal_arn, "%s", id->principal_arn);
     }
@@ -132,8 +145,8 @@ static int check_token(auth_ctx *a, const char *cred, size_t len, const char *en
     return finish(out, status, st);
 }
 
-int auth_check_request(auth_ctx *a, const char *authorization, const char *endpoint_name, int64_t now,
-                       auth_result *out)
+int auth_check_request(auth_ctx *a, const char *authorization, const char *endpoint_name,
+                       int64_t now, auth_result *out)
 {
     memset(out, 0, sizeof *out);
     if (!auth_enabled(a)) return finish(out, 200, BEARER_OK);
@@ -141,7 +154,8 @@ int auth_check_request(auth_ctx *a, const char *authorization, const char *endpo
     size_t len;
     const char *cred = bearer_credential(authorization, &len);
     if (!cred || len == 0) return finish(out, 401, cred ? BEARER_MISSING : BEARER_MALFORMED);
-    if (a->keys && looks_like_token(cred, len)) return check_token(a, cred, len, endpoint_name, now, out);
+    if (a->keys && looks_like_token(cred, len))
+        return check_token(a, cred, len, endpoint_name, now, out);
     if (a->api_keys && apikeys_check(a->api_keys, cred, len)) return finish(out, 200, BEARER_OK);
     return finish(out, 401, a->api_keys ? BEARER_UNKNOWN_KEY : BEARER_MALFORMED);
 }
@@ -160,7 +174,8 @@ void auth_destroy(auth_ctx *a)
     if (!a) return;
     keystore_handle_close(a->keys);
     apikeys_free(a->api_keys);
-    for (size_t i = 0; a->regions && i < a->opt.n_regions; i++) free(a->regions[i]);
+    for (size_t i = 0; a->regions && i < a->opt.n_regions; i++)
+        free(a->regions[i]);
     free(a->regions);
     free(a->sagemaker_host);
     free(a->bedrock_host);

@@ -23,7 +23,8 @@ static bool env_set(const char *name)
     return v && *v;
 }
 
-/* ---- shared files (INI) ------------------------------------------------------------------------ */
+/* ---- shared files (INI) ------------------------------------------------------------------------
+ */
 
 static void file_path(char *out, size_t outlen, const char *env, const char *dflt)
 {
@@ -38,9 +39,11 @@ static void file_path(char *out, size_t outlen, const char *env, const char *dfl
 
 static char *trim(char *s)
 {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     char *e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = '\0';
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
     return s;
 }
 
@@ -82,7 +85,8 @@ static int ini_get(const char *path, const char *section, const char *key, char 
 }
 
 /* The config file names profiles "[profile x]", except the default which may be "[default]". */
-static int config_get(const char *path, const char *profile, const char *key, char *out, size_t outlen)
+static int config_get(const char *path, const char *profile, const char *key, char *out,
+                      size_t outlen)
 {
     char section[300];
     snprintf(section, sizeof section, "profile %s", profile);
@@ -100,10 +104,11 @@ static const char *chosen_profile(const awscred_options *opt, bool *named)
     return "default";
 }
 
-/* ---- credentials from JSON (credential_process, container, IMDS) ------------------------------- */
+/* ---- credentials from JSON (credential_process, container, IMDS) -------------------------------
+ */
 
-static int creds_from_json(const char *json, const char *token_field, const char *what, awscred *out,
-                           char *err, size_t errlen)
+static int creds_from_json(const char *json, const char *token_field, const char *what,
+                           awscred *out, char *err, size_t errlen)
 {
     cJSON *root = cJSON_Parse(json);
     const cJSON *ak = cJSON_GetObjectItemCaseSensitive(root, "AccessKeyId");
@@ -113,16 +118,20 @@ static int creds_from_json(const char *json, const char *token_field, const char
     int rc = -1;
     if (!root) {
         snprintf(err, errlen, "%s: response is not JSON", what);
-    } else if (!cJSON_IsString(ak) || !cJSON_IsString(sk) || !*ak->valuestring || !*sk->valuestring) {
+    } else if (!cJSON_IsString(ak) || !cJSON_IsString(sk) || !*ak->valuestring ||
+               !*sk->valuestring) {
         snprintf(err, errlen, "%s: expected AccessKeyId and SecretAccessKey strings", what);
     } else if (strlen(ak->valuestring) >= sizeof out->access_key_id ||
                strlen(sk->valuestring) >= sizeof out->secret_access_key) {
-        snprintf(err, errlen, "%s: AccessKeyId or SecretAccessKey longer than 128 characters", what);
+        snprintf(err, errlen, "%s: AccessKeyId or SecretAccessKey longer than 128 characters",
+                 what);
     } else if (tok && !cJSON_IsString(tok) && !cJSON_IsNull(tok)) {
         snprintf(err, errlen, "%s: %s must be a string", what, token_field);
     } else if (exp && !cJSON_IsNull(exp) &&
-               (!cJSON_IsString(exp) || sigv4_parse_iso8601(exp->valuestring, &out->expiration) != 0)) {
-        snprintf(err, errlen, "%s: Expiration must be an ISO 8601 time such as 2030-01-01T00:00:00Z", what);
+               (!cJSON_IsString(exp) ||
+                sigv4_parse_iso8601(exp->valuestring, &out->expiration) != 0)) {
+        snprintf(err, errlen,
+                 "%s: Expiration must be an ISO 8601 time such as 2030-01-01T00:00:00Z", what);
     } else {
         snprintf(out->access_key_id, sizeof out->access_key_id, "%s", ak->valuestring);
         snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s", sk->valuestring);
@@ -146,7 +155,8 @@ static int run_process(const char *cmd, awscred *out, char *err, size_t errlen)
     sigv4_buf b = {0};
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0 && b.len < MAX_RESPONSE) sigv4_buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0 && b.len < MAX_RESPONSE)
+        sigv4_buf_append(&b, chunk, n);
     int status = pclose(p);
     int rc = -1;
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -168,7 +178,8 @@ static int run_process(const char *cmd, awscred *out, char *err, size_t errlen)
     return rc;
 }
 
-/* ---- HTTP (container and instance metadata) ---------------------------------------------------- */
+/* ---- HTTP (container and instance metadata) ----------------------------------------------------
+ */
 
 static size_t collect(char *data, size_t size, size_t nmemb, void *userp)
 {
@@ -178,7 +189,10 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *userp)
     return size * nmemb;
 }
 
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 /* Returns the HTTP status (0 when the request failed), body in `b`. */
 static long http(const char *method, const char *url, const char *const *headers, long timeout_ms,
@@ -192,7 +206,8 @@ static long http(const char *method, const char *url, const char *const *headers
         return 0;
     }
     struct curl_slist *hl = NULL;
-    for (size_t i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    for (size_t i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -224,9 +239,9 @@ static bool container_url_allowed(const char *url)
     bool ok = false;
     if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        ok = strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-             strcmp(host, "169.254.170.2") == 0 || strcmp(host, "169.254.170.23") == 0 ||
-             strcmp(host, "[fd00:ec2::23]") == 0;
+        ok = strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
+             strcmp(host, "[::1]") == 0 || strcmp(host, "169.254.170.2") == 0 ||
+             strcmp(host, "169.254.170.23") == 0 || strcmp(host, "[fd00:ec2::23]") == 0;
     }
     curl_free(host);
     curl_url_cleanup(u);
@@ -237,12 +252,14 @@ static int from_container(long timeout_ms, awscred *out, char *err, size_t errle
 {
     char url[2048], auth[8192] = "";
     if (env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"))
-        snprintf(url, sizeof url, "%s%s", DEFAULT_CONTAINER_HOST, getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
+        snprintf(url, sizeof url, "%s%s", DEFAULT_CONTAINER_HOST,
+                 getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"));
     else
         snprintf(url, sizeof url, "%s", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
     if (!container_url_allowed(url)) {
-        snprintf(err, errlen, "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback "
-                              "address or the ECS/EKS credential addresses");
+        snprintf(err, errlen,
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback "
+                 "address or the ECS/EKS credential addresses");
         return -1;
     }
     if (env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
@@ -259,7 +276,8 @@ static int from_container(long timeout_ms, awscred *out, char *err, size_t errle
         snprintf(auth, sizeof auth, "Authorization: %s", trim(tok));
         OPENSSL_cleanse(tok, sizeof tok);
     } else if (env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
-        snprintf(auth, sizeof auth, "Authorization: %s", getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
+        snprintf(auth, sizeof auth, "Authorization: %s",
+                 getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
     }
     const char *headers[] = {auth[0] ? auth : NULL, NULL};
     sigv4_buf b = {0};
@@ -277,11 +295,13 @@ static int from_container(long timeout_ms, awscred *out, char *err, size_t errle
 static int from_imds(long timeout_ms, awscred *out, char *err, size_t errlen)
 {
     char base[1024], url[2048], tokhdr[1200];
-    const char *ep = env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT") ? getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-                                                                   : DEFAULT_IMDS;
+    const char *ep = env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                         ? getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                         : DEFAULT_IMDS;
     snprintf(base, sizeof base, "%s", ep);
     size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') base[--bl] = '\0';
+    while (bl && base[bl - 1] == '/')
+        base[--bl] = '\0';
     sigv4_buf tok = {0}, role = {0}, body = {0};
     int rc = -1;
     snprintf(url, sizeof url, "%s/latest/api/token", base);
@@ -323,44 +343,53 @@ done:
     return rc;
 }
 
-/* ---- the chain --------------------------------------------------------------------------------- */
+/* ---- the chain ---------------------------------------------------------------------------------
+ */
 
 static int from_env(awscred *out, char *err, size_t errlen)
 {
     bool ak = env_set("AWS_ACCESS_KEY_ID"), sk = env_set("AWS_SECRET_ACCESS_KEY");
     if (!ak && !sk) return 1;
     if (ak != sk) {
-        snprintf(err, errlen, "environment: %s is set but %s is not", ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+        snprintf(err, errlen, "environment: %s is set but %s is not",
+                 ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
                  ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
         return -1;
     }
     if (strlen(getenv("AWS_ACCESS_KEY_ID")) >= sizeof out->access_key_id ||
         strlen(getenv("AWS_SECRET_ACCESS_KEY")) >= sizeof out->secret_access_key) {
-        snprintf(err, errlen, "environment: AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY longer than 128 characters");
+        snprintf(
+            err, errlen,
+            "environment: AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY longer than 128 characters");
         return -1;
     }
     snprintf(out->access_key_id, sizeof out->access_key_id, "%s", getenv("AWS_ACCESS_KEY_ID"));
-    snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s", getenv("AWS_SECRET_ACCESS_KEY"));
+    snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s",
+             getenv("AWS_SECRET_ACCESS_KEY"));
     if (env_set("AWS_SESSION_TOKEN")) out->session_token = strdup(getenv("AWS_SESSION_TOKEN"));
     snprintf(out->source, sizeof out->source, "environment");
     return 0;
 }
 
 /* Keys straight from a profile section. 1 when the section has none. */
-static int from_keys(const char *path, bool config, const char *profile, const char *source, awscred *out,
-                     char *err, size_t errlen)
+static int from_keys(const char *path, bool config, const char *profile, const char *source,
+                     awscred *out, char *err, size_t errlen)
 {
     char tok[8192];
-    int (*get)(const char *, const char *, const char *, char *, size_t) = config ? config_get : ini_get;
+    int (*get)(const char *, const char *, const char *, char *, size_t) =
+        config ? config_get : ini_get;
     int a = get(path, profile, "aws_access_key_id", out->access_key_id, sizeof out->access_key_id);
-    int s = get(path, profile, "aws_secret_access_key", out->secret_access_key, sizeof out->secret_access_key);
+    int s = get(path, profile, "aws_secret_access_key", out->secret_access_key,
+                sizeof out->secret_access_key);
     if (a != 1 && s != 1) return 1;
     if (a != 1 || s != 1 || !out->access_key_id[0] || !out->secret_access_key[0]) {
-        snprintf(err, errlen, "%s: profile %s: needs both aws_access_key_id and aws_secret_access_key", path,
+        snprintf(err, errlen,
+                 "%s: profile %s: needs both aws_access_key_id and aws_secret_access_key", path,
                  profile);
         return -1;
     }
-    if (get(path, profile, "aws_session_token", tok, sizeof tok) == 1 && tok[0]) out->session_token = strdup(tok);
+    if (get(path, profile, "aws_session_token", tok, sizeof tok) == 1 && tok[0])
+        out->session_token = strdup(tok);
     OPENSSL_cleanse(tok, sizeof tok);
     snprintf(out->source, sizeof out->source, "%s", source);
     return 0;
@@ -387,7 +416,9 @@ int awscred_resolve(const awscred_options *opt, awscred *out, char *err, size_t 
         r = -1;
         goto out;
     }
-    if ((r = from_keys(cred_file, false, profile, "shared-credentials-file", out, err, errlen)) <= 0) goto out;
+    if ((r = from_keys(cred_file, false, profile, "shared-credentials-file", out, err, errlen)) <=
+        0)
+        goto out;
     if (config_get(conf_file, profile, "credential_process", value, sizeof value) == 1 ||
         ini_get(cred_file, profile, "credential_process", value, sizeof value) == 1) {
         r = run_process(value, out, err, errlen);
@@ -395,18 +426,21 @@ int awscred_resolve(const awscred_options *opt, awscred *out, char *err, size_t 
         goto out;
     }
     if ((r = from_keys(conf_file, true, profile, "config-file", out, err, errlen)) <= 0) goto out;
-    static const char *const unsupported[] = {"role_arn", "sso_session", "sso_start_url", "web_identity_token_file"};
+    static const char *const unsupported[] = {"role_arn", "sso_session", "sso_start_url",
+                                              "web_identity_token_file"};
     for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
         if (config_get(conf_file, profile, unsupported[i], NULL, 0) == 1 ||
             ini_get(cred_file, profile, unsupported[i], NULL, 0) == 1) {
-            snprintf(err, errlen, "profile %s uses %s, which berth does not resolve: export the credentials "
-                                  "(e.g. with `aws configure export-credentials`) or use credential_process",
+            snprintf(err, errlen,
+                     "profile %s uses %s, which berth does not resolve: export the credentials "
+                     "(e.g. with `aws configure export-credentials`) or use credential_process",
                      profile, unsupported[i]);
             r = -1;
             goto out;
         }
     }
-    if (env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
+    if (env_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") ||
+        env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
         r = from_container(timeout, out, err, errlen);
         if (r == 0) snprintf(out->source, sizeof out->source, "container");
         goto out;
@@ -419,11 +453,15 @@ int awscred_resolve(const awscred_options *opt, awscred *out, char *err, size_t 
             snprintf(out->source, sizeof out->source, "instance-metadata");
             goto out;
         }
-        snprintf(err, errlen, "no AWS credentials found (tried the environment, %s, %s, container "
-                              "credentials and instance metadata: %s)", cred_file, conf_file, imds_err);
+        snprintf(err, errlen,
+                 "no AWS credentials found (tried the environment, %s, %s, container "
+                 "credentials and instance metadata: %s)",
+                 cred_file, conf_file, imds_err);
     } else {
-        snprintf(err, errlen, "no AWS credentials found (tried the environment, %s, %s and container "
-                              "credentials; instance metadata is disabled)", cred_file, conf_file);
+        snprintf(err, errlen,
+                 "no AWS credentials found (tried the environment, %s, %s and container "
+                 "credentials; instance metadata is disabled)",
+                 cred_file, conf_file);
     }
     r = -1;
 out:
@@ -441,8 +479,8 @@ void awscred_clear(awscred *c)
     OPENSSL_cleanse(c, sizeof *c);
 }
 
-int awscred_region(const char *explicit_region, const char *profile, char *out, size_t outlen, char *err,
-                   size_t errlen)
+int awscred_region(const char *explicit_region, const char *profile, char *out, size_t outlen,
+                   char *err, size_t errlen)
 {
     const char *v = explicit_region && *explicit_region ? explicit_region
                     : env_set("AWS_REGION")             ? getenv("AWS_REGION")
@@ -458,7 +496,9 @@ int awscred_region(const char *explicit_region, const char *profile, char *out, 
     char conf[4096];
     file_path(conf, sizeof conf, "AWS_CONFIG_FILE", "~/.aws/config");
     if (config_get(conf, p, "region", out, outlen) == 1 && *out) return 0;
-    snprintf(err, errlen, "no region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set region in "
-                          "profile %s of %s", p, conf);
+    snprintf(err, errlen,
+             "no region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set region in "
+             "profile %s of %s",
+             p, conf);
     return -1;
 }

@@ -29,7 +29,7 @@ void awscred_clear(awscred *c);
 
 /* Region: explicit, else $AWS_REGION, else $AWS_DEFAULT_REGION, else the profile's `region` in the
  * config file. */
-int awscred_region(const char *explicit_region, const char *profile, char *out, size_t outlen, char *err,
-                   size_t errlen);
+int awscred_region(const char *explicit_region, const char *profile, char *out, size_t outlen,
+                   char *err, size_t errlen);
 
 #endif

@@ -13,21 +13,34 @@
 const char *bearer_status_name(bearer_status s)
 {
     switch (s) {
-    case BEARER_OK: return "ok";
-    case BEARER_MISSING: return "missing";
-    case BEARER_MALFORMED: return "malformed";
-    case BEARER_UNKNOWN_KEY: return "unknown_key";
-    case BEARER_BAD_SIGNATURE: return "bad_signature";
-    case BEARER_EXPIRED: return "expired";
-    case BEARER_NOT_YET_VALID: return "not_yet_valid";
-    case BEARER_WRONG_REGION: return "wrong_region";
-    case BEARER_WRONG_SERVICE: return "wrong_service";
-    case BEARER_SESSION_TOKEN_MISMATCH: return "session_token_mismatch";
+    case BEARER_OK:
+        return "ok";
+    case BEARER_MISSING:
+        return "missing";
+    case BEARER_MALFORMED:
+        return "malformed";
+    case BEARER_UNKNOWN_KEY:
+        return "unknown_key";
+    case BEARER_BAD_SIGNATURE:
+        return "bad_signature";
+    case BEARER_EXPIRED:
+        return "expired";
+    case BEARER_NOT_YET_VALID:
+        return "not_yet_valid";
+    case BEARER_WRONG_REGION:
+        return "wrong_region";
+    case BEARER_WRONG_SERVICE:
+        return "wrong_service";
+    case BEARER_SESSION_TOKEN_MISMATCH:
+        return "session_token_mismatch";
     }
     return "unknown";
 }
 
-static const char *service_of(bearer_kind k) { return k == BEARER_BEDROCK ? "bedrock" : "sagemaker"; }
+static const char *service_of(bearer_kind k)
+{
+    return k == BEARER_BEDROCK ? "bedrock" : "sagemaker";
+}
 
 static const char *host_of(bearer_kind k, const char *sagemaker_host, const char *bedrock_host)
 {
@@ -35,7 +48,8 @@ static const char *host_of(bearer_kind k, const char *sagemaker_host, const char
     return sagemaker_host ? sagemaker_host : DEFAULT_SAGEMAKER_HOST;
 }
 
-/* ---- base64 (standard alphabet, '=' padding required, nothing else allowed) ------------------- */
+/* ---- base64 (standard alphabet, '=' padding required, nothing else allowed) -------------------
+ */
 
 static int b64val(unsigned char c)
 {
@@ -77,13 +91,25 @@ static long b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-/* ---- parsing ----------------------------------------------------------------------------------- */
+/* ---- parsing -----------------------------------------------------------------------------------
+ */
 
-enum { P_ACTION, P_ALGORITHM, P_CREDENTIAL, P_DATE, P_EXPIRES, P_SIGNED_HEADERS, P_TOKEN, P_SIGNATURE,
-       P_VERSION, P_COUNT };
+enum {
+    P_ACTION,
+    P_ALGORITHM,
+    P_CREDENTIAL,
+    P_DATE,
+    P_EXPIRES,
+    P_SIGNED_HEADERS,
+    P_TOKEN,
+    P_SIGNATURE,
+    P_VERSION,
+    P_COUNT
+};
 static const char *const param_names[P_COUNT] = {
-    "Action", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-    "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature", "Version"};
+    "Action",        "X-Amz-Algorithm",     "X-Amz-Credential",     "X-Amz-Date",
+    "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature",
+    "Version"};
 
 static bool all_of(const char *s, size_t n, const char *set_desc)
 {
@@ -109,7 +135,8 @@ static bearer_status parse_credential(const char *c, bearer_token *out, char dat
         len[i] = slash ? (size_t)(slash - p) : strlen(p);
         p = slash ? slash + 1 : p;
     }
-    if (len[0] >= sizeof out->access_key_id || !all_of(part[0], len[0], "Aa_")) return BEARER_MALFORMED;
+    if (len[0] >= sizeof out->access_key_id || !all_of(part[0], len[0], "Aa_"))
+        return BEARER_MALFORMED;
     if (len[1] != 8 || !all_of(part[1], 8, "___")) return BEARER_MALFORMED;
     if (len[2] >= sizeof out->region || !all_of(part[2], len[2], "_a-")) return BEARER_MALFORMED;
     if (len[3] >= sizeof out->service || !all_of(part[3], len[3], "_a-")) return BEARER_MALFORMED;
@@ -172,7 +199,8 @@ static bearer_status check_fields(sigv4_buf v[P_COUNT], bearer_token *out)
     const char *sig = v[P_SIGNATURE].data;
     if (v[P_SIGNATURE].len != 64) return BEARER_MALFORMED;
     for (int i = 0; i < 64; i++)
-        if (!((sig[i] >= '0' && sig[i] <= '9') || (sig[i] >= 'a' && sig[i] <= 'f'))) return BEARER_MALFORMED;
+        if (!((sig[i] >= '0' && sig[i] <= '9') || (sig[i] >= 'a' && sig[i] <= 'f')))
+            return BEARER_MALFORMED;
     memcpy(out->signature, sig, 65);
     if (v[P_TOKEN].data) {
         if (v[P_TOKEN].len == 0) return BEARER_MALFORMED;
@@ -182,7 +210,8 @@ static bearer_status check_fields(sigv4_buf v[P_COUNT], bearer_token *out)
     return BEARER_OK;
 }
 
-bearer_status bearer_parse(const char *value, size_t len, const bearer_options *opt, bearer_token *out)
+bearer_status bearer_parse(const char *value, size_t len, const bearer_options *opt,
+                           bearer_token *out)
 {
     memset(out, 0, sizeof *out);
     if (!value || len == 0) return BEARER_MISSING;
@@ -215,7 +244,8 @@ bearer_status bearer_parse(const char *value, size_t len, const bearer_options *
     if (st == BEARER_OK) st = check_fields(vals, out);
     if (st != BEARER_OK) goto done;
     /* Scope: the service must match the prefix, the region must be one we serve. */
-    if (strcmp(out->service, service_of(out->kind)) != 0 || (out->kind == BEARER_BEDROCK && !opt->accept_bedrock)) {
+    if (strcmp(out->service, service_of(out->kind)) != 0 ||
+        (out->kind == BEARER_BEDROCK && !opt->accept_bedrock)) {
         st = BEARER_WRONG_SERVICE;
         goto done;
     }
@@ -223,7 +253,8 @@ bearer_status bearer_parse(const char *value, size_t len, const bearer_options *
     for (size_t i = 0; i < opt->n_regions; i++)
         if (strcmp(opt->regions[i], out->region) == 0) st = BEARER_OK;
 done:
-    for (int i = 0; i < P_COUNT; i++) sigv4_buf_free(&vals[i]);
+    for (int i = 0; i < P_COUNT; i++)
+        sigv4_buf_free(&vals[i]);
     OPENSSL_cleanse(url, blen / 4 * 3 + 1);
     free(url);
     return st;
@@ -238,7 +269,8 @@ void bearer_token_free(bearer_token *t)
     memset(t, 0, sizeof *t);
 }
 
-/* ---- verification ------------------------------------------------------------------------------ */
+/* ---- verification ------------------------------------------------------------------------------
+ */
 
 static bool same_secret(const char *a, const char *b)
 {
@@ -254,10 +286,19 @@ static int presign(bearer_kind kind, const char *host, const char *region, const
                    sigv4_result *r, char *err, size_t errlen)
 {
     sigv4_header h = {"host", host};
-    sigv4_signer s = {.access_key_id = akid, .secret_access_key = secret, .session_token = session_token,
-                      .region = region, .service = service_of(kind), .time = when, .expires = expires};
-    sigv4_request req = {.method = "POST", .path = "/", .query = "Action=CallWithBearerToken",
-                         .headers = &h, .n_headers = 1, .payload_hash = SIGV4_EMPTY_SHA256};
+    sigv4_signer s = {.access_key_id = akid,
+                      .secret_access_key = secret,
+                      .session_token = session_token,
+                      .region = region,
+                      .service = service_of(kind),
+                      .time = when,
+                      .expires = expires};
+    sigv4_request req = {.method = "POST",
+                         .path = "/",
+                         .query = "Action=CallWithBearerToken",
+                         .headers = &h,
+                         .n_headers = 1,
+                         .payload_hash = SIGV4_EMPTY_SHA256};
     return sigv4_presign(&s, &req, r, err, errlen);
 }
 
@@ -268,8 +309,8 @@ bearer_status bearer_verify(const bearer_token *t, const bearer_key *key, const 
     sigv4_result r;
     char err[128];
     if (presign(t->kind, host_of(t->kind, opt->sagemaker_host, opt->bedrock_host), t->region,
-                t->access_key_id, key->secret_access_key, t->session_token, t->signed_at, t->expires,
-                &r, err, sizeof err) != 0)
+                t->access_key_id, key->secret_access_key, t->session_token, t->signed_at,
+                t->expires, &r, err, sizeof err) != 0)
         return BEARER_BAD_SIGNATURE;
     bool sig_ok = CRYPTO_memcmp(r.signature, t->signature, 64) == 0;
     sigv4_result_free(&r);
@@ -284,7 +325,8 @@ bearer_status bearer_verify(const bearer_token *t, const bearer_key *key, const 
     return BEARER_OK;
 }
 
-/* ---- generation -------------------------------------------------------------------------------- */
+/* ---- generation --------------------------------------------------------------------------------
+ */
 
 int bearer_generate(const bearer_request *g, sigv4_buf *out, char *err, size_t errlen)
 {
@@ -318,7 +360,8 @@ int bearer_generate(const bearer_request *g, sigv4_buf *out, char *err, size_t e
         return -1;
     }
     EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)url.data, (int)url.len);
-    sigv4_buf_puts(out, g->kind == BEARER_BEDROCK ? BEARER_BEDROCK_PREFIX : BEARER_SAGEMAKER_PREFIX);
+    sigv4_buf_puts(out,
+                   g->kind == BEARER_BEDROCK ? BEARER_BEDROCK_PREFIX : BEARER_SAGEMAKER_PREFIX);
     sigv4_buf_append(out, enc, enc_len);
     OPENSSL_cleanse(enc, enc_len);
     free(enc);

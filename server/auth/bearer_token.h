@@ -1,6 +1,7 @@
-/* Bearer tokens in the format of the SageMaker SDK's generate_token (and Amazon Bedrock's short-term
- * API keys): parse, verify against the signing identity's secret, and generate. No I/O, no clock
- * (callers pass `now`), no key lookup or policy (key_store), and never a token or secret in output. */
+/* Bearer tokens in the format of the SageMaker SDK's generate_token (and Amazon Bedrock's
+ * short-term API keys): parse, verify against the signing identity's secret, and generate. No I/O,
+ * no clock (callers pass `now`), no key lookup or policy (key_store), and never a token or secret
+ * in output. */
 #ifndef BERTH_AUTH_BEARER_TOKEN_H
 #define BERTH_AUTH_BEARER_TOKEN_H
 
@@ -37,8 +38,8 @@ typedef enum { BEARER_SAGEMAKER, BEARER_BEDROCK } bearer_kind;
 typedef struct {
     const char *const *regions; /* regions the server serves; at least one */
     size_t n_regions;
-    bool accept_bedrock;     /* also take bedrock-api-key- tokens (service bedrock) */
-    int64_t clock_skew;      /* seconds a token may be dated in the future */
+    bool accept_bedrock;        /* also take bedrock-api-key- tokens (service bedrock) */
+    int64_t clock_skew;         /* seconds a token may be dated in the future */
     const char *sagemaker_host; /* NULL: sagemaker.amazonaws.com */
     const char *bedrock_host;   /* NULL: bedrock.amazonaws.com */
 } bearer_options;
@@ -58,7 +59,8 @@ typedef struct {
 /* Parses `value` (the credential after "Bearer ") and checks everything that needs no secret:
  * prefix, base64, URL shape, parameters, credential scope (service, allowed region) and the
  * X-Amz-Expires range. BEARER_OK fills `out` (free it with bearer_token_free in every case). */
-bearer_status bearer_parse(const char *value, size_t len, const bearer_options *opt, bearer_token *out);
+bearer_status bearer_parse(const char *value, size_t len, const bearer_options *opt,
+                           bearer_token *out);
 void bearer_token_free(bearer_token *t);
 
 /* The signing identity as the key store knows it. */

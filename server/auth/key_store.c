@@ -47,7 +47,8 @@ static void free_store(keystore *ks)
 
 static int id_cmp(const void *a, const void *b)
 {
-    return strcmp(((const keystore_identity *)a)->access_key_id, ((const keystore_identity *)b)->access_key_id);
+    return strcmp(((const keystore_identity *)a)->access_key_id,
+                  ((const keystore_identity *)b)->access_key_id);
 }
 
 static const char *opt_string(const cJSON *obj, const char *name, bool required, const char *where,
@@ -81,7 +82,8 @@ static int account_of(const char *arn, char account[13])
     return 0;
 }
 
-static int parse_identity(const cJSON *o, const char *where, keystore_identity *id, char *err, size_t errlen)
+static int parse_identity(const cJSON *o, const char *where, keystore_identity *id, char *err,
+                          size_t errlen)
 {
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "%s: expected an object", where);
@@ -91,19 +93,23 @@ static int parse_identity(const cJSON *o, const char *where, keystore_identity *
                                         "session_token", "expiration",        "policy"};
     for (const cJSON *f = o->child; f; f = f->next) {
         bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof *known; i++) ok |= strcmp(f->string, known[i]) == 0;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            ok |= strcmp(f->string, known[i]) == 0;
         if (!ok) {
-            snprintf(err, errlen, "%s.%s: unknown field (expected access_key_id, secret_access_key, "
-                                  "principal_arn, session_token, expiration, policy)",
+            snprintf(err, errlen,
+                     "%s.%s: unknown field (expected access_key_id, secret_access_key, "
+                     "principal_arn, session_token, expiration, policy)",
                      where, f->string);
             return -1;
         }
     }
     bool bad = false;
     const char *akid = opt_string(o, "access_key_id", true, where, err, errlen, &bad);
-    const char *secret = bad ? NULL : opt_string(o, "secret_access_key", true, where, err, errlen, &bad);
+    const char *secret =
+        bad ? NULL : opt_string(o, "secret_access_key", true, where, err, errlen, &bad);
     const char *arn = bad ? NULL : opt_string(o, "principal_arn", true, where, err, errlen, &bad);
-    const char *token = bad ? NULL : opt_string(o, "session_token", false, where, err, errlen, &bad);
+    const char *token =
+        bad ? NULL : opt_string(o, "session_token", false, where, err, errlen, &bad);
     const char *exp = bad ? NULL : opt_string(o, "expiration", false, where, err, errlen, &bad);
     if (bad) return -1;
     for (const char *c = akid; *c; c++) {
@@ -114,20 +120,21 @@ static int parse_identity(const cJSON *o, const char *where, keystore_identity *
         }
     }
     if (account_of(arn, id->account) != 0) {
-        snprintf(err, errlen, "%s.principal_arn: expected arn:aws:iam::<12-digit account>:<resource>",
-                 where);
+        snprintf(err, errlen,
+                 "%s.principal_arn: expected arn:aws:iam::<12-digit account>:<resource>", where);
         return -1;
     }
     if (exp && sigv4_parse_iso8601(exp, &id->expiration) != 0) {
-        snprintf(err, errlen, "%s.expiration: expected an ISO 8601 time such as 2030-01-01T00:00:00Z",
-                 where);
+        snprintf(err, errlen,
+                 "%s.expiration: expected an ISO 8601 time such as 2030-01-01T00:00:00Z", where);
         return -1;
     }
     char pwhere[600];
     snprintf(pwhere, sizeof pwhere, "%s.policy", where);
     const cJSON *pol = cJSON_GetObjectItemCaseSensitive(o, "policy");
     if (!pol) {
-        snprintf(err, errlen, "%s: missing (every identity needs a policy; access is denied by default)",
+        snprintf(err, errlen,
+                 "%s: missing (every identity needs a policy; access is denied by default)",
                  pwhere);
         return -1;
     }
@@ -136,7 +143,8 @@ static int parse_identity(const cJSON *o, const char *where, keystore_identity *
     id->secret_access_key = strdup(secret);
     id->principal_arn = strdup(arn);
     id->session_token = token ? strdup(token) : NULL;
-    if (!id->access_key_id || !id->secret_access_key || !id->principal_arn || (token && !id->session_token)) {
+    if (!id->access_key_id || !id->secret_access_key || !id->principal_arn ||
+        (token && !id->session_token)) {
         snprintf(err, errlen, "%s: out of memory", where);
         return -1;
     }
@@ -178,7 +186,8 @@ keystore *keystore_parse(const char *json, size_t len, const char *source, char 
         if (rc != 0) goto fail;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(ks->ids[j].access_key_id, id->access_key_id) == 0) {
-                snprintf(err, errlen, "%s.access_key_id: the same key as identities[%zu]", where, j);
+                snprintf(err, errlen, "%s.access_key_id: the same key as identities[%zu]", where,
+                         j);
                 goto fail;
             }
         }
@@ -204,7 +213,8 @@ keystore *keystore_load(const char *path, char *err, size_t errlen)
     bool too_big = buf && n == MAX_KEY_FILE;
     fclose(f);
     if (!buf || too_big) {
-        snprintf(err, errlen, "%s: %s", path, buf ? "key file larger than 16 MiB" : "out of memory");
+        snprintf(err, errlen, "%s: %s", path,
+                 buf ? "key file larger than 16 MiB" : "out of memory");
         free(buf);
         return NULL;
     }
@@ -214,14 +224,20 @@ keystore *keystore_load(const char *path, char *err, size_t errlen)
     return ks;
 }
 
-void keystore_retain(keystore *ks) { atomic_fetch_add(&ks->refs, 1); }
+void keystore_retain(keystore *ks)
+{
+    atomic_fetch_add(&ks->refs, 1);
+}
 
 void keystore_release(keystore *ks)
 {
     if (ks && atomic_fetch_sub(&ks->refs, 1) == 1) free_store(ks);
 }
 
-size_t keystore_count(const keystore *ks) { return ks->n; }
+size_t keystore_count(const keystore *ks)
+{
+    return ks->n;
+}
 
 const keystore_identity *keystore_find(const keystore *ks, const char *access_key_id)
 {
@@ -232,7 +248,8 @@ const keystore_identity *keystore_find(const keystore *ks, const char *access_ke
 int keystore_endpoint_arn(char *out, size_t outlen, const char *region, const char *account,
                           const char *endpoint_name)
 {
-    int n = snprintf(out, outlen, "arn:aws:sagemaker:%s:%s:endpoint/%s", region, account, endpoint_name);
+    int n = snprintf(out, outlen, "arn:aws:sagemaker:%s:%s:endpoint/%s", region, account,
+                     endpoint_name);
     if (n < 0 || (size_t)n >= outlen) return -1;
     for (char *p = strrchr(out, '/') + 1; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');

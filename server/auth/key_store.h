@@ -13,7 +13,7 @@ typedef struct {
     char *access_key_id;
     char *secret_access_key;
     char *principal_arn;
-    char account[13]; /* from principal_arn */
+    char account[13];    /* from principal_arn */
     char *session_token; /* NULL for long-term keys */
     int64_t expiration;  /* Unix seconds; 0 = never */
     policy policy;
@@ -23,7 +23,8 @@ typedef struct keystore keystore;
 
 /* Parses a key file's text; `source` names it in errors. A bad file is NULL and a message naming
  * the field and index (never a secret's value). */
-keystore *keystore_parse(const char *json, size_t len, const char *source, char *err, size_t errlen);
+keystore *keystore_parse(const char *json, size_t len, const char *source, char *err,
+                         size_t errlen);
 keystore *keystore_load(const char *path, char *err, size_t errlen);
 void keystore_retain(keystore *ks);
 void keystore_release(keystore *ks); /* frees on the last reference */

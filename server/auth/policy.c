@@ -28,28 +28,34 @@ bool policy_wildcard_match(const char *pat, const char *s, bool ignore_case)
             return false;
         }
     }
-    while (*pat == '*') pat++;
+    while (*pat == '*')
+        pat++;
     return *pat == '\0';
 }
 
 static void free_list(char **v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
     free(v);
 }
 
-static int string_list(const cJSON *item, const char *where, const char *field, char ***out, size_t *n,
-                       char *err, size_t errlen)
+static int string_list(const cJSON *item, const char *where, const char *field, char ***out,
+                       size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
     if (!item) {
-        snprintf(err, errlen, "%s.%s: missing (expected a string or a list of strings)", where, field);
+        snprintf(err, errlen, "%s.%s: missing (expected a string or a list of strings)", where,
+                 field);
         return -1;
     }
-    size_t count = cJSON_IsString(item) ? 1 : cJSON_IsArray(item) ? (size_t)cJSON_GetArraySize(item) : 0;
+    size_t count = cJSON_IsString(item)  ? 1
+                   : cJSON_IsArray(item) ? (size_t)cJSON_GetArraySize(item)
+                                         : 0;
     if (count == 0) {
-        snprintf(err, errlen, "%s.%s: expected a non-empty string or list of strings", where, field);
+        snprintf(err, errlen, "%s.%s: expected a non-empty string or list of strings", where,
+                 field);
         return -1;
     }
     char **v = calloc(count, sizeof *v);
@@ -87,10 +93,12 @@ static int parse_statement(const cJSON *st, const char *where, policy_statement 
     for (const cJSON *f = st->child; f; f = f->next) {
         static const char *const known[] = {"Sid", "Effect", "Action", "Resource"};
         bool ok = false;
-        for (size_t i = 0; i < 4; i++) ok |= strcmp(f->string, known[i]) == 0;
+        for (size_t i = 0; i < 4; i++)
+            ok |= strcmp(f->string, known[i]) == 0;
         if (!ok) {
-            snprintf(err, errlen, "%s.%s: not supported (berth policies have Effect, Action, Resource)",
-                     where, f->string);
+            snprintf(err, errlen,
+                     "%s.%s: not supported (berth policies have Effect, Action, Resource)", where,
+                     f->string);
             return -1;
         }
     }
@@ -104,8 +112,8 @@ static int parse_statement(const cJSON *st, const char *where, policy_statement 
     if (string_list(cJSON_GetObjectItemCaseSensitive(st, "Action"), where, "Action", &out->actions,
                     &out->n_actions, err, errlen) != 0)
         return -1;
-    if (string_list(cJSON_GetObjectItemCaseSensitive(st, "Resource"), where, "Resource", &out->resources,
-                    &out->n_resources, err, errlen) != 0) {
+    if (string_list(cJSON_GetObjectItemCaseSensitive(st, "Resource"), where, "Resource",
+                    &out->resources, &out->n_resources, err, errlen) != 0) {
         free_list(out->actions, out->n_actions);
         return -1;
     }
@@ -122,7 +130,8 @@ int policy_parse(const cJSON *doc, const char *where, policy *out, char *err, si
     for (const cJSON *f = doc->child; f; f = f->next) {
         if (strcmp(f->string, "Version") != 0 && strcmp(f->string, "Statement") != 0 &&
             strcmp(f->string, "Id") != 0) {
-            snprintf(err, errlen, "%s.%s: not supported (expected Version, Statement)", where, f->string);
+            snprintf(err, errlen, "%s.%s: not supported (expected Version, Statement)", where,
+                     f->string);
             return -1;
         }
     }

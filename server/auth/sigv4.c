@@ -10,14 +10,16 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- byte strings ------------------------------------------------------------------------------ */
+/* ---- byte strings ------------------------------------------------------------------------------
+ */
 
 static void buf_reserve(sigv4_buf *b, size_t extra)
 {
     if (b->oom) return;
     if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     char *p = malloc(cap);
     if (!p) {
         b->oom = true;
@@ -42,7 +44,10 @@ void sigv4_buf_append(sigv4_buf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
-void sigv4_buf_puts(sigv4_buf *b, const char *s) { sigv4_buf_append(b, s, strlen(s)); }
+void sigv4_buf_puts(sigv4_buf *b, const char *s)
+{
+    sigv4_buf_append(b, s, strlen(s));
+}
 
 static void buf_putc(sigv4_buf *b, char c)
 {
@@ -63,7 +68,8 @@ void sigv4_buf_free(sigv4_buf *b)
     *b = (sigv4_buf){0};
 }
 
-/* ---- hashing ----------------------------------------------------------------------------------- */
+/* ---- hashing -----------------------------------------------------------------------------------
+ */
 
 static void to_hex(const unsigned char *bytes, size_t n, char *out)
 {
@@ -79,7 +85,10 @@ static void to_hex(const unsigned char *bytes, size_t n, char *out)
  * SHA256(), HMAC()); fetching it once takes that lookup off the per-request path. */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static void fetch_sha256(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
 
 static const EVP_MD *sha256(void)
 {
@@ -101,8 +110,8 @@ void sigv4_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t m
     HMAC(sha256(), key, (int)keylen, msg, msglen, out, &outlen);
 }
 
-void sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
-                       unsigned char out[32])
+void sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                       const char *service, unsigned char out[32])
 {
     size_t slen = strlen(secret);
     char *k = malloc(slen + 5);
@@ -124,7 +133,8 @@ void sigv4_signing_key(const char *secret, const char *date8, const char *region
     OPENSSL_cleanse(b, sizeof b);
 }
 
-/* ---- URI encoding ------------------------------------------------------------------------------ */
+/* ---- URI encoding ------------------------------------------------------------------------------
+ */
 
 static bool unreserved(unsigned char c)
 {
@@ -139,7 +149,8 @@ void sigv4_uri_encode(sigv4_buf *out, const char *s, size_t n, bool keep_slash)
         unsigned char c = (unsigned char)s[i];
         if (unreserved(c) || (keep_slash && c == '/')) {
             size_t run = 1;
-            while (i + run < n && (unreserved((unsigned char)s[i + run]) || (keep_slash && s[i + run] == '/')))
+            while (i + run < n &&
+                   (unreserved((unsigned char)s[i + run]) || (keep_slash && s[i + run] == '/')))
                 run++;
             sigv4_buf_append(out, s + i, run);
             i += run - 1;
@@ -178,7 +189,8 @@ int sigv4_percent_decode(sigv4_buf *out, const char *s, size_t n)
     return 0;
 }
 
-/* ---- time -------------------------------------------------------------------------------------- */
+/* ---- time --------------------------------------------------------------------------------------
+ */
 
 void sigv4_format_time(int64_t t, char out[17])
 {
@@ -202,7 +214,8 @@ int sigv4_parse_time(const char *s, size_t n, int64_t *out)
     const int offs[6] = {0, 4, 6, 9, 11, 13}, lens[6] = {4, 2, 2, 2, 2, 2};
     for (int f = 0; f < 6; f++) {
         v[f] = 0;
-        for (int k = 0; k < lens[f]; k++) v[f] = v[f] * 10 + (s[offs[f] + k] - '0');
+        for (int k = 0; k < lens[f]; k++)
+            v[f] = v[f] * 10 + (s[offs[f] + k] - '0');
     }
     tm.tm_year = v[0] - 1900;
     tm.tm_mon = v[1] - 1;
@@ -222,13 +235,15 @@ int sigv4_parse_time(const char *s, size_t n, int64_t *out)
 int sigv4_parse_iso8601(const char *s, int64_t *out)
 {
     int y, mo, d, h, mi, sec, used = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || used != 19)
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+        used != 19)
         return -1;
     const char *p = s + used;
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9') return -1;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     int offset = 0;
     if (*p == 'Z' && p[1] == '\0') {
@@ -249,7 +264,8 @@ int sigv4_parse_iso8601(const char *s, int64_t *out)
     return 0;
 }
 
-/* ---- canonical pieces -------------------------------------------------------------------------- */
+/* ---- canonical pieces --------------------------------------------------------------------------
+ */
 
 typedef struct {
     char *key; /* encoded */
@@ -257,7 +273,7 @@ typedef struct {
 } enc_pair;
 
 typedef struct {
-    char *name; /* lowercase */
+    char *name;  /* lowercase */
     char *value; /* trimmed, whitespace runs folded */
 } canon_header;
 
@@ -284,7 +300,8 @@ static int parse_query(const char *q, enc_pair **pairs, size_t *n, char *err, si
     *n = 0;
     if (!q || !*q) return 0;
     size_t count = 1;
-    for (const char *p = q; *p; p++) count += *p == '&';
+    for (const char *p = q; *p; p++)
+        count += *p == '&';
     enc_pair *arr = calloc(count, sizeof *arr);
     if (!arr) goto oom;
     size_t k = 0;
@@ -296,12 +313,14 @@ static int parse_query(const char *q, enc_pair **pairs, size_t *n, char *err, si
             const char *kend = eq ? eq : end;
             sigv4_buf dk = {0}, dv = {0};
             if (sigv4_percent_decode(&dk, p, (size_t)(kend - p)) != 0 ||
-                sigv4_percent_decode(&dv, eq ? eq + 1 : end, eq ? (size_t)(end - eq - 1) : 0) != 0) {
+                sigv4_percent_decode(&dv, eq ? eq + 1 : end, eq ? (size_t)(end - eq - 1) : 0) !=
+                    0) {
                 sigv4_buf_free(&dk);
                 sigv4_buf_free(&dv);
                 snprintf(err, errlen, "sigv4: query string: malformed %%-escape in parameter %zu",
                          k + 1);
-                for (size_t i = 0; i < k; i++) free(arr[i].key), free(arr[i].value);
+                for (size_t i = 0; i < k; i++)
+                    free(arr[i].key), free(arr[i].value);
                 free(arr);
                 return -1;
             }
@@ -358,7 +377,8 @@ static void canonical_uri(sigv4_buf *out, const char *path, bool normalize)
     }
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && path[j] != '/') j++;
+        while (j < n && path[j] != '/')
+            j++;
         size_t l = j - i;
         if (l == 0 || (l == 1 && path[i] == '.')) {
             /* skip */
@@ -383,7 +403,8 @@ static char *fold_value(const char *v)
 {
     sigv4_buf b = {0};
     const char *ws = " \t\r\n";
-    while (*v && strchr(ws, *v)) v++;
+    while (*v && strchr(ws, *v))
+        v++;
     bool pending_space = false;
     for (; *v; v++) {
         if (strchr(ws, *v)) {
@@ -409,8 +430,8 @@ static char *lower_dup(const char *s)
 
 /* Writes "name:value\n" lines (duplicates joined with ',' in request order) into `lines` and the
  * "a;b;c" list into `names`. Insertion sort keeps equal names in request order. */
-static int canonical_headers(const sigv4_header *h, size_t n, const sigv4_header *extra, size_t nextra,
-                             sigv4_buf *lines, sigv4_buf *names)
+static int canonical_headers(const sigv4_header *h, size_t n, const sigv4_header *extra,
+                             size_t nextra, sigv4_buf *lines, sigv4_buf *names)
 {
     size_t total = n + nextra;
     canon_header *c = calloc(total ? total : 1, sizeof *c);
@@ -458,9 +479,13 @@ static int canonical_headers(const sigv4_header *h, size_t n, const sigv4_header
     return rc;
 }
 
-/* ---- signing ----------------------------------------------------------------------------------- */
+/* ---- signing -----------------------------------------------------------------------------------
+ */
 
-static bool has_token(const sigv4_signer *s) { return s->session_token && *s->session_token; }
+static bool has_token(const sigv4_signer *s)
+{
+    return s->session_token && *s->session_token;
+}
 
 static void scope(sigv4_buf *b, const sigv4_signer *s, const char *amz_date)
 {
@@ -474,12 +499,12 @@ static void scope(sigv4_buf *b, const sigv4_signer *s, const char *amz_date)
 
 static int check_signer(const sigv4_signer *s, const sigv4_request *req, char *err, size_t errlen)
 {
-    const char *missing = !s->access_key_id         ? "access_key_id"
-                          : !s->secret_access_key   ? "secret_access_key"
-                          : !s->region || !*s->region ? "region"
+    const char *missing = !s->access_key_id             ? "access_key_id"
+                          : !s->secret_access_key       ? "secret_access_key"
+                          : !s->region || !*s->region   ? "region"
                           : !s->service || !*s->service ? "service"
-                          : !req->method            ? "method"
-                                                    : NULL;
+                          : !req->method                ? "method"
+                                                        : NULL;
     if (missing) {
         snprintf(err, errlen, "sigv4: %s is required", missing);
         return -1;
@@ -532,7 +557,8 @@ static void begin(const sigv4_signer *s, const sigv4_request *req, sigv4_result 
     if (req->payload_hash) {
         snprintf(out->payload_hash, sizeof out->payload_hash, "%s", req->payload_hash);
     } else {
-        sigv4_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0, out->payload_hash);
+        sigv4_sha256_hex(req->body ? req->body : "", req->body ? req->body_len : 0,
+                         out->payload_hash);
     }
 }
 
@@ -557,8 +583,8 @@ static void join_pairs(sigv4_buf *b, const enc_pair *p, size_t n)
     sigv4_buf_append(b, "", 0);
 }
 
-int sigv4_sign_headers(const sigv4_signer *s, const sigv4_request *req, sigv4_result *out, char *err,
-                       size_t errlen)
+int sigv4_sign_headers(const sigv4_signer *s, const sigv4_request *req, sigv4_result *out,
+                       char *err, size_t errlen)
 {
     *out = (sigv4_result){0};
     if (check_signer(s, req, err, errlen) != 0) return -1;
@@ -633,13 +659,14 @@ int sigv4_presign(const sigv4_signer *s, const sigv4_request *req, sigv4_result 
     char expires[24];
     snprintf(expires, sizeof expires, "%lld", (long long)s->expires);
     const char *auth[6][2] = {
-        {"X-Amz-Algorithm", SIGV4_ALGORITHM},     {"X-Amz-Credential", cred.data},
-        {"X-Amz-Date", out->amz_date},            {"X-Amz-Expires", expires},
-        {"X-Amz-SignedHeaders", names.data},      {"X-Amz-Security-Token", s->session_token},
+        {"X-Amz-Algorithm", SIGV4_ALGORITHM}, {"X-Amz-Credential", cred.data},
+        {"X-Amz-Date", out->amz_date},        {"X-Amz-Expires", expires},
+        {"X-Amz-SignedHeaders", names.data},  {"X-Amz-Security-Token", s->session_token},
     };
     size_t nauth = has_token(s) ? 6 : 5;
     size_t nall = 0;
-    for (size_t i = 0; i < np; i++) all[nall++] = pairs[i];
+    for (size_t i = 0; i < np; i++)
+        all[nall++] = pairs[i];
     for (size_t i = 0; i < nauth; i++) {
         all[nall].key = encode_dup(auth[i][0], strlen(auth[i][0]));
         all[nall].value = encode_dup(auth[i][1], strlen(auth[i][1]));

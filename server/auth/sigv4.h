@@ -29,10 +29,11 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 void sigv4_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                        unsigned char out[32]);
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date8), region), service), "aws4_request"). */
-void sigv4_signing_key(const char *secret, const char *date8, const char *region, const char *service,
-                       unsigned char out[32]);
+void sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                       const char *service, unsigned char out[32]);
 
-/* Percent-encodes every byte except A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash), uppercase hex. */
+/* Percent-encodes every byte except A-Z a-z 0-9 - _ . ~ (and '/' when keep_slash), uppercase hex.
+ */
 void sigv4_uri_encode(sigv4_buf *out, const char *s, size_t n, bool keep_slash);
 /* Decodes %XX escapes ('+' stays '+'); returns -1 on a malformed escape. */
 int sigv4_percent_decode(sigv4_buf *out, const char *s, size_t n);
@@ -52,24 +53,26 @@ typedef struct {
 
 typedef struct {
     const char *method;
-    /* The path bytes as the client wrote them (before '?'); every byte outside the unreserved set and
+    /* The path bytes as the client wrote them (before '?'); every byte outside the unreserved set
+     * and
      * '/' is percent-encoded for the canonical URI. */
     const char *path;
-    /* The raw query string after '?', or NULL. Pairs are percent-decoded, then re-encoded and sorted
-     * for the canonical query; a presigned query keeps them first, in this order. */
+    /* The raw query string after '?', or NULL. Pairs are percent-decoded, then re-encoded and
+     * sorted for the canonical query; a presigned query keeps them first, in this order. */
     const char *query;
     const sigv4_header *headers;
     size_t n_headers;
-    /* Hex payload hash to sign (e.g. SIGV4_UNSIGNED_PAYLOAD for S3 presigning); NULL: SHA-256 of body. */
+    /* Hex payload hash to sign (e.g. SIGV4_UNSIGNED_PAYLOAD for S3 presigning); NULL: SHA-256 of
+     * body. */
     const char *payload_hash;
     const void *body;
     size_t body_len;
 } sigv4_request;
 
 enum {
-    SIGV4_NORMALIZE_PATH = 1u << 0,       /* remove "." / ".." segments and repeated slashes */
+    SIGV4_NORMALIZE_PATH = 1u << 0,        /* remove "." / ".." segments and repeated slashes */
     SIGV4_CONTENT_SHA256_HEADER = 1u << 1, /* header signing adds a signed x-amz-content-sha256 */
-    SIGV4_OMIT_SESSION_TOKEN = 1u << 2,   /* add the session token after signing, unsigned */
+    SIGV4_OMIT_SESSION_TOKEN = 1u << 2,    /* add the session token after signing, unsigned */
 };
 
 typedef struct {
@@ -96,8 +99,8 @@ typedef struct {
 } sigv4_result;
 
 /* Both return 0 on success, -1 with a message in err (invalid input or out of memory). */
-int sigv4_sign_headers(const sigv4_signer *s, const sigv4_request *req, sigv4_result *out, char *err,
-                       size_t errlen);
+int sigv4_sign_headers(const sigv4_signer *s, const sigv4_request *req, sigv4_result *out,
+                       char *err, size_t errlen);
 int sigv4_presign(const sigv4_signer *s, const sigv4_request *req, sigv4_result *out, char *err,
                   size_t errlen);
 void sigv4_result_free(sigv4_result *r);

@@ -11,32 +11,52 @@
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"keys", required_argument, NULL, 'k'},   {"region", required_argument, NULL, 'r'},
-        {"now", required_argument, NULL, 'n'},    {"endpoint", required_argument, NULL, 'e'},
-        {"bedrock", no_argument, NULL, 'b'},      {"api-key", required_argument, NULL, 'a'},
-        {"skew", required_argument, NULL, 's'},   {"host", required_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"keys", required_argument, NULL, 'k'},
+                                         {"region", required_argument, NULL, 'r'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"endpoint", required_argument, NULL, 'e'},
+                                         {"bedrock", no_argument, NULL, 'b'},
+                                         {"api-key", required_argument, NULL, 'a'},
+                                         {"skew", required_argument, NULL, 's'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {NULL, 0, NULL, 0}};
     const char *regions[8], *api_keys[8];
-    auth_config cfg = {.regions = regions, .api_keys = api_keys, .clock_skew = AUTH_DEFAULT_CLOCK_SKEW};
+    auth_config cfg = {
+        .regions = regions, .api_keys = api_keys, .clock_skew = AUTH_DEFAULT_CLOCK_SKEW};
     const char *endpoint = "default";
     int64_t now = (int64_t)time(NULL);
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'k': cfg.keystore_path = optarg; break;
-        case 'r': if (cfg.n_regions < 8) regions[cfg.n_regions++] = optarg; break;
-        case 'a': if (cfg.n_api_keys < 8) api_keys[cfg.n_api_keys++] = optarg; break;
-        case 'e': endpoint = optarg; break;
-        case 'b': cfg.accept_bedrock = true; break;
-        case 'H': cfg.sagemaker_host = optarg; break;
-        case 's': cfg.clock_skew = strtoll(optarg, NULL, 10); break;
+        case 'k':
+            cfg.keystore_path = optarg;
+            break;
+        case 'r':
+            if (cfg.n_regions < 8) regions[cfg.n_regions++] = optarg;
+            break;
+        case 'a':
+            if (cfg.n_api_keys < 8) api_keys[cfg.n_api_keys++] = optarg;
+            break;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'b':
+            cfg.accept_bedrock = true;
+            break;
+        case 'H':
+            cfg.sagemaker_host = optarg;
+            break;
+        case 's':
+            cfg.clock_skew = strtoll(optarg, NULL, 10);
+            break;
         case 'n':
-            if (sigv4_parse_time(optarg, strlen(optarg), &now) != 0) now = strtoll(optarg, NULL, 10);
+            if (sigv4_parse_time(optarg, strlen(optarg), &now) != 0)
+                now = strtoll(optarg, NULL, 10);
             break;
         default:
-            fprintf(stderr, "usage: berth-auth-verify [--keys F --region R...] [--api-key K] [--bedrock] "
-                            "[--skew S] [--host H] [--now T] [--endpoint NAME] < header\n");
+            fprintf(stderr,
+                    "usage: berth-auth-verify [--keys F --region R...] [--api-key K] [--bedrock] "
+                    "[--skew S] [--host H] [--now T] [--endpoint NAME] < header\n");
             return 2;
         }
     }

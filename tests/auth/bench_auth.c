@@ -21,8 +21,10 @@ static const int64_t T0 = 1704067200;
 
 #define BENCH(label, iters, body)                                                                  \
     do {                                                                                           \
-        double w0_ = clock_s(CLOCK_MONOTONIC), c0_ = clock_s(CLOCK_THREAD_CPUTIME_ID);               \
-        for (long i_ = 0; i_ < (iters); i_++) { body; }                                            \
+        double w0_ = clock_s(CLOCK_MONOTONIC), c0_ = clock_s(CLOCK_THREAD_CPUTIME_ID);             \
+        for (long i_ = 0; i_ < (iters); i_++) {                                                    \
+            body;                                                                                  \
+        }                                                                                          \
         double wall_ = (clock_s(CLOCK_MONOTONIC) - w0_) * 1e6 / (double)(iters);                   \
         double cpu_ = (clock_s(CLOCK_THREAD_CPUTIME_ID) - c0_) * 1e6 / (double)(iters);            \
         printf("%-40s %8.2f us/op CPU %8.2f us/op wall\n", label, cpu_, wall_);                    \
@@ -38,16 +40,20 @@ int main(int argc, char **argv)
     /* 1000 identities: lookup cost is part of the measurement. */
     fputs("{\"identities\":[", f);
     for (int i = 0; i < 1000; i++)
-        fprintf(f, "%s{\"access_key_id\":\"AKIA%016d\",\"secret_access_key\":\"secret-%d\","
-                   "\"principal_arn\":\"arn:aws:iam::111122223333:user/u%d\",\"policy\":{\"Statement\":["
-                   "{\"Effect\":\"Allow\",\"Action\":\"sagemaker:CallWithBearerToken\",\"Resource\":\"*\"},"
-                   "{\"Effect\":\"Allow\",\"Action\":\"sagemaker:InvokeEndpoint\","
-                   "\"Resource\":\"arn:aws:sagemaker:us-east-1:111122223333:endpoint/llm-*\"}]}}",
-                i ? "," : "", i, i, i);
+        fprintf(
+            f,
+            "%s{\"access_key_id\":\"AKIA%016d\",\"secret_access_key\":\"secret-%d\","
+            "\"principal_arn\":\"arn:aws:iam::111122223333:user/u%d\",\"policy\":{\"Statement\":["
+            "{\"Effect\":\"Allow\",\"Action\":\"sagemaker:CallWithBearerToken\",\"Resource\":\"*\"}"
+            ","
+            "{\"Effect\":\"Allow\",\"Action\":\"sagemaker:InvokeEndpoint\","
+            "\"Resource\":\"arn:aws:sagemaker:us-east-1:111122223333:endpoint/llm-*\"}]}}",
+            i ? "," : "", i, i, i);
     fputs("]}", f);
     fclose(f);
     const char *regions[] = {"us-east-1"};
-    auth_config cfg = {.keystore_path = path, .regions = regions, .n_regions = 1, .clock_skew = 300};
+    auth_config cfg = {
+        .keystore_path = path, .regions = regions, .n_regions = 1, .clock_skew = 300};
     auth_ctx *a = auth_create(&cfg, err, sizeof err);
     if (!a) {
         fprintf(stderr, "%s\n", err);
@@ -55,8 +61,11 @@ int main(int argc, char **argv)
     }
     char akid[32];
     snprintf(akid, sizeof akid, "AKIA%016d", 500);
-    bearer_request g = {.region = "us-east-1", .access_key_id = akid, .secret_access_key = "secret-500",
-                        .now = T0, .expires = 43200};
+    bearer_request g = {.region = "us-east-1",
+                        .access_key_id = akid,
+                        .secret_access_key = "secret-500",
+                        .now = T0,
+                        .expires = 43200};
     sigv4_buf tok;
     if (bearer_generate(&g, &tok, err, sizeof err) != 0) return 1;
     char *header = malloc(tok.len + 8);
@@ -70,7 +79,8 @@ int main(int argc, char **argv)
     bearer_options opt = {.regions = regions, .n_regions = 1, .clock_skew = 300};
     bearer_key key = {.secret_access_key = "secret-500"};
     printf("iterations: %ld, token length: %zu, identities: 1000\n", iters, strlen(header));
-    BENCH("auth_check_request (token, 200)", iters, auth_check_request(a, header, "llm-prod", T0, &r));
+    BENCH("auth_check_request (token, 200)", iters,
+          auth_check_request(a, header, "llm-prod", T0, &r));
     BENCH("auth_check_request (token, 403)", iters, auth_check_request(a, header, "other", T0, &r));
     BENCH("bearer_parse", iters, {
         bearer_token t;

@@ -24,8 +24,12 @@ static void write_file(const char *path, const char *text)
 
 static char *token(const char *akid, const char *secret, const char *session, const char *region)
 {
-    bearer_request g = {.region = region, .access_key_id = akid, .secret_access_key = secret,
-                        .session_token = session, .now = T0, .expires = 3600};
+    bearer_request g = {.region = region,
+                        .access_key_id = akid,
+                        .secret_access_key = secret,
+                        .session_token = session,
+                        .now = T0,
+                        .expires = 3600};
     sigv4_buf b;
     char err[256];
     CHECKF(bearer_generate(&g, &b, err, sizeof err) == 0, "%s", err);
@@ -39,10 +43,12 @@ static char *token(const char *akid, const char *secret, const char *session, co
 static void no_leak(const auth_result *r, const char *what)
 {
     if (r->status == 200) return;
-    CHECKF(strstr(r->message, "SECRETMARKER") == NULL && strstr(r->message, "sagemaker-api-key") == NULL,
+    CHECKF(strstr(r->message, "SECRETMARKER") == NULL &&
+               strstr(r->message, "sagemaker-api-key") == NULL,
            "%s: message leaks: %s", what, r->message);
     CHECKF(strcmp(r->message, "Invalid or missing authentication credentials.") == 0 ||
-               strcmp(r->message, "The authenticated identity is not allowed to access this endpoint.") == 0,
+               strcmp(r->message,
+                      "The authenticated identity is not allowed to access this endpoint.") == 0,
            "%s: unexpected message %s", what, r->message);
 }
 
@@ -60,23 +66,28 @@ static const char keys_json[] =
     "{\"identities\":["
     "{\"access_key_id\":\"AKIAALLOWED\",\"secret_access_key\":\"SECRETMARKER-allowed\","
     " \"principal_arn\":\"arn:aws:iam::111122223333:user/alice\","
-    " \"policy\":{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sagemaker:CallWithBearerToken\",\"Resource\":\"*\"},"
+    " \"policy\":{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"sagemaker:"
+    "CallWithBearerToken\",\"Resource\":\"*\"},"
     "  {\"Effect\":\"Allow\",\"Action\":\"sagemaker:InvokeEndpoint\","
     "   \"Resource\":\"arn:aws:sagemaker:us-east-1:111122223333:endpoint/prod-*\"},"
     "  {\"Effect\":\"Deny\",\"Action\":\"sagemaker:InvokeEndpoint\","
     "   \"Resource\":\"arn:aws:sagemaker:*:*:endpoint/prod-secret\"}]}},"
     "{\"access_key_id\":\"AKIANOBEARER\",\"secret_access_key\":\"SECRETMARKER-nobearer\","
     " \"principal_arn\":\"arn:aws:iam::111122223333:user/bob\","
-    " \"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sagemaker:InvokeEndpoint\",\"Resource\":\"*\"}}},"
+    " \"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sagemaker:InvokeEndpoint\","
+    "\"Resource\":\"*\"}}},"
     "{\"access_key_id\":\"ASIATEMP\",\"secret_access_key\":\"SECRETMARKER-temp\","
     " \"principal_arn\":\"arn:aws:sts::111122223333:assumed-role/r/s\","
     " \"session_token\":\"SECRETMARKER-session\",\"expiration\":\"2024-01-01T00:30:00Z\","
-    " \"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sagemaker:*\",\"Resource\":\"*\"}}}]}";
+    " \"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"sagemaker:*\",\"Resource\":\"*"
+    "\"}}}]}";
 
 static void tokens(void)
 {
     write_file(keys_path, keys_json);
-    auth_config cfg = {.keystore_path = keys_path, .regions = regions, .n_regions = 1,
+    auth_config cfg = {.keystore_path = keys_path,
+                       .regions = regions,
+                       .n_regions = 1,
                        .clock_skew = AUTH_DEFAULT_CLOCK_SKEW};
     char err[512];
     auth_ctx *a = auth_create(&cfg, err, sizeof err);
@@ -88,7 +99,8 @@ static void tokens(void)
     EXPECT(a, ok, "PROD-LLM", T0, 200, BEARER_OK);
     auth_result r;
     auth_check_request(a, ok, "prod-llm", T0, &r);
-    CHECK(strcmp(r.principal_arn, "arn:aws:iam::111122223333:user/alice") == 0 && r.error_type == NULL);
+    CHECK(strcmp(r.principal_arn, "arn:aws:iam::111122223333:user/alice") == 0 &&
+          r.error_type == NULL);
     EXPECT(a, ok, "dev-llm", T0, 403, BEARER_OK);
     EXPECT(a, ok, "prod-secret", T0, 403, BEARER_OK);
     auth_check_request(a, ok, "prod-secret", T0, &r);
@@ -132,14 +144,17 @@ static void tokens(void)
     CHECK(auth_reload(a, err, sizeof err) == 0);
     EXPECT(a, ok, "prod-llm", T0, 401, BEARER_UNKNOWN_KEY);
 
-    free(ok), free(nobearer), free(unknown), free(badsig), free(region), free(temp), free(wrong_session);
+    free(ok), free(nobearer), free(unknown), free(badsig), free(region), free(temp),
+        free(wrong_session);
     auth_destroy(a);
 
     auth_config no_region = {.keystore_path = keys_path};
     CHECK(auth_create(&no_region, err, sizeof err) == NULL && strstr(err, "region"));
-    write_file(keys_path, "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER\"}]}");
-    CHECK(auth_create(&cfg, err, sizeof err) == NULL && strstr(err, "identities[0].principal_arn") &&
-          !strstr(err, "SECRETMARKER"));
+    write_file(
+        keys_path,
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER\"}]}");
+    CHECK(auth_create(&cfg, err, sizeof err) == NULL &&
+          strstr(err, "identities[0].principal_arn") && !strstr(err, "SECRETMARKER"));
 }
 
 static void api_keys(void)
@@ -168,10 +183,12 @@ static void api_keys(void)
           !apikeys_check(k, "sk-local-abcdef", 14) && !apikeys_check(k, "", 0));
     apikeys_free(k);
     write_file(apikeys_path, "# only comments\n\n");
-    CHECK(apikeys_create(NULL, 0, apikeys_path, err, sizeof err) == NULL && strstr(err, "no API key"));
+    CHECK(apikeys_create(NULL, 0, apikeys_path, err, sizeof err) == NULL &&
+          strstr(err, "no API key"));
     const char *empty[] = {""};
     CHECK(apikeys_create(empty, 1, NULL, err, sizeof err) == NULL && strstr(err, "--api-key #1"));
-    CHECK(apikeys_create(NULL, 0, "/nonexistent/keys", err, sizeof err) == NULL && strstr(err, "/nonexistent/keys"));
+    CHECK(apikeys_create(NULL, 0, "/nonexistent/keys", err, sizeof err) == NULL &&
+          strstr(err, "/nonexistent/keys"));
 
     auth_config off = {0};
     a = auth_create(&off, err, sizeof err);

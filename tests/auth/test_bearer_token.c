@@ -1,6 +1,6 @@
 /* Proves bearer_parse / bearer_verify / bearer_generate: a generated token verifies, and each way a
- * token can be wrong (tampered, expired, future-dated, wrong region or service, unknown key, session
- * token mismatch, malformed shape) is refused with its own reason. */
+ * token can be wrong (tampered, expired, future-dated, wrong region or service, unknown key,
+ * session token mismatch, malformed shape) is refused with its own reason. */
 #include "server/auth/bearer_token.h"
 #include "tests/support/test_support.h"
 
@@ -14,9 +14,13 @@ static const int64_t T0 = 1704067200; /* 2024-01-01T00:00:00Z */
 
 static char *make(bearer_kind kind, const char *region, const char *token, int64_t expires)
 {
-    bearer_request g = {.kind = kind, .region = region, .access_key_id = "AKIDEXAMPLE",
+    bearer_request g = {.kind = kind,
+                        .region = region,
+                        .access_key_id = "AKIDEXAMPLE",
                         .secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                        .session_token = token, .now = T0, .expires = expires};
+                        .session_token = token,
+                        .now = T0,
+                        .expires = expires};
     sigv4_buf b;
     char err[256];
     CHECKF(bearer_generate(&g, &b, err, sizeof err) == 0, "generate: %s", err);
@@ -39,12 +43,14 @@ static char *unwrap(const char *token)
     size_t n = strlen(b64);
     unsigned char *out = calloc(n, 1);
     int len = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-    while (len > 0 && out[len - 1] == '\0') len--;
+    while (len > 0 && out[len - 1] == '\0')
+        len--;
     out[len] = '\0';
     return (char *)out;
 }
 
-static bearer_status check(const char *token, const bearer_options *o, const bearer_key *key, int64_t now)
+static bearer_status check(const char *token, const bearer_options *o, const bearer_key *key,
+                           int64_t now)
 {
     bearer_token t;
     bearer_status st = bearer_parse(token, strlen(token), o, &t);
@@ -56,11 +62,12 @@ static bearer_status check(const char *token, const bearer_options *o, const bea
 #define EXPECT(token, o, key, now, want)                                                           \
     do {                                                                                           \
         bearer_status got_ = check(token, o, key, now);                                            \
-        CHECKF(got_ == (want), "%s:%d: got %s, want %s", __func__, __LINE__, bearer_status_name(got_), \
-               bearer_status_name(want));                                                          \
+        CHECKF(got_ == (want), "%s:%d: got %s, want %s", __func__, __LINE__,                       \
+               bearer_status_name(got_), bearer_status_name(want));                                \
     } while (0)
 
-static const bearer_key long_term = {.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+static const bearer_key long_term = {.secret_access_key =
+                                         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
 
 static void valid_and_time_window(void)
 {
@@ -171,8 +178,8 @@ static void tampering_and_shape(void)
         replace(url, cases[i].from, cases[i].to, buf);
         char *forged = wrap(BEARER_SAGEMAKER_PREFIX, buf);
         bearer_status got = check(forged, &opt, &long_term, T0);
-        CHECKF(got == cases[i].want, "case %zu (%s -> %s): got %s, want %s", i, cases[i].from, cases[i].to,
-               bearer_status_name(got), bearer_status_name(cases[i].want));
+        CHECKF(got == cases[i].want, "case %zu (%s -> %s): got %s, want %s", i, cases[i].from,
+               cases[i].to, bearer_status_name(got), bearer_status_name(cases[i].want));
         free(forged);
     }
     /* One flipped signature digit. */
@@ -182,12 +189,18 @@ static void tampering_and_shape(void)
     EXPECT(forged, &opt, &long_term, T0, BEARER_BAD_SIGNATURE);
     free(forged);
 
-    const char *bad[] = {"", "sagemaker-api-key-", "sagemaker-api-key-!!!!", "sagemaker-api-key-YQ",
-                         "sagemaker-api-key-YR==", "sagemaker-api-key-YQ==YQ==", "sk-plainkey",
+    const char *bad[] = {"",
+                         "sagemaker-api-key-",
+                         "sagemaker-api-key-!!!!",
+                         "sagemaker-api-key-YQ",
+                         "sagemaker-api-key-YR==",
+                         "sagemaker-api-key-YQ==YQ==",
+                         "sk-plainkey",
                          "sagemaker-api-key-IGhvc3Q=" /* " host" */};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         bearer_status got = check(bad[i], &opt, &long_term, T0);
-        CHECKF(got == (i == 0 ? BEARER_MISSING : BEARER_MALFORMED), "bad[%zu]: got %s", i, bearer_status_name(got));
+        CHECKF(got == (i == 0 ? BEARER_MISSING : BEARER_MALFORMED), "bad[%zu]: got %s", i,
+               bearer_status_name(got));
     }
     char *huge = malloc(BEARER_MAX_TOKEN_LEN + 64);
     strcpy(huge, BEARER_SAGEMAKER_PREFIX);
@@ -199,7 +212,8 @@ static void tampering_and_shape(void)
 
 static void generator_limits(void)
 {
-    bearer_request g = {.region = "us-east-1", .access_key_id = "A", .secret_access_key = "s", .now = T0};
+    bearer_request g = {
+        .region = "us-east-1", .access_key_id = "A", .secret_access_key = "s", .now = T0};
     sigv4_buf b;
     char err[256];
     g.expires = 0;

@@ -1,6 +1,6 @@
-/* Proves the key store: a good file loads and looks keys up; each bad file is refused with a message
- * naming the field and index and never a secret; reload swaps in a good file, keeps the old store
- * on a bad one, and a reader's snapshot survives a reload. */
+/* Proves the key store: a good file loads and looks keys up; each bad file is refused with a
+ * message naming the field and index and never a secret; reload swaps in a good file, keeps the old
+ * store on a bad one, and a reader's snapshot survives a reload. */
 #include "server/auth/key_store.h"
 #include "tests/support/test_support.h"
 
@@ -18,12 +18,15 @@ static void write_file(const char *text)
     fclose(f);
 }
 
-#define POLICY "\"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}"
-#define GOOD_A "{\"access_key_id\":\"AKIAAAA\",\"secret_access_key\":\"SECRETMARKER-a\"," \
-               "\"principal_arn\":\"arn:aws:iam::111122223333:user/alice\"," POLICY "}"
-#define GOOD_B "{\"access_key_id\":\"ASIABBB\",\"secret_access_key\":\"SECRETMARKER-b\"," \
-               "\"principal_arn\":\"arn:aws:sts::444455556666:assumed-role/r/s\"," \
-               "\"session_token\":\"SECRETMARKER-token\",\"expiration\":\"2030-01-01T00:00:00Z\"," POLICY "}"
+#define POLICY                                                                                     \
+    "\"policy\":{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}"
+#define GOOD_A                                                                                     \
+    "{\"access_key_id\":\"AKIAAAA\",\"secret_access_key\":\"SECRETMARKER-a\","                     \
+    "\"principal_arn\":\"arn:aws:iam::111122223333:user/alice\"," POLICY "}"
+#define GOOD_B                                                                                     \
+    "{\"access_key_id\":\"ASIABBB\",\"secret_access_key\":\"SECRETMARKER-b\","                     \
+    "\"principal_arn\":\"arn:aws:sts::444455556666:assumed-role/r/s\","                            \
+    "\"session_token\":\"SECRETMARKER-token\",\"expiration\":\"2030-01-01T00:00:00Z\"," POLICY "}"
 
 static void good_file(void)
 {
@@ -64,27 +67,40 @@ static void bad_files(void)
     bad_file("{\"ids\":[]}", "\"identities\" list");
     bad_file("{\"identities\":[" GOOD_A ",{\"secret_access_key\":\"SECRETMARKER-x\"}]}",
              "identities[1].access_key_id");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"principal_arn\":\"arn:aws:iam::111122223333:user/x\","
-             POLICY "}]}", "identities[0].secret_access_key");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::12345:user/x\"," POLICY "}]}", "identities[0].principal_arn");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\"}]}", "identities[0].policy");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"expiration\":\"tomorrow\"," POLICY "}]}",
-             "identities[0].expiration");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"policy\":{\"Statement\":"
-             "[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{}}]}}]}",
-             "identities[0].policy.Statement[0].Condition");
-    bad_file("{\"identities\":[" GOOD_A "," GOOD_A "]}", "identities[1].access_key_id: the same key as identities[0]");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIA-X\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\"," POLICY "}]}", "identities[0].access_key_id");
-    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
-             "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"secret\":1," POLICY "}]}",
-             "identities[0].secret: unknown field");
+    bad_file("{\"identities\":[{\"access_key_id\":\"AKIAX\",\"principal_arn\":\"arn:aws:iam::"
+             "111122223333:user/x\"," POLICY "}]}",
+             "identities[0].secret_access_key");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::12345:user/x\"," POLICY "}]}",
+        "identities[0].principal_arn");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\"}]}",
+        "identities[0].policy");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"expiration\":\"tomorrow\"," POLICY
+        "}]}",
+        "identities[0].expiration");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"policy\":{\"Statement\":"
+        "[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{}}]}}]}",
+        "identities[0].policy.Statement[0].Condition");
+    bad_file("{\"identities\":[" GOOD_A "," GOOD_A "]}",
+             "identities[1].access_key_id: the same key as identities[0]");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIA-X\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\"," POLICY "}]}",
+        "identities[0].access_key_id");
+    bad_file(
+        "{\"identities\":[{\"access_key_id\":\"AKIAX\",\"secret_access_key\":\"SECRETMARKER-x\","
+        "\"principal_arn\":\"arn:aws:iam::111122223333:user/x\",\"secret\":1," POLICY "}]}",
+        "identities[0].secret: unknown field");
     char err[512];
-    CHECK(keystore_load("/nonexistent/keys.json", err, sizeof err) == NULL && strstr(err, "/nonexistent/keys.json"));
+    CHECK(keystore_load("/nonexistent/keys.json", err, sizeof err) == NULL &&
+          strstr(err, "/nonexistent/keys.json"));
 }
 
 static void reload(void)
@@ -98,7 +114,8 @@ static void reload(void)
     CHECK(keystore_find(before, "AKIAAAA") && !keystore_find(before, "ASIABBB"));
 
     write_file("{\"identities\":[" GOOD_A ",{\"access_key_id\":1}]}");
-    CHECK(keystore_handle_reload(h, err, sizeof err) != 0 && strstr(err, "identities[1].access_key_id"));
+    CHECK(keystore_handle_reload(h, err, sizeof err) != 0 &&
+          strstr(err, "identities[1].access_key_id"));
     keystore *still = keystore_handle_acquire(h);
     CHECK(still == before && keystore_find(still, "AKIAAAA"));
     keystore_release(still);

@@ -1,6 +1,6 @@
 /* Proves sigv4 against the public AWS signing test suite (every case, header and presigned-query
- * variants: canonical request, string to sign, signature, signed request) and the S3 documentation's
- * presigned GET. A missing suite folder or an empty one is a failure. */
+ * variants: canonical request, string to sign, signature, signed request) and the S3
+ * documentation's presigned GET. A missing suite folder or an empty one is a failure. */
 #include "server/auth/sigv4.h"
 #include "tests/support/test_support.h"
 
@@ -29,7 +29,8 @@ static char *slurp(const char *dir, const char *name)
 static void chomp(char *s)
 {
     size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = '\0';
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
 }
 
 typedef struct {
@@ -88,7 +89,8 @@ static int parse_request(char *text, parsed_request *r)
         if (!e) break;
         line = e + 1;
     }
-    for (size_t i = 0; i < r->n_headers; i++) r->headers[i] = (sigv4_header){r->names[i], r->values[i]};
+    for (size_t i = 0; i < r->n_headers; i++)
+        r->headers[i] = (sigv4_header){r->names[i], r->values[i]};
     return 0;
 }
 
@@ -98,10 +100,14 @@ static void free_request(parsed_request *r)
     free(r->path);
     free(r->query);
     free(r->body);
-    for (size_t i = 0; i < r->n_headers; i++) free(r->names[i]), free(r->values[i]);
+    for (size_t i = 0; i < r->n_headers; i++)
+        free(r->names[i]), free(r->values[i]);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static char *decoded(const char *s)
 {
@@ -117,13 +123,16 @@ static int same_param_set(const char *a, const char *b)
     char *x = decoded(a), *y = decoded(b);
     char *px[64], *py[64];
     size_t nx = 0, ny = 0;
-    for (char *t = strtok(x, "&"); t && nx < 64; t = strtok(NULL, "&")) px[nx++] = t;
-    for (char *t = strtok(y, "&"); t && ny < 64; t = strtok(NULL, "&")) py[ny++] = t;
+    for (char *t = strtok(x, "&"); t && nx < 64; t = strtok(NULL, "&"))
+        px[nx++] = t;
+    for (char *t = strtok(y, "&"); t && ny < 64; t = strtok(NULL, "&"))
+        py[ny++] = t;
     int same = nx == ny;
     if (same) {
         qsort(px, nx, sizeof *px, cmp_str);
         qsort(py, ny, sizeof *py, cmp_str);
-        for (size_t i = 0; i < nx; i++) same &= strcmp(px[i], py[i]) == 0;
+        for (size_t i = 0; i < nx; i++)
+            same &= strcmp(px[i], py[i]) == 0;
     }
     free(x);
     free(y);
@@ -136,8 +145,8 @@ static void expect_file(const char *dir, const char *name, const char *got, cons
     CHECKF(want != NULL, "%s: missing %s", ctx, name);
     if (!want) return;
     chomp(want);
-    CHECKF(got && strcmp(want, got) == 0, "%s: %s differs\n--- want\n%s\n--- got\n%s", ctx, name, want,
-           got ? got : "(null)");
+    CHECKF(got && strcmp(want, got) == 0, "%s: %s differs\n--- want\n%s\n--- got\n%s", ctx, name,
+           want, got ? got : "(null)");
     free(want);
 }
 
@@ -164,7 +173,8 @@ static void run_case(const char *root, const char *name)
     unsigned flags = 0;
     if (cJSON_IsTrue(cJSON_GetObjectItem(ctx, "normalize"))) flags |= SIGV4_NORMALIZE_PATH;
     if (cJSON_IsTrue(cJSON_GetObjectItem(ctx, "sign_body"))) flags |= SIGV4_CONTENT_SHA256_HEADER;
-    if (cJSON_IsTrue(cJSON_GetObjectItem(ctx, "omit_session_token"))) flags |= SIGV4_OMIT_SESSION_TOKEN;
+    if (cJSON_IsTrue(cJSON_GetObjectItem(ctx, "omit_session_token")))
+        flags |= SIGV4_OMIT_SESSION_TOKEN;
     sigv4_signer s = {
         .access_key_id = cJSON_GetObjectItem(cred, "access_key_id")->valuestring,
         .secret_access_key = cJSON_GetObjectItem(cred, "secret_access_key")->valuestring,
@@ -175,8 +185,13 @@ static void run_case(const char *root, const char *name)
         .expires = cJSON_GetObjectItem(ctx, "expiration_in_seconds")->valueint,
         .flags = flags,
     };
-    sigv4_request req = {.method = r.method, .path = r.path, .query = r.query, .headers = r.headers,
-                         .n_headers = r.n_headers, .body = r.body, .body_len = strlen(r.body)};
+    sigv4_request req = {.method = r.method,
+                         .path = r.path,
+                         .query = r.query,
+                         .headers = r.headers,
+                         .n_headers = r.n_headers,
+                         .body = r.body,
+                         .body_len = strlen(r.body)};
     char err[256], label[512];
 
     sigv4_result h;
@@ -191,8 +206,8 @@ static void run_case(const char *root, const char *name)
     if (auth) {
         auth += strlen("\nAuthorization:");
         *strchr(auth, '\n') = '\0';
-        CHECKF(strcmp(auth, h.output.data) == 0, "%s: Authorization\n want %s\n got  %s", label, auth,
-               h.output.data);
+        CHECKF(strcmp(auth, h.output.data) == 0, "%s: Authorization\n want %s\n got  %s", label,
+               auth, h.output.data);
     }
     free(signed_req);
     sigv4_result_free(&h);
@@ -246,19 +261,27 @@ static void s3_example(void)
     CHECK(sigv4_parse_time("20130524T000000Z", 16, &t) == 0);
     sigv4_signer s = {.access_key_id = "AKIAIOSFODNN7EXAMPLE",
                       .secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                      .region = "us-east-1", .service = "s3", .time = t, .expires = 86400};
-    sigv4_request req = {.method = "GET", .path = "/test.txt", .headers = &host, .n_headers = 1,
+                      .region = "us-east-1",
+                      .service = "s3",
+                      .time = t,
+                      .expires = 86400};
+    sigv4_request req = {.method = "GET",
+                         .path = "/test.txt",
+                         .headers = &host,
+                         .n_headers = 1,
                          .payload_hash = SIGV4_UNSIGNED_PAYLOAD};
     sigv4_result r;
     char err[256];
     CHECKF(sigv4_presign(&s, &req, &r, err, sizeof err) == 0, "s3: %s", err);
-    CHECKF(strcmp(r.canonical_request.data, cr) == 0, "s3 canonical request\n%s", r.canonical_request.data);
+    CHECKF(strcmp(r.canonical_request.data, cr) == 0, "s3 canonical request\n%s",
+           r.canonical_request.data);
     CHECKF(strcmp(r.string_to_sign.data, sts) == 0, "s3 string to sign\n%s", r.string_to_sign.data);
     CHECKF(strcmp(r.signature, sig) == 0, "s3 signature %s", r.signature);
     CHECKF(strcmp(sig, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404") == 0,
            "s3 example file no longer carries the documented signature");
     char mine[2048];
-    snprintf(mine, sizeof mine, "https://examplebucket.s3.amazonaws.com/test.txt?%s", r.output.data);
+    snprintf(mine, sizeof mine, "https://examplebucket.s3.amazonaws.com/test.txt?%s",
+             r.output.data);
     CHECKF(strcmp(mine, url) == 0, "s3 URL\n want %s\n got  %s", url, mine);
     sigv4_result_free(&r);
     free(cr), free(sts), free(sig), free(url), free(text);

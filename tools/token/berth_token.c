@@ -10,20 +10,26 @@
 #include "server/auth/bearer_token.h"
 
 static const char usage[] =
-    "usage: berth-token [--region R] [--expiry DURATION] [--profile P] [--service sagemaker|bedrock]\n"
+    "usage: berth-token [--region R] [--expiry DURATION] [--profile P] [--service "
+    "sagemaker|bedrock]\n"
     "                   [--endpoint-url URL]\n"
     "\n"
-    "Prints a bearer token (\"sagemaker-api-key-...\") for `Authorization: Bearer <token>`, built as the\n"
-    "SageMaker SDK's generate_token builds it, from the standard AWS credential chain: the environment,\n"
-    "the shared credentials and config files (with --profile / AWS_PROFILE and credential_process),\n"
+    "Prints a bearer token (\"sagemaker-api-key-...\") for `Authorization: Bearer <token>`, built "
+    "as the\n"
+    "SageMaker SDK's generate_token builds it, from the standard AWS credential chain: the "
+    "environment,\n"
+    "the shared credentials and config files (with --profile / AWS_PROFILE and "
+    "credential_process),\n"
     "container credentials, then EC2 instance metadata (IMDSv2).\n"
     "\n"
-    "  --region R         region of the credential scope (else AWS_REGION, AWS_DEFAULT_REGION, the\n"
+    "  --region R         region of the credential scope (else AWS_REGION, AWS_DEFAULT_REGION, "
+    "the\n"
     "                     profile's region)\n"
     "  --expiry DURATION  lifetime: seconds, or a number with s, m or h (1s..12h; default 12h)\n"
     "  --profile P        profile of the shared files (skips the environment's keys)\n"
     "  --service S        sagemaker (default) or bedrock (a bedrock-api-key- token)\n"
-    "  --endpoint-url URL the https URL the token presigns (default https://<service>.amazonaws.com/)\n"
+    "  --endpoint-url URL the https URL the token presigns (default "
+    "https://<service>.amazonaws.com/)\n"
     "  --help             this text\n"
     "\n"
     "Testing aid: BERTH_TOKEN_NOW=yyyymmddThhmmssZ (or Unix seconds) pins the signing time.\n";
@@ -35,9 +41,12 @@ static long parse_duration(const char *s)
     long v = strtol(s, &end, 10);
     if (end == s || v < 0 || v > 1000000) return -1;
     long mult = 1;
-    if (*end == 'h') mult = 3600, end++;
-    else if (*end == 'm') mult = 60, end++;
-    else if (*end == 's') end++;
+    if (*end == 'h')
+        mult = 3600, end++;
+    else if (*end == 'm')
+        mult = 60, end++;
+    else if (*end == 's')
+        end++;
     return *end ? -1 : v * mult;
 }
 
@@ -73,25 +82,35 @@ static int endpoint_host(const char *url, char *host, size_t hostlen)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"region", required_argument, NULL, 'r'},  {"expiry", required_argument, NULL, 'e'},
-        {"profile", required_argument, NULL, 'p'}, {"service", required_argument, NULL, 's'},
-        {"endpoint-url", required_argument, NULL, 'u'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"region", required_argument, NULL, 'r'},
+                                         {"expiry", required_argument, NULL, 'e'},
+                                         {"profile", required_argument, NULL, 'p'},
+                                         {"service", required_argument, NULL, 's'},
+                                         {"endpoint-url", required_argument, NULL, 'u'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *region = NULL, *profile = NULL, *endpoint = NULL;
     long expiry = BEARER_MAX_EXPIRES;
     bearer_kind kind = BEARER_SAGEMAKER;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': region = optarg; break;
-        case 'p': profile = optarg; break;
-        case 'u': endpoint = optarg; break;
+        case 'r':
+            region = optarg;
+            break;
+        case 'p':
+            profile = optarg;
+            break;
+        case 'u':
+            endpoint = optarg;
+            break;
         case 'e':
             expiry = parse_duration(optarg);
             if (expiry < 1 || expiry > BEARER_MAX_EXPIRES) {
-                fprintf(stderr, "berth-token: --expiry %s: expected 1s..12h (1..%d seconds), e.g. 3600 or 1h\n",
-                        optarg, BEARER_MAX_EXPIRES);
+                fprintf(
+                    stderr,
+                    "berth-token: --expiry %s: expected 1s..12h (1..%d seconds), e.g. 3600 or 1h\n",
+                    optarg, BEARER_MAX_EXPIRES);
                 return 2;
             }
             break;
@@ -101,12 +120,17 @@ int main(int argc, char **argv)
             } else if (strcmp(optarg, "bedrock") == 0) {
                 kind = BEARER_BEDROCK;
             } else {
-                fprintf(stderr, "berth-token: --service %s: expected sagemaker or bedrock\n", optarg);
+                fprintf(stderr, "berth-token: --service %s: expected sagemaker or bedrock\n",
+                        optarg);
                 return 2;
             }
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: fputs(usage, stderr); return 2;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -115,7 +139,8 @@ int main(int argc, char **argv)
     }
     char host[256];
     if (endpoint && endpoint_host(endpoint, host, sizeof host) != 0) {
-        fprintf(stderr, "berth-token: --endpoint-url %s: expected https://HOST or https://HOST/\n", endpoint);
+        fprintf(stderr, "berth-token: --endpoint-url %s: expected https://HOST or https://HOST/\n",
+                endpoint);
         return 2;
     }
     int64_t now;
@@ -133,9 +158,14 @@ int main(int argc, char **argv)
     }
     /* Like generate_token, the expiry is not cut to the credentials' own expiration: the verifier
      * caps the token's lifetime by it. */
-    bearer_request g = {.kind = kind, .host = endpoint ? host : NULL, .region = reg,
-                        .access_key_id = cred.access_key_id, .secret_access_key = cred.secret_access_key,
-                        .session_token = cred.session_token, .now = now, .expires = expiry};
+    bearer_request g = {.kind = kind,
+                        .host = endpoint ? host : NULL,
+                        .region = reg,
+                        .access_key_id = cred.access_key_id,
+                        .secret_access_key = cred.secret_access_key,
+                        .session_token = cred.session_token,
+                        .now = now,
+                        .expires = expiry};
     sigv4_buf token;
     int rc = bearer_generate(&g, &token, err, sizeof err);
     awscred_clear(&cred);
