@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 
 BUILD = Path(os.environ.get("BERTH_BUILD_DIR", "/work/main/build"))
 BINARY = BUILD / "tools" / "make_model" / "berth-make-model"
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = Path(os.environ.get("BERTH_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
 TOKENIZER_DIR = SHARED / "data" / "qwen3-tokenizer"
 
 
