@@ -10,80 +10,144 @@
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_utf8.h"
 
-/* Oniguruma's Unicode \s (what HF's tokenizers compiles the pattern with): U+0009-U+000D, U+0085
- * and the separators Zs, Zl, Zp. PCRE2's UCP \s leaves out U+0085, so \s is spelled out. */
-#define ONIG_SPACE "\\t\\n\\x0B\\f\\r\\x{85}\\p{Z}"
-/* Oniguruma's Unicode \w: letters, marks, decimal digits, connector punctuation. */
-#define ONIG_WORD "\\p{L}\\p{M}\\p{Nd}\\p{Pc}"
+/* PCRE2 10.42 carries Unicode 14 tables, while the Oniguruma inside HF's tokenizers knows Unicode 15
+ * (the Kaktovik numerals are \p{N} to it). So general categories are spelled out as explicit
+ * ranges taken from utf8proc (Unicode 15), and \s and \w as Oniguruma defines them:
+ * \s = U+0009-U+000D, U+0085 and Z (PCRE2's own \s leaves out U+0085);
+ * \w = L, M, Nd, Pc. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    char *cached_name[8];
+    char *cached[8];
+    size_t n_cached;
+} pat_buf;
 
-static bool append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
+static bool append(pat_buf *b, const char *s, size_t n)
 {
-    if (*len + n + 1 > *cap) {
-        size_t c = (*cap + n + 1) * 2;
-        char *b = realloc(*out, c);
-        if (!b) return false;
-        *out = b;
-        *cap = c;
+    if (b->len + n + 1 > b->cap) {
+        size_t c = (b->cap + n + 1) * 2;
+        char *nb = realloc(b->s, c);
+        if (!nb) return false;
+        b->s = nb;
+        b->cap = c;
     }
-    memcpy(*out + *len, s, n);
-    *len += n;
-    (*out)[*len] = '\0';
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
     return true;
+}
+
+static bool in_category(int32_t cp, const char *name)
+{
+    const char *cat = utf8proc_category_string(cp);
+    return cat[0] == name[0] && (name[1] == '\0' || cat[1] == name[1]);
+}
+
+/* Appends the ranges of general category name ("L", "Nd", ...) as class items, without brackets. */
+static bool append_category(pat_buf *b, const char *name)
+{
+    for (size_t i = 0; i < b->n_cached; i++)
+        if (strcmp(b->cached_name[i], name) == 0) return append(b, b->cached[i], strlen(b->cached[i]));
+    pat_buf r = {0};
+    bool ok = true;
+    for (int32_t cp = 0; cp <= 0x10FFFF && ok; cp++) {
+        if (cp == 0xD800) cp = 0xE000;
+        if (!in_category(cp, name)) continue;
+        int32_t end = cp;
+        while (end + 1 <= 0x10FFFF && end + 1 != 0xD800 && in_category(end + 1, name)) end++;
+        char item[32];
+        int k = end == cp ? snprintf(item, sizeof item, "\\x{%X}", cp) : snprintf(item, sizeof item, "\\x{%X}-\\x{%X}", cp, end);
+        ok = append(&r, item, (size_t)k);
+        cp = end;
+    }
+    ok = ok && r.s && append(b, r.s, r.len);
+    if (ok && b->n_cached < 8 && (b->cached_name[b->n_cached] = strdup(name))) b->cached[b->n_cached++] = r.s;
+    else free(r.s);
+    return ok;
+}
+
+static bool is_category_name(const char *name)
+{
+    static const char *const names[] = {"L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No",
+                                        "P", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So",
+                                        "Z", "Zs", "Zl", "Zp"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0) return true;
+    return false;
+}
+
+static bool append_class(pat_buf *b, bool in_class, bool negated, const char *const *cats, const char *extra)
+{
+    bool ok = in_class ? true : append(b, negated ? "[^" : "[", negated ? 2 : 1);
+    if (extra) ok = ok && append(b, extra, strlen(extra));
+    for (size_t i = 0; cats[i] && ok; i++) ok = append_category(b, cats[i]);
+    return ok && (in_class || append(b, "]", 1));
 }
 
 static char *translate_pattern(const char *pat, char *err, size_t errlen)
 {
-    char *out = NULL;
-    size_t len = 0, cap = 0;
+    static const char *const space_cats[] = {"Z", NULL};
+    static const char *const word_cats[] = {"L", "M", "Nd", "Pc", NULL};
+    pat_buf b = {0};
     bool in_class = false, ok = true;
-    for (size_t i = 0; pat[i] && ok; i++) {
+    const char *why = NULL;
+    for (size_t i = 0; pat[i] && ok && !why; i++) {
         char c = pat[i];
         if (c == '\\' && pat[i + 1]) {
             char e = pat[++i];
-            const char *rep = NULL, *neg = NULL;
-            if (e == 's' || e == 'S') rep = ONIG_SPACE, neg = e == 'S' ? "" : NULL;
-            if (e == 'w' || e == 'W') rep = ONIG_WORD, neg = e == 'W' ? "" : NULL;
-            if (e == 'h' || e == 'H') {
-                snprintf(err, errlen, "\\%c (a hex digit in Oniguruma, a blank in PCRE2) is not supported", e);
-                free(out);
-                return NULL;
-            }
-            if (rep && in_class && neg) {
-                snprintf(err, errlen, "\\%c inside a character class is not supported", e);
-                free(out);
-                return NULL;
-            }
-            if (rep && in_class) ok = append(&out, &len, &cap, rep, strlen(rep));
-            else if (rep) {
-                ok = append(&out, &len, &cap, neg ? "[^" : "[", neg ? 2 : 1) &&
-                     append(&out, &len, &cap, rep, strlen(rep)) && append(&out, &len, &cap, "]", 1);
+            bool upper = e == 'S' || e == 'W' || e == 'P';
+            if ((e == 's' || e == 'S' || e == 'w' || e == 'W') && in_class && upper) {
+                why = "a negated class escape (\\S, \\W) inside a character class is not supported";
+            } else if (e == 's' || e == 'S') {
+                ok = append_class(&b, in_class, upper, space_cats, "\\t\\n\\x0B\\f\\r\\x{85}");
+            } else if (e == 'w' || e == 'W') {
+                ok = append_class(&b, in_class, upper, word_cats, NULL);
+            } else if (e == 'h' || e == 'H') {
+                why = "\\h (a hex digit in Oniguruma, a blank in PCRE2) is not supported";
+            } else if ((e == 'p' || e == 'P') && pat[i + 1] == '{' && strchr(pat + i, '}')) {
+                size_t n = (size_t)(strchr(pat + i, '}') - (pat + i + 2));
+                char name[16] = "";
+                if (n < sizeof name) memcpy(name, pat + i + 2, n), name[n] = '\0';
+                if (!is_category_name(name)) {
+                    ok = append(&b, pat + i - 1, n + 4); /* a script or property: PCRE2's own tables */
+                } else if (in_class && upper) {
+                    why = "\\P{...} inside a character class is not supported";
+                } else {
+                    const char *cats[] = {name, NULL};
+                    ok = append_class(&b, in_class, upper, cats, NULL);
+                }
+                i += n + 2;
             } else {
-                ok = append(&out, &len, &cap, pat + i - 1, 2);
+                ok = append(&b, pat + i - 1, 2);
             }
             continue;
         }
         if (c == '[' && !in_class) {
             in_class = true;
-            ok = append(&out, &len, &cap, "[", 1);
+            ok = append(&b, "[", 1);
             /* A ']' right after '[' or '[^' is a literal in both dialects. */
-            if (pat[i + 1] == '^') ok = ok && append(&out, &len, &cap, &pat[++i], 1);
-            if (pat[i + 1] == ']') ok = ok && append(&out, &len, &cap, &pat[++i], 1);
+            if (pat[i + 1] == '^') ok = ok && append(&b, &pat[++i], 1);
+            if (pat[i + 1] == ']') ok = ok && append(&b, &pat[++i], 1);
             continue;
         }
         if (c == '[' && in_class && pat[i + 1] != ':') {
-            snprintf(err, errlen, "nested character classes (Oniguruma set operations) are not supported");
-            free(out);
-            return NULL;
+            why = "nested character classes (Oniguruma set operations) are not supported";
+            continue;
         }
         if (c == ']' && in_class) in_class = false;
-        ok = append(&out, &len, &cap, &c, 1);
+        ok = append(&b, &c, 1);
     }
-    if (!ok) {
-        snprintf(err, errlen, "out of memory");
-        free(out);
+    for (size_t i = 0; i < b.n_cached; i++) {
+        free(b.cached_name[i]);
+        free(b.cached[i]);
+    }
+    if (!ok || why) {
+        snprintf(err, errlen, "%s", why ? why : "out of memory");
+        free(b.s);
         return NULL;
     }
-    return out;
+    return b.s;
 }
 
 pcre2_code *tok_regex_compile(const char *pattern, char *err, size_t errlen)
@@ -96,52 +160,12 @@ pcre2_code *tok_regex_compile(const char *pattern, char *err, size_t errlen)
     if (!re) {
         char msg[160];
         pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof msg);
-        snprintf(err, errlen, "PCRE2 rejects \"%s\" at offset %zu: %s", pat, (size_t)at, msg);
+        snprintf(err, errlen, "PCRE2 rejects \"%s\" (translated from Oniguruma syntax) at offset %zu: %s", pattern, (size_t)at, msg);
     } else {
         pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* without JIT the interpreter still works */
     }
     free(pat);
     return re;
-}
-
-/* Characters with no decomposition that no combining mark can compose with (they are all
- * NFC_Quick_Check=Yes and never the second of a composition pair): a run made only of them is
- * already NFC. This covers ASCII, Latin-1, the common Latin extensions, kana, CJK ideographs and
- * precomposed Hangul, so most text never reaches utf8proc. */
-static bool nfc_inert(int32_t c)
-{
-    return c < 0x300 || (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
-           (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3);
-}
-
-int tok_nfc(const char *p, size_t n, char **out, size_t *outlen)
-{
-    *out = NULL;
-    *outlen = 0;
-    if (n == 0) return 0;
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)n, &dst,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (r < 0) return -1;
-    *out = (char *)dst;
-    *outlen = (size_t)r;
-    return 0;
-}
-
-static bool needs_nfc(const char *p, size_t n)
-{
-    const uint8_t *u = (const uint8_t *)p;
-    for (size_t i = 0; i < n;) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        int32_t c;
-        size_t k = tok_utf8_next(u + i, n - i, &c);
-        if (k == 0 || !nfc_inert(c)) return true;
-        i += k;
-    }
-    return false;
 }
 
 typedef struct {
@@ -212,7 +236,7 @@ static int raw_piece(void *ctx, const char *p, size_t n, int32_t token)
     if (token >= 0) return tok_ids_push(&c->ids, token) == 0 ? TOK_OK : enc_fail(c, "tok_encode: out of memory");
     char *norm = NULL;
     size_t norm_len = n;
-    if (c->t->nfc && needs_nfc(p, n)) {
+    if (c->t->nfc && tok_needs_nfc(p, n)) {
         if (tok_nfc(p, n, &norm, &norm_len) != 0) return enc_fail(c, "tok_encode: NFC normalization failed");
         p = norm;
     }

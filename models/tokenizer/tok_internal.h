@@ -92,9 +92,11 @@ typedef int (*tok_piece_fn)(void *ctx, const char *p, size_t n, int32_t token);
 int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *text, size_t n, tok_piece_fn fn,
                     void *ctx);
 
-/* NFC of p[0..n) (valid UTF-8) into a malloc'd *out; NULL *out with *outlen 0 for empty input.
- * Returns -1 on failure. */
+/* NFC of p[0..n) (valid UTF-8) as HF computes it, into a malloc'd *out; NULL *out with *outlen 0
+ * for empty input. Returns -1 on failure. */
 int tok_nfc(const char *p, size_t n, char **out, size_t *outlen);
+/* False when p[0..n) is certainly already NFC (a cheap scan that lets most text skip tok_nfc). */
+bool tok_needs_nfc(const char *p, size_t n);
 
 /* Translates a pattern written for Oniguruma (what HF's tokenizers compiles) into PCRE2 syntax with
  * the same meaning, and compiles it (JIT when available). */
