@@ -6,6 +6,26 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote what clients sent (a role, a path) and may be cut mid-character: bytes that are
+ * not UTF-8 become '?' so every envelope is valid JSON. */
+void api_error_sanitize(char *msg)
+{
+    unsigned char *p = (unsigned char *)msg;
+    while (*p) {
+        size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+                 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+        for (size_t i = 1; i < n; i++)
+            if ((p[i] & 0xc0) != 0x80) n = 0;
+        if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) n = 0;
+        if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) n = 0;
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static const char *type_for_status(int status)
 {
     switch (status) {
@@ -28,6 +48,7 @@ void api_error_set(api_error *e, int status, const char *type, const char *param
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    api_error_sanitize(e->message);
 }
 
 char *api_error_json(const api_error *e)

@@ -20,6 +20,8 @@ typedef struct api_error {
  * 401 authentication_error, 403 permission_error, 429 rate_limit_error, 5xx server_error). */
 void api_error_set(api_error *e, int status, const char *type, const char *param, const char *code,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Replaces bytes of msg that are not UTF-8 with '?' (api_error_set does this to its message). */
+void api_error_sanitize(char *msg);
 /* The envelope as a malloc'ed JSON string (NULL on OOM). */
 char *api_error_json(const api_error *e);
 /* 429 for a full waiting queue, with Retry-After. */

@@ -97,14 +97,38 @@ void http_error_set(http_response_error *e, int status, const char *type, const 
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-/* Writes s as a JSON string at o; o needs room for 6 * strlen(s) + 3 bytes. */
+/* Length of the valid UTF-8 sequence at p, or 0 if the bytes there are not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+             : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) return 0;
+    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) return 0;
+    return n;
+}
+
+/* Writes s as a JSON string at o; o needs room for 6 * strlen(s) + 3 bytes. Bytes that are not
+ * UTF-8 (a request path may hold any) become U+FFFD so the envelope stays valid JSON. */
 static char *put_json_string(char *o, const char *s)
 {
     *o++ = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
+        size_t n = *p >= 0x80 ? utf8_len(p) : 1;
+        if (n == 0) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+        } else if (n > 1) {
+            memcpy(o, p, n);
+            o += n;
+            p += n - 1;
+        } else if (*p == '"' || *p == '\\') {
             *o++ = '\\';
             *o++ = (char)*p;
+        } else if (*p == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
         } else if (*p < 0x20) {
             o += sprintf(o, "\\u%04x", *p);
         } else {

@@ -130,6 +130,8 @@ static void test_models_errors_sse_ids(void)
     same_json(api_error_json(&e),
               "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\",\"param\":null,\"code\":null}}",
               "500 envelope with nulls");
+    api_error_set(&e, 400, NULL, "messages[0].role", NULL, "unknown role '%s'", "\xff\xfeok\xc3\xa9\xe2\x82");
+    CHECKF(!strcmp(e.message, "unknown role '?" "?ok\xc3\xa9?" "?'"), "sanitized: %s", e.message);
     api_error_overloaded(&e, 3);
     CHECK(e.status == 429 && e.retry_after == 3 && !strcmp(e.type, "rate_limit_error"));
     CHECK(!strcmp(e.code, "server_overloaded"));

@@ -6,7 +6,7 @@
  *
  * usage: fake_openai_server [--host H] [--port P] [--endpoint NAME]... [--max-body BYTES]
  *        [--keepalive-ms MS] [--delay-ms MS] [--tls-cert PEM --tls-key PEM] [--api-key KEY]
- *        [--max-model-len N] [--model NAME]
+ *        [--max-model-len N] [--model NAME] [--max-active N]
  * Prints "listening on PORT" once ready; SIGTERM or SIGINT stops it (exit 0). */
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -31,6 +31,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int active;   /* producer threads running */
+    int max_active; /* more running than this: 429 with Retry-After (0 = no limit) */
     int stopping; /* shutdown: producers stop at their next word */
     atomic_int cancelled, started, finished;
     char last_endpoint[64], last_component[64];
@@ -219,9 +220,19 @@ static void *produce(void *arg)
     return NULL;
 }
 
-/* Takes over j: starts its producer and answers the request through it. */
+/* Takes over j: starts its producer and answers the request through it (or 429 when full). */
 static void start_job(fake *f, http_request *req, job *j)
 {
+    pthread_mutex_lock(&f->mu);
+    int full = f->max_active && f->active >= f->max_active;
+    pthread_mutex_unlock(&f->mu);
+    if (full) {
+        api_error e;
+        api_error_overloaded(&e, 2);
+        respond_api_error(req, &e);
+        job_free(j);
+        return;
+    }
     j->f = f;
     j->created = (int64_t)time(NULL);
     api_make_id(j->id, sizeof j->id, j->chat ? "chatcmpl-" : "cmpl-");
@@ -419,6 +430,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--api-key")) f.api_key = v;
         else if (!strcmp(a, "--max-model-len")) f.max_model_len = atoll(v);
         else if (!strcmp(a, "--model")) f.model = v;
+        else if (!strcmp(a, "--max-active")) f.max_active = atoi(v);
         else {
             fprintf(stderr, "fake_openai_server: unknown option %s\n", a);
             return 2;

@@ -38,3 +38,13 @@ def test_garbage_request_lines_do_not_kill_the_server(server):
             except (ConnectionResetError, socket.timeout):
                 pass
     assert httpx.get(server.base + "/v1/models").status_code == 200
+
+
+def test_non_utf8_input_still_gives_json_errors(server):
+    # %ff in the path and a role that is not UTF-8: the envelope quoting them must stay valid JSON
+    r = httpx.get(server.base + "/v1/%ff%fe")
+    assert r.status_code == 404 and "\ufffd" in r.json()["error"]["message"]
+    body = b'{"messages": [{"role": "\xff\xfeuser", "content": "x"}]}'
+    r = httpx.post(server.base + "/v1/chat/completions", content=body)
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "messages[0].role"

@@ -126,6 +126,14 @@ static void on_deferred(void *ctx, http_request *r)
     pthread_detach(t);
 }
 
+static void on_busy(void *ctx, http_request *r)
+{
+    http_response_error e;
+    http_error_set(&e, 429, "rate_limit_error", NULL, "server_overloaded", "busy \"now\"\n");
+    e.retry_after = 7;
+    http_respond_error(r, &e);
+}
+
 static int deny_without_key(void *ctx, const http_request *r, http_response_error *out)
 {
     const char *k = http_request_header(r, "x-api-key");
@@ -157,6 +165,7 @@ int main(void)
     CHECK(http_server_route(s, HTTP_POST, "/later", HTTP_ROUTE_ROOT, on_deferred, &gap_ms, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/never", HTTP_ROUTE_ROOT, on_deferred, &never_ms, err,
                             sizeof err) == 0);
+    CHECK(http_server_route(s, HTTP_GET, "/busy", HTTP_ROUTE_ROOT, on_busy, NULL, err, sizeof err) == 0);
     CHECK(http_server_route(s, 3, "/bad", HTTP_ROUTE_ROOT, on_echo, NULL, err, sizeof err) == -1);
     CHECKF(http_server_start(s, err, sizeof err) == 0, "%s", err);
     int port = http_server_port(s);
@@ -194,6 +203,12 @@ int main(void)
     CHECKF(strstr(r, "200 OK"), "/ping skips auth: %s", r);
     free(r);
 
+    r = request(port, "GET", "/busy", key, NULL);
+    CHECKF(strstr(r, "429") && strstr(r, "Retry-After: 7") &&
+               strstr(r, "{\"error\":{\"message\":\"busy \\\"now\\\"\\n\",\"type\":\"rate_limit_error\","
+                         "\"param\":null,\"code\":\"server_overloaded\"}}"),
+           "429 envelope: %s", r);
+    free(r);
     r = request(port, "POST", "/stream", key, "");
     CHECKF(strstr(r, "text/event-stream") && strstr(r, "data: piece0\n\n") && strstr(r, "data: piece2\n\n"),
            "stream: %s", r);
