@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     BK_F32 = 0,
     BK_F16,
@@ -123,5 +127,9 @@ struct bk_backend {
     bk_dtype kv_dtype; /* the KV-cache dtype this backend prefers: F32 on the CPU, BF16 on CUDA */
     void *impl;
 };
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -77,19 +77,24 @@ int ref_fixture_load(ref_fixture *f, const char *dir, char *err, size_t errlen)
         ref_case *rc = &f->cases[i];
         rc->prompt = int_array(cJSON_GetObjectItem(c, "prompt"), &rc->prompt_len);
         rc->greedy = int_array(cJSON_GetObjectItem(c, "greedy"), &rc->greedy_len);
-        const char *tname = cJSON_GetStringValue(cJSON_GetObjectItem(c, "logits"));
-        const st_tensor *t = NULL;
-        for (size_t k = 0; tname && k < f->num_tensors; k++)
-            if (!strcmp(tensors[k].name, tname)) t = &tensors[k];
         int64_t rows = rc->prompt_len + rc->greedy_len;
-        if (!t || t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != rows) {
-            snprintf(err, errlen, "%s: case %d: logits tensor %s missing or not F32 [%lld][vocab]", path,
-                     i, tname ? tname : "(unnamed)", (long long)rows);
-            cJSON_Delete(root);
-            return -1;
+        const char *fields[2] = {"logits", "logits_f32"};
+        const float **dst[2] = {&rc->logits, &rc->logits_f32};
+        for (int k = 0; k < 2; k++) {
+            const char *tname = cJSON_GetStringValue(cJSON_GetObjectItem(c, fields[k]));
+            if (!tname && k == 1) continue; /* only bf16 fixtures have an f32 twin */
+            const st_tensor *t = NULL;
+            for (size_t j = 0; tname && j < f->num_tensors; j++)
+                if (!strcmp(tensors[j].name, tname)) t = &tensors[j];
+            if (!t || t->dtype != ST_F32 || t->ndim != 2 || t->shape[0] != rows) {
+                snprintf(err, errlen, "%s: case %d: %s tensor %s missing or not F32 [%lld][vocab]", path,
+                         i, fields[k], tname ? tname : "(unnamed)", (long long)rows);
+                cJSON_Delete(root);
+                return -1;
+            }
+            f->vocab = (int32_t)t->shape[1];
+            *dst[k] = t->data;
         }
-        f->vocab = (int32_t)t->shape[1];
-        rc->logits = t->data;
     }
     cJSON_Delete(root);
     return 0;

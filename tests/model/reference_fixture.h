@@ -11,6 +11,7 @@ typedef struct ref_case {
     int32_t *prompt, *greedy;
     int32_t prompt_len, greedy_len;
     const float *logits; /* [prompt_len + greedy_len][vocab]: row i predicts token i + 1 */
+    const float *logits_f32; /* bf16 fixtures: the same weights computed in float32 by HF; else NULL */
 } ref_case;
 
 typedef struct ref_fixture {

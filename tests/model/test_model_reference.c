@@ -1,8 +1,10 @@
 /* The model on the CPU backend against Hugging Face transformers (fixtures made by
  * tools/reference/make_fixtures.py), and batching invariance:
  *  - alone: each prompt prefilled in one step, then decoded one token per step; logits at every decode
- *    position vs HF's (F32: max|Δ| / max|logit| ≤ 1e-4 and identical greedy tokens; BF16: ≤ 2e-2 and
- *    identical argmax at ≥ 99% of positions);
+ *    position vs HF's (F32: max|Δ| / max|logit| ≤ 1e-4 and identical greedy tokens; BF16 checkpoints:
+ *    ≤ 1e-4 against HF computing the same bf16 weights in float32, which is what berth computes, and
+ *    against HF's own bf16 computation ≤ 5e-2 with identical argmax at ≥ 99% of positions — HF rounds
+ *    every activation to bf16, which moves this fixture's logits by 2-4% of the largest);
  *  - mixed: all prompts of a fixture in one batch, started at different steps, prefilled in chunks of
  *    different sizes while others decode; every logits row vs HF, and vs the alone run (≤ 1e-5);
  *  - every KV block is back on the free list after each run. */
@@ -19,7 +21,7 @@
 #include "tests/support/test_support.h"
 
 #define F32_TOL 1e-4
-#define BF16_TOL 2e-2
+#define BF16_HF_TOL 5e-2
 #define BATCH_INVARIANCE_TOL 1e-5
 
 typedef struct harness {
@@ -85,7 +87,7 @@ static int32_t *case_tokens(const ref_case *c, int32_t *fed)
 
 typedef struct tally {
     int positions, argmax_same;
-    double worst;
+    double worst, worst_f32;
 } tally;
 
 static void compare_row(const ref_fixture *f, const ref_case *c, int32_t row, const float *got,
@@ -97,8 +99,14 @@ static void compare_row(const ref_fixture *f, const ref_case *c, int32_t row, co
     t->positions++;
     int32_t mine = argmax_row(got, f->vocab), theirs = argmax_row(ref, f->vocab);
     t->argmax_same += mine == theirs;
-    double tol = f->bf16 ? BF16_TOL : F32_TOL;
+    double tol = f->bf16 ? BF16_HF_TOL : F32_TOL;
     CHECKF(e <= tol, "%s %s row %d: logits rel err %.3g > %.0e", f->name, what, row, e, tol);
+    if (c->logits_f32) {
+        double e32 = rel_err(got, c->logits_f32 + (size_t)row * (size_t)f->vocab, f->vocab);
+        if (!(e32 <= t->worst_f32)) t->worst_f32 = e32;
+        CHECKF(e32 <= F32_TOL, "%s %s row %d: rel err %.3g vs HF float32 on the bf16 weights > %.0e",
+               f->name, what, row, e32, F32_TOL);
+    }
     if (!f->bf16 && row >= c->prompt_len - 1)
         CHECKF(mine == c->greedy[row - (c->prompt_len - 1)],
                "%s %s row %d: greedy token %d, Hugging Face generated %d", f->name, what, row, mine,
@@ -249,9 +257,11 @@ static void test_fixture(const char *dir)
         CHECKF(tm.argmax_same * 100 >= tm.positions * 99, "%s mixed: argmax agrees at %d of %d",
                f.name, tm.argmax_same, tm.positions);
     }
-    printf("%-28s %s: %d positions alone (worst rel err %.2e, argmax %d/%d), %d mixed (worst %.2e)\n",
+    printf("%-24s %s: %d positions alone (worst rel err %.2e, argmax %d/%d), %d mixed (worst %.2e)",
            f.name, f.bf16 ? "bf16" : "f32 ", ta.positions, ta.worst, ta.argmax_same, ta.positions,
            tm.positions, tm.worst);
+    if (f.bf16) printf("; vs HF float32 on the same weights: worst %.2e", ta.worst_f32);
+    printf("\n");
 out:
     free(h.host_logits);
     if (h.batch.be) step_batch_free(&h.batch);

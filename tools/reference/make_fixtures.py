@@ -205,8 +205,15 @@ def make_fixture(spec, out_root):
             raise SystemExit(f"{name}: no sound prompt of length {length} in {MAX_PROMPT_TRIES} tries "
                              f"(last: {why})")
         key = f"case{i}"
-        cases.append({"prompt": prompt, "greedy": cont, "logits": key})
+        case = {"prompt": prompt, "greedy": cont, "logits": key}
         tensors[key] = logits.contiguous()
+        if twin is not None:
+            # The bf16 weights computed in float32, as berth computes them: the tight reference.
+            # HF's bf16 logits above carry bf16 rounding of every activation (a few % of the largest
+            # logit on this model), so they are only a loose one.
+            case["logits_f32"] = key + "_f32"
+            tensors[key + "_f32"] = forward_logits(twin, prompt + cont).contiguous()
+        cases.append(case)
         print(f"  {name} case{i}: prompt {length} tokens, accepted after {attempt + 1} tries, "
               f"{len(set(cont))} distinct greedy tokens", file=sys.stderr)
     if spec["arch"] == "llama3":
