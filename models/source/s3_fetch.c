@@ -28,6 +28,7 @@ typedef struct {
     pthread_mutex_t mu;
     size_t parts_left; /* guarded by mu */
     bool need, open;
+    bool complete; /* in place and verified (or unchanged): listed in the manifest; guarded by mu of the run */
 } fetch_file;
 
 typedef struct {
@@ -38,6 +39,8 @@ typedef struct {
     s3_client *c;
     const char *bucket, *prefix, *dir;
     const model_source_options *o;
+    const s3_manifest *old; /* the previous manifest of this bucket and prefix, or NULL */
+    char manifest[PATH_MAX];
     uint64_t part_size, bytes_needed;
     fetch_file *files;
     size_t n_files;
@@ -174,6 +177,8 @@ static int part_write(void *vctx, const char *data, size_t n)
     return 0;
 }
 
+static int save_manifest(fetch_run *r, bool final, char *err, size_t errlen);
+
 static int finalize_file(fetch_run *r, fetch_file *f, char *err, size_t errlen)
 {
     char name[PATH_MAX + 64];
@@ -200,7 +205,12 @@ static int finalize_file(fetch_run *r, fetch_file *f, char *err, size_t errlen)
     }
     unlink(f->sidecar);
     atomic_fetch_add(&r->files_done, 1);
-    return 0;
+    /* Recorded right away, so that a run interrupted later does not fetch this file again. */
+    pthread_mutex_lock(&r->mu);
+    f->complete = true;
+    int rc = save_manifest(r, false, err, errlen);
+    pthread_mutex_unlock(&r->mu);
+    return rc;
 }
 
 static void describe_get_error(fetch_run *r, fetch_file *f, const s3_response *resp, char *out,
@@ -433,6 +443,7 @@ static int plan(fetch_run *r, CURL *h, const s3_manifest *old, char *err, size_t
             S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size) {
             snprintf(f->sha256, sizeof f->sha256, "%s", e->sha256);
             snprintf(f->crc32, sizeof f->crc32, "%s", e->crc32);
+            f->complete = true;
             continue;
         }
         f->need = true;
@@ -510,20 +521,31 @@ static void remove_stale(fetch_run *r, const s3_manifest *old)
     }
 }
 
-static int save_manifest(fetch_run *r, const char *path, char *err, size_t errlen)
+/* The manifest lists the files that are complete. Until the run is final it also keeps the earlier
+ * manifest's files that are no longer listed: they are still on disk and removed at the end. */
+static int save_manifest(fetch_run *r, bool final, char *err, size_t errlen)
 {
-    s3_manifest m = {.bucket = (char *)r->bucket, .prefix = (char *)r->prefix, .n_files = r->n_files};
-    m.files = calloc(r->n_files, sizeof *m.files);
+    size_t n_old = r->old && !final ? r->old->n_files : 0;
+    s3_manifest m = {.bucket = (char *)r->bucket, .prefix = (char *)r->prefix};
+    m.files = calloc(r->n_files + n_old + 1, sizeof *m.files);
     if (!m.files) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < r->n_files; i++) {
         fetch_file *f = &r->files[i];
-        m.files[i] = (s3_manifest_entry){.path = (char *)f->rel, .etag = f->etag, .sha256 = f->sha256,
-                                         .crc32 = f->crc32, .size = f->size};
+        if (f->complete)
+            m.files[m.n_files++] = (s3_manifest_entry){.path = (char *)f->rel, .etag = f->etag,
+                                                       .sha256 = f->sha256, .crc32 = f->crc32,
+                                                       .size = f->size};
     }
-    int rc = s3_manifest_save(path, &m, err, errlen);
+    for (size_t i = 0; i < n_old; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < r->n_files && !listed; j++)
+            listed = !strcmp(r->old->files[i].path, r->files[j].rel);
+        if (!listed) m.files[m.n_files++] = r->old->files[i];
+    }
+    int rc = s3_manifest_save(r->manifest, &m, err, errlen);
     free(m.files);
     return rc;
 }
@@ -540,10 +562,10 @@ int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const 
     size_t n_objs = 0;
     s3_manifest old = {0};
     bool have_old = false;
-    char mpath[PATH_MAX], dirbuf[PATH_MAX];
+    char dirbuf[PATH_MAX];
     int rc = -1;
     CURL *h = s3_handle_new();
-    snprintf(mpath, sizeof mpath, "%s/" S3_MANIFEST_NAME, dir);
+    snprintf(r.manifest, sizeof r.manifest, "%s/" S3_MANIFEST_NAME, dir);
     snprintf(dirbuf, sizeof dirbuf, "%s", dir);
     if (!h) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -552,9 +574,10 @@ int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const 
     if (s3_list_all(c, h, bucket, prefix, o->list_page_size, &objs, &n_objs, err, errlen) != 0 ||
         collect(&r, objs, n_objs, err, errlen) != 0 || mkdir_p(dirbuf, err, errlen) != 0)
         goto done;
-    have_old = s3_manifest_load(mpath, &old) == 0 && !strcmp(old.bucket, bucket) &&
+    have_old = s3_manifest_load(r.manifest, &old) == 0 && !strcmp(old.bucket, bucket) &&
                !strcmp(old.prefix, prefix);
-    if (plan(&r, h, have_old ? &old : NULL, err, errlen) != 0 || check_space(&r, err, errlen) != 0)
+    r.old = have_old ? &old : NULL;
+    if (plan(&r, h, r.old, err, errlen) != 0 || check_space(&r, err, errlen) != 0)
         goto done;
     for (size_t i = 0; i < r.n_files; i++)
         if (r.files[i].need && r.files[i].parts_left == 0 &&
@@ -567,8 +590,8 @@ int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const 
         snprintf(err, errlen, "%s", r.err);
         goto done;
     }
-    remove_stale(&r, have_old ? &old : NULL);
-    rc = save_manifest(&r, mpath, err, errlen);
+    remove_stale(&r, r.old);
+    rc = save_manifest(&r, true, err, errlen);
 done:;
     size_t downloaded = 0, skipped = 0;
     uint64_t total = 0;
