@@ -38,7 +38,8 @@ class MotoS3:
             aws_secret_access_key=secret)
 
     def _post(self, route, body=b""):
-        req = urllib.request.Request(self.url + route, data=body, method="POST")
+        req = urllib.request.Request(self.url + route, data=body, method="POST",
+                                     headers={"Content-Type": "text/plain"})
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read()
 
