@@ -6,7 +6,7 @@ import threading
 
 import httpx
 
-from conftest import wait_for
+from http_fake_server import wait_for
 
 LONG = " ".join(f"w{i}" for i in range(200))
 

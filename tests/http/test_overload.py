@@ -5,7 +5,7 @@ import threading
 import httpx
 import openai
 
-from conftest import wait_for
+from http_fake_server import wait_for
 
 
 def test_429_with_retry_after_then_recovery(start_server):

@@ -9,6 +9,8 @@ import httpx
 import openai
 import pytest
 
+from http_fake_server import BINARY
+
 
 def make_ca_and_cert(d):
     openssl = shutil.which("openssl")
@@ -62,7 +64,6 @@ def test_plain_http_to_tls_port_gets_no_answer(tls_server):
 
 
 def test_missing_key_file_fails_startup(tmp_path):
-    from conftest import BINARY
     if not os.path.exists(BINARY):
         pytest.fail(f"{BINARY} is missing")
     p = subprocess.run([BINARY, "--tls-cert", str(tmp_path / "no.pem"), "--tls-key", str(tmp_path / "no.key")],
