@@ -120,8 +120,8 @@ static struct tok_merge heap_pop(struct tok_merge *h, size_t *n)
 static void push_pair(const tok_tokenizer *t, struct tok_sym *s, int32_t pos, struct tok_merge *h,
                       size_t *hn)
 {
+    if (pos < 0 || s[pos].next < 0) return;
     int32_t next = s[pos].next;
-    if (pos < 0 || next < 0) return;
     const tok_pairmap_slot *m = tok_pairmap_get(&t->merges, s[pos].id, s[next].id);
     if (m) heap_push(h, hn, (struct tok_merge){m->rank, pos, m->merged});
 }
