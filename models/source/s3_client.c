@@ -264,7 +264,7 @@ static int sign(s3_client *c, const char *method, const char *bucket, const char
         goto done;
     }
     all[0] = (sigv4_header){"host", host.data};
-    memcpy(all + 1, headers, n_headers * sizeof *headers);
+    if (n_headers) memcpy(all + 1, headers, n_headers * sizeof *headers);
     sigv4_signer s = {.access_key_id = c->cred.access_key_id,
                       .secret_access_key = c->cred.secret_access_key,
                       .session_token = c->cred.session_token,
@@ -476,7 +476,7 @@ int s3_list_all(s3_client *c, CURL *h, const char *bucket, const char *prefix, i
             *objects = o;
             cap = ncap;
         }
-        memcpy(*objects + *n, pg.objects, pg.n_objects * sizeof *pg.objects);
+        if (pg.n_objects) memcpy(*objects + *n, pg.objects, pg.n_objects * sizeof *pg.objects);
         *n += pg.n_objects;
         free(pg.objects);
         free(token);
