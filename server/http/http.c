@@ -382,15 +382,14 @@ http_stream *http_respond_stream(http_request *r, http_cancel_fn on_cancel, void
     if (r->answered) return NULL;
     http_stream *s = stream_new(r, 0, on_cancel, cancel_ctx);
     if (!s) return NULL;
-    s->refs = 3; /* producer, MHD response, request */
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, s, stream_reader_free);
     if (!resp) {
-        stream_release(s);
-        stream_release(s);
+        s->refs = 1;
         stream_release(s);
         return NULL;
     }
+    s->refs = 3; /* producer, MHD response, request */
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
