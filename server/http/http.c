@@ -710,6 +710,9 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
     rt->method = method;
     snprintf(rt->path, sizeof rt->path, "%s", path);
     rt->flags = flags;
+    /* SageMaker probes /ping without credentials; a health check must never need them either */
+    if ((flags & HTTP_ROUTE_ROOT) && (!strcmp(path, "/ping") || !strcmp(path, "/health")))
+        rt->flags |= HTTP_ROUTE_NO_AUTH;
     rt->fn = fn;
     rt->ctx = ctx;
     return 0;

@@ -34,7 +34,7 @@ enum http_method { HTTP_GET = 1, HTTP_POST = 2, HTTP_DELETE = 4 };
 enum http_route_flags {
     HTTP_ROUTE_ROOT = 1,     /* the path as given */
     HTTP_ROUTE_OPENAI = 2,   /* /v1 + path and both SageMaker endpoint prefixes + /v1 + path */
-    HTTP_ROUTE_NO_AUTH = 4,  /* the authorize hook is skipped (/ping, /health) */
+    HTTP_ROUTE_NO_AUTH = 4,  /* the authorize hook is skipped (always for root /ping and /health) */
 };
 
 /* A handler answers exactly once: http_respond_*, or it hands the request to another thread with

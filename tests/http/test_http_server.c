@@ -158,8 +158,7 @@ int main(void)
     CHECKF(s != NULL, "%s", err);
     if (!s) return test_finish("test_http_server");
     CHECK(http_server_route(s, HTTP_POST, "/echo", HTTP_ROUTE_OPENAI, on_echo, NULL, err, sizeof err) == 0);
-    CHECK(http_server_route(s, HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, on_echo, NULL, err,
-                            sizeof err) == 0);
+    CHECK(http_server_route(s, HTTP_GET, "/ping", HTTP_ROUTE_ROOT, on_echo, NULL, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/stream", HTTP_ROUTE_ROOT, on_stream, &gap_ms, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/slow", HTTP_ROUTE_ROOT, on_stream, &slow_ms, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/later", HTTP_ROUTE_ROOT, on_deferred, &gap_ms, err, sizeof err) == 0);
