@@ -452,6 +452,7 @@ static int push_frame(ct_ctx *c, const ct_node *at, ct_frame *parent) {
     ct_frame *f = ct_alloc(c->arena, sizeof *f);
     if (!f || !(f->vars = ct_dict_new(c->arena, 4))) return ct_oom(c, at);
     f->parent = parent;
+    f->captured = false;
     c->frame = f;
     return 0;
 }
@@ -499,38 +500,44 @@ static int exec_for(ct_ctx *c, const ct_node *n) {
         ct_list *kept = ct_list_new(c->arena, seq->n, CT_VIEW_LIST);
         if (!kept) return ct_oom(c, n);
         kept->n = 0;
+        if (push_frame(c, n, outer) != 0) return EX_ERR;
+        ct_frame *f = c->frame;
+        c->frame = outer;
         for (size_t i = 0; i < seq->n; i++) {
             ct_value t;
-            if (push_frame(c, n, outer) != 0 || assign(c, n->a, seq->items[i]) != 0 || eval(c, n->c, &t) != 0) {
-                c->frame = outer;
-                return EX_ERR;
-            }
+            f->vars->n = 0;
+            c->frame = f;
+            int r = assign(c, n->a, seq->items[i]) == 0 && eval(c, n->c, &t) == 0 ? 0 : -1;
             c->frame = outer;
+            if (r != 0) return EX_ERR;
             if (ct_truthy(t)) kept->items[kept->n++] = seq->items[i];
         }
         seq = kept;
     }
+    /* One loop object per for statement, updated in place, as Jinja2's LoopContext is. */
     ct_loop *loop = ct_alloc(c->arena, sizeof *loop);
     if (!loop) return ct_oom(c, n);
     loop->length = seq->n;
     loop->seq = seq;
-    int r = EX_OK;
+    ct_frame *f = NULL;
     for (size_t i = 0; i < seq->n; i++) {
-        /* each iteration gets its own loop object: a macro may keep `loop` past this iteration */
-        ct_loop *it = ct_alloc(c->arena, sizeof *it);
-        if (!it) return ct_oom(c, n);
-        *it = *loop;
-        it->index0 = i;
-        if (push_frame(c, n, outer) != 0 || assign(c, n->a, seq->items[i]) != 0 ||
-            frame_set(c, n, "loop", (ct_value){.kind = CT_LOOP, .u.loop = it}) != 0) {
-            c->frame = outer;
+        if (++c->steps > MAX_STEPS) return ct_fail(c, n, "template exceeded %d evaluation steps", MAX_STEPS);
+        loop->index0 = i;
+        /* Each iteration starts from a fresh scope; the frame is reused unless a macro defined
+         * in the previous iteration keeps it as its closure. */
+        if (f && !f->captured) {
+            f->vars->n = 0;
+            c->frame = f;
+        } else if (push_frame(c, n, outer) != 0) {
             return EX_ERR;
         }
-        r = exec_body(c, &n->body);
+        f = c->frame;
+        int r = EX_ERR;
+        if (assign(c, n->a, seq->items[i]) == 0 && frame_set(c, n, "loop", (ct_value){.kind = CT_LOOP, .u.loop = loop}) == 0)
+            r = exec_body(c, &n->body);
         c->frame = outer;
         if (r == EX_ERR) return EX_ERR;
         if (r == EX_BREAK) break;
-        r = EX_OK;
     }
     if (seq->n == 0 && n->orelse.n) return exec_body(c, &n->orelse);
     return EX_OK;
@@ -574,6 +581,7 @@ static int exec_stmt(ct_ctx *c, const ct_node *n) {
         ct_func *fn = ct_alloc(c->arena, sizeof *fn);
         if (!fn) return ct_oom(c, n);
         *fn = (ct_func){.name = n->name, .self = ct_undef(NULL), .macro = n, .closure = c->frame};
+        c->frame->captured = true;
         if (frame_set(c, n, n->name, (ct_value){.kind = CT_FUNC, .u.fn = fn}) != 0) return EX_ERR;
         break;
     }
@@ -581,6 +589,7 @@ static int exec_stmt(ct_ctx *c, const ct_node *n) {
         ct_func *caller = ct_alloc(c->arena, sizeof *caller);
         if (!caller) return ct_oom(c, n);
         *caller = (ct_func){.name = "caller", .self = ct_undef(NULL), .macro = n, .closure = c->frame};
+        c->frame->captured = true;
         ct_value fn, v;
         ct_args a;
         if (eval(c, n->a->a, &fn) != 0 || eval_args(c, n->a, &a) != 0) return EX_ERR;

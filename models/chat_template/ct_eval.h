@@ -13,6 +13,7 @@
 typedef struct ct_frame {
     struct ct_frame *parent;
     ct_dict *vars;
+    bool captured; /* a macro defined here keeps this frame as its closure */
 } ct_frame;
 
 typedef struct ct_ctx {

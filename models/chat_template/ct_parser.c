@@ -218,6 +218,8 @@ static ct_node *parse_postfix(parser *P, ct_node *n) {
             ct_node *c = node_new(P, CT_N_CALL, at);
             if (!c) return NULL;
             c->a = n;
+            c->line = n->line; /* errors in a call point at the callee, not at '(' */
+            c->col = n->col;
             if (parse_call_args(P, &c->args, &c->kwargs) != 0) return NULL;
             n = c;
         } else {
@@ -603,8 +605,10 @@ static int parse_statements(parser *P, ct_nodes *body, const char *const *end_ta
     int which = subparse(P, body, end_tags);
     if (which == -1) return -1;
     if (which == -2) {
+        size_t last = 0;
+        while (end_tags[last + 1]) last++;
         return fail_at(P, opener, "unclosed tag '%.*s': expected '%s' before the end of the template",
-                       (int)opener->n, opener->p, end_tags[0]);
+                       (int)opener->n, opener->p, end_tags[last]);
     }
     advance(P);
     return which;
