@@ -31,7 +31,7 @@ def demo_model(tmp_path_factory):
     _need(TOKENIZER, "the shared Qwen3 tokenizer")
     out = tmp_path_factory.mktemp("models") / "demo"
     subprocess.run([str(MAKE_MODEL), "--preset", "demo", "--layers", "2", "--seed", "7",
-                    "--max-position-embeddings", "1024",
+                    "--max-pos", "1024",
                     "--tokenizer", str(TOKENIZER), "--out", str(out)],
                    check=True, capture_output=True, text=True)
     return out
@@ -123,3 +123,8 @@ def wait_for(pred, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+# One client for the tests' plain requests: generous timeouts, since a loaded 2-core machine can be
+# slow, and a connection pool shared safely across the tests' threads.
+http = httpx.Client(timeout=120)

@@ -1,15 +1,17 @@
 """/v1/completions: text and token-id prompts, echo, logprobs, several prompts."""
 import httpx
 
+from conftest import http
+
 
 def post(server, **body):
-    r = httpx.post(server.v1 + "/completions", json={"max_tokens": 4, "temperature": 0, **body}, timeout=60)
+    r = http.post(server.v1 + "/completions", json={"max_tokens": 4, "temperature": 0, **body}, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def test_text_and_ids_agree(server):
-    ids = httpx.post(server.base + "/tokenize", json={"prompt": "Hello berth"}).json()["tokens"]
+    ids = http.post(server.base + "/tokenize", json={"prompt": "Hello berth"}).json()["tokens"]
     a = post(server, prompt="Hello berth")
     b = post(server, prompt=ids)
     assert a["choices"][0]["text"] == b["choices"][0]["text"]

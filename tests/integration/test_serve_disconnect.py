@@ -4,7 +4,7 @@ import threading
 
 import httpx
 
-from conftest import wait_for
+from conftest import wait_for, http
 
 
 def test_disconnect_frees_the_sequence(start_server):
@@ -34,14 +34,14 @@ def test_disconnect_frees_the_sequence(start_server):
     assert wait_for(lambda: server.gauge("berth_num_requests_running") == 0
                     and server.gauge("berth_kv_cache_blocks_used") == 0, timeout=20)
     # still serving
-    r = httpx.post(server.v1 + "/completions", json={"prompt": "x", "max_tokens": 2})
+    r = http.post(server.v1 + "/completions", json={"prompt": "x", "max_tokens": 2})
     assert r.status_code == 200
 
 
 def test_non_streaming_disconnect(start_server):
     server = start_server()
     try:
-        httpx.post(server.v1 + "/completions", timeout=0.5, json={
+        http.post(server.v1 + "/completions", timeout=0.5, json={
             "prompt": "Leaving", "max_tokens": 900, "ignore_eos": True})
     except httpx.TimeoutException:
         pass

@@ -1,62 +1,64 @@
 """Health, models, version, metrics, tokenize/detokenize and SageMaker paths on the real server."""
 import httpx
 
+from conftest import http
+
 
 def test_health_and_ping(server):
-    assert httpx.get(server.base + "/health").status_code == 200
-    assert httpx.get(server.base + "/ping").status_code == 200
+    assert http.get(server.base + "/health").status_code == 200
+    assert http.get(server.base + "/ping").status_code == 200
 
 
 def test_models_names_the_served_model(server):
-    body = httpx.get(server.v1 + "/models").json()
+    body = http.get(server.v1 + "/models").json()
     assert body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ["demo"]
     assert body["data"][0]["object"] == "model"
 
 
 def test_version(server):
-    assert "version" in httpx.get(server.base + "/version").json()
+    assert "version" in http.get(server.base + "/version").json()
 
 
 def test_sagemaker_paths(server):
-    ok = httpx.get(server.base + "/endpoints/berth/openai/v1/models")
+    ok = http.get(server.base + "/endpoints/berth/openai/v1/models")
     assert ok.status_code == 200
-    ic = httpx.post(server.base + "/endpoints/berth/inference-components/ic1/openai/v1/chat/completions",
+    ic = http.post(server.base + "/endpoints/berth/inference-components/ic1/openai/v1/chat/completions",
                     json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
     assert ic.status_code == 200, ic.text
-    missing = httpx.get(server.base + "/endpoints/nope/openai/v1/models")
+    missing = http.get(server.base + "/endpoints/nope/openai/v1/models")
     assert missing.status_code == 404
     assert set(missing.json()["error"]) == {"message", "type", "param", "code"}
 
 
 def test_invocations_dispatches_on_body(server):
-    chat = httpx.post(server.base + "/invocations",
+    chat = http.post(server.base + "/invocations",
                       json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
     assert chat.status_code == 200 and chat.json()["object"] == "chat.completion"
-    comp = httpx.post(server.base + "/invocations", json={"prompt": "Hello", "max_tokens": 3})
+    comp = http.post(server.base + "/invocations", json={"prompt": "Hello", "max_tokens": 3})
     assert comp.status_code == 200 and comp.json()["object"] == "text_completion"
-    bad = httpx.post(server.base + "/invocations", json={"neither": 1})
+    bad = http.post(server.base + "/invocations", json={"neither": 1})
     assert bad.status_code == 400
 
 
 def test_tokenize_roundtrip(server):
     text = "Hello, world! 你好"
-    tok = httpx.post(server.base + "/tokenize", json={"prompt": text}).json()
+    tok = http.post(server.base + "/tokenize", json={"prompt": text}).json()
     assert tok["count"] == len(tok["tokens"]) > 0
-    back = httpx.post(server.base + "/detokenize", json={"tokens": tok["tokens"]}).json()
+    back = http.post(server.base + "/detokenize", json={"tokens": tok["tokens"]}).json()
     assert back["prompt"] == text
-    assert httpx.post(server.base + "/detokenize", json={"tokens": [-1]}).status_code == 400
+    assert http.post(server.base + "/detokenize", json={"tokens": [-1]}).status_code == 400
 
 
 def test_tokenize_messages_uses_the_chat_template(server):
-    tok = httpx.post(server.base + "/tokenize",
+    tok = http.post(server.base + "/tokenize",
                      json={"messages": [{"role": "user", "content": "hi"}]}).json()
-    text = httpx.post(server.base + "/detokenize", json={"tokens": tok["tokens"]}).json()["prompt"]
+    text = http.post(server.base + "/detokenize", json={"tokens": tok["tokens"]}).json()["prompt"]
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_metrics_exposes_engine_and_latency(server):
-    httpx.post(server.v1 + "/completions", json={"prompt": "Hi", "max_tokens": 4})
+    http.post(server.v1 + "/completions", json={"prompt": "Hi", "max_tokens": 4})
     m = server.metrics()
     names = {k.split("{")[0] for k in m}
     for want in ["berth_requests_total", "berth_num_requests_running", "berth_num_requests_waiting",

@@ -2,21 +2,23 @@
 output unless include_stop_str_in_output; stop_token_ids end the sequence."""
 import httpx
 
+from conftest import http
+
 
 def greedy(server, **extra):
     body = {"prompt": "The berth was", "max_tokens": 24, "temperature": 0, "ignore_eos": True, **extra}
-    r = httpx.post(server.v1 + "/completions", json=body, timeout=60)
+    r = http.post(server.v1 + "/completions", json=body, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()["choices"][0]
 
 
 def tokens_of(server, text):
-    return httpx.post(server.base + "/tokenize", json={"prompt": text}).json()["tokens"]
+    return http.post(server.base + "/tokenize", json={"prompt": text}).json()["tokens"]
 
 
 def test_stop_string_across_token_boundaries(server):
     full = greedy(server)["text"]
-    ids = httpx.post(server.v1 + "/completions", json={
+    ids = http.post(server.v1 + "/completions", timeout=60, json={
         "prompt": "The berth was", "max_tokens": 24, "temperature": 0, "ignore_eos": True,
         "logprobs": 0}).json()["choices"][0]["logprobs"]["tokens"]
     # A stop string made of the end of token 3 and the start of token 4 spans a token boundary.
@@ -34,12 +36,12 @@ def test_stop_string_across_token_boundaries(server):
 
 def test_stop_token_ids(server):
     body = {"prompt": "The berth was", "max_tokens": 24, "temperature": 0, "ignore_eos": True}
-    full = httpx.post(server.v1 + "/completions", json={**body, "logprobs": 0}).json()
+    full = http.post(server.v1 + "/completions", json={**body, "logprobs": 0}, timeout=60).json()
     tokens = full["choices"][0]["logprobs"]["tokens"]
-    ids = [httpx.post(server.base + "/tokenize", json={"prompt": t}).json()["tokens"] for t in tokens]
+    ids = [http.post(server.base + "/tokenize", json={"prompt": t}).json()["tokens"] for t in tokens]
     # the third generated token, when it is a token of its own text, ends the sequence
     k = next(i for i in range(2, len(ids)) if len(ids[i]) == 1)
-    r = httpx.post(server.v1 + "/completions", json={**body, "stop_token_ids": ids[k]}).json()
+    r = http.post(server.v1 + "/completions", json={**body, "stop_token_ids": ids[k]}, timeout=60).json()
     assert r["choices"][0]["finish_reason"] == "stop"
     assert r["usage"]["completion_tokens"] <= k + 1
 

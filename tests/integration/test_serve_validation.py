@@ -2,6 +2,8 @@
 import httpx
 import pytest
 
+from conftest import http
+
 
 def error(r, status):
     assert r.status_code == status, r.text
@@ -11,7 +13,7 @@ def error(r, status):
 
 
 def test_context_length_exceeded(server):
-    r = httpx.post(server.v1 + "/chat/completions", json={
+    r = http.post(server.v1 + "/chat/completions", json={
         "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5000})
     e = error(r, 400)
     assert e["code"] == "context_length_exceeded"
@@ -26,29 +28,29 @@ def test_context_length_exceeded(server):
     ({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}, "top_logprobs"),
 ])
 def test_bad_fields_name_the_param(server, body, param):
-    e = error(httpx.post(server.v1 + "/chat/completions", json=body), 400)
+    e = error(http.post(server.v1 + "/chat/completions", json=body), 400)
     assert param in (e["param"] or "") or param in e["message"]
 
 
 def test_bad_json(server):
-    error(httpx.post(server.v1 + "/chat/completions", content=b"{nope",
+    error(http.post(server.v1 + "/chat/completions", content=b"{nope",
                      headers={"content-type": "application/json"}), 400)
 
 
 def test_prompt_token_ids_outside_vocab(server):
-    e = error(httpx.post(server.v1 + "/completions", json={"prompt": [1, 2, 10**9], "max_tokens": 2}), 400)
+    e = error(http.post(server.v1 + "/completions", json={"prompt": [1, 2, 10**9], "max_tokens": 2}), 400)
     assert e["param"] == "prompt"
 
 
 def test_wrong_method_and_size(start_server):
     server = start_server("--max-body-bytes", "2048")
-    assert httpx.get(server.v1 + "/chat/completions").status_code == 405
+    assert http.get(server.v1 + "/chat/completions").status_code == 405
     big = {"messages": [{"role": "user", "content": "x" * 5000}]}
-    assert httpx.post(server.v1 + "/chat/completions", json=big).status_code == 413
+    assert http.post(server.v1 + "/chat/completions", json=big).status_code == 413
 
 
 def test_developer_role_and_text_parts(server):
-    r = httpx.post(server.v1 + "/chat/completions", json={
+    r = http.post(server.v1 + "/chat/completions", json={
         "messages": [{"role": "developer", "content": "Be brief."},
                      {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
         "tools": [], "max_tokens": 2})
