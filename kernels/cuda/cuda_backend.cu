@@ -262,6 +262,22 @@ extern "C" int bk_cuda_device_count(void)
     return n;
 }
 
+extern "C" int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes)
+{
+    int previous = 0;
+    if (cudaGetDevice(&previous) != cudaSuccess || cudaSetDevice(device) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    cudaError_t rc = cudaMemGetInfo(free_bytes, total_bytes);
+    cudaSetDevice(previous);
+    if (rc != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    return 0;
+}
+
 extern "C" void *bk_cuda_stream(bk_backend *be)
 {
     return be ? (void *)cu_st(be)->stream : NULL;

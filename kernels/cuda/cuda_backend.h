@@ -6,12 +6,11 @@
 
 #include <stddef.h>
 
-/* backend.h has no extern "C" guard of its own, so C++ (.cu) includers get C linkage from here. */
+#include "kernels/backend.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#include "kernels/backend.h"
 
 /* Allocates the whole memory_budget once on `device` (cudaMalloc once, at start) and sub-allocates
  * every tensor and all op workspace from it; no cudaMalloc afterwards. Returns NULL with err set when
@@ -20,6 +19,9 @@ bk_backend *bk_cuda_create(int device, size_t memory_budget, char *err, size_t e
 
 /* 0 when no driver or GPU is present: the GPU tests then exit 77. */
 int bk_cuda_device_count(void);
+
+/* Free and total memory of a device, in bytes. 0, or -1 when it cannot be read. */
+int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);
 
 /* The backend's one stream (a cudaStream_t), for timing with CUDA events and, later, graph capture. */
 void *bk_cuda_stream(bk_backend *be);

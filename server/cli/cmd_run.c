@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backends.h"
 #include "models/arch/model.h"
 #include "server/cli/commands.h"
 #include "server/engine/kv_blocks.h"
@@ -23,6 +23,8 @@ typedef struct run_opts {
     int32_t batch;
     int32_t chunk;
     int threads;
+    const char *backend;
+    int device;
     bool random_prompt;
     uint64_t seed;
 } run_opts;
@@ -32,8 +34,8 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: berth run --model DIR (--tokens ID,ID,... | --prompt-len N) [options]\n"
             "\n"
-            "Greedy generation from token ids on the CPU backend. Prints the generated ids of the\n"
-            "first sequence on stdout and timings on stderr.\n"
+            "Greedy generation from token ids. Prints the generated ids of the first sequence on\n"
+            "stdout and timings on stderr.\n"
             "\n"
             "  --model DIR        model directory (config.json + safetensors)\n"
             "  --tokens LIST      prompt token ids, comma separated\n"
@@ -42,6 +44,8 @@ static void run_usage(FILE *f)
             "  --max-tokens N     tokens to generate (default 16)\n"
             "  --batch B          run B copies of the prompt as B sequences per step (default 1)\n"
             "  --chunk N          prefill chunk size in tokens per sequence (default 512)\n"
+            "  --backend NAME     cpu, cuda or auto (default auto: CUDA when a GPU is present)\n"
+            "  --device N         CUDA device (default 0)\n"
             "  --threads N        CPU threads (default: every core)\n"
             "  -h, --help         this text\n");
 }
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, run_opts *o)
         {"prompt-len", required_argument, 0, 'p'}, {"seed", required_argument, 0, 's'},
         {"max-tokens", required_argument, 0, 'n'}, {"batch", required_argument, 0, 'b'},
         {"chunk", required_argument, 0, 'c'},      {"threads", required_argument, 0, 'j'},
+        {"backend", required_argument, 0, 'B'},    {"device", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     *o = (run_opts){.max_tokens = 16, .batch = 1, .chunk = 512, .seed = 1};
@@ -111,6 +116,13 @@ static int parse_args(int argc, char **argv, run_opts *o)
             int32_t t;
             if (parse_int("--threads", optarg, 1, 4096, &t)) return -1;
             o->threads = t;
+            break;
+        }
+        case 'B': o->backend = optarg; break;
+        case 'D': {
+            int32_t d;
+            if (parse_int("--device", optarg, 0, 64, &d)) return -1;
+            o->device = d;
             break;
         }
         case 'h': run_usage(stdout); exit(0);
@@ -271,7 +283,8 @@ int cmd_run(int argc, char **argv)
     char err[1024] = "";
     run_state st = {0};
     int rc = 1;
-    st.be = bk_cpu_create(o.threads, 0, err, sizeof err);
+    bk_create_options bo = {.name = o.backend, .threads = o.threads, .device = o.device};
+    st.be = bk_create(&bo, err, sizeof err);
     if (!st.be) goto out;
     if (model_load(&st.m, o.model_dir, st.be, err, sizeof err)) goto out;
     if (o.random_prompt) {

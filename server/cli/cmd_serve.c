@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backends.h"
 #include "server/cli/commands.h"
 #include "server/serve/serve.h"
 
@@ -22,7 +22,7 @@ typedef struct serve_args {
     const char *tls_cert, *tls_key;
     const char *endpoints[16];
     size_t n_endpoints;
-    int threads;
+    bk_create_options backend;
 } serve_args;
 
 static void serve_usage(FILE *f)
@@ -58,6 +58,12 @@ static void serve_usage(FILE *f)
             "                              [BERTH_REQUEST_TIMEOUT]\n"
             "  --keepalive-ms N            SSE keep-alive comment after this much silence (default 15000)\n"
             "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
+            "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
+            "                              present) [BERTH_BACKEND]\n"
+            "  --device N                  CUDA device (default 0)\n"
+            "  --memory-budget BYTES       all memory the model may use: weights, KV cache, workspace\n"
+            "                              (default: CPU no limit, CUDA 90%% of free device memory)\n"
+            "                              [BERTH_MEMORY_BUDGET]\n"
             "  --threads N                 CPU backend threads (default: every core)\n"
             "  -h, --help                  this text\n");
 }
@@ -84,7 +90,8 @@ static const char *env(const char *name)
 static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
-           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_CERT, O_KEY, O_THREADS };
+           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
+           O_BUDGET };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -103,6 +110,9 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},
         {"threads", required_argument, 0, O_THREADS},
+        {"backend", required_argument, 0, O_BACKEND},
+        {"device", required_argument, 0, O_DEVICE},
+        {"memory-budget", required_argument, 0, O_BUDGET},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -123,6 +133,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         if (parse_num("BERTH_KV_CACHE_MEMORY", env("BERTH_KV_CACHE_MEMORY"), 1 << 20, 1ll << 50, &v))
             return -1;
         a->opts.kv_cache_bytes = (size_t)v;
+    }
+    a->backend.name = env("BERTH_BACKEND");
+    if (env("BERTH_MEMORY_BUDGET")) {
+        if (parse_num("BERTH_MEMORY_BUDGET", env("BERTH_MEMORY_BUDGET"), 1 << 20, 1ll << 50, &v)) return -1;
+        a->backend.memory_budget = (size_t)v;
     }
     if (env("BERTH_REQUEST_TIMEOUT")) {
         if (parse_num("BERTH_REQUEST_TIMEOUT", env("BERTH_REQUEST_TIMEOUT"), 1, 86400 * 7, &v)) return -1;
@@ -154,7 +169,10 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_KEEPALIVE: if (parse_num("--keepalive-ms", optarg, 100, 3600000, &v)) return -1; a->keepalive_ms = (unsigned)v; break;
         case O_CERT: a->tls_cert = optarg; break;
         case O_KEY: a->tls_key = optarg; break;
-        case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->threads = (int)v; break;
+        case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
+        case O_BACKEND: a->backend.name = optarg; break;
+        case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
+        case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -204,7 +222,7 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
             a.host, http_server_port(srv), a.opts.model_dir);
 
-    be = bk_cpu_create(a.threads, 0, err, sizeof err);
+    be = bk_create(&a.backend, err, sizeof err);
     if (!be) goto out;
     double t0 = serve_now();
     if (serve_load(s, be, err, sizeof err)) goto out;
