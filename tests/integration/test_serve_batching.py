@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from conftest import http
+from serve_harness import http
 
 PROMPTS = [("Count: " + "one two three " * (i + 1)).strip() for i in range(16)]
 

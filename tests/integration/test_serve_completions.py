@@ -1,7 +1,7 @@
 """/v1/completions: text and token-id prompts, echo, logprobs, several prompts."""
 import httpx
 
-from conftest import http
+from serve_harness import http
 
 
 def post(server, **body):

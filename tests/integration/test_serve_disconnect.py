@@ -4,7 +4,7 @@ import threading
 
 import httpx
 
-from conftest import wait_for, http
+from serve_harness import wait_for, http
 
 
 def test_disconnect_frees_the_sequence(start_server):

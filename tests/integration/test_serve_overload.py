@@ -3,7 +3,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from conftest import http
+from serve_harness import http
 
 
 def test_overload_returns_429_and_recovers(start_server):

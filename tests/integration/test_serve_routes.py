@@ -1,7 +1,7 @@
 """Health, models, version, metrics, tokenize/detokenize and SageMaker paths on the real server."""
 import httpx
 
-from conftest import http
+from serve_harness import http
 
 
 def test_health_and_ping(server):

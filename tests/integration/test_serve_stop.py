@@ -2,7 +2,7 @@
 output unless include_stop_str_in_output; stop_token_ids end the sequence."""
 import httpx
 
-from conftest import http
+from serve_harness import http
 
 
 def greedy(server, **extra):

@@ -2,7 +2,7 @@
 import httpx
 import pytest
 
-from conftest import http
+from serve_harness import http
 
 
 def error(r, status):
