@@ -1,6 +1,6 @@
 /* Python str/dict/list methods and the template globals. Case mapping is per code point
  * (utf8proc's simple mappings), so the few characters whose Python mapping changes length
- * ('ß'.upper() == 'SS') differ; docs/chat_templates.md lists this. */
+ * ('ß'.upper() == 'SS') differ; models/chat_template/README.md lists this. */
 #include "models/chat_template/ct_methods.h"
 
 #include <stdio.h>
