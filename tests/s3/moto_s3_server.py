@@ -2,7 +2,8 @@
 
 Runs moto's WSGI application (the same one `python -m moto.server` serves) behind a small
 middleware that records every request (method, path, query, Range header) and, on request, injects
-faults: a number of 503s for one key, a corrupted byte in one key's GET bodies, or a delay per GET.
+faults: a number of 503s for one key, a corrupted byte in one key's GET bodies, a delay per GET, or
+S3's 301 + x-amz-bucket-region answer to requests signed for another region than the bucket's.
 Control routes live under /__berth/ and never reach moto.
 
 Usage: python moto_s3_server.py  — prints "PORT <n>" once listening on 127.0.0.1.
@@ -58,6 +59,14 @@ class Recorder:
             fail = hit and self.faults.get("fail_503", 0) > 0
             if fail:
                 self.faults["fail_503"] -= 1
+        region = faults.get("bucket_region")
+        if region and f"/{region}/s3/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+            with self.lock:
+                self.log[-1]["redirected"] = True
+            start_response("301 Moved Permanently", [("Content-Type", "application/xml"),
+                                                     ("x-amz-bucket-region", region)])
+            return [b"<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to "
+                    b"access must be addressed using the specified endpoint.</Message></Error>"]
         if method == "GET" and faults.get("delay_ms"):
             time.sleep(faults["delay_ms"] / 1000)
         if fail:

@@ -118,3 +118,18 @@ def test_fetched_model_generates_like_local_copy(moto, bucket, sharded_model, tm
         assert r.returncode == 0, r.stderr
         outs.append(r.stdout)
     assert outs[0] == outs[1] and outs[0].strip()
+
+
+def test_region_redirect_is_followed(moto, bucket, sharded_model, tmp_path):
+    moto.faults(bucket_region="eu-central-1")
+    moto.clear()
+    try:
+        dest = tmp_path / "m"
+        fetch(make_env(tmp_path, moto, AWS_REGION="us-east-1"), f"s3://{bucket}/{PREFIX}", dest)
+    finally:
+        moto.faults()
+    log = moto.log()
+    # Only the first request went to the wrong region; every later one was signed for eu-central-1.
+    assert [bool(e.get("redirected")) for e in log[:2]] == [True, False]
+    assert not any(e.get("redirected") for e in log[1:])
+    assert files_of(dest) == files_of(sharded_model)
