@@ -28,8 +28,10 @@ int model_source_parse_s3_url(const char *url, char *bucket, size_t bucketlen, c
              ch == '.' || ch == '-' || ch == '_';
     }
     if (!ok) {
-        snprintf(err, errlen, "'%s': the bucket name '%.*s' is not valid (expected 3 to 63 letters, "
-                 "digits, '.', '-' or '_')", url, (int)(blen > 80 ? 80 : blen), b);
+        snprintf(err, errlen,
+                 "'%s': the bucket name '%.*s' is not valid (expected 3 to 63 letters, "
+                 "digits, '.', '-' or '_')",
+                 url, (int)(blen > 80 ? 80 : blen), b);
         return -1;
     }
     const char *p = b[blen] == '/' ? b + blen + 1 : b + blen;
@@ -58,15 +60,18 @@ static bool prefix_is_safe_path(const char *prefix)
     return true;
 }
 
-int model_source_cache_path(const char *url, const char *cache_dir, char *out, size_t outlen, char *err,
-                            size_t errlen)
+int model_source_cache_path(const char *url, const char *cache_dir, char *out, size_t outlen,
+                            char *err, size_t errlen)
 {
     char bucket[64], prefix[1100], root[4096];
-    if (model_source_parse_s3_url(url, bucket, sizeof bucket, prefix, sizeof prefix, err, errlen) != 0)
+    if (model_source_parse_s3_url(url, bucket, sizeof bucket, prefix, sizeof prefix, err, errlen) !=
+        0)
         return -1;
     if (!prefix_is_safe_path(prefix)) {
-        snprintf(err, errlen, "'%s': the prefix has '.', '..' or empty path segments, so it cannot name "
-                 "a cache directory; use berth fetch with an explicit directory", url);
+        snprintf(err, errlen,
+                 "'%s': the prefix has '.', '..' or empty path segments, so it cannot name "
+                 "a cache directory; use berth fetch with an explicit directory",
+                 url);
         return -1;
     }
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -77,8 +82,10 @@ int model_source_cache_path(const char *url, const char *cache_dir, char *out, s
     else if (home && *home)
         snprintf(root, sizeof root, "%s/.cache/berth/s3", home);
     else {
-        snprintf(err, errlen, "no cache directory for %s: pass a cache directory, or set XDG_CACHE_HOME "
-                 "or HOME", url);
+        snprintf(err, errlen,
+                 "no cache directory for %s: pass a cache directory, or set XDG_CACHE_HOME "
+                 "or HOME",
+                 url);
         return -1;
     }
     size_t plen = strlen(prefix);
@@ -91,11 +98,12 @@ int model_source_cache_path(const char *url, const char *cache_dir, char *out, s
     return 0;
 }
 
-int model_source_fetch(const char *s3_url, const char *dir, const model_source_options *opt, char *err,
-                       size_t errlen)
+int model_source_fetch(const char *s3_url, const char *dir, const model_source_options *opt,
+                       char *err, size_t errlen)
 {
     char bucket[64], prefix[1100];
-    if (model_source_parse_s3_url(s3_url, bucket, sizeof bucket, prefix, sizeof prefix, err, errlen) != 0)
+    if (model_source_parse_s3_url(s3_url, bucket, sizeof bucket, prefix, sizeof prefix, err,
+                                  errlen) != 0)
         return -1;
     s3_client_options co = {.profile = opt->profile,
                             .region = opt->region,

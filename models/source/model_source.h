@@ -17,10 +17,10 @@ typedef enum {
 } ms_progress;
 
 typedef struct {
-    size_t objects;            /* listed under the prefix */
-    size_t downloaded, skipped; /* objects fetched now / already complete in the directory */
-    uint64_t bytes_total;      /* all listed objects */
-    uint64_t bytes_downloaded; /* body bytes received in this run, retries included */
+    size_t objects;             /* listed under the prefix */
+    size_t downloaded, skipped; /* objects that needed a download in this run / were up to date */
+    uint64_t bytes_total;       /* all listed objects */
+    uint64_t bytes_downloaded;  /* body bytes received in this run, retries included */
     size_t parts_fetched, parts_resumed;
     unsigned long requests, retries;
     double seconds;
@@ -37,7 +37,7 @@ typedef struct {
     int max_attempts;      /* per request, 0: 5 */
     int list_page_size;    /* ListObjectsV2 max-keys, 0: the server's default (1000) */
     ms_progress progress;
-    long log_interval_ms; /* log-line progress period, 0: 5000 */
+    long log_interval_ms;      /* log-line progress period, 0: 5000 */
     model_source_stats *stats; /* filled when not NULL */
     /* Test hooks (documented in docs/s3.md): stop with an error after this many parts were written
      * in this run (0: never), and pretend the file system has this many bytes free (0: statvfs). */
@@ -47,21 +47,21 @@ typedef struct {
 
 bool model_source_is_s3(const char *model_arg);
 
-/* Splits "s3://bucket/prefix" into bucket and prefix; a non-empty prefix gets a trailing '/' so that
- * "models/a" does not also match "models/ab/". 0, or -1 naming what is wrong. */
+/* Splits "s3://bucket/prefix" into bucket and prefix; a non-empty prefix gets a trailing '/' so
+ * that "models/a" does not also match "models/ab/". 0, or -1 naming what is wrong. */
 int model_source_parse_s3_url(const char *url, char *bucket, size_t bucketlen, char *prefix,
                               size_t prefixlen, char *err, size_t errlen);
 
 /* The cache directory for an S3 URL: <cache root>/<bucket>/<prefix without its trailing '/'>, or
  * <cache root>/<bucket>/_root for the whole bucket. */
-int model_source_cache_path(const char *url, const char *cache_dir, char *out, size_t outlen, char *err,
-                            size_t errlen);
+int model_source_cache_path(const char *url, const char *cache_dir, char *out, size_t outlen,
+                            char *err, size_t errlen);
 
 /* Downloads every object under an s3:// URL into dir (key minus prefix = relative path). Returns 0
  * only when every file is complete and verified and the manifest is written; -1 with a message
  * otherwise (what finished is kept and a rerun resumes). */
-int model_source_fetch(const char *s3_url, const char *dir, const model_source_options *opt, char *err,
-                       size_t errlen);
+int model_source_fetch(const char *s3_url, const char *dir, const model_source_options *opt,
+                       char *err, size_t errlen);
 
 /* A local path is copied to local_dir as is; an s3:// URL is fetched into its cache directory and
  * that directory is returned. 0, or -1 with a message. */

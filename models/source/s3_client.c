@@ -11,7 +11,10 @@
 #define MAX_LIST_BODY (64 * 1024 * 1024)
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 /* ---- addressing ----------------------------------------------------------------------------- */
 
@@ -19,8 +22,10 @@ int s3_addr_parse_endpoint(const char *url, s3_addr *addr, char *err, size_t err
 {
     const char *sep = strstr(url, "://");
     size_t slen = sep ? (size_t)(sep - url) : 0;
-    if (!sep || !((slen == 4 && !strncasecmp(url, "http", 4)) || (slen == 5 && !strncasecmp(url, "https", 5)))) {
-        snprintf(err, errlen, "S3 endpoint '%s': expected http://HOST[:PORT][/PATH] or https://...", url);
+    if (!sep || !((slen == 4 && !strncasecmp(url, "http", 4)) ||
+                  (slen == 5 && !strncasecmp(url, "https", 5)))) {
+        snprintf(err, errlen, "S3 endpoint '%s': expected http://HOST[:PORT][/PATH] or https://...",
+                 url);
         return -1;
     }
     const char *h = sep + 3;
@@ -28,15 +33,18 @@ int s3_addr_parse_endpoint(const char *url, s3_addr *addr, char *err, size_t err
     const char *rest = h + hlen;
     if (hlen == 0 || hlen >= sizeof addr->host || strchr(rest, '?') || strchr(rest, '#') ||
         strlen(rest) >= sizeof addr->base_path) {
-        snprintf(err, errlen, "S3 endpoint '%s': expected http://HOST[:PORT][/PATH] without a query", url);
+        snprintf(err, errlen,
+                 "S3 endpoint '%s': expected http://HOST[:PORT][/PATH] without a query", url);
         return -1;
     }
     snprintf(addr->scheme, sizeof addr->scheme, "%.*s", (int)slen, url);
-    for (char *p = addr->scheme; *p; p++) *p = (char)(*p | 0x20);
+    for (char *p = addr->scheme; *p; p++)
+        *p = (char)(*p | 0x20);
     snprintf(addr->host, sizeof addr->host, "%.*s", (int)hlen, h);
     snprintf(addr->base_path, sizeof addr->base_path, "%s", rest);
     size_t bl = strlen(addr->base_path);
-    while (bl > 0 && addr->base_path[bl - 1] == '/') addr->base_path[--bl] = '\0';
+    while (bl > 0 && addr->base_path[bl - 1] == '/')
+        addr->base_path[--bl] = '\0';
     addr->path_style = true;
     return 0;
 }
@@ -160,8 +168,10 @@ static void header_value(const char *line, size_t n, char *out, size_t outlen)
     const char *colon = memchr(line, ':', n);
     if (!colon) return;
     const char *v = colon + 1, *e = line + n;
-    while (v < e && (*v == ' ' || *v == '\t')) v++;
-    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ')) e--;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+        e--;
     snprintf(out, outlen, "%.*s", (int)(e - v), v);
 }
 
@@ -272,8 +282,12 @@ static int sign(s3_client *c, const char *method, const char *bucket, const char
                       .service = "s3",
                       .time = (int64_t)time(NULL),
                       .flags = SIGV4_CONTENT_SHA256_HEADER};
-    sigv4_request req = {.method = method, .path = path.data, .query = query, .headers = all,
-                         .n_headers = n_headers + 1, .payload_hash = SIGV4_EMPTY_SHA256};
+    sigv4_request req = {.method = method,
+                         .path = path.data,
+                         .query = query,
+                         .headers = all,
+                         .n_headers = n_headers + 1,
+                         .payload_hash = SIGV4_EMPTY_SHA256};
     if (sigv4_sign_headers(&s, &req, &res, err, errlen) != 0) goto done;
     const char *pairs[][2] = {{"Host", host.data},
                               {"x-amz-date", res.amz_date},
@@ -307,8 +321,9 @@ done:
 }
 
 int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, const char *key,
-               const char *query, const sigv4_header *headers, size_t n_headers, const s3_sink *sink,
-               uint64_t expect_len, s3_response *resp, char *err, size_t errlen)
+               const char *query, const sigv4_header *headers, size_t n_headers,
+               const s3_sink *sink, uint64_t expect_len, s3_response *resp, char *err,
+               size_t errlen)
 {
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
     bool redirected = false;
@@ -316,7 +331,8 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
     for (int attempt = 0;;) {
         sigv4_buf url = {0};
         struct curl_slist *list = NULL;
-        if (sign(c, method, bucket, key, query, headers, n_headers, &url, &list, err, errlen) != 0) {
+        if (sign(c, method, bucket, key, query, headers, n_headers, &url, &list, err, errlen) !=
+            0) {
             sigv4_buf_free(&url);
             curl_slist_free_all(list);
             return -1;
@@ -324,8 +340,8 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
         resp->body.len = 0;
         if (resp->body.data) resp->body.data[0] = '\0';
         if (sink && sink->reset) sink->reset(sink->ctx);
-        xfer x = {.h = h, .resp = resp, .sink = sink,
-                  .body_cap = sink ? MAX_ERROR_BODY : MAX_LIST_BODY};
+        xfer x = {
+            .h = h, .resp = resp, .sink = sink, .body_cap = sink ? MAX_ERROR_BODY : MAX_LIST_BODY};
         char cerr[CURL_ERROR_SIZE] = "";
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url.data);
@@ -362,8 +378,8 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
             retry = true;
             snprintf(err, errlen, "%s: got %llu body bytes, expected %llu", where,
                      (unsigned long long)x.got, (unsigned long long)expect_len);
-        } else if ((resp->status == 301 || resp->status == 307 || resp->status == 400) && !redirected &&
-                   resp->bucket_region[0]) {
+        } else if ((resp->status == 301 || resp->status == 307 || resp->status == 400) &&
+                   !redirected && resp->bucket_region[0]) {
             pthread_mutex_lock(&c->mu);
             bool changed = strcmp(c->region, resp->bucket_region) != 0;
             if (changed) snprintf(c->region, sizeof c->region, "%s", resp->bucket_region);
@@ -393,7 +409,8 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
 void s3_describe_status(const s3_response *r, char *out, size_t outlen)
 {
     char code[64], msg[256];
-    s3_error_parse(r->body.data ? r->body.data : "", r->body.len, code, sizeof code, msg, sizeof msg);
+    s3_error_parse(r->body.data ? r->body.data : "", r->body.len, code, sizeof code, msg,
+                   sizeof msg);
     if (code[0])
         snprintf(out, outlen, "%ld %s%s%s", r->status, code, msg[0] ? ": " : "", msg);
     else
@@ -435,8 +452,9 @@ int s3_list_all(s3_client *c, CURL *h, const char *bucket, const char *prefix, i
         sigv4_buf_puts(&q, "&prefix=");
         sigv4_uri_encode(&q, prefix, strlen(prefix), false);
         s3_response r;
-        int qrc = q.oom ? -1 : s3_request(c, h, "GET", bucket, "", q.data, NULL, 0, NULL, UINT64_MAX,
-                                          &r, err, errlen);
+        int qrc = q.oom ? -1
+                        : s3_request(c, h, "GET", bucket, "", q.data, NULL, 0, NULL, UINT64_MAX, &r,
+                                     err, errlen);
         sigv4_buf_free(&q);
         if (qrc != 0) {
             if (q.oom) snprintf(err, errlen, "S3: out of memory");
@@ -449,8 +467,8 @@ int s3_list_all(s3_client *c, CURL *h, const char *bucket, const char *prefix, i
                 snprintf(err, errlen, "access denied listing s3://%s/%s (%s); credentials from %s",
                          bucket, prefix, desc, c->cred.source);
             else if (r.status == 404)
-                snprintf(err, errlen, "bucket '%s' not found listing s3://%s/%s (%s)", bucket, bucket,
-                         prefix, desc);
+                snprintf(err, errlen, "bucket '%s' not found listing s3://%s/%s (%s)", bucket,
+                         bucket, prefix, desc);
             else
                 snprintf(err, errlen, "listing s3://%s/%s failed: %s", bucket, prefix, desc);
             s3_response_free(&r);
@@ -461,12 +479,14 @@ int s3_list_all(s3_client *c, CURL *h, const char *bucket, const char *prefix, i
         int prc = s3_list_parse(r.body.data ? r.body.data : "", r.body.len, &pg, perr, sizeof perr);
         s3_response_free(&r);
         if (prc != 0) {
-            snprintf(err, errlen, "listing s3://%s/%s (page %d): %s", bucket, prefix, page + 1, perr);
+            snprintf(err, errlen, "listing s3://%s/%s (page %d): %s", bucket, prefix, page + 1,
+                     perr);
             break;
         }
         if (*n + pg.n_objects > cap) {
             size_t ncap = cap ? cap * 2 : 64;
-            while (ncap < *n + pg.n_objects) ncap *= 2;
+            while (ncap < *n + pg.n_objects)
+                ncap *= 2;
             s3_list_object *o = realloc(*objects, ncap * sizeof *o);
             if (!o) {
                 s3_list_page_free(&pg);

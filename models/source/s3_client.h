@@ -17,19 +17,19 @@
 #include "server/auth/sigv4.h"
 
 typedef struct {
-    const char *profile;  /* NULL: $AWS_PROFILE, else "default" */
-    const char *region;   /* NULL: the credential chain's region, else us-east-1 */
-    const char *endpoint; /* NULL: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS */
-    bool path_style;      /* force path-style addressing */
-    int max_attempts;     /* per request, 0: 5 */
+    const char *profile;     /* NULL: $AWS_PROFILE, else "default" */
+    const char *region;      /* NULL: the credential chain's region, else us-east-1 */
+    const char *endpoint;    /* NULL: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS */
+    bool path_style;         /* force path-style addressing */
+    int max_attempts;        /* per request, 0: 5 */
     long connect_timeout_ms; /* 0: 10 s */
     long stall_timeout_s;    /* a transfer slower than 1 byte/s for this long fails, 0: 30 s */
 } s3_client_options;
 
 /* Where requests go. Pure data so that URL construction can be tested on its own. */
 typedef struct {
-    char scheme[8];     /* "https" or "http" */
-    char host[256];     /* authority of an endpoint override (host[:port]); "" for AWS */
+    char scheme[8];      /* "https" or "http" */
+    char host[256];      /* authority of an endpoint override (host[:port]); "" for AWS */
     char base_path[256]; /* path of an endpoint override, no trailing slash */
     bool path_style;
 } s3_addr;
@@ -88,8 +88,9 @@ CURL *s3_handle_new(void);
  * Returns 0 with resp filled (any status: the caller judges 4xx), -1 when no response came
  * (message in err). headers: extra headers to send and sign. */
 int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, const char *key,
-               const char *query, const sigv4_header *headers, size_t n_headers, const s3_sink *sink,
-               uint64_t expect_len, s3_response *resp, char *err, size_t errlen);
+               const char *query, const sigv4_header *headers, size_t n_headers,
+               const s3_sink *sink, uint64_t expect_len, s3_response *resp, char *err,
+               size_t errlen);
 void s3_response_free(s3_response *r);
 
 /* "403 AccessDenied: Access Denied" from a response, for messages. */

@@ -28,7 +28,8 @@ typedef struct {
     pthread_mutex_t mu;
     size_t parts_left; /* guarded by mu */
     bool need, open;
-    bool complete; /* in place and verified (or unchanged): listed in the manifest; guarded by mu of the run */
+    bool complete; /* in place and verified (or unchanged): listed in the manifest; guarded by mu of
+                      the run */
 } fetch_file;
 
 typedef struct {
@@ -81,7 +82,8 @@ static int mkdir_p(char *path, char *err, size_t errlen)
         int e = errno;
         *p = saved;
         if (rc != 0 && e != EEXIST) {
-            snprintf(err, errlen, "creating directory %.*s: %s", (int)(p - path), path, strerror(e));
+            snprintf(err, errlen, "creating directory %.*s: %s", (int)(p - path), path,
+                     strerror(e));
             return -1;
         }
         if (saved == '\0') return 0;
@@ -151,8 +153,10 @@ static int part_write(void *vctx, const char *data, size_t n)
         return -1;
     }
     if (p->off + n > p->start + p->len) {
-        snprintf(p->err, sizeof p->err, "s3://%s/%s: the server sent more than the %llu bytes of the "
-                 "requested range", p->r->bucket, p->f->key, (unsigned long long)p->len);
+        snprintf(p->err, sizeof p->err,
+                 "s3://%s/%s: the server sent more than the %llu bytes of the "
+                 "requested range",
+                 p->r->bucket, p->f->key, (unsigned long long)p->len);
         return -1;
     }
     EVP_DigestUpdate(p->md, data, n);
@@ -162,8 +166,10 @@ static int part_write(void *vctx, const char *data, size_t n)
         if (w < 0) {
             int e = errno;
             if (e == ENOSPC || e == EDQUOT)
-                snprintf(p->err, sizeof p->err, "no space left writing %s: the download needs %llu more "
-                         "bytes in %s", p->f->partial,
+                snprintf(p->err, sizeof p->err,
+                         "no space left writing %s: the download needs %llu more "
+                         "bytes in %s",
+                         p->f->partial,
                          (unsigned long long)(p->r->bytes_needed - atomic_load(&p->r->bytes_run)),
                          p->r->dir);
             else
@@ -219,12 +225,15 @@ static void describe_get_error(fetch_run *r, fetch_file *f, const s3_response *r
     char desc[400];
     s3_describe_status(resp, desc, sizeof desc);
     if (resp->status == 412)
-        snprintf(out, len, "s3://%s/%s changed during the download (its ETag is no longer %s); rerun to "
-                 "fetch the new version", r->bucket, f->key, f->etag);
+        snprintf(out, len,
+                 "s3://%s/%s changed during the download (its ETag is no longer %s); rerun to "
+                 "fetch the new version",
+                 r->bucket, f->key, f->etag);
     else if (resp->status == 403)
         snprintf(out, len, "access denied reading s3://%s/%s (%s)", r->bucket, f->key, desc);
     else if (resp->status == 404)
-        snprintf(out, len, "s3://%s/%s disappeared during the download (%s)", r->bucket, f->key, desc);
+        snprintf(out, len, "s3://%s/%s disappeared during the download (%s)", r->bucket, f->key,
+                 desc);
     else
         snprintf(out, len, "reading s3://%s/%s: %s", r->bucket, f->key, desc);
 }
@@ -244,8 +253,8 @@ static int fetch_part(fetch_run *r, CURL *h, const fetch_task *t)
     int rc = -1;
     if (!p.md) {
         snprintf(err, sizeof err, "out of memory");
-    } else if (s3_request(r->c, h, "GET", r->bucket, f->key, NULL, hs, f->etag[0] ? 2 : 1, &sink, p.len,
-                          &resp, err, sizeof err) != 0) {
+    } else if (s3_request(r->c, h, "GET", r->bucket, f->key, NULL, hs, f->etag[0] ? 2 : 1, &sink,
+                          p.len, &resp, err, sizeof err) != 0) {
         if (p.err[0]) snprintf(err, sizeof err, "%s", p.err);
     } else if (!(resp.status == 206 || (resp.status == 200 && p.start == 0 && p.len == f->size))) {
         describe_get_error(r, f, &resp, err, sizeof err);
@@ -254,7 +263,8 @@ static int fetch_part(fetch_run *r, CURL *h, const fetch_task *t)
         char hex[65];
         unsigned int n = 32;
         EVP_DigestFinal_ex(p.md, sha, &n);
-        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", sha[i]);
         pthread_mutex_lock(&f->mu);
         rc = s3_partial_record(&f->part, t->part, hex, err, sizeof err);
         bool last = rc == 0 && --f->parts_left == 0;
@@ -303,7 +313,8 @@ static void progress_line(fetch_run *r, bool bar, double elapsed)
     if (bar) {
         char cells[31];
         int fill = pct * 30 / 100;
-        for (int i = 0; i < 30; i++) cells[i] = i < fill ? '#' : ' ';
+        for (int i = 0; i < 30; i++)
+            cells[i] = i < fill ? '#' : ' ';
         cells[30] = '\0';
         fprintf(stderr, "\r%3d%% [%s] %s / %s  %s/s   ", pct, cells, a, b, rate);
     } else {
@@ -317,7 +328,7 @@ static void run_workers(fetch_run *r, int n)
 {
     ms_progress mode = r->o->progress;
     if (mode == MS_PROGRESS_AUTO) mode = isatty(STDERR_FILENO) ? MS_PROGRESS_BAR : MS_PROGRESS_LOG;
-    double interval = mode == MS_PROGRESS_BAR ? 0.2
+    double interval = mode == MS_PROGRESS_BAR     ? 0.2
                       : r->o->log_interval_ms > 0 ? r->o->log_interval_ms / 1000.0
                                                   : 5.0;
     pthread_t *th = calloc((size_t)n, sizeof *th);
@@ -348,7 +359,8 @@ static void run_workers(fetch_run *r, int n)
         }
     }
     pthread_mutex_unlock(&r->mu);
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
     free(th);
     if (mode == MS_PROGRESS_BAR && started > 0) {
         progress_line(r, true, now_s() - t0);
@@ -374,8 +386,8 @@ static int head_object(fetch_run *r, CURL *h, fetch_file *f, char *err, size_t e
         if (resp.etag[0]) snprintf(f->etag, sizeof f->etag, "%s", resp.etag);
         snprintf(f->sha256, sizeof f->sha256, "%s", resp.checksum_sha256);
         snprintf(f->crc32, sizeof f->crc32, "%s", resp.checksum_crc32);
-        f->verify_checksum = strcmp(resp.checksum_type, "COMPOSITE") != 0 && !strchr(f->sha256, '-') &&
-                             !strchr(f->crc32, '-');
+        f->verify_checksum = strcmp(resp.checksum_type, "COMPOSITE") != 0 &&
+                             !strchr(f->sha256, '-') && !strchr(f->crc32, '-');
     }
     s3_response_free(&resp);
     return rc;
@@ -403,9 +415,12 @@ static int collect(fetch_run *r, const s3_list_object *objs, size_t n, char *err
         if (ends_with(o->key, "/") && o->size == 0) continue; /* a console "folder" marker */
         const char *rel = o->key + plen;
         if (!rel_ok(rel)) {
-            snprintf(err, errlen, "s3://%s/%s: the key maps to the local path '%s', which is not a safe "
-                     "relative path (expected no '.', '..' or empty segments, no leading '/', no control "
-                     "characters, no name starting with '.berth-')", r->bucket, o->key, rel);
+            snprintf(err, errlen,
+                     "s3://%s/%s: the key maps to the local path '%s', which is not a safe "
+                     "relative path (expected no '.', '..' or empty segments, no leading '/', no "
+                     "control "
+                     "characters, no name starting with '.berth-')",
+                     r->bucket, o->key, rel);
             return -1;
         }
         fetch_file *f = &r->files[r->n_files++];
@@ -416,15 +431,19 @@ static int collect(fetch_run *r, const s3_list_object *objs, size_t n, char *err
         weights |= ends_with(rel, ".safetensors");
     }
     if (r->n_files == 0) {
-        snprintf(err, errlen, "s3://%s/%s: no objects under this prefix (check the bucket and prefix)",
+        snprintf(err, errlen,
+                 "s3://%s/%s: no objects under this prefix (check the bucket and prefix)",
                  r->bucket, r->prefix);
         return -1;
     }
     if (!config || !weights) {
-        snprintf(err, errlen, "s3://%s/%s holds %zu objects but %s: not a model directory (expected "
-                 "config.json and *.safetensors directly under the prefix)", r->bucket, r->prefix,
-                 r->n_files, !config && !weights ? "neither config.json nor any *.safetensors file"
-                 : !config ? "no config.json" : "no *.safetensors file");
+        snprintf(err, errlen,
+                 "s3://%s/%s holds %zu objects but %s: not a model directory (expected "
+                 "config.json and *.safetensors directly under the prefix)",
+                 r->bucket, r->prefix, r->n_files,
+                 !config && !weights ? "neither config.json nor any *.safetensors file"
+                 : !config           ? "no config.json"
+                                     : "no *.safetensors file");
         return -1;
     }
     return 0;
@@ -460,7 +479,8 @@ static int plan(fetch_run *r, CURL *h, const s3_manifest *old, char *err, size_t
         if (r->o->stats) r->o->stats->parts_resumed += f->part.n_done;
         if (r->n_tasks + f->parts_left > cap) {
             size_t ncap = cap ? cap : 64;
-            while (ncap < r->n_tasks + f->parts_left) ncap *= 2;
+            while (ncap < r->n_tasks + f->parts_left)
+                ncap *= 2;
             fetch_task *t = realloc(r->tasks, ncap * sizeof *t);
             if (!t) {
                 snprintf(err, errlen, "out of memory");
@@ -490,9 +510,11 @@ static int check_space(fetch_run *r, char *err, size_t errlen)
         char need[32], have[32];
         human(r->bytes_needed, need, sizeof need);
         human(avail, have, sizeof have);
-        snprintf(err, errlen, "not enough disk space in %s: the download needs %llu more bytes (%s), the "
-                 "file system has %llu free (%s)", r->dir, (unsigned long long)r->bytes_needed, need,
-                 (unsigned long long)avail, have);
+        snprintf(err, errlen,
+                 "not enough disk space in %s: the download needs %llu more bytes (%s), the "
+                 "file system has %llu free (%s)",
+                 r->dir, (unsigned long long)r->bytes_needed, need, (unsigned long long)avail,
+                 have);
         return -1;
     }
     return 0;
@@ -503,7 +525,8 @@ static void remove_stale(fetch_run *r, const s3_manifest *old)
 {
     for (size_t i = 0; old && i < old->n_files; i++) {
         bool listed = false;
-        for (size_t j = 0; j < r->n_files && !listed; j++) listed = !strcmp(old->files[i].path, r->files[j].rel);
+        for (size_t j = 0; j < r->n_files && !listed; j++)
+            listed = !strcmp(old->files[i].path, r->files[j].rel);
         char path[PATH_MAX];
         if (!listed && rel_ok(old->files[i].path) &&
             snprintf(path, sizeof path, "%s/%s", r->dir, old->files[i].path) < (int)sizeof path)
@@ -535,8 +558,10 @@ static int save_manifest(fetch_run *r, bool final, char *err, size_t errlen)
     for (size_t i = 0; i < r->n_files; i++) {
         fetch_file *f = &r->files[i];
         if (f->complete)
-            m.files[m.n_files++] = (s3_manifest_entry){.path = (char *)f->rel, .etag = f->etag,
-                                                       .sha256 = f->sha256, .crc32 = f->crc32,
+            m.files[m.n_files++] = (s3_manifest_entry){.path = (char *)f->rel,
+                                                       .etag = f->etag,
+                                                       .sha256 = f->sha256,
+                                                       .crc32 = f->crc32,
                                                        .size = f->size};
     }
     for (size_t i = 0; i < n_old; i++) {
@@ -554,7 +579,11 @@ int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const 
                     const model_source_options *o, char *err, size_t errlen)
 {
     double t0 = now_s();
-    fetch_run r = {.c = c, .bucket = bucket, .prefix = prefix, .dir = dir, .o = o,
+    fetch_run r = {.c = c,
+                   .bucket = bucket,
+                   .prefix = prefix,
+                   .dir = dir,
+                   .o = o,
                    .part_size = o->part_size ? o->part_size : 8u << 20};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
@@ -577,8 +606,7 @@ int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const 
     have_old = s3_manifest_load(r.manifest, &old) == 0 && !strcmp(old.bucket, bucket) &&
                !strcmp(old.prefix, prefix);
     r.old = have_old ? &old : NULL;
-    if (plan(&r, h, r.old, err, errlen) != 0 || check_space(&r, err, errlen) != 0)
-        goto done;
+    if (plan(&r, h, r.old, err, errlen) != 0 || check_space(&r, err, errlen) != 0) goto done;
     for (size_t i = 0; i < r.n_files; i++)
         if (r.files[i].need && r.files[i].parts_left == 0 &&
             finalize_file(&r, &r.files[i], err, errlen) != 0)
@@ -619,10 +647,12 @@ done:;
     if (rc == 0 && o->progress != MS_PROGRESS_NONE) {
         char got[32], rate[32];
         human(atomic_load(&r.bytes_run), got, sizeof got);
-        human(secs > 0 ? (uint64_t)((double)atomic_load(&r.bytes_run) / secs) : 0, rate, sizeof rate);
-        fprintf(stderr, "berth: s3://%s/%s -> %s: %zu files, %zu downloaded (%s in %.1f s, %s/s), %zu "
-                "already up to date\n", bucket, prefix, dir, r.n_files, downloaded, got, secs, rate,
-                skipped);
+        human(secs > 0 ? (uint64_t)((double)atomic_load(&r.bytes_run) / secs) : 0, rate,
+              sizeof rate);
+        fprintf(stderr,
+                "berth: s3://%s/%s -> %s: %zu files, %zu downloaded (%s in %.1f s, %s/s), %zu "
+                "already up to date\n",
+                bucket, prefix, dir, r.n_files, downloaded, got, secs, rate, skipped);
     }
     free(r.files);
     free(r.tasks);

@@ -13,7 +13,8 @@
 #define S3_PARTIAL_DIR ".berth-partial"
 
 /* 0 once every object under bucket/prefix is in dir, verified, and the manifest is written; -1
- * with a message otherwise. require_model: refuse a prefix without config.json and *.safetensors. */
+ * with a message otherwise. require_model: refuse a prefix without config.json and *.safetensors.
+ */
 int s3_fetch_prefix(s3_client *c, const char *bucket, const char *prefix, const char *dir,
                     const model_source_options *o, char *err, size_t errlen);
 

@@ -23,7 +23,8 @@ int s3_manifest_load(const char *path, s3_manifest *m)
     FILE *mem = open_memstream(&text, &len);
     char buf[8192];
     size_t n;
-    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, mem);
+    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, n, mem);
     fclose(f);
     if (!mem) return -1;
     fclose(mem);
@@ -87,7 +88,8 @@ int s3_manifest_save(const char *path, const s3_manifest *m, char *err, size_t e
     ok = (f && fclose(f) == 0) && ok;
     free(text);
     if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "writing the manifest %s: %s", path, oom ? "out of memory" : strerror(errno));
+        snprintf(err, errlen, "writing the manifest %s: %s", path,
+                 oom ? "out of memory" : strerror(errno));
         unlink(tmp);
         return -1;
     }

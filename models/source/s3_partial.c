@@ -28,7 +28,8 @@ static int hash_and_crc(int fd, uint64_t off, uint64_t len, unsigned char sha[32
         ssize_t got = pread(fd, buf, want, (off_t)(off + pos));
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
-            snprintf(err, errlen, "%s: reading at byte %llu: %s", name, (unsigned long long)(off + pos),
+            snprintf(err, errlen, "%s: reading at byte %llu: %s", name,
+                     (unsigned long long)(off + pos),
                      got < 0 ? strerror(errno) : "unexpected end of file");
             goto done;
         }
@@ -50,7 +51,8 @@ int s3_hash_range(int fd, uint64_t off, uint64_t len, char hex[65], const char *
 {
     unsigned char sha[32];
     if (hash_and_crc(fd, off, len, sha, NULL, name, err, errlen) != 0) return -1;
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sha[i]);
     return 0;
 }
 
@@ -71,7 +73,8 @@ int s3_verify_file(int fd, uint64_t size, const char *sha256_b64, const char *cr
     unsigned char raw[32];
     size_t n = 32;
     if (want_crc) {
-        for (int i = 0; i < 4; i++) raw[i] = (unsigned char)(crc >> (24 - 8 * i));
+        for (int i = 0; i < 4; i++)
+            raw[i] = (unsigned char)(crc >> (24 - 8 * i));
         n = 4;
     } else {
         memcpy(raw, sha, 32);
@@ -117,7 +120,8 @@ static int load_sidecar(s3_partial *p, const char *sidecar, const char *header, 
             continue; /* a torn last line from a killed run */
         uint64_t off = idx * part_size, len = off + part_size > size ? size - off : part_size;
         char got[65], herr[256];
-        if (s3_hash_range(p->fd, off, len, got, name, herr, sizeof herr) == 0 && !strcmp(got, hex)) {
+        if (s3_hash_range(p->fd, off, len, got, name, herr, sizeof herr) == 0 &&
+            !strcmp(got, hex)) {
             p->done[idx] = 1;
             p->n_done++;
             p->bytes_done += len;
@@ -148,8 +152,8 @@ int s3_partial_open(s3_partial *p, const char *path, const char *sidecar, uint64
         s3_partial_close(p);
         return -1;
     }
-    int resume = (uint64_t)st.st_size == size &&
-                 load_sidecar(p, sidecar, header, size, part_size, path);
+    int resume =
+        (uint64_t)st.st_size == size && load_sidecar(p, sidecar, header, size, part_size, path);
     if (!resume) {
         memset(p->done, 0, p->n_parts ? p->n_parts : 1);
         p->n_done = 0;
@@ -162,8 +166,8 @@ int s3_partial_open(s3_partial *p, const char *path, const char *sidecar, uint64
             return -1;
         }
     }
-    p->sidecar_fd = open(sidecar, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (resume ? 0 : O_TRUNC),
-                         0644);
+    p->sidecar_fd =
+        open(sidecar, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0644);
     if (p->sidecar_fd < 0 || (!resume && write_all(p->sidecar_fd, header, strlen(header)) != 0)) {
         snprintf(err, errlen, "%s: %s", sidecar, strerror(errno));
         s3_partial_close(p);
@@ -172,7 +176,8 @@ int s3_partial_open(s3_partial *p, const char *path, const char *sidecar, uint64
     return 0;
 }
 
-int s3_partial_record(s3_partial *p, size_t part, const char sha256_hex[65], char *err, size_t errlen)
+int s3_partial_record(s3_partial *p, size_t part, const char sha256_hex[65], char *err,
+                      size_t errlen)
 {
     char line[96];
     int n = snprintf(line, sizeof line, "%zu %s\n", part, sha256_hex);

@@ -23,7 +23,8 @@ typedef struct {
 int s3_partial_open(s3_partial *p, const char *path, const char *sidecar, uint64_t size,
                     uint64_t part_size, const char *etag, char *err, size_t errlen);
 /* Appends "part sha256" to the sidecar; call after the part's bytes were written. */
-int s3_partial_record(s3_partial *p, size_t part, const char sha256_hex[65], char *err, size_t errlen);
+int s3_partial_record(s3_partial *p, size_t part, const char sha256_hex[65], char *err,
+                      size_t errlen);
 void s3_partial_close(s3_partial *p);
 
 /* SHA-256 (hex) of len bytes of fd from off. 0, or -1 with a message naming `name`. */

@@ -71,14 +71,17 @@ static int xml_walk(const char *s, size_t n, xml_cb cb, void *ctx, char *err, si
                 p = q + 3;
                 continue;
             }
-            snprintf(err, errlen, "XML: '<!' at byte %zu: DTDs and CDATA are not expected in S3 "
-                     "responses", (size_t)(lt - s));
+            snprintf(err, errlen,
+                     "XML: '<!' at byte %zu: DTDs and CDATA are not expected in S3 "
+                     "responses",
+                     (size_t)(lt - s));
             return -1;
         }
         int closing = p < end && *p == '/';
         if (closing) p++;
         const char *name = p;
-        while (p < end && !is_space(*p) && *p != '>' && *p != '/') p++;
+        while (p < end && !is_space(*p) && *p != '>' && *p != '/')
+            p++;
         if (p == end) goto truncated;
         xml_name nm = {name, (size_t)(p - name)};
         if (nm.len == 0) {
@@ -87,8 +90,10 @@ static int xml_walk(const char *s, size_t n, xml_cb cb, void *ctx, char *err, si
         }
         char quote = 0;
         while (p < end && (quote || *p != '>')) {
-            if (quote && *p == quote) quote = 0;
-            else if (!quote && (*p == '"' || *p == '\'')) quote = *p;
+            if (quote && *p == quote)
+                quote = 0;
+            else if (!quote && (*p == '"' || *p == '\''))
+                quote = *p;
             p++;
         }
         if (p == end) goto truncated;
@@ -97,12 +102,14 @@ static int xml_walk(const char *s, size_t n, xml_cb cb, void *ctx, char *err, si
         if (closing) {
             if (depth == 0 || path[depth - 1].len != nm.len ||
                 memcmp(path[depth - 1].name, nm.name, nm.len) != 0) {
-                snprintf(err, errlen, "XML: closing tag </%.*s> at byte %zu does not match the open "
-                         "element", (int)(nm.len > 64 ? 64 : nm.len), nm.name, (size_t)(lt - s));
+                snprintf(err, errlen,
+                         "XML: closing tag </%.*s> at byte %zu does not match the open "
+                         "element",
+                         (int)(nm.len > 64 ? 64 : nm.len), nm.name, (size_t)(lt - s));
                 return -1;
             }
-            if (!had_child[depth - 1] &&
-                cb(ctx, XML_LEAF, path, depth, content[depth - 1], (size_t)(lt - content[depth - 1])))
+            if (!had_child[depth - 1] && cb(ctx, XML_LEAF, path, depth, content[depth - 1],
+                                            (size_t)(lt - content[depth - 1])))
                 return -1;
             if (cb(ctx, XML_CLOSE, path, depth, NULL, 0)) return -1;
             depth--;
@@ -191,10 +198,10 @@ static char *decode_text(const char *s, size_t len, char *err, size_t errlen)
             unsigned long cp = 0;
             for (; j < rlen; j++) {
                 char c = ref[j];
-                int d = c >= '0' && c <= '9'                ? c - '0'
-                        : hex && c >= 'a' && c <= 'f'       ? c - 'a' + 10
-                        : hex && c >= 'A' && c <= 'F'       ? c - 'A' + 10
-                                                            : -1;
+                int d = c >= '0' && c <= '9'          ? c - '0'
+                        : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
                 if (d < 0) goto bad;
                 cp = cp * (hex ? 16 : 10) + (unsigned long)d;
                 if (cp > 0x10FFFF) goto bad;
@@ -207,8 +214,8 @@ static char *decode_text(const char *s, size_t len, char *err, size_t errlen)
     out[o] = '\0';
     return out;
 bad:
-    snprintf(err, errlen, "XML: malformed character reference in \"%.*s\"", (int)(len > 64 ? 64 : len),
-             s);
+    snprintf(err, errlen, "XML: malformed character reference in \"%.*s\"",
+             (int)(len > 64 ? 64 : len), s);
     free(out);
     return NULL;
 }
@@ -227,7 +234,8 @@ static int list_cb(void *vctx, xml_event ev, const xml_name *path, int depth, co
     list_ctx *c = vctx;
     s3_list_page *pg = c->page;
     if (depth == 1 && ev == XML_OPEN && !name_eq(&path[0], "ListBucketResult")) {
-        snprintf(c->err, c->errlen, "ListObjectsV2: expected a <ListBucketResult> document, got <%.*s>",
+        snprintf(c->err, c->errlen,
+                 "ListObjectsV2: expected a <ListBucketResult> document, got <%.*s>",
                  (int)(path[0].len > 64 ? 64 : path[0].len), path[0].name);
         return -1;
     }
@@ -248,8 +256,8 @@ static int list_cb(void *vctx, xml_event ev, const xml_name *path, int depth, co
         } else if (ev == XML_CLOSE) {
             s3_list_object *o = &pg->objects[pg->n_objects - 1];
             if (!o->key || o->size == UINT64_MAX) {
-                snprintf(c->err, c->errlen, "ListObjectsV2: <Contents> #%zu has no <%s>", pg->n_objects,
-                         o->key ? "Size" : "Key");
+                snprintf(c->err, c->errlen, "ListObjectsV2: <Contents> #%zu has no <%s>",
+                         pg->n_objects, o->key ? "Size" : "Key");
                 return -1;
             }
             c->in_contents = 0;
@@ -259,7 +267,9 @@ static int list_cb(void *vctx, xml_event ev, const xml_name *path, int depth, co
     if (ev != XML_LEAF) return 0;
     if (depth == 3 && c->in_contents) {
         s3_list_object *o = &pg->objects[pg->n_objects - 1];
-        char **dst = name_eq(&path[2], "Key") ? &o->key : name_eq(&path[2], "ETag") ? &o->etag : NULL;
+        char **dst = name_eq(&path[2], "Key")    ? &o->key
+                     : name_eq(&path[2], "ETag") ? &o->etag
+                                                 : NULL;
         if (dst) {
             if (*dst) {
                 snprintf(c->err, c->errlen, "ListObjectsV2: <Contents> #%zu repeats <%.*s>",
@@ -279,18 +289,24 @@ static int list_cb(void *vctx, xml_event ev, const xml_name *path, int depth, co
             o->size = v;
             return 0;
         bad_size:
-            snprintf(c->err, c->errlen, "ListObjectsV2: <Size> of <Contents> #%zu is \"%.*s\", expected "
-                     "a byte count", pg->n_objects, (int)(len > 32 ? 32 : len), text);
+            snprintf(c->err, c->errlen,
+                     "ListObjectsV2: <Size> of <Contents> #%zu is \"%.*s\", expected "
+                     "a byte count",
+                     pg->n_objects, (int)(len > 32 ? 32 : len), text);
             return -1;
         }
         return 0;
     }
     if (depth == 2 && name_eq(&path[1], "IsTruncated")) {
-        if (len == 4 && memcmp(text, "true", 4) == 0) pg->truncated = true;
-        else if (len == 5 && memcmp(text, "false", 5) == 0) pg->truncated = false;
+        if (len == 4 && memcmp(text, "true", 4) == 0)
+            pg->truncated = true;
+        else if (len == 5 && memcmp(text, "false", 5) == 0)
+            pg->truncated = false;
         else {
-            snprintf(c->err, c->errlen, "ListObjectsV2: <IsTruncated> is \"%.*s\", expected true or "
-                     "false", (int)(len > 32 ? 32 : len), text);
+            snprintf(c->err, c->errlen,
+                     "ListObjectsV2: <IsTruncated> is \"%.*s\", expected true or "
+                     "false",
+                     (int)(len > 32 ? 32 : len), text);
             return -1;
         }
     } else if (depth == 2 && name_eq(&path[1], "NextContinuationToken")) {
@@ -312,7 +328,8 @@ int s3_list_parse(const char *xml, size_t len, s3_list_page *out, char *err, siz
         return -1;
     }
     if (out->truncated && (!out->next_token || !out->next_token[0])) {
-        snprintf(err, errlen, "ListObjectsV2: <IsTruncated> is true but there is no "
+        snprintf(err, errlen,
+                 "ListObjectsV2: <IsTruncated> is true but there is no "
                  "<NextContinuationToken>");
         s3_list_page_free(out);
         return -1;
@@ -349,12 +366,15 @@ static int error_cb(void *vctx, xml_event ev, const xml_name *path, int depth, c
 {
     error_ctx *c = vctx;
     if (ev != XML_LEAF || depth < 2 || !name_eq(&path[depth - 2], "Error")) return 0;
-    if (name_eq(&path[depth - 1], "Code")) copy_text(c->code, c->codelen, text, len);
-    else if (name_eq(&path[depth - 1], "Message")) copy_text(c->msg, c->msglen, text, len);
+    if (name_eq(&path[depth - 1], "Code"))
+        copy_text(c->code, c->codelen, text, len);
+    else if (name_eq(&path[depth - 1], "Message"))
+        copy_text(c->msg, c->msglen, text, len);
     return 0;
 }
 
-void s3_error_parse(const char *xml, size_t len, char *code, size_t codelen, char *msg, size_t msglen)
+void s3_error_parse(const char *xml, size_t len, char *code, size_t codelen, char *msg,
+                    size_t msglen)
 {
     if (codelen) code[0] = '\0';
     if (msglen) msg[0] = '\0';

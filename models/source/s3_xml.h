@@ -28,6 +28,7 @@ void s3_list_page_free(s3_list_page *p);
 
 /* The <Code> and <Message> of an S3 <Error> body, truncated to fit; empty strings when the body is
  * not an error document (HEAD responses have no body at all). */
-void s3_error_parse(const char *xml, size_t len, char *code, size_t codelen, char *msg, size_t msglen);
+void s3_error_parse(const char *xml, size_t len, char *code, size_t codelen, char *msg,
+                    size_t msglen);
 
 #endif

@@ -9,26 +9,31 @@
 
 static void fetch_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: berth fetch [OPTIONS] s3://BUCKET/PREFIX/ [DIR]\n"
-            "\n"
-            "Downloads every object under the prefix into DIR (key minus prefix = relative path), or into\n"
-            "the cache directory that `--model s3://...` uses when DIR is omitted, and prints the\n"
-            "directory. Interrupted downloads resume; a rerun with an unchanged prefix downloads nothing.\n"
-            "\n"
-            "options:\n"
-            "  --cache-dir DIR     cache root when DIR is omitted (default $XDG_CACHE_HOME/berth/s3\n"
-            "                      or ~/.cache/berth/s3)\n"
-            "  --profile NAME      AWS profile (default $AWS_PROFILE, else \"default\")\n"
-            "  --region REGION     bucket region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile)\n"
-            "  --endpoint URL      S3-compatible endpoint (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)\n"
-            "  --path-style        path-style addressing (implied by an endpoint)\n"
-            "  --part-size BYTES   bytes per ranged GET, suffixes K M G (default 8M)\n"
-            "  --concurrency N     parallel GETs (default 8)\n"
-            "  --max-attempts N    attempts per request before giving up (default 5)\n"
-            "  --progress MODE     auto (bar on a terminal, else log lines), bar, log or none\n"
-            "  --stats             print a JSON line of transfer statistics on stdout\n"
-            "  -h, --help          this text\n");
+    fprintf(
+        f,
+        "usage: berth fetch [OPTIONS] s3://BUCKET/PREFIX/ [DIR]\n"
+        "\n"
+        "Downloads every object under the prefix into DIR (key minus prefix = relative path), or "
+        "into\n"
+        "the cache directory that `--model s3://...` uses when DIR is omitted, and prints the\n"
+        "directory. Interrupted downloads resume; a rerun with an unchanged prefix downloads "
+        "nothing.\n"
+        "\n"
+        "options:\n"
+        "  --cache-dir DIR     cache root when DIR is omitted (default $XDG_CACHE_HOME/berth/s3\n"
+        "                      or ~/.cache/berth/s3)\n"
+        "  --profile NAME      AWS profile (default $AWS_PROFILE, else \"default\")\n"
+        "  --region REGION     bucket region (default: AWS_REGION, AWS_DEFAULT_REGION, the "
+        "profile)\n"
+        "  --endpoint URL      S3-compatible endpoint (default $AWS_ENDPOINT_URL_S3, "
+        "$AWS_ENDPOINT_URL)\n"
+        "  --path-style        path-style addressing (implied by an endpoint)\n"
+        "  --part-size BYTES   bytes per ranged GET, suffixes K M G (default 8M)\n"
+        "  --concurrency N     parallel GETs (default 8)\n"
+        "  --max-attempts N    attempts per request before giving up (default 5)\n"
+        "  --progress MODE     auto (bar on a terminal, else log lines), bar, log or none\n"
+        "  --stats             print a JSON line of transfer statistics on stdout\n"
+        "  -h, --help          this text\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -38,9 +43,12 @@ static int parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || s[0] == '-') return -1;
     unsigned shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10;
-    else if (*end == 'M' || *end == 'm') shift = 20;
-    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
     if (shift) end++;
     if (*end || v == 0 || v > (UINT64_MAX >> shift)) return -1;
     *out = (uint64_t)v << shift;
@@ -65,7 +73,9 @@ static int read_test_hooks(model_source_options *o)
     long n;
     if (v && *v) {
         if (parse_int(v, 1, 1L << 30, &n) != 0) {
-            fprintf(stderr, "berth fetch: BERTH_S3_TEST_FAIL_AFTER_PARTS='%s', expected a positive count\n", v);
+            fprintf(stderr,
+                    "berth fetch: BERTH_S3_TEST_FAIL_AFTER_PARTS='%s', expected a positive count\n",
+                    v);
             return -1;
         }
         o->fail_after_parts = n;
@@ -78,7 +88,8 @@ static int read_test_hooks(model_source_options *o)
     v = getenv("BERTH_S3_TEST_LIST_PAGE_SIZE");
     if (v && *v) {
         if (parse_int(v, 1, 1000, &n) != 0) {
-            fprintf(stderr, "berth fetch: BERTH_S3_TEST_LIST_PAGE_SIZE='%s', expected 1 to 1000\n", v);
+            fprintf(stderr, "berth fetch: BERTH_S3_TEST_LIST_PAGE_SIZE='%s', expected 1 to 1000\n",
+                    v);
             return -1;
         }
         o->list_page_size = (int)n;
@@ -118,13 +129,18 @@ int cmd_fetch(int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp(a, "--cache-dir")) o.cache_dir = v;
-        else if (!strcmp(a, "--profile")) o.profile = v;
-        else if (!strcmp(a, "--region")) o.region = v;
-        else if (!strcmp(a, "--endpoint")) o.endpoint = v;
+        if (!strcmp(a, "--cache-dir"))
+            o.cache_dir = v;
+        else if (!strcmp(a, "--profile"))
+            o.profile = v;
+        else if (!strcmp(a, "--region"))
+            o.region = v;
+        else if (!strcmp(a, "--endpoint"))
+            o.endpoint = v;
         else if (!strcmp(a, "--part-size")) {
             if (parse_size(v, &o.part_size) != 0 || o.part_size < 1024) {
-                fprintf(stderr, "berth fetch: --part-size '%s', expected a byte count of at least 1K\n", v);
+                fprintf(stderr,
+                        "berth fetch: --part-size '%s', expected a byte count of at least 1K\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--concurrency") || !strcmp(a, "--max-attempts")) {
@@ -132,15 +148,22 @@ int cmd_fetch(int argc, char **argv)
                 fprintf(stderr, "berth fetch: %s '%s', expected 1 to 256\n", a, v);
                 return 2;
             }
-            if (a[2] == 'c') o.concurrency = (int)n;
-            else o.max_attempts = (int)n;
+            if (a[2] == 'c')
+                o.concurrency = (int)n;
+            else
+                o.max_attempts = (int)n;
         } else if (!strcmp(a, "--progress")) {
-            if (!strcmp(v, "auto")) o.progress = MS_PROGRESS_AUTO;
-            else if (!strcmp(v, "bar")) o.progress = MS_PROGRESS_BAR;
-            else if (!strcmp(v, "log")) o.progress = MS_PROGRESS_LOG;
-            else if (!strcmp(v, "none")) o.progress = MS_PROGRESS_NONE;
+            if (!strcmp(v, "auto"))
+                o.progress = MS_PROGRESS_AUTO;
+            else if (!strcmp(v, "bar"))
+                o.progress = MS_PROGRESS_BAR;
+            else if (!strcmp(v, "log"))
+                o.progress = MS_PROGRESS_LOG;
+            else if (!strcmp(v, "none"))
+                o.progress = MS_PROGRESS_NONE;
             else {
-                fprintf(stderr, "berth fetch: --progress '%s', expected auto, bar, log or none\n", v);
+                fprintf(stderr, "berth fetch: --progress '%s', expected auto, bar, log or none\n",
+                        v);
                 return 2;
             }
         } else {
@@ -167,9 +190,10 @@ int cmd_fetch(int argc, char **argv)
         printf("{\"objects\": %zu, \"downloaded\": %zu, \"skipped\": %zu, \"bytes_total\": %llu, "
                "\"bytes_downloaded\": %llu, \"parts_fetched\": %zu, \"parts_resumed\": %zu, "
                "\"requests\": %lu, \"retries\": %lu, \"seconds\": %.3f}\n",
-               stats.objects, stats.downloaded, stats.skipped, (unsigned long long)stats.bytes_total,
-               (unsigned long long)stats.bytes_downloaded, stats.parts_fetched, stats.parts_resumed,
-               stats.requests, stats.retries, stats.seconds);
+               stats.objects, stats.downloaded, stats.skipped,
+               (unsigned long long)stats.bytes_total, (unsigned long long)stats.bytes_downloaded,
+               stats.parts_fetched, stats.parts_resumed, stats.requests, stats.retries,
+               stats.seconds);
     if (rc != 0) {
         fprintf(stderr, "berth fetch: %s\n", err);
         return 1;

@@ -30,11 +30,13 @@ static void test_aws_addressing(void)
                "https://my-bucket.s3.eu-west-1.amazonaws.com/?list-type=2&prefix=m%2F",
                "my-bucket.s3.eu-west-1.amazonaws.com", "/");
     /* Dotted names cannot match the *.s3 wildcard certificate: path-style. */
-    expect_url(&a, "us-east-1", "my.bucket", "k", NULL, "https://s3.us-east-1.amazonaws.com/my.bucket/k",
-               "s3.us-east-1.amazonaws.com", "/my.bucket/k");
+    expect_url(&a, "us-east-1", "my.bucket", "k", NULL,
+               "https://s3.us-east-1.amazonaws.com/my.bucket/k", "s3.us-east-1.amazonaws.com",
+               "/my.bucket/k");
     a.path_style = true;
-    expect_url(&a, "us-east-1", "b1b", "k/é", NULL, "https://s3.us-east-1.amazonaws.com/b1b/k/%C3%A9",
-               "s3.us-east-1.amazonaws.com", "/b1b/k/é");
+    expect_url(&a, "us-east-1", "b1b", "k/é", NULL,
+               "https://s3.us-east-1.amazonaws.com/b1b/k/%C3%A9", "s3.us-east-1.amazonaws.com",
+               "/b1b/k/é");
 }
 
 static void test_endpoint_override(void)
@@ -60,9 +62,11 @@ static void test_endpoint_override(void)
 static void test_parse_s3_url(void)
 {
     char b[64], p[256], err[256];
-    CHECK(model_source_parse_s3_url("s3://bkt/pre", b, sizeof b, p, sizeof p, err, sizeof err) == 0);
+    CHECK(model_source_parse_s3_url("s3://bkt/pre", b, sizeof b, p, sizeof p, err, sizeof err) ==
+          0);
     CHECK(!strcmp(b, "bkt") && !strcmp(p, "pre/"));
-    CHECK(model_source_parse_s3_url("s3://bkt/a/b/", b, sizeof b, p, sizeof p, err, sizeof err) == 0);
+    CHECK(model_source_parse_s3_url("s3://bkt/a/b/", b, sizeof b, p, sizeof p, err, sizeof err) ==
+          0);
     CHECK(!strcmp(p, "a/b/"));
     CHECK(model_source_parse_s3_url("s3://bkt", b, sizeof b, p, sizeof p, err, sizeof err) == 0);
     CHECK(!strcmp(b, "bkt") && !strcmp(p, ""));
@@ -70,7 +74,8 @@ static void test_parse_s3_url(void)
     CHECK(!strcmp(p, ""));
     CHECK(model_source_parse_s3_url("s3://ab/x", b, sizeof b, p, sizeof p, err, sizeof err) == -1);
     CHECKF(strstr(err, "bucket name 'ab'") != NULL, "%s", err);
-    CHECK(model_source_parse_s3_url("s3://bad bucket/x", b, sizeof b, p, sizeof p, err, sizeof err) == -1);
+    CHECK(model_source_parse_s3_url("s3://bad bucket/x", b, sizeof b, p, sizeof p, err,
+                                    sizeof err) == -1);
     CHECK(model_source_parse_s3_url("/local/dir", b, sizeof b, p, sizeof p, err, sizeof err) == -1);
     CHECK(strstr(err, "not an S3 URL") != NULL);
     CHECK(model_source_is_s3("s3://x") && !model_source_is_s3("./s3") && !model_source_is_s3(NULL));
@@ -79,7 +84,8 @@ static void test_parse_s3_url(void)
 static void test_cache_path(void)
 {
     char out[512], err[512];
-    CHECK(model_source_cache_path("s3://bkt/org/model", "/c", out, sizeof out, err, sizeof err) == 0);
+    CHECK(model_source_cache_path("s3://bkt/org/model", "/c", out, sizeof out, err, sizeof err) ==
+          0);
     CHECKF(!strcmp(out, "/c/bkt/org/model"), "%s", out);
     CHECK(model_source_cache_path("s3://bkt", "/c", out, sizeof out, err, sizeof err) == 0);
     CHECKF(!strcmp(out, "/c/bkt/_root"), "%s", out);

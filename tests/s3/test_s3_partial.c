@@ -31,7 +31,8 @@ static void test_resume(void)
 {
     s3_partial p;
     char err[512];
-    CHECKF(s3_partial_open(&p, path, sidecar, 10000, 4096, "\"e1\"", err, sizeof err) == 0, "%s", err);
+    CHECKF(s3_partial_open(&p, path, sidecar, 10000, 4096, "\"e1\"", err, sizeof err) == 0, "%s",
+           err);
     CHECK(p.n_parts == 3 && p.n_done == 0);
     struct stat st;
     CHECK(fstat(p.fd, &st) == 0 && st.st_size == 10000);
@@ -81,8 +82,8 @@ static void test_verify(void)
     CHECK(s3_verify_file(fd, 5, sha, NULL, "s3://b/k", err, sizeof err) == 0);
     CHECK(s3_verify_file(fd, 5, NULL, crc, "s3://b/k", err, sizeof err) == 0);
     CHECK(s3_verify_file(fd, 5, NULL, NULL, "s3://b/k", err, sizeof err) == 0);
-    CHECK(s3_verify_file(fd, 5, "AAAAul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=", NULL, "s3://b/k", err,
-                         sizeof err) == -1);
+    CHECK(s3_verify_file(fd, 5, "AAAAul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=", NULL, "s3://b/k",
+                         err, sizeof err) == -1);
     CHECKF(strstr(err, "s3://b/k: SHA-256 mismatch") && strstr(err, sha), "%s", err);
     CHECK(s3_verify_file(fd, 5, NULL, "AAAAAA==", "s3://b/k", err, sizeof err) == -1);
     CHECKF(strstr(err, "CRC32 mismatch") != NULL, "%s", err);

@@ -24,7 +24,8 @@ static void test_real_page(void)
         "<!-- a comment -->"
         "<Contents><Key>qwen/a &amp; b &#x41;&#66;.safetensors</Key><ETag>\"e-2\"</ETag>"
         "<Size>5497558138880</Size></Contents>"
-        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+        "NextContinuationToken>"
         "</ListBucketResult>";
     s3_list_page pg;
     char err[512] = "";
@@ -36,7 +37,8 @@ static void test_real_page(void)
         CHECK(!strcmp(pg.objects[0].key, "qwen/config.json"));
         CHECK(!strcmp(pg.objects[0].etag, "\"9b2cf535f27731c974343645a3985328\""));
         CHECK(pg.objects[0].size == 734);
-        CHECKF(!strcmp(pg.objects[1].key, "qwen/a & b AB.safetensors"), "key %s", pg.objects[1].key);
+        CHECKF(!strcmp(pg.objects[1].key, "qwen/a & b AB.safetensors"), "key %s",
+               pg.objects[1].key);
         CHECK(pg.objects[1].size == 5497558138880ull);
     }
     s3_list_page_free(&pg);
@@ -47,7 +49,8 @@ static void test_empty_and_last_page(void)
     s3_list_page pg;
     char err[512];
     CHECK(parse("<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
-                "</ListBucketResult>", &pg, err) == 0);
+                "</ListBucketResult>",
+                &pg, err) == 0);
     CHECK(pg.n_objects == 0 && !pg.truncated && !pg.next_token);
     s3_list_page_free(&pg);
     CHECK(parse("<ListBucketResult/>", &pg, err) == 0);
@@ -60,8 +63,8 @@ static void expect_error(const char *xml, const char *needle)
     char err[512] = "";
     int rc = parse(xml, &pg, err);
     CHECKF(rc == -1, "accepted: %s", xml);
-    CHECKF(strstr(err, needle) != NULL, "error for %s is '%s', expected it to mention '%s'", xml, err,
-           needle);
+    CHECKF(strstr(err, needle) != NULL, "error for %s is '%s', expected it to mention '%s'", xml,
+           err, needle);
     CHECK(pg.objects == NULL && pg.n_objects == 0);
 }
 
@@ -70,30 +73,39 @@ static void test_malformed(void)
     expect_error("<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>", "Size");
     expect_error("<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>", "Key");
     expect_error("<ListBucketResult><Contents/></ListBucketResult>", "Key");
-    expect_error("<ListBucketResult><Contents><Key>a</Key><Size>12a</Size></Contents></ListBucketResult>",
-                 "<Size>");
-    expect_error("<ListBucketResult><Contents><Key>a</Key><Size>123456789012345678901</Size></Contents>"
-                 "</ListBucketResult>", "<Size>");
+    expect_error(
+        "<ListBucketResult><Contents><Key>a</Key><Size>12a</Size></Contents></ListBucketResult>",
+        "<Size>");
+    expect_error(
+        "<ListBucketResult><Contents><Key>a</Key><Size>123456789012345678901</Size></Contents>"
+        "</ListBucketResult>",
+        "<Size>");
     expect_error("<ListBucketResult><Contents><Key>a</Key><Key>b</Key><Size>1</Size></Contents>"
-                 "</ListBucketResult>", "repeats <Key>");
+                 "</ListBucketResult>",
+                 "repeats <Key>");
     expect_error("<ListBucketResult><Contents><Key>a", "ends inside");
     expect_error("<ListBucketResult></Contents></ListBucketResult>", "does not match");
     expect_error("<Error><Code>AccessDenied</Code></Error>", "<ListBucketResult>");
     expect_error("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
                  "NextContinuationToken");
-    expect_error("<ListBucketResult><IsTruncated>yes</IsTruncated></ListBucketResult>", "true or false");
+    expect_error("<ListBucketResult><IsTruncated>yes</IsTruncated></ListBucketResult>",
+                 "true or false");
     expect_error("<ListBucketResult><Contents><Key>&bogus;</Key><Size>1</Size></Contents>"
-                 "</ListBucketResult>", "character reference");
+                 "</ListBucketResult>",
+                 "character reference");
     expect_error("<ListBucketResult><Contents><Key>&#0;</Key><Size>1</Size></Contents>"
-                 "</ListBucketResult>", "character reference");
+                 "</ListBucketResult>",
+                 "character reference");
     expect_error("<ListBucketResult><Contents><Key>&#xD800;</Key><Size>1</Size></Contents>"
-                 "</ListBucketResult>", "character reference");
+                 "</ListBucketResult>",
+                 "character reference");
     expect_error("<!DOCTYPE x><ListBucketResult/>", "DTD");
     expect_error("<ListBucketResult/><ListBucketResult/>", "second root");
     expect_error("junk<ListBucketResult/>", "outside the root");
     expect_error("", "ends inside the prolog");
     char deep[400] = "<ListBucketResult>";
-    for (int i = 0; i < 20; i++) strcat(deep, "<a>");
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "<a>");
     expect_error(deep, "deeper than");
 }
 
