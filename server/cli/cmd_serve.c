@@ -1,6 +1,6 @@
 /* berth serve: one model over the OpenAI API. The HTTP server starts first so that /health and /ping
  * answer 503 while the weights load, then 200. SIGINT/SIGTERM stop it: generation in flight is
- * aborted, connections are closed, memory is released. */
+ * aborted, connections are closed, memory is released. SIGHUP reloads the auth key store. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -11,6 +11,7 @@
 #include "kernels/backends.h"
 #include "server/cli/commands.h"
 #include "server/serve/serve.h"
+#include "server/serve/serve_auth.h"
 
 typedef struct serve_args {
     serve_options opts;
@@ -23,6 +24,14 @@ typedef struct serve_args {
     const char *endpoints[16];
     size_t n_endpoints;
     bk_create_options backend;
+    const char *auth_key_store;
+    const char *auth_regions[16];
+    size_t n_auth_regions;
+    bool auth_accept_bedrock;
+    int64_t auth_clock_skew;
+    const char *api_keys[16];
+    size_t n_api_keys;
+    const char *api_keys_file;
 } serve_args;
 
 static void serve_usage(FILE *f)
@@ -65,6 +74,24 @@ static void serve_usage(FILE *f)
             "                              (default: CPU no limit, CUDA 90%% of free device memory)\n"
             "                              [BERTH_MEMORY_BUDGET]\n"
             "  --threads N                 CPU backend threads (default: every core)\n"
+            "\n"
+            "Authentication (on when a key store or an API key is given; /ping and /health never\n"
+            "need it; see docs/authentication.md):\n"
+            "  --auth-key-store FILE       JSON identities and policies for SageMaker bearer tokens\n"
+            "                              (Bearer sagemaker-api-key-...); reloaded on SIGHUP\n"
+            "                              [BERTH_AUTH_KEY_STORE]\n"
+            "  --auth-region R             a region tokens may be scoped to; repeat for several\n"
+            "                              (default: AWS_REGION, else AWS_DEFAULT_REGION)\n"
+            "  --auth-accept-bedrock       also accept bedrock-api-key- tokens [BERTH_AUTH_ACCEPT_BEDROCK=1]\n"
+            "  --auth-clock-skew SECONDS   how far in the future a token may be dated (default 300)\n"
+            "                              [BERTH_AUTH_CLOCK_SKEW]\n"
+            "  --api-key KEY               a static key clients send as Bearer KEY; repeat for several\n"
+            "                              (prefer the environment or a file: argv is visible in ps)\n"
+            "                              [BERTH_API_KEY]\n"
+            "  --api-keys-file FILE        static keys, one a line ('#' comments); read at start only\n"
+            "                              [BERTH_API_KEYS_FILE]\n"
+            "  Paths without an endpoint name (/v1/..., /invocations, /metrics) are authorized as the\n"
+            "  first --endpoint-name.\n"
             "  -h, --help                  this text\n");
 }
 
@@ -91,7 +118,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
-           O_BUDGET };
+           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_APIKEY, O_APIKEYS };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -113,6 +140,12 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"backend", required_argument, 0, O_BACKEND},
         {"device", required_argument, 0, O_DEVICE},
         {"memory-budget", required_argument, 0, O_BUDGET},
+        {"auth-key-store", required_argument, 0, O_KEYSTORE},
+        {"auth-region", required_argument, 0, O_REGION},
+        {"auth-accept-bedrock", no_argument, 0, O_BEDROCK},
+        {"auth-clock-skew", required_argument, 0, O_SKEW},
+        {"api-key", required_argument, 0, O_APIKEY},
+        {"api-keys-file", required_argument, 0, O_APIKEYS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -143,6 +176,15 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         if (parse_num("BERTH_REQUEST_TIMEOUT", env("BERTH_REQUEST_TIMEOUT"), 1, 86400 * 7, &v)) return -1;
         a->opts.request_timeout_s = (double)v;
     }
+    a->auth_key_store = env("BERTH_AUTH_KEY_STORE");
+    a->auth_accept_bedrock = env("BERTH_AUTH_ACCEPT_BEDROCK") && !strcmp(env("BERTH_AUTH_ACCEPT_BEDROCK"), "1");
+    a->auth_clock_skew = AUTH_DEFAULT_CLOCK_SKEW;
+    if (env("BERTH_AUTH_CLOCK_SKEW")) {
+        if (parse_num("BERTH_AUTH_CLOCK_SKEW", env("BERTH_AUTH_CLOCK_SKEW"), 0, 3600, &v)) return -1;
+        a->auth_clock_skew = v;
+    }
+    if (env("BERTH_API_KEY")) a->api_keys[a->n_api_keys++] = env("BERTH_API_KEY");
+    a->api_keys_file = env("BERTH_API_KEYS_FILE");
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -173,6 +215,24 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_BACKEND: a->backend.name = optarg; break;
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
         case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
+        case O_KEYSTORE: a->auth_key_store = optarg; break;
+        case O_REGION:
+            if (a->n_auth_regions == 16) {
+                fprintf(stderr, "berth serve: at most 16 --auth-region\n");
+                return -1;
+            }
+            a->auth_regions[a->n_auth_regions++] = optarg;
+            break;
+        case O_BEDROCK: a->auth_accept_bedrock = true; break;
+        case O_SKEW: if (parse_num("--auth-clock-skew", optarg, 0, 3600, &v)) return -1; a->auth_clock_skew = v; break;
+        case O_APIKEY:
+            if (a->n_api_keys == 16) {
+                fprintf(stderr, "berth serve: at most 16 --api-key (use --api-keys-file for more)\n");
+                return -1;
+            }
+            a->api_keys[a->n_api_keys++] = optarg;
+            break;
+        case O_APIKEYS: a->api_keys_file = optarg; break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -190,7 +250,52 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         return -1;
     }
     if (a->n_endpoints == 0) a->endpoints[a->n_endpoints++] = env("BERTH_ENDPOINT_NAME") ? env("BERTH_ENDPOINT_NAME") : "berth";
+    if (a->n_auth_regions == 0 && (env("AWS_REGION") || env("AWS_DEFAULT_REGION")))
+        a->auth_regions[a->n_auth_regions++] = env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
+    if (a->auth_key_store && a->n_auth_regions == 0) {
+        fprintf(stderr, "berth serve: --auth-key-store needs the regions tokens may be scoped to: "
+                        "--auth-region R (or AWS_REGION)\n");
+        return -1;
+    }
     return 0;
+}
+
+/* Auth is off (NULL, no error) unless a key store or an API key is configured. */
+static int create_auth(const serve_args *a, auth_ctx **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!a->auth_key_store && !a->n_api_keys && !a->api_keys_file) return 0;
+    auth_config cfg = {.keystore_path = a->auth_key_store, .regions = a->auth_regions,
+                       .n_regions = a->n_auth_regions, .accept_bedrock = a->auth_accept_bedrock,
+                       .clock_skew = a->auth_clock_skew, .api_keys = a->api_keys,
+                       .n_api_keys = a->n_api_keys, .api_keys_file = a->api_keys_file};
+    *out = auth_create(&cfg, err, errlen);
+    if (!*out) return -1;
+    char regions[256] = "";
+    for (size_t i = 0; a->auth_key_store && i < a->n_auth_regions; i++)
+        snprintf(regions + strlen(regions), sizeof regions - strlen(regions), "%s%s", i ? ", " : "",
+                 a->auth_regions[i]);
+    /* What is configured, never a key: the count of static keys and the key store's path. */
+    fprintf(stderr, "berth serve: authentication on: key store %s%s%s%s, %zu API key%s%s%s\n",
+            a->auth_key_store ? a->auth_key_store : "none", a->auth_key_store ? " (regions " : "",
+            regions, a->auth_key_store ? ")" : "", a->n_api_keys, a->n_api_keys == 1 ? "" : "s",
+            a->api_keys_file ? " + keys file " : "", a->api_keys_file ? a->api_keys_file : "");
+    return 0;
+}
+
+/* SIGHUP: a new key store for the next requests; requests in flight keep the snapshot they hold. */
+static void reload_auth(auth_ctx *auth, const char *path)
+{
+    char err[1024];
+    if (!auth || !path) {
+        fprintf(stderr, "berth serve: SIGHUP: no --auth-key-store to reload\n");
+        return;
+    }
+    if (auth_reload(auth, err, sizeof err))
+        fprintf(stderr, "berth serve: SIGHUP: key store not reloaded, the previous one stays in force: %s\n",
+                err);
+    else
+        fprintf(stderr, "berth serve: SIGHUP: key store %s reloaded\n", path);
 }
 
 int cmd_serve(int argc, char **argv)
@@ -203,10 +308,16 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     char err[1024] = "";
+    auth_ctx *auth = NULL;
+    if (create_auth(&a, &auth, err, sizeof err)) {
+        fprintf(stderr, "berth serve: %s\n", err);
+        return 1;
+    }
     int rc = 1;
     serve_ctx *s = calloc(1, sizeof *s);
     s->opts = a.opts;
@@ -216,6 +327,11 @@ int cmd_serve(int argc, char **argv)
     http_config hc = {.host = a.host, .port = a.port, .max_body_bytes = a.max_body_bytes,
                       .keepalive_ms = a.keepalive_ms, .tls_cert_path = a.tls_cert,
                       .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+    serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
+    if (auth) {
+        hc.authorize = serve_auth_authorize;
+        hc.authorize_ctx = &sa;
+    }
     http_server *srv = http_server_new(&hc, err, sizeof err);
     if (!srv || serve_register_routes(s, srv, err, sizeof err) || http_server_start(srv, err, sizeof err))
         goto out;
@@ -233,7 +349,7 @@ int cmd_serve(int argc, char **argv)
             s->engine_cfg.max_model_len, s->engine_cfg.max_num_seqs,
             s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) reload_auth(auth, a.auth_key_store);
     fprintf(stderr, "berth serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
@@ -246,5 +362,6 @@ out:
     if (be) be->ops->destroy(be);
     metrics_destroy(&s->metrics);
     free(s);
+    auth_destroy(auth);
     return rc;
 }
