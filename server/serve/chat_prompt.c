@@ -26,12 +26,14 @@ static cJSON *tool_call_json(const api_tool_call *tc)
     return call;
 }
 
+/* As transformers' _alias_reasoning_fields: reasoning is offered as "thinking" (first) and as
+ * "reasoning_content" (last), whichever name a template reads. */
 static cJSON *message_json(const api_message *m)
 {
     cJSON *o = cJSON_CreateObject();
+    if (m->reasoning_content) cJSON_AddStringToObject(o, "thinking", m->reasoning_content);
     cJSON_AddStringToObject(o, "role", api_role_name(m->role));
     cJSON_AddItemToObject(o, "content", string_or_null(m->content));
-    if (m->reasoning_content) cJSON_AddStringToObject(o, "reasoning_content", m->reasoning_content);
     if (m->name) cJSON_AddStringToObject(o, "name", m->name);
     if (m->tool_call_id) cJSON_AddStringToObject(o, "tool_call_id", m->tool_call_id);
     if (m->n_tool_calls) {
@@ -39,6 +41,7 @@ static cJSON *message_json(const api_message *m)
         for (size_t i = 0; i < m->n_tool_calls; i++)
             cJSON_AddItemToArray(calls, tool_call_json(&m->tool_calls[i]));
     }
+    if (m->reasoning_content) cJSON_AddStringToObject(o, "reasoning_content", m->reasoning_content);
     return o;
 }
 
@@ -51,14 +54,9 @@ int chat_prompt_render(const serve_ctx *s, const api_chat_request *req, char **p
                       "chat_template.jinja); use /v1/completions");
         return -1;
     }
+    /* The variables in apply_chat_template's order: special tokens, the request's kwargs over them,
+     * then messages, tools (None without tools), documents and add_generation_prompt over both. */
     cJSON *vars = cJSON_CreateObject();
-    cJSON *msgs = cJSON_AddArrayToObject(vars, "messages");
-    for (size_t i = 0; i < req->n_messages; i++) cJSON_AddItemToArray(msgs, message_json(&req->messages[i]));
-    cJSON *tools = req->tools_json ? cJSON_Parse(req->tools_json) : NULL;
-    /* transformers passes tools=None for an empty list too. */
-    if (tools && cJSON_GetArraySize(tools) > 0) cJSON_AddItemToObject(vars, "tools", tools);
-    else cJSON_Delete(tools);
-    cJSON_AddBoolToObject(vars, "add_generation_prompt", 1);
     const char *bos = tok_bos_token(s->tok), *eos = tok_eos_token(s->tok);
     if (bos) cJSON_AddStringToObject(vars, "bos_token", bos);
     if (eos) cJSON_AddStringToObject(vars, "eos_token", eos);
@@ -71,13 +69,26 @@ int chat_prompt_render(const serve_ctx *s, const api_chat_request *req, char **p
                           "chat_template_kwargs must be an object");
             return -1;
         }
-        /* Request kwargs override the defaults above, as in apply_chat_template(**kwargs). */
         for (cJSON *it = kw->child; it; it = it->next) {
-            cJSON_DeleteItemFromObject(vars, it->string);
+            cJSON_DeleteItemFromObjectCaseSensitive(vars, it->string);
             cJSON_AddItemToObject(vars, it->string, cJSON_Duplicate(it, 1));
         }
         cJSON_Delete(kw);
     }
+    const char *fixed[] = {"messages", "tools", "documents", "add_generation_prompt"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(vars, fixed[i]);
+    cJSON *msgs = cJSON_AddArrayToObject(vars, "messages");
+    for (size_t i = 0; i < req->n_messages; i++) cJSON_AddItemToArray(msgs, message_json(&req->messages[i]));
+    cJSON *tools = req->tools_json ? cJSON_Parse(req->tools_json) : NULL;
+    if (tools && cJSON_GetArraySize(tools) > 0) {
+        cJSON_AddItemToObject(vars, "tools", tools);
+    } else {
+        cJSON_Delete(tools);
+        cJSON_AddNullToObject(vars, "tools");
+    }
+    cJSON_AddNullToObject(vars, "documents");
+    cJSON_AddBoolToObject(vars, "add_generation_prompt", 1);
     char err[512] = "";
     size_t len;
     int rc = ct_render(s->tmpl, vars, prompt, &len, err, sizeof err);
