@@ -185,13 +185,14 @@ class BerthServer:
         return "".join(self.log)
 
     def sighup_and_wait(self, what, timeout=10.0):
-        """Sends SIGHUP and waits for the log line that says how the reload went."""
+        """Sends SIGHUP and returns the log line that says how the reload went."""
         n = len(self.log)
         self.proc.send_signal(signal.SIGHUP)
         end = time.time() + timeout
         while time.time() < end:
-            if any(what in line for line in self.log[n:]):
-                return
+            for line in self.log[n:]:
+                if what in line:
+                    return line
             time.sleep(0.02)
         pytest.fail(f"no '{what}' in the log after SIGHUP:\n" + self.text())
 
