@@ -11,6 +11,7 @@
 
 #include "kernels/backends.h"
 #include "models/arch/model.h"
+#include "models/source/model_source.h"
 #include "server/cli/commands.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/step_batch.h"
@@ -37,7 +38,8 @@ static void run_usage(FILE *f)
             "Greedy generation from token ids. Prints the generated ids of the first sequence on\n"
             "stdout and timings on stderr.\n"
             "\n"
-            "  --model DIR        model directory (config.json + safetensors)\n"
+            "  --model DIR|URL    model directory (config.json + safetensors), or s3://BUCKET/PREFIX/\n"
+            "                     (downloaded into the cache first; see berth fetch --help)\n"
             "  --tokens LIST      prompt token ids, comma separated\n"
             "  --prompt-len N     a random prompt of N ids instead (with --seed)\n"
             "  --seed N           seed for --prompt-len (default 1)\n"
@@ -286,7 +288,11 @@ int cmd_run(int argc, char **argv)
     bk_create_options bo = {.name = o.backend, .threads = o.threads, .device = o.device};
     st.be = bk_create(&bo, err, sizeof err);
     if (!st.be) goto out;
-    if (model_load(&st.m, o.model_dir, st.be, err, sizeof err)) goto out;
+    char local_dir[4096];
+    model_source_options so = {0};
+    if (model_source_resolve(o.model_dir, &so, local_dir, sizeof local_dir, err, sizeof err) ||
+        model_load(&st.m, local_dir, st.be, err, sizeof err))
+        goto out;
     if (o.random_prompt) {
         /* A random prompt: a fixed LCG so runs are comparable across machines. */
         uint64_t x = o.seed * 6364136223846793005ull + 1442695040888963407ull;

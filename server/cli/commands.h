@@ -4,5 +4,6 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"serve", cmd_serve, "serve a model over the OpenAI API (HTTP)"},
+    {"fetch", cmd_fetch, "download a model from S3 (s3://BUCKET/PREFIX/) into a directory"},
     {"run", cmd_run, "generate token ids from token ids with a local model (debugging, benchmarks)"},
 };
 

@@ -2,6 +2,8 @@
  * template first (seconds), then the weights, then the engine's KV cache. */
 #include "server/serve/serve.h"
 
+#include "models/source/model_source.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +41,20 @@ static int size_kv_cache(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
-    const char *dir = s->opts.model_dir;
+    /* An s3:// model is downloaded (or found complete in the cache) first; names come from the URL. */
+    char local_dir[4096];
+    model_source_options so = {0};
+    if (model_source_resolve(s->opts.model_dir, &so, local_dir, sizeof local_dir, err, errlen)) return -1;
+    const char *dir = local_dir;
+    const char *name_from = s->opts.model_dir;
     if (s->opts.served_model_name && *s->opts.served_model_name) {
         snprintf(s->model_name, sizeof s->model_name, "%s", s->opts.served_model_name);
     } else {
-        size_t n = strlen(dir);
-        while (n > 1 && dir[n - 1] == '/') n--;
+        size_t n = strlen(name_from);
+        while (n > 1 && name_from[n - 1] == '/') n--;
         size_t start = n;
-        while (start > 0 && dir[start - 1] != '/') start--;
-        snprintf(s->model_name, sizeof s->model_name, "%.*s", (int)(n - start), dir + start);
+        while (start > 0 && name_from[start - 1] != '/') start--;
+        snprintf(s->model_name, sizeof s->model_name, "%.*s", (int)(n - start), name_from + start);
     }
     s->created = (int64_t)time(NULL);
     if (tok_load_dir(&s->tok, dir, err, errlen)) return -1;

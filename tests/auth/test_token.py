@@ -24,7 +24,7 @@ from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR", "/work/main/build"))
+BUILD = Path(os.environ.get("BERTH_BUILD_DIR", str(Path(__file__).resolve().parents[2] / "build")))
 TOKEN = BUILD / "tools" / "token" / "berth-token"
 VERIFY = BUILD / "tests" / "auth" / "berth-auth-verify"
 

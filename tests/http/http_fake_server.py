@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-BUILD = os.environ.get("BERTH_BUILD_DIR", "/work/main/build")
+BUILD = os.environ.get("BERTH_BUILD_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
 BINARY = os.path.join(BUILD, "tests", "http", "fake_openai_server")
 
 

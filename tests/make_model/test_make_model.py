@@ -13,7 +13,7 @@ import pytest
 from safetensors import safe_open
 from safetensors.numpy import load_file
 
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR", "/work/main/build"))
+BUILD = Path(os.environ.get("BERTH_BUILD_DIR", str(Path(__file__).resolve().parents[2] / "build")))
 BINARY = BUILD / "tools" / "make_model" / "berth-make-model"
 SHARED = Path(os.environ.get("BERTH_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
 TOKENIZER_DIR = SHARED / "data" / "qwen3-tokenizer"

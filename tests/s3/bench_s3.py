@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import AKID, DRIVER, SECRET, MotoS3  # noqa: E402
+from s3_harness import AKID, DRIVER, SECRET, MotoS3  # noqa: E402
 
 
 def main():

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import DRIVER, fetch, make_env
+from s3_harness import DRIVER, fetch, make_env
 
 
 @pytest.fixture(scope="module")

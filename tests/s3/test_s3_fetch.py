@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import BERTH, DRIVER, files_of, fetch, make_env
+from s3_harness import BERTH, DRIVER, files_of, fetch, make_env
 
 PREFIX = "org/qwen3-tiny/"
 
@@ -133,3 +133,20 @@ def test_region_redirect_is_followed(moto, bucket, sharded_model, tmp_path):
     assert [bool(e.get("redirected")) for e in log[:2]] == [True, False]
     assert not any(e.get("redirected") for e in log[1:])
     assert files_of(dest) == files_of(sharded_model)
+
+
+def test_berth_runs_and_serves_an_s3_model(moto, bucket, sharded_model, tmp_path):
+    """--model s3://... downloads into the cache and generates exactly what the local copy does; the
+    berth binary's own `fetch` command works the same as the driver's."""
+    env = make_env(tmp_path, moto)
+    args = ["--tokens", "1,17,42,100,7", "--max-tokens", "8", "--threads", "1"]
+    local = subprocess.run([str(BERTH), "run", "--model", str(sharded_model), *args],
+                           capture_output=True, text=True, timeout=120)
+    remote = subprocess.run([str(BERTH), "run", "--model", f"s3://{bucket}/{PREFIX}", *args], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout and local.stdout.strip()
+    fetched = subprocess.run([str(BERTH), "fetch", f"s3://{bucket}/{PREFIX}", str(tmp_path / "f")],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert fetched.returncode == 0, fetched.stderr
+    assert files_of(tmp_path / "f") == files_of(sharded_model)

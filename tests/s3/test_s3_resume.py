@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DRIVER, files_of, fetch, make_env
+from s3_harness import DRIVER, files_of, fetch, make_env
 
 SIZE = 8 * 1024 * 1024 + 4321
 PART = 512 * 1024
