@@ -9,14 +9,13 @@ bash tools/setup.sh
 cmake -S . -B build -DBERTH_CUDA="${BERTH_CUDA:-AUTO}" >/dev/null
 cmake --build build -j"$(nproc)"
 
-model=${1:-}
+# The first argument is a model directory (or s3:// URL); one that does not exist yet becomes the
+# demo model.
+model=${1:-$root/demo-model}
 shift || true
-if [ -z "$model" ]; then
-  model="$root/demo-model"
-  if [ ! -f "$model/config.json" ]; then
-    tokenizer="$root/models/tokenizer/qwen3"
-    build/tools/make_model/berth-make-model --preset demo --tokenizer "$tokenizer" --out "$model"
-  fi
+if [[ "$model" != s3://* && ! -f "$model/config.json" ]]; then
+  build/tools/make_model/berth-make-model --preset demo --tokenizer "$root/models/tokenizer/qwen3" \
+    --out "$model"
 fi
-echo "demo: serving $model on http://0.0.0.0:${BERTH_PORT:-8080}/v1 (Ctrl-C stops)"
+echo "demo: serving $model on http://${BERTH_HOST:-0.0.0.0}:${BERTH_PORT:-8080}/v1 (Ctrl-C stops)"
 exec build/server/cli/berth serve --model "$model" "$@"
