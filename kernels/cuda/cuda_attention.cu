@@ -385,7 +385,8 @@ template <int D> static int prefill_allow_smem(cu_state *st)
 
 extern "C" int cu_attention_init(cu_state *st)
 {
-    return prefill_allow_smem<64>(st) || prefill_allow_smem<128>(st) || prefill_allow_smem<256>(st);
+    return prefill_allow_smem<32>(st) || prefill_allow_smem<64>(st) || prefill_allow_smem<128>(st) ||
+           prefill_allow_smem<256>(st);
 }
 
 static size_t decode_smem(int G, int D)
@@ -445,9 +446,9 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
     if (Hq < 1 || Hkv < 1 || Hq % Hkv)
         return cu_fail(st, "%s: q_heads %d and kv_heads %d: expected kv_heads >= 1 dividing q_heads",
                        op, Hq, Hkv);
-    if (D != 64 && D != 128 && D != 256)
-        return cu_fail(st, "%s: head_dim is %d, expected 64, 128 or 256 (the sizes the CUDA kernels "
-                       "are built for)", op, D);
+    if (D != 32 && D != 64 && D != 128 && D != 256)
+        return cu_fail(st, "%s: head_dim is %d, expected 32, 64, 128 or 256 (the sizes the CUDA "
+                       "kernels are built for)", op, D);
     if (T < 0 || S < 0 || (T > 0 && S < 1) || MB < 1)
         return cu_fail(st, "%s: batch has num_tokens %d, num_seqs %d, max_blocks %d: expected "
                        "num_tokens >= 0, num_seqs >= 1 when there are tokens, max_blocks >= 1",
@@ -500,6 +501,7 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
         plan_splits(st, a, ctx_max, D);
     }
     switch (D) {
+    case 32: return dt == BK_BF16 ? launch<32, __nv_bfloat16>(st, a, decode) : launch<32, float>(st, a, decode);
     case 64: return dt == BK_BF16 ? launch<64, __nv_bfloat16>(st, a, decode) : launch<64, float>(st, a, decode);
     case 128: return dt == BK_BF16 ? launch<128, __nv_bfloat16>(st, a, decode) : launch<128, float>(st, a, decode);
     default: return dt == BK_BF16 ? launch<256, __nv_bfloat16>(st, a, decode) : launch<256, float>(st, a, decode);

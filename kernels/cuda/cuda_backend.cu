@@ -20,6 +20,7 @@ int cu_fail(cu_state *st, const char *fmt, ...)
     int n = snprintf(st->err, sizeof st->err, "cuda ");
     vsnprintf(st->err + n, sizeof st->err - (size_t)n, fmt, ap);
     va_end(ap);
+    if (st->capturing) st->capture_failed = 1;
     return -1;
 }
 
@@ -133,6 +134,9 @@ static int cu_upload_rows(bk_backend *be, bk_tensor *t, int64_t row0, int64_t nr
 {
     cu_state *st = cu_st(be);
     if (!t || !t->data || !host) return cu_fail(st, "upload_rows: tensor or host pointer is NULL");
+    if (st->capturing)
+        return cu_fail(st, "upload_rows: called while a CUDA graph is being recorded, expected "
+                       "uploads before bk_cuda_capture_begin");
     if (row0 < 0 || nrows < 0 || row0 + nrows > t->rows)
         return cu_fail(st, "upload_rows: rows [%lld, %lld) are outside the tensor's %lld rows",
                        (long long)row0, (long long)(row0 + nrows), (long long)t->rows);
@@ -173,6 +177,9 @@ static int cu_download_rows(bk_backend *be, const bk_tensor *t, int64_t nrows, v
 {
     cu_state *st = cu_st(be);
     if (!t || !t->data || !host) return cu_fail(st, "download_rows: tensor or host pointer is NULL");
+    if (st->capturing)
+        return cu_fail(st, "download_rows: called while a CUDA graph is being recorded, expected "
+                       "downloads after bk_cuda_capture_end");
     if (nrows < 0 || nrows > t->rows)
         return cu_fail(st, "download_rows: %lld rows requested, the tensor has %lld",
                        (long long)nrows, (long long)t->rows);

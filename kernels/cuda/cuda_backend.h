@@ -23,11 +23,31 @@ int bk_cuda_device_count(void);
 /* Free and total memory of a device, in bytes. 0, or -1 when it cannot be read. */
 int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);
 
-/* The backend's one stream (a cudaStream_t), for timing with CUDA events and, later, graph capture. */
+/* The backend's one stream (a cudaStream_t), for timing with CUDA events. */
 void *bk_cuda_stream(bk_backend *be);
 
 /* Bytes of the budget held by live tensors (the fixed workspace is not counted). */
 size_t bk_cuda_bytes_in_use(const bk_backend *be);
+
+/* ---- CUDA graphs: a forward recorded once and replayed with one launch ----
+ * Between begin and end, ops are recorded instead of run. A graph replays the kernels exactly as
+ * recorded: the same tensors (addresses), the same host counts of the batch (num_tokens, num_seqs,
+ * num_logit_rows, max_blocks) and the same attention split plan, which max_seq_len selects: record a
+ * decode step with max_seq_len = 0 (planned for max_blocks · 16 positions) so that the graph stays valid
+ * while the sequences grow. What the device arrays hold (token ids, positions, slots, seq_lens, block
+ * tables, logit rows) may change between replays: upload it before each launch. Recording refuses
+ * download_rows and upload_rows (both would synchronize or copy host memory at record time); record
+ * each GEMM shape once uncaptured first, so cuBLASLt's plan is cached before capture. */
+typedef struct bk_cuda_graph bk_cuda_graph;
+
+/* Starts recording the backend's stream. -1 (last_error set) when already recording. */
+int bk_cuda_capture_begin(bk_backend *be);
+/* Stops recording and instantiates the graph. Always stops, also after an op failed while recording
+ * (then returns -1 and *out is NULL, with the first failure in last_error). */
+int bk_cuda_capture_end(bk_backend *be, bk_cuda_graph **out);
+/* Enqueues one replay on the backend's stream; no synchronization (download_rows waits for it). */
+int bk_cuda_graph_launch(bk_backend *be, bk_cuda_graph *g);
+void bk_cuda_graph_free(bk_cuda_graph *g);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,8 @@ typedef struct cu_state {
     size_t scratch_size;
     cu_lt_plan plans[CU_LT_PLANS];
     int next_plan;
+    int capturing;      /* between bk_cuda_capture_begin and _end */
+    int capture_failed; /* an op failed while capturing: the graph would be incomplete */
     char err[512];
 } cu_state;
 

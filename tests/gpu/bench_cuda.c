@@ -1,7 +1,6 @@
 /* GPU benchmark (not a test): measures the device's copy bandwidth and cuBLAS bf16 GEMM peak, then
  * times the CUDA backend's matmul at Qwen3-4B's shapes against them, all in the same run, with CUDA
  * events after warm-up on random (never zero) data. Prints a markdown report to argv[1] (or stdout). */
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,43 +8,9 @@
 #include <string.h>
 
 #include "kernels/cuda/cuda_backend.h"
+#include "tests/gpu/bench_util.h"
 
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t next_u64(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* bf16 values uniform-ish in ±[2^-8, 2): random sign and mantissa, exponent 119..127. */
-static void fill_bf16(uint16_t *x, size_t n)
-{
-    for (size_t i = 0; i < n; i += 4) {
-        uint64_t r = next_u64();
-        for (size_t j = 0; j < 4 && i + j < n; j++, r >>= 16) {
-            uint16_t sign = (uint16_t)(r & 0x8000), man = (uint16_t)(r & 0x7F);
-            uint16_t ex = (uint16_t)(119 + ((r >> 7) & 7));
-            x[i + j] = (uint16_t)(sign | (uint16_t)(ex << 7) | man);
-        }
-    }
-}
-
-static void fill_f32(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] = (float)((next_u64() >> 11) * 0x1.0p-53) * 2.0f - 1.0f;
-}
+#define CK(call) BENCH_CK(call)
 
 /* Milliseconds per iteration of `iters` runs of body() recorded on stream, after `warm` runs. */
 #define TIME_MS(stream, warm, iters, out_ms, body)                                                 \
@@ -79,60 +44,13 @@ int main(int argc, char **argv)
     struct cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     CK(cudaSetDevice(0));
-    cudaStream_t s;
-    CK(cudaStreamCreate(&s));
     fprintf(out, "## GPU benchmark: %s (sm_%d%d, %d SMs, %.1f GiB)\n\n", prop.name, prop.major,
             prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30));
 
-    /* ---- device copy bandwidth: read + write bytes per second ---- */
-    const size_t copy_bytes = (size_t)2 << 30;
-    void *a = NULL, *b = NULL;
-    CK(cudaMalloc(&a, copy_bytes));
-    CK(cudaMalloc(&b, copy_bytes));
-    CK(cudaMemset(a, 0x3c, copy_bytes));
-    double copy_ms;
-    TIME_MS(s, 3, 20, copy_ms, CK(cudaMemcpyAsync(b, a, copy_bytes, cudaMemcpyDeviceToDevice, s)));
-    const double bw = 2.0 * (double)copy_bytes / (copy_ms * 1e-3) / 1e9;
+    const double bw = bench_copy_bandwidth();
     fprintf(out, "- device copy (cudaMemcpy D2D, 2 GiB, read + write): **%.0f GB/s**\n", bw);
-    CK(cudaFree(a));
-    CK(cudaFree(b));
-
-    /* ---- cuBLAS bf16 GEMM peak (fp32 accumulate) ---- */
-    const int G = 8192;
-    const size_t gn = (size_t)G * G;
-    uint16_t *host = malloc(gn * sizeof *host);
-    void *ga, *gb, *gc;
-    CK(cudaMalloc(&ga, gn * 2));
-    CK(cudaMalloc(&gb, gn * 2));
-    CK(cudaMalloc(&gc, gn * 2));
-    fill_bf16(host, gn);
-    CK(cudaMemcpy(ga, host, gn * 2, cudaMemcpyHostToDevice));
-    fill_bf16(host, gn);
-    CK(cudaMemcpy(gb, host, gn * 2, cudaMemcpyHostToDevice));
-    free(host);
-    cublasHandle_t h;
-    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "cublasCreate failed\n");
-        return 1;
-    }
-    cublasSetStream(h, s);
-    const float one = 1.0f, zero = 0.0f;
-    double gemm_ms;
-    cublasStatus_t gst = CUBLAS_STATUS_SUCCESS;
-    TIME_MS(s, 3, 20, gemm_ms,
-            gst |= cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, G, G, G, &one, ga, CUDA_R_16BF, G, gb,
-                                CUDA_R_16BF, G, &zero, gc, CUDA_R_16BF, G, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
-    if (gst != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "cublasGemmEx failed: %d\n", (int)gst);
-        return 1;
-    }
-    const double peak = 2.0 * G * (double)G * G / (gemm_ms * 1e-3) / 1e12;
-    fprintf(out, "- cuBLAS bf16 GEMM %dx%dx%d (fp32 accumulate): **%.0f TFLOP/s**\n\n", G, G, G, peak);
-    cublasDestroy(h);
-    CK(cudaFree(ga));
-    CK(cudaFree(gb));
-    CK(cudaFree(gc));
+    const double peak = bench_gemm_peak();
+    fprintf(out, "- cuBLAS bf16 GEMM 8192x8192x8192 (fp32 accumulate): **%.0f TFLOP/s**\n\n", peak);
 
     /* ---- the backend's matmul at Qwen3-4B shapes ---- */
     static const struct {
@@ -153,8 +71,8 @@ int main(int argc, char **argv)
     const size_t wmax = (size_t)151936 * 2560;
     uint16_t *wh = malloc(wmax * sizeof *wh);
     float *xh = malloc((size_t)64 * 9728 * sizeof *xh);
-    fill_bf16(wh, wmax);
-    fill_f32(xh, (size_t)64 * 9728);
+    bench_fill_bf16(wh, wmax);
+    bench_fill_f32(xh, (size_t)64 * 9728);
     fprintf(out, "Backend matmul, bf16 weights, f32 activations (T <= 8: berth GEMV; above: bf16 "
                  "conversion + cuBLASLt). GB/s counts weight bytes only; %% is of the copy "
                  "bandwidth above; TFLOP/s %% is of the GEMM peak above.\n\n");
@@ -201,7 +119,6 @@ int main(int argc, char **argv)
     free(wh);
     free(xh);
     be->ops->destroy(be);
-    CK(cudaStreamDestroy(s));
     if (out != stdout) fclose(out);
     return 0;
 }

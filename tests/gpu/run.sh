@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU: build berth with CUDA (cmake + nvcc only, no package installs),
-# run the GPU tests (the CUDA backend against the CPU backend, op by op) and the GPU benchmark, and
-# write a report to $OUT/report.md (./gpu-report.md when OUT is unset). Fits in ~8 minutes on an H200.
+# On a machine with an NVIDIA GPU: build berth's kernels, models and engine with CUDA (BERTH_SERVER=OFF:
+# CUDA, cuBLAS and cJSON only), run the GPU tests (the CUDA backend against the CPU backend op by op
+# and on whole models, CUDA graphs) and the GPU benchmarks (kernels at Qwen3-4B shapes, then the whole
+# model on a random Qwen3-4B-shaped checkpoint, with PyTorch's forward beside it when python3 has torch),
+# and write a report to $OUT/report.md (./gpu-report.md when OUT is unset). ~8 minutes on an H200.
 # Exit status: non-zero when the build or any GPU test fails, or when the tests skip (no GPU seen).
+#
+# Machines that reach no package registry: on a Debian 12 machine with network, run
+#     mkdir -p build-gpu-deps && (cd build-gpu-deps &&
+#         apt-get download libcjson1 libcjson-dev zlib1g-dev pkgconf-bin libpkgconf3)
+# and bring build-gpu-deps/ along (it is git-ignored: the device tool's `carry`). This script then
+# unpacks the .debs with `dpkg -x` into build-gpu-deps/prefix and points pkg-config (the carried one
+# when the machine has none), CMAKE_PREFIX_PATH and LD_LIBRARY_PATH at it.
+# Environment: BERTH_GPU_BUILD (build folder, default build-gpu), BERTH_BENCH_MODEL (where the random
+# checkpoint is written, default $build/qwen3-4b, ~8 GB, reused when present), BERTH_BENCH_CTX (512).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BERTH_GPU_BUILD:-$root/build-gpu}
+model_dir=${BERTH_BENCH_MODEL:-$build/qwen3-4b}
+ctx=${BERTH_BENCH_CTX:-512}
 if [ -n "${OUT:-}" ]; then report=$OUT/report.md; else report=$PWD/gpu-report.md; fi
 logdir=$(mktemp -d)
 jobs=$(nproc 2>/dev/null || echo 4)
@@ -15,33 +28,67 @@ start=$(date +%s)
 
 section() { printf '\n## %s\n\n' "$1" >>"$report"; }
 fence() { printf '```\n' >>"$report"; cat "$1" >>"$report"; printf '```\n' >>"$report"; }
+finish() {
+    echo >>"$report"
+    echo "Total: $(($(date +%s) - start)) s, status $status." >>"$report"
+    if [ -n "${OUT:-}" ]; then cp "$logdir"/*.log "$OUT/" 2>/dev/null || true; fi
+    echo "report: $report"
+    exit "$status"
+}
 
 {
     echo "# berth GPU report"
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "- commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "- gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi not found')"
     echo "- nvcc: $(nvcc --version 2>/dev/null | tail -1 || echo 'not on PATH')"
     echo "- host: $(nproc) cores, $(uname -sr)"
 } >"$report"
 
+# ---- carried Debian packages -----------------------------------------------------------------------
+deps=$root/build-gpu-deps
+cmake_extra=()
+zlib_cflags=()
+pkgcfg=pkg-config
+if ls "$deps"/*.deb >/dev/null 2>&1; then
+    prefix=$deps/prefix
+    mkdir -p "$prefix"
+    for deb in "$deps"/*.deb; do dpkg -x "$deb" "$prefix" || { echo "dpkg -x $deb failed" >&2; status=1; }; done
+    libdir=$prefix/usr/lib/x86_64-linux-gnu
+    # The .pc files name /usr (libcjson.pc: libdir=/usr/lib/..., includedir=/usr/include): point
+    # them at the unpacked tree (idempotent: a second run finds no leading /usr).
+    for pc in "$libdir"/pkgconfig/*.pc; do
+        [ -f "$pc" ] && sed -i -E "s#^(prefix|exec_prefix|libdir|includedir)=/usr#\1=$prefix/usr#" "$pc"
+    done
+    export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+    export CMAKE_PREFIX_PATH=$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+    export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    if ! command -v pkg-config >/dev/null && [ -x "$prefix/usr/bin/pkgconf" ]; then
+        pkgcfg=$prefix/usr/bin/pkgconf
+        cmake_extra+=("-DPKG_CONFIG_EXECUTABLE=$pkgcfg")
+    fi
+    zlib_cflags=("-I$prefix/usr/include")
+    echo "- carried packages: $(cd "$deps" && ls *.deb | tr '\n' ' ')" >>"$report"
+fi
+
 section "Build"
-if cmake -S "$root" -B "$build" -DBERTH_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$logdir/configure.log" 2>&1 &&
+if cmake -S "$root" -B "$build" -DBERTH_CUDA=ON -DBERTH_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "${cmake_extra[@]}" >"$logdir/configure.log" 2>&1 &&
     cmake --build "$build" -j "$jobs" --target test_cuda_arena test_cuda_ops test_cuda_attention \
-        bench_cuda >"$logdir/build.log" 2>&1; then
-    echo "Built test_cuda_arena, test_cuda_ops, test_cuda_attention and bench_cuda (RelWithDebInfo, CUDA architectures from CMakeLists.txt) in $(($(date +%s) - start)) s." >>"$report"
+        test_cuda_model test_cuda_graph bench_cuda bench_model >"$logdir/build.log" 2>&1; then
+    echo "Built the GPU tests and benchmarks (RelWithDebInfo, BERTH_SERVER=OFF) in $(($(date +%s) - start)) s." >>"$report"
 else
     echo "**Build failed.** Last lines:" >>"$report"
     for f in "$logdir/configure.log" "$logdir/build.log"; do
         if [ -f "$f" ]; then grep -E -A4 "[Ee]rror" "$f" | head -60; tail -20 "$f"; fi
     done >"$logdir/tail.log"
     fence "$logdir/tail.log"
-    echo "report: $report"
-    exit 1
+    status=1
+    finish
 fi
 
-section "GPU tests (CUDA backend vs CPU backend)"
+section "GPU tests (CUDA backend vs CPU backend, CUDA graphs)"
 t0=$(date +%s)
 ctest --test-dir "$build" -R '^test_cuda_' --output-on-failure --timeout 600 >"$logdir/ctest.log" 2>&1
 rc=$?
@@ -51,15 +98,15 @@ if grep -q "Skipped\|Not Run" "$logdir/ctest.log"; then
     status=1
 fi
 echo "ctest exit $rc in $(($(date +%s) - t0)) s:" >>"$report"
-grep -E "Test +#|tests passed|checks, " "$logdir/ctest.log" >"$logdir/ctest.summary" || true
+grep -E "Test +#|tests passed|checks, | rows|graphs of" "$logdir/ctest.log" >"$logdir/ctest.summary" || true
 fence "$logdir/ctest.summary"
 if [ $rc -ne 0 ]; then
     echo "Failures (first 80 lines):" >>"$report"
-    grep -E "FAIL|nmse|failed|error" "$logdir/ctest.log" | head -80 >"$logdir/ctest.fail" || true
+    grep -E "FAIL|nmse|failed|error|differ" "$logdir/ctest.log" | head -80 >"$logdir/ctest.fail" || true
     fence "$logdir/ctest.fail"
 fi
 
-section "Benchmark"
+section "Kernel benchmark"
 t0=$(date +%s)
 if timeout 300 "$build/tests/gpu/bench_cuda" "$logdir/bench.md" >"$logdir/bench.log" 2>&1; then
     cat "$logdir/bench.md" >>"$report"
@@ -71,8 +118,52 @@ else
     fence "$logdir/bench.log"
 fi
 
-echo >>"$report"
-echo "Total: $(($(date +%s) - start)) s, status $status." >>"$report"
-if [ -n "${OUT:-}" ]; then cp "$logdir/ctest.log" "$OUT/ctest.log" 2>/dev/null || true; fi
-echo "report: $report"
-exit $status
+section "Model benchmark"
+# berth-make-model is a tool (not built with BERTH_SERVER=OFF): compiled here directly; it needs cJSON
+# and zlib only.
+t0=$(date +%s)
+maker=$build/berth-make-model
+if [ ! -f "$model_dir/model.safetensors" ] || [ ! -f "$model_dir/config.json" ]; then
+    if cc -std=c17 -O2 -D_GNU_SOURCE -I"$root" "${zlib_cflags[@]}" "$root"/tools/make_model/*.c \
+        $("$pkgcfg" --cflags --libs libcjson) \
+        -l:libz.so.1 -lm -o "$maker" >"$logdir/make_model.log" 2>&1 &&
+        "$maker" --preset qwen3-4b --out "$model_dir" --force >>"$logdir/make_model.log" 2>&1; then
+        echo "Random Qwen3-4B-shaped bf16 checkpoint written in $(($(date +%s) - t0)) s ($model_dir)." >>"$report"
+    else
+        status=1
+        echo "**berth-make-model failed:**" >>"$report"
+        fence "$logdir/make_model.log"
+    fi
+fi
+if [ -f "$model_dir/model.safetensors" ]; then
+    t0=$(date +%s)
+    if timeout 300 "$build/tests/gpu/bench_model" "$model_dir" "$logdir/bench_model.md" "$ctx" \
+        >"$logdir/bench_model.log" 2>&1; then
+        cat "$logdir/bench_model.md" >>"$report"
+        echo >>"$report"
+        echo "(bench_model ran in $(($(date +%s) - t0)) s)" >>"$report"
+    else
+        status=1
+        echo "**bench_model failed:**" >>"$report"
+        fence "$logdir/bench_model.log"
+    fi
+fi
+
+section "PyTorch reference"
+if python3 -c "import torch, transformers; assert torch.cuda.is_available()" >/dev/null 2>&1; then
+    t0=$(date +%s)
+    if timeout 240 python3 "$root/tests/gpu/bench_torch.py" --config "$model_dir/config.json" \
+        --ctx "$ctx" --out "$logdir/bench_torch.md" >"$logdir/bench_torch.log" 2>&1; then
+        cat "$logdir/bench_torch.md" >>"$report"
+        echo >>"$report"
+        echo "(bench_torch.py ran in $(($(date +%s) - t0)) s; a reference point, not a test)" >>"$report"
+    else
+        echo "bench_torch.py failed (not counted in the status):" >>"$report"
+        tail -30 "$logdir/bench_torch.log" >"$logdir/bench_torch.tail"
+        fence "$logdir/bench_torch.tail"
+    fi
+else
+    echo "Skipped: python3 has no torch + transformers with CUDA on this machine." >>"$report"
+fi
+
+finish

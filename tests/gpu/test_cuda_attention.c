@@ -1,5 +1,5 @@
 /* The fused Q/K RMSNorm + RoPE + KV-cache write and paged attention of the CUDA backend against the
- * CPU backend: GQA ratios 1..16, head_dim 64/128/256, BF16 and F32 caches, shuffled block tables,
+ * CPU backend: GQA ratios 1..16, head_dim 32/64/128/256, BF16 and F32 caches, shuffled block tables,
  * decode batches (including contexts of 40,000 tokens that take the split + log-sum-exp path), mixed
  * batches, and prefill chunks attending to a cached prefix.
  * Tolerances (NMSE, max-abs as a fraction of max |cpu|):
@@ -34,7 +34,8 @@ static const batch_case cases[] = {
 };
 
 static const bk_attn_shape shapes[] = {
-    {4, 4, 64}, {8, 2, 128}, {32, 8, 128}, {12, 4, 64}, {16, 2, 256}, {16, 1, 128},
+    {4, 4, 64}, {8, 2, 128}, {32, 8, 128}, {12, 4, 64}, {16, 2, 256}, {16, 1, 128}, {6, 2, 32},
+    {2, 1, 32},
 };
 
 /* The KV pool of a batch, filled with random values (both backends get the same bytes). */
