@@ -192,13 +192,17 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
                     for (int j = 0; j < DEC_GROUP; j++)
                         if (g0 + j < G) acc[j] += s_s[(g0 + j) * DEC_TILE + pi] * v;
                 }
+                /* The parts add in a fixed order, not by atomics: a step's output does not depend
+                 * on warp scheduling, so a replayed CUDA graph matches the step run op by op. */
+                for (int pp = 0; pp < PARTS; pp++) {
+                    if (part == pp) {
 #pragma unroll
-                for (int j = 0; j < DEC_GROUP; j++) {
-                    if (g0 + j >= G) break;
-                    if (PARTS > 1)
-                        atomicAdd(&acc_s[(g0 + j) * D + d], acc[j]);
-                    else
-                        acc_s[(g0 + j) * D + d] += acc[j];
+                        for (int j = 0; j < DEC_GROUP; j++) {
+                            if (g0 + j >= G) break;
+                            acc_s[(g0 + j) * D + d] += acc[j];
+                        }
+                    }
+                    if (PARTS > 1) __syncthreads();
                 }
             }
         }
