@@ -19,8 +19,7 @@ def free_port():
 
 def test_demo_script_serves_chat(tmp_path):
     port = free_port()
-    env = dict(os.environ, BERTH_PORT=str(port), BERTH_HOST="127.0.0.1",
-               BERTH_KV_CACHE_MEMORY=str(64 << 20))
+    env = dict(os.environ, BERTH_PORT=str(port), BERTH_HOST="127.0.0.1")
     model = tmp_path / "demo-model"
     proc = subprocess.Popen(["bash", str(ROOT / "tools" / "demo.sh"), str(model)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
