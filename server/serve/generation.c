@@ -8,6 +8,7 @@
 
 #include "server/api/api_response.h"
 #include "server/serve/chat_prompt.h"
+#include "server/serve/output_parser.h"
 #include "server/serve/text_output.h"
 
 /* ---- per-choice state ---- */
@@ -23,6 +24,8 @@ typedef struct gen_choice {
     int32_t prompt_len;
     engine_request *req;
     text_output out;
+    op_parser parse; /* chat with tools or a <think> template: reasoning and tool calls */
+    bool parsing;
     bool done, started;
     const char *finish_reason;
     int32_t completion_tokens;
@@ -35,6 +38,8 @@ typedef struct gen_choice {
 typedef struct gen_job {
     serve_ctx *s;
     bool chat, streaming, include_usage, continuous_usage, echo, want_logprobs;
+    op_think_mode think; /* chat: from the template and the rendered prompt */
+    bool parse_tools;    /* chat: the request has tools and tool_choice is not "none" */
     int32_t top_logprobs;
     char id[64];
     int64_t created;
@@ -79,6 +84,7 @@ static void job_free(gen_job *j)
         gen_choice *c = &j->choices[i];
         if (c->req) engine_release(c->req);
         text_output_free(&c->out);
+        if (c->parsing) op_free(&c->parse);
         free(c->text);
         for (size_t k = 0; k < c->n_lps; k++) {
             free((char *)c->lps[k].lp.token);
@@ -219,41 +225,85 @@ static api_usage usage_of(const gen_job *j)
     return u;
 }
 
+static void push_chat_delta(gen_job *j, gen_choice *c, api_chat_delta *d)
+{
+    api_usage u = usage_of(j);
+    d->with_role = !c->started;
+    /* The first chunk always says something, as OpenAI's does: content "" when nothing else. */
+    if (!c->started && !d->content && !d->reasoning_content && !d->n_tool_calls) d->content = "";
+    char *json = api_chat_chunk_json(j->id, j->created, j->s->model_name, d, 1,
+                                     j->continuous_usage ? &u : NULL, j->include_usage);
+    c->started = true;
+    push_sse(j, json);
+    free(json);
+}
+
 /* Streams one delta of choice c: text (may be NULL), a logprob (may be NULL), finish (may be NULL). */
 static void stream_delta(gen_job *j, gen_choice *c, const char *text, const token_logprob_owned *lp,
                          const char *finish)
 {
-    api_usage u = usage_of(j);
-    const api_usage *usage = j->continuous_usage ? &u : NULL;
-    const char *name = j->s->model_name;
-    char *json;
     if (j->chat) {
-        api_chat_delta d = {.index = c->index, .with_role = !c->started, .content = text,
-                            .finish_reason = finish, .has_logprobs = lp != NULL,
-                            .logprobs = lp ? &lp->lp : NULL, .n_logprobs = lp ? 1 : 0};
-        if (!c->started && !text) d.content = "";
-        json = api_chat_chunk_json(j->id, j->created, name, &d, 1, usage, j->include_usage);
-    } else {
-        char *echoed = NULL;
-        if (j->echo && !c->started) {
-            /* The first chunk of an echoed completion starts with the prompt. */
-            const char *p = j->prompt_texts[(size_t)c->index / (j->n_choices / j->n_prompts)];
-            echoed = malloc(strlen(p) + (text ? strlen(text) : 0) + 1);
-            if (echoed) {
-                strcpy(echoed, p);
-                if (text) strcat(echoed, text);
-                text = echoed;
-            }
-        }
-        api_completion_choice d = {.index = c->index, .text = text ? text : "", .finish_reason = finish,
-                                   .has_logprobs = lp != NULL, .logprobs = lp ? &lp->lp : NULL,
-                                   .n_logprobs = lp ? 1 : 0};
-        json = api_completion_chunk_json(j->id, j->created, name, &d, 1, usage, j->include_usage);
-        free(echoed);
+        api_chat_delta d = {.index = c->index, .content = text, .finish_reason = finish,
+                            .has_logprobs = lp != NULL, .logprobs = lp ? &lp->lp : NULL,
+                            .n_logprobs = lp ? 1 : 0};
+        push_chat_delta(j, c, &d);
+        return;
     }
+    char *echoed = NULL;
+    if (j->echo && !c->started) {
+        /* The first chunk of an echoed completion starts with the prompt. */
+        const char *p = j->prompt_texts[(size_t)c->index / (j->n_choices / j->n_prompts)];
+        echoed = malloc(strlen(p) + (text ? strlen(text) : 0) + 1);
+        if (echoed) {
+            strcpy(echoed, p);
+            if (text) strcat(echoed, text);
+            text = echoed;
+        }
+    }
+    api_usage u = usage_of(j);
+    api_completion_choice d = {.index = c->index, .text = text ? text : "", .finish_reason = finish,
+                               .has_logprobs = lp != NULL, .logprobs = lp ? &lp->lp : NULL,
+                               .n_logprobs = lp ? 1 : 0};
+    char *json = api_completion_chunk_json(j->id, j->created, j->s->model_name, &d, 1,
+                                           j->continuous_usage ? &u : NULL, j->include_usage);
+    free(echoed);
     c->started = true;
     push_sse(j, json);
     free(json);
+}
+
+/* Streams the output parser's events for choice c, one chunk each (a tool call's start and its
+ * arguments are separate deltas, as PROTOCOL.md §4 has them); the first carries lp. */
+static void stream_events(gen_job *j, gen_choice *c, const op_event *ev, size_t n,
+                          const token_logprob_owned *lp)
+{
+    if (n == 0 && (lp || !c->started)) stream_delta(j, c, NULL, lp, NULL);
+    for (size_t k = 0; k < n; k++) {
+        api_chat_delta d = {.index = c->index};
+        api_tool_call_delta tc;
+        op_event_delta(&ev[k], &d, &tc);
+        if (k == 0 && lp) {
+            d.has_logprobs = 1;
+            d.logprobs = &lp->lp;
+            d.n_logprobs = 1;
+        }
+        push_chat_delta(j, c, &d);
+    }
+}
+
+/* Ends the parse of choice c: streams what was held back, or parses the whole text at once. */
+static const char *finish_parse(gen_job *j, gen_choice *c, const char *tail, size_t tail_len,
+                                const char *reason)
+{
+    const op_event *ev;
+    size_t n;
+    if (j->streaming) {
+        if (op_feed(&c->parse, tail, tail_len, &ev, &n) == 0 && n) stream_events(j, c, ev, n, NULL);
+    } else {
+        op_feed(&c->parse, c->text ? c->text : "", c->text_len, &ev, &n);
+    }
+    if (op_finish(&c->parse, &ev, &n) == 0 && j->streaming && n) stream_events(j, c, ev, n, NULL);
+    return op_finish_reason(&c->parse, reason);
 }
 
 static void finish_choice(gen_job *j, gen_choice *c, const char *reason)
@@ -262,7 +312,11 @@ static void finish_choice(gen_job *j, gen_choice *c, const char *reason)
     size_t tail_len = 0;
     if (!c->out.stopped) text_output_finish(&c->out, &tail, &tail_len);
     if (c->out.stopped) reason = "stop";
-    if (j->streaming) {
+    if (c->parsing) {
+        if (!j->streaming && tail_len) append_text(c, tail, tail_len);
+        reason = finish_parse(j, c, tail, tail_len, reason);
+        if (j->streaming) stream_delta(j, c, NULL, NULL, reason);
+    } else if (j->streaming) {
         stream_delta(j, c, tail_len ? tail : NULL, NULL, reason);
     } else if (tail_len) {
         append_text(c, tail, tail_len);
@@ -291,7 +345,13 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
         token_logprob_owned lp;
         bool with_lp = j->want_logprobs;
         if (with_lp) fill_logprob(j, &ev->token, &lp);
-        if (j->streaming) {
+        if (j->streaming && c->parsing) {
+            const op_event *evs = NULL;
+            size_t n = 0;
+            op_feed(&c->parse, emit ? emit : "", emit_len, &evs, &n);
+            stream_events(j, c, evs, n, with_lp ? &lp : NULL);
+            if (with_lp) free_logprob(&lp);
+        } else if (j->streaming) {
             if (emit_len || with_lp || !c->started) stream_delta(j, c, emit_len ? emit : NULL, with_lp ? &lp : NULL, NULL);
             if (with_lp) free_logprob(&lp);
         } else {
@@ -325,6 +385,7 @@ static void respond_complete(gen_job *j)
     if (j->chat) {
         api_chat_choice *cs = calloc(j->n_choices, sizeof *cs);
         api_token_logprob **lps = calloc(j->n_choices, sizeof *lps);
+        api_tool_call_out **calls = calloc(j->n_choices, sizeof *calls);
         for (size_t i = 0; i < j->n_choices; i++) {
             gen_choice *c = &j->choices[i];
             lps[i] = calloc(c->n_lps ? c->n_lps : 1, sizeof **lps);
@@ -333,9 +394,17 @@ static void respond_complete(gen_job *j)
                                       .finish_reason = c->finish_reason,
                                       .has_logprobs = j->want_logprobs, .logprobs = lps[i],
                                       .n_logprobs = c->n_lps};
+            if (c->parsing) {
+                calls[i] = calloc(c->parse.n_calls ? c->parse.n_calls : 1, sizeof **calls);
+                if (calls[i]) op_message(&c->parse, &cs[i], calls[i]);
+            }
         }
         json = api_chat_completion_json(j->id, j->created, j->s->model_name, cs, j->n_choices, &u);
-        for (size_t i = 0; i < j->n_choices; i++) free(lps[i]);
+        for (size_t i = 0; i < j->n_choices; i++) {
+            free(lps[i]);
+            free(calls[i]);
+        }
+        free(calls);
         free(lps);
         free(cs);
     } else {
@@ -476,6 +545,10 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
             api_error_set(e, 500, NULL, NULL, NULL, "out of memory");
             return -1;
         }
+        if (j->chat && (j->think != OP_THINK_OFF || j->parse_tools)) {
+            op_init(&c->parse, j->think, j->parse_tools);
+            c->parsing = true;
+        }
     }
     return 0;
 }
@@ -583,6 +656,8 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
         job_free(j);
         return;
     }
+    j->think = op_think_mode_for(tok_chat_template(s->tok), prompt);
+    j->parse_tools = j->chat_req.n_tools > 0 && j->chat_req.tool_choice != API_TOOL_CHOICE_NONE;
     free(prompt);
     j->prompt_tokens = len;
     for (size_t i = 0; i < j->n_choices; i++) {
