@@ -28,7 +28,8 @@ op_think_mode op_think_mode_for(const char *chat_template, const char *prompt)
 {
     if (!chat_template || !strstr(chat_template, THINK_OPEN)) return OP_THINK_OFF;
     size_t n = prompt ? strlen(prompt) : 0;
-    while (n > 0 && is_ws(prompt[n - 1])) n--;
+    while (n > 0 && is_ws(prompt[n - 1]))
+        n--;
     if (n && ends_with(prompt, n, THINK_CLOSE)) return OP_THINK_OFF;
     if (n && ends_with(prompt, n, THINK_OPEN)) return OP_THINK_OPEN;
     return OP_THINK_OPTIONAL;
@@ -44,7 +45,8 @@ void op_init(op_parser *p, op_think_mode think, bool tools)
 
 static void clear_events(op_parser *p)
 {
-    for (size_t i = 0; i < p->n_events; i++) free(p->events[i].text);
+    for (size_t i = 0; i < p->n_events; i++)
+        free(p->events[i].text);
     p->n_events = 0;
 }
 
@@ -69,7 +71,8 @@ static int grow(void **ptr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return 0;
     size_t cap2 = *cap ? *cap * 2 : 64;
-    while (cap2 < need) cap2 *= 2;
+    while (cap2 < need)
+        cap2 *= 2;
     void *g = realloc(*ptr, cap2 * elem);
     if (!g) return -1;
     *ptr = g;
@@ -114,7 +117,8 @@ static op_event *new_event(op_parser *p, op_event_kind kind, int index)
     return e;
 }
 
-/* Reasoning or content text: into the result and, merged with a preceding event of its kind, out. */
+/* Reasoning or content text: into the result and, merged with a preceding event of its kind, out.
+ */
 static int emit_text(op_parser *p, op_event_kind kind, const char *s, size_t n)
 {
     if (n == 0) return 0;
@@ -141,8 +145,10 @@ static int emit_text(op_parser *p, op_event_kind kind, const char *s, size_t n)
 static size_t skip_string(const char *t, size_t n, size_t i)
 {
     for (i++; i < n; i++) {
-        if (t[i] == '\\') i++;
-        else if (t[i] == '"') return i + 1;
+        if (t[i] == '\\')
+            i++;
+        else if (t[i] == '"')
+            return i + 1;
     }
     return n;
 }
@@ -153,11 +159,13 @@ static bool member_span(const char *t, size_t n, const char *key, size_t *off, s
 {
     size_t i = 1, klen = strlen(key);
     while (i < n) {
-        while (i < n && (is_ws(t[i]) || t[i] == ',')) i++;
+        while (i < n && (is_ws(t[i]) || t[i] == ','))
+            i++;
         if (i >= n || t[i] != '"') return false;
         size_t ks = i + 1, ke = skip_string(t, n, i) - 1;
         i = ke + 1;
-        while (i < n && (is_ws(t[i]) || t[i] == ':')) i++;
+        while (i < n && (is_ws(t[i]) || t[i] == ':'))
+            i++;
         size_t vs = i, depth = 0;
         while (i < n) {
             char c = t[i];
@@ -165,14 +173,19 @@ static bool member_span(const char *t, size_t n, const char *key, size_t *off, s
                 i = skip_string(t, n, i);
                 continue;
             }
-            if (c == '{' || c == '[') depth++;
-            else if ((c == '}' || c == ']') && depth == 0) break;
-            else if (c == '}' || c == ']') depth--;
-            else if (c == ',' && depth == 0) break;
+            if (c == '{' || c == '[')
+                depth++;
+            else if ((c == '}' || c == ']') && depth == 0)
+                break;
+            else if (c == '}' || c == ']')
+                depth--;
+            else if (c == ',' && depth == 0)
+                break;
             i++;
         }
         size_t ve = i;
-        while (ve > vs && is_ws(t[ve - 1])) ve--;
+        while (ve > vs && is_ws(t[ve - 1]))
+            ve--;
         if (ke - ks == klen && memcmp(t + ks, key, klen) == 0) {
             *off = vs;
             *vlen = ve - vs;
@@ -182,8 +195,8 @@ static bool member_span(const char *t, size_t n, const char *key, size_t *off, s
     return false;
 }
 
-/* The arguments text of a call object: an object (or other value) as written, a string's value as is
- * (that is already OpenAI's form), "{}" when absent. */
+/* The arguments text of a call object: an object (or other value) as written, a string's value as
+ * is (that is already OpenAI's form), "{}" when absent. */
 static char *call_arguments(const cJSON *root, const char *json, size_t len)
 {
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "arguments");
@@ -194,7 +207,8 @@ static char *call_arguments(const cJSON *root, const char *json, size_t len)
     return cJSON_PrintUnformatted(args);
 }
 
-/* Checks the JSON body of a tool call and records it. Returns 1 if recorded, 0 if malformed, -1 on OOM. */
+/* Checks the JSON body of a tool call and records it. Returns 1 if recorded, 0 if malformed, -1 on
+ * OOM. */
 static int add_call(op_parser *p, const char *json, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -266,9 +280,12 @@ static int scan_tool(op_parser *p, bool final)
         } else if (p->tool_sub == TS_JSON) {
             p->scan++;
             if (p->in_string) {
-                if (p->escaped) p->escaped = false;
-                else if (c == '\\') p->escaped = true;
-                else if (c == '"') p->in_string = false;
+                if (p->escaped)
+                    p->escaped = false;
+                else if (c == '\\')
+                    p->escaped = true;
+                else if (c == '"')
+                    p->in_string = false;
             } else if (c == '"') {
                 p->in_string = true;
             } else if (c == '{' || c == '[') {
@@ -288,7 +305,8 @@ static int scan_tool(op_parser *p, bool final)
         }
     }
     if (!final) return 0;
-    /* vLLM's hermes parser accepts a call whose closing tag never came (the output was cut after it). */
+    /* vLLM's hermes parser accepts a call whose closing tag never came (the output was cut after
+     * it). */
     if (p->tool_sub == TS_TAIL) return tool_complete(p, p->len) ? -1 : 1;
     return tool_malformed(p) ? -1 : 1;
 }
@@ -320,7 +338,8 @@ static int step_content(op_parser *p, bool final)
         return 0;
     }
     const char *hit = memmem(p->buf, p->len, TOOL_OPEN, strlen(TOOL_OPEN));
-    size_t seg = hit ? (size_t)(hit - p->buf) : p->len - (final ? 0 : partial_tag(p->buf, p->len, TOOL_OPEN));
+    size_t seg = hit ? (size_t)(hit - p->buf)
+                     : p->len - (final ? 0 : partial_tag(p->buf, p->len, TOOL_OPEN));
     if (p->after_tool && all_ws(p->buf, seg)) {
         /* Whitespace between or after tool calls is layout, not an answer. */
         if (!hit && !final) return 0;
@@ -356,7 +375,8 @@ static int step(op_parser *p, bool final)
         return 1;
     case PH_REASONING: {
         const char *hit = memmem(p->buf, p->len, THINK_CLOSE, close_len);
-        size_t n = hit ? (size_t)(hit - p->buf) : p->len - (final ? 0 : partial_tag(p->buf, p->len, THINK_CLOSE));
+        size_t n = hit ? (size_t)(hit - p->buf)
+                       : p->len - (final ? 0 : partial_tag(p->buf, p->len, THINK_CLOSE));
         if (emit_text(p, OP_EV_REASONING, p->buf, n)) return -1;
         consume(p, n);
         if (!hit) return 0;
@@ -367,7 +387,8 @@ static int step(op_parser *p, bool final)
     case PH_CONTENT_LEAD: {
         /* The template renders the answer after </think> with lstrip('\n'): so do we. */
         size_t n = 0;
-        while (n < p->len && p->buf[n] == '\n') n++;
+        while (n < p->len && p->buf[n] == '\n')
+            n++;
         consume(p, n);
         if (p->len == 0) return 0;
         p->phase = PH_CONTENT;
@@ -383,7 +404,8 @@ static int step(op_parser *p, bool final)
 static int run(op_parser *p, bool final, const op_event **events, size_t *n_events)
 {
     int rc;
-    while ((rc = step(p, final)) > 0) {}
+    while ((rc = step(p, final)) > 0) {
+    }
     if (rc < 0) p->failed = true;
     *events = p->events;
     *n_events = p->n_events;
@@ -411,7 +433,8 @@ int op_finish(op_parser *p, const op_event **events, size_t *n_events)
     *n_events = 0;
     clear_events(p);
     if (p->failed) return -1;
-    if (grow((void **)&p->buf, &p->cap, 1, 1)) { /* the scans take a buffer even when nothing came */
+    if (grow((void **)&p->buf, &p->cap, 1,
+             1)) { /* the scans take a buffer even when nothing came */
         p->failed = true;
         return -1;
     }
@@ -433,7 +456,8 @@ void op_event_delta(const op_event *ev, api_chat_delta *d, api_tool_call_delta *
         d->content = ev->text;
         break;
     case OP_EV_TOOL_START:
-        *tc = (api_tool_call_delta){.index = ev->index, .id = ev->id, .name = ev->text, .arguments = ""};
+        *tc = (api_tool_call_delta){
+            .index = ev->index, .id = ev->id, .name = ev->text, .arguments = ""};
         d->tool_calls = tc;
         d->n_tool_calls = 1;
         break;
@@ -451,8 +475,8 @@ void op_message(const op_parser *p, api_chat_choice *c, api_tool_call_out *calls
     c->content = p->n_calls && !content[0] ? NULL : content;
     c->reasoning_content = p->saw_reasoning ? (p->reasoning.s ? p->reasoning.s : "") : NULL;
     for (size_t i = 0; i < p->n_calls; i++)
-        calls[i] = (api_tool_call_out){.id = p->calls[i].id, .name = p->calls[i].name,
-                                       .arguments = p->calls[i].arguments};
+        calls[i] = (api_tool_call_out){
+            .id = p->calls[i].id, .name = p->calls[i].name, .arguments = p->calls[i].arguments};
     c->tool_calls = p->n_calls ? calls : NULL;
     c->n_tool_calls = p->n_calls;
 }

@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     op_think_mode mode = (op_think_mode)(data[0] % 3);
     bool tools = data[0] & 4;
     unsigned step = (data[0] >> 3) + 1;
-    /* Event texts are C strings: the parser is fed text without NUL bytes, as detokenized text is. */
+    /* Event texts are C strings: the parser is fed text without NUL bytes, as detokenized text is.
+     */
     char *text = malloc(size);
     if (!text) return 0;
     size_t len = 0;

@@ -1,7 +1,8 @@
 /* From tokens to OpenAI JSON around the output parser, with the real Qwen3 tokenizer and template:
- * <think>, </think>, <tool_call> survive skip_special_tokens; the think mode follows enable_thinking;
- * a tokenized Qwen3 answer streamed token by token through text_output and the parser becomes
- * chunks shaped as PROTOCOL.md §4 says, and the same answer becomes one chat.completion message. */
+ * <think>, </think>, <tool_call> survive skip_special_tokens; the think mode follows
+ * enable_thinking; a tokenized Qwen3 answer streamed token by token through text_output and the
+ * parser becomes chunks shaped as PROTOCOL.md §4 says, and the same answer becomes one
+ * chat.completion message. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +15,23 @@
 
 static const char *ANSWER =
     "<think>\nThe user asks for the weather in Zürich.\n</think>\n\nLet me check.\n<tool_call>\n"
-    "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Zürich\", \"note\": \"</tool_call>\"}}\n"
-    "</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call><|im_end|>";
+    "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Zürich\", \"note\": "
+    "\"</tool_call>\"}}\n"
+    "</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+    "{}}\n</tool_call><|im_end|>";
 
 static void test_tags_survive_skip_special(const tok_tokenizer *t)
 {
     static const char *const tags[] = {"<think>", "</think>", "<tool_call>", "</tool_call>"};
     for (size_t i = 0; i < 4; i++) {
         int32_t id = tok_token_id(t, tags[i]);
-        CHECKF(id > 0 && !tok_is_special(t, id), "%s: id %d must be an added, non-special token", tags[i], id);
+        CHECKF(id > 0 && !tok_is_special(t, id), "%s: id %d must be an added, non-special token",
+               tags[i], id);
         char *text = NULL, err[128];
         size_t len;
         CHECK(tok_decode(t, &id, 1, true, &text, &len, err, sizeof err) == 0);
-        CHECKF(text && strcmp(text, tags[i]) == 0, "%s decodes with skip_special_tokens to [%s]", tags[i],
-               text ? text : "");
+        CHECKF(text && strcmp(text, tags[i]) == 0, "%s decodes with skip_special_tokens to [%s]",
+               tags[i], text ? text : "");
         free(text);
     }
     int32_t im_end = tok_token_id(t, "<|im_end|>");
@@ -43,10 +47,13 @@ static void test_think_mode_from_template(const tok_tokenizer *t)
     CHECKF(ct_parse(&tmpl, src, strlen(src), err, sizeof err) == 0, "template: %s", err);
     if (!tmpl) return;
     const char *vars_json[] = {
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": true}",
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": true, "
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": "
+        "true}",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"add_generation_prompt\": "
+        "true, "
         "\"enable_thinking\": false}",
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": "
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", "
+        "\"content\": "
         "\"<think>\\nr\\n</think>\\n\\nyes\"}, {\"role\": \"user\", \"content\": \"and?\"}], "
         "\"add_generation_prompt\": true}",
     };
@@ -55,7 +62,8 @@ static void test_think_mode_from_template(const tok_tokenizer *t)
         cJSON *vars = cJSON_Parse(vars_json[i]);
         char *prompt = NULL;
         size_t len;
-        CHECKF(ct_render(tmpl, vars, &prompt, &len, err, sizeof err) == 0, "render %zu: %s", i, err);
+        CHECKF(ct_render(tmpl, vars, &prompt, &len, err, sizeof err) == 0, "render %zu: %s", i,
+               err);
         CHECKF(op_think_mode_for(src, prompt) == want[i], "prompt %zu: mode %d, expected %d", i,
                (int)op_think_mode_for(src, prompt), (int)want[i]);
         free(prompt);
@@ -74,8 +82,10 @@ typedef struct streamed {
 static void read_chunk(const char *json, streamed *s)
 {
     cJSON *root = cJSON_Parse(json);
-    const cJSON *delta = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "choices"), 0), "delta");
-    const cJSON *r = cJSON_GetObjectItem(delta, "reasoning_content"), *r2 = cJSON_GetObjectItem(delta, "reasoning");
+    const cJSON *delta =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "choices"), 0), "delta");
+    const cJSON *r = cJSON_GetObjectItem(delta, "reasoning_content"),
+                *r2 = cJSON_GetObjectItem(delta, "reasoning");
     if (r) {
         s->shape_ok &= cJSON_IsString(r2) && strcmp(r->valuestring, r2->valuestring) == 0;
         strcat(s->reasoning, r->valuestring);
@@ -91,15 +101,20 @@ static void read_chunk(const char *json, streamed *s)
         if (!cJSON_IsNumber(index) || index->valueint < 0 || index->valueint > 1) continue;
         int k = index->valueint;
         if (id) {
-            /* A call's first delta: index, id, type, name and empty arguments, in order of index. */
-            const cJSON *type = cJSON_GetObjectItem(tc, "type"), *name = cJSON_GetObjectItem(fn, "name");
-            s->shape_ok &= k == s->n_starts && cJSON_IsString(type) && strcmp(type->valuestring, "function") == 0 &&
-                           cJSON_IsString(name) && cJSON_IsString(args) && args->valuestring[0] == 0;
+            /* A call's first delta: index, id, type, name and empty arguments, in order of index.
+             */
+            const cJSON *type = cJSON_GetObjectItem(tc, "type"),
+                        *name = cJSON_GetObjectItem(fn, "name");
+            s->shape_ok &= k == s->n_starts && cJSON_IsString(type) &&
+                           strcmp(type->valuestring, "function") == 0 && cJSON_IsString(name) &&
+                           cJSON_IsString(args) && args->valuestring[0] == 0;
             s->n_starts++;
             snprintf(s->ids[k], sizeof s->ids[k], "%s", id->valuestring);
-            if (cJSON_IsString(name)) snprintf(s->names[k], sizeof s->names[k], "%s", name->valuestring);
+            if (cJSON_IsString(name))
+                snprintf(s->names[k], sizeof s->names[k], "%s", name->valuestring);
         } else {
-            s->shape_ok &= k < s->n_starts && cJSON_IsString(args) && !cJSON_GetObjectItem(fn, "name");
+            s->shape_ok &=
+                k < s->n_starts && cJSON_IsString(args) && !cJSON_GetObjectItem(fn, "name");
             if (cJSON_IsString(args)) strcat(s->args[k], args->valuestring);
         }
     }
@@ -144,11 +159,13 @@ static void test_stream_and_message(const tok_tokenizer *t)
     free(ids);
     text_output_free(&out);
     CHECK(s.shape_ok);
-    CHECKF(strcmp(s.reasoning, "\nThe user asks for the weather in Zürich.\n") == 0, "reasoning [%s]", s.reasoning);
+    CHECKF(strcmp(s.reasoning, "\nThe user asks for the weather in Zürich.\n") == 0,
+           "reasoning [%s]", s.reasoning);
     CHECKF(strcmp(s.content, "Let me check.\n") == 0, "content [%s]", s.content);
     CHECK(s.n_starts == 2);
     CHECK(strcmp(s.names[0], "get_weather") == 0 && strcmp(s.names[1], "get_time") == 0);
-    CHECKF(strcmp(s.args[0], "{\"city\": \"Zürich\", \"note\": \"</tool_call>\"}") == 0, "args [%s]", s.args[0]);
+    CHECKF(strcmp(s.args[0], "{\"city\": \"Zürich\", \"note\": \"</tool_call>\"}") == 0,
+           "args [%s]", s.args[0]);
     CHECK(strcmp(s.args[1], "{}") == 0);
     CHECK(strncmp(s.ids[0], "call_", 5) == 0 && strcmp(s.ids[0], s.ids[1]) != 0);
     CHECK(strcmp(op_finish_reason(&p, "stop"), "tool_calls") == 0);
@@ -171,7 +188,8 @@ static void test_stream_and_message(const tok_tokenizer *t)
     CHECK(cJSON_GetArraySize(tcs) == 2);
     const cJSON *fn = cJSON_GetObjectItem(cJSON_GetArrayItem(tcs, 0), "function");
     CHECK(strcmp(cJSON_GetObjectItem(fn, "arguments")->valuestring, s.args[0]) == 0);
-    CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(tcs, 0), "id")->valuestring, s.ids[0]) == 0);
+    CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(tcs, 0), "id")->valuestring, s.ids[0]) ==
+          0);
     cJSON_Delete(root);
     free(json);
     op_free(&p);

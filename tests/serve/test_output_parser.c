@@ -44,7 +44,8 @@ static void collect(parsed *r, const op_event *ev, size_t n)
             r->n_calls++;
         } else {
             CHECK(r->n_calls > 0 && e->index == (int)r->n_calls - 1);
-            if (r->n_calls > 0) r->args[r->n_calls - 1] = cat(r->args[r->n_calls - 1], e->text, e->len);
+            if (r->n_calls > 0)
+                r->args[r->n_calls - 1] = cat(r->args[r->n_calls - 1], e->text, e->len);
         }
     }
 }
@@ -55,7 +56,8 @@ static bool same_str(const char *a, const char *b)
 }
 
 /* Parses text cut at the given offsets (ascending, each < len). */
-static parsed parse_cuts(op_think_mode mode, bool tools, const char *text, const size_t *cuts, size_t n_cuts)
+static parsed parse_cuts(op_think_mode mode, bool tools, const char *text, const size_t *cuts,
+                         size_t n_cuts)
 {
     parsed r;
     memset(&r, 0, sizeof r);
@@ -75,7 +77,8 @@ static parsed parse_cuts(op_think_mode mode, bool tools, const char *text, const
     bool ok = same_str(r.content, p.content.s) && same_str(r.reasoning, p.reasoning.s) &&
               r.n_calls == p.n_calls;
     for (size_t i = 0; ok && i < p.n_calls; i++)
-        ok = strcmp(r.names[i], p.calls[i].name) == 0 && strcmp(r.args[i], p.calls[i].arguments) == 0;
+        ok = strcmp(r.names[i], p.calls[i].name) == 0 &&
+             strcmp(r.args[i], p.calls[i].arguments) == 0;
     r.events_match_results = ok;
     op_free(&p);
     return r;
@@ -118,7 +121,8 @@ static parsed check_splits(const char *name, op_think_mode mode, bool tools, con
     CHECKF(whole.events_match_results, "%s: events differ from the final results", name);
     size_t len = strlen(text);
     size_t *cuts = malloc((len + 1) * sizeof *cuts);
-    for (size_t i = 1; i < len; i++) cuts[i - 1] = i;
+    for (size_t i = 1; i < len; i++)
+        cuts[i - 1] = i;
     parsed bytes = parse_cuts(mode, tools, text, cuts, len ? len - 1 : 0);
     CHECKF(same(&whole, &bytes) && bytes.events_match_results, "%s: byte-by-byte differs", name);
     parsed_free(&bytes);
@@ -136,8 +140,9 @@ static parsed check_splits(const char *name, op_think_mode mode, bool tools, con
     return whole;
 }
 
-static void expect(const char *name, op_think_mode mode, bool tools, const char *text, const char *reasoning,
-                   const char *content, size_t n_calls, const char *const *names, const char *const *args)
+static void expect(const char *name, op_think_mode mode, bool tools, const char *text,
+                   const char *reasoning, const char *content, size_t n_calls,
+                   const char *const *names, const char *const *args)
 {
     parsed r = check_splits(name, mode, tools, text);
     CHECKF(same_str(r.reasoning, reasoning), "%s: reasoning [%s], expected [%s]", name,
@@ -147,8 +152,8 @@ static void expect(const char *name, op_think_mode mode, bool tools, const char 
     CHECKF(r.n_calls == n_calls, "%s: %zu calls, expected %zu", name, r.n_calls, n_calls);
     for (size_t i = 0; i < n_calls && i < r.n_calls; i++) {
         CHECKF(strcmp(r.names[i], names[i]) == 0, "%s: call %zu name [%s]", name, i, r.names[i]);
-        CHECKF(strcmp(r.args[i], args[i]) == 0, "%s: call %zu arguments [%s], expected [%s]", name, i,
-               r.args[i], args[i]);
+        CHECKF(strcmp(r.args[i], args[i]) == 0, "%s: call %zu arguments [%s], expected [%s]", name,
+               i, r.args[i], args[i]);
     }
     parsed_free(&r);
 }
@@ -158,22 +163,26 @@ static void test_reasoning(void)
     expect("think then answer", OP_THINK_OPTIONAL, false,
            "<think>\nThe user wants 2+2.\n</think>\n\nThe answer is 4.", "\nThe user wants 2+2.\n",
            "The answer is 4.", 0, NULL, NULL);
-    expect("no think block", OP_THINK_OPTIONAL, true, "Hello, world!", NULL, "Hello, world!", 0, NULL, NULL);
-    expect("unterminated think", OP_THINK_OPTIONAL, false, "<think>\nstill thinking <tool_call> and",
-           "\nstill thinking <tool_call> and", NULL, 0, NULL, NULL);
-    expect("empty think", OP_THINK_OPTIONAL, false, "<think>\n\n</think>\n\nHi", "\n\n", "Hi", 0, NULL, NULL);
+    expect("no think block", OP_THINK_OPTIONAL, true, "Hello, world!", NULL, "Hello, world!", 0,
+           NULL, NULL);
+    expect("unterminated think", OP_THINK_OPTIONAL, false,
+           "<think>\nstill thinking <tool_call> and", "\nstill thinking <tool_call> and", NULL, 0,
+           NULL, NULL);
+    expect("empty think", OP_THINK_OPTIONAL, false, "<think>\n\n</think>\n\nHi", "\n\n", "Hi", 0,
+           NULL, NULL);
     expect("think not at start is content", OP_THINK_OPTIONAL, false, "Hi <think>x</think>y", NULL,
            "Hi <think>x</think>y", 0, NULL, NULL);
     expect("thinking disabled: all content", OP_THINK_OFF, false, "<think>x</think>y", NULL,
            "<think>x</think>y", 0, NULL, NULL);
-    expect("think opened by the prompt", OP_THINK_OPEN, false, "I reason.</think>\n\nDone.", "I reason.",
-           "Done.", 0, NULL, NULL);
-    expect("prompt opened think, model repeats the tag", OP_THINK_OPEN, false, "<think>r</think>c", "r", "c",
-           0, NULL, NULL);
-    expect("open think cut off", OP_THINK_OPEN, false, "partial </thi", "partial </thi", NULL, 0, NULL,
-           NULL);
+    expect("think opened by the prompt", OP_THINK_OPEN, false, "I reason.</think>\n\nDone.",
+           "I reason.", "Done.", 0, NULL, NULL);
+    expect("prompt opened think, model repeats the tag", OP_THINK_OPEN, false, "<think>r</think>c",
+           "r", "c", 0, NULL, NULL);
+    expect("open think cut off", OP_THINK_OPEN, false, "partial </thi", "partial </thi", NULL, 0,
+           NULL, NULL);
     expect("near tags stay text", OP_THINK_OPTIONAL, false, "<thin", NULL, "<thin", 0, NULL, NULL);
-    expect("unicode", OP_THINK_OPTIONAL, false, "<think>Überlegung 思考 🤔</think>\n\nVoilà 😀 東京",
+    expect("unicode", OP_THINK_OPTIONAL, false,
+           "<think>Überlegung 思考 🤔</think>\n\nVoilà 😀 東京",
            "Überlegung 思考 🤔", "Voilà 😀 東京", 0, NULL, NULL);
     expect("empty output", OP_THINK_OPTIONAL, true, "", NULL, NULL, 0, NULL, NULL);
 }
@@ -183,46 +192,55 @@ static void test_tool_calls(void)
     const char *w[] = {"get_weather", "get_time"};
     const char *wa[] = {"{\"city\": \"Paris\"}", "{\"tz\": \"CET\"}"};
     expect("two calls after thinking", OP_THINK_OPTIONAL, true,
-           "<think>\nNeed the weather.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
-           "{\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": "
+           "<think>\nNeed the weather.\n</think>\n\n<tool_call>\n{\"name\": \"get_weather\", "
+           "\"arguments\": "
+           "{\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", "
+           "\"arguments\": "
            "{\"tz\": \"CET\"}}\n</tool_call>",
            "\nNeed the weather.\n", NULL, 2, w, wa);
     expect("text before a call", OP_THINK_OFF, true,
-           "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
+           "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+           "\"Paris\"}}\n"
            "</tool_call>",
            NULL, "Let me check.\n", 1, w, wa);
     const char *e[] = {"echo"};
-    const char *ea[] = {"{\"text\": \"a </tool_call> b \\\"q\\\" \\\\\", \"n\": [1, {\"k\": \"}\"}]}"};
+    const char *ea[] = {
+        "{\"text\": \"a </tool_call> b \\\"q\\\" \\\\\", \"n\": [1, {\"k\": \"}\"}]}"};
     expect("closing tag inside a JSON string", OP_THINK_OFF, true,
-           "<tool_call>\n{\"name\": \"echo\", \"arguments\": {\"text\": \"a </tool_call> b \\\"q\\\" \\\\\", "
+           "<tool_call>\n{\"name\": \"echo\", \"arguments\": {\"text\": \"a </tool_call> b "
+           "\\\"q\\\" \\\\\", "
            "\"n\": [1, {\"k\": \"}\"}]}}\n</tool_call>",
            NULL, NULL, 1, e, ea);
     const char *u[] = {"translate"};
-    const char *ua[] = {"{\"text\": \"Zürich 東京 🚀\", \"x\": 1.50, \"big\": 12345678901234567890}"};
+    const char *ua[] = {
+        "{\"text\": \"Zürich 東京 🚀\", \"x\": 1.50, \"big\": 12345678901234567890}"};
     expect("unicode and numbers kept as written", OP_THINK_OFF, true,
-           "<tool_call>{\"name\":\"translate\",\"arguments\":{\"text\": \"Zürich 東京 🚀\", \"x\": 1.50, "
+           "<tool_call>{\"name\":\"translate\",\"arguments\":{\"text\": \"Zürich 東京 🚀\", \"x\": "
+           "1.50, "
            "\"big\": 12345678901234567890}}</tool_call>",
            NULL, NULL, 1, u, ua);
     const char *f[] = {"f"};
     const char *fa[] = {"{}"};
     expect("junk after tool calls stays content", OP_THINK_OFF, true,
-           "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n\nDone! <tool", NULL, "\n\nDone! <tool",
-           1, f, fa);
+           "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n\nDone! <tool", NULL,
+           "\n\nDone! <tool", 1, f, fa);
     expect("whitespace after the last call is dropped", OP_THINK_OFF, true,
-           "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n \n", NULL, NULL, 1, f, fa);
-    expect("closing tag never came", OP_THINK_OFF, true, "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n",
-           NULL, NULL, 1, f, fa);
-    expect("arguments absent", OP_THINK_OFF, true, "<tool_call>{\"name\": \"f\"}</tool_call>", NULL, NULL, 1,
-           f, fa);
+           "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n \n", NULL, NULL, 1, f,
+           fa);
+    expect("closing tag never came", OP_THINK_OFF, true,
+           "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n", NULL, NULL, 1, f, fa);
+    expect("arguments absent", OP_THINK_OFF, true, "<tool_call>{\"name\": \"f\"}</tool_call>", NULL,
+           NULL, 1, f, fa);
     const char *sa[] = {"{\"a\": 1}"};
     expect("arguments given as a JSON string", OP_THINK_OFF, true,
-           "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>", NULL, NULL, 1, f, sa);
+           "<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>", NULL,
+           NULL, 1, f, sa);
     expect("tools off: calls are content", OP_THINK_OFF, false,
            "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>", NULL,
            "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>", 0, NULL, NULL);
     expect("tool call inside reasoning is reasoning", OP_THINK_OPTIONAL, true,
-           "<think><tool_call>{\"name\": \"f\"}</tool_call></think>ok", "<tool_call>{\"name\": \"f\"}</tool_call>",
-           "ok", 0, NULL, NULL);
+           "<think><tool_call>{\"name\": \"f\"}</tool_call></think>ok",
+           "<tool_call>{\"name\": \"f\"}</tool_call>", "ok", 0, NULL, NULL);
 }
 
 static void test_malformed(void)
@@ -249,7 +267,8 @@ static void test_malformed(void)
     const char *f[] = {"f"};
     const char *fa[] = {"{\"a\": 1}"};
     expect("bad then good", OP_THINK_OFF, true,
-           "<tool_call>oops</tool_call><tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>",
+           "<tool_call>oops</tool_call><tool_call>{\"name\": \"f\", \"arguments\": {\"a\": "
+           "1}}</tool_call>",
            NULL, "<tool_call>oops</tool_call>", 1, f, fa);
 }
 
@@ -260,10 +279,12 @@ static void test_think_mode(void)
     CHECK(op_think_mode_for("{{ messages }}", "x") == OP_THINK_OFF);
     CHECK(op_think_mode_for(tmpl, "<|im_start|>assistant\n") == OP_THINK_OPTIONAL);
     CHECK(op_think_mode_for(tmpl, NULL) == OP_THINK_OPTIONAL);
-    CHECK(op_think_mode_for(tmpl, "<|im_start|>assistant\n<think>\n\n</think>\n\n") == OP_THINK_OFF);
+    CHECK(op_think_mode_for(tmpl, "<|im_start|>assistant\n<think>\n\n</think>\n\n") ==
+          OP_THINK_OFF);
     CHECK(op_think_mode_for(tmpl, "<|im_start|>assistant\n<think>\n") == OP_THINK_OPEN);
     /* Reasoning of an earlier turn in the history does not count. */
-    CHECK(op_think_mode_for(tmpl, "<think>\nold\n</think>\n\nhi<|im_end|>\n<|im_start|>assistant\n") ==
+    CHECK(op_think_mode_for(tmpl,
+                            "<think>\nold\n</think>\n\nhi<|im_end|>\n<|im_start|>assistant\n") ==
           OP_THINK_OPTIONAL);
 }
 
