@@ -1,12 +1,10 @@
 /* Fuzzes the reasoning / tool-call output parser: the first byte picks the think mode, tool parsing
- * and how the rest is cut into deltas; the text is parsed whole and cut, and both must agree.
- * tests/fuzz/CMakeLists.txt links library targets only and berth_serve drags in the engine, so the
- * parser's source is compiled in here. */
+ * and how the rest is cut into deltas; the text is parsed whole and cut, and both must agree. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/serve/output_parser.c"
+#include "server/serve/output_parser.h"
 
 typedef struct outcome {
     char *content, *reasoning;
