@@ -2,6 +2,7 @@
  * cross-checked against their index both ways, so a stale or hand-edited index fails at load, not
  * as a missing weight deep inside the model code. */
 #include "models/loader/safetensors.h"
+#include "models/loader/loader_error.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -39,18 +40,6 @@ typedef struct wm_entry {
     bool seen;
 } wm_entry;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static char *join_path(const char *dir, const char *name)
 {
@@ -77,18 +66,18 @@ static int map_file(const char *path, void **map, size_t *len, char *err, size_t
     *map = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return loader_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return loader_fail(err, errlen, "%s: not a regular file", path);
     }
     if (sb.st_size > 0) {
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return fail(err, errlen, "%s: cannot map %lld bytes: %s", path, (long long)sb.st_size,
+            return loader_fail(err, errlen, "%s: cannot map %lld bytes: %s", path, (long long)sb.st_size,
                         strerror(e));
         }
         *map = m;
@@ -105,7 +94,7 @@ static int add_file(st_checkpoint *ck, char *path, st_tensor **tensors, size_t *
     st_file *files = realloc(ck->files, (ck->nfiles + 1) * sizeof *files);
     if (!files) {
         free(path);
-        return fail(err, errlen, "out of memory");
+        return loader_fail(err, errlen, "out of memory");
     }
     ck->files = files;
     st_file *f = &files[ck->nfiles++];
@@ -115,7 +104,7 @@ static int add_file(st_checkpoint *ck, char *path, st_tensor **tensors, size_t *
     st_tensor *all = realloc(ck->tensors, (ck->count + *count + 1) * sizeof *all);
     if (!all) {
         st_tensors_free(*tensors, *count);
-        return fail(err, errlen, "out of memory");
+        return loader_fail(err, errlen, "out of memory");
     }
     memcpy(all + ck->count, *tensors, *count * sizeof *all);
     free(*tensors); /* the names moved into ck->tensors */
@@ -143,7 +132,7 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
     const char **shards = calloc(n ? n : 1, sizeof *shards);
     int rc = -1;
     if (!entries || !shards) {
-        fail(err, errlen, "%s: out of memory", index_path);
+        loader_fail(err, errlen, "%s: out of memory", index_path);
         goto done;
     }
     size_t i = 0;
@@ -152,7 +141,7 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
         /* Shards live beside the index: a path could point anywhere on the machine. */
         if (!file || !*file || strchr(file, '/') || strcmp(file, ".") == 0 ||
             strcmp(file, "..") == 0) {
-            fail(err, errlen,
+            loader_fail(err, errlen,
                  "%s: weight_map[\"%.200s\"]: expected a file name in the same directory",
                  index_path, c->string);
             goto done;
@@ -161,14 +150,14 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
         shards[i] = file;
     }
     if (n == 0) {
-        fail(err, errlen, "%s: weight_map is empty; expected tensor names mapped to shard files",
+        loader_fail(err, errlen, "%s: weight_map is empty; expected tensor names mapped to shard files",
              index_path);
         goto done;
     }
     qsort(entries, n, sizeof *entries, wm_by_name);
     for (i = 1; i < n; i++) {
         if (strcmp(entries[i - 1].name, entries[i].name) == 0) {
-            fail(err, errlen, "%s: weight_map names tensor \"%.200s\" more than once", index_path,
+            loader_fail(err, errlen, "%s: weight_map names tensor \"%.200s\" more than once", index_path,
                  entries[i].name);
             goto done;
         }
@@ -178,7 +167,7 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
         if (i > 0 && strcmp(shards[i - 1], shards[i]) == 0) continue;
         char *path = join_path(dir, shards[i]);
         if (!path) {
-            fail(err, errlen, "out of memory");
+            loader_fail(err, errlen, "out of memory");
             goto done;
         }
         st_tensor *ts;
@@ -188,7 +177,7 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
             wm_entry key = {.name = ts[k].name};
             wm_entry *e = bsearch(&key, entries, n, sizeof *entries, wm_by_name);
             if (!e || strcmp(e->file, shards[i]) != 0) {
-                fail(err, errlen, "%s: tensor \"%.200s\" %s%.200s%s in %s", path, ts[k].name,
+                loader_fail(err, errlen, "%s: tensor \"%.200s\" %s%.200s%s in %s", path, ts[k].name,
                      e ? "is mapped to shard \"" : "is not listed", e ? e->file : "", e ? "\"" : "",
                      index_path);
                 goto done;
@@ -198,7 +187,7 @@ static int load_shards(st_checkpoint *ck, const char *dir, const char *index_pat
     }
     for (i = 0; i < n; i++) {
         if (!entries[i].seen) {
-            fail(err, errlen,
+            loader_fail(err, errlen,
                  "%s: weight_map names tensor \"%.200s\" in shard \"%.200s\", which does not "
                  "contain it",
                  index_path, entries[i].name, entries[i].file);
@@ -227,9 +216,9 @@ static int load_index(st_checkpoint *ck, const char *dir, const char *index_path
     int rc = -1;
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(root) || trailing)
-        fail(err, errlen, "%s: not a JSON object", index_path);
+        loader_fail(err, errlen, "%s: not a JSON object", index_path);
     else if (!cJSON_IsObject(wm))
-        fail(err, errlen,
+        loader_fail(err, errlen,
              "%s: field \"weight_map\": expected an object of tensor name -> shard file",
              index_path);
     else
@@ -250,7 +239,7 @@ int st_checkpoint_open(st_checkpoint **out, const char *dir, char *err, size_t e
     char *single = join_path(dir, SINGLE_NAME), *index = join_path(dir, INDEX_NAME);
     int rc = -1;
     if (!ck || !single || !index) {
-        fail(err, errlen, "out of memory");
+        loader_fail(err, errlen, "out of memory");
         goto done;
     }
     if (is_regular_file(single)) {
@@ -261,13 +250,13 @@ int st_checkpoint_open(st_checkpoint **out, const char *dir, char *err, size_t e
     } else if (is_regular_file(index)) {
         rc = load_index(ck, dir, index, err, errlen);
     } else {
-        fail(err, errlen, "%s: no %s or %s in this directory", dir, SINGLE_NAME, INDEX_NAME);
+        loader_fail(err, errlen, "%s: no %s or %s in this directory", dir, SINGLE_NAME, INDEX_NAME);
     }
     if (rc != 0) goto done;
     rc = -1;
     ck->sorted = malloc((ck->count ? ck->count : 1) * sizeof *ck->sorted);
     if (!ck->sorted) {
-        fail(err, errlen, "out of memory");
+        loader_fail(err, errlen, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < ck->count; i++)
@@ -277,13 +266,13 @@ int st_checkpoint_open(st_checkpoint **out, const char *dir, char *err, size_t e
      */
     for (size_t i = 1; i < ck->count; i++) {
         if (strcmp(ck->sorted[i - 1]->name, ck->sorted[i]->name) == 0) {
-            fail(err, errlen, "%s: tensor \"%.200s\" is in both %s and %s", dir,
+            loader_fail(err, errlen, "%s: tensor \"%.200s\" is in both %s and %s", dir,
                  ck->sorted[i]->name, ck->sorted[i - 1]->path, ck->sorted[i]->path);
             goto done;
         }
     }
     if (ck->count == 0) {
-        fail(err, errlen, "%s: the checkpoint holds no tensors", dir);
+        loader_fail(err, errlen, "%s: the checkpoint holds no tensors", dir);
         goto done;
     }
     rc = 0;

@@ -2,6 +2,7 @@
  * (transformers' Qwen3Config / Qwen2Config / LlamaConfig), so a checkpoint means here what it means
  * there; fields that would change the math in ways berth does not implement are rejected. */
 #include "models/loader/model_config.h"
+#include "models/loader/loader_error.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -28,18 +29,6 @@ static const struct {
  */
 enum { FIELD_ABSENT = 0, FIELD_OK = 1, FIELD_BAD = -1 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static const char *json_kind(const cJSON *v)
 {
@@ -68,7 +57,7 @@ static int check_unique_keys(const cJSON *obj, const char *path, char *err, size
     size_t n = (size_t)cJSON_GetArraySize(obj);
     if (n < 2) return 0;
     const cJSON **keys = malloc(n * sizeof *keys);
-    if (!keys) return fail(err, errlen, "%s: out of memory", path);
+    if (!keys) return loader_fail(err, errlen, "%s: out of memory", path);
     size_t i = 0;
     for (const cJSON *c = obj->child; c; c = c->next)
         keys[i++] = c;
@@ -76,7 +65,7 @@ static int check_unique_keys(const cJSON *obj, const char *path, char *err, size
     int rc = 0;
     for (i = 1; i < n && rc == 0; i++)
         if (strcmp(keys[i - 1]->string, keys[i]->string) == 0)
-            rc = fail(err, errlen, "%s: field \"%.100s\" appears more than once", path,
+            rc = loader_fail(err, errlen, "%s: field \"%.100s\" appears more than once", path,
                       keys[i]->string);
     free(keys);
     return rc;
@@ -98,10 +87,10 @@ static int get_int(const cJSON *obj, const char *key, int32_t min, int32_t *out,
     if (!v) return FIELD_ABSENT;
     if (int_value(v, min, out)) return FIELD_OK;
     if (cJSON_IsNumber(v))
-        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %g", path, key,
+        loader_fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %g", path, key,
              (int)min, v->valuedouble);
     else
-        fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %s", path, key,
+        loader_fail(err, errlen, "%s: field \"%s\": expected an integer >= %d, got %s", path, key,
              (int)min, json_kind(v));
     return FIELD_BAD;
 }
@@ -111,7 +100,7 @@ static int require_int(const cJSON *obj, const char *key, int32_t *out, const ch
 {
     int rc = get_int(obj, key, 1, out, path, err, errlen);
     if (rc == FIELD_ABSENT)
-        return fail(err, errlen, "%s: field \"%s\" is missing; expected a positive integer", path,
+        return loader_fail(err, errlen, "%s: field \"%s\" is missing; expected a positive integer", path,
                     key);
     return rc == FIELD_OK ? 0 : -1;
 }
@@ -127,10 +116,10 @@ static int get_num(const cJSON *obj, const char *key, double lo, double hi, doub
         return FIELD_OK;
     }
     if (cJSON_IsNumber(v))
-        fail(err, errlen, "%s: field \"%s\": expected a number in [%g, %g], got %g", path, key, lo,
+        loader_fail(err, errlen, "%s: field \"%s\": expected a number in [%g, %g], got %g", path, key, lo,
              hi, v->valuedouble);
     else
-        fail(err, errlen, "%s: field \"%s\": expected a number, got %s", path, key, json_kind(v));
+        loader_fail(err, errlen, "%s: field \"%s\": expected a number, got %s", path, key, json_kind(v));
     return FIELD_BAD;
 }
 
@@ -140,7 +129,7 @@ static int get_bool(const cJSON *obj, const char *key, bool *out, const char *pa
     const cJSON *v = member(obj, key);
     if (!v) return FIELD_ABSENT;
     if (!cJSON_IsBool(v)) {
-        fail(err, errlen, "%s: field \"%s\": expected true or false, got %s", path, key,
+        loader_fail(err, errlen, "%s: field \"%s\": expected true or false, got %s", path, key,
              json_kind(v));
         return FIELD_BAD;
     }
@@ -157,22 +146,22 @@ static int get_eos(const cJSON *obj, int32_t *ids, int *n, const char *path, cha
     if (!v) return 0;
     if (cJSON_IsNumber(v)) {
         if (!int_value(v, 0, &ids[0]))
-            return fail(err, errlen, "%s: field \"eos_token_id\": expected a token id >= 0, got %g",
+            return loader_fail(err, errlen, "%s: field \"eos_token_id\": expected a token id >= 0, got %g",
                         path, v->valuedouble);
         *n = 1;
         return 0;
     }
     if (!cJSON_IsArray(v))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"eos_token_id\": expected a token id or a list of them, "
                     "got %s",
                     path, json_kind(v));
     for (const cJSON *c = v->child; c; c = c->next) {
         if (*n == MODEL_MAX_EOS)
-            return fail(err, errlen, "%s: field \"eos_token_id\": more than %d ids", path,
+            return loader_fail(err, errlen, "%s: field \"eos_token_id\": more than %d ids", path,
                         MODEL_MAX_EOS);
         if (!int_value(c, 0, &ids[*n]))
-            return fail(err, errlen, "%s: field \"eos_token_id\": item %d is not a token id >= 0",
+            return loader_fail(err, errlen, "%s: field \"eos_token_id\": item %d is not a token id >= 0",
                         path, *n);
         (*n)++;
     }
@@ -186,7 +175,7 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
     const cJSON *classes = member(root, "architectures");
     if (type) {
         if (!cJSON_IsString(type))
-            return fail(err, errlen, "%s: field \"model_type\": expected a string, got %s", path,
+            return loader_fail(err, errlen, "%s: field \"model_type\": expected a string, got %s", path,
                         json_kind(type));
         for (size_t i = 0; i < NUM_ARCHS; i++) {
             if (strcmp(type->valuestring, archs[i].type) == 0) {
@@ -195,14 +184,14 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
                 return 0;
             }
         }
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"model_type\": \"%.64s\" is not supported (supported: "
                     "qwen3, qwen2, llama)",
                     path, type->valuestring);
     }
     const cJSON *first = cJSON_IsArray(classes) ? classes->child : NULL;
     if (!cJSON_IsString(first))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"model_type\" is missing and \"architectures\" is not a "
                     "list of class names; expected model_type \"qwen3\", \"qwen2\" or \"llama\"",
                     path);
@@ -213,7 +202,7 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
             return 0;
         }
     }
-    return fail(err, errlen,
+    return loader_fail(err, errlen,
                 "%s: field \"architectures\": \"%.64s\" is not supported (supported: "
                 "Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM)",
                 path, first->valuestring);
@@ -233,7 +222,7 @@ static int parse_rope(model_config *cfg, const cJSON *root, const char *path, ch
     cfg->rope_scaling.type = ROPE_SCALING_NONE;
     if (!rs) return 0;
     if (!cJSON_IsObject(rs))
-        return fail(err, errlen, "%s: field \"%s\": expected an object or null, got %s", path, key,
+        return loader_fail(err, errlen, "%s: field \"%s\": expected an object or null, got %s", path, key,
                     json_kind(rs));
     if (!member(root, "rope_theta") && get_num(rs, "rope_theta", 1e-30, HUGE_VAL, &cfg->rope_theta,
                                                path, err, errlen) == FIELD_BAD)
@@ -241,13 +230,13 @@ static int parse_rope(model_config *cfg, const cJSON *root, const char *path, ch
     const cJSON *type = member(rs, "rope_type");
     if (!type) type = member(rs, "type");
     if (!cJSON_IsString(type))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"%s\": \"rope_type\" is missing or not a string; expected "
                     "\"llama3\" or \"default\"",
                     path, key);
     if (strcmp(type->valuestring, "default") == 0) return 0;
     if (strcmp(type->valuestring, "llama3") != 0)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"%s\": unsupported rope_scaling type \"%.40s\" (supported: "
                     "llama3, or none)",
                     path, key, type->valuestring);
@@ -258,7 +247,7 @@ static int parse_rope(model_config *cfg, const cJSON *root, const char *path, ch
     for (int i = 0; i < 3; i++) {
         int rc = get_num(rs, names[i], 1e-30, HUGE_VAL, vals[i], path, err, errlen);
         if (rc == FIELD_ABSENT)
-            return fail(err, errlen,
+            return loader_fail(err, errlen,
                         "%s: field \"%s\": llama3 scaling needs \"%s\", a positive number", path,
                         key, names[i]);
         if (rc == FIELD_BAD) return -1;
@@ -266,13 +255,13 @@ static int parse_rope(model_config *cfg, const cJSON *root, const char *path, ch
     int rc = get_int(rs, "original_max_position_embeddings", 1,
                      &cfg->rope_scaling.original_max_position_embeddings, path, err, errlen);
     if (rc == FIELD_ABSENT)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"%s\": llama3 scaling needs "
                     "\"original_max_position_embeddings\", a positive integer",
                     path, key);
     if (rc == FIELD_BAD) return -1;
     if (!(cfg->rope_scaling.high_freq_factor > cfg->rope_scaling.low_freq_factor))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"%s\": expected high_freq_factor > low_freq_factor, got "
                     "%g and %g",
                     path, key, cfg->rope_scaling.high_freq_factor,
@@ -288,19 +277,19 @@ static int check_unsupported(const model_config *cfg, const cJSON *root, const c
     if (cfg->arch != MODEL_ARCH_LLAMA) {
         if (get_bool(root, "use_sliding_window", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
-            return fail(err, errlen,
+            return loader_fail(err, errlen,
                         "%s: field \"use_sliding_window\": true is not supported (berth "
                         "runs full attention); expected false",
                         path);
     } else {
         if (get_bool(root, "mlp_bias", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
-            return fail(err, errlen,
+            return loader_fail(err, errlen,
                         "%s: field \"mlp_bias\": true is not supported; expected false", path);
     }
     const cJSON *act = member(root, "hidden_act");
     if (act && !(cJSON_IsString(act) && strcmp(act->valuestring, "silu") == 0))
-        return fail(err, errlen, "%s: field \"hidden_act\": only \"silu\" is supported", path);
+        return loader_fail(err, errlen, "%s: field \"hidden_act\": only \"silu\" is supported", path);
     return 0;
 }
 
@@ -319,7 +308,7 @@ static int parse_dims(model_config *cfg, const cJSON *root, const char *path, ch
     if (get_int(root, "num_key_value_heads", 1, &cfg->num_kv_heads, path, err, errlen) == FIELD_BAD)
         return -1;
     if (cfg->num_q_heads % cfg->num_kv_heads != 0)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"num_key_value_heads\": %d does not divide "
                     "num_attention_heads %d",
                     path, (int)cfg->num_kv_heads, (int)cfg->num_q_heads);
@@ -327,14 +316,14 @@ static int parse_dims(model_config *cfg, const cJSON *root, const char *path, ch
     if (rc == FIELD_BAD) return -1;
     if (rc == FIELD_ABSENT) {
         if (cfg->hidden_size % cfg->num_q_heads != 0)
-            return fail(err, errlen,
+            return loader_fail(err, errlen,
                         "%s: field \"head_dim\" is missing and hidden_size %d is not a "
                         "multiple of num_attention_heads %d",
                         path, (int)cfg->hidden_size, (int)cfg->num_q_heads);
         cfg->head_dim = cfg->hidden_size / cfg->num_q_heads;
     }
     if (cfg->head_dim % 2 != 0)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: field \"head_dim\": %d is odd; rotary embeddings need an even "
                     "head_dim",
                     path, (int)cfg->head_dim);
@@ -371,7 +360,7 @@ static int parse_config(model_config *cfg, const cJSON *root, const char *path, 
     if (!dtype) dtype = member(root, dkey = "torch_dtype");
     if (dtype) {
         if (!cJSON_IsString(dtype) || strlen(dtype->valuestring) >= sizeof cfg->torch_dtype)
-            return fail(err, errlen, "%s: field \"%s\": expected a dtype name such as \"bfloat16\"",
+            return loader_fail(err, errlen, "%s: field \"%s\": expected a dtype name such as \"bfloat16\"",
                         path, dkey);
         snprintf(cfg->torch_dtype, sizeof cfg->torch_dtype, "%s", dtype->valuestring);
     }
@@ -385,13 +374,13 @@ static int parse_object(cJSON **root, const char *json, size_t len, const char *
     const char *end = NULL;
     *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
     if (!*root)
-        return fail(err, errlen, "%s: not valid JSON (error at byte %zu)", path,
+        return loader_fail(err, errlen, "%s: not valid JSON (error at byte %zu)", path,
                     end ? (size_t)(end - json) : (size_t)0);
     for (const char *p = end; p < json + len; p++)
         if (!strchr(" \t\r\n", *p) || !*p)
-            return fail(err, errlen, "%s: text after the JSON value (byte %zu)", path,
+            return loader_fail(err, errlen, "%s: text after the JSON value (byte %zu)", path,
                         (size_t)(p - json));
-    if (!cJSON_IsObject(*root)) return fail(err, errlen, "%s: expected a JSON object", path);
+    if (!cJSON_IsObject(*root)) return loader_fail(err, errlen, "%s: expected a JSON object", path);
     return check_unique_keys(*root, path, err, errlen);
 }
 
@@ -417,7 +406,7 @@ static int read_text(const char *path, char **out, size_t *len, bool *missing, c
     FILE *f = fopen(path, "rb");
     if (!f) {
         *missing = errno == ENOENT;
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return loader_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     }
     char *buf = NULL;
     size_t n = 0, cap = 0;
@@ -428,7 +417,7 @@ static int read_text(const char *path, char **out, size_t *len, bool *missing, c
             if (!b) {
                 free(buf);
                 fclose(f);
-                return fail(err, errlen, "%s: larger than %u bytes, or out of memory", path,
+                return loader_fail(err, errlen, "%s: larger than %u bytes, or out of memory", path,
                             MAX_CONFIG_BYTES);
             }
             buf = b;
@@ -441,7 +430,7 @@ static int read_text(const char *path, char **out, size_t *len, bool *missing, c
     fclose(f);
     if (bad) {
         free(buf);
-        return fail(err, errlen, "%s: read error", path);
+        return loader_fail(err, errlen, "%s: read error", path);
     }
     *out = buf;
     *len = n;

@@ -1,6 +1,7 @@
 /* One safetensors file's bytes -> validated tensor descriptors. The bytes come from disk, S3 or a
  * fuzzer, so every number in the header is checked before it is used as an offset. */
 #include "models/loader/safetensors.h"
+#include "models/loader/loader_error.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -36,18 +37,6 @@ size_t st_dtype_size(st_dtype d)
     return (unsigned)d < NUM_DTYPES ? dtype_info[d].size : 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as the reference
  * implementation requires of the header. Returns the offset of the first bad byte, or len. */
@@ -121,7 +110,7 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
                        uint64_t data_len, st_tensor *t, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(e))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": expected an object with dtype, shape and "
                     "data_offsets",
                     path, name);
@@ -131,19 +120,19 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
         int times;
         item[f] = sole_member(e, fields[f], &times);
         if (times != 1)
-            return fail(err, errlen, "%s: tensor \"%.200s\": field \"%s\" %s", path, name,
+            return loader_fail(err, errlen, "%s: tensor \"%.200s\": field \"%s\" %s", path, name,
                         fields[f], times ? "appears more than once" : "is missing");
     }
 
     if (!cJSON_IsString(item[0]))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"dtype\": expected a string, one of %s", path,
                     name, KNOWN_DTYPES);
     size_t d = 0;
     while (d < NUM_DTYPES && strcmp(item[0]->valuestring, dtype_info[d].name) != 0)
         d++;
     if (d == NUM_DTYPES)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"dtype\": unsupported dtype \"%.40s\" "
                     "(expected one of %s)",
                     path, name, item[0]->valuestring, KNOWN_DTYPES);
@@ -152,7 +141,7 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     const cJSON *shape = item[1];
     int ndim = cJSON_IsArray(shape) ? cJSON_GetArraySize(shape) : -1;
     if (ndim < 0 || ndim > ST_MAX_DIMS)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"shape\": expected an array of at most "
                     "%d non-negative integers",
                     path, name, ST_MAX_DIMS);
@@ -163,7 +152,7 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     for (const cJSON *c = shape->child; c; c = c->next, k++) {
         uint64_t dim;
         if (!exact_uint(c, &dim))
-            return fail(err, errlen,
+            return loader_fail(err, errlen,
                         "%s: tensor \"%.200s\": field \"shape\": dimension %d is not a "
                         "non-negative integer",
                         path, name, k);
@@ -175,7 +164,7 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     char shp[128];
     shape_text(t, shp, sizeof shp);
     if (overflow)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"shape\": %s of %s overflows 64 bits", path,
                     name, shp, dtype_info[d].name);
 
@@ -183,22 +172,22 @@ static int parse_entry(const cJSON *e, const char *path, const char *name, const
     uint64_t begin, end;
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !exact_uint(off->child, &begin) ||
         !exact_uint(off->child->next, &end))
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"data_offsets\": expected [begin, end], "
                     "two non-negative integers",
                     path, name);
     if (begin > end)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"data_offsets\": begin %" PRIu64
                     " is after end %" PRIu64,
                     path, name, begin, end);
     if (end > data_len)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"data_offsets\": end %" PRIu64
                     " is past the data section (%" PRIu64 " bytes): file truncated?",
                     path, name, end, data_len);
     if (end - begin != need)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: tensor \"%.200s\": field \"data_offsets\": spans %" PRIu64
                     " bytes but shape %s of %s needs %" PRIu64,
                     path, name, end - begin, shp, dtype_info[d].name, need);
@@ -223,13 +212,13 @@ static int check_names_and_overlaps(st_tensor *ts, size_t n, const uint8_t *data
                                     char *err, size_t errlen)
 {
     st_tensor **order = malloc((n ? n : 1) * sizeof *order);
-    if (!order) return fail(err, errlen, "%s: out of memory", path);
+    if (!order) return loader_fail(err, errlen, "%s: out of memory", path);
     for (size_t i = 0; i < n; i++)
         order[i] = &ts[i];
     qsort(order, n, sizeof *order, by_name);
     for (size_t i = 1; i < n; i++) {
         if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-            fail(err, errlen, "%s: tensor \"%.200s\" appears more than once in the header", path,
+            loader_fail(err, errlen, "%s: tensor \"%.200s\" appears more than once in the header", path,
                  order[i]->name);
             free(order);
             return -1;
@@ -245,7 +234,7 @@ static int check_names_and_overlaps(st_tensor *ts, size_t n, const uint8_t *data
         if ((const uint8_t *)a->data + a->nbytes > (const uint8_t *)b->data) {
             uint64_t ab = (uint64_t)((const uint8_t *)a->data - data);
             uint64_t bb = (uint64_t)((const uint8_t *)b->data - data);
-            fail(err, errlen,
+            loader_fail(err, errlen,
                  "%s: tensors \"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) and "
                  "\"%.200s\" (data_offsets [%" PRIu64 ", %" PRIu64 "]) overlap",
                  path, a->name, ab, ab + a->nbytes, b->name, bb, bb + b->nbytes);
@@ -267,16 +256,16 @@ static int parse_header(const cJSON *root, const char *path, const uint8_t *data
             continue;
         }
         if (++meta > 1)
-            return fail(err, errlen, "%s: field \"__metadata__\" appears more than once", path);
+            return loader_fail(err, errlen, "%s: field \"__metadata__\" appears more than once", path);
         bool ok = cJSON_IsObject(c);
         for (const cJSON *m = ok ? c->child : NULL; m; m = m->next)
             ok &= cJSON_IsString(m);
         if (!ok)
-            return fail(err, errlen, "%s: field \"__metadata__\": expected an object of strings",
+            return loader_fail(err, errlen, "%s: field \"__metadata__\": expected an object of strings",
                         path);
     }
     st_tensor *ts = calloc(n ? n : 1, sizeof *ts);
-    if (!ts) return fail(err, errlen, "%s: out of memory for %zu tensors", path, n);
+    if (!ts) return loader_fail(err, errlen, "%s: out of memory for %zu tensors", path, n);
     size_t i = 0;
     for (const cJSON *c = root->child; c; c = c->next) {
         if (strcmp(c->string, "__metadata__") == 0) continue;
@@ -287,7 +276,7 @@ static int parse_header(const cJSON *root, const char *path, const uint8_t *data
         }
         if (!(ts[i].name = strdup(c->string))) {
             st_tensors_free(ts, i);
-            return fail(err, errlen, "%s: out of memory", path);
+            return loader_fail(err, errlen, "%s: out of memory", path);
         }
         i++;
     }
@@ -307,18 +296,18 @@ int st_parse(const uint8_t *bytes, size_t len, const char *path, st_tensor **ten
     *count = 0;
     if (!path) path = "(memory)";
     if (len < 8)
-        return fail(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length",
+        return loader_fail(err, errlen, "%s: file is %zu bytes, shorter than the 8-byte header length",
                     path, len);
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++)
         hlen |= (uint64_t)bytes[i] << (8 * i);
-    if (hlen == 0) return fail(err, errlen, "%s: header length is 0; expected a JSON object", path);
+    if (hlen == 0) return loader_fail(err, errlen, "%s: header length is 0; expected a JSON object", path);
     if (hlen > ST_MAX_HEADER_BYTES)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: header length %" PRIu64 " is over the format's limit of %u bytes", path,
                     hlen, ST_MAX_HEADER_BYTES);
     if (hlen > len - 8)
-        return fail(err, errlen,
+        return loader_fail(err, errlen,
                     "%s: header length %" PRIu64 " runs past the end of the file (%zu "
                     "bytes follow the length field): file truncated?",
                     path, hlen, len - 8);
@@ -326,27 +315,27 @@ int st_parse(const uint8_t *bytes, size_t len, const char *path, st_tensor **ten
     const uint8_t *hdr = bytes + 8;
     size_t bad = utf8_check(hdr, hlen);
     if (bad < hlen)
-        return fail(err, errlen, "%s: header is not valid UTF-8 (byte %zu of the header)", path,
+        return loader_fail(err, errlen, "%s: header is not valid UTF-8 (byte %zu of the header)", path,
                     bad);
     if (memchr(hdr, 0, hlen))
-        return fail(err, errlen, "%s: header contains a NUL byte; expected JSON text", path);
+        return loader_fail(err, errlen, "%s: header contains a NUL byte; expected JSON text", path);
     /* cJSON wants a terminated string; a private copy keeps it inside bounds on any input. */
     char *text = malloc(hlen + 1);
     if (!text)
-        return fail(err, errlen, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
+        return loader_fail(err, errlen, "%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
     memcpy(text, hdr, hlen);
     text[hlen] = '\0';
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, hlen, &end, false);
     int rc = -1;
     if (!root) {
-        fail(err, errlen, "%s: header is not valid JSON (error at byte %zu of %" PRIu64 ")", path,
+        loader_fail(err, errlen, "%s: header is not valid JSON (error at byte %zu of %" PRIu64 ")", path,
              end ? (size_t)(end - text) : (size_t)0, hlen);
     } else if (end + strspn(end, " \t\r\n") != text + hlen) {
-        fail(err, errlen, "%s: header has text after the JSON object (byte %zu of %" PRIu64 ")",
+        loader_fail(err, errlen, "%s: header has text after the JSON object (byte %zu of %" PRIu64 ")",
              path, (size_t)(end - text), hlen);
     } else if (!cJSON_IsObject(root)) {
-        fail(err, errlen, "%s: header is JSON but not an object of tensors", path);
+        loader_fail(err, errlen, "%s: header is JSON but not an object of tensors", path);
     } else {
         rc = parse_header(root, path, hdr + hlen, len - 8 - hlen, tensors, count, err, errlen);
     }
