@@ -411,10 +411,17 @@ void s3_describe_status(const s3_response *r, char *out, size_t outlen)
     char code[64], msg[256];
     s3_error_parse(r->body.data ? r->body.data : "", r->body.len, code, sizeof code, msg,
                    sizeof msg);
+    /* Built whole, then cut to the caller's buffer: a cut description is still useful, since the
+     * status and code come first. */
+    char whole[sizeof code + sizeof msg + 32];
     if (code[0])
-        snprintf(out, outlen, "%ld %s%s%s", r->status, code, msg[0] ? ": " : "", msg);
+        snprintf(whole, sizeof whole, "%ld %s%s%s", r->status, code, msg[0] ? ": " : "", msg);
     else
-        snprintf(out, outlen, "HTTP %ld", r->status);
+        snprintf(whole, sizeof whole, "HTTP %ld", r->status);
+    if (outlen == 0) return;
+    size_t n = strlen(whole) < outlen - 1 ? strlen(whole) : outlen - 1;
+    memcpy(out, whole, n);
+    out[n] = 0;
 }
 
 /* ---- ListObjectsV2 -------------------------------------------------------------------------- */

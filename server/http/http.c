@@ -517,9 +517,6 @@ static enum MHD_Result dispatch(http_request *r)
         if (!take_segment(&p, seg, sizeof seg) || strcmp(seg, "openai") ||
             !take_segment(&p, seg, sizeof seg) || strcmp(seg, "v1"))
             return answer_error(r, 404, "not_found", NULL, "no route for %s", r->path);
-        if (!known_endpoint(s, r->endpoint))
-            return answer_error(r, 404, "endpoint_not_found", NULL, "endpoint '%s' not found",
-                                r->endpoint);
         suffix = p;
     } else if (!strncmp(p, "/v1/", 4)) {
         suffix = p + 3;
@@ -550,6 +547,9 @@ static enum MHD_Result dispatch(http_request *r)
         if (s->cfg.authorize(s->cfg.authorize_ctx, r, &e) != 0)
             return http_respond_error(r, &e) == 0 ? MHD_YES : MHD_NO;
     }
+    /* Only after authentication, so that an anonymous caller cannot probe which endpoints exist. */
+    if (sagemaker && !known_endpoint(s, r->endpoint))
+        return answer_error(r, 404, "endpoint_not_found", NULL, "endpoint '%s' not found", r->endpoint);
     hit->fn(hit->ctx, r);
     if (r->stream && r->stream->deferred && !r->answered) return finish_deferred(r);
     if (!r->answered) {
