@@ -97,3 +97,18 @@ def test_langchain(server):
     assert isinstance(msg.content, str)
     streamed = "".join(chunk.content for chunk in llm.stream("Hello there"))
     assert streamed == msg.content
+
+
+def test_continuous_usage_stats(server):
+    import json
+
+    import httpx
+
+    body = {"messages": MSG, "max_tokens": 5, "temperature": 0, "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+    with httpx.stream("POST", server.v1 + "/chat/completions", json=body, timeout=60) as r:
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    assert all(c["usage"] is not None for c in chunks)
+    counts = [c["usage"]["completion_tokens"] for c in chunks]
+    assert counts == sorted(counts) and counts[-1] == 5
+    assert chunks[-1]["choices"] == []
