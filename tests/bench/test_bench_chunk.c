@@ -1,4 +1,4 @@
-/* Which streamed chunks count as generated text (what TTFT and ITL are measured on), where the token
+/* Which streamed chunks carry a generated token (what TTFT and ITL are measured on), where the token
  * counts come from, and how errors and garbage are reported. */
 #include <string.h>
 
@@ -16,36 +16,46 @@ static void test_completion_chunks(void)
 {
     bench_chunk c = parse("{\"choices\":[{\"index\":0,\"text\":\" Hi\",\"finish_reason\":null}],"
                           "\"usage\":null}");
-    CHECK(c.content && !c.usage && !c.error && !c.done);
-    /* berth's first completion chunk has empty text: not a token, must not start TTFT. */
+    CHECK(c.token && !c.usage && !c.error && !c.done);
+    /* An empty text is still a token's chunk: berth sends its first chunk at the first token
+     * even when that token's text is held back (half of a UTF-8 character). */
     c = parse("{\"choices\":[{\"index\":0,\"text\":\"\"}],\"usage\":null}");
-    CHECK(!c.content && !c.error);
+    CHECK(c.token && !c.error);
+    c = parse("{\"choices\":[{\"index\":0,\"text\":\"end\",\"finish_reason\":\"stop\"}]}");
+    CHECK(c.token);
     c = parse("{\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}]}");
-    CHECK(!c.content);
+    CHECK(!c.token);
     c = parse("{\"choices\":[{\"index\":0,\"text\":null}]}");
-    CHECK(!c.content && !c.error);
+    CHECK(!c.token && !c.error);
 }
 
 static void test_chat_chunks(void)
 {
     bench_chunk c = parse("{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"x\"}}]}");
-    CHECK(c.content);
+    CHECK(c.token);
     c = parse("{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}");
-    CHECK(!c.content);
+    CHECK(c.token);
+    /* A role announced before any token is not a token. */
+    c = parse("{\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}");
+    CHECK(!c.token);
+    c = parse("{\"choices\":[{\"delta\":{\"content\":null}}]}");
+    CHECK(!c.token);
+    c = parse("{\"choices\":[{\"delta\":{\"content\":\"\"},\"finish_reason\":\"length\"}]}");
+    CHECK(!c.token);
     c = parse("{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}");
-    CHECK(!c.content && !c.error);
+    CHECK(!c.token && !c.error);
     c = parse("{\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}]}");
-    CHECK(c.content);
+    CHECK(c.token);
     /* A delta without content does not fall back to a stray "text" field. */
     c = parse("{\"choices\":[{\"delta\":{},\"text\":\"x\"}]}");
-    CHECK(!c.content);
+    CHECK(!c.token);
 }
 
 static void test_usage(void)
 {
     bench_chunk c = parse("{\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":"
                           "34,\"total_tokens\":46}}");
-    CHECK(c.usage && !c.content && !c.error);
+    CHECK(c.usage && !c.token && !c.error);
     CHECK(c.prompt_tokens == 12 && c.completion_tokens == 34);
     c = parse("{\"choices\":[],\"usage\":{\"prompt_tokens\":12}}");
     CHECK(!c.usage);
@@ -55,7 +65,7 @@ static void test_usage(void)
     CHECK(!c.usage);
     /* Per-chunk usage (continuous_usage_stats) rides along with content. */
     c = parse("{\"choices\":[{\"text\":\"a\"}],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}");
-    CHECK(c.content && c.usage && c.completion_tokens == 1);
+    CHECK(c.token && c.usage && c.completion_tokens == 1);
 }
 
 static void test_done_and_errors(void)
@@ -68,7 +78,7 @@ static void test_done_and_errors(void)
     c = parse("{\"error\":\"plain\"}");
     CHECK(c.error && strstr(c.message, "plain") != NULL);
     c = parse("{\"error\":null,\"choices\":[{\"text\":\"a\"}]}");
-    CHECK(!c.error && c.content);
+    CHECK(!c.error && c.token);
     c = parse("not json at all");
     CHECK(c.error);
     CHECKF(strstr(c.message, "not a JSON object: not json at all") != NULL, "message: %s", c.message);

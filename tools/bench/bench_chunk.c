@@ -1,14 +1,17 @@
-/* Chunk reading follows what `vllm bench serve` reads: choices[0].text for /completions,
- * choices[0].delta.content (or reasoning_content) for chat, usage.completion_tokens for the count. */
+/* Chunk reading follows what `vllm bench serve` reads: a chunk with a choice marks a token
+ * (choices[0].text for /completions, choices[0].delta.content or reasoning_content for chat),
+ * usage.completion_tokens gives the count. Unlike vllm, a bare finish chunk is not a token. */
 #include "tools/bench/bench_chunk.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
-static bool nonempty_string(const cJSON *item)
+/* 1: a non-empty string, 0: an empty string, -1: absent or not a string. */
+static int string_kind(const cJSON *item)
 {
-    return cJSON_IsString(item) && item->valuestring && item->valuestring[0] != '\0';
+    if (!cJSON_IsString(item) || !item->valuestring) return -1;
+    return item->valuestring[0] != '\0';
 }
 
 static void set_error(bench_chunk *out, const char *fmt, const char *detail, size_t detail_len)
@@ -54,12 +57,17 @@ void bench_chunk_parse(const char *data, size_t len, bench_chunk *out)
     const cJSON *first = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
     if (cJSON_IsObject(first)) {
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(first, "delta");
-        if (cJSON_IsObject(delta))
-            out->content = nonempty_string(cJSON_GetObjectItemCaseSensitive(delta, "content")) ||
-                           nonempty_string(
-                               cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content"));
-        else
-            out->content = nonempty_string(cJSON_GetObjectItemCaseSensitive(first, "text"));
+        int kind;
+        if (cJSON_IsObject(delta)) {
+            int content = string_kind(cJSON_GetObjectItemCaseSensitive(delta, "content"));
+            int reasoning = string_kind(cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content"));
+            kind = content > reasoning ? content : reasoning;
+        } else {
+            kind = string_kind(cJSON_GetObjectItemCaseSensitive(first, "text"));
+        }
+        const cJSON *finish = cJSON_GetObjectItemCaseSensitive(first, "finish_reason");
+        bool finishing = finish && !cJSON_IsNull(finish);
+        out->token = kind == 1 || (kind == 0 && !finishing);
     }
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(root, "usage");
     if (cJSON_IsObject(usage))

@@ -8,7 +8,11 @@
 
 typedef struct {
     bool done;        /* data: [DONE] */
-    bool content;     /* choices[0] carries non-empty text (completions) or delta content (chat) */
+    /* choices[0] carries a generated token: a text (completions) or delta content / reasoning
+     * string (chat), even an empty one, except an empty one beside a finish_reason (the bare
+     * finish chunk). Empty strings count because a server sends a token's chunk before the token's
+     * text can be shown (berth's first chunk, a UTF-8 character split across tokens). */
+    bool token;
     bool usage;       /* a usage object with both token counts */
     long prompt_tokens, completion_tokens;
     bool error;       /* an {"error": ...} object or a chunk that is not a JSON object */

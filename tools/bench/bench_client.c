@@ -17,8 +17,8 @@ typedef struct {
     CURL *easy;
     bench_request *req;
     bench_sse sse;
-    double t_send, t_last_content, t_last_byte, t_now;
-    bool got_content, got_done, got_usage;
+    double t_send, t_last_token, t_last_byte, t_now;
+    bool got_token, got_done, got_usage;
     long status;                /* HTTP status once headers are in */
     char *fail;                 /* first failure seen inside the stream (owned) */
     char body[ERR_BODY_MAX + 1]; /* start of a non-200 body, for the error message */
@@ -51,15 +51,15 @@ static int on_event(void *ctx, const char *data, size_t len)
         t->got_done = true;
         return 0;
     }
-    if (c.content) {
-        if (!t->got_content) {
+    if (c.token) {
+        if (!t->got_token) {
             t->req->ttft_s = t->t_now - t->t_send;
-            t->got_content = true;
-        } else if (bench_request_add_itl(t->req, t->t_now - t->t_last_content)) {
+            t->got_token = true;
+        } else if (bench_request_add_itl(t->req, t->t_now - t->t_last_token)) {
             set_fail(t, "out of memory recording inter-token latencies");
             return 1;
         }
-        t->t_last_content = t->t_now;
+        t->t_last_token = t->t_now;
     }
     if (c.usage) {
         t->got_usage = true;
@@ -135,8 +135,8 @@ static void finish(CURLM *multi, transfer *t, CURLcode result)
         snprintf(msg, sizeof msg, "HTTP %ld: %s", t->status, t->body);
     } else if (!t->got_done) {
         snprintf(msg, sizeof msg, "the stream ended before data: [DONE]");
-    } else if (!t->got_content) {
-        snprintf(msg, sizeof msg, "the stream carried no generated text");
+    } else if (!t->got_token) {
+        snprintf(msg, sizeof msg, "the stream carried no generated token");
     } else if (!t->got_usage) {
         snprintf(msg, sizeof msg,
                  "no usage chunk: the server ignored stream_options.include_usage, so the "

@@ -94,7 +94,7 @@ int bench_summarize(const bench_request *reqs, size_t n, double duration_s, int 
         s->total_output_tokens += r->output_tokens;
         if (r->output_tokens > 1)
             tpot[n_tpot++] = (r->e2el_s - r->ttft_s) / (double)(r->output_tokens - 1);
-        memcpy(itl + n_itl, r->itl_s, r->n_itl * sizeof *itl);
+        if (r->n_itl) memcpy(itl + n_itl, r->itl_s, r->n_itl * sizeof *itl);
         n_itl += r->n_itl;
     }
     if (duration_s > 0) {

@@ -13,9 +13,9 @@
 typedef struct {
     bool ok;
     char *error;              /* why it failed (owned; NULL when ok) */
-    double ttft_s;            /* send -> first chunk with content */
+    double ttft_s;            /* send -> first chunk carrying a token */
     double e2el_s;            /* send -> end of the stream */
-    double *itl_s;            /* gaps between consecutive content chunks (owned) */
+    double *itl_s;            /* gaps between consecutive token chunks (owned) */
     size_t n_itl, cap_itl;
     long prompt_tokens;       /* from usage */
     long output_tokens;       /* from usage */
