@@ -7,6 +7,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=$(nproc)
 status=0
+# Tests run side by side (ctest -j) and each OpenMP program would otherwise spin its idle threads,
+# starving the others on a small machine. Servers and benchmarks keep OpenMP's default.
+export OMP_WAIT_POLICY=PASSIVE
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
