@@ -1,14 +1,13 @@
 /* Fuzz target for berth-bench's SSE parser and stream-chunk reader (bytes from any server the
  * benchmark is pointed at). The input is parsed whole and again cut into pieces whose sizes come
  * from the first byte; both must give the same events, and every event goes through the chunk
- * reader. The bench sources are compiled in here because tests/fuzz links only the server's
- * libraries. */
+ * reader. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/bench/bench_chunk.c"
-#include "tools/bench/bench_sse.c"
+#include "tools/bench/bench_chunk.h"
+#include "tools/bench/bench_sse.h"
 
 typedef struct {
     uint64_t hash;
