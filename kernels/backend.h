@@ -66,6 +66,27 @@ typedef struct bk_attn_shape {
     int32_t q_heads, kv_heads, head_dim;
 } bk_attn_shape;
 
+/* One row's sampling parameters: the `params` tensor of the sample op is I32 [R][BK_SAMPLE_PARAM_WORDS]
+ * holding one of these per row, byte for byte (upload an array of them with upload_rows). */
+typedef struct bk_sample_params {
+    uint64_t seed;            /* with step, selects the Philox4x32-10 uniform of the draw */
+    uint64_t step;            /* tokens the request has generated so far */
+    float temperature;        /* <= 0: greedy (the first maximum) */
+    float top_p;              /* 1 = off */
+    float min_p;              /* 0 = off */
+    int32_t top_k;            /* <= 0 = off */
+    float presence_penalty;   /* OpenAI semantics, on generated tokens */
+    float frequency_penalty;  /* OpenAI semantics, on generated tokens */
+    float repetition_penalty; /* HF/vLLM semantics, on prompt and generated tokens; 1 = off */
+    int32_t num_logprobs;     /* -1: none; else the chosen token's logprob and this many top ones */
+} bk_sample_params;
+
+#define BK_SAMPLE_PARAM_WORDS 12
+#define BK_SAMPLE_MAX_TOP 20
+/* In the sample op's `counts`: set when the token occurs in the prompt; the low bits count how often
+ * it was generated. */
+#define BK_SAMPLE_IN_PROMPT (1 << 30)
+
 typedef struct bk_backend bk_backend;
 
 /* The op table. Every op returns 0 on success or -1 with a message available from `last_error`.
@@ -115,6 +136,20 @@ typedef struct bk_ops {
                        int32_t num_rows);
     /* out[r] = argmax of logits[r] (the lowest index on ties). out: [R] i32. */
     int (*argmax)(bk_backend *be, bk_tensor *out, const bk_tensor *logits, int32_t num_rows);
+
+    /* Samples one token per row of logits [R][V] f32 (not modified), with the host sampler's
+     * semantics (kernels/sampling_math.h): logits + bias, then penalties, then temperature, top-k,
+     * min-p, top-p and the Philox(seed, step) draw; so a row's token depends on its inputs only.
+     * params: I32 [R][BK_SAMPLE_PARAM_WORDS] of bk_sample_params. bias: F32 [R][V], added first
+     * (logit_bias; -inf suppresses a token for min_tokens), or NULL. counts: I32 [R][V], generated
+     * count | BK_SAMPLE_IN_PROMPT, or NULL (no penalties). out: [R] i32 token ids.
+     * logprobs: F32 [R][1 + BK_SAMPLE_MAX_TOP] and top_ids: I32 [R][BK_SAMPLE_MAX_TOP], both or
+     * neither (NULL): a row with num_logprobs = n >= 0 gets the chosen token's raw log-softmax in
+     * column 0, the n largest raw log-softmax values in columns 1..n and their ids in top_ids
+     * (index ascending on ties); other entries are left as they are. */
+    int (*sample)(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
+                  const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
+                  const bk_tensor *counts, int32_t num_rows);
 
     /* ---- lifetime ---- */
     const char *(*last_error)(bk_backend *be);

@@ -1,0 +1,80 @@
+#include "kernels/sampling_math.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define SM_FN
+#include "kernels/sampling_math_scalar.h"
+
+static int cmp_key_desc(const void *a, const void *b, void *ctx)
+{
+    const float *x = ctx;
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    uint64_t ki = sm_key(x[i], i), kj = sm_key(x[j], j);
+    return ki > kj ? -1 : ki < kj;
+}
+
+int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float top_p, float min_p,
+                  double u, int32_t *order)
+{
+    if (temperature <= 0.0f) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < V; i++)
+            if (x[i] > x[best]) best = i;
+        return best;
+    }
+    for (int32_t i = 0; i < V; i++) {
+        x[i] = sm_temper(x[i], temperature);
+        order[i] = i;
+    }
+    qsort_r(order, (size_t)V, sizeof(int32_t), cmp_key_desc, x);
+    int32_t n = top_k > 0 && top_k < V ? top_k : V;
+    float max = x[order[0]];
+    if (min_p > 0) {
+        int32_t keep = 1;
+        for (int32_t i = 1; i < n; i++)
+            if (sm_min_p_keeps(sm_weight(x[order[i]], max), min_p)) order[keep++] = order[i];
+        n = keep;
+    }
+    uint64_t total = 0;
+    for (int32_t i = 0; i < n; i++) total += sm_weight(x[order[i]], max);
+    if (top_p < 1.0f) {
+        uint64_t limit = sm_top_p_limit(top_p, total), acc = 0;
+        int32_t keep = 0;
+        while (keep < n && acc < limit) acc += sm_weight(x[order[keep++]], max);
+        n = keep;
+        total = acc;
+    }
+    uint64_t target = sm_draw_target(u, total), acc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += sm_weight(x[order[i]], max);
+        if (acc > target) return order[i];
+    }
+    return order[n - 1];
+}
+
+void sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,
+                     int32_t *top_ids, float *top_logprobs)
+{
+    double max = -INFINITY, sum = 0;
+    for (int32_t i = 0; i < V; i++)
+        if (raw[i] > max) max = raw[i];
+    for (int32_t i = 0; i < V; i++) sum += exp((double)raw[i] - max);
+    double lse = max + log(sum);
+    *logprob = (float)((double)raw[token] - lse);
+    if (num_top > SM_MAX_TOP) num_top = SM_MAX_TOP;
+    /* Insertion into a small sorted list: n <= 20, one pass over the vocabulary. */
+    int32_t n = 0;
+    for (int32_t i = 0; i < V && num_top > 0; i++) {
+        float v = raw[i];
+        if (n == num_top && v <= raw[top_ids[n - 1]]) continue;
+        int32_t j = n < num_top ? n++ : n - 1;
+        while (j > 0 && raw[top_ids[j - 1]] < v) {
+            top_ids[j] = top_ids[j - 1];
+            j--;
+        }
+        top_ids[j] = i;
+    }
+    for (int32_t k = 0; k < num_top; k++)
+        top_logprobs[k] = (float)((double)raw[top_ids[k]] - lse);
+}
