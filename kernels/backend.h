@@ -83,6 +83,8 @@ typedef struct bk_sample_params {
 
 #define BK_SAMPLE_PARAM_WORDS 12
 #define BK_SAMPLE_MAX_TOP 20
+/* The sample op's largest vocabulary (its integer candidate weights must not overflow). */
+#define BK_SAMPLE_MAX_VOCAB (1 << 23)
 /* In the sample op's `counts`: set when the token occurs in the prompt; the low bits count how often
  * it was generated. */
 #define BK_SAMPLE_IN_PROMPT (1 << 30)

@@ -8,6 +8,7 @@
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/cpu_matmul.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_sample.h"
 
 /* 64 bytes: one cache line and one AVX-512 vector, so no row start straddles lines needlessly. */
 #define CPU_ALIGN 64
@@ -146,6 +147,7 @@ static const bk_ops cpu_ops_table = {
     .silu_mul = cpu_silu_mul,
     .gather_rows = cpu_gather_rows,
     .argmax = cpu_argmax,
+    .sample = cpu_sample,
     .last_error = cpu_last_error,
     .destroy = cpu_destroy,
 };
