@@ -53,8 +53,8 @@ int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float t
     return order[n - 1];
 }
 
-void sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,
-                     int32_t *top_ids, float *top_logprobs)
+int32_t sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,
+                        int32_t *top_ids, float *top_logprobs)
 {
     double max = -INFINITY, sum = 0;
     for (int32_t i = 0; i < V; i++)
@@ -63,6 +63,7 @@ void sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top
     double lse = max + log(sum);
     *logprob = (float)((double)raw[token] - lse);
     if (num_top > SM_MAX_TOP) num_top = SM_MAX_TOP;
+    if (num_top > V) num_top = V;
     /* Insertion into a small sorted list: n <= 20, one pass over the vocabulary. */
     int32_t n = 0;
     for (int32_t i = 0; i < V && num_top > 0; i++) {
@@ -77,4 +78,5 @@ void sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top
     }
     for (int32_t k = 0; k < num_top; k++)
         top_logprobs[k] = (float)((double)raw[top_ids[k]] - lse);
+    return num_top;
 }

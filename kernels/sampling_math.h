@@ -32,10 +32,10 @@ float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float
 int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float top_p, float min_p,
                   double u, int32_t *order);
 
-/* Log-softmax of raw[V] at token, and the num_top (<= SM_MAX_TOP) largest entries, index ascending
- * on ties. */
-void sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,
-                     int32_t *top_ids, float *top_logprobs);
+/* Log-softmax of raw[V] at token, and the num_top largest entries, index ascending on ties.
+ * Returns how many it wrote: num_top capped at SM_MAX_TOP and at V. */
+int32_t sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,
+                        int32_t *top_ids, float *top_logprobs);
 
 #ifdef __cplusplus
 }

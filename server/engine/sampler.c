@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(SAMPLER_MAX_LOGPROBS == SM_MAX_TOP, "sampled_token holds sm_raw_logprobs' top entries");
+
 double sampler_uniform(uint64_t seed, uint64_t step)
 {
     return sm_uniform(seed, step);
@@ -68,8 +70,7 @@ void sampler_sample(const sampling_params *p, const sampler_state *s, float *log
     out->num_top = 0;
     out->logprob = 0;
     if (want_logprobs) {
-        out->num_top = p->logprobs > SAMPLER_MAX_LOGPROBS ? SAMPLER_MAX_LOGPROBS : p->logprobs;
-        sm_raw_logprobs(scratch_f, V, out->token, out->num_top, &out->logprob, out->top_ids,
-                        out->top_logprobs);
+        out->num_top = sm_raw_logprobs(scratch_f, V, out->token, p->logprobs, &out->logprob,
+                                       out->top_ids, out->top_logprobs);
     }
 }
