@@ -255,6 +255,7 @@ static const bk_ops cu_ops = {
     cu_silu_mul,
     cu_gather_rows,
     cu_argmax,
+    cu_sample,
     cu_last_error,
     cu_destroy,
 };

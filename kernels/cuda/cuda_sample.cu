@@ -1,0 +1,266 @@
+/* The CUDA backend's sample op: one CTA per row, the CPU op's (and the host sampler's) tokens exactly.
+ * No sort of the vocabulary: every cut is a radix search over the 64-bit candidate keys of
+ * kernels/sampling_math_scalar.h (descending logit, index ascending on ties), 8 bits per pass, on
+ * integer weights whose sums are exact in any order. top-k is the search for the k-th key by count;
+ * top-p and the draw search for the first key whose cumulative weight exceeds a target. */
+#include <math.h>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+#define SM_FN static __device__ __forceinline__
+#include "kernels/sampling_math_scalar.h"
+
+#define SAMPLE_THREADS 512
+
+typedef unsigned long long u64;
+
+struct sample_row {
+    const float *raw, *bias;
+    const int32_t *counts;
+    bk_sample_params p;
+    int64_t V;
+};
+
+/* The logit after bias and penalties (not yet tempered), as kernels/cpu/cpu_sample.c computes it. */
+__device__ __forceinline__ float row_logit(const sample_row &r, int64_t i)
+{
+    float l = r.bias ? __fadd_rn(r.raw[i], r.bias[i]) : r.raw[i];
+    if (r.counts) {
+        const int32_t c = r.counts[i];
+        if (c)
+            l = sm_penalize(l, c & (BK_SAMPLE_IN_PROMPT - 1), (c & BK_SAMPLE_IN_PROMPT) != 0,
+                            r.p.repetition_penalty, r.p.presence_penalty, r.p.frequency_penalty);
+    }
+    return l;
+}
+
+__device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        const u64 w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }
+    if (threadIdx.x == 0) *slot = 0;
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) atomicMax(slot, v);
+    __syncthreads();
+    v = *slot;
+    __syncthreads();
+    return v;
+}
+
+__device__ __forceinline__ u64 block_sum_u64(u64 v, u64 *slot)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x == 0) *slot = 0;
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
+    __syncthreads();
+    v = *slot;
+    __syncthreads();
+    return v;
+}
+
+__device__ __forceinline__ double block_sum_f64(double v, double *slot)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x == 0) *slot = 0;
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
+    __syncthreads();
+    v = *slot;
+    __syncthreads();
+    return v;
+}
+
+/* What the cuts so far leave of the sampling candidates. */
+struct sample_cut {
+    float temperature, xmax, min_p;
+    u64 kmax;  /* the top candidate's key */
+    u64 floor; /* candidates have key >= floor (top-k, then top-p) */
+    bool by_count; /* weight 1 per candidate (the top-k search) instead of the integer weight */
+};
+
+/* A candidate's weight (0 when cut) and its key. */
+__device__ __forceinline__ u64 cand_weight(const sample_row &r, const sample_cut &c, int64_t i,
+                                           u64 *key)
+{
+    const float x = sm_temper(row_logit(r, i), c.temperature);
+    *key = sm_key(x, (int32_t)i);
+    if (*key < c.floor) return 0;
+    if (c.by_count) return 1;
+    const u64 w = sm_weight(x, c.xmax);
+    if (c.min_p > 0 && *key != c.kmax && !sm_min_p_keeps(w, c.min_p)) return 0;
+    return w;
+}
+
+struct search_result {
+    u64 key; /* the first candidate whose cumulative weight exceeds the target */
+    u64 cum; /* its cumulative weight */
+};
+
+/* MSB-first radix search, one 8-bit digit per pass over the row: the digit whose candidates carry
+ * the cumulative weight across `target`, the candidates of higher digits counted as already passed. */
+__device__ search_result radix_search(const sample_row &r, const sample_cut &c, u64 target,
+                                      u64 *hist, u64 *shared3)
+{
+    u64 prefix = 0, above = 0, w_last = 0;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0;
+        __syncthreads();
+        const u64 hi_mask = shift == 56 ? 0 : ~0ull << (shift + 8);
+        for (int64_t i = threadIdx.x; i < r.V; i += blockDim.x) {
+            u64 key;
+            const u64 w = cand_weight(r, c, i, &key);
+            if (w && (key & hi_mask) == (prefix & hi_mask)) atomicAdd(&hist[(key >> shift) & 255], w);
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int d = 255;
+            for (; d > 0; d--) {
+                if (above + hist[d] > target) break;
+                above += hist[d];
+            }
+            shared3[0] = prefix | (u64)d << shift;
+            shared3[1] = above;
+            shared3[2] = hist[d];
+        }
+        __syncthreads();
+        prefix = shared3[0];
+        above = shared3[1];
+        w_last = shared3[2];
+        __syncthreads();
+    }
+    search_result res = {prefix, above + w_last};
+    return res;
+}
+
+__global__ void __launch_bounds__(SAMPLE_THREADS)
+    sample_kernel(int32_t *out, float *logprobs, int32_t *top_ids, const float *logits,
+                  const bk_sample_params *params, const float *bias, const int32_t *counts,
+                  int64_t V)
+{
+    __shared__ u64 hist[256];
+    __shared__ u64 shared3[3];
+    __shared__ u64 slot;
+    __shared__ double dslot;
+    const int64_t row = blockIdx.x;
+    sample_row r;
+    r.raw = logits + row * V;
+    r.bias = bias ? bias + row * V : nullptr;
+    r.counts = counts ? counts + row * V : nullptr;
+    r.p = params[row];
+    r.V = V;
+
+    int32_t tok;
+    if (r.p.temperature <= 0.0f) {
+        /* The host's first maximum: NaN never wins, except a NaN at index 0, which nothing beats. */
+        u64 best = 0;
+        for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+            const u64 k = sm_key(row_logit(r, i), (int32_t)i);
+            best = k > best ? k : best;
+        }
+        best = block_max_u64(best, &slot);
+        const float x0 = row_logit(r, 0);
+        tok = x0 != x0 ? 0 : sm_key_index(best);
+    } else {
+        sample_cut c;
+        c.temperature = r.p.temperature;
+        c.min_p = r.p.min_p;
+        c.floor = 0;
+        c.by_count = false;
+        u64 kmax = 0;
+        for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+            const u64 k = sm_key(sm_temper(row_logit(r, i), c.temperature), (int32_t)i);
+            kmax = k > kmax ? k : kmax;
+        }
+        c.kmax = block_max_u64(kmax, &slot);
+        c.xmax = sm_temper(row_logit(r, sm_key_index(c.kmax)), c.temperature);
+        if (r.p.top_k > 0 && r.p.top_k < V) {
+            c.by_count = true;
+            c.floor = radix_search(r, c, (u64)r.p.top_k - 1, hist, shared3).key;
+            c.by_count = false;
+        }
+        u64 total = 0;
+        for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+            u64 key;
+            total += cand_weight(r, c, i, &key);
+        }
+        total = block_sum_u64(total, &slot);
+        if (r.p.top_p < 1.0f) {
+            const search_result cut = radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist,
+                                                   shared3);
+            c.floor = cut.key;
+            total = cut.cum;
+        }
+        const u64 target = sm_draw_target(sm_uniform(r.p.seed, r.p.step), total);
+        tok = sm_key_index(radix_search(r, c, target, hist, shared3).key);
+    }
+    if (threadIdx.x == 0) out[row] = tok;
+
+    if (!logprobs || r.p.num_logprobs < 0) return;
+    /* Raw log-softmax: fp64 sums (another order than the host's: equal to ~1e-12). */
+    u64 kraw = 0;
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+        const u64 k = sm_key(r.raw[i], (int32_t)i);
+        kraw = k > kraw ? k : kraw;
+    }
+    kraw = block_max_u64(kraw, &slot);
+    const double max = r.raw[sm_key_index(kraw)];
+    double sum = 0;
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) sum += exp((double)r.raw[i] - max);
+    const double lse = max + log(block_sum_f64(sum, &dslot));
+    float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
+    int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
+    if (threadIdx.x == 0) lp[0] = (float)((double)r.raw[tok] - lse);
+    const int n = r.p.num_logprobs > BK_SAMPLE_MAX_TOP ? BK_SAMPLE_MAX_TOP : r.p.num_logprobs;
+    u64 prev = ~0ull;
+    for (int k = 0; k < n && k < V; k++) {
+        u64 best = 0;
+        for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+            const u64 key = sm_key(r.raw[i], (int32_t)i);
+            if (key < prev && key > best) best = key;
+        }
+        best = block_max_u64(best, &slot);
+        if (threadIdx.x == 0) {
+            const int32_t id = sm_key_index(best);
+            ti[k] = id;
+            lp[1 + k] = (float)((double)r.raw[id] - lse);
+        }
+        prev = best;
+    }
+}
+
+extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
+                         const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
+                         const bk_tensor *counts, int32_t num_rows)
+{
+    cu_state *st = cu_st(be);
+    const char *op = "sample";
+    if (num_rows < 0) return cu_fail(st, "sample: num_rows is %d, expected >= 0", num_rows);
+    if (cu_check(st, op, "logits", logits, BK_F32, num_rows, -1) ||
+        cu_check(st, op, "params", params, BK_I32, num_rows, BK_SAMPLE_PARAM_WORDS) ||
+        cu_check_vec(st, op, "out", out, BK_I32, num_rows))
+        return -1;
+    const int64_t V = logits->cols;
+    if (V < 1 || V > BK_SAMPLE_MAX_VOCAB)
+        return cu_fail(st, "sample: logits has %lld columns, expected 1..%d", (long long)V,
+                       BK_SAMPLE_MAX_VOCAB);
+    if (bias && cu_check(st, op, "bias", bias, BK_F32, num_rows, V)) return -1;
+    if (counts && cu_check(st, op, "counts", counts, BK_I32, num_rows, V)) return -1;
+    if (!logprobs != !top_ids)
+        return cu_fail(st, "sample: logprobs and top_ids must both be given or both be NULL");
+    if (logprobs && (cu_check(st, op, "logprobs", logprobs, BK_F32, num_rows, 1 + BK_SAMPLE_MAX_TOP) ||
+                     cu_check(st, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
+        return -1;
+    if (((uintptr_t)params->data & 7) != 0)
+        return cu_fail(st, "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
+    if (num_rows == 0) return 0;
+    sample_kernel<<<num_rows, SAMPLE_THREADS, 0, st->stream>>>(
+        (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
+        top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
+        (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
+        counts ? (const int32_t *)counts->data : nullptr, V);
+    CUDA_CHECK_LAUNCH(st);
+    return 0;
+}

@@ -1,0 +1,216 @@
+/* The CUDA sample op against the CPU one (which test_cpu_sample holds to the engine's host sampler) on
+ * the same seeded logits and per-row parameters: token ids must be identical, ties and draws included,
+ * and raw logprobs within 1e-6 (relative beyond 1) with identical top ids. Vocabularies from 37 to Qwen3's 151936; also
+ * prints the op's time for a 256-row decode step. Exits 77 without a GPU. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/gpu/gpu_twin.h"
+#include "tests/support/test_support.h"
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static float rndf(void)
+{
+    return (float)rnd() / 4294967296.0f;
+}
+
+static const float temps[] = {0.0f, 0.3f, 1.0f, 1.7f};
+static const int32_t top_ks[] = {0, 1, 2, 7, 50, 1 << 20};
+static const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.1f};
+static const float min_ps[] = {0.0f, 0.02f, 0.3f};
+
+typedef struct sample_inputs {
+    int32_t R, V;
+    float *logits, *bias;
+    int32_t *counts;
+    bk_sample_params *params;
+} sample_inputs;
+
+static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
+{
+    in->R = R;
+    in->V = V;
+    size_t n = (size_t)R * (size_t)V;
+    in->logits = malloc(n * sizeof(float));
+    in->bias = calloc(n, sizeof(float));
+    in->counts = calloc(n, sizeof(int32_t));
+    in->params = calloc((size_t)R, sizeof(bk_sample_params));
+    for (int32_t r = 0; r < R; r++) {
+        float *l = in->logits + (size_t)r * V;
+        int kind = (int)(rnd() % 3);
+        for (int32_t i = 0; i < V; i++) {
+            float v = (rndf() - 0.5f) * 12.0f;
+            l[i] = kind == 1 ? floorf(v) : v; /* kind 1: ties decide */
+        }
+        if (kind == 2) l[rnd() % (uint32_t)V] = 40.0f;
+        bk_sample_params *p = &in->params[r];
+        int idx = (*case_idx)++;
+        p->seed = ((uint64_t)rnd() << 32) | rnd();
+        p->step = rnd() % 1000;
+        p->temperature = temps[idx % 4];
+        p->top_k = top_ks[(idx / 4) % 6];
+        p->top_p = top_ps[(idx / 24) % 4];
+        p->min_p = min_ps[(idx / 96) % 3];
+        p->repetition_penalty = 1.0f;
+        p->num_logprobs = (int32_t)(rnd() % 24) - 3;
+        if (p->num_logprobs < -1) p->num_logprobs = -1;
+        if (rnd() % 2) {
+            p->repetition_penalty = 1.0f + rndf();
+            p->presence_penalty = rndf();
+            p->frequency_penalty = rndf() * 0.5f;
+            for (int32_t k = 0; k < V / 10 + 1; k++) {
+                int32_t *c = &in->counts[(size_t)r * V + rnd() % (uint32_t)V];
+                if (rnd() % 2)
+                    *c |= BK_SAMPLE_IN_PROMPT;
+                else
+                    *c += 1 + (int32_t)(rnd() % 3);
+            }
+        }
+        if (rnd() % 3 == 0)
+            for (int k = 0; k < 5; k++)
+                in->bias[(size_t)r * V + rnd() % (uint32_t)V] = (rndf() - 0.5f) * 20.0f;
+        if (rnd() % 3 == 0) in->bias[(size_t)r * V + rnd() % (uint32_t)V] = -INFINITY;
+    }
+}
+
+static void free_inputs(sample_inputs *in)
+{
+    free(in->logits);
+    free(in->bias);
+    free(in->counts);
+    free(in->params);
+}
+
+static int download(bk_backend *be, const bk_tensor *t, int64_t rows, void *host, const char *what)
+{
+    return twin_ok(be, be->ops->download_rows(be, t, rows, host), what);
+}
+
+/* The log-sum-exp is summed in another order on the GPU: 1e-6, relative beyond magnitude 1, as a
+ * float ulp at 16 is already 1.9e-6. */
+static int close(float a, float b)
+{
+    return fabsf(a - b) <= 1e-6f * fmaxf(1.0f, fabsf(a));
+}
+
+static void compare(const sample_inputs *in)
+{
+    const int32_t R = in->R, V = in->V, W = 1 + BK_SAMPLE_MAX_TOP;
+    char what[96];
+    snprintf(what, sizeof what, "sample R=%d V=%d", R, V);
+    float *nan_lp = malloc(sizeof(float) * (size_t)R * W);
+    int32_t *neg = malloc(sizeof(int32_t) * (size_t)R * W);
+    for (int64_t i = 0; i < (int64_t)R * W; i++) {
+        nan_lp[i] = NAN;
+        neg[i] = -1;
+    }
+    twin logits, params, bias, counts, out, lp, ids;
+    int ok = !twin_upload(&logits, BK_F32, R, V, in->logits) &&
+             !twin_upload(&params, BK_I32, R, BK_SAMPLE_PARAM_WORDS, in->params) &&
+             !twin_upload(&bias, BK_F32, R, V, in->bias) &&
+             !twin_upload(&counts, BK_I32, R, V, in->counts) &&
+             !twin_upload(&out, BK_I32, 1, R, neg) && !twin_upload(&lp, BK_F32, R, W, nan_lp) &&
+             !twin_upload(&ids, BK_I32, R, BK_SAMPLE_MAX_TOP, neg);
+    ok = ok &&
+         twin_ok(twin_cpu, twin_cpu->ops->sample(twin_cpu, &out.c, &lp.c, &ids.c, &logits.c, &params.c,
+                                                 &bias.c, &counts.c, R), what) &&
+         twin_ok(twin_gpu, twin_gpu->ops->sample(twin_gpu, &out.g, &lp.g, &ids.g, &logits.g, &params.g,
+                                                 &bias.g, &counts.g, R), what);
+    if (ok) {
+        twin_compare_exact_i32(what, &out, R);
+        float *lc = malloc(sizeof(float) * (size_t)R * W), *lg = malloc(sizeof(float) * (size_t)R * W);
+        int32_t *ic = malloc(sizeof(int32_t) * (size_t)R * BK_SAMPLE_MAX_TOP);
+        int32_t *ig = malloc(sizeof(int32_t) * (size_t)R * BK_SAMPLE_MAX_TOP);
+        if (download(twin_cpu, &lp.c, R, lc, what) && download(twin_gpu, &lp.g, R, lg, what) &&
+            download(twin_cpu, &ids.c, R, ic, what) && download(twin_gpu, &ids.g, R, ig, what)) {
+            for (int32_t r = 0; r < R; r++) {
+                int32_t n = in->params[r].num_logprobs;
+                if (n < 0) continue;
+                const float *a = lc + (size_t)r * W, *b = lg + (size_t)r * W;
+                CHECKF(close(a[0], b[0]), "%s row %d logprob cpu %g gpu %g", what, r, a[0], b[0]);
+                for (int32_t k = 0; k < n && k < BK_SAMPLE_MAX_TOP && k < V; k++) {
+                    CHECKF(ic[r * BK_SAMPLE_MAX_TOP + k] == ig[r * BK_SAMPLE_MAX_TOP + k],
+                           "%s row %d top %d: cpu id %d gpu %d", what, r, k,
+                           ic[r * BK_SAMPLE_MAX_TOP + k], ig[r * BK_SAMPLE_MAX_TOP + k]);
+                    CHECKF(close(a[1 + k], b[1 + k]), "%s row %d top %d logprob", what, r, k);
+                }
+            }
+        }
+        free(lc);
+        free(lg);
+        free(ic);
+        free(ig);
+    }
+    twin *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) twin_free(ts[i]);
+    free(nan_lp);
+    free(neg);
+}
+
+/* A decode step's worth of rows at Qwen3's vocabulary, no logprobs: the op alone, synced by the
+ * download of the ids. Informational. */
+static void time_decode_step(void)
+{
+    const int32_t R = 256, V = 151936;
+    int case_idx = 0;
+    sample_inputs in;
+    make_inputs(&in, R, V, &case_idx);
+    for (int32_t r = 0; r < R; r++) {
+        in.params[r].temperature = 0.7f;
+        in.params[r].top_k = r % 2 ? 20 : 0;
+        in.params[r].top_p = 0.8f;
+        in.params[r].num_logprobs = -1;
+    }
+    bk_backend *g = twin_gpu;
+    bk_tensor logits, params, out;
+    int32_t tok[256];
+    if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "sample timing") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS), "sample timing") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "sample timing") &&
+        twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "sample timing") &&
+        twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "sample timing")) {
+        struct timespec t0, t1;
+        CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+        CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int it = 0; it < 10; it++)
+            CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+        CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10;
+        printf("sample R=%d V=%d (top-p 0.8, half top-k 20): %.3f ms per call\n", R, V, ms);
+        g->ops->tensor_free(g, &logits);
+        g->ops->tensor_free(g, &params);
+        g->ops->tensor_free(g, &out);
+    }
+    free_inputs(&in);
+}
+
+int main(void)
+{
+    if (twin_start((size_t)4 << 30)) return 1;
+    static const int32_t shapes[][3] = {{96, 37, 4}, {96, 1000, 3}, {32, 151936, 2}};
+    int case_idx = 0;
+    for (size_t s = 0; s < 3; s++)
+        for (int32_t round = 0; round < shapes[s][2]; round++) {
+            sample_inputs in;
+            make_inputs(&in, shapes[s][0], shapes[s][1], &case_idx);
+            compare(&in);
+            free_inputs(&in);
+        }
+    time_decode_step();
+    twin_stop();
+    return test_finish("test_cuda_sample");
+}
