@@ -1,48 +1,75 @@
 #!/usr/bin/env bash
 # Runs every test: the C tests (ctest) in a normal build, the Python tests (pytest) against that
-# build, then the C tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Exits non-zero on any failure. GPU tests report SKIPPED (exit 77) on machines without a GPU.
+# build, then the C tests and the server tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Exits non-zero on any failure and ends with one line adding up every runner's counts.
+# GPU tests report SKIPPED (exit 77) on machines without a GPU; skipped tests are counted as such.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=$(nproc)
 status=0
+passed=0 failed=0 skipped=0
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 # Tests run side by side (ctest -j) and each OpenMP program would otherwise spin its idle threads,
 # starving the others on a small machine. Servers and benchmarks keep OpenMP's default.
 export OMP_WAIT_POLICY=PASSIVE
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
+# Runs a test command with its output shown and kept, then adds its counts to the totals.
+#   run_tests ctest|pytest COMMAND...
+run_tests() {
+  local kind=$1 log="$logs/$((++n_logs)).log"
+  shift
+  "$@" 2>&1 | tee "$log" || status=1
+  local p=0 f=0 s=0
+  if [ "$kind" = ctest ]; then
+    # "97% tests passed, 1 tests failed out of 37"; skipped tests are listed as "***Skipped"
+    local total
+    total=$(grep -oE 'tests failed out of [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+    f=$(grep -oE '[0-9]+ tests failed out of' "$log" | grep -oE '^[0-9]+' || echo 0)
+    s=$(grep -c '\*\*\*Skipped' "$log" || true)
+    p=$((total - f - s))
+  else
+    # pytest's last line: "3 failed, 350 passed, 2 skipped, 1 warning in 12.3s"
+    local last
+    last=$(grep -E '[0-9]+ (passed|failed|error)' "$log" | tail -n 1 || true)
+    p=$(grep -oE '[0-9]+ passed' <<<"$last" | grep -oE '[0-9]+' || echo 0)
+    f=$(( $(grep -oE '[0-9]+ failed' <<<"$last" | grep -oE '[0-9]+' || echo 0) +
+          $(grep -oE '[0-9]+ errors?' <<<"$last" | grep -oE '[0-9]+' || echo 0) ))
+    s=$(grep -oE '[0-9]+ skipped' <<<"$last" | grep -oE '[0-9]+' || echo 0)
+  fi
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+n_logs=0
+
 step "build (RelWithDebInfo, CUDA ${BERTH_CUDA:-AUTO})"
 cmake -S . -B build -DBERTH_CUDA="${BERTH_CUDA:-AUTO}" >/dev/null
 cmake --build build -j"$jobs"
 
 step "C tests"
-ctest --test-dir build --output-on-failure -j"$jobs" || status=1
+run_tests ctest ctest --test-dir build --output-on-failure -j"$jobs"
 
 step "Python tests"
 export BERTH_BUILD_DIR="$root/build"
-if [ -n "$(find tests -name 'test_*.py' -print -quit)" ]; then
-  "$root/.venv/bin/python" -m pytest -q tests || status=1
-else
-  echo "no Python tests yet"
-fi
+run_tests pytest "$root/.venv/bin/python" -m pytest -q tests
 
 step "C tests under ASan + UBSan"
 cmake -S . -B build-asan -DBERTH_SANITIZE=ON -DBERTH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" || status=1
+ASAN_OPTIONS=detect_leaks=1 run_tests ctest ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
 step "server tests under ASan + UBSan"
 # The real servers (berth serve, the HTTP test server) under the sanitizers: a leak, race-born
 # use-after-free or undefined behaviour makes the server exit non-zero, which fails the test.
 BERTH_BUILD_DIR="$root/build-asan" ASAN_OPTIONS=detect_leaks=1 \
-  "$root/.venv/bin/python" -m pytest -q tests/integration tests/integration_auth tests/http \
-  --deselect tests/integration/test_demo.py::test_demo_script_serves_chat || status=1
+  run_tests pytest "$root/.venv/bin/python" -m pytest -q tests/integration tests/integration_auth tests/http \
+  --deselect tests/integration/test_demo.py::test_demo_script_serves_chat
 
-if [ "$status" -ne 0 ]; then
-  echo "tests: FAILED"
-else
-  echo "tests: all passed"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # a runner failed without a countable test (a crash, a collection error)
 fi
+echo
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
