@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SM_FN
 #include "kernels/sampling_math_scalar.h"
@@ -51,6 +52,51 @@ int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float t
         if (acc > target) return order[i];
     }
     return order[n - 1];
+}
+
+/* One sm_search over the row; w NULL weighs every candidate 1. */
+static sm_search search_row(const uint64_t *keys, const uint64_t *w, int32_t V, uint64_t floor,
+                            uint64_t target)
+{
+    sm_search s = {0, 0, 0};
+    unsigned long long hist[256];
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        memset(hist, 0, sizeof hist);
+        for (int32_t i = 0; i < V; i++) {
+            uint64_t wi = w ? w[i] : 1;
+            if (wi && keys[i] >= floor && sm_search_match(&s, keys[i], shift))
+                hist[(keys[i] >> shift) & 255] += wi;
+        }
+        sm_search_pick(&s, hist, shift, target);
+    }
+    return s;
+}
+
+int32_t sm_choose_radix(float *x, int32_t V, float temperature, int32_t top_k, float top_p,
+                        float min_p, double u, uint64_t *keys, uint64_t *weights)
+{
+    if (temperature <= 0.0f) return sm_choose(x, V, temperature, top_k, top_p, min_p, u, NULL);
+    sm_cut c = {temperature, 0.0f, min_p, 0, 0, 0};
+    for (int32_t i = 0; i < V; i++) {
+        x[i] = sm_temper(x[i], temperature);
+        keys[i] = sm_key(x[i], i);
+        if (keys[i] > c.kmax) c.kmax = keys[i];
+    }
+    c.xmax = x[sm_key_index(c.kmax)];
+    uint64_t floor = 0;
+    if (top_k > 0 && top_k < V) floor = search_row(keys, NULL, V, 0, (uint64_t)top_k - 1).prefix;
+    /* The weights before the top-k and top-p floors, which search_row applies. */
+    uint64_t total = 0;
+    for (int32_t i = 0; i < V; i++) {
+        weights[i] = sm_cand_weight(&c, x[i], keys[i]);
+        if (keys[i] >= floor) total += weights[i];
+    }
+    if (top_p < 1.0f) {
+        sm_search cut = search_row(keys, weights, V, floor, sm_top_p_limit(top_p, total) - 1);
+        floor = cut.prefix;
+        total = cut.above + cut.last;
+    }
+    return sm_key_index(search_row(keys, weights, V, floor, sm_draw_target(u, total)).prefix);
 }
 
 int32_t sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,

@@ -32,6 +32,11 @@ float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float
 int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float top_p, float min_p,
                   double u, int32_t *order);
 
+/* sm_choose's token by radix searches over the candidate keys instead of a sort (what the CUDA
+ * kernel does, sequentially): O(V) per cut. keys, weights: V entries of scratch each. */
+int32_t sm_choose_radix(float *x, int32_t V, float temperature, int32_t top_k, float top_p,
+                        float min_p, double u, uint64_t *keys, uint64_t *weights);
+
 /* Log-softmax of raw[V] at token, and the num_top largest entries, index ascending on ties.
  * Returns how many it wrote: num_top capped at SM_MAX_TOP and at V. */
 int32_t sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_top, float *logprob,

@@ -147,4 +147,48 @@ SM_FN uint64_t sm_draw_target(double u, uint64_t total)
     return t >= total ? total - 1 : t;
 }
 
+/* ---- the cuts as radix searches over keys (the CUDA kernel's and the CPU op's way, no sort) ---- */
+
+/* What the cuts so far leave of the candidates, and how they weigh. */
+typedef struct sm_cut {
+    float temperature, xmax, min_p; /* xmax: the top candidate's tempered logit */
+    uint64_t kmax;                  /* the top candidate's key */
+    uint64_t floor;                 /* candidates have key >= floor (top-k, then top-p) */
+    int by_count;                   /* weight 1 per candidate: the top-k search */
+} sm_cut;
+
+/* A candidate's weight (0 when a cut removes it), from its tempered logit x and key. */
+SM_FN uint64_t sm_cand_weight(const sm_cut *c, float x, uint64_t key)
+{
+    if (key < c->floor) return 0;
+    if (c->by_count) return 1;
+    uint64_t w = sm_weight(x, c->xmax);
+    if (c->min_p > 0 && key != c->kmax && !sm_min_p_keeps(w, c->min_p)) return 0;
+    return w;
+}
+
+/* MSB-first search, 8 bits per level (shift 56, 48, .., 0), for the first key in candidate order
+ * whose cumulative weight exceeds a target. Each level histograms the weights of the keys that share
+ * the prefix found so far by their next digit; the digits above the chosen one are passed over.
+ * At the end prefix is the key and above + last its cumulative weight. */
+typedef struct sm_search {
+    uint64_t prefix, above, last;
+} sm_search;
+
+SM_FN int sm_search_match(const sm_search *s, uint64_t key, int shift)
+{
+    return shift == 56 || (key >> (shift + 8)) == (s->prefix >> (shift + 8));
+}
+
+SM_FN void sm_search_pick(sm_search *s, const unsigned long long *hist, int shift, uint64_t target)
+{
+    int d = 255;
+    for (; d > 0; d--) {
+        if (s->above + hist[d] > target) break;
+        s->above += hist[d];
+    }
+    s->prefix |= (uint64_t)d << shift;
+    s->last = hist[d];
+}
+
 #endif

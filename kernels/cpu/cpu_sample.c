@@ -51,8 +51,9 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
 #pragma omp parallel num_threads(cpu_st(be)->num_threads) reduction(| : failed)
     {
         float *x = malloc(sizeof(float) * (size_t)V);
-        int32_t *order = malloc(sizeof(int32_t) * (size_t)V);
-        failed = !x || !order;
+        uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)V);
+        uint64_t *weights = malloc(sizeof(uint64_t) * (size_t)V);
+        failed = !x || !keys || !weights;
 #pragma omp for schedule(dynamic, 1)
         for (int32_t r = 0; r < num_rows; r++) {
             if (failed) continue;
@@ -61,8 +62,8 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
             prepare_row(x, raw, bias ? (const float *)bias->data + r * V : NULL,
                         counts ? (const int32_t *)counts->data + r * V : NULL, p, V);
             double u = p->temperature > 0.0f ? sm_uniform(p->seed, p->step) : 0.0;
-            int32_t tok = sm_choose(x, (int32_t)V, p->temperature, p->top_k, p->top_p, p->min_p, u,
-                                    order);
+            int32_t tok = sm_choose_radix(x, (int32_t)V, p->temperature, p->top_k, p->top_p,
+                                          p->min_p, u, keys, weights);
             ((int32_t *)out->data)[r] = tok;
             if (logprobs && p->num_logprobs >= 0) {
                 float *lp = (float *)logprobs->data + r * (1 + BK_SAMPLE_MAX_TOP);
@@ -72,7 +73,8 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
             }
         }
         free(x);
-        free(order);
+        free(keys);
+        free(weights);
     }
     if (failed)
         return cpu_fail(be, "cpu sample: out of memory for %lld-entry row scratch", (long long)V);

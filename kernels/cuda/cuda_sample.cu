@@ -73,66 +73,39 @@ __device__ __forceinline__ double block_sum_f64(double v, double *slot)
     return v;
 }
 
-/* What the cuts so far leave of the sampling candidates. */
-struct sample_cut {
-    float temperature, xmax, min_p;
-    u64 kmax;  /* the top candidate's key */
-    u64 floor; /* candidates have key >= floor (top-k, then top-p) */
-    bool by_count; /* weight 1 per candidate (the top-k search) instead of the integer weight */
-};
-
-/* A candidate's weight (0 when cut) and its key. */
-__device__ __forceinline__ u64 cand_weight(const sample_row &r, const sample_cut &c, int64_t i,
-                                           u64 *key)
+/* A candidate's weight under the cuts so far (sm_cand_weight), and its key. */
+__device__ __forceinline__ u64 cand_weight(const sample_row &r, const sm_cut &c, int64_t i, u64 *key)
 {
     const float x = sm_temper(row_logit(r, i), c.temperature);
     *key = sm_key(x, (int32_t)i);
-    if (*key < c.floor) return 0;
-    if (c.by_count) return 1;
-    const u64 w = sm_weight(x, c.xmax);
-    if (c.min_p > 0 && *key != c.kmax && !sm_min_p_keeps(w, c.min_p)) return 0;
-    return w;
+    return sm_cand_weight(&c, x, *key);
 }
 
-struct search_result {
-    u64 key; /* the first candidate whose cumulative weight exceeds the target */
-    u64 cum; /* its cumulative weight */
-};
-
-/* MSB-first radix search, one 8-bit digit per pass over the row: the digit whose candidates carry
- * the cumulative weight across `target`, the candidates of higher digits counted as already passed. */
-__device__ search_result radix_search(const sample_row &r, const sample_cut &c, u64 target,
-                                      u64 *hist, u64 *shared3)
+/* sm_search with the histogram of each level built by the whole CTA and the digit picked by thread
+ * 0 (the CPU op runs the same levels sequentially: sm_choose_radix). Returns the key found and its
+ * cumulative weight. */
+__device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 target, u64 *hist,
+                                  sm_search *shared_s)
 {
-    u64 prefix = 0, above = 0, w_last = 0;
+    sm_search s = {0, 0, 0};
     for (int shift = 56; shift >= 0; shift -= 8) {
         for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0;
         __syncthreads();
-        const u64 hi_mask = shift == 56 ? 0 : ~0ull << (shift + 8);
         for (int64_t i = threadIdx.x; i < r.V; i += blockDim.x) {
             u64 key;
             const u64 w = cand_weight(r, c, i, &key);
-            if (w && (key & hi_mask) == (prefix & hi_mask)) atomicAdd(&hist[(key >> shift) & 255], w);
+            if (w && sm_search_match(&s, key, shift)) atomicAdd(&hist[(key >> shift) & 255], w);
         }
         __syncthreads();
         if (threadIdx.x == 0) {
-            int d = 255;
-            for (; d > 0; d--) {
-                if (above + hist[d] > target) break;
-                above += hist[d];
-            }
-            shared3[0] = prefix | (u64)d << shift;
-            shared3[1] = above;
-            shared3[2] = hist[d];
+            sm_search_pick(&s, hist, shift, target);
+            *shared_s = s;
         }
         __syncthreads();
-        prefix = shared3[0];
-        above = shared3[1];
-        w_last = shared3[2];
+        s = *shared_s;
         __syncthreads();
     }
-    search_result res = {prefix, above + w_last};
-    return res;
+    return s;
 }
 
 __global__ void __launch_bounds__(SAMPLE_THREADS)
@@ -141,7 +114,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
                   int64_t V)
 {
     __shared__ u64 hist[256];
-    __shared__ u64 shared3[3];
+    __shared__ sm_search shared_s;
     __shared__ u64 slot;
     __shared__ double dslot;
     const int64_t row = blockIdx.x;
@@ -164,11 +137,11 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         const float x0 = row_logit(r, 0);
         tok = x0 != x0 ? 0 : sm_key_index(best);
     } else {
-        sample_cut c;
+        sm_cut c;
         c.temperature = r.p.temperature;
         c.min_p = r.p.min_p;
         c.floor = 0;
-        c.by_count = false;
+        c.by_count = 0;
         u64 kmax = 0;
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
             const u64 k = sm_key(sm_temper(row_logit(r, i), c.temperature), (int32_t)i);
@@ -177,9 +150,9 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         c.kmax = block_max_u64(kmax, &slot);
         c.xmax = sm_temper(row_logit(r, sm_key_index(c.kmax)), c.temperature);
         if (r.p.top_k > 0 && r.p.top_k < V) {
-            c.by_count = true;
-            c.floor = radix_search(r, c, (u64)r.p.top_k - 1, hist, shared3).key;
-            c.by_count = false;
+            c.by_count = 1;
+            c.floor = radix_search(r, c, (u64)r.p.top_k - 1, hist, &shared_s).prefix;
+            c.by_count = 0;
         }
         u64 total = 0;
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
@@ -188,13 +161,13 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         }
         total = block_sum_u64(total, &slot);
         if (r.p.top_p < 1.0f) {
-            const search_result cut = radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist,
-                                                   shared3);
-            c.floor = cut.key;
-            total = cut.cum;
+            const sm_search cut = radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist,
+                                               &shared_s);
+            c.floor = cut.prefix;
+            total = cut.above + cut.last;
         }
         const u64 target = sm_draw_target(sm_uniform(r.p.seed, r.p.step), total);
-        tok = sm_key_index(radix_search(r, c, target, hist, shared3).key);
+        tok = sm_key_index(radix_search(r, c, target, hist, &shared_s).prefix);
     }
     if (threadIdx.x == 0) out[row] = tok;
 

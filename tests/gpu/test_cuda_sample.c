@@ -28,7 +28,7 @@ static float rndf(void)
 
 static const float temps[] = {0.0f, 0.3f, 1.0f, 1.7f};
 static const int32_t top_ks[] = {0, 1, 2, 7, 50, 1 << 20};
-static const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.1f};
+static const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.5f, 0.1f};
 static const float min_ps[] = {0.0f, 0.02f, 0.3f};
 
 typedef struct sample_inputs {
@@ -61,8 +61,8 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
         p->step = rnd() % 1000;
         p->temperature = temps[idx % 4];
         p->top_k = top_ks[(idx / 4) % 6];
-        p->top_p = top_ps[(idx / 24) % 4];
-        p->min_p = min_ps[(idx / 96) % 3];
+        p->top_p = top_ps[(idx / 24) % 5];
+        p->min_p = min_ps[(idx / 120) % 3];
         p->repetition_penalty = 1.0f;
         p->num_logprobs = (int32_t)(rnd() % 24) - 3;
         if (p->num_logprobs < -1) p->num_logprobs = -1;

@@ -37,7 +37,7 @@ typedef struct row_case {
 
 static const float temps[] = {0.0f, 0.3f, 1.0f, 1.7f};
 static const int32_t top_ks[] = {0, 1, 2, 7, 50, 1 << 20};
-static const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.1f};
+static const float top_ps[] = {1.0f, 0.95f, 0.6f, 0.5f, 0.1f};
 static const float min_ps[] = {0.0f, 0.02f, 0.3f};
 
 static void make_case(row_case *c, int32_t V, int idx)
@@ -47,8 +47,8 @@ static void make_case(row_case *c, int32_t V, int idx)
     c->p.step = rnd() % 1000;
     c->p.temperature = temps[idx % 4];
     c->p.top_k = top_ks[(idx / 4) % 6];
-    c->p.top_p = top_ps[(idx / 24) % 4];
-    c->p.min_p = min_ps[(idx / 96) % 3];
+    c->p.top_p = top_ps[(idx / 24) % 5];
+    c->p.min_p = min_ps[(idx / 120) % 3];
     c->p.repetition_penalty = 1.0f;
     if (rnd() % 2) {
         c->p.repetition_penalty = 1.0f + rndf();
