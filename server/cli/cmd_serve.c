@@ -1,12 +1,15 @@
 /* berth serve: one model over the OpenAI API. The HTTP server starts first so that /health and /ping
- * answer 503 while the weights load, then 200. SIGINT/SIGTERM stop it: generation in flight is
- * aborted, connections are closed, memory is released. SIGHUP reloads the auth key store. */
+ * answer 503 while the weights load, then 200. SIGTERM/SIGINT: new requests get 503 while those in
+ * flight finish (at most --shutdown-timeout), then everything is released. SIGHUP reloads the auth
+ * key store. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kernels/backends.h"
 #include "server/cli/commands.h"
@@ -20,6 +23,7 @@ typedef struct serve_args {
     int port;
     size_t max_body_bytes;
     unsigned keepalive_ms;
+    double shutdown_timeout_s;
     const char *tls_cert, *tls_key;
     const char *endpoints[16];
     size_t n_endpoints;
@@ -46,7 +50,8 @@ static void serve_usage(FILE *f)
             "\n"
             "Options (environment variable in brackets):\n"
             "  --model DIR                 model directory: config.json, safetensors, tokenizer.json\n"
-            "                              [BERTH_MODEL; SageMaker: SM_MODEL_DIR]\n"
+            "                              [BERTH_MODEL; SageMaker: SM_MODEL_DIR, else /opt/ml/model\n"
+            "                              when it holds a config.json]\n"
             "  --host ADDR                 listen address (default 0.0.0.0) [BERTH_HOST]\n"
             "  --port N                    listen port (default 8080) [BERTH_PORT, SAGEMAKER_BIND_TO_PORT]\n"
             "  --served-model-name NAME    model id in responses and /v1/models (default: the\n"
@@ -66,6 +71,10 @@ static void serve_usage(FILE *f)
             "  --request-timeout SECONDS   abort a request running longer (default: no limit)\n"
             "                              [BERTH_REQUEST_TIMEOUT]\n"
             "  --keepalive-ms N            SSE keep-alive comment after this much silence (default 15000)\n"
+            "  --shutdown-timeout SECONDS  on SIGTERM/SIGINT, refuse new requests (503) and let those in\n"
+            "                              flight finish for at most this long (default 25; SageMaker\n"
+            "                              kills 30 s after SIGTERM); a second signal stops at once\n"
+            "                              [BERTH_SHUTDOWN_TIMEOUT]\n"
             "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
             "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
             "                              present) [BERTH_BACKEND]\n"
@@ -117,7 +126,7 @@ static const char *env(const char *name)
 static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
-           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
+           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_APIKEY, O_APIKEYS };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
@@ -134,6 +143,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"max-body-bytes", required_argument, 0, O_BODY},
         {"request-timeout", required_argument, 0, O_TIMEOUT},
         {"keepalive-ms", required_argument, 0, O_KEEPALIVE},
+        {"shutdown-timeout", required_argument, 0, O_SHUTDOWN},
         {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},
         {"threads", required_argument, 0, O_THREADS},
@@ -168,6 +178,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         a->opts.kv_cache_bytes = (size_t)v;
     }
     a->backend.name = env("BERTH_BACKEND");
+    a->shutdown_timeout_s = 25;
+    if (env("BERTH_SHUTDOWN_TIMEOUT")) {
+        if (parse_num("BERTH_SHUTDOWN_TIMEOUT", env("BERTH_SHUTDOWN_TIMEOUT"), 0, 3600, &v)) return -1;
+        a->shutdown_timeout_s = (double)v;
+    }
     if (env("BERTH_MEMORY_BUDGET")) {
         if (parse_num("BERTH_MEMORY_BUDGET", env("BERTH_MEMORY_BUDGET"), 1 << 20, 1ll << 50, &v)) return -1;
         a->backend.memory_budget = (size_t)v;
@@ -209,6 +224,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_BODY: if (parse_num("--max-body-bytes", optarg, 1024, 1ll << 32, &v)) return -1; a->max_body_bytes = (size_t)v; break;
         case O_TIMEOUT: if (parse_num("--request-timeout", optarg, 1, 86400 * 7, &v)) return -1; a->opts.request_timeout_s = (double)v; break;
         case O_KEEPALIVE: if (parse_num("--keepalive-ms", optarg, 100, 3600000, &v)) return -1; a->keepalive_ms = (unsigned)v; break;
+        case O_SHUTDOWN: if (parse_num("--shutdown-timeout", optarg, 0, 3600, &v)) return -1; a->shutdown_timeout_s = (double)v; break;
         case O_CERT: a->tls_cert = optarg; break;
         case O_KEY: a->tls_key = optarg; break;
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
@@ -241,8 +257,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         fprintf(stderr, "berth serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (!a->opts.model_dir && access("/opt/ml/model/config.json", R_OK) == 0)
+        a->opts.model_dir = "/opt/ml/model"; /* where SageMaker puts the model data */
     if (!a->opts.model_dir) {
-        fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL)\n");
+        fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL; SageMaker's "
+                        "/opt/ml/model is used when it holds a config.json)\n");
         return -1;
     }
     if (!a->tls_cert != !a->tls_key) {
@@ -298,6 +317,29 @@ static void reload_auth(auth_ctx *auth, const char *path)
         fprintf(stderr, "berth serve: SIGHUP: key store %s reloaded\n", path);
 }
 
+/* After SIGTERM/SIGINT: /ping, /health and new requests answer 503 while the requests in flight
+ * finish, for at most timeout_s; a second SIGTERM/SIGINT ends the wait at once. */
+static void drain(serve_ctx *s, const sigset_t *sigs, int first, double timeout_s, auth_ctx *auth,
+                  const char *key_store)
+{
+    atomic_store(&s->ready, false);
+    engine_stats st;
+    engine_get_stats(s->eng, &st);
+    fprintf(stderr, "berth serve: %s: refusing new requests, %d in flight (waiting at most %.0f s)\n",
+            first == SIGINT ? "SIGINT" : "SIGTERM", st.running + st.waiting, timeout_s);
+    double end = serve_now() + timeout_s;
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (st.running + st.waiting > 0 && serve_now() < end) {
+        int sig = sigtimedwait(sigs, NULL, &tick);
+        if (sig == SIGHUP) reload_auth(auth, key_store);
+        else if (sig == SIGINT || sig == SIGTERM) break;
+        engine_get_stats(s->eng, &st);
+    }
+    if (st.running + st.waiting > 0)
+        fprintf(stderr, "berth serve: aborting %d requests still in flight\n", st.running + st.waiting);
+    fprintf(stderr, "berth serve: shutting down\n");
+}
+
 int cmd_serve(int argc, char **argv)
 {
     serve_args a;
@@ -350,7 +392,7 @@ int cmd_serve(int argc, char **argv)
             s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) reload_auth(auth, a.auth_key_store);
-    fprintf(stderr, "berth serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    drain(s, &sigs, sig, a.shutdown_timeout_s, auth, a.auth_key_store);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "berth serve: %s\n", err);
