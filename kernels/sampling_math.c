@@ -7,12 +7,31 @@
 #define SM_FN
 #include "kernels/sampling_math_scalar.h"
 
+/* sm_choose sorts the order-preserving integers of the tempered logits (sm_ord) stored in place of
+ * them: a comparison is then two integer loads, as fast as comparing floats, in the key order. */
+static uint32_t ord_at(const float *x, int32_t i)
+{
+    uint32_t o;
+    memcpy(&o, &x[i], sizeof o);
+    return o;
+}
+
+/* The float an sm_ord value came from (-0 comes back as +0 and NaN as a NaN: same weights). */
+static float ord_value(const float *x, int32_t i)
+{
+    uint32_t o = ord_at(x, i), b = (o & 0x80000000u) ? (o & 0x7FFFFFFFu) : ~o;
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
 static int cmp_key_desc(const void *a, const void *b, void *ctx)
 {
     const float *x = ctx;
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
-    uint64_t ki = sm_key(x[i], i), kj = sm_key(x[j], j);
-    return ki > kj ? -1 : ki < kj;
+    uint32_t oi = ord_at(x, i), oj = ord_at(x, j);
+    if (oi != oj) return oi > oj ? -1 : 1;
+    return i < j ? -1 : 1;
 }
 
 int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float top_p, float min_p,
@@ -25,30 +44,31 @@ int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float t
         return best;
     }
     for (int32_t i = 0; i < V; i++) {
-        x[i] = sm_temper(x[i], temperature);
+        uint32_t o = sm_ord(sm_temper(x[i], temperature));
+        memcpy(&x[i], &o, sizeof o);
         order[i] = i;
     }
     qsort_r(order, (size_t)V, sizeof(int32_t), cmp_key_desc, x);
     int32_t n = top_k > 0 && top_k < V ? top_k : V;
-    float max = x[order[0]];
+    float max = ord_value(x, order[0]);
     if (min_p > 0) {
         int32_t keep = 1;
         for (int32_t i = 1; i < n; i++)
-            if (sm_min_p_keeps(sm_weight(x[order[i]], max), min_p)) order[keep++] = order[i];
+            if (sm_min_p_keeps(sm_weight(ord_value(x, order[i]), max), min_p)) order[keep++] = order[i];
         n = keep;
     }
     uint64_t total = 0;
-    for (int32_t i = 0; i < n; i++) total += sm_weight(x[order[i]], max);
+    for (int32_t i = 0; i < n; i++) total += sm_weight(ord_value(x, order[i]), max);
     if (top_p < 1.0f) {
         uint64_t limit = sm_top_p_limit(top_p, total), acc = 0;
         int32_t keep = 0;
-        while (keep < n && acc < limit) acc += sm_weight(x[order[keep++]], max);
+        while (keep < n && acc < limit) acc += sm_weight(ord_value(x, order[keep++]), max);
         n = keep;
         total = acc;
     }
     uint64_t target = sm_draw_target(u, total), acc = 0;
     for (int32_t i = 0; i < n; i++) {
-        acc += sm_weight(x[order[i]], max);
+        acc += sm_weight(ord_value(x, order[i]), max);
         if (acc > target) return order[i];
     }
     return order[n - 1];

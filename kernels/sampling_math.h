@@ -23,8 +23,8 @@ float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float
                   float frequency);
 
 /* Picks the token from logits x[V] that already carry bias, penalties and suppression.
- * temperature <= 0: the first maximum (a NaN at index 0 stays). Otherwise x is divided by the
- * temperature in place; the candidates in descending order (index ascending on ties) are cut to the
+ * temperature <= 0: the first maximum (a NaN at index 0 stays). Otherwise x is overwritten (it is
+ * scratch) and the tempered candidates in descending order (index ascending on ties) are cut to the
  * first top_k (when 0 < top_k < V), then to those with probability >= min_p times the top one's
  * (when min_p > 0), then to the shortest prefix holding top_p of the rest's mass (when top_p < 1),
  * and u in [0, 1) picks the first candidate whose cumulative weight exceeds u times their total.

@@ -85,14 +85,16 @@ SM_FN float sm_temper(float l, float temperature)
 
 /* The sampling order as one integer: larger key = earlier candidate. Descending value, index
  * ascending on ties; -0 counts as +0; NaN sorts after -inf. */
+SM_FN uint32_t sm_ord(float x)
+{
+    uint32_t b = x == 0.0f ? 0u : SM_F2U(x);
+    if (x != x) return 0;
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
 SM_FN uint64_t sm_key(float x, int32_t i)
 {
-    uint32_t b = x == 0.0f ? 0u : SM_F2U(x), ord;
-    if (x != x)
-        ord = 0;
-    else
-        ord = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-    return ((uint64_t)ord << 32) | (uint64_t)(0xFFFFFFFFu - (uint32_t)i);
+    return ((uint64_t)sm_ord(x) << 32) | (uint64_t)(0xFFFFFFFFu - (uint32_t)i);
 }
 
 SM_FN int32_t sm_key_index(uint64_t key)
