@@ -57,13 +57,6 @@ typedef struct gen_job {
     char **prompt_texts; /* echo */
 } gen_job;
 
-double serve_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void serve_respond_error(serve_ctx *s, http_request *hr, const api_error *e)
 {
     http_response_error he;

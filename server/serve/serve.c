@@ -9,6 +9,13 @@
 #include <string.h>
 #include <time.h>
 
+double serve_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void add_eos(serve_ctx *s, int32_t id)
 {
     if (id < 0) return;
