@@ -15,7 +15,10 @@ void sched_preempt(engine *e, engine_request *r)
     r->num_computed = 0;
     request_list_remove(&e->running, r);
     request_list_push_front(&e->waiting, r);
+    /* The scheduler runs without e->lock, but the stats are read by /metrics (engine_get_stats). */
+    pthread_mutex_lock(&e->lock);
     e->stats.preemptions_total++;
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* The newest running sequence that has no tokens in the step being built: only those can give up
