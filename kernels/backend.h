@@ -143,7 +143,8 @@ typedef struct bk_ops {
      * semantics (kernels/sampling_math.h): logits + bias, then penalties, then temperature, top-k,
      * min-p, top-p and the Philox(seed, step) draw; so a row's token depends on its inputs only.
      * params: I32 [R][BK_SAMPLE_PARAM_WORDS] of bk_sample_params. bias: F32 [R][V], added first
-     * (logit_bias; -inf suppresses a token for min_tokens), or NULL. counts: I32 [R][V], generated
+     * (logit_bias; -inf suppresses a token for min_tokens: its logit becomes -inf whatever it
+     * was, as the host sampler's suppression), or NULL. counts: I32 [R][V], generated
      * count | BK_SAMPLE_IN_PROMPT, or NULL (no penalties). out: [R] i32 token ids.
      * logprobs: F32 [R][1 + BK_SAMPLE_MAX_TOP] and top_ids: I32 [R][BK_SAMPLE_MAX_TOP], both or
      * neither (NULL): a row with num_logprobs = n >= 0 gets the chosen token's raw log-softmax in

@@ -22,6 +22,10 @@ double sm_uniform(uint64_t seed, uint64_t step);
 float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float presence,
                   float frequency);
 
+/* The sample op's logit: raw + bias (-inf: suppressed, -inf whatever raw is), then the penalties. */
+float sm_prepare(float raw, float bias, int32_t count, int in_prompt, float repetition,
+                 float presence, float frequency);
+
 /* Picks the token from logits x[V] that already carry bias, penalties and suppression.
  * temperature <= 0: the first maximum (a NaN at index 0 stays). Otherwise x is overwritten (it is
  * scratch) and the tempered candidates in descending order (index ascending on ties) are cut to the

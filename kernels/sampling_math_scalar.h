@@ -78,6 +78,18 @@ SM_FN float sm_penalize(float l, int32_t count, int in_prompt, float repetition,
     return l;
 }
 
+/* The sample op's logit before temperature: raw + bias, then the penalties. A bias of -inf is
+ * min_tokens suppression, which the host sampler applies last: the logit becomes -inf whatever it
+ * was (NaN and +inf included). */
+SM_FN float sm_prepare(float raw, float bias, int32_t count, int in_prompt, float repetition,
+                       float presence, float frequency)
+{
+    if (bias == -INFINITY) return -INFINITY;
+    float l = SM_FADD(raw, bias);
+    if (count || in_prompt) l = sm_penalize(l, count, in_prompt, repetition, presence, frequency);
+    return l;
+}
+
 SM_FN float sm_temper(float l, float temperature)
 {
     return SM_FDIV(l, temperature);
@@ -119,10 +131,11 @@ SM_FN double sm_exp_neg(double d)
     return ldexp(p, (int)k);
 }
 
-/* The integer weight of tempered logit x when the top candidate's is max. */
+/* The integer weight of tempered logit x when the top candidate's is max. A NaN max means a row
+ * of NaN (NaN sorts last): every candidate weighs the same, so the total is never 0. */
 SM_FN uint64_t sm_weight(float x, float max)
 {
-    if (x == max) return SM_WEIGHT_ONE;
+    if (x == max || max != max) return SM_WEIGHT_ONE;
     double d = SM_DADD((double)x, -(double)max);
     if (!(d > -28.0)) return 0;
     return (uint64_t)SM_DMUL(sm_exp_neg(d), (double)SM_WEIGHT_ONE);

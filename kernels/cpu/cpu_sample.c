@@ -9,19 +9,16 @@ _Static_assert(sizeof(bk_sample_params) == 4 * BK_SAMPLE_PARAM_WORDS,
                "bk_sample_params must fill BK_SAMPLE_PARAM_WORDS i32 words");
 _Static_assert(BK_SAMPLE_MAX_TOP == SM_MAX_TOP, "one top-logprobs limit");
 
-/* Bias and penalties go into x; the arithmetic of penalties is sm_penalize's (compiled without FMA
- * contraction in berth_backend), a bare add is the same everywhere. */
+/* Bias, suppression and penalties go into x, by sm_prepare (compiled without FMA contraction in
+ * berth_backend, like the rest of the shared math). */
 static void prepare_row(float *x, const float *raw, const float *bias, const int32_t *counts,
                         const bk_sample_params *p, int64_t V)
 {
     for (int64_t i = 0; i < V; i++) {
-        float l = bias ? raw[i] + bias[i] : raw[i];
-        if (counts && counts[i]) {
-            int32_t c = counts[i] & (BK_SAMPLE_IN_PROMPT - 1);
-            l = sm_penalize(l, c, (counts[i] & BK_SAMPLE_IN_PROMPT) != 0, p->repetition_penalty,
-                            p->presence_penalty, p->frequency_penalty);
-        }
-        x[i] = l;
+        int32_t c = counts ? counts[i] : 0;
+        x[i] = sm_prepare(raw[i], bias ? bias[i] : 0.0f, c & (BK_SAMPLE_IN_PROMPT - 1),
+                          (c & BK_SAMPLE_IN_PROMPT) != 0, p->repetition_penalty, p->presence_penalty,
+                          p->frequency_penalty);
     }
 }
 

@@ -21,17 +21,13 @@ struct sample_row {
     int64_t V;
 };
 
-/* The logit after bias and penalties (not yet tempered), as kernels/cpu/cpu_sample.c computes it. */
+/* The logit after bias, suppression and penalties (not yet tempered): sm_prepare, as the CPU op. */
 __device__ __forceinline__ float row_logit(const sample_row &r, int64_t i)
 {
-    float l = r.bias ? __fadd_rn(r.raw[i], r.bias[i]) : r.raw[i];
-    if (r.counts) {
-        const int32_t c = r.counts[i];
-        if (c)
-            l = sm_penalize(l, c & (BK_SAMPLE_IN_PROMPT - 1), (c & BK_SAMPLE_IN_PROMPT) != 0,
-                            r.p.repetition_penalty, r.p.presence_penalty, r.p.frequency_penalty);
-    }
-    return l;
+    const int32_t c = r.counts ? r.counts[i] : 0;
+    return sm_prepare(r.raw[i], r.bias ? r.bias[i] : 0.0f, c & (BK_SAMPLE_IN_PROMPT - 1),
+                      (c & BK_SAMPLE_IN_PROMPT) != 0, r.p.repetition_penalty, r.p.presence_penalty,
+                      r.p.frequency_penalty);
 }
 
 __device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)

@@ -1,6 +1,7 @@
 /* The CPU sample op against the engine's host sampler (server/engine/sampler.c) on seeded random
  * logits, ties included, over many mixes of temperature, top-k, top-p, min-p, penalties, bias,
- * suppression and logprobs: token ids must be identical and logprobs within 1e-6. Also: greedy rows
+ * suppression and logprobs (rows with NaN logits too): token ids must be identical and logprobs
+ * within 1e-6. Also: greedy rows
  * equal the argmax op, the draws follow the softmax, rows do not depend on their batch, and the
  * argument checks. */
 #include <math.h>
@@ -132,8 +133,10 @@ static void fill_logits(float *l, int32_t V, int kind)
 {
     for (int32_t i = 0; i < V; i++) {
         float v = (rndf() - 0.5f) * 12.0f;
-        /* kind 1: few distinct values, so ties decide; kind 2: one dominant logit. */
+        /* kind 1: few distinct values, so ties decide; kind 2: one dominant logit; kind 3: some NaN
+         * (a broken model); kind 4: all NaN. */
         if (kind == 1) v = floorf(v);
+        if (kind == 4 || (kind == 3 && rnd() % 4 == 0)) v = NAN;
         l[i] = v;
     }
     if (kind == 2) l[rnd() % (uint32_t)V] = 40.0f;
@@ -163,7 +166,9 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
         for (int32_t r = 0; r < R; r++) {
             row_case *c = &cases[r];
             make_case(c, V, case_idx++);
-            fill_logits(hl + (size_t)r * V, V, (int)(rnd() % 3));
+            int kind = (int)(rnd() % 5);
+            fill_logits(hl + (size_t)r * V, V, kind);
+            if (kind >= 3) c->p.num_logprobs = -1; /* NaN logprobs are compared nowhere */
             float *b = hb + (size_t)r * V;
             for (int32_t i = 0; i < V; i++) b[i] = 0.0f;
             for (int32_t k = 0; k < c->num_bias; k++) b[c->bias_ids[k]] = c->bias_values[k];
