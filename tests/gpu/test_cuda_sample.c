@@ -1,7 +1,8 @@
 /* The CUDA sample op against the CPU one (which test_cpu_sample holds to the engine's host sampler) on
- * the same seeded logits and per-row parameters: token ids must be identical, ties and draws included,
- * and raw logprobs within 1e-6 (relative beyond 1) with identical top ids. Vocabularies from 37 to Qwen3's 151936; also
- * prints the op's time for a 256-row decode step. Exits 77 without a GPU. */
+ * the same seeded logits and per-row parameters: token ids must be identical (ties, draws and rows
+ * with NaN included), raw logprobs within 1e-6 (relative beyond 1) with identical top ids.
+ * Vocabularies from 37 to Qwen3's 151936; also prints the op's time for a 256-row decode step.
+ * Exits 77 without a GPU. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,10 +50,13 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
     in->params = calloc((size_t)R, sizeof(bk_sample_params));
     for (int32_t r = 0; r < R; r++) {
         float *l = in->logits + (size_t)r * V;
-        int kind = (int)(rnd() % 3);
+        int kind = (int)(rnd() % 5);
         for (int32_t i = 0; i < V; i++) {
             float v = (rndf() - 0.5f) * 12.0f;
-            l[i] = kind == 1 ? floorf(v) : v; /* kind 1: ties decide */
+            /* kind 1: ties decide; 2: one dominant logit; 3: some NaN; 4: all NaN */
+            if (kind == 1) v = floorf(v);
+            if (kind == 4 || (kind == 3 && rnd() % 4 == 0)) v = NAN;
+            l[i] = v;
         }
         if (kind == 2) l[rnd() % (uint32_t)V] = 40.0f;
         bk_sample_params *p = &in->params[r];
@@ -65,7 +69,7 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
         p->min_p = min_ps[(idx / 120) % 3];
         p->repetition_penalty = 1.0f;
         p->num_logprobs = (int32_t)(rnd() % 24) - 3;
-        if (p->num_logprobs < -1) p->num_logprobs = -1;
+        if (p->num_logprobs < -1 || kind >= 3) p->num_logprobs = -1; /* NaN logprobs: not compared */
         if (rnd() % 2) {
             p->repetition_penalty = 1.0f + rndf();
             p->presence_penalty = rndf();
