@@ -54,15 +54,18 @@ int32_t sm_choose(float *x, int32_t V, float temperature, int32_t top_k, float t
     if (min_p > 0) {
         int32_t keep = 1;
         for (int32_t i = 1; i < n; i++)
-            if (sm_min_p_keeps(sm_weight(ord_value(x, order[i]), max), min_p)) order[keep++] = order[i];
+            if (sm_min_p_keeps(sm_weight(ord_value(x, order[i]), max), min_p))
+                order[keep++] = order[i];
         n = keep;
     }
     uint64_t total = 0;
-    for (int32_t i = 0; i < n; i++) total += sm_weight(ord_value(x, order[i]), max);
+    for (int32_t i = 0; i < n; i++)
+        total += sm_weight(ord_value(x, order[i]), max);
     if (top_p < 1.0f) {
         uint64_t limit = sm_top_p_limit(top_p, total), acc = 0;
         int32_t keep = 0;
-        while (keep < n && acc < limit) acc += sm_weight(ord_value(x, order[keep++]), max);
+        while (keep < n && acc < limit)
+            acc += sm_weight(ord_value(x, order[keep++]), max);
         n = keep;
         total = acc;
     }
@@ -125,7 +128,8 @@ int32_t sm_raw_logprobs(const float *raw, int32_t V, int32_t token, int32_t num_
     double max = -INFINITY, sum = 0;
     for (int32_t i = 0; i < V; i++)
         if (raw[i] > max) max = raw[i];
-    for (int32_t i = 0; i < V; i++) sum += exp((double)raw[i] - max);
+    for (int32_t i = 0; i < V; i++)
+        sum += exp((double)raw[i] - max);
     double lse = max + log(sum);
     *logprob = (float)((double)raw[token] - lse);
     if (num_top > SM_MAX_TOP) num_top = SM_MAX_TOP;

@@ -22,7 +22,8 @@ double sm_uniform(uint64_t seed, uint64_t step);
 float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float presence,
                   float frequency);
 
-/* The sample op's logit: raw + bias (-inf: suppressed, -inf whatever raw is), then the penalties. */
+/* The sample op's logit: raw + bias (-inf: suppressed, -inf whatever raw is), then the penalties.
+ */
 float sm_prepare(float raw, float bias, int32_t count, int in_prompt, float repetition,
                  float presence, float frequency);
 

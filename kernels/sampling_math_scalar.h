@@ -1,9 +1,6 @@
-/* The scalar arithmetic of sampling, shared by the host (kernels/sampling_math.c) and the CUDA kernel
- * (kernels/cuda/cuda_sample.cu), so both compute bit-identical keys, weights and draws.
- * Must not: be included anywhere else; the includer defines SM_FN (linkage) first. Every float and
- * double operation goes through the SM_* macros: on the device they are the _rn intrinsics, which nvcc
- * never fuses into FMAs; on the host only kernels/sampling_math.c includes this, compiled in ISO C mode
- * without -ffp-contract=fast, so the host never fuses either. */
+/* The scalar arithmetic of sampling, shared by the host (kernels/sampling_math.c) and the CUDA
+ * kernel (kernels/cuda/cuda_sample.cu), so both compute bit-identical keys, weights and draws.
+ * Must not: be included anywhere else; the includer defines SM_FN (linkage) first. */
 #ifndef BERTH_KERNELS_SAMPLING_MATH_SCALAR_H
 #define BERTH_KERNELS_SAMPLING_MATH_SCALAR_H
 
@@ -14,6 +11,9 @@
 #error "define SM_FN before including kernels/sampling_math_scalar.h"
 #endif
 
+/* Every float and double operation goes through the SM_* macros: on the device they are the _rn
+ * intrinsics, which nvcc never fuses into FMAs; on the host only kernels/sampling_math.c includes
+ * this file, compiled in ISO C mode without -ffp-contract=fast, so the host never fuses either. */
 #ifdef __CUDA_ARCH__
 #define SM_DADD(a, b) __dadd_rn((a), (b))
 #define SM_DMUL(a, b) __dmul_rn((a), (b))
@@ -40,9 +40,8 @@ static inline uint32_t sm_f2u_host(float x)
 /* Candidate weights are integers: the tempered softmax numerator exp(x - max) in units of 2^-40.
  * Integer sums are exact in any order, so a GPU tree reduction and the host's sequential scan agree
  * bit for bit. A candidate below 2^-40 of the top one gets weight 0 (never drawn). Sums stay below
- * 2^63 for vocabularies up to 2^23. */
+ * 2^63 for vocabularies up to 2^23 (BK_SAMPLE_MAX_VOCAB, which the ops check). */
 #define SM_WEIGHT_ONE ((uint64_t)1 << 40)
-#define SM_MAX_VOCAB (1 << 23)
 
 /* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3"): the uniform in
  * [0, 1) that (seed, step) selects. */
@@ -122,12 +121,21 @@ SM_FN double sm_exp_neg(double d)
     double k = floor(SM_DADD(SM_DMUL(d, 1.44269504088896338700e+00), 0.5));
     double r = SM_DADD(SM_DADD(d, -SM_DMUL(k, ln2_hi)), -SM_DMUL(k, ln2_lo));
     double p = 1.0 / 6227020800.0;
-    const double inv_fact[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                 1.0 / 362880.0,    1.0 / 40320.0,    1.0 / 5040.0,
-                                 1.0 / 720.0,       1.0 / 120.0,      1.0 / 24.0,
-                                 1.0 / 6.0,         0.5,              1.0,
+    const double inv_fact[13] = {1.0 / 479001600.0,
+                                 1.0 / 39916800.0,
+                                 1.0 / 3628800.0,
+                                 1.0 / 362880.0,
+                                 1.0 / 40320.0,
+                                 1.0 / 5040.0,
+                                 1.0 / 720.0,
+                                 1.0 / 120.0,
+                                 1.0 / 24.0,
+                                 1.0 / 6.0,
+                                 0.5,
+                                 1.0,
                                  1.0};
-    for (int i = 0; i < 13; i++) p = SM_DADD(SM_DMUL(p, r), inv_fact[i]);
+    for (int i = 0; i < 13; i++)
+        p = SM_DADD(SM_DMUL(p, r), inv_fact[i]);
     return ldexp(p, (int)k);
 }
 
@@ -162,7 +170,7 @@ SM_FN uint64_t sm_draw_target(double u, uint64_t total)
     return t >= total ? total - 1 : t;
 }
 
-/* ---- the cuts as radix searches over keys (the CUDA kernel's and the CPU op's way, no sort) ---- */
+/* ---- the cuts as radix searches over keys (the CUDA kernel's and CPU op's way: no sort) ---- */
 
 /* What the cuts so far leave of the candidates, and how they weigh. */
 typedef struct sm_cut {
@@ -183,9 +191,9 @@ SM_FN uint64_t sm_cand_weight(const sm_cut *c, float x, uint64_t key)
 }
 
 /* MSB-first search, 8 bits per level (shift 56, 48, .., 0), for the first key in candidate order
- * whose cumulative weight exceeds a target. Each level histograms the weights of the keys that share
- * the prefix found so far by their next digit; the digits above the chosen one are passed over.
- * At the end prefix is the key and above + last its cumulative weight. */
+ * whose cumulative weight exceeds a target. Each level histograms the weights of the keys that
+ * share the prefix found so far by their next digit; the digits above the chosen one are passed
+ * over. At the end prefix is the key and above + last its cumulative weight. */
 typedef struct sm_search {
     uint64_t prefix, above, last;
 } sm_search;

@@ -17,8 +17,8 @@ static void prepare_row(float *x, const float *raw, const float *bias, const int
     for (int64_t i = 0; i < V; i++) {
         int32_t c = counts ? counts[i] : 0;
         x[i] = sm_prepare(raw[i], bias ? bias[i] : 0.0f, c & (BK_SAMPLE_IN_PROMPT - 1),
-                          (c & BK_SAMPLE_IN_PROMPT) != 0, p->repetition_penalty, p->presence_penalty,
-                          p->frequency_penalty);
+                          (c & BK_SAMPLE_IN_PROMPT) != 0, p->repetition_penalty,
+                          p->presence_penalty, p->frequency_penalty);
     }
 }
 
@@ -40,8 +40,9 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
     if (counts && cpu_check(be, op, "counts", counts, BK_I32, num_rows, V)) return -1;
     if (!logprobs != !top_ids)
         return cpu_fail(be, "cpu sample: logprobs and top_ids must both be given or both be NULL");
-    if (logprobs && (cpu_check(be, op, "logprobs", logprobs, BK_F32, num_rows, 1 + BK_SAMPLE_MAX_TOP) ||
-                     cpu_check(be, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
+    if (logprobs &&
+        (cpu_check(be, op, "logprobs", logprobs, BK_F32, num_rows, 1 + BK_SAMPLE_MAX_TOP) ||
+         cpu_check(be, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
         return -1;
 
     int failed = 0;
@@ -64,7 +65,8 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
             ((int32_t *)out->data)[r] = tok;
             if (logprobs && p->num_logprobs >= 0) {
                 float *lp = (float *)logprobs->data + r * (1 + BK_SAMPLE_MAX_TOP);
-                int32_t n = p->num_logprobs > BK_SAMPLE_MAX_TOP ? BK_SAMPLE_MAX_TOP : p->num_logprobs;
+                int32_t n =
+                    p->num_logprobs > BK_SAMPLE_MAX_TOP ? BK_SAMPLE_MAX_TOP : p->num_logprobs;
                 sm_raw_logprobs(raw, (int32_t)V, tok, n, lp,
                                 (int32_t *)top_ids->data + r * BK_SAMPLE_MAX_TOP, lp + 1);
             }

@@ -1,6 +1,6 @@
-/* The CPU backend's sample op: a loop over rows (OpenMP) around kernels/sampling_math. It cuts by
- * radix search like the CUDA kernel (sm_choose_radix), the host sampler by sorting (sm_choose), on the
- * same scalar math; test_cpu_sample holds the two equal. Must not: reimplement any of that math. */
+/* The CPU backend's sample op: OpenMP over rows around kernels/sampling_math, cutting by radix
+ * search as the CUDA kernel does (sm_choose_radix); test_cpu_sample holds it to the host sampler's
+ * sort (sm_choose). Must not: reimplement any of that math. */
 #ifndef BERTH_KERNELS_CPU_SAMPLE_H
 #define BERTH_KERNELS_CPU_SAMPLE_H
 

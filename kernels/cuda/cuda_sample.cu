@@ -1,5 +1,5 @@
-/* The CUDA backend's sample op: one CTA per row, the CPU op's (and the host sampler's) tokens exactly.
- * No sort of the vocabulary: every cut is a radix search over the 64-bit candidate keys of
+/* The CUDA backend's sample op: one CTA per row, the CPU op's (and the host sampler's) tokens
+ * exactly. No sort of the vocabulary: every cut is a radix search over the 64-bit candidate keys of
  * kernels/sampling_math_scalar.h (descending logit, index ascending on ties), 8 bits per pass, on
  * integer weights whose sums are exact in any order. top-k is the search for the k-th key by count;
  * top-p and the draw search for the first key whose cumulative weight exceeds a target. */
@@ -47,7 +47,8 @@ __device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)
 
 __device__ __forceinline__ u64 block_sum_u64(u64 v, u64 *slot)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     if (threadIdx.x == 0) *slot = 0;
     __syncthreads();
     if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
@@ -59,7 +60,8 @@ __device__ __forceinline__ u64 block_sum_u64(u64 v, u64 *slot)
 
 __device__ __forceinline__ double block_sum_f64(double v, double *slot)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     if (threadIdx.x == 0) *slot = 0;
     __syncthreads();
     if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
@@ -70,7 +72,8 @@ __device__ __forceinline__ double block_sum_f64(double v, double *slot)
 }
 
 /* A candidate's weight under the cuts so far (sm_cand_weight), and its key. */
-__device__ __forceinline__ u64 cand_weight(const sample_row &r, const sm_cut &c, int64_t i, u64 *key)
+__device__ __forceinline__ u64 cand_weight(const sample_row &r, const sm_cut &c, int64_t i,
+                                           u64 *key)
 {
     const float x = sm_temper(row_logit(r, i), c.temperature);
     *key = sm_key(x, (int32_t)i);
@@ -85,7 +88,8 @@ __device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 targ
 {
     sm_search s = {0, 0, 0};
     for (int shift = 56; shift >= 0; shift -= 8) {
-        for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0;
+        for (int d = threadIdx.x; d < 256; d += blockDim.x)
+            hist[d] = 0;
         __syncthreads();
         for (int64_t i = threadIdx.x; i < r.V; i += blockDim.x) {
             u64 key;
@@ -123,7 +127,8 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
 
     int32_t tok;
     if (r.p.temperature <= 0.0f) {
-        /* The host's first maximum: NaN never wins, except a NaN at index 0, which nothing beats. */
+        /* The host's first maximum: NaN never wins, except a NaN at index 0, which nothing beats.
+         */
         u64 best = 0;
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
             const u64 k = sm_key(row_logit(r, i), (int32_t)i);
@@ -157,8 +162,8 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         }
         total = block_sum_u64(total, &slot);
         if (r.p.top_p < 1.0f) {
-            const sm_search cut = radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist,
-                                               &shared_s);
+            const sm_search cut =
+                radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist, &shared_s);
             c.floor = cut.prefix;
             total = cut.above + cut.last;
         }
@@ -177,7 +182,8 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     kraw = block_max_u64(kraw, &slot);
     const double max = r.raw[sm_key_index(kraw)];
     double sum = 0;
-    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) sum += exp((double)r.raw[i] - max);
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
+        sum += exp((double)r.raw[i] - max);
     const double lse = max + log(block_sum_f64(sum, &dslot));
     float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
     int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
@@ -219,11 +225,13 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
     if (counts && cu_check(st, op, "counts", counts, BK_I32, num_rows, V)) return -1;
     if (!logprobs != !top_ids)
         return cu_fail(st, "sample: logprobs and top_ids must both be given or both be NULL");
-    if (logprobs && (cu_check(st, op, "logprobs", logprobs, BK_F32, num_rows, 1 + BK_SAMPLE_MAX_TOP) ||
-                     cu_check(st, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
+    if (logprobs &&
+        (cu_check(st, op, "logprobs", logprobs, BK_F32, num_rows, 1 + BK_SAMPLE_MAX_TOP) ||
+         cu_check(st, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
         return -1;
     if (((uintptr_t)params->data & 7) != 0)
-        return cu_fail(st, "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
+        return cu_fail(st,
+                       "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
     if (num_rows == 0) return 0;
     sample_kernel<<<num_rows, SAMPLE_THREADS, 0, st->stream>>>(
         (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,

@@ -1,6 +1,6 @@
-/* The CUDA sample op against the CPU one (which test_cpu_sample holds to the engine's host sampler) on
- * the same seeded logits and per-row parameters: token ids must be identical (ties, draws and rows
- * with NaN included), raw logprobs within 1e-6 (relative beyond 1) with identical top ids.
+/* The CUDA sample op against the CPU one (which test_cpu_sample holds to the engine's host sampler)
+ * on the same seeded logits and per-row parameters: token ids must be identical (ties, draws and
+ * rows with NaN included), raw logprobs within 1e-6 (relative beyond 1) with identical top ids.
  * Vocabularies from 37 to Qwen3's 151936; also prints the op's time for a 256-row decode step.
  * Exits 77 without a GPU. */
 #include <math.h>
@@ -69,7 +69,8 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
         p->min_p = min_ps[(idx / 120) % 3];
         p->repetition_penalty = 1.0f;
         p->num_logprobs = (int32_t)(rnd() % 24) - 3;
-        if (p->num_logprobs < -1 || kind >= 3) p->num_logprobs = -1; /* NaN logprobs: not compared */
+        if (p->num_logprobs < -1 || kind >= 3)
+            p->num_logprobs = -1; /* NaN logprobs: not compared */
         if (rnd() % 2) {
             p->repetition_penalty = 1.0f + rndf();
             p->presence_penalty = rndf();
@@ -128,13 +129,18 @@ static void compare(const sample_inputs *in)
              !twin_upload(&out, BK_I32, 1, R, neg) && !twin_upload(&lp, BK_F32, R, W, nan_lp) &&
              !twin_upload(&ids, BK_I32, R, BK_SAMPLE_MAX_TOP, neg);
     ok = ok &&
-         twin_ok(twin_cpu, twin_cpu->ops->sample(twin_cpu, &out.c, &lp.c, &ids.c, &logits.c, &params.c,
-                                                 &bias.c, &counts.c, R), what) &&
-         twin_ok(twin_gpu, twin_gpu->ops->sample(twin_gpu, &out.g, &lp.g, &ids.g, &logits.g, &params.g,
-                                                 &bias.g, &counts.g, R), what);
+         twin_ok(twin_cpu,
+                 twin_cpu->ops->sample(twin_cpu, &out.c, &lp.c, &ids.c, &logits.c, &params.c,
+                                       &bias.c, &counts.c, R),
+                 what) &&
+         twin_ok(twin_gpu,
+                 twin_gpu->ops->sample(twin_gpu, &out.g, &lp.g, &ids.g, &logits.g, &params.g,
+                                       &bias.g, &counts.g, R),
+                 what);
     if (ok) {
         twin_compare_exact_i32(what, &out, R);
-        float *lc = malloc(sizeof(float) * (size_t)R * W), *lg = malloc(sizeof(float) * (size_t)R * W);
+        float *lc = malloc(sizeof(float) * (size_t)R * W),
+              *lg = malloc(sizeof(float) * (size_t)R * W);
         int32_t *ic = malloc(sizeof(int32_t) * (size_t)R * BK_SAMPLE_MAX_TOP);
         int32_t *ig = malloc(sizeof(int32_t) * (size_t)R * BK_SAMPLE_MAX_TOP);
         if (download(twin_cpu, &lp.c, R, lc, what) && download(twin_gpu, &lp.g, R, lg, what) &&
@@ -158,7 +164,8 @@ static void compare(const sample_inputs *in)
         free(ig);
     }
     twin *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) twin_free(ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        twin_free(ts[i]);
     free(nan_lp);
     free(neg);
 }
@@ -181,7 +188,8 @@ static void time_decode_step(void)
     bk_tensor logits, params, out;
     int32_t tok[256];
     if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "sample timing") &&
-        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS), "sample timing") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS),
+                "sample timing") &&
         twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "sample timing") &&
         twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "sample timing") &&
         twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "sample timing")) {
@@ -193,7 +201,8 @@ static void time_decode_step(void)
             CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
         CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10;
+        double ms =
+            ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10;
         printf("sample R=%d V=%d (top-p 0.8, half top-k 20): %.3f ms per call\n", R, V, ms);
         g->ops->tensor_free(g, &logits);
         g->ops->tensor_free(g, &params);

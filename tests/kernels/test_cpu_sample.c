@@ -78,7 +78,8 @@ static void make_case(row_case *c, int32_t V, int idx)
     if (rnd() % 3 == 0) {
         c->num_suppress = 2;
         c->suppress_ids = malloc(sizeof(int32_t) * 2);
-        for (int k = 0; k < 2; k++) c->suppress_ids[k] = (int32_t)(rnd() % (uint32_t)V);
+        for (int k = 0; k < 2; k++)
+            c->suppress_ids[k] = (int32_t)(rnd() % (uint32_t)V);
     }
 }
 
@@ -170,10 +171,14 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
             fill_logits(hl + (size_t)r * V, V, kind);
             if (kind >= 3) c->p.num_logprobs = -1; /* NaN logprobs are compared nowhere */
             float *b = hb + (size_t)r * V;
-            for (int32_t i = 0; i < V; i++) b[i] = 0.0f;
-            for (int32_t k = 0; k < c->num_bias; k++) b[c->bias_ids[k]] = c->bias_values[k];
-            for (int32_t k = 0; k < c->num_suppress; k++) b[c->suppress_ids[k]] = -INFINITY;
-            for (int32_t i = 0; i < V; i++) hc[(size_t)r * V + i] = c->counts ? c->counts[i] : 0;
+            for (int32_t i = 0; i < V; i++)
+                b[i] = 0.0f;
+            for (int32_t k = 0; k < c->num_bias; k++)
+                b[c->bias_ids[k]] = c->bias_values[k];
+            for (int32_t k = 0; k < c->num_suppress; k++)
+                b[c->suppress_ids[k]] = -INFINITY;
+            for (int32_t i = 0; i < V; i++)
+                hc[(size_t)r * V + i] = c->counts ? c->counts[i] : 0;
             hp[r] = c->p;
         }
         CHECK(o->upload_rows(be, &logits, 0, R, hl) == 0);
@@ -183,8 +188,8 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
         CHECK(o->fill_bytes(be, &out, 0xFF) == 0);
         CHECK(o->fill_bytes(be, &lp, 0xFF) == 0);
         CHECK(o->fill_bytes(be, &ids, 0xFF) == 0);
-        CHECKF(o->sample(be, &out, &lp, &ids, &logits, &params, &bias, &counts, R) == 0, "sample: %s",
-               o->last_error(be));
+        CHECKF(o->sample(be, &out, &lp, &ids, &logits, &params, &bias, &counts, R) == 0,
+               "sample: %s", o->last_error(be));
         CHECK(o->download_rows(be, &out, 1, tok) == 0);
         CHECK(o->download_rows(be, &lp, R, hlp) == 0);
         CHECK(o->download_rows(be, &ids, R, hids) == 0);
@@ -220,7 +225,8 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
     free(hlp);
     free(hids);
     bk_tensor *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) o->tensor_free(be, ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        o->tensor_free(be, ts[i]);
 }
 
 /* One op call on a single row with params only (no bias, counts or logprobs). */
@@ -237,15 +243,16 @@ static int32_t sample_one(bk_backend *be, const float *row, int32_t V, const bk_
     return tok;
 }
 
-/* Temperature 0 is the argmax op's choice; temperature 1 draws follow the softmax; a row's token does
- * not depend on the other rows of its batch. */
+/* Temperature 0 is the argmax op's choice; temperature 1 draws follow the softmax; a row's token
+ * does not depend on the other rows of its batch. */
 static void test_greedy_distribution_batch(bk_backend *be)
 {
     const bk_ops *o = be->ops;
     enum { R = 16, V = 300 };
     static float l[R * V];
     static bk_sample_params p[R];
-    for (int32_t i = 0; i < R * V; i++) l[i] = floorf((rndf() - 0.5f) * 8.0f);
+    for (int32_t i = 0; i < R * V; i++)
+        l[i] = floorf((rndf() - 0.5f) * 8.0f);
     memset(p, 0, sizeof p);
     bk_tensor logits, params, out, am;
     int32_t got[R], want[R];
@@ -255,7 +262,8 @@ static void test_greedy_distribution_batch(bk_backend *be)
     CHECK(o->tensor_from_host(be, &am, BK_I32, 1, R, want) == 0);
     CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
     CHECK(o->argmax(be, &am, &logits, R) == 0);
-    for (int r = 0; r < R; r++) CHECKF(got[r] == want[r], "greedy row %d: %d vs argmax %d", r, got[r], want[r]);
+    for (int r = 0; r < R; r++)
+        CHECKF(got[r] == want[r], "greedy row %d: %d vs argmax %d", r, got[r], want[r]);
 
     for (int r = 0; r < R; r++) {
         p[r].temperature = 0.8f;
@@ -266,7 +274,8 @@ static void test_greedy_distribution_batch(bk_backend *be)
     }
     CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
     for (int r = 0; r < R; r++)
-        CHECKF(sample_one(be, l + r * V, V, &p[r]) == got[r], "row %d alone differs from its batch", r);
+        CHECKF(sample_one(be, l + r * V, V, &p[r]) == got[r], "row %d alone differs from its batch",
+               r);
 
     /* Frequencies over steps against the softmax: 8 logits, 20000 draws. */
     const float dl[8] = {1.0f, 0.5f, -0.5f, 2.0f, 0.0f, 1.5f, -1.0f, 0.25f};
@@ -280,7 +289,8 @@ static void test_greedy_distribution_batch(bk_backend *be)
     static bk_sample_params dps[1000];
     static float dls[1000 * 8];
     int32_t dtok[1000];
-    for (int i = 0; i < 1000; i++) memcpy(dls + i * 8, dl, sizeof dl);
+    for (int i = 0; i < 1000; i++)
+        memcpy(dls + i * 8, dl, sizeof dl);
     CHECK(o->tensor_from_host(be, &dlt, BK_F32, 1000, 8, dls) == 0);
     CHECK(o->tensor_from_host(be, &dpt, BK_I32, 1000, BK_SAMPLE_PARAM_WORDS, dps) == 0);
     CHECK(o->tensor_from_host(be, &dot, BK_I32, 1, 1000, dtok) == 0);
@@ -290,14 +300,17 @@ static void test_greedy_distribution_batch(bk_backend *be)
             dps[i].step = (uint64_t)(batch * 1000 + i);
         }
         CHECK(o->sample(be, &dot, NULL, NULL, &dlt, &dpt, NULL, NULL, 1000) == 0);
-        for (int i = 0; i < 1000; i++) hist[dtok[i]]++;
+        for (int i = 0; i < 1000; i++)
+            hist[dtok[i]]++;
     }
     double z = 0;
-    for (int i = 0; i < 8; i++) z += exp(dl[i]);
+    for (int i = 0; i < 8; i++)
+        z += exp(dl[i]);
     for (int i = 0; i < 8; i++) {
         double want_f = exp(dl[i]) / z, got_f = hist[i] / 20000.0;
         double tol = 4 * sqrt(want_f * (1 - want_f) / 20000.0);
-        CHECKF(fabs(got_f - want_f) <= tol, "token %d frequency %.4f, softmax %.4f", i, got_f, want_f);
+        CHECKF(fabs(got_f - want_f) <= tol, "token %d frequency %.4f, softmax %.4f", i, got_f,
+               want_f);
     }
 }
 
