@@ -105,7 +105,7 @@ static int download(bk_backend *be, const bk_tensor *t, int64_t rows, void *host
 
 /* The log-sum-exp is summed in another order on the GPU: 1e-6, relative beyond magnitude 1, as a
  * float ulp at 16 is already 1.9e-6. */
-static int close(float a, float b)
+static int logprob_close(float a, float b)
 {
     return fabsf(a - b) <= 1e-6f * fmaxf(1.0f, fabsf(a));
 }
@@ -149,12 +149,14 @@ static void compare(const sample_inputs *in)
                 int32_t n = in->params[r].num_logprobs;
                 if (n < 0) continue;
                 const float *a = lc + (size_t)r * W, *b = lg + (size_t)r * W;
-                CHECKF(close(a[0], b[0]), "%s row %d logprob cpu %g gpu %g", what, r, a[0], b[0]);
+                CHECKF(logprob_close(a[0], b[0]), "%s row %d logprob cpu %g gpu %g", what, r, a[0],
+                       b[0]);
                 for (int32_t k = 0; k < n && k < BK_SAMPLE_MAX_TOP && k < V; k++) {
                     CHECKF(ic[r * BK_SAMPLE_MAX_TOP + k] == ig[r * BK_SAMPLE_MAX_TOP + k],
                            "%s row %d top %d: cpu id %d gpu %d", what, r, k,
                            ic[r * BK_SAMPLE_MAX_TOP + k], ig[r * BK_SAMPLE_MAX_TOP + k]);
-                    CHECKF(close(a[1 + k], b[1 + k]), "%s row %d top %d logprob", what, r, k);
+                    CHECKF(logprob_close(a[1 + k], b[1 + k]), "%s row %d top %d logprob", what, r,
+                           k);
                 }
             }
         }
