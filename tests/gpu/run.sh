@@ -76,7 +76,7 @@ section "Build"
 if cmake -S "$root" -B "$build" -DBERTH_CUDA=ON -DBERTH_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "${cmake_extra[@]}" >"$logdir/configure.log" 2>&1 &&
     cmake --build "$build" -j "$jobs" --target test_cuda_arena test_cuda_ops test_cuda_attention \
-        test_cuda_model test_cuda_graph bench_cuda bench_model >"$logdir/build.log" 2>&1; then
+        test_cuda_sample test_cuda_model test_cuda_graph bench_cuda bench_model >"$logdir/build.log" 2>&1; then
     echo "Built the GPU tests and benchmarks (RelWithDebInfo, BERTH_SERVER=OFF) in $(($(date +%s) - start)) s." >>"$report"
 else
     echo "**Build failed.** Last lines:" >>"$report"
@@ -98,7 +98,7 @@ if grep -q "Skipped\|Not Run" "$logdir/ctest.log"; then
     status=1
 fi
 echo "ctest exit $rc in $(($(date +%s) - t0)) s:" >>"$report"
-grep -E "Test +#|tests passed|checks, | rows|graphs of" "$logdir/ctest.log" >"$logdir/ctest.summary" || true
+grep -E "Test +#|tests passed|checks, | rows|graphs of|ms per call" "$logdir/ctest.log" >"$logdir/ctest.summary" || true
 fence "$logdir/ctest.summary"
 if [ $rc -ne 0 ]; then
     echo "Failures (first 80 lines):" >>"$report"
