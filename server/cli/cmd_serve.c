@@ -375,6 +375,7 @@ int cmd_serve(int argc, char **argv)
         hc.authorize_ctx = &sa;
     }
     http_server *srv = http_server_new(&hc, err, sizeof err);
+    serve_set_identity(s);
     if (!srv || serve_register_routes(s, srv, err, sizeof err) || http_server_start(srv, err, sizeof err))
         goto out;
     fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",

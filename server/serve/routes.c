@@ -109,7 +109,8 @@ static void handle_metrics(void *ctx, http_request *r)
 {
     serve_ctx *s = ctx;
     engine_stats st = {0};
-    if (s->eng) engine_get_stats(s->eng, &st);
+    /* The engine exists only while ready; before and after, the gauges read 0. */
+    if (atomic_load(&s->ready)) engine_get_stats(s->eng, &st);
     char *text = metrics_render(&s->metrics, &st, s->model_name);
     if (!text) {
         api_error e;

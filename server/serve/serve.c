@@ -46,6 +46,22 @@ static int size_kv_cache(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     return 0;
 }
 
+void serve_set_identity(serve_ctx *s)
+{
+    const char *from = s->opts.model_dir;
+    if (s->opts.served_model_name && *s->opts.served_model_name) {
+        snprintf(s->model_name, sizeof s->model_name, "%s", s->opts.served_model_name);
+    } else {
+        /* The last path component of the directory or s3:// prefix. */
+        size_t n = strlen(from);
+        while (n > 1 && from[n - 1] == '/') n--;
+        size_t start = n;
+        while (start > 0 && from[start - 1] != '/') start--;
+        snprintf(s->model_name, sizeof s->model_name, "%.*s", (int)(n - start), from + start);
+    }
+    s->created = (int64_t)time(NULL);
+}
+
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
     /* An s3:// model is downloaded (or found complete in the cache) first; names come from the URL. */
@@ -53,17 +69,6 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     model_source_options so = {0};
     if (model_source_resolve(s->opts.model_dir, &so, local_dir, sizeof local_dir, err, errlen)) return -1;
     const char *dir = local_dir;
-    const char *name_from = s->opts.model_dir;
-    if (s->opts.served_model_name && *s->opts.served_model_name) {
-        snprintf(s->model_name, sizeof s->model_name, "%s", s->opts.served_model_name);
-    } else {
-        size_t n = strlen(name_from);
-        while (n > 1 && name_from[n - 1] == '/') n--;
-        size_t start = n;
-        while (start > 0 && name_from[start - 1] != '/') start--;
-        snprintf(s->model_name, sizeof s->model_name, "%.*s", (int)(n - start), name_from + start);
-    }
-    s->created = (int64_t)time(NULL);
     if (tok_load_dir(&s->tok, dir, err, errlen)) return -1;
     const char *tmpl = tok_chat_template(s->tok);
     if (tmpl && ct_parse(&s->tmpl, tmpl, strlen(tmpl), err, errlen)) {

@@ -44,6 +44,10 @@ typedef struct serve_ctx {
 /* Registers every route on the server. */
 int serve_register_routes(serve_ctx *s, http_server *srv, char *err, size_t errlen);
 
+/* Sets the model's name and creation time from the options. Call before the HTTP server starts: the
+ * handlers read them at any time, also while the model loads. */
+void serve_set_identity(serve_ctx *s);
+
 /* Loads tokenizer, template and model from s->opts.model_dir onto be and starts the engine. */
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen);
 void serve_unload(serve_ctx *s);
