@@ -397,9 +397,11 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     if (rc) fprintf(stderr, "berth serve: %s\n", err);
+    /* The engine is shut down (its requests end) before the HTTP server stops, which waits for
+     * every connection; it is freed only after, since a handler that passed its ready check just
+     * before may still call into it (and then gets ENGINE_STOPPED, a 503). */
     atomic_store(&s->ready, false);
-    engine_stop(s->eng);
-    s->eng = NULL;
+    engine_shutdown(s->eng);
     http_server_free(srv);
     serve_unload(s);
     if (be) be->ops->destroy(be);

@@ -473,13 +473,15 @@ fail:
     return -1;
 }
 
-void engine_stop(engine *e)
+void engine_shutdown(engine *e)
 {
     if (!e) return;
     pthread_mutex_lock(&e->lock);
+    bool already = e->stopping;
     e->stopping = true;
     pthread_cond_signal(&e->work);
     pthread_mutex_unlock(&e->lock);
+    if (already) return;
     pthread_join(e->thread, NULL);
     /* Requests still queued in the inbox never reached the thread. Then wait until every handler
      * has released its requests: they hold pointers into this engine. */
@@ -488,6 +490,12 @@ void engine_stop(engine *e)
     abort_all(e);
     while (e->live_requests > 0) pthread_cond_wait(&e->drained, &e->lock);
     pthread_mutex_unlock(&e->lock);
+}
+
+void engine_stop(engine *e)
+{
+    if (!e) return;
+    engine_shutdown(e);
     pthread_cond_destroy(&e->drained);
     step_batch_free(&e->batch);
     kvb_pool_free(&e->pool);

@@ -62,8 +62,11 @@ typedef struct engine_request engine_request;
 /* Reserves the model's KV cache and workspace for cfg and starts the engine thread. Zero fields of cfg
  * get defaults (see engine_config_defaults); the resolved values are written back. */
 int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t errlen);
-/* Stops the thread: running and waiting requests finish with FINISH_ABORT. Returns once every
- * request has been released by its holder (engine_release), then frees the engine. */
+/* Stops the thread: running and waiting requests finish with FINISH_ABORT, and later submissions get
+ * ENGINE_STOPPED. Returns once every request has been released by its holder (engine_release). The
+ * engine stays valid (stats can be read) until engine_stop; calling it twice is harmless. */
+void engine_shutdown(engine *e);
+/* engine_shutdown, then frees the engine: no thread may use it afterwards. */
 void engine_stop(engine *e);
 
 void engine_config_defaults(engine_config *cfg, const model_config *mc);
