@@ -57,7 +57,8 @@ typedef struct gen_job {
     char **prompt_texts; /* echo */
 } gen_job;
 
-void serve_respond_error(serve_ctx *s, http_request *hr, const api_error *e)
+/* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
+static http_response_error to_http_error(const api_error *e)
 {
     http_response_error he;
     memset(&he, 0, sizeof he);
@@ -67,6 +68,12 @@ void serve_respond_error(serve_ctx *s, http_request *hr, const api_error *e)
     snprintf(he.param, sizeof he.param, "%s", e->param);
     snprintf(he.code, sizeof he.code, "%s", e->code);
     snprintf(he.message, sizeof he.message, "%s", e->message);
+    return he;
+}
+
+void serve_respond_error(serve_ctx *s, http_request *hr, const api_error *e)
+{
+    http_response_error he = to_http_error(e);
     metrics_count_request(&s->metrics, e->status);
     http_respond_error(hr, &he);
 }
@@ -474,10 +481,7 @@ static void *produce(void *arg)
             free(json);
             http_stream_close(j->stream);
         } else {
-            http_response_error he = {.status = 408};
-            snprintf(he.type, sizeof he.type, "%s", e.type);
-            snprintf(he.code, sizeof he.code, "%s", e.code);
-            snprintf(he.message, sizeof he.message, "%s", e.message);
+            http_response_error he = to_http_error(&e);
             http_stream_complete_error(j->stream, &he);
         }
         metrics_count_request(&s->metrics, 408);
