@@ -80,7 +80,7 @@ template <int D, typename KV>
 __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
 {
     constexpr int VEC = D / 32;
-    extern __shared__ float smem[];
+    CU_DYNAMIC_SMEM(float, smem);
     const int G = a.G;
     float *q_s = smem;                  /* [G][D], pre-scaled */
     float *acc_s = q_s + G * D;         /* [G][D] */
@@ -256,7 +256,7 @@ template <int D, typename KV>
 __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
 {
     constexpr int DJ = D / 32; /* head_dim elements per lane */
-    extern __shared__ float smem[];
+    CU_DYNAMIC_SMEM(float, smem);
     float *q_s = smem;                   /* [BQ][D], pre-scaled */
     float *k_s = q_s + PF_BQ * D;        /* [BK][D + 1]: the pad makes column reads conflict-free */
     float *v_s = k_s + PF_BK * (D + 1);  /* [BK][D] */
@@ -404,16 +404,17 @@ static int launch(cu_state *st, attn_args &a, bool decode)
 {
     if (decode) {
         const dim3 grid((unsigned int)a.T, (unsigned int)a.Hkv, (unsigned int)a.splits);
-        attn_decode_kernel<D, KV><<<grid, DEC_THREADS, decode_smem(a.G, D), st->stream>>>(a);
+        CU_LAUNCH(grid, DEC_THREADS, decode_smem(a.G, D), st->stream, attn_decode_kernel<D, KV>)(a);
         CUDA_CHECK_LAUNCH(st);
         if (a.splits > 1) {
-            attn_merge_kernel<<<dim3((unsigned int)a.T, (unsigned int)a.Hq), 128, 0, st->stream>>>(a, D);
+            CU_LAUNCH(dim3((unsigned int)a.T, (unsigned int)a.Hq), 128, 0, st->stream,
+                      attn_merge_kernel)(a, D);
             CUDA_CHECK_LAUNCH(st);
         }
         return 0;
     }
     const dim3 grid((unsigned int)((a.T + PF_BQ - 1) / PF_BQ + a.S), (unsigned int)a.Hq);
-    attn_prefill_kernel<D, KV><<<grid, PF_THREADS, prefill_smem<D>(), st->stream>>>(a);
+    CU_LAUNCH(grid, PF_THREADS, prefill_smem<D>(), st->stream, attn_prefill_kernel<D, KV>)(a);
     CUDA_CHECK_LAUNCH(st);
     return 0;
 }

@@ -13,6 +13,14 @@
 #include "kernels/cuda/cuda_arena.h"
 #include "kernels/cuda/cuda_backend.h" /* backend.h, with C linkage */
 
+/* Kernel launches and dynamic shared memory go through these two macros so the same sources also
+ * build against the CPU emulator of tests/cuda_emu (which defines them itself, and defines
+ * BERTH_CUDA_EMULATED). The kernel comes last because a template-id's commas would split it. */
+#ifndef BERTH_CUDA_EMULATED
+#define CU_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
+#define CU_DYNAMIC_SMEM(type, name) extern __shared__ type name[]
+#endif
+
 /* Faults a kernel finds in device-resident inputs (ids, slots, block tables) that the host cannot see
  * without a sync. Kernels OR these into be->flags; download_rows (which syncs anyway) reports them. */
 enum {

@@ -64,14 +64,14 @@ static void gemv_launch_t(cudaStream_t s, int nt, float *out, const float *x, co
     const unsigned int blocks = (unsigned int)((N + GEMV_WARPS - 1) / GEMV_WARPS);
     const unsigned int th = GEMV_WARPS * 32;
     switch (nt) {
-    case 1: gemv_kernel<W, 1, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 2: gemv_kernel<W, 2, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 3: gemv_kernel<W, 3, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 4: gemv_kernel<W, 4, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 5: gemv_kernel<W, 5, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 6: gemv_kernel<W, 6, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    case 7: gemv_kernel<W, 7, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
-    default: gemv_kernel<W, 8, VEC><<<blocks, th, 0, s>>>(out, x, w, bias, N, K); break;
+    case 1: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 1, VEC>)(out, x, w, bias, N, K); break;
+    case 2: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 2, VEC>)(out, x, w, bias, N, K); break;
+    case 3: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 3, VEC>)(out, x, w, bias, N, K); break;
+    case 4: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 4, VEC>)(out, x, w, bias, N, K); break;
+    case 5: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 5, VEC>)(out, x, w, bias, N, K); break;
+    case 6: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 6, VEC>)(out, x, w, bias, N, K); break;
+    case 7: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 7, VEC>)(out, x, w, bias, N, K); break;
+    default: CU_LAUNCH(blocks, th, 0, s, gemv_kernel<W, 8, VEC>)(out, x, w, bias, N, K); break;
     }
 }
 
@@ -232,10 +232,10 @@ static int lt_matmul(cu_state *st, float *out, const float *x, const bk_tensor *
                                  &unsupported);
         if (!p) return unsupported ? 0 : -1;
         if (ab == CUDA_R_16BF)
-            to_16bit_kernel<<<cu_blocks(rows * K, 256), 256, 0, st->stream>>>(
+            CU_LAUNCH(cu_blocks(rows * K, 256), 256, 0, st->stream, to_16bit_kernel)(
                 (__nv_bfloat16 *)st->scratch, x + r0 * K, rows * K);
         else
-            to_16bit_kernel<<<cu_blocks(rows * K, 256), 256, 0, st->stream>>>(
+            CU_LAUNCH(cu_blocks(rows * K, 256), 256, 0, st->stream, to_16bit_kernel)(
                 (__half *)st->scratch, x + r0 * K, rows * K);
         CUDA_CHECK_LAUNCH(st);
         CUBLAS_CHECK(st, cublasLtMatmul(st->lt, p->desc, &alpha, w->data, p->a, st->scratch, p->b,
@@ -265,7 +265,7 @@ extern "C" int cu_matmul(bk_backend *be, bk_tensor *out, const bk_tensor *x, con
     if (T > CU_GEMV_MAX_T && K > 0) {
         if (lt_matmul(st, o, xd, w, T, N, K, &done)) return -1;
         if (bd && done > 0) {
-            add_bias_kernel<<<cu_blocks(done * N, 256), 256, 0, st->stream>>>(o, bd, done, N);
+            CU_LAUNCH(cu_blocks(done * N, 256), 256, 0, st->stream, add_bias_kernel)(o, bd, done, N);
             CUDA_CHECK_LAUNCH(st);
         }
     }

@@ -40,15 +40,15 @@ extern "C" int cu_embedding(bk_backend *be, bk_tensor *out, const bk_tensor *tab
     float *o = (float *)out->data;
     switch (table->dtype) {
     case BK_BF16:
-        embedding_kernel<<<num_tokens, 256, 0, st->stream>>>(
+        CU_LAUNCH(num_tokens, 256, 0, st->stream, embedding_kernel)(
             o, (const __nv_bfloat16 *)table->data, id, table->rows, table->cols, st->flags);
         break;
     case BK_F16:
-        embedding_kernel<<<num_tokens, 256, 0, st->stream>>>(o, (const __half *)table->data, id,
+        CU_LAUNCH(num_tokens, 256, 0, st->stream, embedding_kernel)(o, (const __half *)table->data, id,
                                                              table->rows, table->cols, st->flags);
         break;
     default:
-        embedding_kernel<<<num_tokens, 256, 0, st->stream>>>(o, (const float *)table->data, id,
+        CU_LAUNCH(num_tokens, 256, 0, st->stream, embedding_kernel)(o, (const float *)table->data, id,
                                                              table->rows, table->cols, st->flags);
         break;
     }
@@ -97,7 +97,7 @@ extern "C" int cu_add_rmsnorm(bk_backend *be, bk_tensor *residual, const bk_tens
     if (num_tokens == 0 || residual->cols == 0) return 0;
     const int64_t H = residual->cols;
     const unsigned int threads = H >= 2048 ? 512 : (H >= 512 ? 256 : 128);
-    add_rmsnorm_kernel<<<num_tokens, threads, 0, st->stream>>>(
+    CU_LAUNCH(num_tokens, threads, 0, st->stream, add_rmsnorm_kernel)(
         (float *)residual->data, delta ? (const float *)delta->data : NULL,
         (const float *)weight->data, (float *)out->data, eps, H);
     CUDA_CHECK_LAUNCH(st);
@@ -131,7 +131,7 @@ extern "C" int cu_silu_mul(bk_backend *be, bk_tensor *out, const bk_tensor *gate
     const int64_t I = gate_up->cols / 2;
     if (cu_check(st, op, "out", out, BK_F32, num_tokens, I)) return -1;
     if (num_tokens == 0 || I == 0) return 0;
-    silu_mul_kernel<<<cu_blocks((int64_t)num_tokens * I, 256), 256, 0, st->stream>>>(
+    CU_LAUNCH(cu_blocks((int64_t)num_tokens * I, 256), 256, 0, st->stream, silu_mul_kernel)(
         (float *)out->data, (const float *)gate_up->data, num_tokens, I);
     CUDA_CHECK_LAUNCH(st);
     return 0;
@@ -165,11 +165,11 @@ extern "C" int cu_gather_rows(bk_backend *be, bk_tensor *out, const bk_tensor *x
     const size_t row_bytes = (size_t)x->cols * bk_dtype_size(x->dtype);
     if (num_rows == 0 || row_bytes == 0) return 0;
     if (row_bytes % 16 == 0)
-        gather_rows_kernel<<<num_rows, 256, 0, st->stream>>>(
+        CU_LAUNCH(num_rows, 256, 0, st->stream, gather_rows_kernel)(
             (uint4 *)out->data, (const uint4 *)x->data, (const int32_t *)rows->data, x->rows,
             (int64_t)(row_bytes / 16), st->flags);
     else
-        gather_rows_kernel<<<num_rows, 256, 0, st->stream>>>(
+        CU_LAUNCH(num_rows, 256, 0, st->stream, gather_rows_kernel)(
             (uint16_t *)out->data, (const uint16_t *)x->data, (const int32_t *)rows->data, x->rows,
             (int64_t)(row_bytes / 2), st->flags);
     CUDA_CHECK_LAUNCH(st);
@@ -235,7 +235,7 @@ extern "C" int cu_argmax(bk_backend *be, bk_tensor *out, const bk_tensor *logits
         return -1;
     if (logits->cols < 1) return cu_fail(st, "argmax: logits has 0 columns, expected >= 1");
     if (num_rows == 0) return 0;
-    argmax_kernel<<<num_rows, 512, 0, st->stream>>>((int32_t *)out->data,
+    CU_LAUNCH(num_rows, 512, 0, st->stream, argmax_kernel)((int32_t *)out->data,
                                                     (const float *)logits->data, logits->cols);
     CUDA_CHECK_LAUNCH(st);
     return 0;
@@ -342,13 +342,13 @@ extern "C" int cu_qk_norm_rope_store(bk_backend *be, bk_tensor *q_out, const bk_
     const float *kn = k_norm ? (const float *)k_norm->data : NULL;
     const int64_t num_slots = kv->k.rows * BK_KV_BLOCK;
     if (dt == BK_BF16)
-        qk_norm_rope_store_kernel<<<grid, QK_WARPS * 32, 0, st->stream>>>(
+        CU_LAUNCH(grid, QK_WARPS * 32, 0, st->stream, qk_norm_rope_store_kernel)(
             (float *)q_out->data, (const float *)qkv->data, qn, kn, (const float *)inv_freq->data,
             norm_eps, (__nv_bfloat16 *)kv->k.data, (__nv_bfloat16 *)kv->v.data,
             (const int32_t *)batch->positions.data, (const int32_t *)batch->slot_mapping.data,
             num_slots, Hq, Hkv, D, st->flags);
     else
-        qk_norm_rope_store_kernel<<<grid, QK_WARPS * 32, 0, st->stream>>>(
+        CU_LAUNCH(grid, QK_WARPS * 32, 0, st->stream, qk_norm_rope_store_kernel)(
             (float *)q_out->data, (const float *)qkv->data, qn, kn, (const float *)inv_freq->data,
             norm_eps, (float *)kv->k.data, (float *)kv->v.data,
             (const int32_t *)batch->positions.data, (const int32_t *)batch->slot_mapping.data,

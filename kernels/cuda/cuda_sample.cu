@@ -233,7 +233,7 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
         return cu_fail(st,
                        "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
     if (num_rows == 0) return 0;
-    sample_kernel<<<num_rows, SAMPLE_THREADS, 0, st->stream>>>(
+    CU_LAUNCH(num_rows, SAMPLE_THREADS, 0, st->stream, sample_kernel)(
         (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
         top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
         (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
