@@ -23,6 +23,7 @@ typedef struct serve_args {
     int port;
     size_t max_body_bytes;
     unsigned keepalive_ms;
+    unsigned idle_timeout_s;
     double shutdown_timeout_s;
     const char *tls_cert, *tls_key;
     const char *endpoints[16];
@@ -71,6 +72,8 @@ static void serve_usage(FILE *f)
             "  --request-timeout SECONDS   abort a request running longer (default: no limit)\n"
             "                              [BERTH_REQUEST_TIMEOUT]\n"
             "  --keepalive-ms N            SSE keep-alive comment after this much silence (default 15000)\n"
+            "  --idle-timeout SECONDS      close a connection idle this long between requests, or\n"
+            "                              stalled while sending one (default 60)\n"
             "  --shutdown-timeout SECONDS  on SIGTERM/SIGINT, refuse new requests (503) and let those in\n"
             "                              flight finish for at most this long (default 25; SageMaker\n"
             "                              kills 30 s after SIGTERM); a second signal stops at once\n"
@@ -126,7 +129,7 @@ static const char *env(const char *name)
 static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
-           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
+           O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_APIKEY, O_APIKEYS };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
@@ -143,6 +146,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"max-body-bytes", required_argument, 0, O_BODY},
         {"request-timeout", required_argument, 0, O_TIMEOUT},
         {"keepalive-ms", required_argument, 0, O_KEEPALIVE},
+        {"idle-timeout", required_argument, 0, O_IDLE},
         {"shutdown-timeout", required_argument, 0, O_SHUTDOWN},
         {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},
@@ -224,6 +228,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_BODY: if (parse_num("--max-body-bytes", optarg, 1024, 1ll << 32, &v)) return -1; a->max_body_bytes = (size_t)v; break;
         case O_TIMEOUT: if (parse_num("--request-timeout", optarg, 1, 86400 * 7, &v)) return -1; a->opts.request_timeout_s = (double)v; break;
         case O_KEEPALIVE: if (parse_num("--keepalive-ms", optarg, 100, 3600000, &v)) return -1; a->keepalive_ms = (unsigned)v; break;
+        case O_IDLE: if (parse_num("--idle-timeout", optarg, 1, 86400, &v)) return -1; a->idle_timeout_s = (unsigned)v; break;
         case O_SHUTDOWN: if (parse_num("--shutdown-timeout", optarg, 0, 3600, &v)) return -1; a->shutdown_timeout_s = (double)v; break;
         case O_CERT: a->tls_cert = optarg; break;
         case O_KEY: a->tls_key = optarg; break;
@@ -367,7 +372,8 @@ int cmd_serve(int argc, char **argv)
     metrics_init(&s->metrics);
     bk_backend *be = NULL;
     http_config hc = {.host = a.host, .port = a.port, .max_body_bytes = a.max_body_bytes,
-                      .keepalive_ms = a.keepalive_ms, .tls_cert_path = a.tls_cert,
+                      .keepalive_ms = a.keepalive_ms, .idle_timeout_s = a.idle_timeout_s,
+                      .tls_cert_path = a.tls_cert,
                       .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
     serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
     if (auth) {

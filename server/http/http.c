@@ -498,6 +498,10 @@ static enum MHD_Result too_large(http_request *r)
 static enum MHD_Result dispatch(http_request *r)
 {
     http_server *s = r->srv;
+    /* The idle timeout guards connections nobody is answering. From here on we are: a handler may
+     * block for a whole generation and a stream may stay quiet until its keep-alive comment, and
+     * MHD would otherwise close the connection under them. on_completed restores it. */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     const char *suffix = NULL; /* the path after /v1 for OpenAI routes */
     const char *p = r->path;
     int sagemaker = 0;
@@ -617,10 +621,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) return;
+    /* Back to idle: a kept-alive connection waiting for its next request times out again. */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
     *con_cls = NULL;
     if (r->stream) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) stream_client_gone(r->stream);
@@ -649,6 +654,7 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6u << 20;
     if (!s->cfg.connection_limit) s->cfg.connection_limit = 256;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
+    if (!s->cfg.idle_timeout_s) s->cfg.idle_timeout_s = 60;
     s->cfg.host = NULL; /* resolved at start from the copy below */
     s->cfg.endpoints = NULL;
     s->cfg.tls_cert_path = s->cfg.tls_key_path = NULL;
@@ -744,10 +750,13 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[8];
+    struct MHD_OptionItem opts[9];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.connection_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    /* Without it an idle or half-sent connection would hold its thread and a slot of the
+     * connection limit forever (slowloris). */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, NULL};
     if (have_addr) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
     if (s->cert_pem) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};

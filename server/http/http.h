@@ -54,6 +54,9 @@ typedef struct http_config {
     size_t max_body_bytes;        /* larger bodies get 413; 0 = 6 MiB (SageMaker's limit) */
     unsigned connection_limit;    /* 0 = 256 */
     unsigned keepalive_ms;        /* SSE comment after this much silence; 0 = 15000 */
+    unsigned idle_timeout_s;      /* close a connection silent this long while no request of it
+                                     is being answered (idle keep-alive, a stalled upload);
+                                     0 = 60 */
     const char *tls_cert_path;    /* PEM files; both NULL = plain HTTP */
     const char *tls_key_path;
     const char *const *endpoints; /* names accepted in /endpoints/{endpoint}/...; others are 404 */

@@ -7,6 +7,7 @@
  * usage: fake_openai_server [--host H] [--port P] [--endpoint NAME]... [--max-body BYTES]
  *        [--keepalive-ms MS] [--delay-ms MS] [--tls-cert PEM --tls-key PEM] [--api-key KEY]
  *        [--max-model-len N] [--model NAME] [--max-active N] [--connection-limit N]
+ *        [--idle-timeout S]
  * Prints "listening on PORT" once ready; SIGTERM or SIGINT stops it (exit 0). */
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -432,6 +433,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--model")) f.model = v;
         else if (!strcmp(a, "--max-active")) f.max_active = atoi(v);
         else if (!strcmp(a, "--connection-limit")) cfg.connection_limit = (unsigned)atoi(v);
+        else if (!strcmp(a, "--idle-timeout")) cfg.idle_timeout_s = (unsigned)atoi(v);
         else {
             fprintf(stderr, "fake_openai_server: unknown option %s\n", a);
             return 2;
