@@ -34,6 +34,7 @@ typedef struct serve_args {
     size_t n_auth_regions;
     bool auth_accept_bedrock;
     int64_t auth_clock_skew;
+    const char *auth_token_host;
     const char *api_keys[16];
     size_t n_api_keys;
     const char *api_keys_file;
@@ -97,6 +98,9 @@ static void serve_usage(FILE *f)
             "  --auth-accept-bedrock       also accept bedrock-api-key- tokens [BERTH_AUTH_ACCEPT_BEDROCK=1]\n"
             "  --auth-clock-skew SECONDS   how far in the future a token may be dated (default 300)\n"
             "                              [BERTH_AUTH_CLOCK_SKEW]\n"
+            "  --auth-token-host HOST      the host SageMaker tokens are signed for, for tokens made\n"
+            "                              with berth-token --endpoint-url (default\n"
+            "                              sagemaker.amazonaws.com) [BERTH_AUTH_TOKEN_HOST]\n"
             "  --api-key KEY               a static key clients send as Bearer KEY; repeat for several\n"
             "                              (prefer the environment or a file: argv is visible in ps)\n"
             "                              [BERTH_API_KEY]\n"
@@ -130,7 +134,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
-           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_APIKEY, O_APIKEYS };
+           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_APIKEY, O_APIKEYS };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -158,6 +162,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"auth-region", required_argument, 0, O_REGION},
         {"auth-accept-bedrock", no_argument, 0, O_BEDROCK},
         {"auth-clock-skew", required_argument, 0, O_SKEW},
+        {"auth-token-host", required_argument, 0, O_TOKHOST},
         {"api-key", required_argument, 0, O_APIKEY},
         {"api-keys-file", required_argument, 0, O_APIKEYS},
         {"help", no_argument, 0, 'h'},
@@ -196,6 +201,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         a->opts.request_timeout_s = (double)v;
     }
     a->auth_key_store = env("BERTH_AUTH_KEY_STORE");
+    a->auth_token_host = env("BERTH_AUTH_TOKEN_HOST");
     a->auth_accept_bedrock = env("BERTH_AUTH_ACCEPT_BEDROCK") && !strcmp(env("BERTH_AUTH_ACCEPT_BEDROCK"), "1");
     a->auth_clock_skew = AUTH_DEFAULT_CLOCK_SKEW;
     if (env("BERTH_AUTH_CLOCK_SKEW")) {
@@ -237,6 +243,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
         case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
         case O_KEYSTORE: a->auth_key_store = optarg; break;
+        case O_TOKHOST: a->auth_token_host = optarg; break;
         case O_REGION:
             if (a->n_auth_regions == 16) {
                 fprintf(stderr, "berth serve: at most 16 --auth-region\n");
@@ -281,6 +288,16 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
                         "--auth-region R (or AWS_REGION)\n");
         return -1;
     }
+    if (a->auth_token_host && (!a->auth_token_host[0] || strpbrk(a->auth_token_host, "/@ "))) {
+        fprintf(stderr, "berth serve: --auth-token-host %s: expected a host name such as "
+                        "api.example.com or api.example.com:8443 (no scheme or path)\n", a->auth_token_host);
+        return -1;
+    }
+    if (a->auth_token_host && !a->auth_key_store) {
+        fprintf(stderr, "berth serve: --auth-token-host applies to SageMaker bearer tokens: give "
+                        "--auth-key-store too\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -291,7 +308,8 @@ static int create_auth(const serve_args *a, auth_ctx **out, char *err, size_t er
     if (!a->auth_key_store && !a->n_api_keys && !a->api_keys_file) return 0;
     auth_config cfg = {.keystore_path = a->auth_key_store, .regions = a->auth_regions,
                        .n_regions = a->n_auth_regions, .accept_bedrock = a->auth_accept_bedrock,
-                       .clock_skew = a->auth_clock_skew, .api_keys = a->api_keys,
+                       .clock_skew = a->auth_clock_skew, .sagemaker_host = a->auth_token_host,
+                       .api_keys = a->api_keys,
                        .n_api_keys = a->n_api_keys, .api_keys_file = a->api_keys_file};
     *out = auth_create(&cfg, err, errlen);
     if (!*out) return -1;

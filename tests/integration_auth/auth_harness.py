@@ -48,9 +48,10 @@ def utcnow():
 
 
 def sdk_token(akid, secret, session=None, region="us-east-1", expires=3600, now=None,
-              service="sagemaker"):
-    """The SageMaker SDK's generate_token steps, with botocore's clock pinned to `now` (default: now)."""
-    host = f"{service}.amazonaws.com"
+              service="sagemaker", host=None):
+    """The SageMaker SDK's generate_token steps, with botocore's clock pinned to `now` (default: now).
+    `host` signs for another host, as `berth-token --endpoint-url https://HOST/` does."""
+    host = host or f"{service}.amazonaws.com"
     prefix = "bedrock-api-key-" if service == "bedrock" else "sagemaker-api-key-"
     req = AWSRequest(method="POST", url=f"https://{host}/", headers={"host": host},
                      params={"Action": "CallWithBearerToken"})
