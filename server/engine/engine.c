@@ -1,5 +1,6 @@
 /* The engine thread and its request queues. The scheduling policy (which tokens go into a step) is in
- * scheduler.c; this file owns the thread, locking, request lifetime, and sampling after each forward.
+ * scheduler.c; this file owns the thread, locking, request lifetime, and the step: forward, then
+ * sampling (step_sampler.c), then publishing the tokens.
  *
  * Locking: one mutex guards the inbox, every request's event queue and flags, and the stats. The
  * engine thread holds it between steps (to take new requests and cancellations) and after a forward
@@ -115,6 +116,25 @@ static void finish_request(engine *e, engine_request *r, finish_reason why, cons
     if (r->released) request_free(r);
 }
 
+/* Copies logit_bias with a repeated id's values summed into one entry: the sample op's dense bias
+ * row adds one value per token, and the host sampler then adds the same one. Returns the count. */
+static int32_t merge_bias(const int32_t *ids, const float *values, int32_t n, int32_t *out_ids,
+                          float *out_values)
+{
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t j = 0;
+        while (j < m && out_ids[j] != ids[i]) j++;
+        if (j == m) {
+            out_ids[m] = ids[i];
+            out_values[m++] = values[i];
+        } else {
+            out_values[j] += values[i];
+        }
+    }
+    return m;
+}
+
 engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
                             const engine_request_params *p, engine_request **out, char *err,
                             size_t errlen)
@@ -154,8 +174,8 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
         r->bias_ids = malloc(sizeof(int32_t) * (size_t)p->sampling.num_bias);
         r->bias_values = malloc(sizeof(float) * (size_t)p->sampling.num_bias);
         if (!r->bias_ids || !r->bias_values) goto oom_free;
-        memcpy(r->bias_ids, p->sampling.bias_ids, sizeof(int32_t) * (size_t)p->sampling.num_bias);
-        memcpy(r->bias_values, p->sampling.bias_values, sizeof(float) * (size_t)p->sampling.num_bias);
+        r->sampling.num_bias = merge_bias(p->sampling.bias_ids, p->sampling.bias_values,
+                                          p->sampling.num_bias, r->bias_ids, r->bias_values);
     }
     r->sampling.bias_ids = r->bias_ids;
     r->sampling.bias_values = r->bias_values;
@@ -310,24 +330,35 @@ static void take_inbox(engine *e)
     e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
 }
 
-/* Samples for every scheduled sequence that reached the end of its known tokens, then publishes. */
-static void sample_and_publish(engine *e, engine_request **sched, int32_t n)
+/* The step's logits rows, in row order, as the sampler sees them. */
+static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n)
 {
-    sampled_token *picked = malloc(sizeof *picked * (size_t)(n ? n : 1));
+    int32_t num_rows = 0;
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
-        r->num_computed += r->step_tokens;
         if (r->logits_row < 0) continue;
         int32_t generated = r->num_tokens - r->prompt_len;
         r->sampling.suppress = generated < r->min_tokens;
-        sampler_sample(&r->sampling, &r->sampler, e->logits + (size_t)r->logits_row * (size_t)e->vocab,
-                       (uint64_t)generated, e->scratch_f, e->scratch_i, &picked[i]);
+        e->rows[r->logits_row] = (step_sampler_row){.params = &r->sampling,
+                                                    .state = &r->sampler,
+                                                    .owner = r->arrival + 1,
+                                                    .generated = r->tokens + r->prompt_len,
+                                                    .num_generated = generated};
+        num_rows++;
     }
+    return num_rows;
+}
+
+/* Records the sampled tokens (e->picked, by logits row) and publishes them. */
+static void publish(engine *e, engine_request **sched, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) sched[i]->num_computed += sched[i]->step_tokens;
     pthread_mutex_lock(&e->lock);
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
         if (r->logits_row < 0) continue;
-        int32_t tok = picked[i].token;
+        const sampled_token *picked = &e->picked[r->logits_row];
+        int32_t tok = picked->token;
         if (r->num_tokens == r->prompt_len) e->stats.prompt_tokens_total += (uint64_t)r->prompt_len;
         r->tokens[r->num_tokens++] = tok;
         sampler_state_record(&r->sampler, tok);
@@ -339,9 +370,9 @@ static void sample_and_publish(engine *e, engine_request **sched, int32_t n)
             why = FINISH_LENGTH;
         if (why != FINISH_NONE) {
             request_list_remove(&e->running, r);
-            finish_request(e, r, why, &picked[i]);
+            finish_request(e, r, why, picked);
         } else {
-            engine_event ev = {.has_token = true, .token = picked[i], .prompt_tokens = r->prompt_len,
+            engine_event ev = {.has_token = true, .token = *picked, .prompt_tokens = r->prompt_len,
                                .completion_tokens = generated};
             push_event(r, &ev);
         }
@@ -351,7 +382,19 @@ static void sample_and_publish(engine *e, engine_request **sched, int32_t n)
     e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
     e->stats.steps_total++;
     pthread_mutex_unlock(&e->lock);
-    free(picked);
+}
+
+/* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. */
+static int run_step(engine *e, engine_request **sched, int32_t n, char *err, size_t errlen)
+{
+    int32_t rows = sampling_rows(e, sched, n);
+    const bk_tensor *logits;
+    if (step_batch_upload(&e->batch, err, errlen) ||
+        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
+        model_forward(e->m, &e->batch.dev, &logits, err, errlen) ||
+        step_sampler_enqueue(&e->sampler, logits, err, errlen))
+        return -1;
+    return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
 }
 
 /* Every running and waiting request ends with FINISH_ABORT (after a failed step or at shutdown). */
@@ -388,15 +431,7 @@ static void *engine_main(void *arg)
 
         int32_t n = sched_build_step(e, sched, err, sizeof err);
         if (n == 0) continue;
-        const bk_tensor *logits;
-        int rc = n < 0 || step_batch_upload(&e->batch, err, sizeof err) ||
-                 model_forward(e->m, &e->batch.dev, &logits, err, sizeof err);
-        if (!rc && e->batch.num_logit_rows > 0 &&
-            e->be->ops->download_rows(e->be, logits, e->batch.num_logit_rows, e->logits)) {
-            snprintf(err, sizeof err, "logits download: %s", e->be->ops->last_error(e->be));
-            rc = 1;
-        }
-        if (rc) {
+        if (n < 0 || run_step(e, sched, n, err, sizeof err)) {
             /* A failed step leaves the KV cache in an unknown state: stop serving, loudly. */
             fprintf(stderr, "engine: step failed: %s\n", err);
             pthread_mutex_lock(&e->lock);
@@ -406,7 +441,7 @@ static void *engine_main(void *arg)
             pthread_mutex_unlock(&e->lock);
             break;
         }
-        sample_and_publish(e, sched, n);
+        publish(e, sched, n);
     }
     free(sched);
     return NULL;
@@ -437,18 +472,18 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     e->be = model_backend(m);
     e->cfg = *cfg;
     e->vocab = mc->vocab_size;
-    size_t V = (size_t)e->vocab;
-    e->logits = malloc(sizeof(float) * V * (size_t)cfg->max_num_seqs);
-    e->scratch_f = malloc(sizeof(float) * V);
-    e->scratch_i = malloc(sizeof(int32_t) * V);
-    if (!e->logits || !e->scratch_f || !e->scratch_i) {
+    e->rows = malloc(sizeof *e->rows * (size_t)cfg->max_num_seqs);
+    e->picked = malloc(sizeof *e->picked * (size_t)cfg->max_num_seqs);
+    if (!e->rows || !e->picked) {
         snprintf(err, errlen, "out of host memory for %d logits rows", cfg->max_num_seqs);
         goto fail;
     }
     if (model_reserve(m, cfg->num_kv_blocks, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
         kvb_pool_init(&e->pool, cfg->num_kv_blocks, err, errlen) ||
         step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
-                        kvb_blocks_for(cfg->max_model_len), err, errlen))
+                        kvb_blocks_for(cfg->max_model_len), err, errlen) ||
+        step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
+                          errlen))
         goto fail;
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
     pthread_mutex_init(&e->lock, NULL);
@@ -465,10 +500,10 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     return 0;
 fail:
     if (e->batch.be) step_batch_free(&e->batch);
+    if (e->sampler.be) step_sampler_free(&e->sampler);
     kvb_pool_free(&e->pool);
-    free(e->logits);
-    free(e->scratch_f);
-    free(e->scratch_i);
+    free(e->rows);
+    free(e->picked);
     free(e);
     return -1;
 }
@@ -501,9 +536,9 @@ void engine_stop(engine *e)
     kvb_pool_free(&e->pool);
     free(e->waiting.items);
     free(e->running.items);
-    free(e->logits);
-    free(e->scratch_f);
-    free(e->scratch_i);
+    step_sampler_free(&e->sampler);
+    free(e->rows);
+    free(e->picked);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->work);
     free(e);

@@ -18,6 +18,9 @@ typedef struct engine_config {
     int32_t num_kv_blocks;      /* KV cache size in blocks of BK_KV_BLOCK tokens */
     int32_t max_waiting;        /* bounded waiting queue: past it submit reports overload */
     float kv_watermark;         /* fraction of blocks kept free when admitting new sequences */
+    /* Sample on the host (sampler.c on downloaded logits) instead of with the backend's sample op:
+     * the reference in tests. Forced for a vocabulary above BK_SAMPLE_MAX_VOCAB. */
+    bool host_sampling;
 } engine_config;
 
 typedef enum {

@@ -8,6 +8,7 @@
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/step_batch.h"
+#include "server/engine/step_sampler.h"
 
 struct engine_request {
     engine *e;
@@ -64,9 +65,9 @@ struct engine {
     uint64_t next_arrival;
     /* engine thread only */
     request_list waiting, running;
-    float *logits;               /* [max_num_seqs][vocab] downloaded logits */
-    float *scratch_f;
-    int32_t *scratch_i;
+    step_sampler sampler;
+    step_sampler_row *rows;      /* [max_num_seqs]: the step's logits rows */
+    sampled_token *picked;       /* [max_num_seqs]: their tokens */
     engine_stats stats;          /* guarded by lock */
 };
 
