@@ -5,93 +5,25 @@ A missing binary or missing shared data fails these tests, never skips them."""
 import json
 import os
 import re
-import signal
 import subprocess
-import threading
-from pathlib import Path
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR", ROOT / "build"))
-BERTH = BUILD / "server" / "cli" / "berth"
-BENCH = BUILD / "tools" / "bench" / "berth-bench"
-MAKE_MODEL = BUILD / "tools" / "make_model" / "berth-make-model"
-SHARED = Path(os.environ.get("BERTH_SHARED_DIR", ROOT.parent / "shared"))
-TOKENIZER = SHARED / "data" / "qwen3-tokenizer"
+from berth_process import BENCH, BerthServer, make_demo_model, need
 
 IN_LEN, OUT_LEN = 16, 8
 
 
-def need(path, what):
-    if not path.exists():
-        pytest.fail(f"{what} is missing: {path}")
-
-
 @pytest.fixture(scope="module")
 def bench_model(tmp_path_factory):
-    need(MAKE_MODEL, "berth-make-model (build the project first)")
-    need(TOKENIZER, "the shared Qwen3 tokenizer")
-    out = tmp_path_factory.mktemp("bench-model") / "bench-demo"
-    subprocess.run([str(MAKE_MODEL), "--preset", "demo", "--layers", "2", "--seed", "3",
-                    "--max-pos", "512", "--tokenizer", str(TOKENIZER), "--out", str(out)],
-                   check=True, capture_output=True, text=True)
-    return out
-
-
-class Server:
-    """`berth serve` on a free port, ready once it logs "ready in"."""
-
-    def __init__(self, model, *args):
-        need(BERTH, "the berth binary (build the project first)")
-        self.proc = subprocess.Popen(
-            [str(BERTH), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0",
-             "--kv-cache-memory", str(64 << 20), "--max-num-seqs", "8", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log, self.port = [], None
-        ready = threading.Event()
-
-        def read():
-            for line in self.proc.stderr:
-                self.log.append(line)
-                m = re.search(r"listening on http://[^:]+:(\d+)", line)
-                if m:
-                    self.port = int(m.group(1))
-                if "ready in" in line:
-                    ready.set()
-            ready.set()
-
-        self.reader = threading.Thread(target=read, daemon=True)
-        self.reader.start()
-        if not ready.wait(120) or self.port is None or self.proc.poll() is not None:
-            self.proc.kill()
-            pytest.fail("berth serve did not become ready:\n" + "".join(self.log))
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def counters(self):
-        out = {}
-        for line in httpx.get(self.base + "/metrics", timeout=60).text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.reader.join(5)
+    return make_demo_model(tmp_path_factory.mktemp("bench-model") / "bench-demo", seed=3, max_pos=512)
 
 
 @pytest.fixture(scope="module")
 def server(bench_model):
-    s = Server(bench_model)
+    s = BerthServer(bench_model, "--max-num-seqs", "8", ready_timeout=120)
     yield s
-    s.stop()
+    s.stop(timeout=60)
 
 
 def counter(values, prefix):
@@ -146,11 +78,11 @@ def check_run_adds_up(run, n, concurrency):
 
 
 def test_completions_sweep_counts_add_up(server, tmp_path):
-    before = server.counters()
+    before = server.metrics()
     proc, report = run_bench(server.base, "--concurrency", "1,4", "--num-prompts", "6",
                              tmp_path=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    after = server.counters()
+    after = server.metrics()
     assert report["endpoint"] == "/completions" and report["model_id"] == "bench-demo"
     assert [r["max_concurrency"] for r in report["runs"]] == [1, 4]
     for i, run in enumerate(report["runs"]):
@@ -222,7 +154,7 @@ def test_unreachable_server_fails_cleanly(tmp_path):
 
 
 def test_api_key_and_headers(bench_model, tmp_path):
-    s = Server(bench_model, "--api-key", "bench-secret")
+    s = BerthServer(bench_model, "--max-num-seqs", "8", "--api-key", "bench-secret", ready_timeout=120)
     try:
         proc, report = run_bench(s.base, "--model", "bench-demo", "--num-prompts", "2",
                                  tmp_path=tmp_path)

@@ -7,10 +7,7 @@ import base64
 import datetime
 import json
 import os
-import re
 import signal
-import subprocess
-import threading
 import time
 from pathlib import Path
 from unittest import mock
@@ -22,12 +19,7 @@ from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("BERTH_BUILD_DIR", ROOT / "build"))
-BERTH = BUILD / "server" / "cli" / "berth"
-MAKE_MODEL = BUILD / "tools" / "make_model" / "berth-make-model"
-SHARED = Path(os.environ.get("BERTH_SHARED_DIR", ROOT.parent / "shared"))
-TOKENIZER = SHARED / "data" / "qwen3-tokenizer"
+from berth_process import BERTH, BerthServer as _BerthServer, make_demo_model  # noqa: F401
 
 ACCOUNT = "111122223333"
 REGIONS = ("us-east-1", "us-west-2")
@@ -36,11 +28,6 @@ ENDPOINTS = ("berth", "prod", "secret")
 MARKER = "SECRETMARKER"
 CHAT = {"model": "demo", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2,
         "temperature": 0}
-
-
-def _need(path, what):
-    if not path.exists():
-        pytest.fail(f"{what} is missing: {path}")
 
 
 def utcnow():
@@ -132,13 +119,7 @@ def bearer(token):
 
 @pytest.fixture(scope="session")
 def demo_model(tmp_path_factory):
-    _need(MAKE_MODEL, "berth-make-model (build the project first)")
-    _need(TOKENIZER, "the shared Qwen3 tokenizer")
-    out = tmp_path_factory.mktemp("models") / "demo"
-    subprocess.run([str(MAKE_MODEL), "--preset", "demo", "--layers", "2", "--seed", "7",
-                    "--max-pos", "1024", "--tokenizer", str(TOKENIZER), "--out", str(out)],
-                   check=True, capture_output=True, text=True)
-    return out
+    return make_demo_model(tmp_path_factory.mktemp("models") / "demo", seed=7, max_pos=1024)
 
 
 def server_env(**extra):
@@ -149,41 +130,14 @@ def server_env(**extra):
     return env
 
 
-class BerthServer:
-    """`berth serve` on a free port; stderr is collected so tests can check what was logged."""
+class BerthServer(_BerthServer):
+    """The shared harness's server (tests/support/berth_process.py) with every test endpoint name,
+    at most 8 sequences, and an environment without the caller's AWS or berth auth settings."""
 
     def __init__(self, model, *args, env=None):
-        _need(BERTH, "the berth binary (build the project first)")
-        self.proc = subprocess.Popen(
-            [str(BERTH), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0",
-             "--kv-cache-memory", str(64 << 20), "--max-num-seqs", "8",
-             *[a for e in ENDPOINTS for a in ("--endpoint-name", e)], *map(str, args)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env or server_env())
-        self.log = []
-        self.port = None
-        self.scheme = "http"
-        ready = threading.Event()
-
-        def read():
-            for line in self.proc.stderr:
-                self.log.append(line)
-                m = re.search(r"listening on (https?)://[^:]+:(\d+)", line)
-                if m:
-                    self.scheme, self.port = m.group(1), int(m.group(2))
-                if "ready in" in line:
-                    ready.set()
-            ready.set()
-
-        self.reader = threading.Thread(target=read, daemon=True)
-        self.reader.start()
-        if not ready.wait(60) or self.port is None or self.proc.poll() is not None:
-            self.proc.kill()
-            pytest.fail("berth serve did not become ready:\n" + "".join(self.log))
-        self.base = f"{self.scheme}://127.0.0.1:{self.port}"
-        self.v1 = self.base + "/v1"
-
-    def text(self):
-        return "".join(self.log)
+        super().__init__(model, "--max-num-seqs", "8",
+                         *[a for e in ENDPOINTS for a in ("--endpoint-name", e)], *args,
+                         env=env or server_env())
 
     def sighup_and_wait(self, what, timeout=10.0):
         """Sends SIGHUP and returns the log line that says how the reload went."""
@@ -196,17 +150,6 @@ class BerthServer:
                     return line
             time.sleep(0.02)
         pytest.fail(f"no '{what}' in the log after SIGHUP:\n" + self.text())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                pytest.fail("berth serve did not stop within 30 s of SIGTERM")
-            assert rc == 0, "berth serve exited %d:\n%s" % (rc, self.text())
-        self.reader.join(5)
 
 
 @pytest.fixture
