@@ -4,10 +4,11 @@ build reports leaks as a failure)."""
 import os
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
+
+from berth_process import wait_for  # noqa: F401  (re-exported for the tests)
 
 BUILD = os.environ.get("BERTH_BUILD_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
 BINARY = os.path.join(BUILD, "tests", "http", "fake_openai_server")
@@ -39,11 +40,3 @@ class FakeServer:
         err = self.proc.stderr.read()
         assert rc == 0, f"fake server exited {rc}: {err}"
 
-
-def wait_for(pred, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
