@@ -2,10 +2,14 @@
  * - decode: one CTA per (token, KV head, split). The G query heads of a GQA group share every K/V load;
  *   long contexts are split along the sequence (flash-decoding) and merged by log-sum-exp.
  * - prefill: one CTA per (16-token query tile of a sequence, query head), K/V tiles of 32 positions in
- *   shared memory, online softmax in registers (flash-attention style, fp32 CUDA cores).
+ *   shared memory, online softmax in registers (flash-attention style, fp32 CUDA cores). BF16 caches
+ *   at head_dim 64 and 128 take the tensor-core kernel of cuda_attention_tc.cu instead.
  * The host picks by tokens per sequence; inputs on the device are validated into be->flags. */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "kernels/cuda/cuda_attention_tc.cuh"
 #include "kernels/cuda/cuda_common.cuh"
 
 #define DEC_THREADS 128
@@ -439,6 +443,14 @@ static void plan_splits(const cu_state *st, attn_args &a, int64_t ctx_max, int D
     a.part_ml = a.part_acc + (int64_t)a.T * a.Hq * a.splits * D;
 }
 
+/* BERTH_CUDA_PREFILL_ATTN=simt keeps prefill on the SIMT kernel where the tensor-core one would run:
+ * for benchmarks and for comparing the two on a GPU. Read per call, so a program can switch. */
+static bool prefill_forced_simt(void)
+{
+    const char *e = getenv("BERTH_CUDA_PREFILL_ATTN");
+    return e && strcmp(e, "simt") == 0;
+}
+
 extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_kv_layer *kv,
                             const bk_batch *batch, bk_attn_shape sh, float scale)
 {
@@ -504,6 +516,10 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
         int64_t ctx_max = (int64_t)MB * BK_KV_BLOCK;
         if (batch->max_seq_len > 0 && batch->max_seq_len < ctx_max) ctx_max = batch->max_seq_len;
         plan_splits(st, a, ctx_max, D);
+    } else if (cu_attention_tc_covers(dt, D, G) && !prefill_forced_simt()) {
+        const cu_attention_tc_call c = {a.out, a.q, a.k, a.v, a.qs, a.pos, a.lens, a.bt, S, T, MB,
+                                        a.num_blocks, Hq, Hkv, D, scale};
+        return cu_attention_tc(st, &c);
     }
     switch (D) {
     case 32: return dt == BK_BF16 ? launch<32, __nv_bfloat16>(st, a, decode) : launch<32, float>(st, a, decode);

@@ -147,8 +147,8 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
         end = max(end, pos_s[r] + 1);
         if (r / 16 == warp) wend = max(wend, pos_s[r] + 1);
     }
-    /* Softmax ownership: lanes 2r and 2r+1 hold row r of the warp, 16 key columns each. */
-    const int srow = lane >> 1, half = lane & 1, row = warp * 16 + srow;
+    /* Softmax ownership: lanes 2r and 2r+1 (hf = 0, 1) hold row r of the warp, 16 key columns each. */
+    const int srow = lane >> 1, hf = lane & 1, row = warp * 16 + srow;
     const int rp = pos_s[row];
     float m = -INFINITY, l = 0.0f;
     float o[NT][8];
@@ -202,7 +202,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
             float sv[16], mx = -INFINITY;
 #pragma unroll
             for (int c = 0; c < 16; c++) {
-                const int col = half * 16 + ((c + srow) & 15), kp = kv0 + col;
+                const int col = hf * 16 + ((c + srow) & 15), kp = kv0 + col;
                 const float x = w_s[srow * TC_LDW + col] * a.scale;
                 sv[c] = rp >= 0 && kp <= rp ? x : -INFINITY;
                 mx = fmaxf(mx, sv[c]);
@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
             float sum = 0.0f;
 #pragma unroll
             for (int c = 0; c < 16; c++) {
-                const int col = half * 16 + ((c + srow) & 15);
+                const int col = hf * 16 + ((c + srow) & 15);
                 const float p = m_new == -INFINITY ? 0.0f : expf(sv[c] - m_new);
                 pw_s[srow * TC_LDP + col] = cu_from_f32<__nv_bfloat16>(p);
                 sum += p;
@@ -221,7 +221,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
             const float alpha = m == -INFINITY ? 0.0f : expf(m - m_new);
             l = l * alpha + sum;
             m = m_new;
-            if (half == 0) alpha_s[row] = alpha;
+            if (hf == 0) alpha_s[row] = alpha;
             __syncwarp();
 
             /* O = alpha·O + P·V, four 16-column tiles of V at a time through the scratch. */
@@ -258,7 +258,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
         __syncthreads();
     }
 
-    if (half == 0) l_s[row] = l;
+    if (hf == 0) l_s[row] = l;
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < 8; j++) {

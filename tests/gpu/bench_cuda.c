@@ -1,6 +1,7 @@
 /* GPU benchmark (not a test): measures the device's copy bandwidth and cuBLAS bf16 GEMM peak, then
- * times the CUDA backend's matmul at Qwen3-4B's shapes against them, all in the same run, with CUDA
- * events after warm-up on random (never zero) data. Prints a markdown report to argv[1] (or stdout). */
+ * times the CUDA backend's matmul and prefill attention (SIMT and tensor-core kernels) at Qwen3-4B's
+ * shapes against them, all in the same run, with CUDA events after warm-up on random (never zero) data.
+ * Prints a markdown report to argv[1] (or stdout). */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,82 @@
         CK(cudaEventDestroy(e0_));                                                                 \
         CK(cudaEventDestroy(e1_));                                                                 \
     } while (0)
+
+/* Prefill attention at Qwen3-4B's shape (32 query heads, 8 KV heads, head_dim 128, bf16 cache): one
+ * 512-token chunk after a cached prefix of 0 and of 3584 tokens, on the SIMT kernel
+ * (BERTH_CUDA_PREFILL_ATTN=simt) and on the tensor-core one. FLOPs count what causal attention needs:
+ * 4·D per (query head, attended position). */
+static void bench_prefill_attention(FILE *out, bk_backend *be, double peak)
+{
+    enum { HQ = 32, HKV = 8, D = 128, C = 512, MAXP = 3584, MB = (MAXP + C) / 16 };
+    const bk_attn_shape sh = {HQ, HKV, D};
+    const int64_t kv_cols = (int64_t)HKV * 16 * D;
+    uint16_t *kvh = malloc((size_t)MB * kv_cols * sizeof *kvh);
+    float *qh = malloc((size_t)C * HQ * D * sizeof *qh);
+    bench_fill_bf16(kvh, (size_t)MB * kv_cols);
+    bench_fill_f32(qh, (size_t)C * HQ * D);
+    bk_kv_layer kv = {0};
+    bk_tensor q = {0}, o = {0};
+    if (be->ops->tensor_from_host(be, &kv.k, BK_BF16, MB, kv_cols, kvh) ||
+        be->ops->tensor_from_host(be, &kv.v, BK_BF16, MB, kv_cols, kvh) ||
+        be->ops->tensor_from_host(be, &q, BK_F32, C, (int64_t)HQ * D, qh) ||
+        be->ops->tensor_alloc(be, &o, BK_F32, C, (int64_t)HQ * D)) {
+        fprintf(stderr, "prefill attention setup: %s\n", be->ops->last_error(be));
+        exit(1);
+    }
+    cudaStream_t bs = (cudaStream_t)bk_cuda_stream(be);
+    fprintf(out, "\nPrefill attention, Qwen3-4B shape (Hq 32, Hkv 8, D 128, bf16 cache), one sequence, "
+                 "a %d-token chunk after a cached prefix; TFLOP/s counts 4·D per causal (head, "
+                 "position) pair, %% is of the GEMM peak above.\n\n", C);
+    fprintf(out, "| prefix | kernel | ms | TFLOP/s | %% of GEMM peak |\n|---|---|---|---|---|\n");
+    static const int prefixes[] = {0, MAXP};
+    for (size_t pi = 0; pi < sizeof prefixes / sizeof prefixes[0]; pi++) {
+        const int P = prefixes[pi];
+        int32_t pos[C], qs[2] = {0, C}, len[1] = {P + C}, bt[MB];
+        for (int t = 0; t < C; t++) pos[t] = P + t;
+        for (int j = 0; j < MB; j++) bt[j] = j;
+        bk_batch b = {0};
+        b.num_tokens = C;
+        b.num_seqs = 1;
+        b.max_blocks = MB;
+        b.max_seq_len = P + C;
+        if (be->ops->tensor_from_host(be, &b.positions, BK_I32, 1, C, pos) ||
+            be->ops->tensor_from_host(be, &b.query_start, BK_I32, 1, 2, qs) ||
+            be->ops->tensor_from_host(be, &b.seq_lens, BK_I32, 1, 1, len) ||
+            be->ops->tensor_from_host(be, &b.block_tables, BK_I32, 1, MB, bt)) {
+            fprintf(stderr, "prefill attention batch: %s\n", be->ops->last_error(be));
+            exit(1);
+        }
+        const double flop = 4.0 * HQ * D * ((double)C * P + (double)C * (C + 1) / 2);
+        for (int tc = 0; tc < 2; tc++) {
+            if (tc)
+                unsetenv("BERTH_CUDA_PREFILL_ATTN");
+            else
+                setenv("BERTH_CUDA_PREFILL_ATTN", "simt", 1);
+            double ms;
+            int rc = 0;
+            TIME_MS(bs, 3, 20, ms, rc |= be->ops->attention(be, &o, &q, &kv, &b, sh, 0.088f));
+            if (rc) {
+                fprintf(stderr, "attention: %s\n", be->ops->last_error(be));
+                exit(1);
+            }
+            const double tf = flop / (ms * 1e-3) / 1e12;
+            fprintf(out, "| %d | %s | %.3f | %.1f | %.1f%% |\n", P, tc ? "tensor cores (WMMA)" : "SIMT",
+                    ms, tf, 100.0 * tf / peak);
+        }
+        be->ops->tensor_free(be, &b.positions);
+        be->ops->tensor_free(be, &b.query_start);
+        be->ops->tensor_free(be, &b.seq_lens);
+        be->ops->tensor_free(be, &b.block_tables);
+    }
+    unsetenv("BERTH_CUDA_PREFILL_ATTN");
+    be->ops->tensor_free(be, &kv.k);
+    be->ops->tensor_free(be, &kv.v);
+    be->ops->tensor_free(be, &q);
+    be->ops->tensor_free(be, &o);
+    free(kvh);
+    free(qh);
+}
 
 int main(int argc, char **argv)
 {
@@ -118,6 +195,7 @@ int main(int argc, char **argv)
     }
     free(wh);
     free(xh);
+    bench_prefill_attention(out, be, peak);
     be->ops->destroy(be);
     if (out != stdout) fclose(out);
     return 0;

@@ -5,7 +5,11 @@
  * Tolerances (NMSE, max-abs as a fraction of max |cpu|):
  *   q_out, F32 cache, attention output: fp32 math in another order    1e-9, 1e-4
  *   BF16 cache: both round the same f32 to bf16; a value that lands
- *   within float noise of a rounding boundary may differ by one ulp   1e-6, 1e-2 */
+ *   within float noise of a rounding boundary may differ by one ulp   1e-6, 1e-2
+ *   tensor-core prefill (BF16 cache, head_dim 64/128, T > 4·S): q and
+ *   the softmax weights are rounded to bf16 for the MMAs (measured in
+ *   the emulator: NMSE ~2e-6, max-abs ~2e-3)                           2e-5, 1e-2
+ * A wrong mask, block or GQA head moves outputs by ~0.1 to 1, far outside every tolerance. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,17 @@ static const batch_case cases[] = {
     {"prefill from empty", 1, {0}, {300}},
     {"prefill chunks on cached prefixes", 3, {16, 0, 1000}, {17, 64, 20}},
     {"prefill with an idle sequence", 3, {10, 5, 0}, {5, 0, 9}},
+};
+
+/* The tensor-core prefill kernel's corners beyond the cases above: chunks starting mid-block and
+ * mid-tile next to tile-aligned ones, several sequences per batch, and GQA groups 1..8 (the grid above
+ * adds 3, 4 and 16) packed into its 64-row tiles, some leaving rows unused. */
+static const batch_case tc_cases[] = {
+    {"chunks starting mid-block", 3, {5, 31, 250}, {40, 9, 77}},
+    {"tile-aligned chunks on aligned prefixes", 2, {32, 64}, {64, 32}},
+};
+static const bk_attn_shape tc_shapes[] = {
+    {4, 4, 128}, {8, 4, 64}, {10, 2, 64}, {6, 1, 128}, {14, 2, 128}, {16, 2, 128},
 };
 
 static const bk_attn_shape shapes[] = {
@@ -117,6 +132,16 @@ static void run_qk_store(const batch_case *bc, bk_attn_shape sh, bk_dtype dt, in
     oh_batch_free(&hb);
 }
 
+static int tc_compared; /* comparisons made where the tensor-core kernel runs */
+
+/* cu_attention's rule for the tensor-core prefill kernel (BERTH_CUDA_PREFILL_ATTN=simt overrides it;
+ * its tolerance holds for the SIMT kernel too). */
+static int uses_tc(int T, int S, bk_dtype dt, bk_attn_shape sh)
+{
+    return T > 4 * S && dt == BK_BF16 && (sh.head_dim == 64 || sh.head_dim == 128) &&
+           sh.q_heads / sh.kv_heads <= 64;
+}
+
 static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
 {
     oh_batch hb;
@@ -137,12 +162,15 @@ static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
     memset(&k, 0, sizeof k);
     memset(&v, 0, sizeof v);
     const float scale = 1.0f / sqrtf((float)D);
+    const int tc = uses_tc(T, bc->S, dt, sh);
     if (!twin_batch_upload(&b, &hb) && !twin_upload(&q, BK_F32, T, (int64_t)Hq * D, qh) &&
         !twin_poison(&out, T, (int64_t)Hq * D) &&
         !make_cache(&ckv, &gkv, &k, &v, dt, hb.num_blocks, sh) &&
         twin_ok(twin_cpu, twin_cpu->ops->attention(twin_cpu, &out.c, &q.c, &ckv, &b.c, sh, scale), what) &&
-        twin_ok(twin_gpu, twin_gpu->ops->attention(twin_gpu, &out.g, &q.g, &gkv, &b.g, sh, scale), what))
-        twin_compare(what, &out, T, 1e-9, 1e-4);
+        twin_ok(twin_gpu, twin_gpu->ops->attention(twin_gpu, &out.g, &q.g, &gkv, &b.g, sh, scale), what)) {
+        tc_compared += tc;
+        twin_compare(what, &out, T, tc ? 2e-5 : 1e-9, tc ? 1e-2 : 1e-4);
+    }
     twin_batch_free(&b);
     twin_free(&q);
     twin_free(&out);
@@ -150,6 +178,61 @@ static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
     twin_free(&v);
     free(qh);
     oh_batch_free(&hb);
+}
+
+/* A bad block_tables entry or position of a prefill chunk (both prefill kernels: BF16 takes the
+ * tensor-core one, F32 the SIMT one) is skipped by the kernel and reported by the next download. */
+static void run_prefill_faults(bk_dtype dt)
+{
+    static const int cached[1] = {20}, fresh[1] = {40};
+    const bk_attn_shape sh = {8, 2, 128};
+    static const struct {
+        int bad_block; /* else a bad position */
+        const char *message;
+    } faults[] = {
+        {1, "attention: a block_tables entry is outside the KV pool"},
+        {0, "a position is negative or not below its sequence's seq_lens"},
+    };
+    for (size_t f = 0; f < sizeof faults / sizeof faults[0]; f++) {
+        oh_batch hb;
+        if (oh_make_batch(&rng, &hb, 1, cached, fresh, 2)) {
+            CHECKF(0, "oh_make_batch failed");
+            return;
+        }
+        if (faults[f].bad_block)
+            hb.block_tables[1] = hb.num_blocks + 7;
+        else
+            hb.positions[hb.T - 1] = hb.seq_lens[0] + 3;
+        const int T = hb.T;
+        float *qh = calloc((size_t)T * sh.q_heads * sh.head_dim, sizeof(float));
+        float *host = malloc((size_t)T * sh.q_heads * sh.head_dim * sizeof(float));
+        twin_batch b;
+        twin q, out, k, v;
+        bk_kv_layer ckv, gkv;
+        memset(&k, 0, sizeof k);
+        memset(&v, 0, sizeof v);
+        char what[128];
+        snprintf(what, sizeof what, "attention %s prefill with a bad %s", bk_dtype_name(dt),
+                 faults[f].bad_block ? "block" : "position");
+        if (qh && host && !twin_batch_upload(&b, &hb) &&
+            !twin_upload(&q, BK_F32, T, (int64_t)sh.q_heads * sh.head_dim, qh) &&
+            !twin_poison(&out, T, (int64_t)sh.q_heads * sh.head_dim) &&
+            !make_cache(&ckv, &gkv, &k, &v, dt, hb.num_blocks, sh) &&
+            twin_ok(twin_gpu, twin_gpu->ops->attention(twin_gpu, &out.g, &q.g, &gkv, &b.g, sh, 0.1f), what)) {
+            CHECKF(twin_gpu->ops->download_rows(twin_gpu, &out.g, T, host) == -1, "%s: not reported", what);
+            CHECKF(strstr(twin_gpu->ops->last_error(twin_gpu), faults[f].message) != NULL, "%s: message %s",
+                   what, twin_gpu->ops->last_error(twin_gpu));
+            CHECKF(twin_gpu->ops->download_rows(twin_gpu, &out.g, T, host) == 0, "%s: reported twice", what);
+        }
+        twin_batch_free(&b);
+        twin_free(&q);
+        twin_free(&out);
+        twin_free(&k);
+        twin_free(&v);
+        free(qh);
+        free(host);
+        oh_batch_free(&hb);
+    }
 }
 
 int main(void)
@@ -176,6 +259,13 @@ int main(void)
         run_attention(&long_cases[c], shapes[2], BK_BF16);
         run_qk_store(&long_cases[c], shapes[2], BK_BF16, 1);
     }
+    for (size_t c = 0; c < sizeof tc_cases / sizeof tc_cases[0]; c++)
+        for (size_t s = 0; s < sizeof tc_shapes / sizeof tc_shapes[0]; s++)
+            run_attention(&tc_cases[c], tc_shapes[s], BK_BF16);
+    /* 3 prefill cases x 5 shapes of the grid, the long chunk, and every tc_cases x tc_shapes pair */
+    CHECKF(tc_compared == 28, "%d comparisons on the tensor-core kernel's path, expected 28", tc_compared);
+    run_prefill_faults(BK_BF16);
+    run_prefill_faults(BK_F32);
     twin_stop();
     return test_finish("test_cuda_attention");
 }
