@@ -90,6 +90,8 @@ typedef struct bk_sample_params {
 #define BK_SAMPLE_IN_PROMPT (1 << 30)
 
 typedef struct bk_backend bk_backend;
+/* A recorded sequence of ops (a CUDA graph), opaque outside the backend that recorded it. */
+typedef struct bk_graph bk_graph;
 
 /* The op table. Every op returns 0 on success or -1 with a message available from `last_error`.
  * Activations are f32; weights may be f32, f16 or bf16; accumulation is fp32 everywhere. */
@@ -157,6 +159,18 @@ typedef struct bk_ops {
     /* ---- lifetime ---- */
     const char *(*last_error)(bk_backend *be);
     void (*destroy)(bk_backend *be);
+
+    /* ---- graphs: optional, NULL where the backend cannot record (the CPU) ----
+     * Between graph_capture_begin and graph_capture_end the ops are recorded instead of run;
+     * graph_launch replays them with the tensors (addresses) and host values (batch counts,
+     * max_seq_len's attention plan, num_rows) they were recorded with, while what the tensors hold
+     * may change. upload_rows and download_rows are refused while recording. capture_end always
+     * stops recording; it returns -1 with *out NULL when an op failed while recording.
+     * docs/design/cuda-backend.md, "Streams and CUDA graphs". */
+    int (*graph_capture_begin)(bk_backend *be);
+    int (*graph_capture_end)(bk_backend *be, bk_graph **out);
+    int (*graph_launch)(bk_backend *be, bk_graph *g);
+    void (*graph_free)(bk_backend *be, bk_graph *g);
 } bk_ops;
 
 struct bk_backend {

@@ -240,6 +240,26 @@ static void cu_destroy(bk_backend *be)
     free(st);
 }
 
+/* The op table's graph hooks: bk_cuda_graph is the backend's bk_graph. */
+static int cu_graph_capture_end(bk_backend *be, bk_graph **out)
+{
+    bk_cuda_graph *g = NULL;
+    const int rc = bk_cuda_capture_end(be, &g);
+    *out = (bk_graph *)g;
+    return rc;
+}
+
+static int cu_graph_launch(bk_backend *be, bk_graph *g)
+{
+    return bk_cuda_graph_launch(be, (bk_cuda_graph *)g);
+}
+
+static void cu_graph_free(bk_backend *be, bk_graph *g)
+{
+    (void)be;
+    bk_cuda_graph_free((bk_cuda_graph *)g);
+}
+
 static const bk_ops cu_ops = {
     cu_tensor_alloc,
     cu_tensor_from_host,
@@ -258,6 +278,10 @@ static const bk_ops cu_ops = {
     cu_sample,
     cu_last_error,
     cu_destroy,
+    bk_cuda_capture_begin,
+    cu_graph_capture_end,
+    cu_graph_launch,
+    cu_graph_free,
 };
 
 extern "C" int bk_cuda_device_count(void)

@@ -296,6 +296,12 @@ void engine_get_stats(engine *e, engine_stats *out)
 
 /* ---- the engine thread ---- */
 
+/* Blocks held by sequences (the graphs' trash block is not one of them). */
+static int32_t blocks_used(const engine *e)
+{
+    return e->pool.num_blocks - e->pool.num_free - e->trash.num_blocks;
+}
+
 static bool is_stop_token(const engine_request *r, int32_t token)
 {
     for (int32_t i = 0; i < r->num_stop_ids; i++)
@@ -327,7 +333,7 @@ static void take_inbox(engine *e)
     }
     e->stats.waiting = e->waiting.count;
     e->stats.running = e->running.count;
-    e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
+    e->stats.kv_blocks_used = blocks_used(e);
 }
 
 /* The step's logits rows, in row order, as the sampler sees them. */
@@ -379,21 +385,48 @@ static void publish(engine *e, engine_request **sched, int32_t n)
     }
     e->stats.running = e->running.count;
     e->stats.waiting = e->waiting.count;
-    e->stats.kv_blocks_used = e->pool.num_blocks - e->pool.num_free;
+    e->stats.kv_blocks_used = blocks_used(e);
     e->stats.steps_total++;
     pthread_mutex_unlock(&e->lock);
+}
+
+/* A decode-only step (one token and a logits row per sequence) with graphs on: its bucket, else 0. */
+static int32_t graph_bucket(engine *e, engine_request **sched, int32_t n)
+{
+    if (!e->graphs.be) return 0;
+    for (int32_t i = 0; i < n; i++)
+        if (sched[i]->step_tokens != 1 || sched[i]->logits_row < 0) return 0;
+    return step_graphs_bucket(&e->graphs, n);
 }
 
 /* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. */
 static int run_step(engine *e, engine_request **sched, int32_t n, char *err, size_t errlen)
 {
     int32_t rows = sampling_rows(e, sched, n);
+    int32_t bucket = graph_bucket(e, sched, n);
     const bk_tensor *logits;
-    if (step_batch_upload(&e->batch, err, errlen) ||
-        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
-        model_forward(e->m, &e->batch.dev, &logits, err, errlen) ||
-        step_sampler_enqueue(&e->sampler, logits, err, errlen))
+    if (bucket > 0) {
+        uint64_t launches = e->graphs.launches;
+        if (step_batch_pad(&e->batch, bucket, e->trash.blocks[0], err, errlen) ||
+            step_batch_upload(&e->batch, err, errlen) ||
+            step_sampler_stage(&e->sampler, e->rows, rows, bucket, err, errlen))
+            return -1;
+        /* As recorded: attention planned for the longest context, on the eager steps too, so a
+         * bucket's tokens do not depend on whether its graph exists yet. */
+        e->batch.dev.max_seq_len = 0;
+        if (step_graphs_run(&e->graphs, e->m, &e->batch.dev, &e->sampler, &logits, err, errlen))
+            return -1;
+        if (e->graphs.launches != launches) {
+            pthread_mutex_lock(&e->lock);
+            e->stats.graph_steps_total++;
+            pthread_mutex_unlock(&e->lock);
+        }
+    } else if (step_batch_upload(&e->batch, err, errlen) ||
+               step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
+               model_forward(e->m, &e->batch.dev, &logits, err, errlen) ||
+               step_sampler_enqueue(&e->sampler, logits, err, errlen)) {
         return -1;
+    }
     return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
 }
 
@@ -478,13 +511,26 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         snprintf(err, errlen, "out of host memory for %d logits rows", cfg->max_num_seqs);
         goto fail;
     }
-    if (model_reserve(m, cfg->num_kv_blocks, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
-        kvb_pool_init(&e->pool, cfg->num_kv_blocks, err, errlen) ||
+    if (cfg->cuda_graphs >= 0 && step_graphs_supported(e->be)) {
+        cfg->cuda_graphs = 1;
+        if (step_graphs_init(&e->graphs, e->be, cfg->max_num_seqs, err, errlen)) goto fail;
+    } else {
+        cfg->cuda_graphs = -1;
+    }
+    e->cfg.cuda_graphs = cfg->cuda_graphs;
+    /* With graphs, one block more than asked for: the trash block of padded rows. */
+    int32_t blocks = cfg->num_kv_blocks + (e->graphs.be ? 1 : 0);
+    if (model_reserve(m, blocks, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
+        kvb_pool_init(&e->pool, blocks, err, errlen) ||
         step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
                         kvb_blocks_for(cfg->max_model_len), err, errlen) ||
         step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
                           errlen))
         goto fail;
+    if (e->graphs.be && kvb_table_reserve(&e->pool, &e->trash, 1)) {
+        snprintf(err, errlen, "out of host memory for the graphs' trash block");
+        goto fail;
+    }
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->work, NULL);
@@ -501,6 +547,8 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
 fail:
     if (e->batch.be) step_batch_free(&e->batch);
     if (e->sampler.be) step_sampler_free(&e->sampler);
+    if (e->graphs.be) step_graphs_free(&e->graphs);
+    kvb_table_free(&e->trash);
     kvb_pool_free(&e->pool);
     free(e->rows);
     free(e->picked);
@@ -537,6 +585,8 @@ void engine_stop(engine *e)
     free(e->waiting.items);
     free(e->running.items);
     step_sampler_free(&e->sampler);
+    if (e->graphs.be) step_graphs_free(&e->graphs);
+    kvb_table_free(&e->trash);
     free(e->rows);
     free(e->picked);
     pthread_mutex_destroy(&e->lock);

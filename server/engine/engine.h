@@ -21,6 +21,9 @@ typedef struct engine_config {
     /* Sample on the host (sampler.c on downloaded logits) instead of with the backend's sample op:
      * the reference in tests. Forced for a vocabulary above BK_SAMPLE_MAX_VOCAB. */
     bool host_sampling;
+    /* Decode steps as CUDA graphs: 0 = on when the backend has the graph hooks (resolved to 1 or
+     * -1 by engine_start), < 0 = off (every step op by op). */
+    int32_t cuda_graphs;
 } engine_config;
 
 typedef enum {
@@ -57,6 +60,7 @@ typedef struct engine_stats {
     int32_t running, waiting;
     int32_t kv_blocks_used, kv_blocks_total;
     uint64_t prompt_tokens_total, generation_tokens_total, preemptions_total, steps_total;
+    uint64_t graph_steps_total; /* steps run as a replayed graph */
 } engine_stats;
 
 typedef struct engine engine;

@@ -8,6 +8,7 @@
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/step_batch.h"
+#include "server/engine/step_graphs.h"
 #include "server/engine/step_sampler.h"
 
 struct engine_request {
@@ -66,6 +67,8 @@ struct engine {
     /* engine thread only */
     request_list waiting, running;
     step_sampler sampler;
+    step_graphs graphs;          /* be == NULL when decode steps run op by op */
+    kvb_table trash;             /* with graphs: the block padded rows write to */
     step_sampler_row *rows;      /* [max_num_seqs]: the step's logits rows */
     sampled_token *picked;       /* [max_num_seqs]: their tokens */
     engine_stats stats;          /* guarded by lock */

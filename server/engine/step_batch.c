@@ -118,6 +118,17 @@ int32_t step_batch_add(step_batch *b, const kvb_table *table, const int32_t *tok
     return b->num_logit_rows++;
 }
 
+int step_batch_pad(step_batch *b, int32_t n, int32_t trash_block, char *err, size_t errlen)
+{
+    /* Every idle row computes the same K/V (token 0 at position 0), so their concurrent writes to
+     * the one trash slot store identical bytes. */
+    int32_t block = trash_block, token = 0;
+    kvb_table trash = {.blocks = &block, .num_blocks = 1, .capacity = 1};
+    while (b->num_seqs < n)
+        if (step_batch_add(b, &trash, &token, 1, 0, true, err, errlen) < 0) return -1;
+    return 0;
+}
+
 int step_batch_upload(step_batch *b, char *err, size_t errlen)
 {
     const bk_ops *ops = b->be->ops;

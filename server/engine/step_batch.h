@@ -32,6 +32,11 @@ void step_batch_reset(step_batch *b);
 int32_t step_batch_add(step_batch *b, const kvb_table *table, const int32_t *tokens, int32_t n,
                        int64_t start_pos, bool want_logits, char *err, size_t errlen);
 
+/* Pads the batch to n sequences with idle ones (token 0 at position 0, a logits row each) whose K/V
+ * go to `trash_block`, a block no real sequence owns, and whose logits nobody reads: a decode step
+ * then has the shape its CUDA graph was recorded with. */
+int step_batch_pad(step_batch *b, int32_t n, int32_t trash_block, char *err, size_t errlen);
+
 /* Copies the staged arrays to the device; b->dev is then ready for forward. */
 int step_batch_upload(step_batch *b, char *err, size_t errlen);
 
