@@ -25,7 +25,8 @@ int step_graphs_init(step_graphs *g, bk_backend *be, int32_t max_seqs, char *err
     /* vLLM's capture sizes: 1, 2, 4, then every multiple of 8; the largest is max_seqs itself. */
     g->buckets = malloc(sizeof(int32_t) * (size_t)(max_seqs + 3));
     if (!g->buckets) goto oom;
-    for (int32_t b = 1; b < max_seqs; b = b < 8 ? b * 2 : b + 8) g->buckets[g->num_buckets++] = b;
+    for (int32_t b = 1; b < max_seqs; b = b < 8 ? b * 2 : b + 8)
+        g->buckets[g->num_buckets++] = b;
     g->buckets[g->num_buckets++] = max_seqs;
     g->slots = calloc((size_t)g->num_buckets * VARIANTS, sizeof *g->slots);
     if (!g->slots) goto oom;
@@ -82,15 +83,15 @@ int step_graphs_run(step_graphs *g, model *m, const bk_batch *batch, step_sample
                     const bk_tensor **logits, char *err, size_t errlen)
 {
     int32_t b = 0;
-    while (b < g->num_buckets && g->buckets[b] != batch->num_seqs) b++;
+    while (b < g->num_buckets && g->buckets[b] != batch->num_seqs)
+        b++;
     if (b == g->num_buckets) {
         snprintf(err, errlen, "graphs: a batch of %d sequences is not padded to a bucket",
                  batch->num_seqs);
         return -1;
     }
-    step_graph_slot *slot =
-        &g->slots[b * VARIANTS + (s->use_bias ? 1 : 0) + (s->use_counts ? 2 : 0) +
-                  (s->use_logprobs ? 4 : 0)];
+    step_graph_slot *slot = &g->slots[b * VARIANTS + (s->use_bias ? 1 : 0) +
+                                      (s->use_counts ? 2 : 0) + (s->use_logprobs ? 4 : 0)];
     if (slot->state == SLOT_SEEN) {
         char why[512];
         if (record(g, m, batch, s, &slot->graph, why, sizeof why) == 0) {
@@ -98,8 +99,9 @@ int step_graphs_run(step_graphs *g, model *m, const bk_batch *batch, step_sample
         } else {
             slot->state = SLOT_EAGER;
             if (!g->failure_logged)
-                fprintf(stderr, "engine: recording a decode step of %d sequences as a graph failed, "
-                                "running it op by op: %s\n",
+                fprintf(stderr,
+                        "engine: recording a decode step of %d sequences as a graph failed, "
+                        "running it op by op: %s\n",
                         batch->num_seqs, why);
             g->failure_logged = true;
         }

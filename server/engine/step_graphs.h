@@ -19,8 +19,8 @@ typedef struct step_graph_slot {
 typedef struct step_graphs {
     bk_backend *be;
     int32_t num_buckets;
-    int32_t *buckets;       /* ascending: 1, 2, 4, 8, 16, 24, ... up to max_seqs */
-    step_graph_slot *slots; /* [num_buckets][8]: by the sampler's bias / counts / logprobs use */
+    int32_t *buckets;        /* ascending: 1, 2, 4, 8, 16, 24, ... up to max_seqs */
+    step_graph_slot *slots;  /* [num_buckets][8]: by the sampler's bias / counts / logprobs use */
     const bk_tensor *logits; /* the forward's logits tensor, the same on every call */
     bool failure_logged;
     uint64_t launches;

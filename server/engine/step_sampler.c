@@ -24,8 +24,8 @@ static int alloc(step_sampler *s, bk_tensor *t, bk_dtype dtype, int64_t cols, ch
     return 0;
 }
 
-int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab, bool on_host,
-                      char *err, size_t errlen)
+int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab,
+                      bool on_host, char *err, size_t errlen)
 {
     *s = (step_sampler){.be = be, .max_rows = max_rows, .vocab = vocab};
     s->on_host = on_host || vocab > BK_SAMPLE_MAX_VOCAB || !be->ops->sample;
@@ -102,12 +102,14 @@ static int ensure_rows(step_sampler *s, bk_tensor *t, bk_dtype dtype, char *err,
 {
     if (t->data) return 0;
     if (alloc(s, t, dtype, s->vocab, err, errlen)) return -1;
-    if (s->be->ops->fill_bytes(s->be, t, 0)) return fail_be(s, "zeroing a sample tensor", err, errlen);
+    if (s->be->ops->fill_bytes(s->be, t, 0))
+        return fail_be(s, "zeroing a sample tensor", err, errlen);
     return 0;
 }
 
 /* The host sampler adds each logit_bias entry, then sets the suppressed tokens to -inf; a bias row
- * of -inf makes the op do the same (the engine merges repeated bias ids, so one add is the same). */
+ * of -inf makes the op do the same (the engine merges repeated bias ids, so one add is the same).
+ */
 static int stage_bias_row(step_sampler *s, int32_t r, const step_sampler_row *row, char *err,
                           size_t errlen)
 {
@@ -156,7 +158,8 @@ static int stage_counts_row(step_sampler *s, int32_t r, const step_sampler_row *
                 return fail_be(s, "uploading penalty counts", err, errlen);
         }
     } else {
-        for (int32_t i = 0; i < s->vocab; i++) s->row_i[i] = count_word(st, i);
+        for (int32_t i = 0; i < s->vocab; i++)
+            s->row_i[i] = count_word(st, i);
         if (ops->upload_rows(s->be, &s->counts, r, 1, s->row_i))
             return fail_be(s, "uploading a penalty counts row", err, errlen);
     }
@@ -195,7 +198,8 @@ int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t nu
         s->use_logprobs |= p->logprobs >= 0;
     }
     for (int32_t r = num_rows; r < padded_rows; r++)
-        s->host_params[r] = (bk_sample_params){.top_p = 1, .repetition_penalty = 1, .num_logprobs = -1};
+        s->host_params[r] =
+            (bk_sample_params){.top_p = 1, .repetition_penalty = 1, .num_logprobs = -1};
     if (padded_rows > 0 &&
         s->be->ops->upload_rows(s->be, &s->params, 0, padded_rows, s->host_params))
         return fail_be(s, "uploading sampling params", err, errlen);
@@ -263,7 +267,8 @@ int step_sampler_collect(step_sampler *s, const bk_tensor *logits, const step_sa
         t->logprob = lp[0];
         t->num_top = n;
         memcpy(t->top_logprobs, lp + 1, sizeof(float) * (size_t)n);
-        memcpy(t->top_ids, s->host_top_ids + (size_t)r * BK_SAMPLE_MAX_TOP, sizeof(int32_t) * (size_t)n);
+        memcpy(t->top_ids, s->host_top_ids + (size_t)r * BK_SAMPLE_MAX_TOP,
+               sizeof(int32_t) * (size_t)n);
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 /* The sampling half of an engine step: one token per logits row, with the backend's `sample` op
  * (params uploaded; only the ids and the asked-for logprobs come back) or with the host sampler.
- * Owns the op's tensors and the device rows of logit_bias and penalty counts. Must not: schedule, nor
- * read requests beyond the per-row view the engine hands it (step_sampler_row). */
+ * Owns the op's tensors and the device rows of logit_bias and penalty counts. Must not: schedule,
+ * nor read requests beyond the per-row view the engine hands it (step_sampler_row). */
 #ifndef BERTH_ENGINE_STEP_SAMPLER_H
 #define BERTH_ENGINE_STEP_SAMPLER_H
 
@@ -31,9 +31,9 @@ typedef struct step_sampler {
     bk_sample_params *host_params;
     int32_t *host_out, *host_top_ids;
     float *host_logprobs;
-    float *row_f;      /* one bias row being rebuilt */
-    int32_t *row_i;    /* one counts row being rebuilt */
-    /* What each device row of bias / counts holds: its owner (0 = zeros) and how far it is current. */
+    float *row_f;   /* one bias row being rebuilt */
+    int32_t *row_i; /* one counts row being rebuilt */
+    /* What each device row of bias / counts holds: its owner (0 = zeros), how far it is current. */
     uint64_t *bias_owner, *counts_owner;
     bool *bias_suppress;
     int32_t *counts_done;
@@ -48,13 +48,13 @@ typedef struct step_sampler {
 
 /* on_host: sample with sampler.c on downloaded logits; forced when vocab > BK_SAMPLE_MAX_VOCAB or
  * the backend has no sample op. */
-int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab, bool on_host,
-                      char *err, size_t errlen);
+int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab,
+                      bool on_host, char *err, size_t errlen);
 void step_sampler_free(step_sampler *s);
 
 /* Before the forward: uploads params for rows [0, num_rows) and the bias / counts rows they need.
- * padded_rows >= num_rows: rows past num_rows are greedy idle rows whose tokens nobody reads (a CUDA
- * graph's bucket). Uploads only, so a recorded forward + step_sampler_enqueue can follow. */
+ * padded_rows >= num_rows: rows past num_rows are greedy idle rows whose tokens nobody reads (a
+ * CUDA graph's bucket). Uploads only, so a recorded forward + step_sampler_enqueue can follow. */
 int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t num_rows,
                        int32_t padded_rows, char *err, size_t errlen);
 /* Enqueues the sample op on the staged rows of logits (nothing on the host path). */

@@ -24,8 +24,10 @@ static int run(const char *dir, bk_backend *be, int batch, int tokens, float tem
     char err[512];
     model *m = NULL;
     engine *e = NULL;
-    engine_config cfg = {.max_num_seqs = batch, .max_batched_tokens = 16 * batch,
-                         .max_model_len = 16 + tokens + 1, .host_sampling = host};
+    engine_config cfg = {.max_num_seqs = batch,
+                         .max_batched_tokens = 16 * batch,
+                         .max_model_len = 16 + tokens + 1,
+                         .host_sampling = host};
     if (model_load(&m, dir, be, err, sizeof err) || engine_start(&e, m, &cfg, err, sizeof err)) {
         fprintf(stderr, "bench_engine_sampling: %s\n", err);
         if (m) model_free(m);
@@ -38,8 +40,11 @@ static int run(const char *dir, bk_backend *be, int batch, int tokens, float tem
         x = x * 1664525u + 1013904223u;
         prompt[i] = (int32_t)(x % 1000u);
     }
-    engine_request_params p = {.sampling = {.temperature = temperature, .top_p = 0.95f,
-                                            .top_k = 50, .repetition_penalty = 1, .logprobs = -1},
+    engine_request_params p = {.sampling = {.temperature = temperature,
+                                            .top_p = 0.95f,
+                                            .top_k = 50,
+                                            .repetition_penalty = 1,
+                                            .logprobs = -1},
                                .max_tokens = tokens + 1};
     int rc = 0;
     for (int i = 0; i < batch && !rc; i++) {
@@ -50,10 +55,12 @@ static int run(const char *dir, bk_backend *be, int batch, int tokens, float tem
         }
     }
     engine_event ev;
-    for (int i = 0; i < batch && !rc; i++) rc = engine_next(reqs[i], &ev, -1) == 1 ? 0 : -1;
+    for (int i = 0; i < batch && !rc; i++)
+        rc = engine_next(reqs[i], &ev, -1) == 1 ? 0 : -1;
     double t0 = now_s();
     for (int i = 0; i < batch && !rc; i++)
-        while (engine_next(reqs[i], &ev, -1) == 1) {}
+        while (engine_next(reqs[i], &ev, -1) == 1) {
+        }
     *tok_s = (double)batch * tokens / (now_s() - t0);
     for (int i = 0; i < batch; i++)
         if (reqs[i]) engine_release(reqs[i]);
@@ -66,7 +73,8 @@ static int run(const char *dir, bk_backend *be, int batch, int tokens, float tem
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_engine_sampling MODEL_DIR [batch] [decode_tokens] [temperature]\n");
+        fprintf(stderr,
+                "usage: bench_engine_sampling MODEL_DIR [batch] [decode_tokens] [temperature]\n");
         return 2;
     }
     int batch = argc > 2 ? atoi(argv[2]) : 1;
@@ -86,9 +94,10 @@ int main(int argc, char **argv)
     int rc = run(argv[1], be, batch, tokens, temperature, true, &host) ||
              run(argv[1], be, batch, tokens, temperature, false, &op);
     if (!rc)
-        printf("batch %d, %d decode tokens, temperature %g: host sampler %.2f tok/s, sample op %.2f "
-               "tok/s\n",
-               batch, tokens, temperature, host, op);
+        printf(
+            "batch %d, %d decode tokens, temperature %g: host sampler %.2f tok/s, sample op %.2f "
+            "tok/s\n",
+            batch, tokens, temperature, host, op);
     be->ops->destroy(be);
     return rc ? 1 : 0;
 }

@@ -1,11 +1,12 @@
-/* The engine's decode steps as CUDA graphs, on the CUDA backend (the CPU emulator of tests/cuda_emu,
- * or a real GPU): the same requests give identical tokens and logprobs with graphs on and off, and
- * the greedy ones equal the CPU backend's tokens on the f32 fixture (logprobs within 1e-4: the CUDA
- * backend's logits depend on the batch at ~1e-6, as a chunk of more than 8 tokens goes through
- * cuBLASLt instead of the GEMV, and a padded step is a bigger batch); batches change size across
- * buckets as requests join and finish mid-bucket, and under KV pressure sequences are preempted;
- * graphs are really replayed with them on and never with them off; every KV block is free at the end
- * (the trash block of padded rows is not counted), and the cache holds what the config asked for. */
+/* The engine's decode steps as CUDA graphs, on the CUDA backend (the CPU emulator of
+ * tests/cuda_emu, or a real GPU): the same requests give identical tokens and logprobs with graphs
+ * on and off, and the greedy ones equal the CPU backend's tokens on the f32 fixture (logprobs
+ * within 1e-4: the CUDA backend's logits depend on the batch at ~1e-6, as a chunk of more than 8
+ * tokens goes through cuBLASLt instead of the GEMV, and a padded step is a bigger batch); batches
+ * change size across buckets as requests join and finish mid-bucket, and under KV pressure
+ * sequences are preempted; graphs are really replayed with them on and never with them off; every
+ * KV block is free at the end (the trash block of padded rows is not counted), and the cache holds
+ * what the config asked for. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +48,12 @@ static void make_requests(request_set *s, const ref_fixture *f)
         int32_t len = 6 + 5 * i;
         if (len > s->c[i]->greedy_len) len = s->c[i]->greedy_len;
         if (len > MAX_OUT) len = MAX_OUT;
-        s->p[i] = (engine_request_params){
-            .sampling = {.temperature = 0, .top_p = 1, .repetition_penalty = 1, .logprobs = -1,
-                         .seed = 77 + (uint64_t)i},
-            .max_tokens = len};
+        s->p[i] = (engine_request_params){.sampling = {.temperature = 0,
+                                                       .top_p = 1,
+                                                       .repetition_penalty = 1,
+                                                       .logprobs = -1,
+                                                       .seed = 77 + (uint64_t)i},
+                                          .max_tokens = len};
         s->greedy[i] = true;
     }
     s->p[0].sampling.logprobs = 3;
@@ -85,8 +88,8 @@ static void read_events(engine_request *r, output *o, int32_t want)
 
 /* Runs the set on a fresh model; staggered: each request joins once the previous one has two
  * tokens. Returns the final stats. */
-static engine_stats run_set(const char *dir, bk_backend *be, const request_set *s, engine_config cfg,
-                            bool staggered, output *outs)
+static engine_stats run_set(const char *dir, bk_backend *be, const request_set *s,
+                            engine_config cfg, bool staggered, output *outs)
 {
     char err[512];
     model *m = NULL;
@@ -134,7 +137,8 @@ static void compare(const request_set *s, const output *a, const output *b, bool
                "%s, request %d: the tokens differ", what, i);
         if (greedy_only) continue;
         for (int32_t k = 0; k < a[i].n && k < b[i].n; k++)
-            CHECKF(fabsf(a[i].logprob[k] - b[i].logprob[k]) <= 1e-4f * fmaxf(1.0f, fabsf(b[i].logprob[k])),
+            CHECKF(fabsf(a[i].logprob[k] - b[i].logprob[k]) <=
+                       1e-4f * fmaxf(1.0f, fabsf(b[i].logprob[k])),
                    "%s, request %d token %d: logprob %.9g vs %.9g", what, i, k, a[i].logprob[k],
                    b[i].logprob[k]);
     }
@@ -166,8 +170,8 @@ int main(void)
     output *ref = malloc(sizeof(output) * NUM_REQ), *on = malloc(sizeof(output) * NUM_REQ),
            *off = malloc(sizeof(output) * NUM_REQ);
     make_requests(s, &f);
-    engine_config roomy = {.max_num_seqs = 8, .max_batched_tokens = 32, .max_model_len = 128,
-                           .num_kv_blocks = 64};
+    engine_config roomy = {
+        .max_num_seqs = 8, .max_batched_tokens = 32, .max_model_len = 128, .num_kv_blocks = 64};
     engine_config tight = roomy;
     tight.num_kv_blocks = 10;
     tight.max_num_seqs = 5; /* buckets 1, 2, 4, 5: three sequences run padded to four */

@@ -1,9 +1,9 @@
 /* The engine's two sampling paths agree: a mix of requests (greedy, seeded temperature with top-k,
- * top-p and min-p, penalties, logit_bias with a repeated id, min_tokens over stop ids, logprobs with
- * top alternatives) gives identical token ids and logprobs within 1e-6 through the backend's sample
- * op and through the host sampler, submitted in one batch, staggered (rows move between steps as
- * requests join and finish), and under KV pressure that preempts. The op path must call the op and
- * the host path must not. */
+ * top-p and min-p, penalties, logit_bias with a repeated id, min_tokens over stop ids, logprobs
+ * with top alternatives) gives identical token ids and logprobs within 1e-6 through the backend's
+ * sample op and through the host sampler, submitted in one batch, staggered (rows move between
+ * steps as requests join and finish), and under KV pressure that preempts. The op path must call
+ * the op and the host path must not. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -200,8 +200,8 @@ static void compare(const output *a, const output *b, const char *what)
             CHECKF(fabsf(a[i].logprob[k] - b[i].logprob[k]) <= 1e-6f,
                    "%s, request %d token %d: logprob %.9g vs %.9g", what, i, k, a[i].logprob[k],
                    b[i].logprob[k]);
-            CHECKF(a[i].num_top[k] == b[i].num_top[k], "%s, request %d token %d: %d vs %d top", what,
-                   i, k, a[i].num_top[k], b[i].num_top[k]);
+            CHECKF(a[i].num_top[k] == b[i].num_top[k], "%s, request %d token %d: %d vs %d top",
+                   what, i, k, a[i].num_top[k], b[i].num_top[k]);
             for (int32_t j = 0; j < a[i].num_top[k] && j < b[i].num_top[k]; j++)
                 CHECKF(a[i].top_ids[k][j] == b[i].top_ids[k][j] &&
                            fabsf(a[i].top_logprobs[k][j] - b[i].top_logprobs[k][j]) <= 1e-6f,
@@ -222,8 +222,10 @@ static void check_coverage(const request_set *s, const output *o)
     for (int32_t k = 0; k < s->p[6].min_tokens && k < o[6].n; k++)
         CHECKF(o[6].tokens[k] != s->stop_ids[0] && o[6].tokens[k] != s->stop_ids[1],
                "request 6: stop id %d before min_tokens", o[6].tokens[k]);
-    CHECKF(o[9].finish == FINISH_STOP, "request 9 finished with %d, expected a stop id", o[9].finish);
-    CHECKF(o[5].n > 0 && o[5].tokens[0] != s->bias_ids[0], "request 5: a -100 bias token was chosen");
+    CHECKF(o[9].finish == FINISH_STOP, "request 9 finished with %d, expected a stop id",
+           o[9].finish);
+    CHECKF(o[5].n > 0 && o[5].tokens[0] != s->bias_ids[0],
+           "request 5: a -100 bias token was chosen");
 }
 
 int main(void)
@@ -249,8 +251,8 @@ int main(void)
     output *host = malloc(sizeof(output) * NUM_REQ), *op = malloc(sizeof(output) * NUM_REQ),
            *first = malloc(sizeof(output) * NUM_REQ);
     make_requests(s, &f);
-    engine_config roomy = {.max_num_seqs = 6, .max_batched_tokens = 24, .max_model_len = 128,
-                           .num_kv_blocks = 64};
+    engine_config roomy = {
+        .max_num_seqs = 6, .max_batched_tokens = 24, .max_model_len = 128, .num_kv_blocks = 64};
     engine_config tight = roomy;
     tight.max_num_seqs = 8;
     tight.num_kv_blocks = 10;
