@@ -9,8 +9,12 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "cuda_emu.h"
@@ -55,8 +59,8 @@ cuemu_switch:
 
 namespace cuemu {
 
-coords current;
-void *dynamic_smem_base;
+thread_local coords current;
+thread_local void *dynamic_smem_base;
 
 void fatal(const char *fmt, ...)
 {
@@ -72,8 +76,11 @@ void fatal(const char *fmt, ...)
 
 namespace {
 
-/* Generous for kernels' local arrays and libm calls; ASan's redzones make frames larger. */
-constexpr size_t STACK_SIZE = CUEMU_ASAN ? (size_t)512 << 10 : (size_t)128 << 10;
+/* Generous for kernels' local arrays and libm calls; ASan's redzones make frames larger. Each stack
+ * starts COLOR_SPAN-dependent bytes below its top: stacks a power of two apart would otherwise put
+ * every fiber's saved registers in the same cache set, and a switch would miss every time. */
+constexpr size_t COLOR_SPAN = (size_t)64 << 10;
+constexpr size_t STACK_SIZE = (CUEMU_ASAN ? (size_t)512 << 10 : (size_t)128 << 10) + COLOR_SPAN;
 
 enum fiber_state : unsigned char { RUNNABLE, AT_BARRIER, AT_WARP, EXITED };
 enum warp_op : unsigned char { OP_SHFL, OP_SYNCWARP };
@@ -98,11 +105,13 @@ struct block_state {
     const site *where;
     const std::function<void()> *body;
     std::vector<fiber> f;
-    std::vector<int> order;
+    std::vector<int> warp_order, lane_order; /* permutations, shuffled at every barrier */
     int n;
     int running;
     void *sched_sp;
     uint64_t rng;
+    std::vector<char *> stacks; /* this OS thread's, reused by every grid it runs */
+    std::vector<char> shared;   /* dynamic shared memory */
 #if CUEMU_ASAN
     void *sched_fake_stack;
     const void *sched_bottom;
@@ -110,7 +119,7 @@ struct block_state {
 #endif
 };
 
-block_state g;
+thread_local block_state g;
 
 uint64_t next_random()
 {
@@ -173,7 +182,7 @@ void fiber_main()
     fatal("an exited thread was resumed");
 }
 
-void start_fiber(fiber &fb)
+void start_fiber(fiber &fb, int i)
 {
 #if CUEMU_ASAN
     /* A reused stack still carries the redzones of the frames its last thread never returned from. */
@@ -182,11 +191,13 @@ void start_fiber(fiber &fb)
 #endif
     /* The frame cuemu_switch pops: six registers, then fiber_main as the return address, above it a
      * zero return address for fiber_main itself (it never returns), the ABI's 16-byte alignment. */
-    uintptr_t top = ((uintptr_t)fb.stack + STACK_SIZE) & ~(uintptr_t)15;
+    /* 17 cache lines apart: 17 is odd, so 1024 threads get 1024 distinct colors. */
+    const size_t color = (size_t)i * 17 * 64 % COLOR_SPAN;
+    uintptr_t top = ((uintptr_t)fb.stack + STACK_SIZE - color) & ~(uintptr_t)15;
     void **sp = (void **)top;
     *--sp = nullptr;
     *--sp = (void *)&fiber_main;
-    for (int i = 0; i < 6; i++) *--sp = nullptr;
+    for (int r = 0; r < 6; r++) *--sp = nullptr;
     fb.sp = sp;
     fb.state = RUNNABLE;
 }
@@ -205,61 +216,62 @@ void resume(int i)
 #endif
 }
 
-/* Completes every warp exchange whose lanes have all arrived; a lane that waits for a lane which
- * exited, waits at a block barrier, or waits with another mask or at another exchange can never be
- * released, since no thread is runnable when this is called: that is reported. */
-bool complete_warp_ops()
+bool same_site(const fiber &a, const fiber &b)
+{
+    return a.line == b.line && (a.file == b.file || strcmp(a.file, b.file) == 0);
+}
+
+/* Completes the exchanges of warp [base, base + lanes) whose lanes have all arrived. Called when none
+ * of the warp's lanes is runnable, and only lanes of the same warp can release a warp exchange: a
+ * lane waiting for a lane that exited, waits at a block barrier, or waits with another mask or at
+ * another exchange can never be released, and is reported. */
+bool complete_warp(int base, int lanes)
 {
     bool done = false;
     char buf[256];
-    for (int base = 0; base < g.n; base += 32) {
-        for (int l = 0; l < 32 && base + l < g.n; l++) {
-            fiber &a = g.f[(size_t)(base + l)];
-            if (a.state != AT_WARP) continue;
-            const char *opname = a.op == OP_SHFL ? "__shfl_xor_sync" : "__syncwarp";
-            if (!(a.mask >> l & 1u))
-                fatal("%s: thread (%u,%u,%u) calls %s at %s:%d with mask 0x%08x, which leaves out its "
-                      "own lane %d", where_text(buf, sizeof buf), a.tid.x, a.tid.y, a.tid.z, opname,
-                      a.file, a.line, a.mask, l);
-            for (int j = 0; j < 32; j++) {
-                if (!(a.mask >> j & 1u)) continue;
-                if (base + j >= g.n)
-                    fatal("%s: thread (%u,%u,%u) calls %s at %s:%d with mask 0x%08x but lane %d does "
-                          "not exist (the block has %d threads)", where_text(buf, sizeof buf), a.tid.x,
-                          a.tid.y, a.tid.z, opname, a.file, a.line, a.mask, j, g.n);
-                const fiber &b = g.f[(size_t)(base + j)];
-                if (b.state == EXITED)
-                    fatal("%s: thread (%u,%u,%u) waits in %s at %s:%d (mask 0x%08x) for lane %d, which "
-                          "has exited: deadlock", where_text(buf, sizeof buf), a.tid.x, a.tid.y,
-                          a.tid.z, opname, a.file, a.line, a.mask, j);
-                if (b.state == AT_BARRIER)
-                    fatal("%s: thread (%u,%u,%u) waits in %s at %s:%d (mask 0x%08x) for lane %d, which "
-                          "waits at __syncthreads at %s:%d: deadlock", where_text(buf, sizeof buf),
-                          a.tid.x, a.tid.y, a.tid.z, opname, a.file, a.line, a.mask, j, b.file, b.line);
-                if (b.op != a.op || b.mask != a.mask ||
-                    (a.op == OP_SHFL && (b.line != a.line || strcmp(b.file, a.file) != 0)))
-                    fatal("%s: divergent warp exchange: thread (%u,%u,%u) is in %s at %s:%d with mask "
-                          "0x%08x, lane %d in %s at %s:%d with mask 0x%08x",
-                          where_text(buf, sizeof buf), a.tid.x, a.tid.y, a.tid.z, opname, a.file,
-                          a.line, a.mask, j, b.op == OP_SHFL ? "__shfl_xor_sync" : "__syncwarp",
-                          b.file, b.line, b.mask);
-            }
-            for (int j = 0; j < 32; j++) {
-                if (!(a.mask >> j & 1u)) continue;
-                fiber &b = g.f[(size_t)(base + j)];
-                if (b.op == OP_SHFL) {
-                    if (!(a.mask >> b.src & 1u))
-                        fatal("%s: thread (%u,%u,%u) reads lane %d with __shfl_xor_sync at %s:%d, "
-                              "outside the mask 0x%08x (undefined on the GPU)",
-                              where_text(buf, sizeof buf), b.tid.x, b.tid.y, b.tid.z, b.src, b.file,
-                              b.line, a.mask);
-                    b.result = g.f[(size_t)(base + b.src)].value;
-                }
-            }
-            for (int j = 0; j < 32; j++)
-                if (a.mask >> j & 1u) g.f[(size_t)(base + j)].state = RUNNABLE;
-            done = true;
+    for (int l = 0; l < lanes; l++) {
+        fiber &a = g.f[(size_t)(base + l)];
+        if (a.state != AT_WARP) continue;
+        const char *opname = a.op == OP_SHFL ? "__shfl_xor_sync" : "__syncwarp";
+        if (!(a.mask >> l & 1u))
+            fatal("%s: thread (%u,%u,%u) calls %s at %s:%d with mask 0x%08x, which leaves out its own "
+                  "lane %d", where_text(buf, sizeof buf), a.tid.x, a.tid.y, a.tid.z, opname, a.file,
+                  a.line, a.mask, l);
+        for (int j = 0; j < 32; j++) {
+            if (!(a.mask >> j & 1u)) continue;
+            if (j >= lanes)
+                fatal("%s: thread (%u,%u,%u) calls %s at %s:%d with mask 0x%08x but lane %d does not "
+                      "exist (the block has %d threads)", where_text(buf, sizeof buf), a.tid.x, a.tid.y,
+                      a.tid.z, opname, a.file, a.line, a.mask, j, g.n);
+            const fiber &b = g.f[(size_t)(base + j)];
+            if (b.state == EXITED)
+                fatal("%s: thread (%u,%u,%u) waits in %s at %s:%d (mask 0x%08x) for lane %d, which has "
+                      "exited: deadlock", where_text(buf, sizeof buf), a.tid.x, a.tid.y, a.tid.z, opname,
+                      a.file, a.line, a.mask, j);
+            if (b.state == AT_BARRIER)
+                fatal("%s: thread (%u,%u,%u) waits in %s at %s:%d (mask 0x%08x) for lane %d, which "
+                      "waits at __syncthreads at %s:%d: deadlock", where_text(buf, sizeof buf), a.tid.x,
+                      a.tid.y, a.tid.z, opname, a.file, a.line, a.mask, j, b.file, b.line);
+            if (b.op != a.op || b.mask != a.mask || (a.op == OP_SHFL && !same_site(a, b)))
+                fatal("%s: divergent warp exchange: thread (%u,%u,%u) is in %s at %s:%d with mask "
+                      "0x%08x, lane %d in %s at %s:%d with mask 0x%08x", where_text(buf, sizeof buf),
+                      a.tid.x, a.tid.y, a.tid.z, opname, a.file, a.line, a.mask, j,
+                      b.op == OP_SHFL ? "__shfl_xor_sync" : "__syncwarp", b.file, b.line, b.mask);
         }
+        for (int j = 0; j < 32; j++) {
+            if (!(a.mask >> j & 1u)) continue;
+            fiber &b = g.f[(size_t)(base + j)];
+            if (b.op == OP_SHFL) {
+                if (!(a.mask >> b.src & 1u))
+                    fatal("%s: thread (%u,%u,%u) reads lane %d with __shfl_xor_sync at %s:%d, outside "
+                          "the mask 0x%08x (undefined on the GPU)", where_text(buf, sizeof buf), b.tid.x,
+                          b.tid.y, b.tid.z, b.src, b.file, b.line, a.mask);
+                b.result = g.f[(size_t)(base + b.src)].value;
+            }
+        }
+        for (int j = 0; j < 32; j++)
+            if (a.mask >> j & 1u) g.f[(size_t)(base + j)].state = RUNNABLE;
+        done = true;
     }
     return done;
 }
@@ -276,7 +288,7 @@ bool release_barrier()
         if (b.state != AT_BARRIER) fatal("scheduler: thread %d is neither waiting nor done", i);
         if (!first) {
             first = &b;
-        } else if (b.line != first->line || strcmp(b.file, first->file) != 0) {
+        } else if (!same_site(b, *first)) {
             fatal("%s: divergent __syncthreads: thread (%u,%u,%u) waits at %s:%d, thread (%u,%u,%u) "
                   "at %s:%d", where_text(buf, sizeof buf), first->tid.x, first->tid.y, first->tid.z,
                   first->file, first->line, b.tid.x, b.tid.y, b.tid.z, b.file, b.line);
@@ -285,21 +297,28 @@ bool release_barrier()
     if (!first) return false;
     for (int i = 0; i < g.n; i++)
         if (g.f[(size_t)i].state == AT_BARRIER) g.f[(size_t)i].state = RUNNABLE;
-    /* Code that relies on an order the hardware does not promise should see a different one. */
-    shuffle(g.order, g.n);
     return true;
 }
 
+/* Warp by warp: a warp runs until each of its lanes waits at the block barrier or has exited, its
+ * exchanges completed as soon as their lanes arrive. Warps, and lanes within a warp, are resumed in
+ * an order shuffled again after every barrier. */
 void run_block()
 {
-    for (int i = 0; i < g.n; i++) start_fiber(g.f[(size_t)i]);
-    shuffle(g.order, g.n);
+    for (int i = 0; i < g.n; i++) start_fiber(g.f[(size_t)i], i);
+    const int warps = (g.n + 31) / 32;
     for (;;) {
-        for (int k = 0; k < g.n; k++) {
-            const int i = g.order[(size_t)k];
-            if (g.f[(size_t)i].state == RUNNABLE) resume(i);
+        shuffle(g.warp_order, warps);
+        shuffle(g.lane_order, 32);
+        for (int w = 0; w < warps; w++) {
+            const int base = g.warp_order[(size_t)w] * 32, lanes = g.n - base < 32 ? g.n - base : 32;
+            do {
+                for (int k = 0; k < 32; k++) {
+                    const int l = g.lane_order[(size_t)k];
+                    if (l < lanes && g.f[(size_t)(base + l)].state == RUNNABLE) resume(base + l);
+                }
+            } while (complete_warp(base, lanes));
         }
-        if (complete_warp_ops()) continue;
         if (!release_barrier()) return;
     }
 }
@@ -340,7 +359,7 @@ uint64_t here::exchange(unsigned int mask, uint64_t bits, int lane_mask, int wid
     const int lane = g.running & 31;
     int src = (lane ^ lane_mask) & 31;
     /* A lane may read its own and earlier width-groups; a later group gives it its own value. */
-    if (src / width > lane / width) src = lane;
+    if ((src & -width) > (lane & -width)) src = lane;
     me.state = AT_WARP;
     me.op = OP_SHFL;
     me.mask = mask;
@@ -352,50 +371,142 @@ uint64_t here::exchange(unsigned int mask, uint64_t bits, int lane_mask, int wid
     return me.result;
 }
 
-void run_grid(const site &where, dim3 grid, dim3 block, size_t smem,
-              const std::function<void()> &body)
+namespace {
+
+/* One grid's blocks, handed out to the calling thread and the workers one at a time. */
+struct grid_job {
+    const site *where;
+    const std::function<void()> *body;
+    dim3 grid, block;
+    size_t smem;
+    uint64_t nblocks, first, step, seed;
+    std::atomic<uint64_t> next;
+};
+
+uint64_t mix(uint64_t x)
 {
-    static std::vector<char *> stacks;
-    static uint64_t seed = [] {
-        const char *s = getenv("CUEMU_SEED");
-        return s && *s ? strtoull(s, nullptr, 0) | 1u : 0x9E3779B97F4A7C15ull;
-    }();
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+void run_blocks(grid_job &job)
+{
+    const dim3 block = job.block, grid = job.grid;
     const int n = (int)(block.x * block.y * block.z);
-    while ((int)stacks.size() < n) stacks.push_back(new_stack());
-    g.where = &where;
-    g.body = &body;
+    while ((int)g.stacks.size() < n) g.stacks.push_back(new_stack());
+    g.where = job.where;
+    g.body = job.body;
     g.n = n;
     g.f.assign((size_t)n, fiber{});
-    g.order.resize((size_t)n);
+    g.warp_order.resize((size_t)(n + 31) / 32);
+    g.lane_order.resize(32);
     for (int i = 0; i < n; i++) {
         fiber &fb = g.f[(size_t)i];
-        fb.stack = stacks[(size_t)i];
+        fb.stack = g.stacks[(size_t)i];
         fb.tid = uint3{(unsigned int)i % block.x, (unsigned int)i / block.x % block.y,
                        (unsigned int)i / (block.x * block.y)};
-        g.order[(size_t)i] = i;
     }
-    g.rng = seed;
-    seed = next_random() | 1u; /* the next launch gets other orders */
-    std::vector<char> shared(smem ? smem : 1);
-    dynamic_smem_base = shared.data();
+    g.shared.resize(job.smem ? job.smem : 1);
+    g.shared.shrink_to_fit(); /* exactly smem bytes: AddressSanitizer sees a read past the end */
+    dynamic_smem_base = g.shared.data();
     current.block_dim = block;
     current.grid_dim = grid;
-    const uint64_t nblocks = (uint64_t)grid.x * grid.y * grid.z;
-    /* Blocks in a random order too: a grid may not depend on one block finishing before another. */
-    const uint64_t stride = nblocks > 1 ? (next_random() % (nblocks - 1) + 1) : 1;
-    uint64_t step = stride;
-    while (nblocks > 1 && std::gcd(step, nblocks) != 1) step++;
-    uint64_t b = next_random() % nblocks;
-    for (uint64_t k = 0; k < nblocks; k++, b = (b + step) % nblocks) {
+    for (uint64_t k; (k = job.next.fetch_add(1)) < job.nblocks;) {
+        const uint64_t b = (job.first + k * job.step) % job.nblocks;
         current.block = uint3{(unsigned int)(b % grid.x), (unsigned int)(b / grid.x % grid.y),
                               (unsigned int)(b / ((uint64_t)grid.x * grid.y))};
-        memset(shared.data(), 0xff, shared.size());
+        /* Each block's thread orders depend on the launch and the block only, not on which OS
+         * thread runs it: a failure reproduces with the same CUEMU_SEED. */
+        g.rng = mix(job.seed ^ mix(b + 1)) | 1u;
+        for (size_t w = 0; w < g.warp_order.size(); w++) g.warp_order[w] = (int)w;
+        for (int l = 0; l < 32; l++) g.lane_order[(size_t)l] = l;
+        memset(g.shared.data(), 0xff, g.shared.size());
         g.running = -1;
         run_block();
     }
     g.where = nullptr;
     g.running = -1;
     dynamic_smem_base = nullptr;
+}
+
+/* Worker OS threads: blocks are independent by CUDA's contract, so they may run at once. */
+struct pool {
+    std::mutex lock;
+    std::condition_variable wake, done;
+    std::vector<std::thread> threads;
+    grid_job *job = nullptr;
+    uint64_t generation = 0;
+    int busy = 0;
+
+    void work(void)
+    {
+        uint64_t seen = 0;
+        std::unique_lock<std::mutex> l(lock);
+        for (;;) {
+            wake.wait(l, [&] { return generation != seen; });
+            seen = generation;
+            grid_job *j = job;
+            l.unlock();
+            run_blocks(*j);
+            l.lock();
+            if (--busy == 0) done.notify_all();
+        }
+    }
+};
+
+int worker_count()
+{
+    const char *e = getenv("CUEMU_THREADS");
+    int n = e && *e ? atoi(e) : (int)std::thread::hardware_concurrency();
+    return n < 1 ? 1 : (n > 64 ? 64 : n);
+}
+
+} // namespace
+
+void run_grid(const site &where, dim3 grid, dim3 block, size_t smem,
+              const std::function<void()> &body)
+{
+    static uint64_t seed = [] {
+        const char *s = getenv("CUEMU_SEED");
+        return s && *s ? strtoull(s, nullptr, 0) : 0x9E3779B97F4A7C15ull;
+    }();
+    /* Never destroyed: workers block in wait() forever, and process exit does not join them. */
+    static pool *workers = [] {
+        pool *p = new pool;
+        for (int i = 1; i < worker_count(); i++) p->threads.emplace_back([p] { p->work(); });
+        return p;
+    }();
+    grid_job job;
+    job.where = &where;
+    job.body = &body;
+    job.grid = grid;
+    job.block = block;
+    job.smem = smem;
+    job.nblocks = (uint64_t)grid.x * grid.y * grid.z;
+    seed = mix(seed + 1);
+    job.seed = seed;
+    /* Blocks in a random order too: a grid may not depend on one block finishing before another. */
+    job.first = mix(seed ^ 1) % job.nblocks;
+    job.step = job.nblocks > 1 ? mix(seed ^ 2) % (job.nblocks - 1) + 1 : 1;
+    while (job.nblocks > 1 && std::gcd(job.step, job.nblocks) != 1) job.step++;
+    job.next = 0;
+    /* Waking the workers costs more than a few small blocks take. */
+    const int helpers = job.nblocks >= 4 ? (int)workers->threads.size() : 0;
+    if (helpers > 0) {
+        std::lock_guard<std::mutex> l(workers->lock);
+        workers->job = &job;
+        workers->busy = helpers;
+        workers->generation++;
+        workers->wake.notify_all();
+    }
+    run_blocks(job);
+    if (helpers > 0) {
+        std::unique_lock<std::mutex> l(workers->lock);
+        workers->done.wait(l, [&] { return workers->busy == 0; });
+    }
 }
 
 } // namespace cuemu

@@ -23,8 +23,9 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-/* One OS thread runs every block of a grid in turn, so a static is exactly one block's shared copy. */
-#define __shared__ static
+/* An OS thread runs one block at a time (its threads are fibers), so a per-OS-thread static is
+ * exactly one block's shared copy; blocks of a grid run on several OS threads at once. */
+#define __shared__ static thread_local
 #define __restrict__ __restrict
 
 namespace cuemu {
@@ -34,8 +35,8 @@ struct coords {
     dim3 block_dim, grid_dim;
 };
 /* The running thread's coordinates, rewritten by the scheduler before it resumes a fiber. */
-extern coords current;
-extern void *dynamic_smem_base;
+extern thread_local coords current;
+extern thread_local void *dynamic_smem_base;
 
 /* A barrier or warp exchange at a source line: the scheduler reports both sites on a mismatch. */
 struct here {
@@ -144,55 +145,55 @@ inline long long max(long long a, long long b)
     return a > b ? a : b;
 }
 
-/* Atomics: every block runs on the one OS thread that launched the grid, so a plain
- * read-modify-write is atomic with respect to every other emulated thread. */
+/* Atomics: blocks run on several OS threads at once, so these are real atomic operations. */
 inline unsigned int atomicOr(unsigned int *p, unsigned int v)
 {
-    const unsigned int old = *p;
-    *p = old | v;
-    return old;
+    return __atomic_fetch_or(p, v, __ATOMIC_RELAXED);
 }
 inline unsigned int atomicAdd(unsigned int *p, unsigned int v)
 {
-    const unsigned int old = *p;
-    *p = old + v;
-    return old;
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 inline int atomicAdd(int *p, int v)
 {
-    const int old = *p;
-    *p = (int)((unsigned int)old + (unsigned int)v);
-    return old;
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v)
 {
-    const unsigned long long old = *p;
-    *p = old + v;
-    return old;
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+/* Compare-and-swap on the bytes, as the hardware's float add is atomic on the word. */
+template <typename F> inline F cuemu_atomic_add_float(F *p, F v)
+{
+    F old;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    for (;;) {
+        F sum = old + v;
+        if (__atomic_compare_exchange(p, &old, &sum, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return old;
+    }
 }
 inline float atomicAdd(float *p, float v)
 {
-    const float old = *p;
-    *p = old + v;
-    return old;
+    return cuemu_atomic_add_float(p, v);
 }
 inline double atomicAdd(double *p, double v)
 {
-    const double old = *p;
-    *p = old + v;
+    return cuemu_atomic_add_float(p, v);
+}
+template <typename T> inline T cuemu_atomic_max(T *p, T v)
+{
+    T old = __atomic_load_n(p, __ATOMIC_RELAXED);
+    while (v > old && !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
     return old;
 }
 inline unsigned long long atomicMax(unsigned long long *p, unsigned long long v)
 {
-    const unsigned long long old = *p;
-    if (v > old) *p = v;
-    return old;
+    return cuemu_atomic_max(p, v);
 }
 inline int atomicMax(int *p, int v)
 {
-    const int old = *p;
-    if (v > old) *p = v;
-    return old;
+    return cuemu_atomic_max(p, v);
 }
 
 #endif
