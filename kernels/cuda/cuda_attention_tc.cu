@@ -51,7 +51,7 @@ struct alignas(128) tc_smem_unit {
     unsigned char b[128];
 };
 
-/* The same checks, in the same words, as cuda_attention.cu's kernels. */
+/* checked_pos and block_id of cuda_attention.cu (static there): the same checks and the same flags. */
 __device__ __forceinline__ int tc_checked_pos(const tc_args &a, int t, int s)
 {
     const int32_t p = a.pos[t];

@@ -3,10 +3,13 @@
  * scheduler, barriers and the other intrinsics are cuda_emu.h's and must not be redefined here.
  *
  * The hardware's element-to-lane mapping of a fragment is unspecified, so every lane's fragment here
- * holds the whole tile (x[r * 16 + c] = element (r, c) of the fragment's matrix): each lane loads,
- * multiplies and stores all of it, and stores of identical values by 32 lanes are benign. A kernel may
- * therefore only touch x[] in mapping-independent ways (a uniform scale, a fill); one that assumes a
- * real lane layout is not tested by this file. mma_sync is computed once per warp and call: the first
+ * holds the whole tile (x[r * 16 + c] = element (r, c) of the fragment's matrix): each lane loads and
+ * multiplies all of it. A kernel may therefore only touch x[] in mapping-independent ways (a uniform
+ * scale, a fill); one that assumes a real lane layout is not tested by this file. store_matrix_sync
+ * writes only the calling lane's share (elements lane, lane + 32, ...), as on hardware where each lane
+ * stores its own registers, so a lane reading the stored tile before a __syncwarp sees the other
+ * lanes' parts missing whenever the scheduler has not run them yet. mma_sync is computed once per
+ * warp and call: the first
  * lane to reach a warp's n-th call computes it, the other lanes take the result after checking their
  * inputs are byte-identical to the first lane's, so a warp whose lanes hold different fragments (a race,
  * or x[] used per lane) aborts instead of passing. Products of bf16 values are exact in fp32; sums run in
@@ -75,6 +78,18 @@ inline void check(const char *fn, const void *p, unsigned ldm, size_t elem)
                          elem);
 }
 
+/* The calling thread's lane; WMMA is defined for whole warps only. */
+inline unsigned lane_of_full_warp(const char *fn)
+{
+    const dim3 bd = ::cuemu::current.block_dim;
+    const uint3 t = ::cuemu::current.thread;
+    const unsigned lin = t.x + t.y * bd.x + t.z * bd.x * bd.y;
+    if (bd.x * bd.y * bd.z - lin / 32 * 32 < 32)
+        ::cuemu::fatal("wmma::%s: thread %u is in a warp of fewer than 32 threads (block of %u)", fn, lin,
+                       bd.x * bd.y * bd.z);
+    return lin % 32;
+}
+
 struct mma_call {
     __nv_bfloat16 a[256], b[256];
     float c[256], d[256];
@@ -109,8 +124,8 @@ inline warp_calls &warp_of(unsigned warp)
         for (const auto &w : s.warps)
             if (!w.second.calls.empty())
                 ::cuemu::fatal("wmma::mma_sync: in block (%u,%u,%u), warp %u's lanes did not all make "
-                                 "the same mma_sync calls (%zu calls missing lanes)", s.block.x, s.block.y,
-                                 s.block.z, w.first, w.second.calls.size());
+                               "the same mma_sync calls (%zu calls missing lanes)", s.block.x, s.block.y,
+                               s.block.z, w.first, w.second.calls.size());
         s.warps.clear();
         s.block = b;
         s.started = true;
@@ -136,8 +151,8 @@ inline void store_matrix_sync(float *p, const fragment<accumulator, 16, 16, 16, 
                               layout_t layout)
 {
     emu::check("store_matrix_sync", p, ldm, sizeof *p);
-    for (int r = 0; r < 16; r++)
-        for (int c = 0; c < 16; c++) p[emu::at(layout == mem_row_major, r, c, ldm)] = f.x[r * 16 + c];
+    for (unsigned i = emu::lane_of_full_warp("store_matrix_sync"); i < 256; i += 32)
+        p[emu::at(layout == mem_row_major, (int)i / 16, (int)i % 16, ldm)] = f.x[i];
 }
 
 template <typename Use, typename T, typename Layout, typename V>
@@ -157,11 +172,10 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
                      const fragment<matrix_b, 16, 16, 16, __nv_bfloat16, LB> &b,
                      const fragment<accumulator, 16, 16, 16, float> &c)
 {
-    const dim3 bd = ::cuemu::current.block_dim;
     const uint3 t = ::cuemu::current.thread;
-    const unsigned lin = t.x + t.y * bd.x + t.z * bd.x * bd.y, warp = lin / 32, lane = lin % 32;
-    const unsigned threads = bd.x * bd.y * bd.z;
-    const int lanes = (int)(threads - warp * 32 < 32 ? threads - warp * 32 : 32);
+    const dim3 bd = ::cuemu::current.block_dim;
+    const unsigned lane = emu::lane_of_full_warp("mma_sync");
+    const unsigned warp = (t.x + t.y * bd.x + t.z * bd.x * bd.y) / 32;
     emu::warp_calls &w = emu::warp_of(warp);
     const uint64_t n = w.next[lane]++;
     if (n - w.first < w.calls.size()) {
@@ -173,8 +187,8 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
                              "lane)", ::cuemu::current.block.x, ::cuemu::current.block.y,
                              ::cuemu::current.block.z, warp, lane, (unsigned long long)n);
         std::memcpy(d.x, k.d, sizeof k.d);
-        if (++k.uses == lanes)
-            while (!w.calls.empty() && w.calls.front().uses == lanes) {
+        if (++k.uses == 32)
+            while (!w.calls.empty() && w.calls.front().uses == 32) {
                 w.calls.pop_front();
                 w.first++;
             }
@@ -198,10 +212,6 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float> &d,
         }
     k.uses = 1;
     std::memcpy(d.x, k.d, sizeof k.d);
-    if (lanes == 1) {
-        w.calls.pop_back();
-        w.first++;
-    }
 }
 
 } // namespace wmma
