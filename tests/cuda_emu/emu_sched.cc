@@ -111,6 +111,9 @@ struct block_state {
     void *sched_sp;
     uint64_t rng;
     std::vector<char *> stacks; /* this OS thread's, reused by every grid it runs */
+#if CUEMU_ASAN
+    std::vector<char *> dirty; /* per stack: below here its last thread left no frame behind */
+#endif
     std::vector<char> shared;   /* dynamic shared memory */
 #if CUEMU_ASAN
     void *sched_fake_stack;
@@ -178,6 +181,10 @@ void fiber_main()
     fiber &me = g.f[(size_t)g.running];
     (*g.body)();
     me.state = EXITED;
+#if CUEMU_ASAN
+    /* Only this frame and the two calls below it never return; every deeper frame did. */
+    g.dirty[(size_t)g.running] = (char *)__builtin_frame_address(0) - 4096;
+#endif
     switch_to_scheduler(me, true);
     fatal("an exited thread was resumed");
 }
@@ -186,7 +193,9 @@ void start_fiber(fiber &fb, int i)
 {
 #if CUEMU_ASAN
     /* A reused stack still carries the redzones of the frames its last thread never returned from. */
-    __asan_unpoison_memory_region(fb.stack, STACK_SIZE);
+    char *&dirty = g.dirty[(size_t)i];
+    if (dirty) __asan_unpoison_memory_region(dirty, (size_t)(fb.stack + STACK_SIZE - dirty));
+    dirty = nullptr;
     fb.fake_stack = nullptr;
 #endif
     /* The frame cuemu_switch pops: six registers, then fiber_main as the return address, above it a
@@ -397,6 +406,9 @@ void run_blocks(grid_job &job)
     const dim3 block = job.block, grid = job.grid;
     const int n = (int)(block.x * block.y * block.z);
     while ((int)g.stacks.size() < n) g.stacks.push_back(new_stack());
+#if CUEMU_ASAN
+    g.dirty.resize(g.stacks.size());
+#endif
     g.where = job.where;
     g.body = job.body;
     g.n = n;
