@@ -116,22 +116,27 @@ static void finish_request(engine *e, engine_request *r, finish_reason why, cons
     if (r->released) request_free(r);
 }
 
-/* Copies logit_bias with a repeated id's values summed into one entry: the sample op's dense bias
- * row adds one value per token, and the host sampler then adds the same one. Returns the count. */
-static int32_t merge_bias(const int32_t *ids, const float *values, int32_t n, int32_t *out_ids,
-                          float *out_values)
+/* Copies logit_bias with a repeated id's values summed into one entry (the sample op's dense bias
+ * row adds one value per token; the host sampler then adds the same one) and ids outside the
+ * vocabulary dropped (both paths ignore them). Linear in entries + vocab: the list is untrusted.
+ * Returns the count, or -1 out of memory. */
+static int32_t merge_bias(const int32_t *ids, const float *values, int32_t n, int32_t vocab,
+                          int32_t *out_ids, float *out_values)
 {
+    int32_t *slot = calloc((size_t)vocab, sizeof *slot); /* 1 + its index in out, or 0 */
+    if (!slot) return -1;
     int32_t m = 0;
     for (int32_t i = 0; i < n; i++) {
-        int32_t j = 0;
-        while (j < m && out_ids[j] != ids[i]) j++;
-        if (j == m) {
-            out_ids[m] = ids[i];
-            out_values[m++] = values[i];
+        if (ids[i] < 0 || ids[i] >= vocab) continue;
+        if (slot[ids[i]]) {
+            out_values[slot[ids[i]] - 1] += values[i];
         } else {
-            out_values[j] += values[i];
+            out_ids[m] = ids[i];
+            out_values[m] = values[i];
+            slot[ids[i]] = ++m;
         }
     }
+    free(slot);
     return m;
 }
 
@@ -175,7 +180,9 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
         r->bias_values = malloc(sizeof(float) * (size_t)p->sampling.num_bias);
         if (!r->bias_ids || !r->bias_values) goto oom_free;
         r->sampling.num_bias = merge_bias(p->sampling.bias_ids, p->sampling.bias_values,
-                                          p->sampling.num_bias, r->bias_ids, r->bias_values);
+                                          p->sampling.num_bias, e->vocab, r->bias_ids,
+                                          r->bias_values);
+        if (r->sampling.num_bias < 0) goto oom_free;
     }
     r->sampling.bias_ids = r->bias_ids;
     r->sampling.bias_values = r->bias_values;

@@ -1,9 +1,9 @@
 /* The engine's two sampling paths agree: a mix of requests (greedy, seeded temperature with top-k,
- * top-p and min-p, penalties, logit_bias with a repeated id, min_tokens over stop ids, logprobs
- * with top alternatives) gives identical token ids and logprobs within 1e-6 through the backend's
- * sample op and through the host sampler, submitted in one batch, staggered (rows move between
- * steps as requests join and finish), and under KV pressure that preempts. The op path must call
- * the op and the host path must not. */
+ * top-p and min-p, penalties, logit_bias with a repeated id and ids outside the vocabulary,
+ * min_tokens over stop ids, logprobs with top alternatives) gives identical token ids and logprobs
+ * within 1e-6 through the backend's sample op and through the host sampler, submitted in one batch,
+ * staggered (rows move between steps as requests join and finish), and under KV pressure that
+ * preempts. The op path must call the op and the host path must not. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,8 +49,8 @@ static int counting_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, 
 typedef struct request_set {
     engine_request_params p[NUM_REQ];
     const ref_case *c[NUM_REQ];
-    int32_t bias_ids[4];
-    float bias_values[4];
+    int32_t bias_ids[6];
+    float bias_values[6];
     int32_t stop_ids[2];
 } request_set;
 
@@ -72,6 +72,11 @@ static void make_requests(request_set *s, const ref_fixture *f)
     s->bias_values[2] = 1.25f;
     s->bias_ids[3] = 5;
     s->bias_values[3] = 2.0f;
+    /* Ids outside the vocabulary are ignored by both paths. */
+    s->bias_ids[4] = f->vocab + 3;
+    s->bias_values[4] = 50.0f;
+    s->bias_ids[5] = -2;
+    s->bias_values[5] = 50.0f;
     /* Stop ids that greedy decoding meets early, so min_tokens has something to suppress. */
     s->stop_ids[0] = f->cases[1].greedy[2];
     s->stop_ids[1] = f->cases[1].greedy[4];
@@ -103,7 +108,7 @@ static void make_requests(request_set *s, const ref_fixture *f)
     q = &s->p[5].sampling; /* greedy under logit_bias */
     q->bias_ids = s->bias_ids;
     q->bias_values = s->bias_values;
-    q->num_bias = 4;
+    q->num_bias = 6;
     q->logprobs = 2;
     s->p[6].min_tokens = 8; /* seeded, stop ids suppressed for 8 tokens, one of them also biased */
     s->p[6].stop_token_ids = s->stop_ids;
