@@ -6,7 +6,8 @@
  * change size across buckets as requests join and finish mid-bucket, and under KV pressure
  * sequences are preempted; graphs are really replayed with them on and never with them off; every
  * KV block is free at the end (the trash block of padded rows is not counted), and the cache holds
- * what the config asked for. */
+ * what the config asked for. When every recording fails, the steps run op by op, tokens unchanged.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,17 @@ static void compare(const request_set *s, const output *a, const output *b, bool
     }
 }
 
+/* The CUDA backend with recording that always fails: the engine must fall back to op by op. */
+static bk_ops failing_ops;
+static const bk_ops *real_ops;
+
+static int failing_capture_end(bk_backend *be, bk_graph **out)
+{
+    if (real_ops->graph_capture_end(be, out) == 0) real_ops->graph_free(be, *out);
+    *out = NULL;
+    return -1;
+}
+
 int main(void)
 {
     if (bk_cuda_device_count() < 1) {
@@ -203,6 +215,18 @@ int main(void)
         compare(s, on, off, false, what);
         snprintf(what, sizeof what, "%s: cuda vs cpu greedy", modes[m].name);
         compare(s, on, ref, true, what);
+        if (m > 0) continue;
+        real_ops = cuda->ops;
+        failing_ops = *cuda->ops;
+        failing_ops.graph_capture_end = failing_capture_end;
+        cuda->ops = &failing_ops;
+        cfg.cuda_graphs = 0;
+        engine_stats st_fail = run_set(dir, cuda, s, cfg, modes[m].staggered, on);
+        cuda->ops = real_ops;
+        CHECKF(st_fail.graph_steps_total == 0, "%llu graph steps although every recording failed",
+               (unsigned long long)st_fail.graph_steps_total);
+        snprintf(what, sizeof what, "%s: failed recordings vs graphs off", modes[m].name);
+        compare(s, on, off, false, what);
     }
     free(s);
     free(ref);
