@@ -128,11 +128,15 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "berth_generation_tokens_total{model_name=\"%s\"} %llu\n"
         "# HELP berth_num_preemptions_total Sequences preempted for lack of KV blocks.\n"
         "# TYPE berth_num_preemptions_total counter\n"
-        "berth_num_preemptions_total{model_name=\"%s\"} %llu\n",
+        "berth_num_preemptions_total{model_name=\"%s\"} %llu\n"
+        "# HELP berth_graph_steps_total Engine steps replayed as a CUDA graph.\n"
+        "# TYPE berth_graph_steps_total counter\n"
+        "berth_graph_steps_total{model_name=\"%s\"} %llu\n",
         model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id, st->kv_blocks_total,
         model_id, (unsigned long long)st->prompt_tokens_total, model_id,
         (unsigned long long)st->generation_tokens_total, model_id,
-        (unsigned long long)st->preemptions_total);
+        (unsigned long long)st->preemptions_total, model_id,
+        (unsigned long long)st->graph_steps_total);
     histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &m->ttft, model_id);
     histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &m->itl, model_id);
     histogram(&t, "berth_e2e_request_latency_seconds", "Request latency, receipt to last token.",

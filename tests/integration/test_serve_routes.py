@@ -64,7 +64,9 @@ def test_metrics_exposes_engine_and_latency(server):
     for want in ["berth_requests_total", "berth_num_requests_running", "berth_num_requests_waiting",
                  "berth_kv_cache_blocks_used", "berth_kv_cache_blocks_total", "berth_prompt_tokens_total",
                  "berth_generation_tokens_total", "berth_time_to_first_token_seconds_bucket",
-                 "berth_inter_token_latency_seconds_bucket"]:
+                 "berth_inter_token_latency_seconds_bucket", "berth_num_preemptions_total",
+                 "berth_graph_steps_total"]:
         assert want in names, want
     assert server.gauge("berth_generation_tokens_total") >= 4
+    assert server.gauge("berth_graph_steps_total") == 0  # the CPU backend has no graphs
     assert server.gauge("berth_kv_cache_blocks_total") > 0
