@@ -76,7 +76,7 @@ section "Build"
 if cmake -S "$root" -B "$build" -DBERTH_CUDA=ON -DBERTH_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "${cmake_extra[@]}" >"$logdir/configure.log" 2>&1 &&
     cmake --build "$build" -j "$jobs" --target test_cuda_arena test_cuda_ops test_cuda_attention \
-        test_cuda_sample test_cuda_model test_cuda_graph bench_cuda bench_model >"$logdir/build.log" 2>&1; then
+        test_cuda_sample test_cuda_model test_cuda_graph engine_graphs_cuda bench_cuda bench_model >"$logdir/build.log" 2>&1; then
     echo "Built the GPU tests and benchmarks (RelWithDebInfo, BERTH_SERVER=OFF) in $(($(date +%s) - start)) s." >>"$report"
 else
     echo "**Build failed.** Last lines:" >>"$report"
@@ -88,9 +88,9 @@ else
     finish
 fi
 
-section "GPU tests (CUDA backend vs CPU backend, CUDA graphs)"
+section "GPU tests (CUDA backend vs CPU backend, CUDA graphs, the engine replaying graphs)"
 t0=$(date +%s)
-ctest --test-dir "$build" -R '^test_cuda_' --output-on-failure --timeout 600 >"$logdir/ctest.log" 2>&1
+ctest --test-dir "$build" -R '^(test_cuda_|engine_graphs_cuda$)' --output-on-failure --timeout 600 >"$logdir/ctest.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ]; then status=1; fi
 if grep -q "Skipped\|Not Run" "$logdir/ctest.log"; then
