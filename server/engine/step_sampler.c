@@ -24,6 +24,15 @@ static int alloc(step_sampler *s, bk_tensor *t, bk_dtype dtype, int64_t cols, ch
     return 0;
 }
 
+/* A [max_rows][vocab] tensor, zeroed: every row then holds owner 0's data. */
+static int alloc_rows(step_sampler *s, bk_tensor *t, bk_dtype dtype, char *err, size_t errlen)
+{
+    if (alloc(s, t, dtype, s->vocab, err, errlen)) return -1;
+    if (s->be->ops->fill_bytes(s->be, t, 0))
+        return fail_be(s, "zeroing a sample tensor", err, errlen);
+    return 0;
+}
+
 int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab,
                       bool on_host, char *err, size_t errlen)
 {
@@ -53,7 +62,11 @@ int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t
     if (alloc(s, &s->params, BK_I32, BK_SAMPLE_PARAM_WORDS, err, errlen) ||
         alloc(s, &s->out, BK_I32, 1, err, errlen) ||
         alloc(s, &s->logprobs, BK_F32, 1 + BK_SAMPLE_MAX_TOP, err, errlen) ||
-        alloc(s, &s->top_ids, BK_I32, BK_SAMPLE_MAX_TOP, err, errlen)) {
+        alloc(s, &s->top_ids, BK_I32, BK_SAMPLE_MAX_TOP, err, errlen) ||
+        /* At start, not when a request first asks for a penalty or a bias: mid-serving the
+         * device may be full, and a failed step stops the engine. */
+        alloc_rows(s, &s->bias, BK_F32, err, errlen) ||
+        alloc_rows(s, &s->counts, BK_I32, err, errlen)) {
         step_sampler_free(s);
         return -1;
     }
@@ -95,16 +108,6 @@ static bool has_penalty(const sampling_params *p)
 static bool has_bias(const sampling_params *p)
 {
     return p->num_bias > 0 || (p->suppress && p->num_suppress > 0);
-}
-
-/* A [max_rows][vocab] tensor made on first use, zeroed: every row then holds owner 0's data. */
-static int ensure_rows(step_sampler *s, bk_tensor *t, bk_dtype dtype, char *err, size_t errlen)
-{
-    if (t->data) return 0;
-    if (alloc(s, t, dtype, s->vocab, err, errlen)) return -1;
-    if (s->be->ops->fill_bytes(s->be, t, 0))
-        return fail_be(s, "zeroing a sample tensor", err, errlen);
-    return 0;
 }
 
 /* The host sampler adds each logit_bias entry, then sets the suppressed tokens to -inf; a bias row
@@ -204,12 +207,10 @@ int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t nu
         s->be->ops->upload_rows(s->be, &s->params, 0, padded_rows, s->host_params))
         return fail_be(s, "uploading sampling params", err, errlen);
     if (s->use_bias) {
-        if (ensure_rows(s, &s->bias, BK_F32, err, errlen)) return -1;
         for (int32_t r = 0; r < num_rows; r++)
             if (stage_bias_row(s, r, &rows[r], err, errlen)) return -1;
     }
     if (s->use_counts) {
-        if (ensure_rows(s, &s->counts, BK_I32, err, errlen)) return -1;
         for (int32_t r = 0; r < num_rows; r++)
             if (has_penalty(rows[r].params) && stage_counts_row(s, r, &rows[r], err, errlen))
                 return -1;

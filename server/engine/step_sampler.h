@@ -27,7 +27,7 @@ typedef struct step_sampler {
     bool on_host;
     /* ---- the op path ---- */
     bk_tensor params, out, logprobs, top_ids;
-    bk_tensor bias, counts; /* [max_rows][vocab], allocated when a step first needs them */
+    bk_tensor bias, counts; /* [max_rows][vocab], allocated at init */
     bk_sample_params *host_params;
     int32_t *host_out, *host_top_ids;
     float *host_logprobs;
