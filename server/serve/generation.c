@@ -122,12 +122,51 @@ static uint64_t fresh_seed(void)
     return splitmix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ atomic_fetch_add(&counter, 1));
 }
 
+#define GEN_MAX_STOP_IDS 256 /* stop_token_ids plus the model's end-of-sequence ids */
+#define GEN_MAX_BIAS 512
+
 typedef struct resolved_params {
     engine_request_params ep;
-    int32_t stop_ids[256];
-    int32_t bias_ids[512];
-    float bias_values[512];
+    int32_t stop_ids[GEN_MAX_STOP_IDS];
+    int32_t bias_ids[GEN_MAX_BIAS];
+    float bias_values[GEN_MAX_BIAS];
 } resolved_params;
+
+/* Token ids the request names must be in the vocabulary, and the lists must fit resolved_params:
+ * a 400 naming the field, never an entry silently dropped. */
+static int check_token_params(const serve_ctx *s, const api_sampling *a, api_error *e)
+{
+    const int32_t vocab = s->cfg->vocab_size;
+    if (a->n_logit_bias > GEN_MAX_BIAS) {
+        api_error_set(e, 400, NULL, "logit_bias", NULL,
+                      "'logit_bias' has %zu entries; at most %d are accepted", a->n_logit_bias,
+                      GEN_MAX_BIAS);
+        return -1;
+    }
+    for (size_t i = 0; i < a->n_logit_bias; i++) {
+        if (a->logit_bias[i].token >= vocab) {
+            api_error_set(e, 400, NULL, "logit_bias", NULL,
+                          "'logit_bias' token id %d is outside the vocabulary (size %d)",
+                          a->logit_bias[i].token, vocab);
+            return -1;
+        }
+    }
+    if (a->n_stop_token_ids + (size_t)s->num_eos > GEN_MAX_STOP_IDS) {
+        api_error_set(e, 400, NULL, "stop_token_ids", NULL,
+                      "'stop_token_ids' has %zu entries; at most %d are accepted",
+                      a->n_stop_token_ids, GEN_MAX_STOP_IDS - s->num_eos);
+        return -1;
+    }
+    for (size_t i = 0; i < a->n_stop_token_ids; i++) {
+        if (a->stop_token_ids[i] >= vocab) {
+            api_error_set(e, 400, NULL, "stop_token_ids", NULL,
+                          "'stop_token_ids' token id %d is outside the vocabulary (size %d)",
+                          a->stop_token_ids[i], vocab);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t prompt_len,
                            resolved_params *rp)
@@ -145,7 +184,7 @@ static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t pr
     sp->frequency_penalty = (float)(a->has_frequency_penalty ? a->frequency_penalty : 0);
     sp->seed = a->has_seed ? (uint64_t)a->seed : fresh_seed();
     sp->logprobs = a->logprobs ? a->top_logprobs : -1;
-    size_t nb = a->n_logit_bias < 512 ? a->n_logit_bias : 512;
+    size_t nb = a->n_logit_bias; /* check_token_params bounds it */
     for (size_t i = 0; i < nb; i++) {
         rp->bias_ids[i] = a->logit_bias[i].token;
         rp->bias_values[i] = a->logit_bias[i].bias;
@@ -154,9 +193,10 @@ static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t pr
     sp->bias_values = rp->bias_values;
     sp->num_bias = (int32_t)nb;
     int32_t n = 0;
-    for (size_t i = 0; i < a->n_stop_token_ids && n < 256; i++) rp->stop_ids[n++] = a->stop_token_ids[i];
+    for (size_t i = 0; i < a->n_stop_token_ids && n < GEN_MAX_STOP_IDS; i++)
+        rp->stop_ids[n++] = a->stop_token_ids[i];
     if (!a->ignore_eos)
-        for (int i = 0; i < s->num_eos && n < 256; i++) rp->stop_ids[n++] = s->eos_ids[i];
+        for (int i = 0; i < s->num_eos && n < GEN_MAX_STOP_IDS; i++) rp->stop_ids[n++] = s->eos_ids[i];
     rp->ep.stop_token_ids = rp->stop_ids;
     rp->ep.num_stop_token_ids = n;
     int64_t room = (int64_t)s->engine_cfg.max_model_len - prompt_len;
@@ -561,6 +601,11 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
     j->created = (int64_t)time(NULL);
     api_make_id(j->id, sizeof j->id, j->chat ? "chatcmpl-" : "cmpl-");
     api_error e;
+    if (check_token_params(s, a, &e)) {
+        serve_respond_error(s, hr, &e);
+        job_free(j);
+        return;
+    }
     for (size_t i = 0; i < j->n_prompts; i++) {
         int32_t len = (int32_t)(j->choices[i * (size_t)a->n].prompt_len);
         if (api_check_context(len, a->max_tokens, s->engine_cfg.max_model_len,

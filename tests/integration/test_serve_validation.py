@@ -55,3 +55,25 @@ def test_developer_role_and_text_parts(server):
                      {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
         "tools": [], "max_tokens": 2})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("path,base", [
+    ("/chat/completions", {"messages": [{"role": "user", "content": "x"}]}),
+    ("/completions", {"prompt": "x"}),
+])
+@pytest.mark.parametrize("extra,param,words", [
+    ({"logit_bias": {"9999999": 5}}, "logit_bias", "outside the vocabulary"),
+    ({"logit_bias": {str(i): 1 for i in range(513)}}, "logit_bias", "at most 512"),
+    ({"stop_token_ids": [9999999]}, "stop_token_ids", "outside the vocabulary"),
+    ({"stop_token_ids": list(range(300))}, "stop_token_ids", "at most"),
+])
+def test_token_id_lists_are_checked_not_truncated(server, path, base, extra, param, words):
+    e = error(http.post(server.v1 + path, json={**base, "max_tokens": 2, **extra}), 400)
+    assert e["param"] == param and words in e["message"], e
+
+
+def test_largest_accepted_token_id_lists(server):
+    r = http.post(server.v1 + "/completions", json={
+        "prompt": "x", "max_tokens": 2, "logit_bias": {str(i): 1 for i in range(512)},
+        "stop_token_ids": list(range(100, 200))})
+    assert r.status_code == 200, r.text
