@@ -36,17 +36,6 @@ __device__ __forceinline__ int seq_of(const int32_t *qs, int S, int t)
     return lo;
 }
 
-__device__ __forceinline__ int32_t block_id(const int32_t *bt, int64_t row, int j, int64_t num_blocks,
-                                            unsigned int *flags)
-{
-    const int32_t id = bt[row + j];
-    if (id < 0 || id >= num_blocks) {
-        atomicOr(flags, CU_FLAG_BLOCK_TABLE);
-        return -1;
-    }
-    return id;
-}
-
 struct attn_args {
     float *out;
     const float *q;
@@ -62,21 +51,6 @@ struct attn_args {
     float *part_acc; /* [T][Hq][splits][D] unnormalized */
     float *part_ml;  /* [T][Hq][splits][2] running max and sum */
 };
-
-/* Position of token t checked against its sequence; -1 (and a flag) when invalid. */
-__device__ __forceinline__ int checked_pos(const attn_args &a, int t, int s)
-{
-    const int32_t p = a.pos[t];
-    if (a.qs[s] > t || a.qs[s + 1] <= t) {
-        atomicOr(a.flags, CU_FLAG_QUERY_START);
-        return -1;
-    }
-    if (p < 0 || p >= a.lens[s] || p / BK_KV_BLOCK >= a.MB) {
-        atomicOr(a.flags, CU_FLAG_POSITION);
-        return -1;
-    }
-    return p;
-}
 
 /* ---- decode ----------------------------------------------------------------------------------- */
 
@@ -101,7 +75,7 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
         if (t == 0 && g == 0 && split == 0 && (a.qs[0] != 0 || a.qs[a.S] != a.T))
             atomicOr(a.flags, CU_FLAG_QUERY_START);
         const int s = seq_of(a.qs, a.S, t);
-        int p = checked_pos(a, t, s);
+        int p = cu_checked_pos(a, t, s);
         if (p >= 0 && p + 1 > a.span * a.splits) {
             atomicOr(a.flags, CU_FLAG_POSITION);
             p = -1;
@@ -127,7 +101,7 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
     for (int tile0 = lo; tile0 < hi; tile0 += DEC_TILE) {
         const int n = min(DEC_TILE, hi - tile0);
         for (int i = tid; i < (n + BK_KV_BLOCK - 1) / BK_KV_BLOCK; i += DEC_THREADS)
-            blk_s[i] = block_id(a.bt, bt_row, tile0 / BK_KV_BLOCK + i, a.num_blocks, a.flags);
+            blk_s[i] = cu_kv_block_id(a.bt, bt_row, tile0 / BK_KV_BLOCK + i, a.num_blocks, a.flags);
         __syncthreads();
         /* scores: a warp per position, lanes across head_dim, the K row reused by all G heads */
         for (int pi = warp; pi < n; pi += DEC_WARPS) {
@@ -293,7 +267,7 @@ __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
     const int s = seq_s;
     if (s < 0) return;
     const int t0 = t0_s, nq = nq_s;
-    if (tid < PF_BQ) pos_s[tid] = tid < nq ? checked_pos(a, t0 + tid, s) : -1;
+    if (tid < PF_BQ) pos_s[tid] = tid < nq ? cu_checked_pos(a, t0 + tid, s) : -1;
     for (int i = tid; i < PF_BQ * D; i += PF_THREADS) {
         const int r = i / D, d = i % D;
         q_s[i] = r < nq ? a.q[(int64_t)(t0 + r) * a.Hq * D + (int64_t)h * D + d] * a.scale : 0.0f;
@@ -319,7 +293,7 @@ __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
             const int c = e / D, d = e % D, kp = kv0 + c;
             float kf = 0.0f, vf = 0.0f;
             if (kp < end) {
-                const int id = block_id(a.bt, bt_row, kp / BK_KV_BLOCK, a.num_blocks, a.flags);
+                const int id = cu_kv_block_id(a.bt, bt_row, kp / BK_KV_BLOCK, a.num_blocks, a.flags);
                 if (id >= 0) {
                     const int64_t o = (((int64_t)id * a.Hkv + g) * BK_KV_BLOCK + kp % BK_KV_BLOCK) * D + d;
                     kf = cu_to_f32(kc[o]);

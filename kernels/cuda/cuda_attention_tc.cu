@@ -51,31 +51,6 @@ struct alignas(128) tc_smem_unit {
     unsigned char b[128];
 };
 
-/* checked_pos and block_id of cuda_attention.cu (static there): the same checks and the same flags. */
-__device__ __forceinline__ int tc_checked_pos(const tc_args &a, int t, int s)
-{
-    const int32_t p = a.pos[t];
-    if (a.qs[s] > t || a.qs[s + 1] <= t) {
-        atomicOr(a.flags, CU_FLAG_QUERY_START);
-        return -1;
-    }
-    if (p < 0 || p >= a.lens[s] || p / BK_KV_BLOCK >= a.MB) {
-        atomicOr(a.flags, CU_FLAG_POSITION);
-        return -1;
-    }
-    return p;
-}
-
-__device__ __forceinline__ int32_t tc_block_id(const tc_args &a, int64_t row, int j)
-{
-    const int32_t id = a.bt[row + j];
-    if (id < 0 || id >= a.num_blocks) {
-        atomicOr(a.flags, CU_FLAG_BLOCK_TABLE);
-        return -1;
-    }
-    return id;
-}
-
 /* Per key tile: the CTA loads K and V (2 KV blocks); each warp computes S = Q·Kᵀ for its 16 rows with
  * WMMA into its scratch, runs the online softmax there (running max m and sum l per row in registers,
  * causal mask by absolute position, the SIMT kernel's -inf rules), writes P in bf16, and adds P·V
@@ -125,7 +100,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
     const int t0 = hdr_s[1], nq = hdr_s[2];
     for (int r = tid; r < TC_BM; r += TC_THREADS) {
         const int i = r / a.G;
-        pos_s[r] = i < nq ? tc_checked_pos(a, t0 + i, s) : -1;
+        pos_s[r] = i < nq ? cu_checked_pos(a, t0 + i, s) : -1;
     }
     /* Q rounded once to bf16; the scale is applied to the fp32 scores instead. */
     for (int e = tid; e < TC_BM * (D / 4); e += TC_THREADS) {
@@ -167,7 +142,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
             const int c = e / V8, d = e % V8 * 8, kp = kv0 + c;
             cu_vec<uint32_t, 4> kx = {}, vx = {};
             if (kp < end) {
-                const int id = tc_block_id(a, bt_row, kp / BK_KV_BLOCK);
+                const int id = cu_kv_block_id(a.bt, bt_row, kp / BK_KV_BLOCK, a.num_blocks, a.flags);
                 if (id >= 0) {
                     const int64_t off =
                         (((int64_t)id * a.Hkv + g) * BK_KV_BLOCK + kp % BK_KV_BLOCK) * D + d;

@@ -160,6 +160,35 @@ __device__ __forceinline__ float cu_block_sum(float v, float *red)
     return cu_warp_sum(v);
 }
 
+/* Paged attention's checks of the device-resident batch arrays, shared by the SIMT and tensor-core
+ * kernels so both raise the same flags. A block table entry outside the pool: -1 and a flag. */
+__device__ __forceinline__ int32_t cu_kv_block_id(const int32_t *bt, int64_t row, int j,
+                                                  int64_t num_blocks, unsigned int *flags)
+{
+    const int32_t id = bt[row + j];
+    if (id < 0 || id >= num_blocks) {
+        atomicOr(flags, CU_FLAG_BLOCK_TABLE);
+        return -1;
+    }
+    return id;
+}
+
+/* Position of token t checked against its sequence s; -1 and a flag when invalid. Args: any kernel
+ * argument struct with pos, qs, lens, MB (block-table width) and flags. */
+template <typename Args> __device__ __forceinline__ int cu_checked_pos(const Args &a, int t, int s)
+{
+    const int32_t p = a.pos[t];
+    if (a.qs[s] > t || a.qs[s + 1] <= t) {
+        atomicOr(a.flags, CU_FLAG_QUERY_START);
+        return -1;
+    }
+    if (p < 0 || p >= a.lens[s] || p / BK_KV_BLOCK >= a.MB) {
+        atomicOr(a.flags, CU_FLAG_POSITION);
+        return -1;
+    }
+    return p;
+}
+
 static inline unsigned int cu_blocks(int64_t n, unsigned int threads)
 {
     int64_t b = (n + threads - 1) / threads;

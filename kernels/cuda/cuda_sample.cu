@@ -45,20 +45,9 @@ __device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)
     return v;
 }
 
-__device__ __forceinline__ u64 block_sum_u64(u64 v, u64 *slot)
-{
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (threadIdx.x == 0) *slot = 0;
-    __syncthreads();
-    if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
-    __syncthreads();
-    v = *slot;
-    __syncthreads();
-    return v;
-}
-
-__device__ __forceinline__ double block_sum_f64(double v, double *slot)
+/* Sum over the block for u64 (exact in any order) and double (the logprobs' log-sum-exp, within
+ * 1e-6 of the host's); every thread gets the result. */
+template <typename T> __device__ __forceinline__ T block_sum(T v, T *slot)
 {
     for (int o = 16; o > 0; o >>= 1)
         v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -160,7 +149,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
             u64 key;
             total += cand_weight(r, c, i, &key);
         }
-        total = block_sum_u64(total, &slot);
+        total = block_sum(total, &slot);
         if (r.p.top_p < 1.0f) {
             const sm_search cut =
                 radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist, &shared_s);
@@ -184,7 +173,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     double sum = 0;
     for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
         sum += exp((double)r.raw[i] - max);
-    const double lse = max + log(block_sum_f64(sum, &dslot));
+    const double lse = max + log(block_sum(sum, &dslot));
     float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
     int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
     if (threadIdx.x == 0) lp[0] = (float)((double)r.raw[tok] - lse);
