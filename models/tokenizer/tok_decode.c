@@ -134,6 +134,16 @@ bool tok_is_special(const tok_tokenizer *t, int32_t id)
     return id >= 0 && id < t->n_ids && t->special[id];
 }
 
+const uint8_t *tok_token_bytes(const tok_tokenizer *t, int32_t id, size_t *len)
+{
+    if (id < 0 || id >= t->n_ids || t->piece_off[id] == UINT32_MAX) {
+        *len = 0;
+        return NULL;
+    }
+    *len = t->dec_len[id];
+    return t->dec_blob + t->dec_off[id];
+}
+
 const char *tok_chat_template(const tok_tokenizer *t)
 {
     return t->chat_template;

@@ -37,6 +37,10 @@ int32_t tok_vocab_size(const tok_tokenizer *t);                  /* highest id +
 int32_t tok_token_id(const tok_tokenizer *t, const char *token); /* -1 if absent */
 const char *tok_token_text(const tok_tokenizer *t, int32_t id);  /* raw piece, NULL if out of range */
 bool tok_is_special(const tok_tokenizer *t, int32_t id);
+/* The bytes id decodes to on its own (before any UTF-8 repair: a piece may be part of a character),
+ * as a pointer into the tokenizer valid for its lifetime; NULL with *len 0 for an id outside the
+ * vocabulary. Constrained decoding matches grammars against these. */
+const uint8_t *tok_token_bytes(const tok_tokenizer *t, int32_t id, size_t *len);
 const char *tok_chat_template(const tok_tokenizer *t); /* NULL if none */
 const char *tok_eos_token(const tok_tokenizer *t);     /* NULL if the config names none */
 const char *tok_bos_token(const tok_tokenizer *t);
