@@ -1,21 +1,74 @@
 #include "server/serve/output_parser.h"
 
-#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/serve/op_format.h"
+
 #define THINK_OPEN "<think>"
 #define THINK_CLOSE "</think>"
-#define TOOL_OPEN "<tool_call>"
-#define TOOL_CLOSE "</tool_call>"
 
-enum { PH_THINK_START, PH_REASONING, PH_CONTENT_LEAD, PH_CONTENT, PH_TOOL };
-/* A tool-call body: whitespace before the JSON, inside the JSON, after it until </tool_call>. */
-enum { TS_LEAD, TS_JSON, TS_TAIL };
+#define is_ws op_is_ws
 
-static bool is_ws(char c)
+static const op_format_ops *const formats[OP_TOOLS_COUNT] = {
+    [OP_TOOLS_HERMES] = &op_hermes_ops,
+    [OP_TOOLS_LLAMA3_JSON] = &op_llama3_ops,
+    [OP_TOOLS_MISTRAL] = &op_mistral_ops,
+};
+static const char *const format_names[OP_TOOLS_COUNT] = {
+    [OP_TOOLS_HERMES] = "hermes",
+    [OP_TOOLS_LLAMA3_JSON] = "llama3_json",
+    [OP_TOOLS_MISTRAL] = "mistral",
+};
+
+bool op_is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+const char *op_tool_format_name(op_tool_format f)
+{
+    return f >= 0 && f < OP_TOOLS_COUNT ? format_names[f] : "?";
+}
+
+int op_tool_format_from_name(const char *name, op_tool_format *out)
+{
+    for (int f = 0; name && f < OP_TOOLS_COUNT; f++)
+        if (!strcmp(name, format_names[f])) {
+            *out = (op_tool_format)f;
+            return 0;
+        }
+    return -1;
+}
+
+const char *op_tool_format_names(void)
+{
+    return "hermes, llama3_json, mistral";
+}
+
+op_tool_format op_tool_format_detect(const char *chat_template, const char **why)
+{
+    const char *w = "no chat template";
+    op_tool_format f = OP_TOOLS_HERMES;
+    if (!chat_template) {
+    } else if (strstr(chat_template, "[TOOL_CALLS]")) {
+        f = OP_TOOLS_MISTRAL;
+        w = "the chat template writes [TOOL_CALLS]";
+    } else if (strstr(chat_template, "<tool_call>")) {
+        w = "the chat template writes <tool_call>";
+    } else if (strstr(chat_template, "<|python_tag|>")) {
+        f = OP_TOOLS_LLAMA3_JSON;
+        w = "the chat template writes <|python_tag|>";
+    } else if (strstr(chat_template, "\"parameters\"")) {
+        /* Llama 3.2's template asks for {"name": function name, "parameters": ...}. */
+        f = OP_TOOLS_LLAMA3_JSON;
+        w = "the chat template asks for {\"name\", \"parameters\"} calls";
+    } else {
+        w = "the chat template shows no tool-call format; hermes is the default";
+    }
+    if (why) *why = w;
+    return f;
 }
 
 static bool ends_with(const char *s, size_t n, const char *tag)
@@ -40,7 +93,14 @@ void op_init(op_parser *p, op_think_mode think, bool tools)
     memset(p, 0, sizeof *p);
     p->think = think;
     p->tools = tools;
-    p->phase = think == OP_THINK_OFF ? PH_CONTENT : PH_THINK_START;
+    p->phase = think == OP_THINK_OFF ? OP_PH_CONTENT : OP_PH_THINK_START;
+    p->format = OP_TOOLS_HERMES;
+}
+
+void op_set_tool_format(op_parser *p, op_tool_format format, size_t max_calls)
+{
+    p->format = format >= 0 && format < OP_TOOLS_COUNT ? format : OP_TOOLS_HERMES;
+    p->max_calls = max_calls;
 }
 
 static void clear_events(op_parser *p)
@@ -57,6 +117,7 @@ void op_free(op_parser *p)
     free(p->buf);
     free(p->content.s);
     free(p->reasoning.s);
+    free(p->marker.s);
     for (size_t i = 0; i < p->n_calls; i++) {
         free(p->calls[i].name);
         free(p->calls[i].arguments);
@@ -98,8 +159,7 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
-/* Drops the first n undecided bytes. */
-static void consume(op_parser *p, size_t n)
+void op_consume(op_parser *p, size_t n)
 {
     memmove(p->buf, p->buf + n, p->len - n);
     p->len -= n;
@@ -119,7 +179,7 @@ static op_event *new_event(op_parser *p, op_event_kind kind, int index)
 
 /* Reasoning or content text: into the result and, merged with a preceding event of its kind, out.
  */
-static int emit_text(op_parser *p, op_event_kind kind, const char *s, size_t n)
+int op_emit_text(op_parser *p, op_event_kind kind, const char *s, size_t n)
 {
     if (n == 0) return 0;
     if (text_append(kind == OP_EV_REASONING ? &p->reasoning : &p->content, s, n)) return -1;
@@ -141,185 +201,63 @@ static int emit_text(op_parser *p, op_event_kind kind, const char *s, size_t n)
 
 /* ---- tool calls ---- */
 
-/* Index just past the JSON string starting at t[i] == '"'. */
-static size_t skip_string(const char *t, size_t n, size_t i)
+int op_record_call(op_parser *p, const char *name, size_t name_len, const char *args, size_t n,
+                   const char *id)
 {
-    for (i++; i < n; i++) {
-        if (t[i] == '\\')
-            i++;
-        else if (t[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-/* The raw text of member key of the (already validated) JSON object t: as the model wrote it, so
- * numbers and unicode reach the client unchanged. */
-static bool member_span(const char *t, size_t n, const char *key, size_t *off, size_t *vlen)
-{
-    size_t i = 1, klen = strlen(key);
-    while (i < n) {
-        while (i < n && (is_ws(t[i]) || t[i] == ','))
-            i++;
-        if (i >= n || t[i] != '"') return false;
-        size_t ks = i + 1, ke = skip_string(t, n, i) - 1;
-        i = ke + 1;
-        while (i < n && (is_ws(t[i]) || t[i] == ':'))
-            i++;
-        size_t vs = i, depth = 0;
-        while (i < n) {
-            char c = t[i];
-            if (c == '"') {
-                i = skip_string(t, n, i);
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if ((c == '}' || c == ']') && depth == 0)
-                break;
-            else if (c == '}' || c == ']')
-                depth--;
-            else if (c == ',' && depth == 0)
-                break;
-            i++;
-        }
-        size_t ve = i;
-        while (ve > vs && is_ws(t[ve - 1]))
-            ve--;
-        if (ke - ks == klen && memcmp(t + ks, key, klen) == 0) {
-            *off = vs;
-            *vlen = ve - vs;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The arguments text of a call object: an object (or other value) as written, a string's value as
- * is (that is already OpenAI's form), "{}" when absent. */
-static char *call_arguments(const cJSON *root, const char *json, size_t len)
-{
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "arguments");
-    if (!args) return strdup("{}");
-    if (cJSON_IsString(args)) return strdup(args->valuestring);
-    size_t off, vlen;
-    if (member_span(json, len, "arguments", &off, &vlen)) return dup_n(json + off, vlen);
-    return cJSON_PrintUnformatted(args);
-}
-
-/* Checks the JSON body of a tool call and records it. Returns 1 if recorded, 0 if malformed, -1 on
- * OOM. */
-static int add_call(op_parser *p, const char *json, size_t len)
-{
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-    if (!cJSON_IsObject(root) || !cJSON_IsString(name) || !name->valuestring[0]) {
-        cJSON_Delete(root);
-        return 0;
-    }
-    if (grow((void **)&p->calls, &p->cap_calls, p->n_calls + 1, sizeof *p->calls)) {
-        cJSON_Delete(root);
-        return -1;
-    }
+    if (p->max_calls && p->n_calls >= p->max_calls) return 0;
+    if (grow((void **)&p->calls, &p->cap_calls, p->n_calls + 1, sizeof *p->calls)) return -1;
     op_tool_call *c = &p->calls[p->n_calls];
     memset(c, 0, sizeof *c);
-    c->name = strdup(name->valuestring);
-    c->arguments = call_arguments(root, json, len);
-    cJSON_Delete(root);
+    c->name = dup_n(name, name_len);
+    c->arguments = dup_n(args, n);
     if (!c->name || !c->arguments) {
         free(c->name);
         free(c->arguments);
         return -1;
     }
-    api_make_id(c->id, sizeof c->id, "call_");
+    if (id)
+        snprintf(c->id, sizeof c->id, "%s", id);
+    else if (p->format == OP_TOOLS_MISTRAL) {
+        /* Mistral's templates and mistral-common accept only 9 alphanumerics as a call id. */
+        api_make_id(c->id, 12, "");
+        c->id[9] = 0;
+    } else {
+        api_make_id(c->id, sizeof c->id, "call_");
+    }
     int index = (int)p->n_calls++;
     op_event *start = new_event(p, OP_EV_TOOL_START, index);
     if (!start || !(start->text = strdup(c->name))) return -1;
     memcpy(start->id, c->id, sizeof start->id);
     start->len = strlen(c->name);
-    op_event *args = new_event(p, OP_EV_TOOL_ARGS, index);
-    if (!args || !(args->text = strdup(c->arguments))) return -1;
-    args->len = strlen(c->arguments);
-    return 1;
-}
-
-/* The <tool_call> tag turned out not to open a call: it and its body are content after all. */
-static int tool_malformed(op_parser *p)
-{
-    p->phase = PH_CONTENT;
-    p->after_tool = false;
-    return emit_text(p, OP_EV_CONTENT, TOOL_OPEN, strlen(TOOL_OPEN));
-}
-
-static int tool_complete(op_parser *p, size_t end)
-{
-    int rc = add_call(p, p->buf + p->json_start, p->json_end - p->json_start);
-    if (rc < 0) return -1;
-    if (rc == 0) return tool_malformed(p);
-    consume(p, end);
-    p->phase = PH_CONTENT;
-    p->after_tool = true;
+    op_event *ev = new_event(p, OP_EV_TOOL_ARGS, index);
+    if (!ev || !(ev->text = strdup(c->arguments))) return -1;
+    ev->len = strlen(c->arguments);
     return 0;
-}
-
-/* Scans a tool-call body. Returns 1 when it was decided (phase changed), 0 to wait, -1 on OOM. */
-static int scan_tool(op_parser *p, bool final)
-{
-    size_t close_len = strlen(TOOL_CLOSE);
-    while (p->scan < p->len) {
-        char c = p->buf[p->scan];
-        if (p->tool_sub == TS_LEAD) {
-            if (is_ws(c)) {
-                p->scan++;
-                continue;
-            }
-            if (c != '{') return tool_malformed(p) ? -1 : 1;
-            p->tool_sub = TS_JSON;
-            p->json_start = p->scan++;
-            p->depth = 1;
-        } else if (p->tool_sub == TS_JSON) {
-            p->scan++;
-            if (p->in_string) {
-                if (p->escaped)
-                    p->escaped = false;
-                else if (c == '\\')
-                    p->escaped = true;
-                else if (c == '"')
-                    p->in_string = false;
-            } else if (c == '"') {
-                p->in_string = true;
-            } else if (c == '{' || c == '[') {
-                p->depth++;
-            } else if ((c == '}' || c == ']') && --p->depth == 0) {
-                p->tool_sub = TS_TAIL;
-                p->json_end = p->scan;
-            }
-        } else if (is_ws(c)) {
-            p->scan++;
-        } else {
-            size_t have = p->len - p->scan;
-            size_t cmp = have < close_len ? have : close_len;
-            if (memcmp(p->buf + p->scan, TOOL_CLOSE, cmp) != 0) return tool_malformed(p) ? -1 : 1;
-            if (have < close_len) break;
-            return tool_complete(p, p->scan + close_len) ? -1 : 1;
-        }
-    }
-    if (!final) return 0;
-    /* vLLM's hermes parser accepts a call whose closing tag never came (the output was cut after
-     * it). */
-    if (p->tool_sub == TS_TAIL) return tool_complete(p, p->len) ? -1 : 1;
-    return tool_malformed(p) ? -1 : 1;
 }
 
 /* ---- the phases ---- */
 
-/* The length of the longest proper prefix of tag that buf ends with: text to hold back. */
-static size_t partial_tag(const char *buf, size_t n, const char *tag)
+size_t op_partial_tag(const char *buf, size_t n, const char *tag)
 {
     size_t t = strlen(tag);
     for (size_t k = t - 1; k > 0; k--)
         if (k <= n && memcmp(buf + n - k, tag, k) == 0) return k;
     return 0;
+}
+
+bool op_prefix_of(const char *buf, size_t n, const char *tag)
+{
+    size_t t = strlen(tag);
+    return memcmp(buf, tag, n < t ? n : t) == 0;
+}
+
+bool op_find_tag(op_parser *p, const char *tag, bool final, size_t *seg, size_t *open_len)
+{
+    const char *hit = memmem(p->buf, p->len, tag, strlen(tag));
+    *seg =
+        hit ? (size_t)(hit - p->buf) : p->len - (final ? 0 : op_partial_tag(p->buf, p->len, tag));
+    *open_len = hit ? strlen(tag) : 0;
+    return hit != NULL;
 }
 
 static bool all_ws(const char *s, size_t n)
@@ -329,29 +267,44 @@ static bool all_ws(const char *s, size_t n)
     return true;
 }
 
-/* Content until the next <tool_call>. Returns 1 if it made progress, 0 to wait, -1 on OOM. */
+int op_section_malformed(op_parser *p)
+{
+    p->phase = OP_PH_CONTENT;
+    p->after_tool = false;
+    return op_emit_text(p, OP_EV_CONTENT, p->marker.s ? p->marker.s : "", p->marker.len);
+}
+
+void op_section_complete(op_parser *p, size_t end)
+{
+    op_consume(p, end);
+    p->phase = OP_PH_CONTENT;
+    p->after_tool = true;
+}
+
+/* Content until the next tool-call section. Returns 1 if it made progress, 0 to wait, -1 on OOM. */
 static int step_content(op_parser *p, bool final)
 {
     if (!p->tools) {
-        if (emit_text(p, OP_EV_CONTENT, p->buf, p->len)) return -1;
-        consume(p, p->len);
+        if (op_emit_text(p, OP_EV_CONTENT, p->buf, p->len)) return -1;
+        op_consume(p, p->len);
         return 0;
     }
-    const char *hit = memmem(p->buf, p->len, TOOL_OPEN, strlen(TOOL_OPEN));
-    size_t seg = hit ? (size_t)(hit - p->buf)
-                     : p->len - (final ? 0 : partial_tag(p->buf, p->len, TOOL_OPEN));
+    size_t seg = 0, open_len = 0;
+    bool hit = formats[p->format]->find_open(p, final, &seg, &open_len);
     if (p->after_tool && all_ws(p->buf, seg)) {
         /* Whitespace between or after tool calls is layout, not an answer. */
         if (!hit && !final) return 0;
     } else {
-        if (emit_text(p, OP_EV_CONTENT, p->buf, seg)) return -1;
+        if (op_emit_text(p, OP_EV_CONTENT, p->buf, seg)) return -1;
         if (seg) p->after_tool = false;
     }
-    consume(p, seg);
+    op_consume(p, seg);
     if (!hit) return 0;
-    consume(p, strlen(TOOL_OPEN));
-    p->phase = PH_TOOL;
-    p->tool_sub = TS_LEAD;
+    p->marker.len = 0;
+    if (text_append(&p->marker, p->buf, open_len)) return -1;
+    op_consume(p, open_len);
+    p->phase = OP_PH_TOOL;
+    p->tool_sub = 0;
     p->scan = 0;
     p->depth = 0;
     p->in_string = p->escaped = false;
@@ -362,42 +315,42 @@ static int step(op_parser *p, bool final)
 {
     size_t open_len = strlen(THINK_OPEN), close_len = strlen(THINK_CLOSE);
     switch (p->phase) {
-    case PH_THINK_START:
+    case OP_PH_THINK_START:
         if (p->len >= open_len && memcmp(p->buf, THINK_OPEN, open_len) == 0) {
-            consume(p, open_len);
-            p->phase = PH_REASONING;
+            op_consume(p, open_len);
+            p->phase = OP_PH_REASONING;
         } else if (!final && p->len < open_len && memcmp(p->buf, THINK_OPEN, p->len) == 0) {
             return 0;
         } else {
-            p->phase = p->think == OP_THINK_OPEN ? PH_REASONING : PH_CONTENT;
+            p->phase = p->think == OP_THINK_OPEN ? OP_PH_REASONING : OP_PH_CONTENT;
         }
-        if (p->phase == PH_REASONING) p->saw_reasoning = true;
+        if (p->phase == OP_PH_REASONING) p->saw_reasoning = true;
         return 1;
-    case PH_REASONING: {
+    case OP_PH_REASONING: {
         const char *hit = memmem(p->buf, p->len, THINK_CLOSE, close_len);
         size_t n = hit ? (size_t)(hit - p->buf)
-                       : p->len - (final ? 0 : partial_tag(p->buf, p->len, THINK_CLOSE));
-        if (emit_text(p, OP_EV_REASONING, p->buf, n)) return -1;
-        consume(p, n);
+                       : p->len - (final ? 0 : op_partial_tag(p->buf, p->len, THINK_CLOSE));
+        if (op_emit_text(p, OP_EV_REASONING, p->buf, n)) return -1;
+        op_consume(p, n);
         if (!hit) return 0;
-        consume(p, close_len);
-        p->phase = PH_CONTENT_LEAD;
+        op_consume(p, close_len);
+        p->phase = OP_PH_CONTENT_LEAD;
         return 1;
     }
-    case PH_CONTENT_LEAD: {
+    case OP_PH_CONTENT_LEAD: {
         /* The template renders the answer after </think> with lstrip('\n'): so do we. */
         size_t n = 0;
         while (n < p->len && p->buf[n] == '\n')
             n++;
-        consume(p, n);
+        op_consume(p, n);
         if (p->len == 0) return 0;
-        p->phase = PH_CONTENT;
+        p->phase = OP_PH_CONTENT;
         return 1;
     }
-    case PH_CONTENT:
+    case OP_PH_CONTENT:
         return step_content(p, final);
     default:
-        return scan_tool(p, final);
+        return formats[p->format]->scan(p, final);
     }
 }
 

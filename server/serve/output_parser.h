@@ -1,6 +1,7 @@
 /* One chat choice's generated text to OpenAI reasoning, content and tool calls, as vLLM's qwen3
- * reasoning parser and hermes tool parser read it: fed text deltas in order, it yields events and
- * holds back text that might still become a tag. Knows nothing of HTTP, the engine or tokens. */
+ * reasoning parser and its hermes, llama3_json and mistral tool parsers read it: fed text deltas in
+ * order, it yields events and holds back text that might still become a tag or a call. Knows
+ * nothing of HTTP, the engine or tokens (each tool-call format lives in its own op_*.c). */
 #ifndef BERTH_SERVE_OUTPUT_PARSER_H
 #define BERTH_SERVE_OUTPUT_PARSER_H
 
@@ -21,6 +22,25 @@ typedef enum op_think_mode {
  * (enable_thinking=false), OPEN when the prompt ends inside one, OPTIONAL otherwise. Either
  * argument may be NULL. */
 op_think_mode op_think_mode_for(const char *chat_template, const char *prompt);
+
+/* Tool-call formats, named as vLLM's --tool-call-parser names them. */
+typedef enum op_tool_format {
+    OP_TOOLS_HERMES, /* <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Qwen, Hermes) */
+    OP_TOOLS_LLAMA3_JSON, /* [<|python_tag|>]{"name": ..., "parameters": {...}}; ... (Llama 3.x) */
+    OP_TOOLS_MISTRAL, /* [TOOL_CALLS][{"name", "arguments"}, ...] or [TOOL_CALLS]name[ARGS]{...} */
+    OP_TOOLS_COUNT
+} op_tool_format;
+
+/* "hermes", "llama3_json", "mistral". */
+const char *op_tool_format_name(op_tool_format f);
+/* 0 and *out for a known name, -1 otherwise. */
+int op_tool_format_from_name(const char *name, op_tool_format *out);
+/* The known names, comma-separated, for help texts and errors. */
+const char *op_tool_format_names(void);
+/* The format a chat template asks its model to use: [TOOL_CALLS] → mistral, <tool_call> → hermes,
+ * <|python_tag|> or a "parameters" call object → llama3_json; hermes when none of them (or no
+ * template). *why (may be NULL) says what decided it. */
+op_tool_format op_tool_format_detect(const char *chat_template, const char **why);
 
 typedef enum op_event_kind {
     OP_EV_REASONING,  /* text */
@@ -61,6 +81,11 @@ typedef struct op_parser {
     bool in_string, escaped;
     bool after_tool; /* only whitespace since the last tool call: dropped unless text follows */
     bool failed;     /* out of memory: every later call returns -1 */
+    op_tool_format format;
+    size_t max_calls;  /* 0: no limit */
+    bool calls_closed; /* llama3_json: the output did not start with a call, so none can follow */
+    op_text marker;    /* the consumed opening of the tool-call section being scanned */
+    size_t name_start, name_end, id_start, id_end; /* mistral's name[CALL_ID]id[ARGS]{...} form */
     op_event *events;
     size_t n_events, cap_events;
     /* Results, complete after op_finish. */
@@ -71,8 +96,12 @@ typedef struct op_parser {
     size_t n_calls, cap_calls;
 } op_parser;
 
-/* tools: parse <tool_call> blocks (the request has tools and tool_choice is not "none"). */
+/* tools: parse tool calls (the request has tools and tool_choice is not "none"), in the hermes
+ * format until op_set_tool_format says otherwise. */
 void op_init(op_parser *p, op_think_mode think, bool tools);
+/* Before the first op_feed: the tool-call format, and at most max_calls calls reported (0: any
+ * number; 1 for parallel_tool_calls false: later calls are dropped, neither calls nor content). */
+void op_set_tool_format(op_parser *p, op_tool_format format, size_t max_calls);
 void op_free(op_parser *p);
 
 /* Feeds the next text delta. *events (owned by the parser, valid until the next call) are what can
