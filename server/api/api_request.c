@@ -516,8 +516,10 @@ int api_parse_chat_request(const char *body, size_t len, api_chat_request *out, 
         bad_type(&p, "chat_template_kwargs", "an object");
         goto done;
     }
+    out->parallel_tool_calls = true;
     if (parse_model(&p, root, &out->model) || parse_stream(&p, root, &out->stream) ||
         parse_sampling(&p, root, &out->sampling, 1) || parse_tools(&p, root, out) ||
+        get_bool(&p, root, "parallel_tool_calls", &out->parallel_tool_calls) ||
         parse_response_format(&p, root) || (kw && print_json(&p, kw, &out->chat_template_kwargs_json)))
         goto done;
     rc = 0;

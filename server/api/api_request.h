@@ -89,6 +89,7 @@ typedef struct api_chat_request {
     size_t n_tools;
     api_tool_choice tool_choice;
     char *tool_choice_name;          /* API_TOOL_CHOICE_NAMED */
+    bool parallel_tool_calls;        /* default true; false: at most one call is reported */
     char *chat_template_kwargs_json; /* an object as JSON text; NULL when absent */
 } api_chat_request;
 

@@ -89,6 +89,11 @@ static void serve_usage(FILE *f)
             "                              (default: CPU no limit, CUDA 90%% of free device memory)\n"
             "                              [BERTH_MEMORY_BUDGET]\n"
             "  --threads N                 CPU backend threads (default: every core)\n"
+            "  --tool-call-parser NAME     how chat output's tool calls are read, as vLLM names them:\n"
+            "                              hermes (<tool_call>{...}</tool_call>), llama3_json\n"
+            "                              ({\"name\", \"parameters\"}; ...), mistral ([TOOL_CALLS]...)\n"
+            "                              (default: detected from the chat template, else hermes)\n"
+            "                              [BERTH_TOOL_CALL_PARSER]\n"
             "\n"
             "Authentication (on when a key store or an API key is given; /ping and /health never\n"
             "need it; see docs/authentication.md):\n"
@@ -136,7 +141,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
-           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS };
+           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS, O_TOOLPARSER };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -169,6 +174,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"auth-token-host", required_argument, 0, O_TOKHOST},
         {"api-key", required_argument, 0, O_APIKEY},
         {"api-keys-file", required_argument, 0, O_APIKEYS},
+        {"tool-call-parser", required_argument, 0, O_TOOLPARSER},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -214,6 +220,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     }
     if (env("BERTH_API_KEY")) a->api_keys[a->n_api_keys++] = env("BERTH_API_KEY");
     a->api_keys_file = env("BERTH_API_KEYS_FILE");
+    const char *tool_parser = env("BERTH_TOOL_CALL_PARSER");
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -266,6 +273,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
             a->api_keys[a->n_api_keys++] = optarg;
             break;
         case O_APIKEYS: a->api_keys_file = optarg; break;
+        case O_TOOLPARSER: tool_parser = optarg; break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -280,6 +288,14 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL; SageMaker's "
                         "/opt/ml/model is used when it holds a config.json)\n");
         return -1;
+    }
+    if (tool_parser) {
+        if (op_tool_format_from_name(tool_parser, &a->opts.tool_call_parser)) {
+            fprintf(stderr, "berth serve: --tool-call-parser '%s' is not one of %s\n", tool_parser,
+                    op_tool_format_names());
+            return -1;
+        }
+        a->opts.tool_call_parser_given = true;
     }
     if (!a->tls_cert != !a->tls_key) {
         fprintf(stderr, "berth serve: --tls-cert and --tls-key go together\n");

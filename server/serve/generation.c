@@ -26,6 +26,7 @@ typedef struct gen_choice {
     text_output out;
     op_parser parse; /* chat with tools or a <think> template: reasoning and tool calls */
     bool parsing;
+    bool keep_special; /* mistral tool parsing: special tokens decoded, the final stop token not */
     bool done, started;
     const char *finish_reason;
     int32_t completion_tokens;
@@ -381,7 +382,9 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
         c->completion_tokens = ev->completion_tokens;
         char *emit = NULL;
         size_t emit_len = 0;
-        text_output_push(&c->out, ev->token.token, &emit, &emit_len);
+        /* The end-of-sequence token that stopped it is no text (vLLM drops it likewise). */
+        if (!(c->keep_special && ev->finish == FINISH_STOP))
+            text_output_push(&c->out, ev->token.token, &emit, &emit_len);
         token_logprob_owned lp;
         bool with_lp = j->want_logprobs;
         if (with_lp) fill_logprob(j, &ev->token, &lp);
@@ -577,13 +580,17 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
             else api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", NULL, "%s", err);
             return -1;
         }
-        if (text_output_init(&c->out, s->tok, a->skip_special_tokens, stops, n_stops,
+        /* As vLLM's mistral parser asks: [TOOL_CALLS] and [ARGS] are special tokens, and the
+         * parser must see them. */
+        c->keep_special = j->chat && j->parse_tools && s->tool_format == OP_TOOLS_MISTRAL;
+        if (text_output_init(&c->out, s->tok, a->skip_special_tokens && !c->keep_special, stops, n_stops,
                              a->include_stop_str_in_output)) {
             api_error_set(e, 500, NULL, NULL, NULL, "out of memory");
             return -1;
         }
         if (j->chat && (j->think != OP_THINK_OFF || j->parse_tools)) {
             op_init(&c->parse, j->think, j->parse_tools);
+            op_set_tool_format(&c->parse, s->tool_format, j->chat_req.parallel_tool_calls ? 0 : 1);
             c->parsing = true;
         }
     }

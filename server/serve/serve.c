@@ -77,6 +77,11 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
         snprintf(err, errlen, "%s: chat template: %s", dir, inner);
         return -1;
     }
+    const char *why = "given by --tool-call-parser";
+    s->tool_format = s->opts.tool_call_parser_given ? s->opts.tool_call_parser
+                                                    : op_tool_format_detect(tmpl, &why);
+    fprintf(stderr, "berth serve: tool-call parser %s (%s)\n", op_tool_format_name(s->tool_format),
+            why);
     if (model_load(&s->m, dir, be, err, errlen)) return -1;
     s->cfg = model_get_config(s->m);
     s->gen = model_get_generation_config(s->m);

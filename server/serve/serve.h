@@ -15,6 +15,7 @@
 #include "server/engine/engine.h"
 #include "server/http/http.h"
 #include "server/serve/metrics.h"
+#include "server/serve/output_parser.h"
 
 typedef struct serve_options {
     const char *model_dir;
@@ -22,6 +23,8 @@ typedef struct serve_options {
     double request_timeout_s;      /* 0 = none */
     int retry_after_s;             /* Retry-After on 429 */
     size_t kv_cache_bytes;         /* KV-cache memory when engine_cfg.num_kv_blocks is 0 */
+    bool tool_call_parser_given;   /* else the format is detected from the chat template */
+    op_tool_format tool_call_parser;
 } serve_options;
 
 typedef struct serve_ctx {
@@ -30,6 +33,7 @@ typedef struct serve_ctx {
     model *m;
     tok_tokenizer *tok;
     ct_template *tmpl; /* NULL when the tokenizer has no chat template: chat requests get 400 */
+    op_tool_format tool_format; /* how chat output's tool calls are read */
     engine *eng;
     engine_config engine_cfg;
     const model_config *cfg;

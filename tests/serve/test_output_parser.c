@@ -1,6 +1,8 @@
-/* The reasoning / tool-call output parser: expected results for Qwen3-style outputs, and the same
- * result for every way of cutting an output into deltas (whole, byte by byte, random cuts). */
+/* The reasoning / tool-call output parser: expected results for Qwen3-style (hermes), Llama 3
+ * (llama3_json) and Mistral outputs, and the same result for every way of cutting an output into
+ * deltas (whole, byte by byte, random cuts). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,21 @@ typedef struct parsed {
     char *names[8], *args[8];
     bool events_match_results;
 } parsed;
+
+/* The tool-call format and call limit the next checks parse with. */
+static op_tool_format g_format = OP_TOOLS_HERMES;
+static size_t g_max_calls = 0;
+
+static bool valid_id(const char *id)
+{
+    if (g_format != OP_TOOLS_MISTRAL) return strncmp(id, "call_", 5) == 0 && strlen(id) == 29;
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'z') ||
+              (id[n] >= 'A' && id[n] <= 'Z')))
+            return false;
+    return n == 9;
+}
 
 static char *cat(char *a, const char *b, size_t n)
 {
@@ -38,7 +55,8 @@ static void collect(parsed *r, const op_event *ev, size_t n)
         } else if (e->kind == OP_EV_TOOL_START) {
             /* A call starts once, in order, with a fresh id; its arguments follow. */
             CHECK(e->index == (int)r->n_calls && r->n_calls < 8);
-            CHECK(strncmp(e->id, "call_", 5) == 0 && strlen(e->id) == 29);
+            CHECKF(valid_id(e->id), "bad call id [%s] for %s", e->id,
+                   op_tool_format_name(g_format));
             r->names[r->n_calls] = strdup(e->text);
             r->args[r->n_calls] = strdup("");
             r->n_calls++;
@@ -63,6 +81,7 @@ static parsed parse_cuts(op_think_mode mode, bool tools, const char *text, const
     memset(&r, 0, sizeof r);
     op_parser p;
     op_init(&p, mode, tools);
+    op_set_tool_format(&p, g_format, g_max_calls);
     const op_event *ev;
     size_t n, at = 0, len = strlen(text);
     for (size_t i = 0; i <= n_cuts; i++) {
@@ -288,11 +307,217 @@ static void test_think_mode(void)
           OP_THINK_OPTIONAL);
 }
 
+static void test_llama3(void)
+{
+    g_format = OP_TOOLS_LLAMA3_JSON;
+    const char *w[] = {"get_weather", "get_time"};
+    const char *wa[] = {"{\"city\": \"Paris\"}", "{\"tz\": \"CET\"}"};
+    expect("llama: parameters", OP_THINK_OFF, true,
+           "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", NULL, NULL, 1, w,
+           wa);
+    expect("llama: python_tag and arguments", OP_THINK_OFF, true,
+           "<|python_tag|>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", NULL,
+           NULL, 1, w, wa);
+    expect("llama: two calls separated by ;", OP_THINK_OFF, true,
+           "\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}; "
+           "{\"name\": \"get_time\", \"parameters\": {\"tz\": \"CET\"}}\n",
+           NULL, NULL, 2, w, wa);
+    expect("llama: ; without space", OP_THINK_OFF, true,
+           "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}};{\"name\": "
+           "\"get_time\", \"parameters\": {\"tz\": \"CET\"}}",
+           NULL, NULL, 2, w, wa);
+    const char *u[] = {"translate"};
+    const char *ua[] = {"{\"text\": \"Zürich 東京 🚀 } ; {\", \"x\": 1.50}"};
+    expect("llama: braces and ; inside strings, unicode, numbers as written", OP_THINK_OFF, true,
+           "{\"name\":\"translate\",\"parameters\":{\"text\": \"Zürich 東京 🚀 } ; {\", \"x\": "
+           "1.50}}",
+           NULL, NULL, 1, u, ua);
+    const char *sa[] = {"{\"a\": 1}"};
+    const char *f[] = {"f"};
+    expect("llama: arguments as a JSON string", OP_THINK_OFF, true,
+           "{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}", NULL, NULL, 1, f, sa);
+    expect("llama: JSON later in an answer is content", OP_THINK_OFF, true,
+           "Call it so: {\"name\": \"f\", \"parameters\": {}}", NULL,
+           "Call it so: {\"name\": \"f\", \"parameters\": {}}", 0, NULL, NULL);
+    expect("llama: a JSON answer without parameters is content", OP_THINK_OFF, true,
+           "{\"name\": \"Bob\", \"age\": 3}", NULL, "{\"name\": \"Bob\", \"age\": 3}", 0, NULL,
+           NULL);
+    expect("llama: not JSON", OP_THINK_OFF, true, "{name: f}", NULL, "{name: f}", 0, NULL, NULL);
+    expect("llama: cut off inside the object", OP_THINK_OFF, true,
+           "{\"name\": \"f\", \"parameters\": {\"a\"", NULL,
+           "{\"name\": \"f\", \"parameters\": {\"a\"", 0, NULL, NULL);
+    expect("llama: python_tag then text", OP_THINK_OFF, true, "<|python_tag|>print(1)", NULL,
+           "<|python_tag|>print(1)", 0, NULL, NULL);
+    expect("llama: near tag stays text", OP_THINK_OFF, true, "<|python", NULL, "<|python", 0, NULL,
+           NULL);
+    const char *fa[] = {"{}"};
+    expect("llama: text after the call is content", OP_THINK_OFF, true,
+           "{\"name\": \"f\", \"parameters\": {}} and done", NULL, " and done", 1, f, fa);
+    expect("llama: a bad second call is content", OP_THINK_OFF, true,
+           "{\"name\": \"f\", \"parameters\": {}}; {\"x\": 1}", NULL, "; {\"x\": 1}", 1, f, fa);
+    expect("llama: tools off", OP_THINK_OFF, false, "{\"name\": \"f\", \"parameters\": {}}", NULL,
+           "{\"name\": \"f\", \"parameters\": {}}", 0, NULL, NULL);
+    expect("llama: plain answer", OP_THINK_OFF, true, "  Hello!", NULL, "  Hello!", 0, NULL, NULL);
+    expect("llama: empty", OP_THINK_OFF, true, "", NULL, NULL, 0, NULL, NULL);
+    g_format = OP_TOOLS_HERMES;
+}
+
+static void test_mistral(void)
+{
+    g_format = OP_TOOLS_MISTRAL;
+    const char *w[] = {"get_weather", "get_time"};
+    const char *wa[] = {"{\"city\": \"Paris\"}", "{\"tz\": \"CET\"}"};
+    expect("mistral: array of two", OP_THINK_OFF, true,
+           "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}, "
+           "{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}]",
+           NULL, NULL, 2, w, wa);
+    expect("mistral: content before the calls", OP_THINK_OFF, true,
+           "Let me check. [TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+           "\"Paris\"}}]",
+           NULL, "Let me check. ", 1, w, wa);
+    expect("mistral: v11 name{args}, two calls", OP_THINK_OFF, true,
+           "[TOOL_CALLS]get_weather{\"city\": \"Paris\"}[TOOL_CALLS]get_time{\"tz\": \"CET\"}",
+           NULL, NULL, 2, w, wa);
+    expect("mistral: name[ARGS]{args}", OP_THINK_OFF, true,
+           "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[ARGS]{\"tz\": "
+           "\"CET\"}",
+           NULL, NULL, 2, w, wa);
+    expect("mistral: name[CALL_ID]id[ARGS]{args}", OP_THINK_OFF, true,
+           "[TOOL_CALLS]get_weather[CALL_ID]abc123XYZ[ARGS]{\"city\": \"Paris\"}", NULL, NULL, 1, w,
+           wa);
+    expect("mistral: a single object", OP_THINK_OFF, true,
+           "[TOOL_CALLS]{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", NULL,
+           NULL, 1, w, wa);
+    const char *u[] = {"echo"};
+    const char *ua[] = {"{\"t\": \"] [TOOL_CALLS] } \\\" 東京\", \"n\": 1.50}"};
+    expect(
+        "mistral: brackets and tags inside strings", OP_THINK_OFF, true,
+        "[TOOL_CALLS][{\"name\": \"echo\", \"arguments\": {\"t\": \"] [TOOL_CALLS] } \\\" 東京\", "
+        "\"n\": 1.50}}]",
+        NULL, NULL, 1, u, ua);
+    static const char *const bad[] = {
+        "[TOOL_CALLS]",
+        "[TOOL_CALLS] not json",
+        "[TOOL_CALLS][{\"arguments\": {}}]",
+        "[TOOL_CALLS][]",
+        "[TOOL_CALLS][{\"name\": \"f\"}, 3]",
+        "[TOOL_CALLS]f{\"a\": ",
+        "[TOOL_CALLS]f[ARG]{}",
+        "[TOOL_CALLS]f[ARGS][1]",
+        "[TOOL_CALLS]f{broken}",
+        "Hi [TOOL_CA",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mistral malformed %zu", i);
+        expect(name, OP_THINK_OFF, true, bad[i], NULL, bad[i], 0, NULL, NULL);
+    }
+    const char *f[] = {"f"};
+    const char *fa[] = {"{}"};
+    expect("mistral: whitespace after is dropped, text after is content", OP_THINK_OFF, true,
+           "[TOOL_CALLS]f{}\n\nDone.", NULL, "\n\nDone.", 1, f, fa);
+    expect("mistral: tools off", OP_THINK_OFF, false, "[TOOL_CALLS]f{}", NULL, "[TOOL_CALLS]f{}", 0,
+           NULL, NULL);
+    g_format = OP_TOOLS_HERMES;
+}
+
+/* The model's own [CALL_ID] becomes the call's id when it is valid. */
+static void test_mistral_ids(void)
+{
+    op_parser p;
+    op_init(&p, OP_THINK_OFF, true);
+    op_set_tool_format(&p, OP_TOOLS_MISTRAL, 0);
+    const char *t = "[TOOL_CALLS]f[CALL_ID]abc123XYZ[ARGS]{}[TOOL_CALLS]g{}";
+    const op_event *ev;
+    size_t n;
+    CHECK(op_feed(&p, t, strlen(t), &ev, &n) == 0 && op_finish(&p, &ev, &n) == 0);
+    CHECK(p.n_calls == 2 && strcmp(p.calls[0].id, "abc123XYZ") == 0 &&
+          strcmp(p.calls[1].id, "abc123XYZ") != 0 && strlen(p.calls[1].id) == 9);
+    op_free(&p);
+}
+
+/* parallel_tool_calls false: the first call only; later ones are neither calls nor content. */
+static void test_max_calls(void)
+{
+    const char *f[] = {"f"};
+    const char *fa[] = {"{\"a\": 1}"};
+    g_max_calls = 1;
+    expect("one call: hermes", OP_THINK_OFF, true,
+           "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>\n<tool_call>"
+           "{\"name\": \"g\", \"arguments\": {}}</tool_call>",
+           NULL, NULL, 1, f, fa);
+    g_format = OP_TOOLS_LLAMA3_JSON;
+    expect("one call: llama3_json", OP_THINK_OFF, true,
+           "{\"name\": \"f\", \"parameters\": {\"a\": 1}}; {\"name\": \"g\", \"parameters\": {}}",
+           NULL, NULL, 1, f, fa);
+    g_format = OP_TOOLS_MISTRAL;
+    expect("one call: mistral", OP_THINK_OFF, true,
+           "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"a\": 1}}, {\"name\": \"g\", "
+           "\"arguments\": {}}]",
+           NULL, NULL, 1, f, fa);
+    g_format = OP_TOOLS_HERMES;
+    g_max_calls = 0;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static void test_formats(void)
+{
+    op_tool_format f;
+    for (int i = 0; i < OP_TOOLS_COUNT; i++)
+        CHECK(op_tool_format_from_name(op_tool_format_name((op_tool_format)i), &f) == 0 &&
+              f == (op_tool_format)i && strstr(op_tool_format_names(), op_tool_format_name(f)));
+    CHECK(op_tool_format_from_name("llama3", &f) == -1);
+    CHECK(op_tool_format_from_name(NULL, &f) == -1);
+    const char *why = NULL;
+    CHECK(op_tool_format_detect(NULL, &why) == OP_TOOLS_HERMES && why);
+    CHECK(op_tool_format_detect("{{ messages }}", NULL) == OP_TOOLS_HERMES);
+    /* The real templates of the shared collection. */
+    static const struct {
+        const char *file;
+        op_tool_format want;
+    } real[] = {
+        {"Qwen-Qwen3-0.6B.jinja", OP_TOOLS_HERMES},
+        {"meta-llama-Llama-3.2-3B-Instruct.jinja", OP_TOOLS_LLAMA3_JSON},
+        {"mistralai-Mistral-Nemo-Instruct-2407.jinja", OP_TOOLS_MISTRAL},
+    };
+    for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+        char rel[256], path[1024];
+        snprintf(rel, sizeof rel, "data/chat-templates/%s", real[i].file);
+        char *t = read_file(test_shared_path(rel, path, sizeof path));
+        CHECKF(t != NULL, "cannot read %s", path);
+        if (!t) continue;
+        CHECKF(op_tool_format_detect(t, NULL) == real[i].want, "%s detected as %s", real[i].file,
+               op_tool_format_name(op_tool_format_detect(t, NULL)));
+        free(t);
+    }
+}
+
 int main(void)
 {
     test_reasoning();
     test_tool_calls();
     test_malformed();
     test_think_mode();
+    test_llama3();
+    test_mistral();
+    test_mistral_ids();
+    test_max_calls();
+    test_formats();
     return test_finish("output_parser");
 }
