@@ -477,11 +477,16 @@ static int assign(ct_ctx *c, const ct_node *target, ct_value v) {
     return 0;
 }
 
+/* Renders body to a string in a scope of its own, as Jinja2 renders set, filter and call blocks:
+ * names set inside do not leak out. */
 static int capture(ct_ctx *c, const ct_nodes *body, ct_value *out) {
     ct_buf b = {.limit = c->out->limit}, *saved = c->out;
+    ct_frame *outer = c->frame;
+    if (push_frame(c, NULL, outer) != 0) return EX_ERR;
     c->out = &b;
     int r = exec_body(c, body);
     c->out = saved;
+    c->frame = outer;
     if (r == EX_OK) {
         char *s = ct_strndup(c->arena, b.p ? b.p : "", b.n);
         if (!s || b.oom) r = ct_oom(c, NULL);
@@ -565,7 +570,9 @@ static int exec_stmt(ct_ctx *c, const ct_node *n) {
         if (eval(c, n->b, &v) != 0 || assign(c, n->a, v) != 0) return EX_ERR;
         break;
     }
-    case CT_N_SETBLOCK: {
+    case CT_N_SETBLOCK:
+    case CT_N_FILTERBLOCK:
+    case CT_N_BLOCK: {
         ct_value v;
         int r = capture(c, &n->body, &v);
         if (r != EX_OK) return r == EX_ERR ? EX_ERR : ct_fail(c, n, "break or continue outside a loop");
@@ -574,7 +581,12 @@ static int exec_stmt(ct_ctx *c, const ct_node *n) {
             const ct_node *f = n->args.v[k];
             if (eval_args(c, f, &a) != 0 || ct_apply_filter(c, f, f->name, v, &a, &v) != 0) return EX_ERR;
         }
-        if (assign(c, n->a, v) != 0) return EX_ERR;
+        if (n->kind == CT_N_SETBLOCK) {
+            if (assign(c, n->a, v) != 0) return EX_ERR;
+        } else {
+            char msg[160];
+            if (ct_write_str(c->out, v, msg, sizeof msg) != 0) return ct_fail(c, n, "%s", msg);
+        }
         break;
     }
     case CT_N_MACRO: {
@@ -604,7 +616,6 @@ static int exec_stmt(ct_ctx *c, const ct_node *n) {
     }
     case CT_N_BREAK: return EX_BREAK;
     case CT_N_CONTINUE: return EX_CONTINUE;
-    case CT_N_BLOCK: return exec_body(c, &n->body);
     default: return ct_fail(c, n, "unsupported statement");
     }
     return c->out->oom ? ct_fail(c, n, "rendered text exceeds %zu bytes", c->out->limit) : EX_OK;

@@ -444,6 +444,9 @@ static int f_indent(ct_ctx *c, const ct_node *at, ct_value v, const ct_args *a, 
     const char *p = s.u.s.p, *end = p + s.u.s.n;
     size_t line = 0;
     if (ct_truthy(first)) ct_buf_put(&b, ind.p, ind.n);
+    /* A trailing line break leaves an empty last line (the appended "\n" ends it), except a lone
+     * "\r", which the "\n" joins into one break. */
+    bool empty_last = s.u.s.n > 0 && !(end[-1] == '\r');
     while (p < end) {
         const char *q = p;
         size_t brk = 0;
@@ -463,7 +466,14 @@ static int f_indent(ct_ctx *c, const ct_node *at, ct_value v, const ct_args *a, 
         ct_buf_put(&b, p, (size_t)(q - p));
         line++;
         p = q + brk;
-        if (!brk) break;
+        if (!brk) {
+            empty_last = false;
+            break;
+        }
+    }
+    if (empty_last && line > 0) {
+        ct_buf_put(&b, "\n", 1);
+        if (ct_truthy(blank)) ct_buf_put(&b, ind.p, ind.n);
     }
     ct_buf_free(&ind);
     return new_str(c, at, &b, out);
@@ -503,7 +513,8 @@ int ct_apply_filter(ct_ctx *c, const ct_node *at, const char *name, ct_value v, 
     }
     if (!strcmp(name, "string")) return ct_to_str(c, at, v, out);
     if (!strcmp(name, "safe")) {
-        *out = v;
+        if (ct_args_check(c, at, name, a, 0, NULL) != 0 || ct_to_str(c, at, v, out) != 0) return -1;
+        out->markup = true;
         return 0;
     }
     if (!strcmp(name, "replace")) {
@@ -576,9 +587,18 @@ int ct_apply_filter(ct_ctx *c, const ct_node *at, const char *name, ct_value v, 
     }
     if (!strcmp(name, "sort") || !strcmp(name, "unique") || !strcmp(name, "min") || !strcmp(name, "max"))
         return f_sort(c, at, name, v, a, out);
-    if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") || !strcmp(name, "rejectattr"))
-        return f_select(c, at, name, v, a, out);
-    if (!strcmp(name, "map")) return f_map(c, at, v, a, out);
+    bool lazy = !strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") ||
+                !strcmp(name, "rejectattr") || !strcmp(name, "map");
+    if (lazy && !ct_truthy(v)) {
+        /* Jinja2's generators start with `if value:`: on None, undefined or an empty value they
+         * yield nothing and never look at their arguments. */
+        ct_list *r = ct_list_new(c->arena, 0, CT_VIEW_LIST);
+        if (!r) return ct_oom(c, at);
+        *out = list_value(r);
+        return 0;
+    }
+    if (lazy && name[0] != 'm') return f_select(c, at, name, v, a, out);
+    if (lazy) return f_map(c, at, v, a, out);
     if (!strcmp(name, "int") || !strcmp(name, "float")) return f_number(c, at, name[0] == 'i', v, a, out);
     if (!strcmp(name, "abs")) {
         if (v.kind == CT_FLOAT) *out = ct_float(fabs(v.u.f));

@@ -136,16 +136,42 @@ static int arith(ct_ctx *c, const ct_node *at, int op, ct_value a, ct_value b, c
     return ct_fail(c, at, "unknown operator");
 }
 
+/* markupsafe.escape of a plain string, in place. */
+static int markup_escape(ct_ctx *c, const ct_node *at, ct_value *v) {
+    size_t n = 0;
+    for (size_t i = 0; i < v->u.s.n; i++) {
+        char ch = v->u.s.p[i];
+        n += ch == '&' ? 5 : ch == '<' || ch == '>' ? 4 : ch == '\'' || ch == '"' ? 5 : 1;
+    }
+    char *s = ct_alloc(c->arena, n + 1), *w = s;
+    if (!s) return ct_oom(c, at);
+    for (size_t i = 0; i < v->u.s.n; i++) {
+        char ch = v->u.s.p[i];
+        const char *rep = ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : ch == '\'' ? "&#39;"
+                        : ch == '"' ? "&#34;" : NULL;
+        if (rep) {
+            memcpy(w, rep, strlen(rep));
+            w += strlen(rep);
+        } else {
+            *w++ = ch;
+        }
+    }
+    *v = ct_str(s, n);
+    return 0;
+}
+
 int ct_op_binary(ct_ctx *c, const ct_node *at, int op, ct_value a, ct_value b, ct_value *out) {
     if (a.kind == CT_UNDEF) return ct_fail_undefined(c, at, a);
     if (b.kind == CT_UNDEF) return ct_fail_undefined(c, at, b);
     if (ct_is_number(a) && ct_is_number(b)) return arith(c, at, op, a, b, out);
     if (op == CT_OP_ADD && a.kind == CT_STR && b.kind == CT_STR) {
+        if (a.markup != b.markup && markup_escape(c, at, a.markup ? &b : &a) != 0) return -1;
         char *s = ct_alloc(c->arena, a.u.s.n + b.u.s.n + 1);
         if (!s) return ct_oom(c, at);
         memcpy(s, a.u.s.p, a.u.s.n);
         memcpy(s + a.u.s.n, b.u.s.p, b.u.s.n);
         *out = ct_str(s, a.u.s.n + b.u.s.n);
+        out->markup = a.markup || b.markup;
         return 0;
     }
     if (op == CT_OP_ADD && a.kind == CT_LIST && b.kind == CT_LIST &&

@@ -243,10 +243,9 @@ static ct_node *parse_filter_or_test(parser *P, ct_node *operand, bool test) {
         fail_at(P, t, "dotted filter and test names are not supported");
         return NULL;
     }
-    if (test ? !ct_test_known(f->name) : !ct_filter_known(f->name)) {
-        fail_at(P, t, "unsupported %s '%s'", test ? "test" : "filter", f->name);
-        return NULL;
-    }
+    /* As Jinja2 does, an unknown name is refused after parsing (ct_check_unknown) unless it sits in
+     * a conditional, where it is an error only if it runs. */
+    f->unknown = test ? !ct_test_known(f->name) : !ct_filter_known(f->name);
     advance(P);
     if (is_op(P, "(")) {
         if (parse_call_args(P, &f->args, &f->kwargs) != 0) return NULL;
@@ -756,9 +755,18 @@ static ct_node *parse_statement(parser *P) {
     } else if (tok_is(t, CT_TK_NAME, "break") || tok_is(t, CT_TK_NAME, "continue")) {
         n = node_new(P, t->p[0] == 'b' ? CT_N_BREAK : CT_N_CONTINUE, t);
     } else if (tok_is(t, CT_TK_NAME, "generation")) {
-        /* transformers' AssistantTracker tag: renders its body unchanged */
+        /* transformers' AssistantTracker tag: a call block that renders its body unchanged */
         if (!(n = node_new(P, CT_N_BLOCK, t))) return NULL;
         static const char *const end[] = {"endgeneration", NULL};
+        if (parse_statements(P, &n->body, end, t) < 0) return NULL;
+    } else if (tok_is(t, CT_TK_NAME, "filter")) {
+        if (!(n = node_new(P, CT_N_FILTERBLOCK, t))) return NULL;
+        do {
+            if (n->args.n) advance(P);
+            ct_node *f = parse_filter_or_test(P, NULL, false);
+            if (!f || nodes_push(P, &n->args, f) != 0) return NULL;
+        } while (is_op(P, "|"));
+        static const char *const end[] = {"endfilter", NULL};
         if (parse_statements(P, &n->body, end, t) < 0) return NULL;
     } else {
         fail_at(P, t, "unsupported or unexpected tag '%.*s'", (int)(t->n > 40 ? 40 : t->n), t->p);
@@ -804,5 +812,5 @@ int ct_parse_tokens(ct_arena *a, const ct_tokens *toks, ct_nodes *out, char *err
     parser P = {.a = a, .t = toks->t, .n = toks->n, .err = err, .errlen = errlen};
     *out = (ct_nodes){0};
     int r = subparse(&P, out, NULL);
-    return r == -2 ? 0 : -1;
+    return r == -2 ? ct_check_unknown(out, err, errlen) : -1;
 }

@@ -1,6 +1,6 @@
 /* Template parser: Jinja2's grammar (jinja2/parser.py) over ct_lexer tokens into an AST held in the
- * template's arena. Owns the node types; evaluation belongs to ct_eval. Unknown tags, filters and
- * tests are parse errors naming line and column. */
+ * template's arena. Owns the node types; evaluation belongs to ct_eval. Unknown tags are parse
+ * errors naming line and column; so are unknown filters and tests outside conditionals. */
 #ifndef BERTH_CT_PARSER_H
 #define BERTH_CT_PARSER_H
 
@@ -19,7 +19,8 @@ typedef enum {
     CT_N_CALLBLOCK,/* a: call expression, args: caller parameters, body */
     CT_N_BREAK,
     CT_N_CONTINUE,
-    CT_N_BLOCK,    /* a scope-less group of statements: body (e.g. {% generation %}) */
+    CT_N_BLOCK,    /* {% generation %}: body, rendered in its own scope */
+    CT_N_FILTERBLOCK, /* {% filter f | g %}: args: the filters, body: rendered in its own scope */
     /* expressions */
     CT_N_CONST,    /* value */
     CT_N_NAME,     /* name (in parameter lists: a is the default) */
@@ -66,9 +67,15 @@ struct ct_node {
     ct_value value;
     ct_node *a, *b, *c;
     ct_nodes args, kwargs, body, orelse;
+    bool unknown; /* CT_N_FILTER / CT_N_TEST: no such filter or test (an error if it runs) */
 };
 
 /* Parses tokens into a statement list (the template body). */
 int ct_parse_tokens(ct_arena *a, const ct_tokens *toks, ct_nodes *out, char *err, size_t errlen);
+/* Jinja2's compile-time check of filter and test names (ct_check.c): an unknown one is an error
+ * unless it is inside an if statement or a conditional expression (not behind a for body, macro,
+ * call, filter, set or generation block in between), where it fails only when evaluated. 0, or -1
+ * with err naming the first offender. */
+int ct_check_unknown(const ct_nodes *body, char *err, size_t errlen);
 
 #endif

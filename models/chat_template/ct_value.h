@@ -40,6 +40,10 @@ typedef struct ct_loop ct_loop;
 
 typedef struct ct_value {
     ct_kind kind;
+    /* CT_STR made by the safe filter, a markupsafe.Markup: `+` with a plain string HTML-escapes
+     * that string (as Markup.__add__ / __radd__ do) and stays Markup. Other operations give plain
+     * strings. */
+    bool markup;
     union {
         bool b;
         int64_t i;

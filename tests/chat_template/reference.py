@@ -2,7 +2,8 @@
 
 The environment setup below is copied from transformers 5.24.0,
 src/transformers/utils/chat_template_utils.py, `_cached_compile_jinja_template` (raise_exception,
-tojson, strftime_now, the ImmutableSandboxedEnvironment options) and `render_jinja_template` /
+tojson, strftime_now, the ImmutableSandboxedEnvironment options, the AssistantTracker extension's
+{% generation %} tag) and `render_jinja_template` /
 `_alias_reasoning_fields` (how variables reach the template). transformers itself is not in the
 test environment; only jinja2 is.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 import jinja2.ext
+import jinja2.nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,8 +76,24 @@ class TemplateNamespace(jinja2.utils.Namespace):
             raise jinja2.exceptions.SecurityError("underscore-prefixed namespace attribute")
 
 
+class AssistantTracker(jinja2.ext.Extension):
+    # transformers' {% generation %} tag: a call block whose body renders unchanged (transformers
+    # also records where it starts and ends when asked for assistant masks; rendering is the same)
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_generation_support"), [], [], body).set_lineno(lineno)
+
+    @jinja2.pass_eval_context
+    def _generation_support(self, context, caller):
+        return caller()
+
+
 def make_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[AssistantTracker, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now

@@ -100,6 +100,16 @@ SNIPPETS = [
     "{{ neg | abs }} {{ -2.5 | abs }} {{ 2.5 | round }} {{ 3.5 | round }} {{ 2.675 | round(2) }} {{ 3 | round }} {{ 2.1 | round(0, 'ceil') }} {{ 2.9 | round(method='floor') }}",
     "{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'a\\n\\nb' | indent('>', blank=true) }}",
     "{{ 'x' | safe }} {{ 'a' ~ l | join(',') }} {{ n | string | length }}",
+    "{{ '<b>' | safe + '<i \\'x\\' & \"y\">' }}|{{ '<a>' + '<b>' | safe }}|{{ '<' | safe + '>' | safe }}|{{ '<' | safe ~ '>' }}",
+    "{{ 'a\n' | indent(2, true) }}|{{ 'a\n\n' | indent(2) }}|{{ 'a\r' | indent(2) }}|{{ 'a\nb\n' | indent(2, blank=true) }}|{{ '' | indent(2, true) }}",
+    "{{ none | selectattr('x') | list }} {{ undefined_var | map(attribute='x') | list }} {{ '' | select('nosuchtest') | list }} {{ 0 | reject | list }}",
+    # filter blocks, block scopes, unknown filters in conditionals
+    "{% filter upper %}a{{ 'b' }}{% endfilter %}|{% filter trim | upper %}  x  {% endfilter %}|{% filter replace('a', 'b') %}aa{% endfilter %}",
+    "{% set y = 5 %}{% filter upper %}{% set y = 1 %}{{ y }}{% endfilter %}{{ y }}{% set z %}{% set y = 2 %}{% endset %}{{ y }}",
+    "{% set ns = namespace(v=0) %}{% filter trim %}{% set ns.v = 3 %}{% endfilter %}{{ ns.v }}",
+    "{% if fl %}{{ n | from_json }}{% endif %}ok {{ 1 if t else (2 | nosuch) }}",
+    "{% if t %}{{ n | from_json }}{% endif %}", "{% if t %}{{ n is nosuchtest }}{% endif %}",
+    "{% for m in messages %}{% if fl %}{{ m | nosuch }}{% endif %}{% endfor %}ok",
     # string methods
     "{{ s.split(',') }} {{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'a,b,c'.rsplit(',', 1) }} {{ '  x y  '.rsplit(None, 1) }}",
     "{{ '  x  '.strip() }}|{{ 'xxaxx'.strip('x') }}|{{ '  x'.lstrip() }}|{{ 'x  '.rstrip() }}|{{ '\\nx\\n'.lstrip('\\n') }}",
@@ -140,6 +150,9 @@ LIMITATIONS = [
     ("{{ '%s' % 1 }}", "printf-style"),
     ("{% include 'x' %}", "unsupported or unexpected tag 'include'"),
     ("{{ x | wordwrap }}", "unsupported filter 'wordwrap'"),
+    ("{% if t %}{% for i in l %}{{ i | wordwrap }}{% endfor %}{% endif %}", "unsupported filter 'wordwrap'"),
+    ("{% for i in l if i | wordwrap %}{% endfor %}", "unsupported filter 'wordwrap'"),
+    ("{% if t %}{% filter wordwrap %}x{% endfilter %}{% endif %}", "unsupported filter 'wordwrap'"),
     ("{{ 0x1F }}", "hexadecimal"),
 ]
 
