@@ -60,10 +60,12 @@ op_tool_format op_tool_format_detect(const char *chat_template, const char **why
     } else if (strstr(chat_template, "<|python_tag|>")) {
         f = OP_TOOLS_LLAMA3_JSON;
         w = "the chat template writes <|python_tag|>";
-    } else if (strstr(chat_template, "\"parameters\"")) {
-        /* Llama 3.2's template asks for {"name": function name, "parameters": ...}. */
+    } else if (strstr(chat_template, "\"parameters\"") &&
+               strstr(chat_template, "<|start_header_id|>")) {
+        /* Llama 3.2's template asks for {"name": function name, "parameters": ...} (other
+         * families, e.g. Cohere's, say "parameters" too, hence Llama 3's turn header as well). */
         f = OP_TOOLS_LLAMA3_JSON;
-        w = "the chat template asks for {\"name\", \"parameters\"} calls";
+        w = "the chat template is Llama 3's and asks for {\"name\", \"parameters\"} calls";
     } else {
         w = "the chat template shows no tool-call format; hermes is the default";
     }

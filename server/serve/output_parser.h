@@ -38,8 +38,8 @@ int op_tool_format_from_name(const char *name, op_tool_format *out);
 /* The known names, comma-separated, for help texts and errors. */
 const char *op_tool_format_names(void);
 /* The format a chat template asks its model to use: [TOOL_CALLS] → mistral, <tool_call> → hermes,
- * <|python_tag|> or a "parameters" call object → llama3_json; hermes when none of them (or no
- * template). *why (may be NULL) says what decided it. */
+ * <|python_tag|> or Llama 3's turn header with a "parameters" call object → llama3_json; hermes
+ * when none of them (or no template). *why (may be NULL) says what decided it. */
 op_tool_format op_tool_format_detect(const char *chat_template, const char **why);
 
 typedef enum op_event_kind {

@@ -56,6 +56,7 @@ static void test_full_chat_request(void)
         "\"skip_special_tokens\":false,\"include_stop_str_in_output\":true,"
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get\"}}],"
         "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get\"}},"
+        "\"parallel_tool_calls\":false,"
         "\"chat_template_kwargs\":{\"enable_thinking\":false},\"response_format\":{\"type\":\"text\"},"
         "\"unknown_field\":[1]}";
     api_chat_request r;
@@ -89,6 +90,7 @@ static void test_full_chat_request(void)
     CHECK(!s->skip_special_tokens && s->include_stop_str_in_output);
     CHECK(r.n_tools == 1 && strstr(r.tools_json, "\"get\""));
     CHECK(r.tool_choice == API_TOOL_CHOICE_NAMED && !strcmp(r.tool_choice_name, "get"));
+    CHECK(!r.parallel_tool_calls);
     CHECK(!strcmp(r.chat_template_kwargs_json, "{\"enable_thinking\":false}"));
     api_chat_request_free(&r);
 }
@@ -105,6 +107,7 @@ static void test_chat_defaults(void)
     CHECK(!r.stream.stream && !r.sampling.logprobs);
     CHECK(r.n_tools == 0 && r.tools_json && !strcmp(r.tools_json, "[]"));
     CHECK(r.tool_choice == API_TOOL_CHOICE_NONE && r.chat_template_kwargs_json == NULL);
+    CHECK(r.parallel_tool_calls);
     CHECK(r.sampling.n_stop == 1 && !strcmp(r.sampling.stop[0], "end"));
     api_chat_request_free(&r);
     /* nulls are "not given" */
@@ -194,6 +197,7 @@ static void test_chat_errors(void)
         {"\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}}],"
          "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"b\"}}", "tool_choice"},
         {"\"chat_template_kwargs\":\"x\"", "chat_template_kwargs"},
+        {"\"parallel_tool_calls\":\"no\"", "parallel_tool_calls"},
         {"\"response_format\":{\"type\":\"json_object\"}", "response_format"},
         {"\"response_format\":\"json\"", "response_format"},
     };

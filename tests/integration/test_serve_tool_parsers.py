@@ -37,7 +37,7 @@ def parser_line(server):
 
 @pytest.mark.parametrize("template, want", [
     (None, "hermes (the chat template writes <tool_call>)"),
-    ("meta-llama-Llama-3.2-3B-Instruct.jinja", "llama3_json (the chat template asks for"),
+    ("meta-llama-Llama-3.2-3B-Instruct.jinja", "llama3_json (the chat template is Llama 3's"),
     ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "mistral (the chat template writes [TOOL_CALLS])"),
 ])
 def test_detected_from_the_chat_template(tmp_path_factory, template, want):

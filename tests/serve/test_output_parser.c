@@ -487,6 +487,13 @@ static void test_formats(void)
     const char *why = NULL;
     CHECK(op_tool_format_detect(NULL, &why) == OP_TOOLS_HERMES && why);
     CHECK(op_tool_format_detect("{{ messages }}", NULL) == OP_TOOLS_HERMES);
+    /* Cohere's templates show "parameters" too, in their own turn format. */
+    CHECK(op_tool_format_detect("<|START_OF_TURN_TOKEN|>\"parameters\": a dict", NULL) ==
+          OP_TOOLS_HERMES);
+    CHECK(op_tool_format_detect("<|start_header_id|>{\"name\": f, \"parameters\": x}", NULL) ==
+          OP_TOOLS_LLAMA3_JSON);
+    CHECK(op_tool_format_detect("<|python_tag|>", NULL) == OP_TOOLS_LLAMA3_JSON);
+    CHECK(op_tool_format_detect("[TOOL_CALLS] <tool_call>", NULL) == OP_TOOLS_MISTRAL);
     /* The real templates of the shared collection. */
     static const struct {
         const char *file;
