@@ -15,6 +15,7 @@
 #include "server/engine/engine.h"
 #include "server/http/http.h"
 #include "server/serve/metrics.h"
+#include "server/serve/scripted_outputs.h"
 
 typedef struct serve_options {
     const char *model_dir;
@@ -22,6 +23,7 @@ typedef struct serve_options {
     double request_timeout_s;      /* 0 = none */
     int retry_after_s;             /* Retry-After on 429 */
     size_t kv_cache_bytes;         /* KV-cache memory when engine_cfg.num_kv_blocks is 0 */
+    const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */
 } serve_options;
 
 typedef struct serve_ctx {
@@ -39,6 +41,7 @@ typedef struct serve_ctx {
     atomic_bool ready; /* model, tokenizer and engine loaded: /health and /ping say 200 */
     int64_t created;
     metrics metrics;
+    scripted_outputs scripted; /* used only when opts.test_scripted_outputs is set */
 } serve_ctx;
 
 /* Registers every route on the server. */
