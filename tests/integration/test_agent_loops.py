@@ -9,7 +9,15 @@ client sends them (content null or absent, text parts, several tool messages in 
 logs each request's rendered prompt, and the tests check that the results reached the model."""
 import json
 
+import openai
 import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import tool as langchain_tool
+from langchain_openai import ChatOpenAI
+from strands import Agent
+from strands import tool as strands_tool
+from strands.models.openai import OpenAIModel
 
 from serve_harness import wait_for
 
@@ -93,18 +101,15 @@ def check_sequential_prompts(prompts):
 
 
 def test_strands_agent_two_tools(start_server, tmp_path):
-    from strands import Agent, tool
-    from strands.models.openai import OpenAIModel
-
     ran = []
 
-    @tool
+    @strands_tool
     def get_weather(city: str) -> str:
         """The weather of a city."""
         ran.append(("get_weather", city))
         return weather(city)
 
-    @tool
+    @strands_tool
     def get_time(city: str, utc_offset: int) -> str:
         """The local time of a city."""
         ran.append(("get_time", city, utc_offset))
@@ -126,15 +131,13 @@ def test_strands_agent_two_tools(start_server, tmp_path):
 
 
 def langchain_tools(ran):
-    from langchain_core.tools import tool
-
-    @tool
+    @langchain_tool
     def get_weather(city: str) -> str:
         """The weather of a city."""
         ran.append(("get_weather", city))
         return weather(city)
 
-    @tool
+    @langchain_tool
     def get_time(city: str, utc_offset: int) -> str:
         """The local time of a city."""
         ran.append(("get_time", city, utc_offset))
@@ -144,15 +147,11 @@ def langchain_tools(ran):
 
 
 def chat_openai(s):
-    from langchain_openai import ChatOpenAI
-
     return ChatOpenAI(model=MODEL, base_url=s.v1, api_key="unused", max_retries=0, max_tokens=100)
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["invoke", "stream"])
 def test_langchain_bind_tools_round_trip(start_server, tmp_path, streaming):
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
     ran = []
     tools = langchain_tools(ran)
     by_name = {t.name: t for t in tools}
@@ -186,9 +185,6 @@ def test_langchain_bind_tools_round_trip(start_server, tmp_path, streaming):
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["invoke", "stream"])
 def test_langchain_prebuilt_agent(start_server, tmp_path, streaming):
-    from langchain.agents import create_agent
-    from langchain_core.messages import AIMessageChunk
-
     ran = []
     s = Scripted(start_server, tmp_path, SEQUENTIAL)
     agent = create_agent(model=chat_openai(s), tools=langchain_tools(ran), system_prompt=SYSTEM)
@@ -217,8 +213,6 @@ PARALLEL = [call("get_weather", city="Paris") + "\n" + call("get_time", city="Pa
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["create", "stream"])
 def test_openai_sdk_parallel_calls_loop(start_server, tmp_path, streaming):
-    import openai
-
     s = Scripted(start_server, tmp_path, PARALLEL)
     client = openai.OpenAI(base_url=s.v1, api_key="unused", max_retries=0)
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
