@@ -296,8 +296,10 @@ static int parse_content(P *p, const cJSON *v, const char *param, char **out)
             return bad_type(p, param, "a string or an array of {\"type\": \"text\", \"text\": ...} parts");
         const char *key = part_text_key(type->valuestring);
         if (!key)
-            return bad(p, param, "'%s': content part type '%s' is not supported (only \"text\" and "
-                                 "\"refusal\")", param, type->valuestring);
+            return bad(p, param,
+                       "'%s': content part type '%s' is not supported (only \"text\" and "
+                       "\"refusal\")",
+                       param, type->valuestring);
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, key);
         if (!cJSON_IsString(text)) return bad_type(p, param, "text parts with a string \"text\"");
         total += strlen(text->valuestring) + 1;
@@ -306,7 +308,8 @@ static int parse_content(P *p, const cJSON *v, const char *param, char **out)
     if (!s) return oom(p);
     cJSON_ArrayForEach(part, v) {
         if (o != s) *o++ = '\n';
-        const char *key = part_text_key(cJSON_GetObjectItemCaseSensitive(part, "type")->valuestring);
+        const char *key =
+            part_text_key(cJSON_GetObjectItemCaseSensitive(part, "type")->valuestring);
         const char *t = cJSON_GetObjectItemCaseSensitive(part, key)->valuestring;
         memcpy(o, t, strlen(t));
         o += strlen(t);
@@ -320,15 +323,17 @@ static int parse_tool_call(P *p, const cJSON *tc, api_tool_call *c, const char *
 {
     char fparam[160];
     if (!cJSON_IsObject(tc))
-        return bad_type(p, param, "a tool call {\"id\", \"type\": \"function\", \"function\": {\"name\", "
-                                  "\"arguments\"}}");
+        return bad_type(p, param,
+                        "a tool call {\"id\", \"type\": \"function\", \"function\": {\"name\", "
+                        "\"arguments\"}}");
     snprintf(fparam, sizeof fparam, "%s.id", param);
     const cJSON *id = field(tc, "id");
     if (id && !cJSON_IsString(id)) return bad_type(p, fparam, "a string");
     if (id && dup_string(p, id->valuestring, &c->id)) return -1;
     snprintf(fparam, sizeof fparam, "%s.function", param);
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-    if (!cJSON_IsObject(fn)) return bad_type(p, fparam, "an object with \"name\" and \"arguments\"");
+    if (!cJSON_IsObject(fn))
+        return bad_type(p, fparam, "an object with \"name\" and \"arguments\"");
     snprintf(fparam, sizeof fparam, "%s.function.name", param);
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
     if (!cJSON_IsString(name) || !name->valuestring[0])
@@ -377,14 +382,16 @@ static int parse_message(P *p, const cJSON *v, size_t idx, api_message *m)
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(v, "role");
     char fparam[64];
     snprintf(fparam, sizeof fparam, "%s.role", param);
-    if (!cJSON_IsString(role)) return bad_type(p, fparam, "one of system, developer, user, assistant, tool");
+    if (!cJSON_IsString(role))
+        return bad_type(p, fparam, "one of system, developer, user, assistant, tool");
     const char *r = role->valuestring;
     if (!strcmp(r, "system") || !strcmp(r, "developer")) m->role = API_ROLE_SYSTEM;
     else if (!strcmp(r, "user")) m->role = API_ROLE_USER;
     else if (!strcmp(r, "assistant")) m->role = API_ROLE_ASSISTANT;
     else if (!strcmp(r, "tool")) m->role = API_ROLE_TOOL;
     else
-        return bad(p, fparam, "unknown role '%s' (expected system, developer, user, assistant or tool)", r);
+        return bad(p, fparam,
+                   "unknown role '%s' (expected system, developer, user, assistant or tool)", r);
     snprintf(fparam, sizeof fparam, "%s.content", param);
     const cJSON *content = field(v, "content");
     if (content && parse_content(p, content, fparam, &m->content)) return -1;
@@ -404,8 +411,10 @@ static int parse_message(P *p, const cJSON *v, size_t idx, api_message *m)
         if (message_string(p, v, param, "tool_call_id", &m->tool_call_id)) return -1;
         if (!m->tool_call_id) {
             snprintf(fparam, sizeof fparam, "%s.tool_call_id", param);
-            return bad(p, fparam, "'%s' is required for role tool: the id of the tool call this "
-                                  "message answers", fparam);
+            return bad(p, fparam,
+                       "'%s' is required for role tool: the id of the tool call this "
+                       "message answers",
+                       fparam);
         }
     }
     return message_string(p, v, param, "name", &m->name);

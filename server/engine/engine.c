@@ -167,7 +167,8 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
     }
     for (int32_t i = 0; i < p->num_scripted_tokens; i++) {
         if (p->scripted_tokens[i] < 0 || p->scripted_tokens[i] >= e->vocab) {
-            snprintf(err, errlen, "scripted token id %d at position %d is outside the vocabulary (size %d)",
+            snprintf(err, errlen,
+                     "scripted token id %d at position %d is outside the vocabulary (size %d)",
                      p->scripted_tokens[i], i, e->vocab);
             return ENGINE_INVALID;
         }

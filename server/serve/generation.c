@@ -598,9 +598,10 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
     return 0;
 }
 
-/* Test only (--test-scripted-outputs): the next scripted output as this request's tokens, followed by
- * the end-of-sequence token, and one stderr line with the prompts the request rendered, so a test can
- * check what the server was sent. The HTTP handler's prompts are given as text (NULL: token ids). */
+/* Test only (--test-scripted-outputs): the next scripted output as this request's tokens, followed
+ * by the end-of-sequence token, and one stderr line with the prompts the request rendered, so a
+ * test can check what the server was sent. The HTTP handler's prompts are given as text (NULL:
+ * token ids). */
 static int take_scripted(gen_job *j, char *const *prompts, size_t n_prompts, api_error *e)
 {
     serve_ctx *s = j->s;
@@ -751,8 +752,10 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
     }
     j->think = op_think_mode_for(tok_chat_template(s->tok), prompt);
     j->parse_tools = j->chat_req.n_tools > 0 && j->chat_req.tool_choice != API_TOOL_CHOICE_NONE;
-    if (s->opts.test_scripted_outputs) j->rendered = prompt; /* logged by take_scripted */
-    else free(prompt);
+    if (s->opts.test_scripted_outputs)
+        j->rendered = prompt; /* logged by take_scripted */
+    else
+        free(prompt);
     j->prompt_tokens = len;
     for (size_t i = 0; i < j->n_choices; i++) {
         j->choices[i].prompt = j->prompts[0];

@@ -64,8 +64,9 @@ void serve_set_identity(serve_ctx *s)
 
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
+    if (s->opts.test_scripted_outputs)
+        scripted_outputs_init(&s->scripted, s->opts.test_scripted_outputs);
     /* An s3:// model is downloaded (or found complete in the cache) first; names come from the URL. */
-    if (s->opts.test_scripted_outputs) scripted_outputs_init(&s->scripted, s->opts.test_scripted_outputs);
     char local_dir[4096];
     model_source_options so = {0};
     if (model_source_resolve(s->opts.model_dir, &so, local_dir, sizeof local_dir, err, errlen)) return -1;
@@ -92,8 +93,10 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     if (size_kv_cache(s, be, err, errlen) || engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
         return -1;
     if (s->opts.test_scripted_outputs) {
-        fprintf(stderr, "berth serve: TEST ONLY: every generation emits the next output of %s, not the "
-                        "model's (--test-scripted-outputs)\n", s->opts.test_scripted_outputs);
+        fprintf(stderr,
+                "berth serve: TEST ONLY: every generation emits the next output of %s, not the "
+                "model's (--test-scripted-outputs)\n",
+                s->opts.test_scripted_outputs);
     }
     atomic_store(&s->ready, true);
     return 0;

@@ -134,14 +134,16 @@ static void test_chat_errors(void)
                       "messages[0].content", NULL);
     expect_chat_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}",
                       "messages[0].content", NULL);
-    expect_chat_error("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
-                      "messages[0].tool_calls[0].function.name", NULL);
+    expect_chat_error(
+        "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
+        "messages[0].tool_calls[0].function.name", NULL);
     /* malformed agent-loop messages name the field, down to the tool call */
     static const struct {
         const char *msgs, *param;
     } loop_cases[] = {
         {"{\"role\":\"tool\",\"content\":\"42\"}", "messages[1].tool_call_id"},
-        {"{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":null}", "messages[1].tool_call_id"},
+        {"{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":null}",
+         "messages[1].tool_call_id"},
         {"{\"role\":\"tool\",\"tool_call_id\":\"c\"}", "messages[1].content"},
         {"{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":[{\"type\":\"image_url\"}]}",
          "messages[1].content"},
@@ -155,12 +157,14 @@ static void test_chat_errors(void)
          "messages[1].tool_calls[0].function.name"},
         {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":7}}]}",
          "messages[1].tool_calls[0].function.name"},
-        {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}]}",
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}"
+         "]}",
          "messages[1].tool_calls[0].function.arguments"},
         {"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":5,\"function\":{\"name\":\"f\"}}]}",
          "messages[1].tool_calls[0].id"},
         {"{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}", "messages[1].tool_calls"},
-        {"{\"role\":\"assistant\",\"content\":\"x\",\"reasoning\":[\"r\"]}", "messages[1].reasoning"},
+        {"{\"role\":\"assistant\",\"content\":\"x\",\"reasoning\":[\"r\"]}",
+         "messages[1].reasoning"},
         {"{\"role\":\"assistant\",\"content\":\"x\",\"name\":1}", "messages[1].name"},
     };
     for (size_t i = 0; i < sizeof loop_cases / sizeof loop_cases[0]; i++) {
