@@ -244,6 +244,18 @@ static void scripted_tokens(model *m, const ref_fixture *f)
     engine_release(r);
     CHECKF(o.n == 5 && o.finish == FINISH_LENGTH && o.tokens[0] == 11 && o.tokens[1] == 22,
            "script then sampling: %d tokens, finish %d", o.n, o.finish);
+    /* The model saw the scripted tokens: its greedy continuation is that of prompt + script. */
+    int32_t extended[256];
+    CHECK(c->prompt_len + 2 <= 256);
+    memcpy(extended, c->prompt, sizeof(int32_t) * (size_t)c->prompt_len);
+    memcpy(extended + c->prompt_len, script, sizeof(int32_t) * 2);
+    engine_request_params q = {.sampling = greedy_params(), .max_tokens = 3};
+    output o2;
+    CHECK(engine_submit(e, extended, c->prompt_len + 2, &q, &r, err, sizeof err) == ENGINE_OK);
+    drain(r, &o2);
+    engine_release(r);
+    CHECKF(o2.n == 3 && !memcmp(o2.tokens, o.tokens + 2, sizeof(int32_t) * 3),
+           "after the script the model continued from something else");
     int32_t bad = 1 << 30;
     p.scripted_tokens = &bad;
     p.num_scripted_tokens = 1;
