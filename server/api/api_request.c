@@ -274,6 +274,16 @@ static void sampling_free(api_sampling *s)
 
 /* ---- chat ---------------------------------------------------------------------------------- */
 
+/* A part's text: "text" parts carry "text", "refusal" parts (assistant history from OpenAI clients)
+ * carry "refusal"; vLLM joins both into the message's text. NULL for any other part type. */
+static const char *part_text_key(const char *type)
+{
+    if (!strcmp(type, "text")) return "text";
+    if (!strcmp(type, "refusal")) return "refusal";
+    return NULL;
+}
+
+/* A string, or an array of text parts joined with "\n" as vLLM's string content format does. */
 static int parse_content(P *p, const cJSON *v, const char *param, char **out)
 {
     if (cJSON_IsString(v)) return dup_string(p, v->valuestring, out);
@@ -282,11 +292,15 @@ static int parse_content(P *p, const cJSON *v, const char *param, char **out)
     const cJSON *part;
     cJSON_ArrayForEach(part, v) {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
         if (!cJSON_IsObject(part) || !cJSON_IsString(type))
             return bad_type(p, param, "a string or an array of {\"type\": \"text\", \"text\": ...} parts");
-        if (strcmp(type->valuestring, "text"))
-            return bad(p, param, "content part type '%s' is not supported (only \"text\")", type->valuestring);
+        const char *key = part_text_key(type->valuestring);
+        if (!key)
+            return bad(p, param,
+                       "'%s': content part type '%s' is not supported (only \"text\" and "
+                       "\"refusal\")",
+                       param, type->valuestring);
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, key);
         if (!cJSON_IsString(text)) return bad_type(p, param, "text parts with a string \"text\"");
         total += strlen(text->valuestring) + 1;
     }
@@ -294,12 +308,43 @@ static int parse_content(P *p, const cJSON *v, const char *param, char **out)
     if (!s) return oom(p);
     cJSON_ArrayForEach(part, v) {
         if (o != s) *o++ = '\n';
-        const char *t = cJSON_GetObjectItemCaseSensitive(part, "text")->valuestring;
+        const char *key =
+            part_text_key(cJSON_GetObjectItemCaseSensitive(part, "type")->valuestring);
+        const char *t = cJSON_GetObjectItemCaseSensitive(part, key)->valuestring;
         memcpy(o, t, strlen(t));
         o += strlen(t);
     }
     *out = s;
     return 0;
+}
+
+/* One entry of an assistant message's tool_calls; param is "messages[i].tool_calls[j]". */
+static int parse_tool_call(P *p, const cJSON *tc, api_tool_call *c, const char *param)
+{
+    char fparam[160];
+    if (!cJSON_IsObject(tc))
+        return bad_type(p, param,
+                        "a tool call {\"id\", \"type\": \"function\", \"function\": {\"name\", "
+                        "\"arguments\"}}");
+    snprintf(fparam, sizeof fparam, "%s.id", param);
+    const cJSON *id = field(tc, "id");
+    if (id && !cJSON_IsString(id)) return bad_type(p, fparam, "a string");
+    if (id && dup_string(p, id->valuestring, &c->id)) return -1;
+    snprintf(fparam, sizeof fparam, "%s.function", param);
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+    if (!cJSON_IsObject(fn))
+        return bad_type(p, fparam, "an object with \"name\" and \"arguments\"");
+    snprintf(fparam, sizeof fparam, "%s.function.name", param);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    if (!cJSON_IsString(name) || !name->valuestring[0])
+        return bad(p, fparam, "'%s' is required: the name of the function called", fparam);
+    if (dup_string(p, name->valuestring, &c->name)) return -1;
+    snprintf(fparam, sizeof fparam, "%s.function.arguments", param);
+    const cJSON *args = field(fn, "arguments");
+    if (!args) return dup_string(p, "{}", &c->arguments);
+    if (cJSON_IsString(args)) return dup_string(p, args->valuestring, &c->arguments);
+    if (cJSON_IsObject(args)) return print_json(p, args, &c->arguments);
+    return bad_type(p, fparam, "a JSON string (or an object)");
 }
 
 static int parse_tool_calls(P *p, const cJSON *v, api_message *m, const char *param)
@@ -309,70 +354,70 @@ static int parse_tool_calls(P *p, const cJSON *v, api_message *m, const char *pa
     if (!m->tool_calls) return oom(p);
     const cJSON *tc;
     cJSON_ArrayForEach(tc, v) {
-        api_tool_call *c = &m->tool_calls[m->n_tool_calls++];
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-        if (!cJSON_IsObject(tc) || !cJSON_IsObject(fn) || !cJSON_IsString(name))
-            return bad_type(p, param, "tool calls of the form {\"id\", \"type\": \"function\", "
-                                      "\"function\": {\"name\", \"arguments\"}}");
-        if (get_string(p, tc, "id", &c->id) || dup_string(p, name->valuestring, &c->name)) return -1;
-        if (!args || cJSON_IsNull(args)) {
-            if (dup_string(p, "{}", &c->arguments)) return -1;
-        } else if (cJSON_IsString(args)) {
-            if (dup_string(p, args->valuestring, &c->arguments)) return -1;
-        } else if (cJSON_IsObject(args)) {
-            if (print_json(p, args, &c->arguments)) return -1;
-        } else {
-            return bad_type(p, param, "tool calls whose function.arguments is a JSON string");
-        }
+        char cparam[128];
+        snprintf(cparam, sizeof cparam, "%s[%zu]", param, m->n_tool_calls);
+        if (parse_tool_call(p, tc, &m->tool_calls[m->n_tool_calls++], cparam)) return -1;
     }
     return 0;
 }
 
+/* An optional string field of a message into *out. */
+static int message_string(P *p, const cJSON *v, const char *param, const char *key, char **out)
+{
+    char fparam[96];
+    snprintf(fparam, sizeof fparam, "%s.%s", param, key);
+    const cJSON *s = field(v, key);
+    if (s && !cJSON_IsString(s)) return bad_type(p, fparam, "a string");
+    return s ? dup_string(p, s->valuestring, out) : 0;
+}
+
+/* Fields are read as vLLM's _parse_chat_message_content reads them: content for every role,
+ * tool_calls and reasoning on assistant messages, tool_call_id on tool messages, name on any; other
+ * fields (refusal, audio, function_call, annotations ... as SDKs echo them back) are ignored. */
 static int parse_message(P *p, const cJSON *v, size_t idx, api_message *m)
 {
-    char param[64];
+    char param[32];
     snprintf(param, sizeof param, "messages[%zu]", idx);
     if (!cJSON_IsObject(v)) return bad_type(p, param, "an object with \"role\" and \"content\"");
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(v, "role");
-    char rparam[80];
-    snprintf(rparam, sizeof rparam, "%s.role", param);
-    if (!cJSON_IsString(role)) return bad_type(p, rparam, "one of system, developer, user, assistant, tool");
+    char fparam[64];
+    snprintf(fparam, sizeof fparam, "%s.role", param);
+    if (!cJSON_IsString(role))
+        return bad_type(p, fparam, "one of system, developer, user, assistant, tool");
     const char *r = role->valuestring;
     if (!strcmp(r, "system") || !strcmp(r, "developer")) m->role = API_ROLE_SYSTEM;
     else if (!strcmp(r, "user")) m->role = API_ROLE_USER;
     else if (!strcmp(r, "assistant")) m->role = API_ROLE_ASSISTANT;
     else if (!strcmp(r, "tool")) m->role = API_ROLE_TOOL;
     else
-        return bad(p, rparam, "unknown role '%s' (expected system, developer, user, assistant or tool)", r);
-    char fparam[96];
+        return bad(p, fparam,
+                   "unknown role '%s' (expected system, developer, user, assistant or tool)", r);
     snprintf(fparam, sizeof fparam, "%s.content", param);
     const cJSON *content = field(v, "content");
     if (content && parse_content(p, content, fparam, &m->content)) return -1;
+    /* An assistant turn may be only tool calls (content null or absent, as SDKs send it). */
+    if (!m->content && m->role != API_ROLE_ASSISTANT)
+        return bad(p, fparam, "'%s' is required for role %s", fparam, r);
     snprintf(fparam, sizeof fparam, "%s.tool_calls", param);
     const cJSON *tcs = field(v, "tool_calls");
     if (tcs && m->role != API_ROLE_ASSISTANT)
         return bad(p, fparam, "only assistant messages may carry tool_calls (%s is %s)", param, r);
     if (tcs && parse_tool_calls(p, tcs, m, fparam)) return -1;
-    if (!m->content && m->role != API_ROLE_ASSISTANT) {
-        snprintf(fparam, sizeof fparam, "%s.content", param);
-        return bad(p, fparam, "'%s' is required for role %s", fparam, r);
+    if (m->role == API_ROLE_ASSISTANT) {
+        const char *key = field(v, "reasoning_content") ? "reasoning_content" : "reasoning";
+        if (message_string(p, v, param, key, &m->reasoning_content)) return -1;
     }
-    const char *reasoning_key = field(v, "reasoning_content") ? "reasoning_content" : "reasoning";
-    snprintf(fparam, sizeof fparam, "%s.%s", param, reasoning_key);
-    const cJSON *rc = field(v, reasoning_key);
-    if (rc && !cJSON_IsString(rc)) return bad_type(p, fparam, "a string");
-    if (rc && dup_string(p, rc->valuestring, &m->reasoning_content)) return -1;
-    const char *keys[] = {"name", "tool_call_id"};
-    char **dst[] = {&m->name, &m->tool_call_id};
-    for (int k = 0; k < 2; k++) {
-        const cJSON *s = field(v, keys[k]);
-        snprintf(fparam, sizeof fparam, "%s.%s", param, keys[k]);
-        if (s && !cJSON_IsString(s)) return bad_type(p, fparam, "a string");
-        if (s && dup_string(p, s->valuestring, dst[k])) return -1;
+    if (m->role == API_ROLE_TOOL) {
+        if (message_string(p, v, param, "tool_call_id", &m->tool_call_id)) return -1;
+        if (!m->tool_call_id) {
+            snprintf(fparam, sizeof fparam, "%s.tool_call_id", param);
+            return bad(p, fparam,
+                       "'%s' is required for role tool: the id of the tool call this "
+                       "message answers",
+                       fparam);
+        }
     }
-    return 0;
+    return message_string(p, v, param, "name", &m->name);
 }
 
 static int parse_tools(P *p, const cJSON *root, api_chat_request *r)

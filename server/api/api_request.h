@@ -18,16 +18,17 @@ typedef enum { API_ROLE_SYSTEM, API_ROLE_USER, API_ROLE_ASSISTANT, API_ROLE_TOOL
 
 typedef struct api_tool_call {
     char *id;        /* may be NULL */
-    char *name;
-    char *arguments; /* JSON text as the client sent it (an object is serialized) */
+    char *name;      /* non-empty */
+    char *arguments; /* JSON text as the client sent it (an object is serialized; absent is "{}") */
 } api_tool_call;
 
 typedef struct api_message {
     api_role role;           /* "developer" arrives as API_ROLE_SYSTEM */
-    char *content;           /* text parts joined with "\n"; NULL when null/absent */
-    char *reasoning_content; /* "reasoning_content" or "reasoning"; NULL when absent */
+    char *content;           /* text (and refusal) parts joined with "\n"; NULL when null/absent
+                              * (assistant only: other roles require it) */
+    char *reasoning_content; /* assistant: "reasoning_content" or "reasoning"; NULL when absent */
     char *name;              /* NULL when absent */
-    char *tool_call_id;      /* role tool; NULL when absent */
+    char *tool_call_id;      /* role tool, where it is required; NULL for other roles */
     api_tool_call *tool_calls;
     size_t n_tool_calls;
 } api_message;

@@ -115,6 +115,13 @@ static void serve_usage(FILE *f)
             "                              [BERTH_API_KEYS_FILE]\n"
             "  Paths without an endpoint name (/v1/..., /invocations, /metrics) are authorized as the\n"
             "  first --endpoint-name.\n"
+            "\n"
+            "Testing (never for serving users):\n"
+            "  --test-scripted-outputs FILE  TEST ONLY: each generation request emits the next line of\n"
+            "                              FILE (JSON lines, one JSON string each, read again at every\n"
+            "                              request) tokenized and followed by end-of-sequence, in place\n"
+            "                              of the sampled tokens; the model still runs. Each such request\n"
+            "                              logs its rendered prompt to stderr. See docs/api.md\n"
             "  -h, --help                  this text\n");
 }
 
@@ -141,7 +148,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
-           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS, O_TOOLPARSER };
+           O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
+           O_TOOLPARSER, O_SCRIPTED };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -175,6 +183,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"api-key", required_argument, 0, O_APIKEY},
         {"api-keys-file", required_argument, 0, O_APIKEYS},
         {"tool-call-parser", required_argument, 0, O_TOOLPARSER},
+        {"test-scripted-outputs", required_argument, 0, O_SCRIPTED},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -274,6 +283,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
             break;
         case O_APIKEYS: a->api_keys_file = optarg; break;
         case O_TOOLPARSER: tool_parser = optarg; break;
+        case O_SCRIPTED: a->opts.test_scripted_outputs = optarg; break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }

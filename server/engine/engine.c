@@ -70,6 +70,7 @@ static void request_free(engine_request *r)
     free(r->bias_ids);
     free(r->bias_values);
     free(r->stop_ids);
+    free(r->scripted);
     free(r->events);
     pthread_cond_destroy(&r->cond);
     free(r);
@@ -164,6 +165,14 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
             return ENGINE_INVALID;
         }
     }
+    for (int32_t i = 0; i < p->num_scripted_tokens; i++) {
+        if (p->scripted_tokens[i] < 0 || p->scripted_tokens[i] >= e->vocab) {
+            snprintf(err, errlen,
+                     "scripted token id %d at position %d is outside the vocabulary (size %d)",
+                     p->scripted_tokens[i], i, e->vocab);
+            return ENGINE_INVALID;
+        }
+    }
     engine_request *r = calloc(1, sizeof *r);
     if (!r) goto oom;
     r->e = e;
@@ -191,6 +200,12 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
         if (!r->stop_ids) goto oom_free;
         memcpy(r->stop_ids, p->stop_token_ids, sizeof(int32_t) * (size_t)p->num_stop_token_ids);
         r->num_stop_ids = p->num_stop_token_ids;
+    }
+    if (p->num_scripted_tokens > 0) {
+        r->scripted = malloc(sizeof(int32_t) * (size_t)p->num_scripted_tokens);
+        if (!r->scripted) goto oom_free;
+        memcpy(r->scripted, p->scripted_tokens, sizeof(int32_t) * (size_t)p->num_scripted_tokens);
+        r->num_scripted = p->num_scripted_tokens;
     }
     /* min_tokens suppresses exactly the tokens that would stop the sequence. */
     r->sampling.suppress_ids = r->stop_ids;
@@ -228,6 +243,7 @@ oom_free:
         free(r->bias_ids);
         free(r->bias_values);
         free(r->stop_ids);
+        free(r->scripted);
         free(r);
     }
 oom:
@@ -370,7 +386,13 @@ static void publish(engine *e, engine_request **sched, int32_t n)
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
         if (r->logits_row < 0) continue;
+        sampled_token scripted;
         const sampled_token *picked = &e->picked[r->logits_row];
+        int32_t at = r->num_tokens - r->prompt_len;
+        if (at < r->num_scripted) {
+            scripted = (sampled_token){.token = r->scripted[at], .logprob = 0.0f, .num_top = 0};
+            picked = &scripted;
+        }
         int32_t tok = picked->token;
         if (r->num_tokens == r->prompt_len) e->stats.prompt_tokens_total += (uint64_t)r->prompt_len;
         r->tokens[r->num_tokens++] = tok;

@@ -39,6 +39,12 @@ typedef struct engine_request_params {
     int32_t min_tokens;
     const int32_t *stop_token_ids; /* finish the sequence (eos ids included by the caller) */
     int32_t num_stop_token_ids;
+    /* Test only (berth serve --test-scripted-outputs): tokens published in place of the sampled
+     * ones, in order, with logprob 0 and no alternatives. The forward and sampling still run, so
+     * batching, the KV cache and the stop checks see a real sequence; after the last one, sampled
+     * tokens are published as usual. Copied at submit; NULL/0 for every real request. */
+    const int32_t *scripted_tokens;
+    int32_t num_scripted_tokens;
 } engine_request_params;
 
 typedef struct engine_event {

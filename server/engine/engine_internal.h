@@ -26,6 +26,8 @@ struct engine_request {
     float *bias_values;
     int32_t num_stop_ids;
     int32_t max_tokens, min_tokens;
+    int32_t *scripted; /* engine_request_params.scripted_tokens (test only) */
+    int32_t num_scripted;
     int32_t step_tokens;  /* tokens scheduled in the current step */
     int32_t logits_row;   /* its row in the current step's logits, or -1 */
     bool in_step;         /* has tokens in the step being built */

@@ -1,7 +1,7 @@
 /* Chat messages to prompt text, as transformers' apply_chat_template does it for vLLM: the model's
- * own template rendered with messages, tools, add_generation_prompt, bos/eos tokens and the request's
- * chat_template_kwargs. Assistant tool-call arguments sent as JSON strings are given to the template
- * as objects (as vLLM does), so templates that call tojson on them print JSON, not a quoted string. */
+ * own template rendered over the variables api_chat_template_vars builds (messages normalised as
+ * vLLM normalises them, tools, add_generation_prompt, bos/eos tokens, the request's
+ * chat_template_kwargs). */
 #ifndef BERTH_SERVE_CHAT_PROMPT_H
 #define BERTH_SERVE_CHAT_PROMPT_H
 

@@ -1,5 +1,6 @@
 #include "server/serve/generation.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,9 @@ typedef struct gen_job {
     int32_t **prompts; /* owned tokenized prompts */
     size_t n_prompts;
     char **prompt_texts; /* echo */
+    char *rendered;      /* chat: the prompt text the template rendered */
+    int32_t *scripted;   /* test only (--test-scripted-outputs): every choice's output tokens */
+    int32_t n_scripted;
 } gen_job;
 
 /* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
@@ -100,6 +104,8 @@ static void job_free(gen_job *j)
     }
     free(j->prompts);
     free(j->prompt_texts);
+    free(j->scripted);
+    free(j->rendered);
     if (j->chat) api_chat_request_free(&j->chat_req);
     else api_completion_request_free(&j->comp_req);
     free(j);
@@ -569,6 +575,8 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
         resolve_params(s, a, c->prompt_len, &rp);
         /* Choice 0 uses the request's seed as given; the others derive theirs from it. */
         if (i % (size_t)a->n) rp.ep.sampling.seed = splitmix64(rp.ep.sampling.seed + i);
+        rp.ep.scripted_tokens = j->scripted;
+        rp.ep.num_scripted_tokens = j->n_scripted;
         char err[512];
         engine_status st = engine_submit(s->eng, c->prompt, c->prompt_len, &rp.ep, &c->req, err, sizeof err);
         if (st != ENGINE_OK) {
@@ -597,6 +605,48 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
     return 0;
 }
 
+/* Test only (--test-scripted-outputs): the next scripted output as this request's tokens, followed
+ * by the end-of-sequence token, and one stderr line with the prompts the request rendered, so a
+ * test can check what the server was sent. The HTTP handler's prompts are given as text (NULL:
+ * token ids). */
+static int take_scripted(gen_job *j, char *const *prompts, size_t n_prompts, api_error *e)
+{
+    serve_ctx *s = j->s;
+    if (!s->opts.test_scripted_outputs) return 0;
+    char err[512], *text = NULL;
+    size_t line = 0, count = 0;
+    int32_t *ids = NULL;
+    if (scripted_outputs_next(&s->scripted, &text, &line, err, sizeof err) ||
+        tok_encode(s->tok, text, strlen(text), &ids, &count, err, sizeof err)) {
+        fprintf(stderr, "berth serve: %s\n", err);
+        api_error_set(e, 500, NULL, NULL, NULL, "%s", err);
+        free(text);
+        return -1;
+    }
+    int32_t *grown = realloc(ids, sizeof *ids * (count + 1));
+    if (!grown) {
+        free(ids);
+        free(text);
+        api_error_set(e, 500, NULL, NULL, NULL, "out of memory");
+        return -1;
+    }
+    j->scripted = grown;
+    if (s->num_eos > 0) j->scripted[count++] = s->eos_ids[0];
+    j->n_scripted = (int32_t)count;
+    cJSON *log = cJSON_CreateObject();
+    cJSON_AddNumberToObject(log, "line", (double)line);
+    cJSON *ps = cJSON_AddArrayToObject(log, "prompts");
+    for (size_t i = 0; ps && i < n_prompts; i++)
+        cJSON_AddItemToArray(ps, prompts[i] ? cJSON_CreateString(prompts[i]) : cJSON_CreateNull());
+    cJSON_AddStringToObject(log, "output", text);
+    char *json = cJSON_PrintUnformatted(log);
+    fprintf(stderr, "berth serve: test-scripted-outputs: %s\n", json ? json : "(out of memory)");
+    free(json);
+    cJSON_Delete(log);
+    free(text);
+    return 0;
+}
+
 static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const api_stream_options *so)
 {
     serve_ctx *s = j->s;
@@ -622,7 +672,9 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
             return;
         }
     }
-    if (submit_choices(j, a, a->stop, a->n_stop, &e)) {
+    /* A request refused above takes no scripted output: the next one gets it. */
+    if (take_scripted(j, j->chat ? &j->rendered : j->prompt_texts, j->n_prompts, &e) ||
+        submit_choices(j, a, a->stop, a->n_stop, &e)) {
         serve_respond_error(s, hr, &e);
         job_free(j);
         return;
@@ -707,7 +759,10 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
     }
     j->think = op_think_mode_for(tok_chat_template(s->tok), prompt);
     j->parse_tools = j->chat_req.n_tools > 0 && j->chat_req.tool_choice != API_TOOL_CHOICE_NONE;
-    free(prompt);
+    if (s->opts.test_scripted_outputs)
+        j->rendered = prompt; /* logged by take_scripted */
+    else
+        free(prompt);
     j->prompt_tokens = len;
     for (size_t i = 0; i < j->n_choices; i++) {
         j->choices[i].prompt = j->prompts[0];

@@ -64,6 +64,8 @@ void serve_set_identity(serve_ctx *s)
 
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
+    if (s->opts.test_scripted_outputs)
+        scripted_outputs_init(&s->scripted, s->opts.test_scripted_outputs);
     /* An s3:// model is downloaded (or found complete in the cache) first; names come from the URL. */
     char local_dir[4096];
     model_source_options so = {0};
@@ -95,6 +97,12 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     if (tok_eos_token(s->tok)) add_eos(s, tok_token_id(s->tok, tok_eos_token(s->tok)));
     if (size_kv_cache(s, be, err, errlen) || engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
         return -1;
+    if (s->opts.test_scripted_outputs) {
+        fprintf(stderr,
+                "berth serve: TEST ONLY: every generation emits the next output of %s, not the "
+                "model's (--test-scripted-outputs)\n",
+                s->opts.test_scripted_outputs);
+    }
     atomic_store(&s->ready, true);
     return 0;
 }
@@ -110,4 +118,6 @@ void serve_unload(serve_ctx *s)
     s->tmpl = NULL;
     tok_free(s->tok);
     s->tok = NULL;
+    if (s->scripted.path) scripted_outputs_destroy(&s->scripted); /* set by serve_load's init */
+    s->scripted.path = NULL;
 }

@@ -16,6 +16,7 @@
 #include "server/http/http.h"
 #include "server/serve/metrics.h"
 #include "server/serve/output_parser.h"
+#include "server/serve/scripted_outputs.h"
 
 typedef struct serve_options {
     const char *model_dir;
@@ -25,6 +26,7 @@ typedef struct serve_options {
     size_t kv_cache_bytes;         /* KV-cache memory when engine_cfg.num_kv_blocks is 0 */
     bool tool_call_parser_given;   /* else the format is detected from the chat template */
     op_tool_format tool_call_parser;
+    const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */
 } serve_options;
 
 typedef struct serve_ctx {
@@ -43,6 +45,7 @@ typedef struct serve_ctx {
     atomic_bool ready; /* model, tokenizer and engine loaded: /health and /ping say 200 */
     int64_t created;
     metrics metrics;
+    scripted_outputs scripted; /* used only when opts.test_scripted_outputs is set */
 } serve_ctx;
 
 /* Registers every route on the server. */

@@ -137,8 +137,45 @@ static void test_chat_errors(void)
                       "messages[0].content", NULL);
     expect_chat_error("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}",
                       "messages[0].content", NULL);
-    expect_chat_error("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
-                      "messages[0].tool_calls", NULL);
+    expect_chat_error(
+        "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
+        "messages[0].tool_calls[0].function.name", NULL);
+    /* malformed agent-loop messages name the field, down to the tool call */
+    static const struct {
+        const char *msgs, *param;
+    } loop_cases[] = {
+        {"{\"role\":\"tool\",\"content\":\"42\"}", "messages[1].tool_call_id"},
+        {"{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":null}",
+         "messages[1].tool_call_id"},
+        {"{\"role\":\"tool\",\"tool_call_id\":\"c\"}", "messages[1].content"},
+        {"{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":[{\"type\":\"image_url\"}]}",
+         "messages[1].content"},
+        {"{\"role\":\"assistant\",\"tool_calls\":{\"id\":\"c\"}}", "messages[1].tool_calls"},
+        {"{\"role\":\"assistant\",\"tool_calls\":\"x\"}", "messages[1].tool_calls"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[1]}", "messages[1].tool_calls[0]"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}},"
+         "{\"id\":\"b\",\"type\":\"function\"}]}",
+         "messages[1].tool_calls[1].function"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"\"}}]}",
+         "messages[1].tool_calls[0].function.name"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":7}}]}",
+         "messages[1].tool_calls[0].function.name"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":[1]}}"
+         "]}",
+         "messages[1].tool_calls[0].function.arguments"},
+        {"{\"role\":\"assistant\",\"tool_calls\":[{\"id\":5,\"function\":{\"name\":\"f\"}}]}",
+         "messages[1].tool_calls[0].id"},
+        {"{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}", "messages[1].tool_calls"},
+        {"{\"role\":\"assistant\",\"content\":\"x\",\"reasoning\":[\"r\"]}",
+         "messages[1].reasoning"},
+        {"{\"role\":\"assistant\",\"content\":\"x\",\"name\":1}", "messages[1].name"},
+    };
+    for (size_t i = 0; i < sizeof loop_cases / sizeof loop_cases[0]; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},%s]}",
+                 loop_cases[i].msgs);
+        expect_chat_error(body, loop_cases[i].param, NULL);
+    }
     expect_chat_error("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\",\"tool_call_id\":3}]}",
                       "messages[0].tool_call_id", NULL);
     expect_chat_error("{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"reasoning_content\":1}]}",

@@ -1,8 +1,8 @@
-/* The engine end to end on the CPU backend with a reference fixture: continuous batching of concurrent
- * requests reproduces Hugging Face's greedy output (with chunked prefill, and under KV pressure that
- * forces preemption), seeded sampling does not depend on the rest of the batch, cancellation and
- * finishing return every KV block, stop tokens and min_tokens behave, overload and bad input are
- * refused. */
+/* The engine end to end on the CPU backend with a reference fixture: continuous batching of
+ * concurrent requests reproduces Hugging Face's greedy output (with chunked prefill, and under KV
+ * pressure that forces preemption), seeded sampling does not depend on the rest of the batch,
+ * cancellation and finishing return every KV block, stop tokens and min_tokens behave, test-only
+ * scripted tokens replace the sampled ones, overload and bad input are refused. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +193,78 @@ static void cancel_and_stops(model *m, const ref_fixture *f)
     engine_stop(e);
 }
 
+/* Test-only scripted tokens (berth serve --test-scripted-outputs): published in place of the
+ * sampled ones and seen by the stop check, then sampling resumes; a request beside it keeps its
+ * greedy output. */
+static void scripted_tokens(model *m, const ref_fixture *f)
+{
+    char err[512];
+    engine_config cfg = {
+        .max_num_seqs = 4, .max_batched_tokens = 32, .max_model_len = 200, .num_kv_blocks = 64};
+    engine *e = start(m, cfg);
+    if (!e) return;
+    const ref_case *c = &f->cases[1], *other = &f->cases[0];
+    int32_t script[4] = {11, 22, 33, 7}, stop = 7;
+    engine_request_params p = {.sampling = greedy_params(),
+                               .max_tokens = 20,
+                               .stop_token_ids = &stop,
+                               .num_stop_token_ids = 1,
+                               .scripted_tokens = script,
+                               .num_scripted_tokens = 4};
+    engine_request_params g = {.sampling = greedy_params(), .max_tokens = other->greedy_len};
+    engine_request *r, *rg;
+    CHECK(engine_submit(e, c->prompt, c->prompt_len, &p, &r, err, sizeof err) == ENGINE_OK);
+    CHECK(engine_submit(e, other->prompt, other->prompt_len, &g, &rg, err, sizeof err) ==
+          ENGINE_OK);
+    engine_event ev;
+    int n = 0;
+    while (engine_next(r, &ev, 10000) == 1) {
+        if (!ev.has_token) continue;
+        CHECKF(n < 4 && ev.token.token == script[n] && ev.token.logprob == 0.0f &&
+                   ev.token.num_top == 0,
+               "scripted token %d: %d", n, ev.token.token);
+        n++;
+        if (ev.finish)
+            CHECKF(ev.finish == FINISH_STOP && n == 4, "finish %d after %d", ev.finish, n);
+    }
+    CHECKF(n == 4, "%d scripted tokens published", n);
+    engine_release(r);
+    output o;
+    drain(rg, &o);
+    engine_release(rg);
+    CHECKF(o.n == other->greedy_len &&
+               !memcmp(o.tokens, other->greedy, sizeof(int32_t) * (size_t)o.n),
+           "the request beside the scripted one lost its greedy output");
+    /* A script without a stop token: sampled tokens follow it up to max_tokens. */
+    p.num_stop_token_ids = 0;
+    p.num_scripted_tokens = 2;
+    p.max_tokens = 5;
+    CHECK(engine_submit(e, c->prompt, c->prompt_len, &p, &r, err, sizeof err) == ENGINE_OK);
+    drain(r, &o);
+    engine_release(r);
+    CHECKF(o.n == 5 && o.finish == FINISH_LENGTH && o.tokens[0] == 11 && o.tokens[1] == 22,
+           "script then sampling: %d tokens, finish %d", o.n, o.finish);
+    /* The model saw the scripted tokens: its greedy continuation is that of prompt + script. */
+    int32_t extended[256];
+    CHECK(c->prompt_len + 2 <= 256);
+    memcpy(extended, c->prompt, sizeof(int32_t) * (size_t)c->prompt_len);
+    memcpy(extended + c->prompt_len, script, sizeof(int32_t) * 2);
+    engine_request_params q = {.sampling = greedy_params(), .max_tokens = 3};
+    output o2;
+    CHECK(engine_submit(e, extended, c->prompt_len + 2, &q, &r, err, sizeof err) == ENGINE_OK);
+    drain(r, &o2);
+    engine_release(r);
+    CHECKF(o2.n == 3 && !memcmp(o2.tokens, o.tokens + 2, sizeof(int32_t) * 3),
+           "after the script the model continued from something else");
+    int32_t bad = 1 << 30;
+    p.scripted_tokens = &bad;
+    p.num_scripted_tokens = 1;
+    CHECK(engine_submit(e, c->prompt, c->prompt_len, &p, &r, err, sizeof err) == ENGINE_INVALID);
+    CHECKF(strstr(err, "scripted token id") != NULL, "bad scripted id message: %s", err);
+    wait_idle(e);
+    engine_stop(e);
+}
+
 static void overload(model *m, const ref_fixture *f)
 {
     char err[512];
@@ -251,6 +323,7 @@ int main(void)
     WITH_MODEL(greedy_concurrent(m, &f, tight, "preemption", true));
     WITH_MODEL(seeded_sampling(m, &f));
     WITH_MODEL(cancel_and_stops(m, &f));
+    WITH_MODEL(scripted_tokens(m, &f));
     WITH_MODEL(overload(m, &f));
     be->ops->destroy(be);
     ref_fixture_free(&f);
