@@ -109,6 +109,9 @@ typedef struct bk_ops {
     int (*download_rows)(bk_backend *be, const bk_tensor *t, int64_t nrows, void *host);
     /* Sets every byte of t to `byte` (tests poison outputs with it). */
     int (*fill_bytes)(bk_backend *be, bk_tensor *t, int byte);
+    /* Bytes tensor_alloc can still hand out: the rest of the memory budget, SIZE_MAX without one.
+     * The engine sizes the KV cache with it. Optional: NULL means no limit is known. */
+    size_t (*bytes_free)(const bk_backend *be);
 
     /* ---- ops ---- */
     /* out[t] = table[ids[t]] converted to f32. out: [T][H] f32, table: [V][H] any float dtype. */
