@@ -64,6 +64,9 @@ typedef struct bk_batch {
 /* Shapes of the attention block, fixed per model. */
 typedef struct bk_attn_shape {
     int32_t q_heads, kv_heads, head_dim;
+    /* Sliding-window attention (Mistral): a token at position p attends to positions
+     * p - sliding_window + 1 .. p, as Hugging Face's mask; 0 = every earlier position. */
+    int32_t sliding_window;
 } bk_attn_shape;
 
 /* One row's sampling parameters: the `params` tensor of the sample op is I32 [R][BK_SAMPLE_PARAM_WORDS]
@@ -133,7 +136,8 @@ typedef struct bk_ops {
                               const bk_tensor *inv_freq, float norm_eps, bk_kv_layer *kv,
                               const bk_batch *batch, bk_attn_shape shape);
     /* out [T][Hq·D]: each token attends causally over its sequence's paged cache, positions
-     * 0..positions[t] (its own K/V already stored). GQA: q head h reads kv head h / (Hq / Hkv). */
+     * 0..positions[t] (its own K/V already stored), or the last shape.sliding_window of them.
+     * GQA: q head h reads kv head h / (Hq / Hkv). */
     int (*attention)(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_kv_layer *kv,
                      const bk_batch *batch, bk_attn_shape shape, float scale);
     /* out[T][I] = silu(gate_up[t][0..I)) * gate_up[t][I..2I). */

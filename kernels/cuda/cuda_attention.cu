@@ -437,6 +437,9 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
     if (Hq < 1 || Hkv < 1 || Hq % Hkv)
         return cu_fail(st, "%s: q_heads %d and kv_heads %d: expected kv_heads >= 1 dividing q_heads",
                        op, Hq, Hkv);
+    if (sh.sliding_window != 0)
+        return cu_fail(st, "%s: sliding_window %d: the CUDA attention kernels run full causal "
+                       "attention only", op, sh.sliding_window);
     if (D != 32 && D != 64 && D != 128 && D != 256)
         return cu_fail(st, "%s: head_dim is %d, expected 32, 64, 128 or 256 (the sizes the CUDA "
                        "kernels are built for)", op, D);

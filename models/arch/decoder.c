@@ -108,7 +108,7 @@ int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, cha
                  T, R, w->max_tokens, w->max_logit_rows);
         return -1;
     }
-    bk_attn_shape shape = {c->num_q_heads, c->num_kv_heads, c->head_dim};
+    bk_attn_shape shape = {c->num_q_heads, c->num_kv_heads, c->head_dim, c->sliding_window};
     float scale = 1.0f / sqrtf((float)c->head_dim);
 
     OP(ops->embedding(be, &w->residual, &m->embed, &batch->token_ids, T));

@@ -45,14 +45,14 @@ static const struct {
     bk_attn_shape sh[4];
 } tc_cases[] = {
     {{"chunks starting mid-block", 3, {5, 31, 250}, {40, 9, 77}},
-     {{8, 4, 64}, {10, 2, 64}, {14, 2, 128}, {16, 2, 128}}}, /* G = 2, 5, 7, 8 */
+     {{8, 4, 64, 0}, {10, 2, 64, 0}, {14, 2, 128, 0}, {16, 2, 128, 0}}}, /* G = 2, 5, 7, 8 */
     {{"tile-aligned chunks on aligned prefixes", 2, {32, 64}, {64, 32}},
-     {{4, 4, 128}, {6, 1, 128}, {0}, {0}}}, /* G = 1 at head_dim 128, 6 */
+     {{4, 4, 128, 0}, {6, 1, 128, 0}, {0}, {0}}}, /* G = 1 at head_dim 128, 6 */
 };
 
 static const bk_attn_shape shapes[] = {
-    {4, 4, 64}, {8, 2, 128}, {32, 8, 128}, {12, 4, 64}, {16, 2, 256}, {16, 1, 128}, {6, 2, 32},
-    {2, 1, 32},
+    {4, 4, 64, 0},  {8, 2, 128, 0}, {32, 8, 128, 0}, {12, 4, 64, 0}, {16, 2, 256, 0},
+    {16, 1, 128, 0}, {6, 2, 32, 0}, {2, 1, 32, 0},
 };
 
 /* The KV pool of a batch, filled with random values (both backends get the same bytes). */
@@ -187,7 +187,7 @@ static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
 static void run_prefill_faults(bk_dtype dt)
 {
     static const int cached[1] = {20}, fresh[1] = {40};
-    const bk_attn_shape sh = {8, 2, 128};
+    const bk_attn_shape sh = {8, 2, 128, 0};
     static const struct {
         int bad_block; /* else a bad position */
         const char *message;
