@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #include "models/source/s3_xml.h"
-#include "server/auth/aws_credentials.h"
-#include "server/auth/sigv4.h"
+#include "models/aws/aws_credentials.h"
+#include "models/aws/sigv4.h"
 
 typedef struct {
     const char *profile;     /* NULL: $AWS_PROFILE, else "default" */
