@@ -25,7 +25,8 @@ int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, in
     bool given = utilization != 0;
     if (!given) utilization = BK_DEFAULT_GPU_MEMORY_UTILIZATION;
     if (!(utilization > 0 && utilization <= 1)) {
-        snprintf(err, errlen, "--gpu-memory-utilization %g: expected a fraction in (0, 1]", utilization);
+        snprintf(err, errlen, "--gpu-memory-utilization %g: expected a fraction in (0, 1]",
+                 utilization);
         return -1;
     }
     if (free_bytes > total_bytes) free_bytes = total_bytes;
@@ -36,12 +37,14 @@ int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, in
     }
     size_t headroom = total_bytes - want;
     if (given || free_bytes <= headroom) {
-        snprintf(err, errlen,
-                 "--gpu-memory-utilization %.3g of CUDA device %d's %zu bytes is %zu bytes, but only %zu "
-                 "are free (other processes hold the rest)%s: lower --gpu-memory-utilization or free "
-                 "the device",
-                 utilization, device, total_bytes, want, free_bytes,
-                 given ? "" : ", too little to leave the default's headroom");
+        snprintf(
+            err, errlen,
+            "--gpu-memory-utilization %.3g of CUDA device %d's %zu bytes is %zu bytes, but only "
+            "%zu "
+            "are free (other processes hold the rest)%s: lower --gpu-memory-utilization or free "
+            "the device",
+            utilization, device, total_bytes, want, free_bytes,
+            given ? "" : ", too little to leave the default's headroom");
         return -1;
     }
     *budget = free_bytes - headroom;
@@ -62,8 +65,8 @@ static bk_backend *create_cuda(const bk_create_options *opt, char *err, size_t e
             snprintf(err, errlen, "cannot read CUDA device %d's memory", opt->device);
             return NULL;
         }
-        if (bk_cuda_budget(free_bytes, total, opt->gpu_memory_utilization, opt->device, &budget, err,
-                           errlen))
+        if (bk_cuda_budget(free_bytes, total, opt->gpu_memory_utilization, opt->device, &budget,
+                           err, errlen))
             return NULL;
     }
     return bk_cuda_create(opt->device, budget, err, errlen);

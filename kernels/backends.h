@@ -20,8 +20,8 @@ typedef struct bk_create_options {
 /* The CUDA backend's budget from the device's free and total memory, as vLLM sizes its share: the
  * fraction `utilization` (0 < u <= 1; 0 = the default) of the total. An explicit fraction that is
  * more than is free fails with the numbers; the default then shrinks to what is free less the same
- * headroom (1 - u of the total: the CUDA context, cuBLAS, graphs), so that it starts on a shared GPU.
- * Pure arithmetic (tested without a GPU). 0, or -1 with err set. */
+ * headroom (1 - u of the total: the CUDA context, cuBLAS, graphs), so that it starts on a shared
+ * GPU. Pure arithmetic (tested without a GPU). 0, or -1 with err set. */
 int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, int device,
                    size_t *budget, char *err, size_t errlen);
 

@@ -30,7 +30,8 @@ int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows
     }
     if (max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens) {
         snprintf(err, errlen,
-                 "model_reserve: need positive sizes with logit rows <= tokens (tokens %d, logit rows %d)",
+                 "model_reserve: need positive sizes with logit rows <= tokens (tokens %d, logit "
+                 "rows %d)",
                  max_tokens, max_logit_rows);
         return -1;
     }
@@ -38,10 +39,14 @@ int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows
     int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
     w->max_tokens = max_tokens;
     w->max_logit_rows = max_logit_rows;
-    if (alloc_f32(m, &w->residual, T, H, err, errlen) || alloc_f32(m, &w->normed, T, H, err, errlen) ||
-        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) || alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
-        alloc_f32(m, &w->attn, T, q_dim, err, errlen) || alloc_f32(m, &w->delta, T, H, err, errlen) ||
-        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) || alloc_f32(m, &w->act, T, I, err, errlen) ||
+    if (alloc_f32(m, &w->residual, T, H, err, errlen) ||
+        alloc_f32(m, &w->normed, T, H, err, errlen) ||
+        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) ||
+        alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
+        alloc_f32(m, &w->attn, T, q_dim, err, errlen) ||
+        alloc_f32(m, &w->delta, T, H, err, errlen) ||
+        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) ||
+        alloc_f32(m, &w->act, T, I, err, errlen) ||
         alloc_f32(m, &w->rows, max_logit_rows, H, err, errlen) ||
         alloc_f32(m, &w->logits, max_logit_rows, c->vocab_size, err, errlen))
         return -1;
@@ -57,7 +62,8 @@ int model_reserve_kv(model *m, int32_t num_blocks, char *err, size_t errlen)
         return -1;
     }
     if (num_blocks <= 0) {
-        snprintf(err, errlen, "model_reserve: the KV cache needs at least one block (got %d)", num_blocks);
+        snprintf(err, errlen, "model_reserve: the KV cache needs at least one block (got %d)",
+                 num_blocks);
         return -1;
     }
     int64_t kv_cols = (int64_t)c->num_kv_heads * BK_KV_BLOCK * c->head_dim;

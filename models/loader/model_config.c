@@ -1,6 +1,7 @@
 /* config.json and generation_config.json. Defaults for absent optional fields are Hugging Face's
- * (transformers' Qwen3Config / Qwen2Config / LlamaConfig / MistralConfig), so a checkpoint means here what it means
- * there; fields that would change the math in ways berth does not implement are rejected. */
+ * (transformers' Qwen3Config / Qwen2Config / LlamaConfig / MistralConfig), so a checkpoint means
+ * here what it means there; fields that would change the math in ways berth does not implement are
+ * rejected. */
 #include "models/loader/model_config.h"
 #include "models/loader/loader_error.h"
 

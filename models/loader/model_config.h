@@ -9,7 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MODEL_ARCH_QWEN3, MODEL_ARCH_QWEN2, MODEL_ARCH_LLAMA, MODEL_ARCH_MISTRAL } model_arch;
+typedef enum {
+    MODEL_ARCH_QWEN3,
+    MODEL_ARCH_QWEN2,
+    MODEL_ARCH_LLAMA,
+    MODEL_ARCH_MISTRAL
+} model_arch;
 typedef enum { ROPE_SCALING_NONE, ROPE_SCALING_LLAMA3 } rope_scaling_type;
 
 #define MODEL_MAX_EOS 8

@@ -39,7 +39,7 @@ typedef struct {
     long connect_timeout_s; /* 0: $BERTH_S3_CONNECT_TIMEOUT, else 60 */
     long read_timeout_s;    /* no byte for this long fails an attempt, 0: $BERTH_S3_READ_TIMEOUT,
                              * else 60 */
-    int list_page_size;    /* ListObjectsV2 max-keys, 0: the server's default (1000) */
+    int list_page_size;     /* ListObjectsV2 max-keys, 0: the server's default (1000) */
     ms_progress progress;
     long log_interval_ms;      /* log-line progress period, 0: 5000 */
     model_source_stats *stats; /* filled when not NULL */

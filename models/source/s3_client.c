@@ -449,9 +449,10 @@ static int perform(s3_client *c, CURL *h, const char *method, const char *bucket
         if (rg && resp->status / 100 == 2) rg->held += x.got;
         if (x.sink_failed) return -1; /* the sink wrote its own message */
         if (x.range_ignored) {
-            snprintf(err, errlen, "%s: the server answered 200 with the whole object to a request "
-                     "for bytes from %llu (it ignores Range)", where,
-                     (unsigned long long)(rg->start + held_before));
+            snprintf(err, errlen,
+                     "%s: the server answered 200 with the whole object to a request "
+                     "for bytes from %llu (it ignores Range)",
+                     where, (unsigned long long)(rg->start + held_before));
             return -1;
         }
         if (x.body_too_large) {

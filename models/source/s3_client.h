@@ -17,14 +17,15 @@
 #include "models/aws/sigv4.h"
 
 typedef struct {
-    const char *profile;     /* NULL: $AWS_PROFILE, else "default" */
-    const char *region;      /* NULL: the credential chain's region, else us-east-1 */
-    const char *endpoint;    /* NULL: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS */
-    bool path_style;         /* force path-style addressing */
-    int max_attempts;        /* attempts without progress per request, 0: $AWS_MAX_ATTEMPTS, else 5 */
-    long connect_timeout_s;  /* 0: $BERTH_S3_CONNECT_TIMEOUT, else 60 s (botocore's connect_timeout) */
-    long read_timeout_s;     /* no byte for this long fails an attempt; 0: $BERTH_S3_READ_TIMEOUT,
-                              * else 60 s (botocore's read_timeout) */
+    const char *profile;  /* NULL: $AWS_PROFILE, else "default" */
+    const char *region;   /* NULL: the credential chain's region, else us-east-1 */
+    const char *endpoint; /* NULL: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else AWS */
+    bool path_style;      /* force path-style addressing */
+    int max_attempts;     /* attempts without progress per request, 0: $AWS_MAX_ATTEMPTS, else 5 */
+    long connect_timeout_s; /* 0: $BERTH_S3_CONNECT_TIMEOUT, else 60 s (botocore's connect_timeout)
+                             */
+    long read_timeout_s;    /* no byte for this long fails an attempt; 0: $BERTH_S3_READ_TIMEOUT,
+                             * else 60 s (botocore's read_timeout) */
 } s3_client_options;
 
 /* Where requests go. Pure data so that URL construction can be tested on its own. */

@@ -490,7 +490,8 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
-/* Bytes an allocation of `bytes` may take in a backend's memory: CUDA rounds to 256 (CU_ARENA_ALIGN). */
+/* Bytes an allocation of `bytes` may take in a backend's memory: CUDA rounds to 256
+ * (CU_ARENA_ALIGN). */
 #define ENGINE_ALLOC_ALIGN 256
 
 /* Sizes the KV cache from the memory the backend has left after everything else is allocated (the
@@ -539,8 +540,10 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
                  cfg->max_model_len, mc->max_position_embeddings);
         return -1;
     }
-    /* A cache of a given size shortens the default length to what it holds, as one sized from memory. */
-    if (!len_given && cfg->num_kv_blocks > 0 && kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks)
+    /* A cache of a given size shortens the default length to what it holds, as one sized from
+     * memory. */
+    if (!len_given && cfg->num_kv_blocks > 0 &&
+        kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks)
         cfg->max_model_len = cfg->num_kv_blocks * BK_KV_BLOCK;
     if (cfg->num_kv_blocks > 0 && kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks) {
         snprintf(err, errlen,
@@ -568,7 +571,7 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     } else {
         cfg->cuda_graphs = -1;
     }
-    /* The workspace and the sampler first, so that a KV cache sized from memory gets what is left. */
+    /* The workspace and the sampler first: a KV cache sized from memory gets what is left. */
     if (model_reserve_workspace(m, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
         step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
                           errlen))

@@ -54,17 +54,20 @@ static int choose_kv_memory(serve_ctx *s, bk_backend *be, char *err, size_t errl
         ec->kv_cache_bytes = SIZE_MAX;
         return 0;
     }
-    double fraction = s->opts.cpu_kv_fraction > 0 ? s->opts.cpu_kv_fraction : KV_BUDGET_CPU_FRACTION;
+    double fraction =
+        s->opts.cpu_kv_fraction > 0 ? s->opts.cpu_kv_fraction : KV_BUDGET_CPU_FRACTION;
     size_t avail = mem_available();
     if (!avail) {
-        snprintf(err, errlen, "cannot read MemAvailable from /proc/meminfo to size the KV cache: give "
+        snprintf(err, errlen,
+                 "cannot read MemAvailable from /proc/meminfo to size the KV cache: give "
                  "--kv-cache-memory or --memory-budget");
         return -1;
     }
     ec->kv_cache_bytes = kv_budget_cpu_share(avail, fraction, KV_BUDGET_CPU_CAP);
-    fprintf(stderr, "berth serve: KV cache memory %zu bytes: %.2f of the %zu bytes available "
-            "(--cpu-kv-cache-fraction; at most %zu)\n", ec->kv_cache_bytes, fraction, avail,
-            KV_BUDGET_CPU_CAP);
+    fprintf(stderr,
+            "berth serve: KV cache memory %zu bytes: %.2f of the %zu bytes available "
+            "(--cpu-kv-cache-fraction; at most %zu)\n",
+            ec->kv_cache_bytes, fraction, avail, KV_BUDGET_CPU_CAP);
     return 0;
 }
 
@@ -115,11 +118,12 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
         engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
         return -1;
     if (!len_given && s->engine_cfg.max_model_len < s->cfg->max_position_embeddings)
-        fprintf(stderr,
-                "berth serve: max_model_len lowered from the model's %d to %d: the KV cache holds %d "
-                "tokens (more memory for it serves longer sequences)\n",
-                s->cfg->max_position_embeddings, s->engine_cfg.max_model_len,
-                s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
+        fprintf(
+            stderr,
+            "berth serve: max_model_len lowered from the model's %d to %d: the KV cache holds %d "
+            "tokens (more memory for it serves longer sequences)\n",
+            s->cfg->max_position_embeddings, s->engine_cfg.max_model_len,
+            s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
     atomic_store(&s->ready, true);
     return 0;
 }

@@ -2,7 +2,8 @@
  * qk_norm_rope_store (per-head RMSNorm, NeoX RoPE, paged K/V store; untouched slots stay
  * untouched) and causal paged attention over shuffled block tables, for GQA ratios 1/2/4, head_dim
  * 32/64/128, F32 and BF16 caches, T = 1, S = 1, mixed prefill/decode batches, prefill chunks over a
- * cached prefix and contexts crossing many blocks, with and without a sliding window. Outputs are poisoned (NaN) before every op. */
+ * cached prefix and contexts crossing many blocks, with and without a sliding window. Outputs are
+ * poisoned (NaN) before every op. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,9 +20,9 @@ typedef struct shape_case {
 
 /* GQA 1, 2 and 4 across head_dim 32, 64 and 128; sliding windows of 1 (a token sees only itself),
  * 16 (block-aligned), and 40 (inside a block, shorter than most contexts). */
-static const shape_case shapes[] = {{4, 4, 32, 0},   {8, 4, 64, 0},  {16, 4, 128, 0},
-                                    {4, 2, 128, 0},  {8, 2, 32, 0},  {8, 2, 64, 40},
-                                    {4, 4, 32, 1},   {16, 4, 128, 16}};
+static const shape_case shapes[] = {{4, 4, 32, 0},  {8, 4, 64, 0},   {16, 4, 128, 0},
+                                    {4, 2, 128, 0}, {8, 2, 32, 0},   {8, 2, 64, 40},
+                                    {4, 4, 32, 1},  {16, 4, 128, 16}};
 #define NUM_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
 typedef struct batch_case {

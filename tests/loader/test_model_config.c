@@ -1,6 +1,7 @@
 /* config.json and generation_config.json: the real configs of Qwen3-4B, Qwen2.5-7B-Instruct,
- * Llama-3.2-3B-Instruct and Mistral-7B-v0.1 parse to their values; inv_freq matches transformers' float32 numbers; what
- * berth does not implement, and malformed fields, are refused naming the field. */
+ * Llama-3.2-3B-Instruct and Mistral-7B-v0.1 parse to their values; inv_freq matches transformers'
+ * float32 numbers; what berth does not implement, and malformed fields, are refused naming the
+ * field. */
 #include "models/loader/model_config.h"
 #include "tests/support/test_support.h"
 
@@ -195,7 +196,8 @@ static void test_defaults_and_selection(void)
 
 static void test_config_errors(void)
 {
-    expect_error("{\"model_type\":\"gemma\"," BASE "}", "\"gemma\"", "qwen3, qwen2, llama, mistral");
+    expect_error("{\"model_type\":\"gemma\"," BASE "}", "\"gemma\"",
+                 "qwen3, qwen2, llama, mistral");
     expect_error("{\"model_type\":\"mistral\",\"sliding_window\":0," BASE "}", "sliding_window",
                  "integer >= 1");
     expect_error("{\"model_type\":\"mistral\",\"sliding_window\":\"4096\"," BASE "}",
