@@ -317,6 +317,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
                         "/opt/ml/model is used when it holds a config.json)\n");
         return -1;
     }
+    if (a->backend.memory_budget && a->backend.gpu_memory_utilization) {
+        fprintf(stderr, "berth serve: --memory-budget and --gpu-memory-utilization both size the "
+                        "CUDA backend's memory: give one\n");
+        return -1;
+    }
     if (!a->tls_cert != !a->tls_key) {
         fprintf(stderr, "berth serve: --tls-cert and --tls-key go together\n");
         return -1;

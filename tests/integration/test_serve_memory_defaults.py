@@ -103,3 +103,9 @@ def test_bad_fractions_are_refused(long_model):
         p = subprocess.run([str(BERTH), "serve", "--model", str(long_model), flag, "1.5"],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and f"{flag} must be a fraction in (0, 1] (got '1.5')" in p.stderr
+
+
+def test_memory_budget_and_gpu_utilization_exclude_each_other(long_model):
+    p = subprocess.run([str(BERTH), "serve", "--model", str(long_model), "--memory-budget", str(1 << 30),
+                        "--gpu-memory-utilization", "0.5"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "give one" in p.stderr
