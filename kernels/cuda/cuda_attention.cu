@@ -56,6 +56,13 @@ struct attn_args {
 
 /* ---- decode ----------------------------------------------------------------------------------- */
 
+/* The first key tile a decode CTA of a token at position p reads: the tile holding its window's
+ * first key, 0 without a window. */
+__device__ __forceinline__ int window_base(int window, int p)
+{
+    return window > 0 && p >= window ? (p - window + 1) / DEC_TILE * DEC_TILE : 0;
+}
+
 template <int D, typename KV>
 __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
 {
@@ -78,7 +85,7 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
             atomicOr(a.flags, CU_FLAG_QUERY_START);
         const int s = seq_of(a.qs, a.S, t);
         int p = cu_checked_pos(a, t, s);
-        if (p >= 0 && p + 1 > a.span * a.splits) {
+        if (p >= 0 && p + 1 - window_base(a.window, p) > a.span * a.splits) {
             atomicOr(a.flags, CU_FLAG_POSITION);
             p = -1;
         }
@@ -97,11 +104,12 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
     const int p = p_s;
     if (p < 0) return;
     const int64_t bt_row = (int64_t)blk_s[0] * a.MB;
-    /* The window's first key; tiles before its own are skipped, keys before it in that tile score
-     * -inf. Splits and tiles stay tile-aligned: blk_s is indexed from tile0. */
+    /* The window's first key; keys before it in its tile score -inf. Splits count from that tile,
+     * so with a window they divide the window, not the whole context, and they stay tile-aligned
+     * (blk_s is indexed from tile0). */
     const int wlo = a.window > 0 && p >= a.window ? p - a.window + 1 : 0;
-    const int lo = max(split * a.span, wlo / DEC_TILE * DEC_TILE);
-    const int hi = min(p + 1, split * a.span + a.span);
+    const int lo = window_base(a.window, p) + split * a.span;
+    const int hi = min(p + 1, lo + a.span);
     __syncthreads(); /* everyone has read blk_s[0] */
 
     for (int tile0 = lo; tile0 < hi; tile0 += DEC_TILE) {
@@ -503,6 +511,8 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
                            decode_smem(G, D), SMEM_DEFAULT);
         int64_t ctx_max = (int64_t)MB * BK_KV_BLOCK;
         if (batch->max_seq_len > 0 && batch->max_seq_len < ctx_max) ctx_max = batch->max_seq_len;
+        /* With a window a token reads at most window + one tile of keys from its base tile. */
+        if (a.window > 0 && ctx_max > (int64_t)a.window + DEC_TILE) ctx_max = (int64_t)a.window + DEC_TILE;
         plan_splits(st, a, ctx_max, D);
     } else if (cu_attention_tc_covers(dt, D, G) && !prefill_forced_simt()) {
         const cu_attention_tc_call c = {a.out, a.q, a.k, a.v, a.qs, a.pos, a.lens, a.bt, S, T, MB,
