@@ -64,6 +64,9 @@ typedef struct bk_batch {
 /* Shapes of the attention block, fixed per model. */
 typedef struct bk_attn_shape {
     int32_t q_heads, kv_heads, head_dim;
+    /* Sliding-window attention (Mistral): a token at position p attends to positions
+     * p - sliding_window + 1 .. p, as Hugging Face's mask; 0 = every earlier position. */
+    int32_t sliding_window;
 } bk_attn_shape;
 
 /* One row's sampling parameters: the `params` tensor of the sample op is I32 [R][BK_SAMPLE_PARAM_WORDS]
@@ -109,6 +112,9 @@ typedef struct bk_ops {
     int (*download_rows)(bk_backend *be, const bk_tensor *t, int64_t nrows, void *host);
     /* Sets every byte of t to `byte` (tests poison outputs with it). */
     int (*fill_bytes)(bk_backend *be, bk_tensor *t, int byte);
+    /* Bytes tensor_alloc can still hand out: the rest of the memory budget, SIZE_MAX without one.
+     * The engine sizes the KV cache with it. Optional: NULL means no limit is known. */
+    size_t (*bytes_free)(const bk_backend *be);
 
     /* ---- ops ---- */
     /* out[t] = table[ids[t]] converted to f32. out: [T][H] f32, table: [V][H] any float dtype. */
@@ -130,7 +136,8 @@ typedef struct bk_ops {
                               const bk_tensor *inv_freq, float norm_eps, bk_kv_layer *kv,
                               const bk_batch *batch, bk_attn_shape shape);
     /* out [T][Hq·D]: each token attends causally over its sequence's paged cache, positions
-     * 0..positions[t] (its own K/V already stored). GQA: q head h reads kv head h / (Hq / Hkv). */
+     * 0..positions[t] (its own K/V already stored), or the last shape.sliding_window of them.
+     * GQA: q head h reads kv head h / (Hq / Hkv). */
     int (*attention)(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_kv_layer *kv,
                      const bk_batch *batch, bk_attn_shape shape, float scale);
     /* out[T][I] = silu(gate_up[t][0..I)) * gate_up[t][I..2I). */

@@ -1,5 +1,6 @@
 #include "kernels/backends.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,39 @@ const char *bk_available(void)
 #endif
 }
 
+int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, int device,
+                   size_t *budget, char *err, size_t errlen)
+{
+    *budget = 0;
+    bool given = utilization != 0;
+    if (!given) utilization = BK_DEFAULT_GPU_MEMORY_UTILIZATION;
+    if (!(utilization > 0 && utilization <= 1)) {
+        snprintf(err, errlen, "--gpu-memory-utilization %g: expected a fraction in (0, 1]",
+                 utilization);
+        return -1;
+    }
+    if (free_bytes > total_bytes) free_bytes = total_bytes;
+    size_t want = (size_t)((double)total_bytes * utilization);
+    if (want <= free_bytes) {
+        *budget = want;
+        return 0;
+    }
+    size_t headroom = total_bytes - want;
+    if (given || free_bytes <= headroom) {
+        snprintf(
+            err, errlen,
+            "--gpu-memory-utilization %.3g of CUDA device %d's %zu bytes is %zu bytes, but only "
+            "%zu "
+            "are free (other processes hold the rest)%s: lower --gpu-memory-utilization or free "
+            "the device",
+            utilization, device, total_bytes, want, free_bytes,
+            given ? "" : ", too little to leave the default's headroom");
+        return -1;
+    }
+    *budget = free_bytes - headroom;
+    return 0;
+}
+
 static bk_backend *create_cuda(const bk_create_options *opt, char *err, size_t errlen)
 {
 #ifdef BERTH_HAVE_CUDA
@@ -31,7 +65,9 @@ static bk_backend *create_cuda(const bk_create_options *opt, char *err, size_t e
             snprintf(err, errlen, "cannot read CUDA device %d's memory", opt->device);
             return NULL;
         }
-        budget = free_bytes / 10 * 9;
+        if (bk_cuda_budget(free_bytes, total, opt->gpu_memory_utilization, opt->device, &budget,
+                           err, errlen))
+            return NULL;
     }
     return bk_cuda_create(opt->device, budget, err, errlen);
 #else

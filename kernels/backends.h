@@ -10,8 +10,20 @@ typedef struct bk_create_options {
     int threads;          /* CPU: 0 = every core */
     int device;           /* CUDA: device index */
     size_t memory_budget; /* bytes this backend may use (weights, KV cache, workspace); 0 = CPU: no
-                           * limit, CUDA: 90% of the device's free memory */
+                           * limit, CUDA: gpu_memory_utilization of the device (bk_cuda_budget) */
+    double gpu_memory_utilization; /* CUDA: share of the device's total memory; 0 = the default */
 } bk_create_options;
+
+/* The default share of a GPU's memory berth takes (vLLM's --gpu-memory-utilization default). */
+#define BK_DEFAULT_GPU_MEMORY_UTILIZATION 0.9
+
+/* The CUDA backend's budget from the device's free and total memory, as vLLM sizes its share: the
+ * fraction `utilization` (0 < u <= 1; 0 = the default) of the total. An explicit fraction that is
+ * more than is free fails with the numbers; the default then shrinks to what is free less the same
+ * headroom (1 - u of the total: the CUDA context, cuBLAS, graphs), so that it starts on a shared
+ * GPU. Pure arithmetic (tested without a GPU). 0, or -1 with err set. */
+int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, int device,
+                   size_t *budget, char *err, size_t errlen);
 
 /* NULL with err set when the backend is unknown, was not built, or cannot start. */
 bk_backend *bk_create(const bk_create_options *opt, char *err, size_t errlen);

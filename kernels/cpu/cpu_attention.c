@@ -18,6 +18,9 @@ static int check_shape(bk_backend *be, const char *op, bk_attn_shape sh)
     if (sh.head_dim < 2 || sh.head_dim % 2 || sh.head_dim > CPU_MAX_HEAD_DIM)
         return cpu_fail(be, "cpu %s: head_dim is %d, expected an even number in 2..%d", op,
                         sh.head_dim, CPU_MAX_HEAD_DIM);
+    if (sh.sliding_window < 0)
+        return cpu_fail(be, "cpu %s: sliding_window is %d, expected 0 (none) or more", op,
+                        sh.sliding_window);
     return 0;
 }
 
@@ -259,12 +262,17 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
         float m = -INFINITY, l = 0.0f;
         for (int i = 0; i < D; i++)
             acc[i] = 0.0f;
+        /* The first position in the window: blocks before it are skipped, its own block starts
+         * at it. */
+        const int32_t first =
+            sh.sliding_window > 0 && p >= sh.sliding_window ? p - sh.sliding_window + 1 : 0;
         /* Online softmax one block at a time: rescale the running sum when the max grows. */
-        for (int32_t b = 0; b <= p / BK_KV_BLOCK; b++) {
+        for (int32_t b = first / BK_KV_BLOCK; b <= p / BK_KV_BLOCK; b++) {
             int64_t tile = ((int64_t)bt[(int64_t)s * MB + b] * Hkv + g) * BK_KV_BLOCK * D;
             int n = p + 1 - b * BK_KV_BLOCK < BK_KV_BLOCK ? p + 1 - b * BK_KV_BLOCK : BK_KV_BLOCK;
+            int j0 = first > b * BK_KV_BLOCK ? first - b * BK_KV_BLOCK : 0;
             float bm = -INFINITY;
-            for (int j = 0; j < n; j++) {
+            for (int j = j0; j < n; j++) {
                 int64_t o = tile + (int64_t)j * D;
                 sc[j] = scale * (dt == BK_BF16 ? dot_bf16(qv, (const uint16_t *)kv->k.data + o, D)
                                                : dot_f32(qv, (const float *)kv->k.data + o, D));
@@ -275,7 +283,7 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
             l *= corr;
             for (int i = 0; i < D; i++)
                 acc[i] *= corr;
-            for (int j = 0; j < n; j++) {
+            for (int j = j0; j < n; j++) {
                 float pj = expf(sc[j] - mnew);
                 int64_t o = tile + (int64_t)j * D;
                 l += pj;

@@ -1,6 +1,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -139,6 +140,7 @@ static const bk_ops cpu_ops_table = {
     .upload_rows = cpu_upload_rows,
     .download_rows = cpu_download_rows,
     .fill_bytes = cpu_fill_bytes,
+    .bytes_free = bk_cpu_bytes_free,
     .embedding = cpu_embedding,
     .add_rmsnorm = cpu_add_rmsnorm,
     .matmul = cpu_matmul,
@@ -181,6 +183,13 @@ bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size
 size_t bk_cpu_bytes_in_use(const bk_backend *be)
 {
     return ((const cpu_state *)be->impl)->in_use;
+}
+
+size_t bk_cpu_bytes_free(const bk_backend *be)
+{
+    const cpu_state *st = be->impl;
+    if (!st->budget) return SIZE_MAX;
+    return st->in_use < st->budget ? st->budget - st->in_use : 0;
 }
 
 int bk_cpu_num_threads(const bk_backend *be)

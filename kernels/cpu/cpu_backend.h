@@ -15,6 +15,8 @@ bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size
 
 /* Bytes of tensors allocated by tensor_alloc and not yet freed. */
 size_t bk_cpu_bytes_in_use(const bk_backend *be);
+/* Bytes of the memory budget not in use; SIZE_MAX without a budget. */
+size_t bk_cpu_bytes_free(const bk_backend *be);
 
 /* The number of threads an op's parallel region actually runs with (measured by opening one). */
 int bk_cpu_num_threads(const bk_backend *be);

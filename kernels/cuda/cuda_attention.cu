@@ -5,6 +5,7 @@
  *   shared memory, online softmax in registers (flash-attention style, fp32 CUDA cores). BF16 caches
  *   at head_dim 64 and 128 take the tensor-core kernel of cuda_attention_tc.cu instead.
  * The host picks by tokens per sequence; inputs on the device are validated into be->flags. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct attn_args {
     int S, T, MB;
     int64_t num_blocks;
     int Hq, Hkv, G;
+    int window; /* sliding window: keys p - window + 1 .. p; 0 = all up to p */
     float scale;
     unsigned int *flags;
     /* decode split bookkeeping */
@@ -53,6 +55,13 @@ struct attn_args {
 };
 
 /* ---- decode ----------------------------------------------------------------------------------- */
+
+/* The first key tile a decode CTA of a token at position p reads: the tile holding its window's
+ * first key, 0 without a window. */
+__device__ __forceinline__ int window_base(int window, int p)
+{
+    return window > 0 && p >= window ? (p - window + 1) / DEC_TILE * DEC_TILE : 0;
+}
 
 template <int D, typename KV>
 __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
@@ -76,7 +85,7 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
             atomicOr(a.flags, CU_FLAG_QUERY_START);
         const int s = seq_of(a.qs, a.S, t);
         int p = cu_checked_pos(a, t, s);
-        if (p >= 0 && p + 1 > a.span * a.splits) {
+        if (p >= 0 && p + 1 - window_base(a.window, p) > a.span * a.splits) {
             atomicOr(a.flags, CU_FLAG_POSITION);
             p = -1;
         }
@@ -95,7 +104,12 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
     const int p = p_s;
     if (p < 0) return;
     const int64_t bt_row = (int64_t)blk_s[0] * a.MB;
-    const int lo = split * a.span, hi = min(p + 1, lo + a.span);
+    /* The window's first key; keys before it in its tile score -inf. Splits count from that tile,
+     * so with a window they divide the window, not the whole context, and they stay tile-aligned
+     * (blk_s is indexed from tile0). */
+    const int wlo = a.window > 0 && p >= a.window ? p - a.window + 1 : 0;
+    const int lo = window_base(a.window, p) + split * a.span;
+    const int hi = min(p + 1, lo + a.span);
     __syncthreads(); /* everyone has read blk_s[0] */
 
     for (int tile0 = lo; tile0 < hi; tile0 += DEC_TILE) {
@@ -106,7 +120,7 @@ __global__ void __launch_bounds__(DEC_THREADS) attn_decode_kernel(attn_args a)
         /* scores: a warp per position, lanes across head_dim, the K row reused by all G heads */
         for (int pi = warp; pi < n; pi += DEC_WARPS) {
             const int id = blk_s[pi / BK_KV_BLOCK];
-            if (id < 0) {
+            if (id < 0 || tile0 + pi < wlo) {
                 for (int gg = lane; gg < G; gg += 32) s_s[gg * DEC_TILE + pi] = -INFINITY;
                 continue;
             }
@@ -273,8 +287,12 @@ __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
         q_s[i] = r < nq ? a.q[(int64_t)(t0 + r) * a.Hq * D + (int64_t)h * D + d] * a.scale : 0.0f;
     }
     __syncthreads();
-    int end = 0;
-    for (int r = 0; r < PF_BQ; r++) end = max(end, pos_s[r] + 1);
+    int end = 0, begin = INT_MAX; /* keys the CTA's rows attend to: [begin, end) */
+    for (int r = 0; r < PF_BQ; r++) {
+        end = max(end, pos_s[r] + 1);
+        if (pos_s[r] >= 0) begin = min(begin, a.window > 0 ? max(0, pos_s[r] - a.window + 1) : 0);
+    }
+    begin = begin == INT_MAX ? 0 : begin / PF_BK * PF_BK;
     const int64_t bt_row = (int64_t)s * a.MB;
 
     float acc[PF_ROWS][DJ], m[PF_ROWS], l[PF_ROWS];
@@ -288,7 +306,7 @@ __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
         for (int j = 0; j < DJ; j++) acc[i][j] = 0.0f;
     }
 
-    for (int kv0 = 0; kv0 < end; kv0 += PF_BK) {
+    for (int kv0 = begin; kv0 < end; kv0 += PF_BK) {
         for (int e = tid; e < PF_BK * D; e += PF_THREADS) {
             const int c = e / D, d = e % D, kp = kv0 + c;
             float kf = 0.0f, vf = 0.0f;
@@ -317,7 +335,8 @@ __global__ void __launch_bounds__(PF_THREADS) attn_prefill_kernel(attn_args a)
 #pragma unroll
         for (int i = 0; i < PF_ROWS; i++) {
             const int r = warp + 4 * i;
-            const bool valid = rpos[i] >= 0 && kp <= rpos[i];
+            const bool valid =
+                rpos[i] >= 0 && kp <= rpos[i] && (a.window == 0 || kp > rpos[i] - a.window);
             const float sv = valid ? sc[i] : -INFINITY;
             const float m_new = fmaxf(m[i], cu_warp_max(sv));
             const float pv = valid && m_new != -INFINITY ? expf(sv - m_new) : 0.0f;
@@ -437,6 +456,8 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
     if (Hq < 1 || Hkv < 1 || Hq % Hkv)
         return cu_fail(st, "%s: q_heads %d and kv_heads %d: expected kv_heads >= 1 dividing q_heads",
                        op, Hq, Hkv);
+    if (sh.sliding_window < 0)
+        return cu_fail(st, "%s: sliding_window is %d, expected 0 (none) or more", op, sh.sliding_window);
     if (D != 32 && D != 64 && D != 128 && D != 256)
         return cu_fail(st, "%s: head_dim is %d, expected 32, 64, 128 or 256 (the sizes the CUDA "
                        "kernels are built for)", op, D);
@@ -477,6 +498,7 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
     a.Hq = Hq;
     a.Hkv = Hkv;
     a.G = G;
+    a.window = sh.sliding_window;
     a.scale = scale;
     a.flags = st->flags;
     /* Mostly single-token sequences: per-token CTAs sharing K/V across the GQA group. Chunks of
@@ -489,10 +511,12 @@ extern "C" int cu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, 
                            decode_smem(G, D), SMEM_DEFAULT);
         int64_t ctx_max = (int64_t)MB * BK_KV_BLOCK;
         if (batch->max_seq_len > 0 && batch->max_seq_len < ctx_max) ctx_max = batch->max_seq_len;
+        /* With a window a token reads at most window + one tile of keys from its base tile. */
+        if (a.window > 0 && ctx_max > (int64_t)a.window + DEC_TILE) ctx_max = (int64_t)a.window + DEC_TILE;
         plan_splits(st, a, ctx_max, D);
     } else if (cu_attention_tc_covers(dt, D, G) && !prefill_forced_simt()) {
         const cu_attention_tc_call c = {a.out, a.q, a.k, a.v, a.qs, a.pos, a.lens, a.bt, S, T, MB,
-                                        a.num_blocks, Hq, Hkv, D, scale};
+                                        a.num_blocks, Hq, Hkv, D, a.window, scale};
         return cu_attention_tc(st, &c);
     }
     switch (D) {

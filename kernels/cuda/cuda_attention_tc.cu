@@ -1,6 +1,7 @@
 /* Prefill attention on tensor cores (WMMA: bf16 inputs, fp32 accumulators) for bf16 KV caches at
  * head_dim 64 and 128. cu_attention (cuda_attention.cu) decides when it runs; everything else stays there.
  * Must not: differ from the SIMT kernels in what is attended to, or in which device faults are flagged. */
+#include <limits.h>
 #include <math.h>
 #include <mma.h>
 
@@ -28,6 +29,7 @@ struct tc_args {
     int S, T, MB;
     int64_t num_blocks;
     int Hq, Hkv, G, QT; /* QT = tokens per CTA = TC_BM / G */
+    int window;         /* sliding window: keys p - window + 1 .. p; 0 = all up to p */
     float scale;
     unsigned int *flags;
 };
@@ -117,11 +119,14 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[NT];
 #pragma unroll
     for (int kk = 0; kk < NT; kk++) wmma::load_matrix_sync(qf[kk], q_s + warp * 16 * LDK + kk * 16, LDK);
-    int end = 0, wend = 0; /* keys the CTA and this warp's rows attend to */
+    int end = 0, wend = 0, begin = INT_MAX; /* keys the CTA and this warp's rows attend to */
     for (int r = 0; r < TC_BM; r++) {
         end = max(end, pos_s[r] + 1);
         if (r / 16 == warp) wend = max(wend, pos_s[r] + 1);
+        if (pos_s[r] >= 0) begin = min(begin, a.window > 0 ? max(0, pos_s[r] - a.window + 1) : 0);
     }
+    /* Tiles before the earliest window start hold nothing any row attends to. */
+    begin = begin == INT_MAX ? 0 : begin / TC_BK * TC_BK;
     /* Softmax ownership: lanes 2r and 2r+1 (hf = 0, 1) hold row r of the warp, 16 key columns each. */
     const int srow = lane >> 1, hf = lane & 1, row = warp * 16 + srow;
     const int rp = pos_s[row];
@@ -136,7 +141,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
     const int64_t bt_row = (int64_t)s * a.MB;
     __syncthreads(); /* every warp holds its Q fragments: the staging area becomes K and V */
 
-    for (int kv0 = 0; kv0 < end; kv0 += TC_BK) {
+    for (int kv0 = begin; kv0 < end; kv0 += TC_BK) {
         /* K and V of positions past `end` are zero, not stale: P is 0 there, and 0·NaN would not be. */
         for (int e = tid; e < TC_BK * V8; e += TC_THREADS) {
             const int c = e / V8, d = e % V8 * 8, kp = kv0 + c;
@@ -179,7 +184,7 @@ __global__ void __launch_bounds__(TC_THREADS) attn_prefill_tc_kernel(tc_args a)
             for (int c = 0; c < 16; c++) {
                 const int col = hf * 16 + ((c + srow) & 15), kp = kv0 + col;
                 const float x = w_s[srow * TC_LDW + col] * a.scale;
-                sv[c] = rp >= 0 && kp <= rp ? x : -INFINITY;
+                sv[c] = rp >= 0 && kp <= rp && (a.window == 0 || kp > rp - a.window) ? x : -INFINITY;
                 mx = fmaxf(mx, sv[c]);
             }
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -270,6 +275,7 @@ int cu_attention_tc(cu_state *st, const cu_attention_tc_call *c)
     a.Hkv = c->Hkv;
     a.G = c->Hq / c->Hkv;
     a.QT = TC_BM / a.G;
+    a.window = c->window;
     a.scale = c->scale;
     a.flags = st->flags;
     const dim3 grid((unsigned int)((a.T + a.QT - 1) / a.QT + a.S), (unsigned int)a.Hkv);

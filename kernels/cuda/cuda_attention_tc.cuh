@@ -15,6 +15,7 @@ typedef struct cu_attention_tc_call {
     int S, T, MB;
     int64_t num_blocks;
     int Hq, Hkv, D;
+    int window; /* sliding window (0 = none), as bk_attn_shape.sliding_window */
     float scale;
 } cu_attention_tc_call;
 

@@ -267,6 +267,7 @@ static const bk_ops cu_ops = {
     cu_upload_rows,
     cu_download_rows,
     cu_fill_bytes,
+    bk_cuda_bytes_free,
     cu_embedding,
     cu_add_rmsnorm,
     cu_matmul,
@@ -318,6 +319,13 @@ extern "C" void *bk_cuda_stream(bk_backend *be)
 extern "C" size_t bk_cuda_bytes_in_use(const bk_backend *be)
 {
     return be ? ((const cu_state *)be)->arena.used : 0;
+}
+
+extern "C" size_t bk_cuda_bytes_free(const bk_backend *be)
+{
+    if (!be) return 0;
+    const cu_arena *a = &((const cu_state *)be)->arena;
+    return a->capacity - a->used;
 }
 
 /* The fixed workspace: enough for cuBLASLt and for a few thousand prefill tokens' bf16 activations;

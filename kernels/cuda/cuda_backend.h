@@ -28,6 +28,9 @@ void *bk_cuda_stream(bk_backend *be);
 
 /* Bytes of the budget held by live tensors (the fixed workspace is not counted). */
 size_t bk_cuda_bytes_in_use(const bk_backend *be);
+/* Bytes of the tensor share not yet allocated: what the KV cache may still take after the weights
+ * and the workspace (sized in one pass at start, so free ranges are not fragmented). */
+size_t bk_cuda_bytes_free(const bk_backend *be);
 
 /* ---- CUDA graphs: a forward recorded once and replayed with one launch ----
  * Between begin and end, ops are recorded instead of run. A graph replays the kernels exactly as

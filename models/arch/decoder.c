@@ -19,20 +19,51 @@ static int alloc_f32(model *m, bk_tensor *t, int64_t rows, int64_t cols, char *e
     return 0;
 }
 
-int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_logit_rows,
-                  char *err, size_t errlen)
+int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows, char *err,
+                            size_t errlen)
+{
+    const model_config *c = &m->cfg;
+    model_workspace *w = &m->ws;
+    if (w->max_tokens) {
+        snprintf(err, errlen, "model_reserve: the workspace is already reserved");
+        return -1;
+    }
+    if (max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens) {
+        snprintf(err, errlen,
+                 "model_reserve: need positive sizes with logit rows <= tokens (tokens %d, logit "
+                 "rows %d)",
+                 max_tokens, max_logit_rows);
+        return -1;
+    }
+    int64_t T = max_tokens, H = c->hidden_size, D = c->head_dim, I = c->intermediate_size;
+    int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
+    w->max_tokens = max_tokens;
+    w->max_logit_rows = max_logit_rows;
+    if (alloc_f32(m, &w->residual, T, H, err, errlen) ||
+        alloc_f32(m, &w->normed, T, H, err, errlen) ||
+        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) ||
+        alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
+        alloc_f32(m, &w->attn, T, q_dim, err, errlen) ||
+        alloc_f32(m, &w->delta, T, H, err, errlen) ||
+        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) ||
+        alloc_f32(m, &w->act, T, I, err, errlen) ||
+        alloc_f32(m, &w->rows, max_logit_rows, H, err, errlen) ||
+        alloc_f32(m, &w->logits, max_logit_rows, c->vocab_size, err, errlen))
+        return -1;
+    return 0;
+}
+
+int model_reserve_kv(model *m, int32_t num_blocks, char *err, size_t errlen)
 {
     const model_config *c = &m->cfg;
     const bk_ops *ops = m->be->ops;
     if (m->kv_blocks) {
-        snprintf(err, errlen, "model_reserve: already reserved");
+        snprintf(err, errlen, "model_reserve: the KV cache is already reserved");
         return -1;
     }
-    if (num_blocks <= 0 || max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens) {
-        snprintf(err, errlen,
-                 "model_reserve: need positive sizes with logit rows <= tokens (blocks %d, tokens %d, "
-                 "logit rows %d)",
-                 num_blocks, max_tokens, max_logit_rows);
+    if (num_blocks <= 0) {
+        snprintf(err, errlen, "model_reserve: the KV cache needs at least one block (got %d)",
+                 num_blocks);
         return -1;
     }
     int64_t kv_cols = (int64_t)c->num_kv_heads * BK_KV_BLOCK * c->head_dim;
@@ -46,19 +77,16 @@ int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_
         }
     }
     m->kv_blocks = num_blocks;
-    model_workspace *w = &m->ws;
-    int64_t T = max_tokens, H = c->hidden_size, D = c->head_dim, I = c->intermediate_size;
-    int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
-    w->max_tokens = max_tokens;
-    w->max_logit_rows = max_logit_rows;
-    if (alloc_f32(m, &w->residual, T, H, err, errlen) || alloc_f32(m, &w->normed, T, H, err, errlen) ||
-        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) || alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
-        alloc_f32(m, &w->attn, T, q_dim, err, errlen) || alloc_f32(m, &w->delta, T, H, err, errlen) ||
-        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) || alloc_f32(m, &w->act, T, I, err, errlen) ||
-        alloc_f32(m, &w->rows, max_logit_rows, H, err, errlen) ||
-        alloc_f32(m, &w->logits, max_logit_rows, c->vocab_size, err, errlen))
-        return -1;
     return 0;
+}
+
+int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_logit_rows,
+                  char *err, size_t errlen)
+{
+    return model_reserve_kv(m, num_blocks, err, errlen) ||
+                   model_reserve_workspace(m, max_tokens, max_logit_rows, err, errlen)
+               ? -1
+               : 0;
 }
 
 #define OP(call)                                                                                   \
@@ -77,7 +105,7 @@ int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, cha
     bk_backend *be = m->be;
     model_workspace *w = &m->ws;
     int32_t T = batch->num_tokens, R = batch->num_logit_rows;
-    if (!m->kv_blocks) {
+    if (!m->kv_blocks || !m->ws.max_tokens) {
         snprintf(err, errlen, "forward: model_reserve was not called");
         return -1;
     }
@@ -86,7 +114,7 @@ int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, cha
                  T, R, w->max_tokens, w->max_logit_rows);
         return -1;
     }
-    bk_attn_shape shape = {c->num_q_heads, c->num_kv_heads, c->head_dim};
+    bk_attn_shape shape = {c->num_q_heads, c->num_kv_heads, c->head_dim, c->sliding_window};
     float scale = 1.0f / sqrtf((float)c->head_dim);
 
     OP(ops->embedding(be, &w->residual, &m->embed, &batch->token_ids, T));

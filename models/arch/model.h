@@ -28,6 +28,11 @@ const generation_config *model_get_generation_config(const model *m);
  * forward. Call once before forward. */
 int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_logit_rows,
                   char *err, size_t errlen);
+/* The two halves of model_reserve, each once: the engine reserves the workspace first so that the
+ * KV cache can take what memory is left. */
+int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows, char *err,
+                            size_t errlen);
+int model_reserve_kv(model *m, int32_t num_blocks, char *err, size_t errlen);
 
 /* Bytes of KV cache per token (all layers, K and V) in the backend's KV dtype. */
 size_t model_kv_bytes_per_token(const model *m, bk_dtype kv_dtype);

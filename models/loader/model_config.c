@@ -1,6 +1,7 @@
 /* config.json and generation_config.json. Defaults for absent optional fields are Hugging Face's
- * (transformers' Qwen3Config / Qwen2Config / LlamaConfig), so a checkpoint means here what it means
- * there; fields that would change the math in ways berth does not implement are rejected. */
+ * (transformers' Qwen3Config / Qwen2Config / LlamaConfig / MistralConfig), so a checkpoint means
+ * here what it means there; fields that would change the math in ways berth does not implement are
+ * rejected. */
 #include "models/loader/model_config.h"
 #include "models/loader/loader_error.h"
 
@@ -22,6 +23,7 @@ static const struct {
     {"qwen3", "Qwen3ForCausalLM", MODEL_ARCH_QWEN3},
     {"qwen2", "Qwen2ForCausalLM", MODEL_ARCH_QWEN2},
     {"llama", "LlamaForCausalLM", MODEL_ARCH_LLAMA},
+    {"mistral", "MistralForCausalLM", MODEL_ARCH_MISTRAL},
 };
 #define NUM_ARCHS (sizeof archs / sizeof archs[0])
 
@@ -186,14 +188,15 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
         }
         return loader_fail(err, errlen,
                     "%s: field \"model_type\": \"%.64s\" is not supported (supported: "
-                    "qwen3, qwen2, llama)",
+                    "qwen3, qwen2, llama, mistral)",
                     path, type->valuestring);
     }
     const cJSON *first = cJSON_IsArray(classes) ? classes->child : NULL;
     if (!cJSON_IsString(first))
         return loader_fail(err, errlen,
                     "%s: field \"model_type\" is missing and \"architectures\" is not a "
-                    "list of class names; expected model_type \"qwen3\", \"qwen2\" or \"llama\"",
+                    "list of class names; expected model_type \"qwen3\", \"qwen2\", \"llama\" or "
+                    "\"mistral\"",
                     path);
     for (size_t i = 0; i < NUM_ARCHS; i++) {
         if (strcmp(first->valuestring, archs[i].cls) == 0) {
@@ -204,7 +207,7 @@ static int select_arch(model_config *cfg, const cJSON *root, const char *path, c
     }
     return loader_fail(err, errlen,
                 "%s: field \"architectures\": \"%.64s\" is not supported (supported: "
-                "Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM)",
+                "Qwen3ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM, MistralForCausalLM)",
                 path, first->valuestring);
 }
 
@@ -274,14 +277,14 @@ static int check_unsupported(const model_config *cfg, const cJSON *root, const c
                              char *err, size_t errlen)
 {
     bool flag = false;
-    if (cfg->arch != MODEL_ARCH_LLAMA) {
+    if (cfg->arch == MODEL_ARCH_QWEN3 || cfg->arch == MODEL_ARCH_QWEN2) {
         if (get_bool(root, "use_sliding_window", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
             return loader_fail(err, errlen,
                         "%s: field \"use_sliding_window\": true is not supported (berth "
                         "runs full attention); expected false",
                         path);
-    } else {
+    } else if (cfg->arch == MODEL_ARCH_LLAMA) {
         if (get_bool(root, "mlp_bias", &flag, path, err, errlen) == FIELD_BAD) return -1;
         if (flag)
             return loader_fail(err, errlen,
@@ -343,12 +346,20 @@ static int parse_config(model_config *cfg, const cJSON *root, const char *path, 
     if (get_bool(root, "tie_word_embeddings", &cfg->tie_word_embeddings, path, err, errlen) ==
         FIELD_BAD)
         return -1;
-    /* Qwen2 hard-codes q/k/v biases and has no attention_bias field; the others read it. */
+    /* Qwen2 hard-codes q/k/v biases and Mistral their absence (neither reads attention_bias); the
+     * others read it. */
     if (cfg->arch == MODEL_ARCH_QWEN2)
         cfg->attention_bias = true;
+    else if (cfg->arch == MODEL_ARCH_MISTRAL)
+        cfg->attention_bias = false;
     else if (get_bool(root, "attention_bias", &cfg->attention_bias, path, err, errlen) == FIELD_BAD)
         return -1;
     cfg->qk_norm = cfg->arch == MODEL_ARCH_QWEN3;
+    /* Only Mistral reads sliding_window; Qwen2/3 carry one that use_sliding_window (refused when
+     * true) switches on, and Llama has none. */
+    if (cfg->arch == MODEL_ARCH_MISTRAL &&
+        get_int(root, "sliding_window", 1, &cfg->sliding_window, path, err, errlen) == FIELD_BAD)
+        return -1;
 
     cfg->bos_token_id = -1;
     if (get_int(root, "bos_token_id", 0, &cfg->bos_token_id, path, err, errlen) == FIELD_BAD)

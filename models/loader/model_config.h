@@ -9,14 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MODEL_ARCH_QWEN3, MODEL_ARCH_QWEN2, MODEL_ARCH_LLAMA } model_arch;
+typedef enum {
+    MODEL_ARCH_QWEN3,
+    MODEL_ARCH_QWEN2,
+    MODEL_ARCH_LLAMA,
+    MODEL_ARCH_MISTRAL
+} model_arch;
 typedef enum { ROPE_SCALING_NONE, ROPE_SCALING_LLAMA3 } rope_scaling_type;
 
 #define MODEL_MAX_EOS 8
 
 typedef struct model_config {
     model_arch arch;
-    char model_type[32]; /* "qwen3", "qwen2", "llama" */
+    char model_type[32]; /* "qwen3", "qwen2", "llama", "mistral" */
     int32_t vocab_size, hidden_size, intermediate_size, num_layers;
     int32_t num_q_heads, num_kv_heads, head_dim; /* head_dim defaults to hidden/heads when absent */
     int32_t max_position_embeddings;
@@ -25,6 +30,9 @@ typedef struct model_config {
     bool tie_word_embeddings;
     bool attention_bias; /* q/k/v projections have biases (Qwen2/2.5: always true) */
     bool qk_norm;        /* per-head RMSNorm on q and k (Qwen3: true) */
+    /* Mistral: each token attends to the last sliding_window positions (itself included); 0 = all
+     * earlier positions (null or absent in config.json, and every other architecture). */
+    int32_t sliding_window;
     struct {
         rope_scaling_type type;
         double factor, low_freq_factor, high_freq_factor;

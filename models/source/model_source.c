@@ -109,7 +109,9 @@ int model_source_fetch(const char *s3_url, const char *dir, const model_source_o
                             .region = opt->region,
                             .endpoint = opt->endpoint,
                             .path_style = opt->path_style,
-                            .max_attempts = opt->max_attempts};
+                            .max_attempts = opt->max_attempts,
+                            .connect_timeout_s = opt->connect_timeout_s,
+                            .read_timeout_s = opt->read_timeout_s};
     s3_client c;
     char cerr[1024];
     if (s3_client_init(&c, &co, cerr, sizeof cerr) != 0) {

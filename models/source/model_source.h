@@ -23,6 +23,7 @@ typedef struct {
     uint64_t bytes_downloaded;  /* body bytes received in this run, retries included */
     size_t parts_fetched, parts_resumed;
     unsigned long requests, retries;
+    unsigned long resumes; /* retried GETs that continued from the bytes already received */
     double seconds;
 } model_source_stats;
 
@@ -34,8 +35,11 @@ typedef struct {
     bool path_style;       /* always path-style addressing (also implied by an endpoint override) */
     uint64_t part_size;    /* bytes per ranged GET, 0: 8 MiB */
     int concurrency;       /* parallel GETs, 0: 8 */
-    int max_attempts;      /* per request, 0: 5 */
-    int list_page_size;    /* ListObjectsV2 max-keys, 0: the server's default (1000) */
+    int max_attempts;      /* attempts in a row without progress, 0: $AWS_MAX_ATTEMPTS, else 5 */
+    long connect_timeout_s; /* 0: $BERTH_S3_CONNECT_TIMEOUT, else 60 */
+    long read_timeout_s;    /* no byte for this long fails an attempt, 0: $BERTH_S3_READ_TIMEOUT,
+                             * else 60 */
+    int list_page_size;     /* ListObjectsV2 max-keys, 0: the server's default (1000) */
     ms_progress progress;
     long log_interval_ms;      /* log-line progress period, 0: 5000 */
     model_source_stats *stats; /* filled when not NULL */

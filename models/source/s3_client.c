@@ -85,14 +85,40 @@ int s3_build_url(const s3_addr *addr, const char *region, const char *bucket, co
 
 /* ---- client --------------------------------------------------------------------------------- */
 
+/* A positive integer from the environment, or `def` when unset or empty. */
+static int env_long(const char *name, long max, long def, long *out, char *err, size_t errlen)
+{
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > max) {
+        snprintf(err, errlen, "%s='%s': expected an integer from 1 to %ld", name, v, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
 int s3_client_init(s3_client *c, const s3_client_options *o, char *err, size_t errlen)
 {
     pthread_once(&curl_once, curl_init_once);
     *c = (s3_client){0};
     c->cred_opt = (awscred_options){.profile = o->profile};
-    c->max_attempts = o->max_attempts > 0 ? o->max_attempts : 5;
-    c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
-    c->stall_timeout_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 30;
+    /* The AWS CLI's patience by default (botocore: 60 s to connect, 60 s without a byte, 5
+     * attempts in its legacy retry mode and in s3transfer's download retries). */
+    long attempts = o->max_attempts;
+    c->connect_timeout_s = o->connect_timeout_s;
+    c->read_timeout_s = o->read_timeout_s;
+    if ((attempts <= 0 && env_long("AWS_MAX_ATTEMPTS", 256, 5, &attempts, err, errlen) != 0) ||
+        (c->connect_timeout_s <= 0 &&
+         env_long("BERTH_S3_CONNECT_TIMEOUT", 3600, 60, &c->connect_timeout_s, err, errlen) != 0) ||
+        (c->read_timeout_s <= 0 &&
+         env_long("BERTH_S3_READ_TIMEOUT", 3600, 60, &c->read_timeout_s, err, errlen) != 0))
+        return -1;
+    c->max_attempts = (int)attempts;
     const char *ep = o->endpoint && *o->endpoint ? o->endpoint : getenv("AWS_ENDPOINT_URL_S3");
     if (!ep || !*ep) ep = getenv("AWS_ENDPOINT_URL");
     if (ep && *ep) {
@@ -139,8 +165,40 @@ typedef struct {
     const s3_sink *sink;
     uint64_t got;
     bool sink_failed, body_too_large;
+    bool range_ignored; /* a 200 to a Range that does not start at 0 */
+    bool refuse_200;
     size_t body_cap;
+    /* Stall detection: botocore's read timeout, no byte for read_timeout_s (libcurl's own low-speed
+     * limit averages over its window, so a slow trickle that botocore waits for would fail it). */
+    long read_timeout_s;
+    curl_off_t last_bytes;
+    double last_change;
+    bool stalled;
 } xfer;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* libcurl calls this at least once a second while a transfer runs, also when no byte arrives. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)ultotal, (void)ulnow;
+    xfer *x = ud;
+    double now = mono_s();
+    if (dlnow != x->last_bytes) {
+        x->last_bytes = dlnow;
+        x->last_change = now;
+        return 0;
+    }
+    if (now - x->last_change < (double)x->read_timeout_s) return 0;
+    x->stalled = true;
+    return 1;
+}
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
 {
@@ -148,6 +206,10 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
     size_t n = sz * nm;
     long code = 0;
     curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200 && x->refuse_200) {
+        x->range_ignored = true;
+        return 0;
+    }
     if (code / 100 == 2 && x->sink) {
         if (x->sink->write(x->sink->ctx, p, n) != 0) {
             x->sink_failed = true;
@@ -320,15 +382,29 @@ done:
     return rc;
 }
 
-int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, const char *key,
-               const char *query, const sigv4_header *headers, size_t n_headers,
-               const s3_sink *sink, uint64_t expect_len, s3_response *resp, char *err,
-               size_t errlen)
+/* A ranged GET's progress across attempts: `value` is the Range header the caller's header list
+ * points at, rewritten before each attempt to ask for the bytes not yet held. */
+typedef struct {
+    uint64_t start, len, held;
+    char value[64];
+} range_state;
+
+static int perform(s3_client *c, CURL *h, const char *method, const char *bucket, const char *key,
+                   const char *query, const sigv4_header *headers, size_t n_headers,
+                   const s3_sink *sink, uint64_t expect_len, range_state *rg, s3_response *resp,
+                   char *err, size_t errlen)
 {
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
     bool redirected = false;
     *resp = (s3_response){0};
     for (int attempt = 0;;) {
+        uint64_t held_before = rg ? rg->held : 0;
+        if (rg) {
+            snprintf(rg->value, sizeof rg->value, "bytes=%llu-%llu",
+                     (unsigned long long)(rg->start + rg->held),
+                     (unsigned long long)(rg->start + rg->len - 1));
+            expect_len = rg->len - rg->held;
+        }
         sigv4_buf url = {0};
         struct curl_slist *list = NULL;
         if (sign(c, method, bucket, key, query, headers, n_headers, &url, &list, err, errlen) !=
@@ -339,9 +415,14 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
         }
         resp->body.len = 0;
         if (resp->body.data) resp->body.data[0] = '\0';
-        if (sink && sink->reset) sink->reset(sink->ctx);
-        xfer x = {
-            .h = h, .resp = resp, .sink = sink, .body_cap = sink ? MAX_ERROR_BODY : MAX_LIST_BODY};
+        if (sink && sink->reset && !rg) sink->reset(sink->ctx);
+        xfer x = {.h = h,
+                  .resp = resp,
+                  .sink = sink,
+                  .body_cap = sink ? MAX_ERROR_BODY : MAX_LIST_BODY,
+                  .refuse_200 = rg && rg->start + rg->held > 0,
+                  .read_timeout_s = c->read_timeout_s,
+                  .last_change = mono_s()};
         char cerr[CURL_ERROR_SIZE] = "";
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url.data);
@@ -353,9 +434,10 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
         curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->stall_timeout_s);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "berth-s3/1");
         CURLcode rc = curl_easy_perform(h);
         atomic_fetch_add(&c->requests, 1);
@@ -364,14 +446,26 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
         char where[600];
         snprintf(where, sizeof where, "%s %s", method, url.data);
         sigv4_buf_free(&url);
+        if (rg && resp->status / 100 == 2) rg->held += x.got;
         if (x.sink_failed) return -1; /* the sink wrote its own message */
+        if (x.range_ignored) {
+            snprintf(err, errlen,
+                     "%s: the server answered 200 with the whole object to a request "
+                     "for bytes from %llu (it ignores Range)",
+                     where, (unsigned long long)(rg->start + held_before));
+            return -1;
+        }
         if (x.body_too_large) {
             snprintf(err, errlen, "%s: response body over %d bytes", where,
                      sink ? MAX_ERROR_BODY : MAX_LIST_BODY);
             return -1;
         }
         bool retry;
-        if (rc != CURLE_OK) {
+        if (x.stalled) {
+            retry = true;
+            snprintf(err, errlen, "%s: no data received for %ld s (read timeout)", where,
+                     c->read_timeout_s);
+        } else if (rc != CURLE_OK) {
             retry = retryable_curl(rc);
             snprintf(err, errlen, "%s: %s", where, cerr[0] ? cerr : curl_easy_strerror(rc));
         } else if (resp->status / 100 == 2 && expect_len != UINT64_MAX && x.got != expect_len) {
@@ -394,6 +488,12 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
             s3_describe_status(resp, desc, sizeof desc);
             snprintf(err, errlen, "%s: %s", where, desc);
         }
+        /* Bytes received since the last attempt: the server is slow, not gone. Only attempts
+         * in a row that bring nothing count towards giving up. */
+        if (retry && rg && rg->held > held_before) {
+            attempt = 0;
+            atomic_fetch_add(&c->resumes, 1);
+        }
         if (!retry || ++attempt >= c->max_attempts) {
             if (retry) {
                 size_t l = strlen(err);
@@ -404,6 +504,25 @@ int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, co
         atomic_fetch_add(&c->retries, 1);
         backoff_sleep(attempt - 1, &seed);
     }
+}
+
+int s3_request(s3_client *c, CURL *h, const char *method, const char *bucket, const char *key,
+               const char *query, const sigv4_header *headers, size_t n_headers,
+               const s3_sink *sink, uint64_t expect_len, s3_response *resp, char *err,
+               size_t errlen)
+{
+    return perform(c, h, method, bucket, key, query, headers, n_headers, sink, expect_len, NULL,
+                   resp, err, errlen);
+}
+
+int s3_get_range(s3_client *c, CURL *h, const char *bucket, const char *key, const char *etag,
+                 uint64_t start, uint64_t len, const s3_sink *sink, s3_response *resp, char *err,
+                 size_t errlen)
+{
+    range_state rg = {.start = start, .len = len};
+    sigv4_header hs[2] = {{"range", rg.value}, {"if-match", etag}};
+    return perform(c, h, "GET", bucket, key, NULL, hs, etag && *etag ? 2 : 1, sink, len, &rg, resp,
+                   err, errlen);
 }
 
 void s3_describe_status(const s3_response *r, char *out, size_t outlen)

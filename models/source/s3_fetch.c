@@ -137,14 +137,6 @@ typedef struct {
     char err[FETCH_ERRLEN];
 } part_ctx;
 
-static void part_reset(void *vctx)
-{
-    part_ctx *p = vctx;
-    atomic_fetch_sub(&p->r->bytes_run, p->off - p->start);
-    p->off = p->start;
-    EVP_DigestInit_ex(p->md, EVP_sha256(), NULL);
-}
-
 static int part_write(void *vctx, const char *data, size_t n)
 {
     part_ctx *p = vctx;
@@ -244,17 +236,15 @@ static int fetch_part(fetch_run *r, CURL *h, const fetch_task *t)
     part_ctx p = {.r = r, .f = f, .start = t->part * r->part_size, .md = EVP_MD_CTX_new()};
     p.len = p.start + r->part_size > f->size ? f->size - p.start : r->part_size;
     p.off = p.start;
-    char range[64], err[FETCH_ERRLEN] = "";
-    snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)p.start,
-             (unsigned long long)(p.start + p.len - 1));
-    sigv4_header hs[2] = {{"range", range}, {"if-match", f->etag}};
-    s3_sink sink = {part_reset, part_write, &p};
-    s3_response resp;
+    char err[FETCH_ERRLEN] = "";
+    /* No reset: a retried GET continues where the bytes stopped (the digest keeps running). */
+    s3_sink sink = {NULL, part_write, &p};
+    s3_response resp = {0};
     int rc = -1;
-    if (!p.md) {
+    if (!p.md || !EVP_DigestInit_ex(p.md, EVP_sha256(), NULL)) {
         snprintf(err, sizeof err, "out of memory");
-    } else if (s3_request(r->c, h, "GET", r->bucket, f->key, NULL, hs, f->etag[0] ? 2 : 1, &sink,
-                          p.len, &resp, err, sizeof err) != 0) {
+    } else if (s3_get_range(r->c, h, r->bucket, f->key, f->etag, p.start, p.len, &sink, &resp, err,
+                            sizeof err) != 0) {
         if (p.err[0]) snprintf(err, sizeof err, "%s", p.err);
     } else if (!(resp.status == 206 || (resp.status == 200 && p.start == 0 && p.len == f->size))) {
         describe_get_error(r, f, &resp, err, sizeof err);
@@ -642,6 +632,7 @@ done:;
         s->parts_fetched = atomic_load(&r.parts_run);
         s->requests = atomic_load(&c->requests);
         s->retries = atomic_load(&c->retries);
+        s->resumes = atomic_load(&c->resumes);
         s->seconds = secs;
     }
     if (rc == 0 && o->progress != MS_PROGRESS_NONE) {

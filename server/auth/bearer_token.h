@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/auth/sigv4.h"
+#include "models/aws/sigv4.h"
 
 #define BEARER_SAGEMAKER_PREFIX "sagemaker-api-key-"
 #define BEARER_BEDROCK_PREFIX "bedrock-api-key-"

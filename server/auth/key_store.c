@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/auth/sigv4.h"
+#include "models/aws/sigv4.h"
 
 #define MAX_KEY_FILE (16u << 20)
 

@@ -30,7 +30,12 @@ static void fetch_usage(FILE *f)
         "  --path-style        path-style addressing (implied by an endpoint)\n"
         "  --part-size BYTES   bytes per ranged GET, suffixes K M G (default 8M)\n"
         "  --concurrency N     parallel GETs (default 8)\n"
-        "  --max-attempts N    attempts per request before giving up (default 5)\n"
+        "  --max-attempts N    attempts in a row that receive nothing before a request gives up;\n"
+        "                      an attempt that received bytes resumes from them and does not\n"
+        "                      count (default $AWS_MAX_ATTEMPTS, else 5)\n"
+        "  --read-timeout S    an attempt that receives no byte for S seconds is retried (default\n"
+        "                      $BERTH_S3_READ_TIMEOUT, else 60, as the AWS CLI's)\n"
+        "  --connect-timeout S seconds to connect (default $BERTH_S3_CONNECT_TIMEOUT, else 60)\n"
         "  --progress MODE     auto (bar on a terminal, else log lines), bar, log or none\n"
         "  --stats             print a JSON line of transfer statistics on stdout\n"
         "  -h, --help          this text\n");
@@ -152,6 +157,15 @@ int cmd_fetch(int argc, char **argv)
                 o.concurrency = (int)n;
             else
                 o.max_attempts = (int)n;
+        } else if (!strcmp(a, "--read-timeout") || !strcmp(a, "--connect-timeout")) {
+            if (parse_int(v, 1, 3600, &n) != 0) {
+                fprintf(stderr, "berth fetch: %s '%s', expected 1 to 3600 seconds\n", a, v);
+                return 2;
+            }
+            if (a[2] == 'r')
+                o.read_timeout_s = n;
+            else
+                o.connect_timeout_s = n;
         } else if (!strcmp(a, "--progress")) {
             if (!strcmp(v, "auto"))
                 o.progress = MS_PROGRESS_AUTO;
@@ -189,11 +203,11 @@ int cmd_fetch(int argc, char **argv)
     if (want_stats)
         printf("{\"objects\": %zu, \"downloaded\": %zu, \"skipped\": %zu, \"bytes_total\": %llu, "
                "\"bytes_downloaded\": %llu, \"parts_fetched\": %zu, \"parts_resumed\": %zu, "
-               "\"requests\": %lu, \"retries\": %lu, \"seconds\": %.3f}\n",
+               "\"requests\": %lu, \"retries\": %lu, \"resumes\": %lu, \"seconds\": %.3f}\n",
                stats.objects, stats.downloaded, stats.skipped,
                (unsigned long long)stats.bytes_total, (unsigned long long)stats.bytes_downloaded,
                stats.parts_fetched, stats.parts_resumed, stats.requests, stats.retries,
-               stats.seconds);
+               stats.resumes, stats.seconds);
     if (rc != 0) {
         fprintf(stderr, "berth fetch: %s\n", err);
         return 1;

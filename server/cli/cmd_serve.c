@@ -64,10 +64,17 @@ static void serve_usage(FILE *f)
             "                              model's max_position_embeddings)\n"
             "  --max-num-seqs N            sequences in one batch (default 64)\n"
             "  --max-num-batched-tokens N  tokens in one engine step (default 2048)\n"
-            "  --kv-cache-tokens N         KV-cache size in tokens (default: what --kv-cache-memory\n"
-            "                              holds, at most max-num-seqs x max-model-len)\n"
+            "  --kv-cache-tokens N         KV-cache size in tokens (default: what its memory holds,\n"
+            "                              at most max-num-seqs x max-model-len)\n"
             "  --kv-cache-memory BYTES     KV-cache memory when --kv-cache-tokens is not given\n"
-            "                              (default 2147483648) [BERTH_KV_CACHE_MEMORY]\n"
+            "                              (default: CUDA, or a CPU with --memory-budget: all that is\n"
+            "                              left after weights and workspace; CPU: --cpu-kv-cache-fraction\n"
+            "                              of MemAvailable) [BERTH_KV_CACHE_MEMORY]\n"
+            "  --cpu-kv-cache-fraction F   CPU without a memory budget: the KV cache's share of\n"
+            "                              MemAvailable, at most 64 GiB (default 0.4)\n"
+            "                              [BERTH_CPU_KV_CACHE_FRACTION]\n"
+            "  Without --max-model-len, a KV cache that cannot hold the model's full length lowers\n"
+            "  max_model_len to what it holds (logged); an explicit one that does not fit fails.\n"
             "  --max-waiting N             requests queued beyond the batch; more get 429 (default 1024)\n"
             "  --max-body-bytes N          larger request bodies get 413 (default 6291456)\n"
             "  --request-timeout SECONDS   abort a request running longer (default: no limit)\n"
@@ -86,8 +93,12 @@ static void serve_usage(FILE *f)
             "                              decode steps replay CUDA graphs on the cuda backend)\n"
             "  --device N                  CUDA device (default 0)\n"
             "  --memory-budget BYTES       all memory the model may use: weights, KV cache, workspace\n"
-            "                              (default: CPU no limit, CUDA 90%% of free device memory)\n"
+            "                              (default: CPU no limit, CUDA --gpu-memory-utilization)\n"
             "                              [BERTH_MEMORY_BUDGET]\n"
+            "  --gpu-memory-utilization F  CUDA without --memory-budget: the share of the device's\n"
+            "                              total memory berth takes, as vLLM's (default 0.9; the\n"
+            "                              default shrinks to fit what other processes leave free, an\n"
+            "                              explicit one fails) [BERTH_GPU_MEMORY_UTILIZATION]\n"
             "  --threads N                 CPU backend threads (default: every core)\n"
             "  --tool-call-parser NAME     how chat output's tool calls are read, as vLLM names them:\n"
             "                              hermes (<tool_call>{...}</tool_call>), llama3_json\n"
@@ -138,6 +149,19 @@ static int parse_num(const char *opt, const char *s, long long lo, long long hi,
     return 0;
 }
 
+static int parse_fraction(const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0 && v <= 1)) {
+        fprintf(stderr, "berth serve: %s must be a fraction in (0, 1] (got '%s')\n", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -149,7 +173,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -175,6 +199,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"enforce-eager", no_argument, 0, O_EAGER},
         {"device", required_argument, 0, O_DEVICE},
         {"memory-budget", required_argument, 0, O_BUDGET},
+        {"gpu-memory-utilization", required_argument, 0, O_GPUUTIL},
+        {"cpu-kv-cache-fraction", required_argument, 0, O_CPUKV},
         {"auth-key-store", required_argument, 0, O_KEYSTORE},
         {"auth-region", required_argument, 0, O_REGION},
         {"auth-accept-bedrock", no_argument, 0, O_BEDROCK},
@@ -193,7 +219,6 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     a->port = 8080;
     a->opts.served_model_name = env("BERTH_SERVED_MODEL_NAME");
     a->opts.retry_after_s = 1;
-    a->opts.kv_cache_bytes = 2ull << 30;
     long long v;
     const char *port_env = env("BERTH_PORT") ? env("BERTH_PORT") : env("SAGEMAKER_BIND_TO_PORT");
     if (port_env) {
@@ -205,6 +230,14 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
             return -1;
         a->opts.kv_cache_bytes = (size_t)v;
     }
+    if (env("BERTH_GPU_MEMORY_UTILIZATION") &&
+        parse_fraction("BERTH_GPU_MEMORY_UTILIZATION", env("BERTH_GPU_MEMORY_UTILIZATION"),
+                       &a->backend.gpu_memory_utilization))
+        return -1;
+    if (env("BERTH_CPU_KV_CACHE_FRACTION") &&
+        parse_fraction("BERTH_CPU_KV_CACHE_FRACTION", env("BERTH_CPU_KV_CACHE_FRACTION"),
+                       &a->opts.cpu_kv_fraction))
+        return -1;
     a->backend.name = env("BERTH_BACKEND");
     a->shutdown_timeout_s = 25;
     if (env("BERTH_SHUTDOWN_TIMEOUT")) {
@@ -263,6 +296,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_EAGER: a->engine.cuda_graphs = -1; break;
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
         case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
+        case O_GPUUTIL: if (parse_fraction("--gpu-memory-utilization", optarg, &a->backend.gpu_memory_utilization)) return -1; break;
+        case O_CPUKV: if (parse_fraction("--cpu-kv-cache-fraction", optarg, &a->opts.cpu_kv_fraction)) return -1; break;
         case O_KEYSTORE: a->auth_key_store = optarg; break;
         case O_TOKHOST: a->auth_token_host = optarg; break;
         case O_REGION:
@@ -306,6 +341,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
             return -1;
         }
         a->opts.tool_call_parser_given = true;
+    }
+    if (a->backend.memory_budget && a->backend.gpu_memory_utilization) {
+        fprintf(stderr, "berth serve: --memory-budget and --gpu-memory-utilization both size the "
+                        "CUDA backend's memory: give one\n");
+        return -1;
     }
     if (!a->tls_cert != !a->tls_key) {
         fprintf(stderr, "berth serve: --tls-cert and --tls-key go together\n");

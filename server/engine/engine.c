@@ -7,6 +7,8 @@
  * (to publish events), never during the forward itself. */
 #include "server/engine/engine_internal.h"
 
+#include "server/engine/kv_budget.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,8 @@ void engine_config_defaults(engine_config *cfg, const model_config *mc)
     if (cfg->max_num_seqs <= 0) cfg->max_num_seqs = 64;
     if (cfg->max_batched_tokens <= 0) cfg->max_batched_tokens = 2048;
     if (cfg->max_batched_tokens < cfg->max_num_seqs) cfg->max_batched_tokens = cfg->max_num_seqs;
-    if (cfg->num_kv_blocks <= 0) cfg->num_kv_blocks = kvb_blocks_for(cfg->max_model_len) * 4;
+    if (cfg->num_kv_blocks <= 0 && cfg->kv_cache_bytes == 0)
+        cfg->num_kv_blocks = kvb_blocks_for(cfg->max_model_len) * 4;
     if (cfg->max_waiting <= 0) cfg->max_waiting = 1024;
     if (cfg->kv_watermark <= 0) cfg->kv_watermark = 0.01f;
 }
@@ -509,17 +512,62 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
+/* Bytes an allocation of `bytes` may take in a backend's memory: CUDA rounds to 256
+ * (CU_ARENA_ALIGN). */
+#define ENGINE_ALLOC_ALIGN 256
+
+/* Sizes the KV cache from the memory the backend has left after everything else is allocated (the
+ * step batch's tensors are the only ones still to come, counted here). */
+static int plan_kv(engine *e, engine_config *cfg, bool len_given, char *err, size_t errlen)
+{
+    const model_config *mc = model_get_config(e->m);
+    size_t left = e->be->ops->bytes_free ? e->be->ops->bytes_free(e->be) : SIZE_MAX;
+    size_t batch = step_batch_device_bytes(cfg->max_batched_tokens, cfg->max_num_seqs,
+                                           kvb_blocks_for(cfg->max_model_len), ENGINE_ALLOC_ALIGN);
+    left = left > batch ? left - batch : 0;
+    size_t memory = cfg->kv_cache_bytes;
+    if (memory == SIZE_MAX) {
+        memory = left;
+    } else if (memory > left) {
+        snprintf(err, errlen,
+                 "a KV cache of %zu bytes was asked for, but only %zu bytes of the %s backend's "
+                 "memory are left after the weights and the workspace: lower --kv-cache-memory or "
+                 "raise --memory-budget",
+                 memory, left, e->be->name);
+        return -1;
+    }
+    kv_budget_in in = {.memory = memory,
+                       .block_bytes = model_kv_bytes_per_token(e->m, e->be->kv_dtype) * BK_KV_BLOCK,
+                       .num_tensors = 2 * mc->num_layers,
+                       .align = ENGINE_ALLOC_ALIGN,
+                       .extra_blocks = e->graphs.be ? 1 : 0,
+                       .model_max_len = mc->max_position_embeddings,
+                       .max_model_len = len_given ? cfg->max_model_len : 0,
+                       .max_num_seqs = cfg->max_num_seqs};
+    kv_budget_out plan;
+    if (kv_budget_plan(&in, &plan, err, errlen)) return -1;
+    cfg->num_kv_blocks = plan.num_blocks;
+    cfg->max_model_len = plan.max_model_len;
+    return 0;
+}
+
 int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t errlen)
 {
     *out = NULL;
     const model_config *mc = model_get_config(m);
+    bool len_given = cfg->max_model_len > 0;
     engine_config_defaults(cfg, mc);
     if (cfg->max_model_len > mc->max_position_embeddings) {
         snprintf(err, errlen, "max_model_len %d exceeds the model's max_position_embeddings %d",
                  cfg->max_model_len, mc->max_position_embeddings);
         return -1;
     }
-    if (kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks) {
+    /* A cache of a given size shortens the default length to what it holds, as one sized from
+     * memory. */
+    if (!len_given && cfg->num_kv_blocks > 0 &&
+        kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks)
+        cfg->max_model_len = cfg->num_kv_blocks * BK_KV_BLOCK;
+    if (cfg->num_kv_blocks > 0 && kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks) {
         snprintf(err, errlen,
                  "the KV cache (%d blocks = %d tokens) cannot hold one sequence of max_model_len %d",
                  cfg->num_kv_blocks, cfg->num_kv_blocks * BK_KV_BLOCK, cfg->max_model_len);
@@ -532,7 +580,6 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     }
     e->m = m;
     e->be = model_backend(m);
-    e->cfg = *cfg;
     e->vocab = mc->vocab_size;
     e->rows = malloc(sizeof *e->rows * (size_t)cfg->max_num_seqs);
     e->picked = malloc(sizeof *e->picked * (size_t)cfg->max_num_seqs);
@@ -546,15 +593,18 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     } else {
         cfg->cuda_graphs = -1;
     }
-    e->cfg.cuda_graphs = cfg->cuda_graphs;
-    /* With graphs, one block more than asked for: the trash block of padded rows. */
-    int32_t blocks = cfg->num_kv_blocks + (e->graphs.be ? 1 : 0);
-    if (model_reserve(m, blocks, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
-        kvb_pool_init(&e->pool, blocks, err, errlen) ||
-        step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
-                        kvb_blocks_for(cfg->max_model_len), err, errlen) ||
+    /* The workspace and the sampler first: a KV cache sized from memory gets what is left. */
+    if (model_reserve_workspace(m, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
         step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
                           errlen))
+        goto fail;
+    if (cfg->num_kv_blocks <= 0 && plan_kv(e, cfg, len_given, err, errlen)) goto fail;
+    e->cfg = *cfg;
+    /* With graphs, one block more than asked for: the trash block of padded rows. */
+    int32_t blocks = cfg->num_kv_blocks + (e->graphs.be ? 1 : 0);
+    if (model_reserve_kv(m, blocks, err, errlen) || kvb_pool_init(&e->pool, blocks, err, errlen) ||
+        step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
+                        kvb_blocks_for(cfg->max_model_len), err, errlen))
         goto fail;
     if (e->graphs.be && kvb_table_reserve(&e->pool, &e->trash, 1)) {
         snprintf(err, errlen, "out of host memory for the graphs' trash block");

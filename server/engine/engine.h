@@ -16,6 +16,11 @@ typedef struct engine_config {
     int32_t max_batched_tokens; /* token budget of one step (chunked prefill + decodes) */
     int32_t max_model_len;      /* prompt + generated tokens of one sequence */
     int32_t num_kv_blocks;      /* KV cache size in blocks of BK_KV_BLOCK tokens */
+    /* When num_kv_blocks is 0: the KV cache's memory, SIZE_MAX = all the backend has left after the
+     * weights and the workspace; the cache then holds what fits, and a max_model_len left 0 is
+     * lowered from the model's to what the cache holds (kv_budget.h). 0 = four sequences of
+     * max_model_len. */
+    size_t kv_cache_bytes;
     int32_t max_waiting;        /* bounded waiting queue: past it submit reports overload */
     float kv_watermark;         /* fraction of blocks kept free when admitting new sequences */
     /* Sample on the host (sampler.c on downloaded logits) instead of with the backend's sample op:

@@ -14,6 +14,22 @@ static int alloc_i32(step_batch *b, bk_tensor *t, int32_t rows, int32_t cols, ch
     return 0;
 }
 
+size_t step_batch_device_bytes(int32_t max_tokens, int32_t max_seqs, int32_t max_blocks,
+                               size_t align)
+{
+    size_t rows[] = {(size_t)max_tokens,
+                     (size_t)max_tokens,
+                     (size_t)max_tokens,
+                     (size_t)max_tokens,
+                     (size_t)max_seqs + 1,
+                     (size_t)max_seqs,
+                     (size_t)max_seqs * (size_t)max_blocks};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        total += (rows[i] * sizeof(int32_t) + align - 1) / align * align;
+    return total;
+}
+
 int step_batch_init(step_batch *b, bk_backend *be, int32_t max_tokens, int32_t max_seqs,
                     int32_t max_blocks, char *err, size_t errlen)
 {

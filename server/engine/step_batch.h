@@ -24,6 +24,10 @@ typedef struct step_batch {
 int step_batch_init(step_batch *b, bk_backend *be, int32_t max_tokens, int32_t max_seqs,
                     int32_t max_blocks, char *err, size_t errlen);
 void step_batch_free(step_batch *b);
+/* The backend memory step_batch_init takes, each tensor rounded up to `align` bytes: the engine
+ * keeps it aside when the KV cache is sized before the batch exists. */
+size_t step_batch_device_bytes(int32_t max_tokens, int32_t max_seqs, int32_t max_blocks,
+                               size_t align);
 void step_batch_reset(step_batch *b);
 
 /* Appends n tokens of one sequence, at positions start_pos .. start_pos+n-1. The table must already

@@ -3,7 +3,9 @@
 #include "server/serve/serve.h"
 
 #include "models/source/model_source.h"
+#include "server/engine/kv_budget.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +26,48 @@ static void add_eos(serve_ctx *s, int32_t id)
     if (s->num_eos < (int)(sizeof s->eos_ids / sizeof s->eos_ids[0])) s->eos_ids[s->num_eos++] = id;
 }
 
-/* Without an explicit size the KV cache gets what kv_cache_bytes holds, capped at what a full batch
- * of full-length sequences could ever use. */
-static int size_kv_cache(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
+/* MemAvailable from /proc/meminfo in bytes, 0 when it cannot be read. */
+static size_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    fclose(f);
+    return (size_t)kib * 1024;
+}
+
+/* What the KV cache may take when no size is given: the backend's remaining budget, or on a CPU
+ * without a budget a share of the memory available (docs/deployment.md, "Memory"). */
+static int choose_kv_memory(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
     engine_config *ec = &s->engine_cfg;
     if (ec->num_kv_blocks > 0) return 0;
-    int64_t max_len = ec->max_model_len > 0 ? ec->max_model_len : s->cfg->max_position_embeddings;
-    int64_t seqs = ec->max_num_seqs > 0 ? ec->max_num_seqs : 64;
-    size_t per_token = model_kv_bytes_per_token(s->m, be->kv_dtype);
-    int64_t tokens = (int64_t)(s->opts.kv_cache_bytes / per_token);
-    if (tokens > seqs * max_len) tokens = seqs * max_len;
-    if (tokens < max_len) {
+    if (s->opts.kv_cache_bytes) {
+        ec->kv_cache_bytes = s->opts.kv_cache_bytes;
+        return 0;
+    }
+    size_t left = be->ops->bytes_free ? be->ops->bytes_free(be) : SIZE_MAX;
+    if (left != SIZE_MAX) {
+        ec->kv_cache_bytes = SIZE_MAX;
+        return 0;
+    }
+    double fraction =
+        s->opts.cpu_kv_fraction > 0 ? s->opts.cpu_kv_fraction : KV_BUDGET_CPU_FRACTION;
+    size_t avail = mem_available();
+    if (!avail) {
         snprintf(err, errlen,
-                 "a KV cache of %zu bytes holds %lld tokens (%zu bytes each), less than one sequence of "
-                 "max_model_len %lld: lower --max-model-len or raise --kv-cache-memory",
-                 s->opts.kv_cache_bytes, (long long)tokens, per_token, (long long)max_len);
+                 "cannot read MemAvailable from /proc/meminfo to size the KV cache: give "
+                 "--kv-cache-memory or --memory-budget");
         return -1;
     }
-    ec->num_kv_blocks = (int32_t)(tokens / BK_KV_BLOCK);
+    ec->kv_cache_bytes = kv_budget_cpu_share(avail, fraction, KV_BUDGET_CPU_CAP);
+    fprintf(stderr,
+            "berth serve: KV cache memory %zu bytes: %.2f of the %zu bytes available "
+            "(--cpu-kv-cache-fraction; at most %zu)\n",
+            ec->kv_cache_bytes, fraction, avail, KV_BUDGET_CPU_CAP);
     return 0;
 }
 
@@ -95,7 +120,9 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     for (int i = 0; i < s->cfg->num_eos; i++) add_eos(s, s->cfg->eos_token_ids[i]);
     for (int i = 0; i < s->gen->num_eos; i++) add_eos(s, s->gen->eos_token_ids[i]);
     if (tok_eos_token(s->tok)) add_eos(s, tok_token_id(s->tok, tok_eos_token(s->tok)));
-    if (size_kv_cache(s, be, err, errlen) || engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
+    bool len_given = s->engine_cfg.max_model_len > 0;
+    if (choose_kv_memory(s, be, err, errlen) ||
+        engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
         return -1;
     if (s->opts.test_scripted_outputs) {
         fprintf(stderr,
@@ -103,6 +130,13 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
                 "model's (--test-scripted-outputs)\n",
                 s->opts.test_scripted_outputs);
     }
+    if (!len_given && s->engine_cfg.max_model_len < s->cfg->max_position_embeddings)
+        fprintf(
+            stderr,
+            "berth serve: max_model_len lowered from the model's %d to %d: the KV cache holds %d "
+            "tokens (more memory for it serves longer sequences)\n",
+            s->cfg->max_position_embeddings, s->engine_cfg.max_model_len,
+            s->engine_cfg.num_kv_blocks * BK_KV_BLOCK);
     atomic_store(&s->ready, true);
     return 0;
 }

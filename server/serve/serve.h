@@ -23,7 +23,10 @@ typedef struct serve_options {
     const char *served_model_name; /* NULL: the model directory's last path component */
     double request_timeout_s;      /* 0 = none */
     int retry_after_s;             /* Retry-After on 429 */
-    size_t kv_cache_bytes;         /* KV-cache memory when engine_cfg.num_kv_blocks is 0 */
+    /* KV-cache memory when engine_cfg.num_kv_blocks is 0; 0 = all the backend has left (CUDA, or a
+     * CPU with a memory budget), else cpu_kv_fraction of MemAvailable (kv_budget_cpu_share). */
+    size_t kv_cache_bytes;
+    double cpu_kv_fraction; /* 0 = KV_BUDGET_CPU_FRACTION */
     bool tool_call_parser_given;   /* else the format is detected from the chat template */
     op_tool_format tool_call_parser;
     const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */

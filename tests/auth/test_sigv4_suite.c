@@ -1,7 +1,7 @@
 /* Proves sigv4 against the public AWS signing test suite (every case, header and presigned-query
  * variants: canonical request, string to sign, signature, signed request) and the S3
  * documentation's presigned GET. A missing suite folder or an empty one is a failure. */
-#include "server/auth/sigv4.h"
+#include "models/aws/sigv4.h"
 #include "tests/support/test_support.h"
 
 #include <cjson/cJSON.h>

@@ -38,7 +38,7 @@
 static void bench_prefill_attention(FILE *out, bk_backend *be, double peak)
 {
     enum { HQ = 32, HKV = 8, D = 128, C = 512, MAXP = 3584, MB = (MAXP + C) / 16 };
-    const bk_attn_shape sh = {HQ, HKV, D};
+    const bk_attn_shape sh = {HQ, HKV, D, 0};
     const int64_t kv_cols = (int64_t)HKV * 16 * D;
     uint16_t *kvh = malloc((size_t)MB * kv_cols * sizeof *kvh);
     float *qh = malloc((size_t)C * HQ * D * sizeof *qh);

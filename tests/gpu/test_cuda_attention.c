@@ -1,7 +1,7 @@
 /* The fused Q/K RMSNorm + RoPE + KV-cache write and paged attention of the CUDA backend against the
  * CPU backend: GQA ratios 1..16, head_dim 32/64/128/256, BF16 and F32 caches, shuffled block tables,
  * decode batches (including contexts of 40,000 tokens that take the split + log-sum-exp path), mixed
- * batches, and prefill chunks attending to a cached prefix.
+ * batches, and prefill chunks attending to a cached prefix, with and without a sliding window.
  * Tolerances (NMSE, max-abs as a fraction of max |cpu|):
  *   q_out, F32 cache, attention output: fp32 math in another order    1e-9, 1e-4
  *   BF16 cache: both round the same f32 to bf16; a value that lands
@@ -45,14 +45,14 @@ static const struct {
     bk_attn_shape sh[4];
 } tc_cases[] = {
     {{"chunks starting mid-block", 3, {5, 31, 250}, {40, 9, 77}},
-     {{8, 4, 64}, {10, 2, 64}, {14, 2, 128}, {16, 2, 128}}}, /* G = 2, 5, 7, 8 */
+     {{8, 4, 64, 0}, {10, 2, 64, 0}, {14, 2, 128, 0}, {16, 2, 128, 0}}}, /* G = 2, 5, 7, 8 */
     {{"tile-aligned chunks on aligned prefixes", 2, {32, 64}, {64, 32}},
-     {{4, 4, 128}, {6, 1, 128}, {0}, {0}}}, /* G = 1 at head_dim 128, 6 */
+     {{4, 4, 128, 0}, {6, 1, 128, 0}, {0}, {0}}}, /* G = 1 at head_dim 128, 6 */
 };
 
 static const bk_attn_shape shapes[] = {
-    {4, 4, 64}, {8, 2, 128}, {32, 8, 128}, {12, 4, 64}, {16, 2, 256}, {16, 1, 128}, {6, 2, 32},
-    {2, 1, 32},
+    {4, 4, 64, 0},  {8, 2, 128, 0}, {32, 8, 128, 0}, {12, 4, 64, 0}, {16, 2, 256, 0},
+    {16, 1, 128, 0}, {6, 2, 32, 0}, {2, 1, 32, 0},
 };
 
 /* The KV pool of a batch, filled with random values (both backends get the same bytes). */
@@ -153,8 +153,8 @@ static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
     }
     const int T = hb.T, Hq = sh.q_heads, D = sh.head_dim;
     char what[160];
-    snprintf(what, sizeof what, "attention [%s] Hq=%d Hkv=%d D=%d %s", bc->name, Hq, sh.kv_heads, D,
-             bk_dtype_name(dt));
+    snprintf(what, sizeof what, "attention [%s] Hq=%d Hkv=%d D=%d window %d %s", bc->name, Hq,
+             sh.kv_heads, D, sh.sliding_window, bk_dtype_name(dt));
     float *qh = malloc((size_t)(T ? T : 1) * Hq * D * sizeof(float));
     /* q up to ±2 makes the softmax peaked enough that a wrong mask or block shows. */
     oh_fill_uniform(&rng, qh, (size_t)T * Hq * D, -2.0f, 2.0f);
@@ -187,7 +187,7 @@ static void run_attention(const batch_case *bc, bk_attn_shape sh, bk_dtype dt)
 static void run_prefill_faults(bk_dtype dt)
 {
     static const int cached[1] = {20}, fresh[1] = {40};
-    const bk_attn_shape sh = {8, 2, 128};
+    const bk_attn_shape sh = {8, 2, 128, 0};
     static const struct {
         int bad_block; /* else a bad position */
         const char *message;
@@ -264,8 +264,26 @@ int main(void)
     for (size_t c = 0; c < sizeof tc_cases / sizeof tc_cases[0]; c++)
         for (size_t s = 0; s < 4 && tc_cases[c].sh[s].q_heads; s++)
             run_attention(&tc_cases[c].bc, tc_cases[c].sh[s], BK_BF16);
-    /* 3 prefill cases x 5 shapes of the grid, the long chunk, and the 6 of tc_cases */
-    CHECKF(tc_compared == 22, "%d comparisons on the tensor-core kernel's path, expected 22", tc_compared);
+    /* Sliding windows (Mistral) against the CPU's: windows of 1, 16 (block-aligned), 37 and 100
+     * (neither block- nor tile-aligned) and 4096, shorter than most contexts, on the decode kernel
+     * (one split and several), the SIMT prefill (F32) and the tensor-core prefill (BF16). */
+    static const batch_case window_cases[] = {
+        {"decode S=4", 4, {15, 16, 100, 1999}, {1, 1, 1, 1}},
+        {"prefill chunks on cached prefixes", 3, {16, 0, 1000}, {17, 64, 20}},
+        {"prefill from empty", 1, {0}, {300}},
+        {"decode ctx 9000 + 5000", 2, {8999, 5000}, {1, 1}},
+    };
+    static const bk_attn_shape window_shapes[] = {
+        {8, 2, 128, 37}, {4, 4, 64, 16}, {6, 2, 32, 1}, {12, 4, 64, 100}, {32, 8, 128, 4096},
+    };
+    for (size_t c = 0; c < sizeof window_cases / sizeof window_cases[0]; c++)
+        for (size_t s = 0; s < sizeof window_shapes / sizeof window_shapes[0]; s++) {
+            run_attention(&window_cases[c], window_shapes[s], BK_BF16);
+            if (c < 3) run_attention(&window_cases[c], window_shapes[s], BK_F32);
+        }
+    /* 3 prefill cases x 5 shapes of the grid, the long chunk, the 6 of tc_cases, and 2 windowed
+     * prefill cases x 4 shapes at head_dim 64/128 */
+    CHECKF(tc_compared == 30, "%d comparisons on the tensor-core kernel's path, expected 30", tc_compared);
     run_prefill_faults(BK_BF16);
     run_prefill_faults(BK_F32);
     twin_stop();

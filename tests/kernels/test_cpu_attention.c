@@ -2,7 +2,8 @@
  * qk_norm_rope_store (per-head RMSNorm, NeoX RoPE, paged K/V store; untouched slots stay
  * untouched) and causal paged attention over shuffled block tables, for GQA ratios 1/2/4, head_dim
  * 32/64/128, F32 and BF16 caches, T = 1, S = 1, mixed prefill/decode batches, prefill chunks over a
- * cached prefix and contexts crossing many blocks. Outputs are poisoned (NaN) before every op. */
+ * cached prefix and contexts crossing many blocks, with and without a sliding window. Outputs are
+ * poisoned (NaN) before every op. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,10 +15,14 @@
 
 typedef struct shape_case {
     int hq, hkv, d;
+    int window; /* sliding_window, 0 = none */
 } shape_case;
 
-/* GQA 1, 2 and 4 across head_dim 32, 64 and 128. */
-static const shape_case shapes[] = {{4, 4, 32}, {8, 4, 64}, {16, 4, 128}, {4, 2, 128}, {8, 2, 32}};
+/* GQA 1, 2 and 4 across head_dim 32, 64 and 128; sliding windows of 1 (a token sees only itself),
+ * 16 (block-aligned), and 40 (inside a block, shorter than most contexts). */
+static const shape_case shapes[] = {{4, 4, 32, 0},  {8, 4, 64, 0},   {16, 4, 128, 0},
+                                    {4, 2, 128, 0}, {8, 2, 32, 0},   {8, 2, 64, 40},
+                                    {4, 4, 32, 1},  {16, 4, 128, 16}};
 #define NUM_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
 typedef struct batch_case {
@@ -76,7 +81,8 @@ static void ref_attention(const oh_batch *b, const float *q, const float *kv_k, 
                 int p = b->positions[t], g = h / group;
                 const float *qv = q + ((size_t)t * sc.hq + h) * D;
                 double mx = -INFINITY, sum = 0;
-                for (int j = 0; j <= p; j++) {
+                int lo = sc.window > 0 && p >= sc.window ? p - sc.window + 1 : 0;
+                for (int j = lo; j <= p; j++) {
                     int blk = b->block_tables[s * b->max_blocks + j / 16];
                     const float *kr = kv_k + (((size_t)blk * sc.hkv + g) * 16 + j % 16) * D;
                     double dot = 0;
@@ -85,12 +91,12 @@ static void ref_attention(const oh_batch *b, const float *q, const float *kv_k, 
                     w[j] = scale * dot;
                     mx = w[j] > mx ? w[j] : mx;
                 }
-                for (int j = 0; j <= p; j++)
+                for (int j = lo; j <= p; j++)
                     sum += (w[j] = exp(w[j] - mx));
                 double *o = out + ((size_t)t * sc.hq + h) * D;
                 for (int i = 0; i < D; i++)
                     o[i] = 0;
-                for (int j = 0; j <= p; j++) {
+                for (int j = lo; j <= p; j++) {
                     int blk = b->block_tables[s * b->max_blocks + j / 16];
                     const float *vr = kv_v + (((size_t)blk * sc.hkv + g) * 16 + j % 16) * D;
                     for (int i = 0; i < D; i++)
@@ -122,12 +128,12 @@ static void check_attention(bk_backend *be, const oh_batch *hb, const bk_batch *
     bk_tensor tq, out;
     CHECK(oh_upload(be, &tq, BK_F32, T, W, q) == 0);
     CHECK(oh_alloc_poisoned(be, &out, T, W) == 0);
-    bk_attn_shape sh = {sc.hq, sc.hkv, sc.d};
+    bk_attn_shape sh = {sc.hq, sc.hkv, sc.d, sc.window};
     CHECKF(o->attention(be, &out, &tq, kv, db, sh, scale) == 0, "attention: %s", o->last_error(be));
     CHECK(oh_download(be, &out, T, got) == 0);
     ref_attention(hb, q, kvals, vvals, sc, scale, ref);
     CHECKF(oh_close("attention", got, ref, (size_t)T * W, 2e-5),
-           "attention %s: Hq=%d Hkv=%d D=%d %s", what, sc.hq, sc.hkv, sc.d,
+           "attention %s: Hq=%d Hkv=%d D=%d window %d %s", what, sc.hq, sc.hkv, sc.d, sc.window,
            bk_dtype_name(kv->k.dtype));
     o->tensor_free(be, &tq);
     o->tensor_free(be, &out);
@@ -169,7 +175,7 @@ static void store_then_attend(bk_backend *be, oh_rng *r, shape_case sc, bk_dtype
     CHECK(oh_upload(be, &tkn, BK_F32, 1, D, kn) == 0);
     CHECK(oh_upload(be, &tinv, BK_F32, 1, D / 2, invf) == 0);
     CHECK(oh_alloc_poisoned(be, &qout, T, (int64_t)sc.hq * D) == 0);
-    bk_attn_shape sh = {sc.hq, sc.hkv, sc.d};
+    bk_attn_shape sh = {sc.hq, sc.hkv, sc.d, sc.window};
     CHECKF(o->qk_norm_rope_store(be, &qout, &tqkv, use_norm ? &tqn : NULL, use_norm ? &tkn : NULL,
                                  &tinv, 1e-6f, &kv, &db, sh) == 0,
            "qk_norm_rope_store: %s", o->last_error(be));
@@ -245,7 +251,7 @@ static void test_errors(bk_backend *be, oh_rng *r)
     bk_batch db;
     CHECK(oh_make_batch(r, &hb, 2, cached, fresh, 0) == 0);
     CHECK(oh_batch_upload(be, &hb, &db) == 0);
-    bk_attn_shape sh = {4, 2, 32};
+    bk_attn_shape sh = {4, 2, 32, 0};
     int64_t cols = 2 * 16 * 32;
     bk_kv_layer kv, kv16;
     bk_tensor qkv, q, out, invf;
@@ -285,9 +291,12 @@ static void test_errors(bk_backend *be, oh_rng *r)
           has(o->last_error(be), "positions[1]"));
     CHECK(o->upload_rows(be, &db.seq_lens, 0, 1, hb.seq_lens) == 0);
 
-    bk_attn_shape odd = {4, 3, 32};
+    bk_attn_shape odd = {4, 3, 32, 0};
     CHECK(o->attention(be, &out, &q, &kv, &db, odd, 0.1f) == -1 &&
           has(o->last_error(be), "kv_heads"));
+    bk_attn_shape negative = {4, 2, 32, -1};
+    CHECK(o->attention(be, &out, &q, &kv, &db, negative, 0.1f) == -1 &&
+          has(o->last_error(be), "sliding_window is -1"));
     CHECK(o->attention(be, &q, &q, &kv, &db, sh, 0.1f) == -1);
     CHECK(o->tensor_alloc(be, &kv16.k, BK_F16, hb.num_blocks, cols) == 0);
     kv16.v = kv16.k;

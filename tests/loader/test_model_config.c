@@ -1,6 +1,7 @@
-/* config.json and generation_config.json: the real configs of Qwen3-4B, Qwen2.5-7B-Instruct and
- * Llama-3.2-3B-Instruct parse to their values; inv_freq matches transformers' float32 numbers; what
- * berth does not implement, and malformed fields, are refused naming the field. */
+/* config.json and generation_config.json: the real configs of Qwen3-4B, Qwen2.5-7B-Instruct,
+ * Llama-3.2-3B-Instruct and Mistral-7B-v0.1 parse to their values; inv_freq matches transformers'
+ * float32 numbers; what berth does not implement, and malformed fields, are refused naming the
+ * field. */
 #include "models/loader/model_config.h"
 #include "tests/support/test_support.h"
 
@@ -117,6 +118,21 @@ static void test_llama32_3b(void)
     check_inv_freq(&c, llama32_inv_freq, "Llama-3.2-3B");
 }
 
+/* Mistral: the Llama block without biases, plus a sliding window. */
+static void test_mistral_7b(void)
+{
+    model_config c;
+    char err[512] = "";
+    CHECKF(load_data(&c, "mistral-7b-v0.1.config.json", err, sizeof err) == 0, "%s", err);
+    CHECK(c.arch == MODEL_ARCH_MISTRAL && strcmp(c.model_type, "mistral") == 0);
+    CHECK(c.vocab_size == 32000 && c.hidden_size == 4096 && c.intermediate_size == 14336);
+    CHECK(c.num_layers == 32 && c.num_q_heads == 32 && c.num_kv_heads == 8 && c.head_dim == 128);
+    CHECK(c.max_position_embeddings == 32768 && c.rms_norm_eps == 1e-5f && c.rope_theta == 1e4);
+    CHECK(c.sliding_window == 4096 && !c.tie_word_embeddings && !c.attention_bias && !c.qk_norm);
+    CHECK(c.rope_scaling.type == ROPE_SCALING_NONE);
+    CHECK(c.bos_token_id == 1 && c.num_eos == 1 && c.eos_token_ids[0] == 2);
+}
+
 #define BASE                                                                                       \
     "\"vocab_size\":100,\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":2,"     \
     "\"num_attention_heads\":4,\"max_position_embeddings\":256"
@@ -164,12 +180,28 @@ static void test_defaults_and_selection(void)
     expect_ok("{\"model_type\":\"qwen2\",\"sliding_window\":4096,\"use_sliding_window\":false," BASE
               "}",
               &c);
-    CHECK(c.arch == MODEL_ARCH_QWEN2 && c.attention_bias);
+    CHECK(c.arch == MODEL_ARCH_QWEN2 && c.attention_bias && c.sliding_window == 0);
+    /* Mistral-7B-v0.2 and later: sliding_window null, full attention. attention_bias is not a
+     * Mistral field (transformers hard-codes no bias), so it is ignored as there. */
+    expect_ok("{\"architectures\":[\"MistralForCausalLM\"],\"sliding_window\":null,"
+              "\"attention_bias\":true," BASE "}",
+              &c);
+    CHECK(c.arch == MODEL_ARCH_MISTRAL && c.sliding_window == 0 && !c.attention_bias);
+    expect_ok("{\"model_type\":\"mistral\",\"head_dim\":32,\"sliding_window\":16," BASE "}", &c);
+    CHECK(c.sliding_window == 16 && c.head_dim == 32);
+    /* Llama has no sliding window: the field is not read. */
+    expect_ok("{\"model_type\":\"llama\",\"sliding_window\":16," BASE "}", &c);
+    CHECK(c.sliding_window == 0);
 }
 
 static void test_config_errors(void)
 {
-    expect_error("{\"model_type\":\"mistral\"," BASE "}", "\"mistral\"", "qwen3, qwen2, llama");
+    expect_error("{\"model_type\":\"gemma\"," BASE "}", "\"gemma\"",
+                 "qwen3, qwen2, llama, mistral");
+    expect_error("{\"model_type\":\"mistral\",\"sliding_window\":0," BASE "}", "sliding_window",
+                 "integer >= 1");
+    expect_error("{\"model_type\":\"mistral\",\"sliding_window\":\"4096\"," BASE "}",
+                 "sliding_window", "a string");
     expect_error("{\"architectures\":[\"GPT2LMHeadModel\"]," BASE "}", "\"GPT2LMHeadModel\"",
                  "Qwen3ForCausalLM");
     expect_error("{" BASE "}", "model_type", NULL);
@@ -309,6 +341,7 @@ int main(void)
     test_qwen3_4b();
     test_qwen25_7b();
     test_llama32_3b();
+    test_mistral_7b();
     test_defaults_and_selection();
     test_config_errors();
     test_config_file_errors();

@@ -60,14 +60,16 @@ def parse_metrics(text):
 
 
 class BerthServer:
-    """`berth serve --model MODEL --host 127.0.0.1 --port 0 ARGS...` with a 64 MiB KV cache, ready
-    once it logs "ready in"; `log` holds its stderr lines."""
+    """`berth serve --model MODEL --host 127.0.0.1 --port 0 ARGS...` with a 64 MiB KV cache (none
+    given with kv_cache_memory=None: berth's defaults), ready once it logs "ready in"; `log` holds its
+    stderr lines."""
 
-    def __init__(self, model, *args, env=None, ready_timeout=60):
+    def __init__(self, model, *args, env=None, ready_timeout=60, kv_cache_memory=64 << 20):
         need(BERTH, "the berth binary (build the project first)")
+        kv = [] if kv_cache_memory is None else ["--kv-cache-memory", str(kv_cache_memory)]
         self.proc = subprocess.Popen(
             [str(BERTH), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0",
-             "--kv-cache-memory", str(64 << 20), *map(str, args)],
+             *kv, *map(str, args)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.log = []
         self.port = None

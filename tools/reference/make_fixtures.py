@@ -19,8 +19,9 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from transformers import (GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+from transformers import (GenerationConfig, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                          MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
+                          Qwen3ForCausalLM)
 
 PROMPT_LENGTHS = (1, 7, 20, 45)
 NEW_TOKENS = 32
@@ -59,6 +60,11 @@ FIXTURES = [
     dict(name="llama3-tiny-f32", arch="llama3", dtype="float32", seed=1006, tie=False,
          hidden=64, layers=2, heads=2, kv_heads=1, head_dim=32, inter=128, vocab=384,
          init_std=0.3, token_scale=0.0, rope_theta=500000.0),
+    # A window of 16 positions: every case but the shortest runs past it (prompts of 20 and 45 plus
+    # 32 greedy tokens), and head_dim 32 differs from hidden/heads (64/4).
+    dict(name="mistral-tiny-f32", arch="mistral", dtype="float32", seed=1007, tie=False,
+         hidden=64, layers=2, heads=4, kv_heads=2, head_dim=32, inter=128, vocab=384,
+         init_std=0.3, token_scale=0.0, sliding_window=16),
 ]
 
 
@@ -79,13 +85,17 @@ def build_config(spec):
     elif arch == "llama3":
         assert spec["hidden"] // spec["heads"] == spec["head_dim"], "Llama has head_dim = hidden/heads"
         cfg = LlamaConfig(rope_parameters=dict(LLAMA3_ROPE, rope_theta=spec["rope_theta"]), **common)
+    elif arch == "mistral":
+        cfg = MistralConfig(head_dim=spec["head_dim"], sliding_window=spec["sliding_window"],
+                            rope_parameters={"rope_type": "default", "rope_theta": 1e6}, **common)
     else:
         raise ValueError(f"unknown arch {arch}")
     cfg._attn_implementation = "eager"
     return cfg
 
 
-MODEL_CLASSES = {"qwen3": Qwen3ForCausalLM, "qwen2": Qwen2ForCausalLM, "llama3": LlamaForCausalLM}
+MODEL_CLASSES = {"qwen3": Qwen3ForCausalLM, "qwen2": Qwen2ForCausalLM, "llama3": LlamaForCausalLM,
+                 "mistral": MistralForCausalLM}
 
 
 def build_model(spec):
@@ -187,6 +197,22 @@ def check_llama3_scaling(spec, model, seq):
                          "expected some but not all")
 
 
+def check_sliding_window(spec, model, seq):
+    """The window must change the logits past it and nothing before it, or the fixture would not
+    test it (or would test something else)."""
+    cfg = build_config(spec)
+    cfg.sliding_window = None
+    full = MistralForCausalLM(cfg).eval()
+    full.load_state_dict(model.state_dict())
+    a, b = forward_logits(model, seq), forward_logits(full, seq)
+    w = spec["sliding_window"]
+    if not torch.equal(a[:w], b[:w]):
+        raise SystemExit(f"{spec['name']}: the window changes logits of positions inside it")
+    diff = ((a[w:] - b[w:]).abs().max(-1).values / a[w:].abs().max(-1).values).max().item()
+    if diff < 0.05:
+        raise SystemExit(f"{spec['name']}: the sliding window changes logits by only {diff:.3g}")
+
+
 def make_fixture(spec, out_root):
     name = spec["name"]
     model = build_model(spec)
@@ -216,9 +242,11 @@ def make_fixture(spec, out_root):
         cases.append(case)
         print(f"  {name} case{i}: prompt {length} tokens, accepted after {attempt + 1} tries, "
               f"{len(set(cont))} distinct greedy tokens", file=sys.stderr)
+    longest = cases[-1]
     if spec["arch"] == "llama3":
-        longest = cases[-1]
         check_llama3_scaling(spec, model, longest["prompt"] + longest["greedy"])
+    if spec["arch"] == "mistral":
+        check_sliding_window(spec, model, longest["prompt"] + longest["greedy"])
 
     out = os.path.join(out_root, name)
     if os.path.exists(out):

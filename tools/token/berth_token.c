@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/auth/aws_credentials.h"
+#include "models/aws/aws_credentials.h"
 #include "server/auth/bearer_token.h"
 
 static const char usage[] =

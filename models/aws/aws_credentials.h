@@ -2,8 +2,8 @@
  * and credential_process; container credentials; EC2 IMDSv2) and region resolution, as botocore
  * resolves them. Network calls only to the container and instance-metadata endpoints, with short
  * timeouts. Never prints a secret; signs nothing (sigv4, bearer_token do). */
-#ifndef BERTH_AUTH_AWS_CREDENTIALS_H
-#define BERTH_AUTH_AWS_CREDENTIALS_H
+#ifndef BERTH_MODELS_AWS_AWS_CREDENTIALS_H
+#define BERTH_MODELS_AWS_AWS_CREDENTIALS_H
 
 #include <stddef.h>
 #include <stdint.h>

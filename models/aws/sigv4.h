@@ -1,8 +1,8 @@
 /* SigV4: SHA-256 and HMAC (OpenSSL libcrypto), AWS URI encoding, canonical request, string to sign,
  * signing key, header signing and presigned-query signing. Pure computation shared by the server,
  * berth-token and the S3 client: no I/O, no clock, no credential lookup, no token format. */
-#ifndef BERTH_AUTH_SIGV4_H
-#define BERTH_AUTH_SIGV4_H
+#ifndef BERTH_MODELS_AWS_SIGV4_H
+#define BERTH_MODELS_AWS_SIGV4_H
 
 #include <stdbool.h>
 #include <stddef.h>

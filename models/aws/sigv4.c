@@ -1,4 +1,4 @@
-#include "server/auth/sigv4.h"
+#include "models/aws/sigv4.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-#include "server/auth/aws_credentials.h"
+#include "models/aws/aws_credentials.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/wait.h>
 
-#include "server/auth/sigv4.h"
+#include "models/aws/sigv4.h"
 
 #define MAX_RESPONSE (64 * 1024)
 #define DEFAULT_IMDS "http://169.254.169.254"
