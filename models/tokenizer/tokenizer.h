@@ -20,6 +20,12 @@ int tok_load_dir(tok_tokenizer **out, const char *dir, char *err, size_t errlen)
 /* Same, from an explicit path; a name ending in ".gz" is read through zlib. The companion files are
  * looked up in the file's directory. */
 int tok_load_file(tok_tokenizer **out, const char *tokenizer_json_path, char *err, size_t errlen);
+/* From memory: json[0..len) is a tokenizer.json document and config_json[0..config_len), when not
+ * NULL, a tokenizer_config.json one (eos/bos/pad strings, added_tokens_decoder flags,
+ * chat_template). name stands for the document in error messages (NULL: "tokenizer.json"). No file
+ * is read; GGUF loading builds both documents from the file's metadata and comes through here. */
+int tok_load_json(tok_tokenizer **out, const char *json, size_t len, const char *config_json, size_t config_len,
+                  const char *name, char *err, size_t errlen);
 void tok_free(tok_tokenizer *t);
 
 /* Encodes UTF-8 text. Added tokens (special or not) in the text are matched and become their ids,

@@ -1,5 +1,6 @@
 /* The tokenizer's C API on the real Qwen3 tokenizer (ids checked against HF by the pytest suite),
- * and load errors: missing files, bad JSON, unsupported models and fields, each with a clear message. */
+ * and load errors: missing files, bad JSON, unsupported models and fields, each with a clear
+ * message. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,7 +42,8 @@ static void expect_load_error(const char *what, const char *frag1, const char *f
 }
 
 static const char tiny_head[] =
-    "{\"added_tokens\":[{\"id\":5,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+    "{\"added_tokens\":[{\"id\":5,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,"
+    "\"rstrip\":false,"
     "\"normalized\":false,\"special\":true}],\"normalizer\":null,"
     "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true},"
     "\"decoder\":{\"type\":\"ByteLevel\"},\"post_processor\":null,";
@@ -51,43 +53,58 @@ static void test_load_errors(void)
     tok_tokenizer *t = NULL;
     char err[512] = "";
     CHECK(tok_load_dir(&t, "/nonexistent/berth-dir", err, sizeof err) == TOK_ERR && t == NULL);
-    CHECKF(strstr(err, "/nonexistent/berth-dir") && strstr(err, "tokenizer.json"), "missing dir: %s", err);
+    CHECKF(strstr(err, "/nonexistent/berth-dir") && strstr(err, "tokenizer.json"),
+           "missing dir: %s", err);
     CHECK(tok_load_file(&t, "/nonexistent/tokenizer.json", err, sizeof err) == TOK_ERR);
-    CHECKF(strstr(err, "/nonexistent/tokenizer.json") && strstr(err, "cannot open"), "missing file: %s", err);
+    CHECKF(strstr(err, "/nonexistent/tokenizer.json") && strstr(err, "cannot open"),
+           "missing file: %s", err);
 
     write_file("tokenizer.json", "{\"model\": [1, 2");
     expect_load_error("bad JSON", "tokenizer.json", "not valid JSON");
 
     char buf[2048];
-    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}", tiny_head);
+    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}",
+             tiny_head);
     write_file("tokenizer.json", buf);
     expect_load_error("WordPiece", "model.type is \"WordPiece\"", "expected \"BPE\"");
 
-    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[[\"a\",\"c\"]]}}",
-                 tiny_head);
+    snprintf(
+        buf, sizeof buf,
+        "%s\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[[\"a\",\"c\"]]}}",
+        tiny_head);
     write_file("tokenizer.json", buf);
     expect_load_error("merge of an unknown token", "model.merges[0]", "missing from model.vocab");
 
     snprintf(buf, sizeof buf,
-                 "{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false},"
-                 "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+             "{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+             "\"add_prefix_space\":false},"
+             "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
+             "\"merges\":[]}}");
     write_file("tokenizer.json", buf);
-    expect_load_error("Lowercase normalizer", "normalizer.type is \"Lowercase\"", "expected \"NFC\"");
+    expect_load_error("Lowercase normalizer", "normalizer.type is \"Lowercase\"",
+                      "expected \"NFC\"");
 
     snprintf(buf, sizeof buf,
-                 "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"decoder\":{\"type\":\"ByteLevel\"},"
-                 "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+             "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"decoder\":{\"type\":\"ByteLevel\"},"
+             "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
     write_file("tokenizer.json", buf);
-    expect_load_error("Whitespace pre-tokenizer", "pre_tokenizer type \"Whitespace\"", "expected Split or ByteLevel");
+    expect_load_error("Whitespace pre-tokenizer", "pre_tokenizer type \"Whitespace\"",
+                      "expected Split or ByteLevel");
 
-    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}",
-                 tiny_head);
+    snprintf(
+        buf, sizeof buf,
+        "%s\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}",
+        tiny_head);
     write_file("tokenizer.json", buf);
-    write_file("tokenizer_config.json", "{\"added_tokens_decoder\":{\"5\":{\"content\":\"</s>\"}}}");
-    expect_load_error("config disagreeing with tokenizer.json", "tokenizer_config.json", "added_tokens_decoder[\"5\"]");
+    write_file("tokenizer_config.json",
+               "{\"added_tokens_decoder\":{\"5\":{\"content\":\"</s>\"}}}");
+    expect_load_error("config disagreeing with tokenizer.json", "tokenizer_config.json",
+                      "added_tokens_decoder[\"5\"]");
 
-    /* The same tiny tokenizer loads once the config agrees; "a b" merges in the older string form. */
-    write_file("tokenizer_config.json", "{\"eos_token\":{\"content\":\"<s>\"},\"chat_template\":\"T\"}");
+    /* The same tiny tokenizer loads once the config agrees; "a b" merges in the older string form.
+     */
+    write_file("tokenizer_config.json",
+               "{\"eos_token\":{\"content\":\"<s>\"},\"chat_template\":\"T\"}");
     write_file("chat_template.jinja", "{{ messages }}");
     CHECKF(tok_load_dir(&t, tmpdir, err, sizeof err) == TOK_OK, "tiny tokenizer: %s", err);
     if (t) {
@@ -105,14 +122,49 @@ static void test_load_errors(void)
     remove_file("tokenizer.json");
 }
 
-static void check_encode(const tok_tokenizer *t, const char *text, size_t len, const int32_t *want, size_t n_want)
+/* tok_load_json: the same tiny tokenizer from memory, with a config document and without one. */
+static void test_load_json(void)
+{
+    char buf[2048], err[512] = "";
+    snprintf(
+        buf, sizeof buf,
+        "%s\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}",
+        tiny_head);
+    static const char cfg[] = "{\"bos_token\":\"<s>\",\"chat_template\":\"T\"}";
+    tok_tokenizer *t = NULL;
+    CHECKF(tok_load_json(&t, buf, strlen(buf), cfg, strlen(cfg), "gguf:x", err, sizeof err) ==
+               TOK_OK,
+           "load_json: %s", err);
+    if (t) {
+        int32_t *ids = NULL;
+        size_t k = 0;
+        CHECK(tok_encode(t, "ab<s>ba", 7, &ids, &k, err, sizeof err) == TOK_OK);
+        CHECK(k == 4 && ids[0] == 2 && ids[1] == 5 && ids[2] == 1 && ids[3] == 0);
+        CHECK(strcmp(tok_bos_token(t), "<s>") == 0 && strcmp(tok_chat_template(t), "T") == 0);
+        free(ids);
+        tok_free(t);
+    }
+    CHECK(tok_load_json(&t, buf, strlen(buf), NULL, 0, NULL, err, sizeof err) == TOK_OK &&
+          tok_chat_template(t) == NULL);
+    tok_free(t);
+    CHECK(tok_load_json(&t, buf, 20, NULL, 0, "gguf:cut", err, sizeof err) == TOK_ERR && t == NULL);
+    CHECKF(strstr(err, "gguf:cut") && strstr(err, "not valid JSON"), "truncated: %s", err);
+    CHECK(tok_load_json(&t, buf, strlen(buf), "[1]", 3, "gguf:y", err, sizeof err) == TOK_ERR &&
+          t == NULL);
+    CHECKF(strstr(err, "gguf:y (tokenizer_config)") && strstr(err, "not a JSON object"),
+           "bad config: %s", err);
+}
+
+static void check_encode(const tok_tokenizer *t, const char *text, size_t len, const int32_t *want,
+                         size_t n_want)
 {
     int32_t *ids = NULL;
     size_t n = 0;
     char err[256];
     CHECKF(tok_encode(t, text, len, &ids, &n, err, sizeof err) == TOK_OK, "encode: %s", err);
     bool same = n == n_want;
-    for (size_t i = 0; same && i < n; i++) same = ids[i] == want[i];
+    for (size_t i = 0; same && i < n; i++)
+        same = ids[i] == want[i];
     CHECKF(same, "encode(\"%.*s\") gave %zu ids, first %d", (int)len, text, n, n ? ids[0] : -1);
     free(ids);
 }
@@ -132,12 +184,15 @@ static void test_qwen3(void)
     CHECK(tok_chat_template(t) && strstr(tok_chat_template(t), "<|im_start|>"));
     CHECK(tok_token_id(t, "<think>") == 151667 && tok_token_id(t, "Hello") == 9707);
     CHECK(tok_token_id(t, "no such token here") == -1);
-    CHECK(strcmp(tok_token_text(t, 151644), "<|im_start|>") == 0 && strcmp(tok_token_text(t, 220), "Ġ") == 0);
+    CHECK(strcmp(tok_token_text(t, 151644), "<|im_start|>") == 0 &&
+          strcmp(tok_token_text(t, 220), "Ġ") == 0);
     CHECK(tok_token_text(t, -1) == NULL && tok_token_text(t, 151669) == NULL);
-    CHECK(tok_is_special(t, 151645) && !tok_is_special(t, 151667) && !tok_is_special(t, 9707) && !tok_is_special(t, -3));
+    CHECK(tok_is_special(t, 151645) && !tok_is_special(t, 151667) && !tok_is_special(t, 9707) &&
+          !tok_is_special(t, -3));
 
     /* Ids below are what HF tokenizers gives for the same strings. */
-    static const int32_t hello[] = {9707, 1879, 11, 432, 594, 220, 151644, 872, 198, 108386, 220, 151667, 87, 151668};
+    static const int32_t hello[] = {9707, 1879, 11,     432, 594,    220, 151644,
+                                    872,  198,  108386, 220, 151667, 87,  151668};
     const char *s = "Hello world, it's <|im_start|>user\n你好 <think>x</think>";
     check_encode(t, s, strlen(s), hello, 14);
     check_encode(t, "", 0, NULL, 0);
@@ -154,7 +209,8 @@ static void test_qwen3(void)
     char *text = NULL;
     size_t len = 0;
     CHECK(tok_decode(t, ids, 5, false, &text, &len, err, sizeof err) == TOK_OK);
-    CHECK(text && strcmp(text, "<|im_start|>Hello<think>") == 0 && len == 24); /* unknown ids skipped */
+    CHECK(text && strcmp(text, "<|im_start|>Hello<think>") == 0 &&
+          len == 24); /* unknown ids skipped */
     free(text);
     CHECK(tok_decode(t, ids, 5, true, &text, &len, err, sizeof err) == TOK_OK);
     CHECK(text && strcmp(text, "Hello<think>") == 0); /* <think> is not special */
@@ -164,7 +220,8 @@ static void test_qwen3(void)
     CHECK(st != NULL);
     char *piece = NULL;
     size_t plen = 0;
-    CHECK(tok_stream_push(st, 151644, &piece, &plen) == TOK_OK && plen == 0 && piece && piece[0] == '\0');
+    CHECK(tok_stream_push(st, 151644, &piece, &plen) == TOK_OK && plen == 0 && piece &&
+          piece[0] == '\0');
     free(piece);
     CHECK(tok_stream_push(st, 9707, &piece, &plen) == TOK_OK && strcmp(piece, "Hello") == 0);
     free(piece);
@@ -182,6 +239,7 @@ int main(void)
         return 1;
     }
     test_load_errors();
+    test_load_json();
     test_qwen3();
     rmdir(tmpdir);
     return test_finish("tokenizer_api");
