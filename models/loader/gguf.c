@@ -57,7 +57,8 @@ static int rd_u64(cursor *c, uint64_t *v, const char *what)
     const uint8_t *b = NULL;
     if (take(c, 8, &b, what)) return -1;
     uint64_t x = 0;
-    for (int i = 7; i >= 0; i--) x = x << 8 | b[i];
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | b[i];
     *v = x;
     return 0;
 }
@@ -114,7 +115,8 @@ static size_t scalar_size(gguf_vtype t)
 static uint64_t le(const uint8_t *b, size_t n)
 {
     uint64_t x = 0;
-    for (size_t i = n; i-- > 0;) x = x << 8 | b[i];
+    for (size_t i = n; i-- > 0;)
+        x = x << 8 | b[i];
     return x;
 }
 
@@ -165,14 +167,16 @@ static int read_array(cursor *c, gguf_kv *kv, int depth, const char *key)
     uint64_t n;
     if (rd_u32(c, &et, what) || rd_u64(c, &n, what)) return -1;
     if (et > GGUF_FLOAT64) {
-        snprintf(what, sizeof what, "key %s: array element type %u is not a GGUF value type", key, et);
+        snprintf(what, sizeof what, "key %s: array element type %u is not a GGUF value type", key,
+                 et);
         return cur_fail(c, what);
     }
     size_t left = c->len - c->at;
     size_t min_each = et == GGUF_STRING ? 8 : et == GGUF_ARRAY ? 12 : scalar_size((gguf_vtype)et);
     if (n > left / min_each) {
-        snprintf(what, sizeof what, "key %s: array of %llu elements cannot fit in the %zu bytes left",
-                 key, (unsigned long long)n, left);
+        snprintf(what, sizeof what,
+                 "key %s: array of %llu elements cannot fit in the %zu bytes left", key,
+                 (unsigned long long)n, left);
         return cur_fail(c, what);
     }
     if (kv) {
@@ -212,7 +216,8 @@ static int read_kv(cursor *c, gguf_kv *kv, uint64_t index)
     kv->key = dup_str(key);
     if (!kv->key) return cur_fail(c, "out of memory");
     if (memchr(kv->key, '\0', (size_t)key.len)) {
-        snprintf(what, sizeof what, "metadata key %llu contains a NUL byte", (unsigned long long)index);
+        snprintf(what, sizeof what, "metadata key %llu contains a NUL byte",
+                 (unsigned long long)index);
         return cur_fail(c, what);
     }
     snprintf(what, sizeof what, "key %s: value type", kv->key);
@@ -239,13 +244,26 @@ typedef struct type_info {
 } type_info;
 
 static const type_info types[] = {
-    {GGML_F32, "F32", 1, 4},       {GGML_F16, "F16", 1, 2},       {GGML_Q4_0, "Q4_0", 32, 18},
-    {GGML_Q4_1, "Q4_1", 32, 20},   {GGML_Q5_0, "Q5_0", 32, 22},   {GGML_Q5_1, "Q5_1", 32, 24},
-    {GGML_Q8_0, "Q8_0", 32, 34},   {GGML_Q8_1, "Q8_1", 32, 36},   {GGML_Q2_K, "Q2_K", 256, 84},
-    {GGML_Q3_K, "Q3_K", 256, 110}, {GGML_Q4_K, "Q4_K", 256, 144}, {GGML_Q5_K, "Q5_K", 256, 176},
-    {GGML_Q6_K, "Q6_K", 256, 210}, {GGML_Q8_K, "Q8_K", 256, 292}, {24, "I8", 1, 1},
-    {25, "I16", 1, 2},             {26, "I32", 1, 4},             {27, "I64", 1, 8},
-    {28, "F64", 1, 8},             {GGML_BF16, "BF16", 1, 2},
+    {GGML_F32, "F32", 1, 4},
+    {GGML_F16, "F16", 1, 2},
+    {GGML_Q4_0, "Q4_0", 32, 18},
+    {GGML_Q4_1, "Q4_1", 32, 20},
+    {GGML_Q5_0, "Q5_0", 32, 22},
+    {GGML_Q5_1, "Q5_1", 32, 24},
+    {GGML_Q8_0, "Q8_0", 32, 34},
+    {GGML_Q8_1, "Q8_1", 32, 36},
+    {GGML_Q2_K, "Q2_K", 256, 84},
+    {GGML_Q3_K, "Q3_K", 256, 110},
+    {GGML_Q4_K, "Q4_K", 256, 144},
+    {GGML_Q5_K, "Q5_K", 256, 176},
+    {GGML_Q6_K, "Q6_K", 256, 210},
+    {GGML_Q8_K, "Q8_K", 256, 292},
+    {24, "I8", 1, 1},
+    {25, "I16", 1, 2},
+    {26, "I32", 1, 4},
+    {27, "I64", 1, 8},
+    {28, "F64", 1, 8},
+    {GGML_BF16, "BF16", 1, 2},
 };
 
 static const type_info *find_type(uint32_t t)
@@ -291,13 +309,16 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index)
     }
     t->ndim = (int)nd;
     uint64_t total = 1;
-    for (int i = 0; i < GGUF_MAX_DIMS; i++) t->ne[i] = 1;
+    for (int i = 0; i < GGUF_MAX_DIMS; i++)
+        t->ne[i] = 1;
     for (uint32_t i = 0; i < nd; i++) {
         uint64_t d;
         if (rd_u64(c, &d, what)) return -1;
         if (d == 0 || d > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX / d) {
-            snprintf(what, sizeof what, "tensor %s: dimension %u is %llu (zero, or the element count "
-                     "overflows)", t->name, i, (unsigned long long)d);
+            snprintf(what, sizeof what,
+                     "tensor %s: dimension %u is %llu (zero, or the element count "
+                     "overflows)",
+                     t->name, i, (unsigned long long)d);
             return cur_fail(c, what);
         }
         t->ne[i] = (int64_t)d;
@@ -307,13 +328,14 @@ static int read_tensor_info(cursor *c, gguf_tensor *t, uint64_t index)
     t->type = type;
     const type_info *ti = find_type(type);
     if (!ti) {
-        snprintf(what, sizeof what, "tensor %s has ggml type %u, which berth does not know", t->name,
-                 type);
+        snprintf(what, sizeof what, "tensor %s has ggml type %u, which berth does not know",
+                 t->name, type);
         return cur_fail(c, what);
     }
     if (t->ne[0] % ti->elems) {
-        snprintf(what, sizeof what, "tensor %s: row length %lld is not a multiple of %s's block of %lld",
-                 t->name, (long long)t->ne[0], ti->name, (long long)ti->elems);
+        snprintf(what, sizeof what,
+                 "tensor %s: row length %lld is not a multiple of %s's block of %lld", t->name,
+                 (long long)t->ne[0], ti->name, (long long)ti->elems);
         return cur_fail(c, what);
     }
     uint64_t blocks = total / (uint64_t)ti->elems;
@@ -338,21 +360,25 @@ int gguf_parse(gguf_file **out, const uint8_t *bytes, size_t len, const char *pa
     cursor c = {bytes, len, 0, path, err, errlen};
     const uint8_t *magic = NULL;
     uint64_t ntensors, nkv;
-    if (take(&c, 4, &magic, "the magic") ) goto fail;
+    if (take(&c, 4, &magic, "the magic")) goto fail;
     if (memcmp(magic, GGUF_MAGIC, 4)) {
         loader_fail(err, errlen, "%s: not a GGUF file (the first 4 bytes are not \"GGUF\")", path);
         goto fail;
     }
     if (rd_u32(&c, &f->version, "the version")) goto fail;
     if (f->version != 2 && f->version != 3) {
-        loader_fail(err, errlen, "%s: GGUF version %u; berth reads versions 2 and 3", path, f->version);
+        loader_fail(err, errlen, "%s: GGUF version %u; berth reads versions 2 and 3", path,
+                    f->version);
         goto fail;
     }
-    if (rd_u64(&c, &ntensors, "the tensor count") || rd_u64(&c, &nkv, "the metadata count")) goto fail;
+    if (rd_u64(&c, &ntensors, "the tensor count") || rd_u64(&c, &nkv, "the metadata count"))
+        goto fail;
     /* A key/value takes at least 12 bytes, a tensor info at least 28. */
     if (nkv > (len - c.at) / 12 || ntensors > (len - c.at) / 28) {
-        loader_fail(err, errlen, "%s: header claims %llu tensors and %llu metadata keys; the file is "
-                    "too small to hold them", path, (unsigned long long)ntensors, (unsigned long long)nkv);
+        loader_fail(err, errlen,
+                    "%s: header claims %llu tensors and %llu metadata keys; the file is "
+                    "too small to hold them",
+                    path, (unsigned long long)ntensors, (unsigned long long)nkv);
         goto fail;
     }
     f->kvs = calloc((size_t)nkv ? (size_t)nkv : 1, sizeof *f->kvs);
@@ -392,9 +418,11 @@ int gguf_parse(gguf_file **out, const uint8_t *bytes, size_t len, const char *pa
         gguf_tensor *t = &f->tensors[i];
         if (t->offset % f->alignment || t->offset > len - data_start ||
             t->nbytes > len - data_start - t->offset) {
-            loader_fail(err, errlen, "%s: tensor %s: data at offset %llu (+%llu bytes) is misaligned "
-                        "or beyond the end of the file (data section of %zu bytes)", path, t->name,
-                        (unsigned long long)t->offset, (unsigned long long)t->nbytes, len - data_start);
+            loader_fail(err, errlen,
+                        "%s: tensor %s: data at offset %llu (+%llu bytes) is misaligned "
+                        "or beyond the end of the file (data section of %zu bytes)",
+                        path, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                        len - data_start);
             goto fail;
         }
         t->data = bytes + data_start + t->offset;
@@ -454,7 +482,8 @@ void gguf_close(gguf_file *f)
         free(f->kvs[i].key);
         if (f->kvs[i].type == GGUF_ARRAY) free(f->kvs[i].v.arr.strs);
     }
-    for (size_t i = 0; i < f->ntensors; i++) free(f->tensors[i].name);
+    for (size_t i = 0; i < f->ntensors; i++)
+        free(f->tensors[i].name);
     free(f->kvs);
     free(f->tensors);
     if (f->map) munmap(f->map, f->map_len);
@@ -477,8 +506,9 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name)
 
 static const char *vtype_name(gguf_vtype t)
 {
-    static const char *const names[] = {"UINT8", "INT8",  "UINT16", "INT16",  "UINT32", "INT32", "FLOAT32",
-                                        "BOOL",  "STRING", "ARRAY", "UINT64", "INT64",  "FLOAT64"};
+    static const char *const names[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
+                                        "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
+                                        "UINT64", "INT64",   "FLOAT64"};
     return (unsigned)t <= GGUF_FLOAT64 ? names[t] : "?";
 }
 
@@ -534,7 +564,8 @@ int gguf_get_bool(const gguf_file *f, const char *key, bool *out, char *err, siz
     const gguf_kv *kv = need(f, key, err, errlen);
     if (!kv) return -1;
     if (kv->type != GGUF_BOOL)
-        return loader_fail(err, errlen, "%s: %s is %s; expected BOOL", f->path, key, vtype_name(kv->type));
+        return loader_fail(err, errlen, "%s: %s is %s; expected BOOL", f->path, key,
+                           vtype_name(kv->type));
     *out = kv->v.b;
     return 0;
 }

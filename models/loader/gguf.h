@@ -1,7 +1,7 @@
 /* llama.cpp's GGUF container (versions 2 and 3): header, metadata key/values, tensor infos and the
  * aligned data section, validated byte by byte over a read-only memory map.
- * Owns: the file format. Must not: map tensor names to a model or convert tensor data (gguf_model.c,
- * gguf_quant.c do that). */
+ * Owns: the file format. Must not: map tensor names to a model or convert tensor data
+ * (gguf_model.c, gguf_quant.c do that). */
 #ifndef BERTH_MODELS_LOADER_GGUF_H
 #define BERTH_MODELS_LOADER_GGUF_H
 

@@ -23,12 +23,15 @@ int gguf_model_locate(const char *path, char *out, size_t outlen, char *err, siz
     if (stat(path, &sb) != 0) return 0; /* let the safetensors loader name what is missing */
     if (S_ISREG(sb.st_mode)) {
         if (!ends_with(path, ".gguf"))
-            return loader_fail(err, errlen, "%s: a model file must be a .gguf file (or give a "
-                               "directory holding config.json and safetensors)", path);
+            return loader_fail(err, errlen,
+                               "%s: a model file must be a .gguf file (or give a "
+                               "directory holding config.json and safetensors)",
+                               path);
         snprintf(out, outlen, "%s", path);
         return 1;
     }
-    if (!S_ISDIR(sb.st_mode)) return loader_fail(err, errlen, "%s: neither a file nor a directory", path);
+    if (!S_ISDIR(sb.st_mode))
+        return loader_fail(err, errlen, "%s: neither a file nor a directory", path);
     char probe[4096];
     snprintf(probe, sizeof probe, "%s/config.json", path);
     if (stat(probe, &sb) == 0) return 0;
@@ -45,8 +48,10 @@ int gguf_model_locate(const char *path, char *out, size_t outlen, char *err, siz
     closedir(d);
     if (found == 0) return 0;
     if (found > 1)
-        return loader_fail(err, errlen, "%s: holds %d .gguf files (%s, %s, ...) and no config.json; "
-                           "name the file to serve", path, found, first, second);
+        return loader_fail(err, errlen,
+                           "%s: holds %d .gguf files (%s, %s, ...) and no config.json; "
+                           "name the file to serve",
+                           path, found, first, second);
     snprintf(out, outlen, "%s/%s", path, first);
     return 1;
 }
@@ -68,7 +73,8 @@ static const arch_map *find_arch(const gguf_file *f, char *err, size_t errlen)
     if (gguf_get_str(f, "general.architecture", &a, err, errlen)) return NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (a.len == strlen(archs[i].gguf) && !memcmp(a.s, archs[i].gguf, a.len)) return &archs[i];
-    loader_fail(err, errlen, "%s: general.architecture is \"%.*s\"; berth serves llama, qwen2 and qwen3",
+    loader_fail(err, errlen,
+                "%s: general.architecture is \"%.*s\"; berth serves llama, qwen2 and qwen3",
                 f->path, (int)(a.len > 64 ? 64 : a.len), a.s);
     return NULL;
 }
@@ -112,10 +118,13 @@ int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t er
     char k[128];
     const gguf_kv *st = gguf_find(f, akey(a, "rope.scaling.type", k, sizeof k));
     if (st && !(st->type == GGUF_STRING && st->v.str.len == 4 && !memcmp(st->v.str.s, "none", 4)))
-        return loader_fail(err, errlen, "%s: %s is set; berth does not apply GGUF rope scaling", f->path, k);
+        return loader_fail(err, errlen, "%s: %s is set; berth does not apply GGUF rope scaling",
+                           f->path, k);
     if (gguf_find_tensor(f, "rope_freqs.weight"))
-        return loader_fail(err, errlen, "%s: tensor rope_freqs.weight (Llama 3.1-style rope scaling) "
-                           "is not supported from GGUF", f->path);
+        return loader_fail(err, errlen,
+                           "%s: tensor rope_freqs.weight (Llama 3.1-style rope scaling) "
+                           "is not supported from GGUF",
+                           f->path);
     cJSON *o = cJSON_CreateObject();
     if (!o) return loader_fail(err, errlen, "%s: out of memory", f->path);
     cJSON_AddStringToObject(o, "model_type", a->model_type);
@@ -143,14 +152,17 @@ int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t er
     }
     cJSON_AddNumberToObject(o, "vocab_size", (double)emb->ne[1]);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", gguf_find_tensor(f, "output.weight") == NULL);
-    if (a->permute_qk) cJSON_AddBoolToObject(o, "attention_bias", gguf_find_tensor(f, "blk.0.attn_q.bias") != NULL);
+    if (a->permute_qk)
+        cJSON_AddBoolToObject(o, "attention_bias",
+                              gguf_find_tensor(f, "blk.0.attn_q.bias") != NULL);
     int64_t id;
     if (gguf_find(f, "tokenizer.ggml.bos_token_id")) {
         if (gguf_get_i64(f, "tokenizer.ggml.bos_token_id", &id, err, errlen)) goto done;
         cJSON_AddNumberToObject(o, "bos_token_id", (double)id);
     }
     /* llama.cpp stops on end-of-generation tokens: eos, and eot/eom where the file names them. */
-    static const char *const stops[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+    static const char *const stops[] = {"tokenizer.ggml.eos_token_id",
+                                        "tokenizer.ggml.eot_token_id",
                                         "tokenizer.ggml.eom_token_id"};
     cJSON *eos = cJSON_CreateArray();
     cJSON_AddItemToObject(o, "eos_token_id", eos);
@@ -158,7 +170,8 @@ int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t er
         if (!gguf_find(f, stops[i])) continue;
         if (gguf_get_i64(f, stops[i], &id, err, errlen)) goto done;
         bool dup = false;
-        for (cJSON *e = eos->child; e; e = e->next) dup |= e->valuedouble == (double)id;
+        for (cJSON *e = eos->child; e; e = e->next)
+            dup |= e->valuedouble == (double)id;
         if (!dup) cJSON_AddItemToArray(eos, cJSON_CreateNumber((double)id));
     }
     *json = cJSON_PrintUnformatted(o);
@@ -174,14 +187,20 @@ static int hf_name(const char *g, char *out, size_t n, char *qk)
     static const char *const top[][2] = {{"token_embd.weight", "model.embed_tokens.weight"},
                                          {"output_norm.weight", "model.norm.weight"},
                                          {"output.weight", "lm_head.weight"}};
-    static const char *const blk[][2] = {
-        {"attn_norm.weight", "input_layernorm.weight"},   {"ffn_norm.weight", "post_attention_layernorm.weight"},
-        {"attn_q.weight", "self_attn.q_proj.weight"},     {"attn_k.weight", "self_attn.k_proj.weight"},
-        {"attn_v.weight", "self_attn.v_proj.weight"},     {"attn_q.bias", "self_attn.q_proj.bias"},
-        {"attn_k.bias", "self_attn.k_proj.bias"},         {"attn_v.bias", "self_attn.v_proj.bias"},
-        {"attn_output.weight", "self_attn.o_proj.weight"}, {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-        {"attn_k_norm.weight", "self_attn.k_norm.weight"}, {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},          {"ffn_down.weight", "mlp.down_proj.weight"}};
+    static const char *const blk[][2] = {{"attn_norm.weight", "input_layernorm.weight"},
+                                         {"ffn_norm.weight", "post_attention_layernorm.weight"},
+                                         {"attn_q.weight", "self_attn.q_proj.weight"},
+                                         {"attn_k.weight", "self_attn.k_proj.weight"},
+                                         {"attn_v.weight", "self_attn.v_proj.weight"},
+                                         {"attn_q.bias", "self_attn.q_proj.bias"},
+                                         {"attn_k.bias", "self_attn.k_proj.bias"},
+                                         {"attn_v.bias", "self_attn.v_proj.bias"},
+                                         {"attn_output.weight", "self_attn.o_proj.weight"},
+                                         {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+                                         {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+                                         {"ffn_gate.weight", "mlp.gate_proj.weight"},
+                                         {"ffn_up.weight", "mlp.up_proj.weight"},
+                                         {"ffn_down.weight", "mlp.down_proj.weight"}};
     *qk = 0;
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         if (!strcmp(g, top[i][0])) {
@@ -213,7 +232,8 @@ static int unpermute_rows(float *x, int64_t rows, int64_t cols, int64_t heads)
         memcpy(tmp, head, sizeof(float) * (size_t)(D * cols));
         for (int64_t s = 0; s < 2; s++)
             for (int64_t j = 0; j < half; j++)
-                memcpy(head + (s * half + j) * cols, tmp + (2 * j + s) * cols, sizeof(float) * (size_t)cols);
+                memcpy(head + (s * half + j) * cols, tmp + (2 * j + s) * cols,
+                       sizeof(float) * (size_t)cols);
     }
     free(tmp);
     return 0;
@@ -252,18 +272,20 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         const gguf_tensor *g = &f->tensors[i];
         char name[160], qk;
         if (hf_name(g->name, name, sizeof name, &qk)) {
-            loader_fail(err, errlen, "%s: tensor %s is not one berth knows for architecture %s", path,
-                        g->name, a->gguf);
+            loader_fail(err, errlen, "%s: tensor %s is not one berth knows for architecture %s",
+                        path, g->name, a->gguf);
             goto done;
         }
         if (!gguf_quant_supported(g->type)) {
-            loader_fail(err, errlen, "%s: tensor %s is %s; berth dequantises F32, F16, BF16, Q8_0, "
-                        "Q4_0, Q4_1, Q4_K and Q6_K", path, g->name, gguf_type_name(g->type));
+            loader_fail(err, errlen,
+                        "%s: tensor %s is %s; berth dequantises F32, F16, BF16, Q8_0, "
+                        "Q4_0, Q4_1, Q4_K and Q6_K",
+                        path, g->name, gguf_type_name(g->type));
             goto done;
         }
         if (g->ndim > 2) {
-            loader_fail(err, errlen, "%s: tensor %s has %d dimensions; expected 1 or 2", path, g->name,
-                        g->ndim);
+            loader_fail(err, errlen, "%s: tensor %s has %d dimensions; expected 1 or 2", path,
+                        g->name, g->ndim);
             goto done;
         }
         int64_t elems = g->ne[0] * g->ne[1];
@@ -281,7 +303,8 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         total += (size_t)t->nbytes;
         total = (total + 63) & ~(size_t)63;
     }
-    size_t path_at = total; /* the path lives in the buffer too, so tensors can name it after close */
+    size_t path_at =
+        total; /* the path lives in the buffer too, so tensors can name it after close */
     total += strlen(path) + 1;
     buf = malloc(total);
     row = malloc(sizeof(float) * (size_t)(max_elems ? max_elems : 1));
@@ -296,9 +319,12 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         gguf_dequant(g->type, g->data, row, elems);
         if (qk && a->permute_qk) {
             int64_t heads = qk == 'q' ? cfg->num_q_heads : cfg->num_kv_heads;
-            if (unpermute_rows(row, g->ndim == 1 ? g->ne[0] : g->ne[1], g->ndim == 1 ? 1 : g->ne[0], heads)) {
-                loader_fail(err, errlen, "%s: tensor %s: %lld rows do not split into %lld heads of an "
-                            "even size", path, g->name, (long long)t->shape[0], (long long)heads);
+            if (unpermute_rows(row, g->ndim == 1 ? g->ne[0] : g->ne[1], g->ndim == 1 ? 1 : g->ne[0],
+                               heads)) {
+                loader_fail(err, errlen,
+                            "%s: tensor %s: %lld rows do not split into %lld heads of an "
+                            "even size",
+                            path, g->name, (long long)t->shape[0], (long long)heads);
                 goto done;
             }
         }
@@ -307,7 +333,8 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
             memcpy(dst, row, sizeof(float) * (size_t)elems);
         } else {
             for (int64_t e = 0; e < elems; e++) {
-                uint16_t h = t->dtype == ST_BF16 ? gguf_f32_to_bf16(row[e]) : gguf_f32_to_f16(row[e]);
+                uint16_t h =
+                    t->dtype == ST_BF16 ? gguf_f32_to_bf16(row[e]) : gguf_f32_to_f16(row[e]);
                 memcpy(dst + 2 * e, &h, 2);
             }
         }
@@ -316,7 +343,8 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         at = (at + 63) & ~(size_t)63;
     }
     memcpy(buf + path_at, path, strlen(path) + 1);
-    for (size_t i = 0; i < count; i++) ts[i].path = (const char *)buf + path_at;
+    for (size_t i = 0; i < count; i++)
+        ts[i].path = (const char *)buf + path_at;
     rc = st_checkpoint_adopt(ck, ts, count, buf, path, err, errlen);
     ts = NULL;
     buf = NULL;
@@ -326,7 +354,8 @@ oom:
     loader_fail(err, errlen, "%s: out of host memory for the dequantised weights", path);
 done:
     if (ts)
-        for (size_t i = 0; i < count; i++) free((char *)ts[i].name);
+        for (size_t i = 0; i < count; i++)
+            free((char *)ts[i].name);
     free(ts);
     free(buf);
     free(row);

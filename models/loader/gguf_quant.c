@@ -15,7 +15,8 @@ float gguf_f16_to_f32(uint16_t h)
         f = ldexpf((float)mant, -24); /* zero / subnormal */
         return sign ? -f : f;
     }
-    uint32_t bits = exp == 0x1f ? sign | 0x7f800000u | (mant << 13) : sign | ((exp + 112) << 23) | (mant << 13);
+    uint32_t bits =
+        exp == 0x1f ? sign | 0x7f800000u | (mant << 13) : sign | ((exp + 112) << 23) | (mant << 13);
     memcpy(&f, &bits, sizeof f);
     return f;
 }
@@ -35,7 +36,7 @@ uint16_t gguf_f32_to_f16(float f)
     memcpy(&u, &f, sizeof u);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
     uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return sign | 0x7e00; /* NaN */
+    if (a > 0x7f800000u) return sign | 0x7e00;  /* NaN */
     if (a >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65520: infinity */
     if (a < 0x38800000u) {                      /* below f16's smallest normal: subnormal or zero */
         float x;
@@ -54,7 +55,8 @@ static float f16_at(const uint8_t *p)
 static void deq_q8_0(const uint8_t *b, float *y)
 {
     float d = f16_at(b);
-    for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+    for (int j = 0; j < 32; j++)
+        y[j] = (float)(int8_t)b[2 + j] * d;
 }
 
 static void deq_q4_0(const uint8_t *b, float *y)
@@ -100,8 +102,10 @@ static void deq_q4_k(const uint8_t *b, float *y)
         float d1 = d * sc, m1 = dmin * m;
         scale_min_k4(is + 1, scales, &sc, &m);
         float d2 = d * sc, m2 = dmin * m;
-        for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xf) - m1;
-        for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * (float)(q[l] & 0xf) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * (float)(q[l] >> 4) - m2;
         q += 32;
         is += 2;
     }
