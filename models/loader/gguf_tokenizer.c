@@ -176,7 +176,9 @@ static void sb_pre(sbuf *b, const pre_map *pm)
     }
     sb_str(b, "{\"type\":\"Sequence\",\"pretokenizers\":[");
     if (pm->kind == PRE_DIGITS_BYTELEVEL) {
-        sb_str(b, "{\"type\":\"Digits\",\"individual_digits\":true},");
+        /* Digits(individual_digits) isolates each char::is_numeric() character: \p{N}. */
+        sb_str(b, "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{N}\"},\"behavior\":\"Isolated\","
+                  "\"invert\":false},");
         sb_bytelevel(b, true);
     } else {
         for (int i = 0; i < 6 && pm->res[i]; i++) {
@@ -423,29 +425,10 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
         sb_pre(&b, pm);
         sb_str(&b, ",");
     }
-    if (add_bos && bos >= 0) {
-        sb_str(&b,
-               "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":"
-               "{\"id\":");
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_str(&b, ",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[{"
-                   "\"SpecialToken\":{\"id\":");
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_str(&b, ",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":"
-                   "{\"id\":");
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_str(
-            &b,
-            ",\"type_id\":1}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],\"special_tokens\":{");
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_str(&b, ":{\"id\":");
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_printf(&b, ",\"ids\":[%lld],\"tokens\":[", (long long)bos);
-        sb_json(&b, tok[bos].s, (size_t)tok[bos].len);
-        sb_str(&b, "]}}},");
-    } else {
-        sb_str(&b, "\"post_processor\":null,");
-    }
+    /* No TemplateProcessing even when add_bos_token is set: berth encodes rendered chat templates,
+     * which carry their own BOS text, as transformers' apply_chat_template does (without special
+     * tokens); add_bos_token stays in tokenizer_config.json for the record. */
+    sb_str(&b, "\"post_processor\":null,");
     if (spm) {
         sb_str(&b,
                "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":"
