@@ -70,8 +70,8 @@ void tok_stream_free(tok_stream *s)
 static int after_join(tok_stream *s, size_t k, const char *p, size_t n)
 {
     const tok_tokenizer *t = s->t;
-    if (k >= s->hold_from) return tok_buf_put(&s->all, p, n);
     if (k == t->n_dec) return tok_buf_put(&s->out, p, n);
+    if (k >= s->hold_from) return tok_buf_put(&s->all, p, n);
     const tok_dec_step *d = &t->dec[k];
     if (d->kind == TOK_DEC_METASPACE) {
         tok_buf m = {0};

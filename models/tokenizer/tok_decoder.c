@@ -255,8 +255,9 @@ static int token_bytes(const tok_tokenizer *t, const char *p, size_t n, tok_buf 
             rc = tok_buf_put(&next, (const char *)&b, 1);
         else if (d->kind == TOK_DEC_BYTELEVEL)
             rc = tok_dec_byte_level(cur.s, cur.n, &next);
-        else if (d->kind == TOK_DEC_STRIP && i > t->dec_join)
-            rc = tok_buf_put(&next, cur.s, cur.n);
+        else if ((d->kind == TOK_DEC_STRIP && i > t->dec_join) ||
+                 tok_utf8_valid_prefix((const uint8_t *)cur.s, cur.n) != cur.n)
+            rc = tok_buf_put(&next, cur.s, cur.n); /* a lone byte is no text for a pattern */
         else
             rc = tok_dec_apply(d, cur.s, cur.n, i > t->dec_join ? 0 : 1, &next);
         free(cur.s);

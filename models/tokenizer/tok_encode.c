@@ -116,3 +116,29 @@ int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **i
 {
     return tok_encode_special(t, text, len, false, ids, n, err, errlen);
 }
+
+int tok_pre_tokenize_text(const tok_tokenizer *t, const char *text, size_t len,
+                          int (*fn)(void *ctx, const char *word, size_t n), void *ctx, char *err,
+                          size_t errlen)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (!md) return tok_fail(err, errlen, "tok_pre_tokenize_text: out of memory");
+    int rc = tok_pre_tokenize(t, text, len, true, md, fn, ctx, err, errlen);
+    pcre2_match_data_free(md);
+    return rc;
+}
+
+int tok_normalize_text(const tok_tokenizer *t, const char *text, size_t len, char **out,
+                       size_t *outlen, char *err, size_t errlen)
+{
+    if (tok_normalize(t, text, len, out, outlen) != TOK_OK)
+        return tok_fail(err, errlen, "tok_normalize_text: out of memory");
+    if (!*out) { /* unchanged; the normalizer's own results are NUL-terminated already */
+        if (!(*out = malloc(len + 1)))
+            return tok_fail(err, errlen, "tok_normalize_text: out of memory");
+        memcpy(*out, text, len);
+        (*out)[len] = '\0';
+        *outlen = len;
+    }
+    return TOK_OK;
+}

@@ -106,11 +106,9 @@ static int check_model(const cJSON *model, const char *path, char *err, size_t e
         return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\"", path,
                     ty ? ty : "(missing)");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "dropout");
-    if (v && !cJSON_IsNull(v))
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
         return fail(err, errlen,
                     "%s: model.dropout is set; expected null (BPE dropout is not supported)", path);
-    if (flag(model, "byte_fallback", false))
-        return fail(err, errlen, "%s: model.byte_fallback is true; expected false", path);
     const char *strs[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         v = cJSON_GetObjectItemCaseSensitive(model, strs[i]);
@@ -218,11 +216,19 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
                             : (s[0] = (char)(0xC0 | (c >> 6)), s[1] = (char)(0x80 | (c & 0x3F)), 2);
         t->byte_id[b] = tok_strmap_get(&t->vocab, s, k);
     }
+    for (int b = 0; b < 256; b++) {
+        char s[8];
+        snprintf(s, sizeof s, "<0x%02X>", b);
+        t->byte_token[b] = tok_strmap_get(&t->vocab, s, 6);
+    }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     t->unk_id = cJSON_IsString(unk)
                     ? tok_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))
                     : -1;
+    t->unk_missing = cJSON_IsString(unk) && t->unk_id < 0;
     t->ignore_merges = flag(model, "ignore_merges", false);
+    t->byte_fallback = flag(model, "byte_fallback", false);
+    t->fuse_unk = flag(model, "fuse_unk", false);
     return TOK_OK;
 }
 

@@ -41,6 +41,16 @@ int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int32_t **i
  * chat template already holds its special tokens. */
 int tok_encode_special(const tok_tokenizer *t, const char *text, size_t len,
                        bool add_special_tokens, int32_t **ids, size_t *n, char *err, size_t errlen);
+/* Runs the pre-tokenizer alone over text (valid UTF-8), as HF's pre_tokenizer.pre_tokenize_str
+ * does, calling fn with each word: raw bytes where HF shows ByteLevel's characters. For tests and
+ * debugging. Non-zero from fn stops it and returns TOK_ERR. */
+int tok_pre_tokenize_text(const tok_tokenizer *t, const char *text, size_t len,
+                          int (*fn)(void *ctx, const char *word, size_t n), void *ctx, char *err,
+                          size_t errlen);
+/* The normalizer alone over text (valid UTF-8), as HF's normalizer.normalize_str does; *out is
+ * malloc'd and NUL-terminated. For tests and debugging. */
+int tok_normalize_text(const tok_tokenizer *t, const char *text, size_t len, char **out,
+                       size_t *outlen, char *err, size_t errlen);
 /* Decodes ids to UTF-8 through the tokenizer's decoder chain as HF's decode does (ByteLevel's
  * invalid byte sequences become U+FFFD; ids outside the vocabulary are skipped, as HF skips them).
  * *text is malloc'd and NUL-terminated. */
