@@ -373,3 +373,34 @@ def test_normal_forms_like_hf_on_every_code_point(form, tmp_path):
     answers = batch([{"normalize": t} for t in texts], path)
     bad = [repr(t[:16]) for t, a in zip(texts, answers) if a["text"] != tok.normalizer.normalize_str(t)]
     assert not bad, f"{form}: {len(bad)} of {len(texts)} differ, e.g. {bad[:5]}"
+
+
+def test_token_bytes_are_what_the_id_decodes_to_mid_text(built):
+    """tok_token_bytes (what constrained decoding matches grammars against): a "<0xNN>" token of a
+    non-ASCII byte is that byte, a ByteLevel token its bytes; otherwise what HF's decode puts in a
+    text for the id between two ordinary tokens ("▁" a space, Strip's ends left alone). Without a
+    decoder, the token itself."""
+    name, hf, path = built
+    size = hf.get_vocab_size(with_added_tokens=True)
+    ids = list(range(size))
+    got = batch([{"token_bytes": ids}], path)[0]["bytes"]
+    if not hf.decoder:
+        assert [bytes.fromhex(h).decode() for h in got] == [hf.id_to_token(i) for i in ids]
+        return
+    a = hf.token_to_id("a") if hf.token_to_id("a") is not None else hf.token_to_id("▁a")
+    head = hf.decode([a], skip_special_tokens=False)
+    tail = hf.decode([a, a], skip_special_tokens=False)[len(head):]
+    byte_fallback = "ByteFallback" in json.dumps(json.loads(path.read_text())["decoder"])
+    checked = 0
+    for i, h in zip(ids, got):
+        tok = hf.id_to_token(i)
+        if byte_fallback and tok.startswith("<0x") and len(tok) == 6 and int(tok[3:5], 16) >= 0x80:
+            assert bytes.fromhex(h) == bytes([int(tok[3:5], 16)]), (name, tok, h)
+            checked += 1
+            continue
+        whole = hf.decode([a, i, a], skip_special_tokens=False)
+        if "\ufffd" in whole or not whole.startswith(head) or not whole.endswith(tail):
+            continue
+        assert bytes.fromhex(h) == whole[len(head):len(whole) - len(tail)].encode(), (name, i, tok, h)
+        checked += 1
+    assert checked > size // 2, (name, checked, size)

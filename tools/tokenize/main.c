@@ -301,6 +301,21 @@ static void batch_request(const tok_tokenizer *t, const cJSON *req, const char *
         fputs("}\n", out);
         return;
     }
+    const cJSON *tb = cJSON_GetObjectItemCaseSensitive(req, "token_bytes");
+    if (cJSON_IsArray(tb)) {
+        fputs("{\"bytes\":[", out);
+        const cJSON *e;
+        size_t k = 0;
+        cJSON_ArrayForEach(e, tb) {
+            size_t n = 0;
+            const uint8_t *b = tok_token_bytes(t, cJSON_IsNumber(e) ? (int32_t)e->valuedouble : -1, &n);
+            fputs(k++ ? ",\"" : "\"", out);
+            for (size_t i = 0; b && i < n; i++) fprintf(out, "%02x", b[i]);
+            fputc('"', out);
+        }
+        fputs("]}\n", out);
+        return;
+    }
     const cJSON *arr = cJSON_IsArray(dec) ? dec : stream;
     if (!cJSON_IsArray(arr)) {
         fprintf(out, "{\"error\":\"expected one of encode, encode_hex, decode, stream\"}\n");
