@@ -13,9 +13,7 @@
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_utf8.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int tok_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -25,6 +23,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     }
     return TOK_ERR;
 }
+#define fail tok_fail
 
 /* Reads a whole file; gzread passes uncompressed files through unchanged. */
 static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
@@ -83,18 +82,20 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* A JSON boolean field of an added token; absent means the serde default. */
-static bool flag(const cJSON *obj, const char *name, bool dflt)
+/* A JSON boolean field; absent means the serde default. */
+bool tok_json_flag(const cJSON *obj, const char *name, bool dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
+#define flag tok_json_flag
 
-static const char *type_of(const cJSON *obj)
+const char *tok_json_type(const cJSON *obj)
 {
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(obj, "type");
     return cJSON_IsString(ty) ? ty->valuestring : NULL;
 }
+#define type_of tok_json_type
 
 static int check_model(const cJSON *model, const char *path, char *err, size_t errlen)
 {
@@ -105,11 +106,9 @@ static int check_model(const cJSON *model, const char *path, char *err, size_t e
         return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\"", path,
                     ty ? ty : "(missing)");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "dropout");
-    if (v && !cJSON_IsNull(v))
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
         return fail(err, errlen,
                     "%s: model.dropout is set; expected null (BPE dropout is not supported)", path);
-    if (flag(model, "byte_fallback", false))
-        return fail(err, errlen, "%s: model.byte_fallback is true; expected false", path);
     const char *strs[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         v = cJSON_GetObjectItemCaseSensitive(model, strs[i]);
@@ -120,105 +119,6 @@ static int check_model(const cJSON *model, const char *path, char *err, size_t e
         return fail(err, errlen, "%s: model.vocab is missing or not an object", path);
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(model, "merges")))
         return fail(err, errlen, "%s: model.merges is missing or not an array", path);
-    return TOK_OK;
-}
-
-static bool is_nfc_normalizer(const cJSON *n)
-{
-    const char *ty = type_of(n);
-    if (ty && strcmp(ty, "NFC") == 0) return true;
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        return cJSON_GetArraySize(list) == 1 && is_nfc_normalizer(cJSON_GetArrayItem(list, 0));
-    }
-    return false;
-}
-
-static int load_normalizer(tok_tokenizer *t, const cJSON *root, const char *path, char *err,
-                           size_t errlen)
-{
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (!n || cJSON_IsNull(n)) return TOK_OK;
-    if (!is_nfc_normalizer(n))
-        return fail(err, errlen, "%s: normalizer.type is \"%s\"; expected \"NFC\" or null", path,
-                    type_of(n) ? type_of(n) : "(missing)");
-    t->nfc = true;
-    return TOK_OK;
-}
-
-/* GPT-2's pattern, which ByteLevel applies itself when use_regex is true. */
-static const char gpt2_pattern[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-
-static int add_regex(tok_tokenizer *t, const char *pattern, const char *path, char *err,
-                     size_t errlen)
-{
-    if (t->n_re == TOK_MAX_SPLITS)
-        return fail(err, errlen, "%s: pre_tokenizer has more than %d Split steps", path,
-                    TOK_MAX_SPLITS);
-    char msg[256];
-    t->re[t->n_re] = tok_regex_compile(pattern, msg, sizeof msg);
-    if (!t->re[t->n_re]) return fail(err, errlen, "%s: pre_tokenizer Split pattern: %s", path, msg);
-    t->n_re++;
-    return TOK_OK;
-}
-
-static int load_pre_tokenizer(tok_tokenizer *t, const cJSON *root, const char *path, char *err,
-                              size_t errlen)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
-    const char *ty = type_of(p);
-    const cJSON *steps = p;
-    int n = 1;
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        steps = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
-        n = cJSON_GetArraySize(steps);
-    }
-    bool byte_level = false;
-    for (int i = 0; i < n; i++) {
-        const cJSON *s = steps == p ? p : cJSON_GetArrayItem(steps, i);
-        const char *sty = type_of(s);
-        if (byte_level)
-            return fail(err, errlen,
-                        "%s: pre_tokenizer: a %s step after ByteLevel is not supported", path,
-                        sty ? sty : "(untyped)");
-        if (sty && strcmp(sty, "Split") == 0) {
-            const cJSON *pat = cJSON_GetObjectItemCaseSensitive(s, "pattern");
-            const cJSON *re = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
-            const cJSON *beh = cJSON_GetObjectItemCaseSensitive(s, "behavior");
-            if (!cJSON_IsString(re))
-                return fail(err, errlen,
-                            "%s: pre_tokenizer Split.pattern: expected {\"Regex\": ...}", path);
-            if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0)
-                return fail(err, errlen, "%s: pre_tokenizer Split.behavior: expected \"Isolated\"",
-                            path);
-            if (flag(s, "invert", false))
-                return fail(err, errlen, "%s: pre_tokenizer Split.invert: expected false", path);
-            if (add_regex(t, re->valuestring, path, err, errlen) != TOK_OK) return TOK_ERR;
-        } else if (sty && strcmp(sty, "ByteLevel") == 0) {
-            if (flag(s, "add_prefix_space", true))
-                return fail(err, errlen,
-                            "%s: pre_tokenizer ByteLevel.add_prefix_space: expected false", path);
-            if (flag(s, "use_regex", true) &&
-                add_regex(t, gpt2_pattern, path, err, errlen) != TOK_OK)
-                return TOK_ERR;
-            byte_level = true;
-        } else {
-            return fail(
-                err, errlen,
-                "%s: pre_tokenizer type \"%s\" is not supported; expected Split or ByteLevel", path,
-                sty ? sty : "(missing)");
-        }
-    }
-    if (!byte_level) return fail(err, errlen, "%s: pre_tokenizer: expected a ByteLevel step", path);
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
-    if (!type_of(dec) || strcmp(type_of(dec), "ByteLevel") != 0)
-        return fail(err, errlen, "%s: decoder.type: expected \"ByteLevel\"", path);
-    const cJSON *post = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
-    if (post && !cJSON_IsNull(post) && (!type_of(post) || strcmp(type_of(post), "ByteLevel") != 0))
-        return fail(err, errlen,
-                    "%s: post_processor.type is \"%s\"; expected \"ByteLevel\" or null", path,
-                    type_of(post) ? type_of(post) : "(missing)");
     return TOK_OK;
 }
 
@@ -241,7 +141,10 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
             return fail(err, errlen, "%s: model.vocab[\"%s\"]: expected a non-negative integer id",
                         path, it->string);
         if ((int64_t)it->valuedouble > max_id) max_id = (int64_t)it->valuedouble;
-        bytes += strlen(it->string) + 1;
+        size_t len = strlen(it->string);
+        if (tok_utf8_valid_prefix((const uint8_t *)it->string, len) != len)
+            return fail(err, errlen, "%s: model.vocab: a token is not valid UTF-8", path);
+        bytes += len + 1;
     }
     size_t n_added = (size_t)cJSON_GetArraySize(added);
     cJSON_ArrayForEach(it, added)
@@ -255,7 +158,10 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
                 "%s: added_tokens: each entry needs an integer \"id\" and a string \"content\"",
                 path);
         if ((int64_t)id->valuedouble > max_id) max_id = (int64_t)id->valuedouble;
-        bytes += strlen(content->valuestring) + 1;
+        size_t len = strlen(content->valuestring);
+        if (tok_utf8_valid_prefix((const uint8_t *)content->valuestring, len) != len)
+            return fail(err, errlen, "%s: added_tokens: a content is not valid UTF-8", path);
+        bytes += len + 1;
     }
     if (max_id < 0) return fail(err, errlen, "%s: model.vocab is empty", path);
     if (bytes >= UINT32_MAX) return fail(err, errlen, "%s: vocabulary larger than 4 GiB", path);
@@ -310,11 +216,19 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
                             : (s[0] = (char)(0xC0 | (c >> 6)), s[1] = (char)(0x80 | (c & 0x3F)), 2);
         t->byte_id[b] = tok_strmap_get(&t->vocab, s, k);
     }
+    for (int b = 0; b < 256; b++) {
+        char s[8];
+        snprintf(s, sizeof s, "<0x%02X>", b);
+        t->byte_token[b] = tok_strmap_get(&t->vocab, s, 6);
+    }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
     t->unk_id = cJSON_IsString(unk)
                     ? tok_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))
                     : -1;
+    t->unk_missing = cJSON_IsString(unk) && t->unk_id < 0;
     t->ignore_merges = flag(model, "ignore_merges", false);
+    t->byte_fallback = flag(model, "byte_fallback", false);
+    t->fuse_unk = flag(model, "fuse_unk", false);
     return TOK_OK;
 }
 
@@ -362,44 +276,6 @@ static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, ch
         if (tok_pairmap_put(&t->merges, ia, ib, rank, im) != 0)
             return fail(err, errlen, "%s: out of memory", path);
         rank++;
-    }
-    return TOK_OK;
-}
-
-/* What the ByteLevel decoder makes of each piece: its characters mapped back to bytes, or the
- * piece's own UTF-8 when one of them is outside the byte alphabet (e.g. an added token with a
- * space), exactly as HF's decode_chain does per token. */
-static int build_decode_table(tok_tokenizer *t, const char *path, char *err, size_t errlen)
-{
-    size_t total = 0;
-    for (int32_t id = 0; id < t->n_ids; id++)
-        if (t->piece_off[id] != UINT32_MAX) total += strlen(t->blob + t->piece_off[id]);
-    t->dec_blob = malloc(total ? total : 1);
-    t->dec_off = calloc((size_t)(uint32_t)t->n_ids, sizeof *t->dec_off);
-    t->dec_len = calloc((size_t)(uint32_t)t->n_ids, sizeof *t->dec_len);
-    if (!t->dec_blob || !t->dec_off || !t->dec_len)
-        return fail(err, errlen, "%s: out of memory", path);
-    size_t off = 0;
-    for (int32_t id = 0; id < t->n_ids; id++) {
-        if (t->piece_off[id] == UINT32_MAX) continue;
-        const uint8_t *p = (const uint8_t *)t->blob + t->piece_off[id];
-        size_t n = strlen((const char *)p), i = 0, k = 0;
-        uint8_t *dst = t->dec_blob + off;
-        while (i < n) {
-            int32_t cp;
-            size_t step = tok_utf8_next(p + i, n - i, &cp);
-            int b = step ? tok_char_to_byte(cp) : -1;
-            if (b < 0) break;
-            dst[k++] = (uint8_t)b;
-            i += step;
-        }
-        if (i < n) {
-            memcpy(dst, p, n);
-            k = n;
-        }
-        t->dec_off[id] = (uint32_t)off;
-        t->dec_len[id] = (uint32_t)k;
-        off += k;
     }
     return TOK_OK;
 }
@@ -507,12 +383,16 @@ static int build(tok_tokenizer *t, const char *text, size_t len, const char *pat
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     int rc = check_model(model, path, err, errlen);
-    if (rc == TOK_OK) rc = load_normalizer(t, root, path, err, errlen);
-    if (rc == TOK_OK) rc = load_pre_tokenizer(t, root, path, err, errlen);
     if (rc == TOK_OK) rc = load_vocab(t, root, path, err, errlen);
     if (rc == TOK_OK) rc = load_merges(t, root, path, err, errlen);
+    char msg[512];
+    if (rc == TOK_OK && (tok_parse_normalizer(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_pre_tokenizer(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_post_processor(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_decoder(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_build_decode_table(t, msg, sizeof msg) != TOK_OK))
+        rc = fail(err, errlen, "%s: %s", path, msg);
     cJSON_Delete(root);
-    if (rc == TOK_OK) rc = build_decode_table(t, path, err, errlen);
     if (rc == TOK_OK && dir) rc = load_config(t, dir, err, errlen);
     return rc;
 }
@@ -601,8 +481,7 @@ void tok_free(tok_tokenizer *t)
     tok_matcher_free(&t->raw_match);
     tok_matcher_free(&t->norm_match);
     tok_pairmap_free(&t->merges);
-    for (size_t i = 0; i < t->n_re; i++)
-        pcre2_code_free(t->re[i]);
+    tok_components_free(t);
     free(t->chat_template);
     free(t->eos);
     free(t->bos);

@@ -81,15 +81,34 @@ static void test_load_errors(void)
              "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
              "\"merges\":[]}}");
     write_file("tokenizer.json", buf);
-    expect_load_error("Lowercase normalizer", "normalizer.type is \"Lowercase\"",
-                      "expected \"NFC\"");
+    expect_load_error("Lowercase normalizer", "normalizer.type \"Lowercase\" is not supported",
+                      "supported: Sequence, NFC");
 
     snprintf(buf, sizeof buf,
-             "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"decoder\":{\"type\":\"ByteLevel\"},"
+             "{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\"},"
+             "{\"type\":\"Punctuation\"}]},\"decoder\":{\"type\":\"ByteLevel\"},"
              "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
     write_file("tokenizer.json", buf);
-    expect_load_error("Whitespace pre-tokenizer", "pre_tokenizer type \"Whitespace\"",
-                      "expected Split or ByteLevel");
+    expect_load_error("Punctuation pre-tokenizer",
+                      "pre_tokenizer.pretokenizers[1].type \"Punctuation\" is not supported",
+                      "Metaspace");
+
+    snprintf(buf, sizeof buf,
+             "{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Fuse\"},{\"type\":"
+             "\"CTC\"}]},"
+             "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+    write_file("tokenizer.json", buf);
+    expect_load_error("CTC decoder", "decoder.decoders[1].type \"CTC\" is not supported", NULL);
+
+    snprintf(buf, sizeof buf,
+             "{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{"
+             "\"id\":\"<s>\"}},"
+             "{\"Sequence\":{\"id\":\"A\"}}],\"special_tokens\":{\"<s>\":{\"ids\":[7]}}},"
+             "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+    write_file("tokenizer.json", buf);
+    expect_load_error("template id outside the vocabulary",
+                      "post_processor.special_tokens[\"<s>\"].ids",
+                      "expected ids in the vocabulary");
 
     snprintf(
         buf, sizeof buf,

@@ -21,6 +21,12 @@ static const char usage[] =
     "  batch                  JSON lines on stdin, one JSON line out per request:\n"
     "                           {\"encode\": \"text\"} or {\"encode_hex\": \"68690a\"}  -> "
     "{\"ids\": [...]}\n"
+    "                             (with \"add_special_tokens\": true, the post-processor's ids "
+    "too)\n"
+    "                           {\"pre_tokenize\": \"text\"} -> {\"words\": [hex, ...]} (the "
+    "pre-tokenizer alone)\n"
+    "                           {\"normalize\": \"text\"} -> {\"text\": \"...\"} (the normalizer "
+    "alone)\n"
     "                           {\"decode\": [ids], \"skip_special\": bool}        -> {\"text\": "
     "\"...\"}\n"
     "                           {\"stream\": [ids], \"skip_special\": bool}        -> {\"pieces\": "
@@ -201,6 +207,22 @@ static char *json_member_string(const char *s, size_t n, const char *key, size_t
     return NULL;
 }
 
+struct word_out {
+    FILE *out;
+    size_t n;
+};
+
+/* A word as hex: ByteLevel's words are raw bytes, not always UTF-8. */
+static int put_word(void *ctx, const char *p, size_t n)
+{
+    struct word_out *w = ctx;
+    fputs(w->n++ ? ",\"" : "\"", w->out);
+    for (size_t i = 0; i < n; i++)
+        fprintf(w->out, "%02x", (unsigned char)p[i]);
+    fputc('"', w->out);
+    return 0;
+}
+
 static void batch_request(const tok_tokenizer *t, const cJSON *req, const char *line,
                           size_t line_len, FILE *out)
 {
@@ -234,7 +256,8 @@ static void batch_request(const tok_tokenizer *t, const cJSON *req, const char *
             fprintf(out, "{\"error\":\"out of memory\"}\n");
             return;
         }
-        int rc = tok_encode(t, text, len, &ids, &n, err, sizeof err);
+        bool add = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "add_special_tokens"));
+        int rc = tok_encode_special(t, text, len, add, &ids, &n, err, sizeof err);
         free(text);
         if (rc != TOK_OK) {
             fputs("{\"error\":", out);
@@ -246,6 +269,51 @@ static void batch_request(const tok_tokenizer *t, const cJSON *req, const char *
         put_ids(out, ids, n);
         fputs("}\n", out);
         free(ids);
+        return;
+    }
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "normalize"))) {
+        size_t len = 0, nlen = 0;
+        char *text = json_member_string(line, line_len, "normalize", &len), *norm = NULL;
+        int rc = text ? tok_normalize_text(t, text, len, &norm, &nlen, err, sizeof err) : TOK_ERR;
+        free(text);
+        fputs(rc == TOK_OK ? "{\"text\":" : "{\"error\":", out);
+        if (rc == TOK_OK)
+            put_json_string(out, norm, nlen);
+        else
+            put_json_string(out, err, strlen(err));
+        fputs("}\n", out);
+        free(norm);
+        return;
+    }
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "pre_tokenize"))) {
+        size_t len = 0;
+        char *text = json_member_string(line, line_len, "pre_tokenize", &len);
+        fputs("{\"words\":[", out);
+        struct word_out w = {out, 0};
+        int rc =
+            text ? tok_pre_tokenize_text(t, text, len, put_word, &w, err, sizeof err) : TOK_ERR;
+        free(text);
+        fputs("]", out);
+        if (rc != TOK_OK) {
+            fputs(",\"error\":", out);
+            put_json_string(out, err, strlen(err));
+        }
+        fputs("}\n", out);
+        return;
+    }
+    const cJSON *tb = cJSON_GetObjectItemCaseSensitive(req, "token_bytes");
+    if (cJSON_IsArray(tb)) {
+        fputs("{\"bytes\":[", out);
+        const cJSON *e;
+        size_t k = 0;
+        cJSON_ArrayForEach(e, tb) {
+            size_t n = 0;
+            const uint8_t *b = tok_token_bytes(t, cJSON_IsNumber(e) ? (int32_t)e->valuedouble : -1, &n);
+            fputs(k++ ? ",\"" : "\"", out);
+            for (size_t i = 0; b && i < n; i++) fprintf(out, "%02x", b[i]);
+            fputc('"', out);
+        }
+        fputs("]}\n", out);
         return;
     }
     const cJSON *arr = cJSON_IsArray(dec) ? dec : stream;
