@@ -24,10 +24,6 @@ UNSUPPORTED = {
 # strict: once the component lands the case passes, and the XPASS fails the run until it leaves this list.
 PENDING = {
     "command-r": "needs merges longer than 1024 bytes",
-    "deepseek-coder": "needs a Sequence of 5 Split pre-tokenizers",
-    "deepseek-llm": "needs a Sequence of 6 Split pre-tokenizers",
-    "llama-spm": "needs SentencePiece-style BPE (byte_fallback, Prepend/Replace, its decoders)",
-    "phi-3": "needs SentencePiece-style BPE (byte_fallback, Prepend/Replace, its decoders)",
     "mpt": "needs merges longer than 1024 bytes (a run of spaces)",
 }
 
