@@ -1,6 +1,6 @@
 """The demo model, SmolLM2-135M-Instruct as llama.cpp's Q4_1 GGUF (.cache/models, fetched by
 tools/fetch_data.sh), against transformers reading the same GGUF in float32
-(tests/fixtures/smollm2-gguf/reference.json, made by tools/reference/make_gguf_reference.py):
+(tests/fixtures/smollm2-gguf/transformers_greedy.json, made by tools/reference/make_gguf_reference.py):
 the chat template and tokenizer built from the GGUF metadata give transformers' prompt ids, and
 greedy decoding gives transformers' ids, through `berth run` and through `berth serve` with the
 OpenAI SDK at temperature 0. berth's CPU backend computes in float32, as the reference did; the
@@ -18,7 +18,7 @@ from berth_process import BERTH, BerthServer, need
 
 ROOT = Path(__file__).resolve().parents[2]
 GGUF = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "smollm2-gguf" / "reference.json").read_text())
+REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "smollm2-gguf" / "transformers_greedy.json").read_text())
 CASES = REFERENCE["cases"]
 
 

@@ -5,6 +5,7 @@ transformers reads the GGUF itself (dequantising Q4_1/Q8_0 to float32, undoing l
 and builds its tokenizer and chat template from the GGUF metadata. For each conversation the fixture
 keeps the rendered prompt's ids (with the template's generation prompt) and the ids transformers
 generates greedily in float32, so berth's f32 CPU path must reach the same tokens.
+(Not named reference.json: tests/model's C reference test reads every fixture folder holding one.)
 This is an optional tool, not run in CI; it needs torch, transformers, accelerate and gguf:
 
     python3 -m venv /work/refvenv && /work/refvenv/bin/pip install torch transformers accelerate gguf
@@ -32,7 +33,7 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap = argparse.ArgumentParser()
     ap.add_argument("--gguf", default=os.path.join(root, ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
-    ap.add_argument("--out", default=os.path.join(root, "tests/fixtures/smollm2-gguf/reference.json"))
+    ap.add_argument("--out", default=os.path.join(root, "tests/fixtures/smollm2-gguf/transformers_greedy.json"))
     args = ap.parse_args()
     d, name = os.path.split(os.path.abspath(args.gguf))
     torch.manual_seed(0)
