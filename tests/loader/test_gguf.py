@@ -161,3 +161,42 @@ def test_corrupt_files_are_refused_with_a_message(quant_file, tmp_path):
         err = proc.stderr.decode(errors="replace")
         assert proc.returncode == 1, f"{what}: exit {proc.returncode}, stderr {err!r}"
         assert str(path) in err, f"{what}: the message does not name the file: {err!r}"
+
+
+def bf16_rne(x):
+    """float32 -> bfloat16 bits, round to nearest even, as torch's .to(torch.bfloat16)."""
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(x)
+    r[nan] = ((u[nan] >> 16) | 0x40).astype(np.uint16)
+    return r
+
+
+def test_conversion_to_bf16_and_f16(tmp_path):
+    """The CUDA backend gets GGUF weights as bfloat16 (f16 where it prefers it): float32 -> 16 bits
+    rounds to nearest even, as numpy (f16) and torch (bf16) do, over normal, subnormal, overflowing,
+    tie and special values."""
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504.0, 65520.0, 65519.99, 1e-8, 6e-8, 3e-8,
+                        -2.98e-8, 5.96e-8, 6.1e-5, 1.0 + 2**-11, 1.0 + 3 * 2**-11, 1.0 + 2**-8,
+                        1.0 + 3 * 2**-8, 3.4e38], dtype=np.float32)
+    x = np.concatenate([special, rng.normal(0, 1, 4096).astype(np.float32),
+                        (rng.normal(0, 1, 4096) * 10.0 ** rng.integers(-9, 6, 4096)).astype(np.float32)])
+    x = np.concatenate([x, np.zeros((-len(x)) % 32, dtype=np.float32)])
+    path = tmp_path / "f32.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tensor("x", x.reshape(1, -1))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with np.errstate(over="ignore"):  # values beyond f16's range become infinities, as intended
+        f16 = x.astype(np.float16).view(np.uint16)
+    for kind, want in (("f16", f16), ("bf16", bf16_rne(x))):
+        proc = run("dump", path, "x", kind)
+        assert proc.returncode == 0, proc.stderr.decode()
+        got = np.frombuffer(proc.stdout, dtype=np.uint16)
+        nan = np.isnan(x)
+        assert np.array_equal(got[~nan], want[~nan]), (kind, x[~nan][got[~nan] != want[~nan]][:5])
+        exp_all_ones = 0x7C00 if kind == "f16" else 0x7F80
+        assert np.all((got[nan] & exp_all_ones) == exp_all_ones) and np.all(got[nan] & (exp_all_ones ^ 0x7FFF))

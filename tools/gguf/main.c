@@ -15,8 +15,9 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: berth-gguf info FILE | dump FILE TENSOR | tokenizer FILE DIR | "
-                    "tokenize FILE INPUTS\n");
+    fprintf(stderr,
+            "usage: berth-gguf info FILE | dump FILE TENSOR [bf16|f16] | tokenizer FILE DIR | "
+            "tokenize FILE INPUTS\n");
     return 2;
 }
 
@@ -68,7 +69,7 @@ static int cmd_info(gguf_file *f)
     return 0;
 }
 
-static int cmd_dump(gguf_file *f, const char *name)
+static int cmd_dump(gguf_file *f, const char *name, const char *as)
 {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t) {
@@ -82,7 +83,15 @@ static int cmd_dump(gguf_file *f, const char *name)
         free(x);
         return 1;
     }
-    fwrite(x, sizeof(float), (size_t)n, stdout);
+    if (!as) {
+        fwrite(x, sizeof(float), (size_t)n, stdout);
+    } else {
+        bool bf16 = !strcmp(as, "bf16");
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = bf16 ? gguf_f32_to_bf16(x[i]) : gguf_f32_to_f16(x[i]);
+            fwrite(&h, 2, 1, stdout);
+        }
+    }
     free(x);
     return 0;
 }
@@ -169,8 +178,9 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(cmd, "info") && argc == 3) {
         rc = cmd_info(f);
-    } else if (!strcmp(cmd, "dump") && argc == 4) {
-        rc = cmd_dump(f, argv[3]);
+    } else if (!strcmp(cmd, "dump") && (argc == 4 || (argc == 5 && (!strcmp(argv[4], "bf16") ||
+                                                                    !strcmp(argv[4], "f16"))))) {
+        rc = cmd_dump(f, argv[3], argc == 5 ? argv[4] : NULL);
     } else if ((!strcmp(cmd, "tokenizer") || !strcmp(cmd, "tokenize")) && argc == 4) {
         gguf_tok_docs d;
         rc = 1;
