@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,58 @@ static int add_num(cJSON *o, const gguf_file *f, const arch_map *a, const char *
     return 0;
 }
 
+/* Llama 3.1-style RoPE scaling: convert_hf_to_gguf.py stores the per-frequency divisors it implies
+ * as the tensor rope_freqs.weight, not the parameters. berth looks for the parameters (Meta's
+ * low_freq_factor 1 and high_freq_factor 4; any power-of-two factor and original context) that
+ * reproduce every divisor, so that Hugging Face's own formula then applies exactly; a tensor that
+ * no such parameters reproduce is refused. */
+static int match_llama3_rope(const gguf_file *f, const gguf_tensor *t, cJSON *o, char *err,
+                             size_t errlen)
+{
+    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(o, "head_dim");
+    const cJSON *hs = cJSON_GetObjectItemCaseSensitive(o, "hidden_size");
+    const cJSON *nh = cJSON_GetObjectItemCaseSensitive(o, "num_attention_heads");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(o, "rope_theta");
+    int64_t dim = hd ? (int64_t)hd->valuedouble
+                     : (nh->valuedouble >= 1 ? (int64_t)(hs->valuedouble / nh->valuedouble) : 0);
+    if (t->type != GGML_F32 || t->ndim != 1 || dim < 2 || t->ne[0] != dim / 2)
+        return loader_fail(err, errlen, "%s: rope_freqs.weight must be F32 [%lld] (head_dim / 2)",
+                           f->path, (long long)(dim / 2));
+    const double pi = 3.14159265358979323846, low = 1.0, high = 4.0;
+    for (double orig = 16; orig <= 16777216; orig *= 2) {
+        for (double factor = 2; factor <= 128; factor *= 2) {
+            bool ok = true;
+            for (int64_t i = 0; ok && i < dim / 2; i++) {
+                /* the frequencies as the converter computes them: in float32 */
+                float freq = 1.0f / powf((float)th->valuedouble, (float)(2 * i) / (float)dim);
+                double wavelen = 2 * pi / freq, want = factor;
+                if (wavelen < orig / high) {
+                    want = 1.0;
+                } else if (wavelen <= orig / low) {
+                    double smooth = (orig / wavelen - low) / (high - low);
+                    want = 1.0 / ((1 - smooth) / factor + smooth);
+                }
+                float got;
+                memcpy(&got, t->data + 4 * i, 4);
+                ok = fabs((double)got - want) <= 1e-5 * want;
+            }
+            if (!ok) continue;
+            cJSON *rs = cJSON_AddObjectToObject(o, "rope_scaling");
+            cJSON_AddStringToObject(rs, "rope_type", "llama3");
+            cJSON_AddNumberToObject(rs, "factor", factor);
+            cJSON_AddNumberToObject(rs, "low_freq_factor", low);
+            cJSON_AddNumberToObject(rs, "high_freq_factor", high);
+            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", orig);
+            return 0;
+        }
+    }
+    return loader_fail(err, errlen,
+                       "%s: rope_freqs.weight matches no llama3 RoPE scaling "
+                       "(low_freq_factor 1, high_freq_factor 4, power-of-two factor and original "
+                       "context)",
+                       f->path);
+}
+
 int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t errlen)
 {
     *json = NULL;
@@ -120,11 +173,6 @@ int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t er
     if (st && !(st->type == GGUF_STRING && st->v.str.len == 4 && !memcmp(st->v.str.s, "none", 4)))
         return loader_fail(err, errlen, "%s: %s is set; berth does not apply GGUF rope scaling",
                            f->path, k);
-    if (gguf_find_tensor(f, "rope_freqs.weight"))
-        return loader_fail(err, errlen,
-                           "%s: tensor rope_freqs.weight (Llama 3.1-style rope scaling) "
-                           "is not supported from GGUF",
-                           f->path);
     cJSON *o = cJSON_CreateObject();
     if (!o) return loader_fail(err, errlen, "%s: out of memory", f->path);
     cJSON_AddStringToObject(o, "model_type", a->model_type);
@@ -144,6 +192,8 @@ int gguf_model_config_json(const gguf_file *f, char **json, char *err, size_t er
         goto done;
     if (!gguf_find(f, akey(a, "rope.freq_base", k, sizeof k)))
         cJSON_AddNumberToObject(o, "rope_theta", 10000.0); /* llama.cpp's default */
+    const gguf_tensor *rf = gguf_find_tensor(f, "rope_freqs.weight");
+    if (rf && match_llama3_rope(f, rf, o, err, errlen)) goto done;
     /* The vocabulary size is the embedding's row count (vocab_size metadata is optional). */
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb || emb->ndim != 2) {
@@ -257,6 +307,7 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
     st_tensor *ts = NULL;
     uint8_t *buf = NULL;
     float *row = NULL;
+    const gguf_tensor **src = NULL; /* the GGUF tensor behind each ts entry */
     size_t count = 0;
     int rc = -1;
     const arch_map *a = find_arch(f, err, errlen);
@@ -264,13 +315,15 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         model_config_parse(cfg, json, strlen(json), path, err, errlen))
         goto done;
     ts = calloc(f->ntensors ? f->ntensors : 1, sizeof *ts);
-    if (!ts) goto oom;
+    src = calloc(f->ntensors ? f->ntensors : 1, sizeof *src);
+    if (!ts || !src) goto oom;
     /* Sizes first, so the whole model is one allocation the checkpoint owns. */
     size_t total = 0;
     int64_t max_elems = 0;
     for (size_t i = 0; i < f->ntensors; i++) {
         const gguf_tensor *g = &f->tensors[i];
         char name[160], qk;
+        if (!strcmp(g->name, "rope_freqs.weight")) continue; /* the config's rope_scaling now */
         if (hf_name(g->name, name, sizeof name, &qk)) {
             loader_fail(err, errlen, "%s: tensor %s is not one berth knows for architecture %s",
                         path, g->name, a->gguf);
@@ -291,6 +344,7 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
         int64_t elems = g->ne[0] * g->ne[1];
         if (elems > max_elems) max_elems = elems;
         st_tensor *t = &ts[count];
+        src[count] = g;
         t->name = strdup(name);
         if (!t->name) goto oom;
         count++;
@@ -311,7 +365,7 @@ int gguf_model_load(const char *path, st_dtype dtype, model_config *cfg, generat
     if (!buf || !row) goto oom;
     size_t at = 0;
     for (size_t i = 0; i < count; i++) {
-        const gguf_tensor *g = &f->tensors[i];
+        const gguf_tensor *g = src[i];
         st_tensor *t = &ts[i];
         int64_t elems = g->ne[0] * g->ne[1];
         char name[160], qk;
@@ -359,6 +413,7 @@ done:
     free(ts);
     free(buf);
     free(row);
+    free(src);
     free(json);
     gguf_close(f);
     return rc;

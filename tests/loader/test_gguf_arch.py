@@ -5,6 +5,7 @@ lm_head for a tied model), must give exactly the greedy ids that the same weight
 safetensors directory: float32 in, float32 out, so any mistake in the name mapping, the metadata or
 the un-permutation shows as a different token."""
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -36,7 +37,27 @@ def permute(w, n_head):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def to_gguf(src, dst, cfg):
+def llama3_rope_factors(cfg):
+    """convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors: rope_freqs.weight."""
+    rope = cfg["rope_parameters"]
+    base, dim = rope["rope_theta"], cfg["head_dim"]
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def to_gguf(src, dst, cfg, rope_freqs=None):
     arch = cfg["model_type"]
     w = gguf.GGUFWriter(str(dst), arch)
     heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -54,6 +75,8 @@ def to_gguf(src, dst, cfg):
     w.add_rope_freq_base(float(cfg.get("rope_theta") or rope["rope_theta"]))
     w.add_bos_token_id(cfg.get("bos_token_id") or 0)
     w.add_eos_token_id(cfg["eos_token_id"] if isinstance(cfg.get("eos_token_id"), int) else 1)
+    if rope.get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(cfg) if rope_freqs is None else rope_freqs)
     for name, t in load_file(str(src / "model.safetensors")).items():
         if name == "model.embed_tokens.weight":
             g = "token_embd.weight"
@@ -95,13 +118,19 @@ def test_gguf_weights_equal_safetensors(fixture, tmp_path):
     st = tmp_path / "st"
     st.mkdir()
     shutil.copy(src / "model.safetensors", st)
-    if cfg.get("rope_parameters", {}).get("rope_type") == "llama3":
-        # GGUF stores llama3 RoPE scaling as a rope_freqs tensor, which berth refuses: compare both
-        # formats without it.
-        cfg["rope_parameters"] = {"rope_theta": cfg["rope_parameters"]["rope_theta"], "rope_type": "default"}
-    (st / "config.json").write_text(json.dumps(cfg))
+    shutil.copy(src / "config.json", st)
     to_gguf(src, tmp_path / "model.gguf", cfg)
     cases = json.loads((src / "reference.json").read_text())["cases"]
     for case in cases:
         want = greedy(st, case["prompt"], 12)
         assert greedy(tmp_path / "model.gguf", case["prompt"], 12) == want, case["prompt"]
+
+
+def test_llama3_rope_freqs_that_match_no_parameters_are_refused(tmp_path):
+    src = FIXTURES / "llama3-tiny-f32"
+    cfg = json.loads((src / "config.json").read_text())
+    bad = llama3_rope_factors(cfg) * np.float32(1.01)
+    to_gguf(src, tmp_path / "model.gguf", cfg, rope_freqs=bad)
+    proc = subprocess.run([str(BERTH), "run", "--model", str(tmp_path / "model.gguf"), "--backend", "cpu",
+                           "--tokens", "1", "--max-tokens", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "rope_freqs.weight matches no llama3 RoPE scaling" in proc.stderr, proc.stderr
