@@ -294,15 +294,16 @@ int tok_build_decode_table(tok_tokenizer *t, char *err, size_t errlen)
     return TOK_OK;
 }
 
+/* Frees one slot past each count too: a step whose parsing failed halfway may hold a pattern. */
 void tok_components_free(tok_tokenizer *t)
 {
-    for (size_t i = 0; i < t->n_norm; i++) {
+    for (size_t i = 0; i <= t->n_norm && i < TOK_MAX_STEPS; i++) {
         free(t->norm[i].text);
         pcre2_code_free(t->norm[i].re);
     }
-    for (size_t i = 0; i < t->n_pre; i++)
+    for (size_t i = 0; i <= t->n_pre && i < TOK_MAX_STEPS; i++)
         pcre2_code_free(t->pre[i].re);
-    for (size_t i = 0; i < t->n_dec; i++) {
+    for (size_t i = 0; i <= t->n_dec && i < TOK_MAX_STEPS; i++) {
         free(t->dec[i].content);
         pcre2_code_free(t->dec[i].re);
     }

@@ -376,6 +376,9 @@ static int load_config(tok_tokenizer *t, const char *dir, char *err, size_t errl
 static int build(tok_tokenizer *t, const char *text, size_t len, const char *path, const char *dir,
                  char *err, size_t errlen)
 {
+    /* serde_json reads a &str: a file that is not UTF-8 is refused by HF as well. */
+    size_t bad = tok_utf8_valid_prefix((const uint8_t *)text, len);
+    if (bad != len) return fail(err, errlen, "%s: not valid UTF-8 (at byte %zu)", path, bad);
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);

@@ -311,13 +311,13 @@ static int level(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
     switch (s->kind) {
     case TOK_PRE_SPLIT:
     case TOK_PRE_BYTELEVEL:
-        if (!s->re) {
-            rc = s->kind == TOK_PRE_BYTELEVEL ? 0 : tok_span_push(&sp, 0, n, false);
-            if (s->kind == TOK_PRE_BYTELEVEL) {
-                rc = level(c, i + 1, p, n, first);
-                free(own);
-                return rc;
-            }
+        if (!s->re && s->kind == TOK_PRE_BYTELEVEL) { /* use_regex false: the piece as it is */
+            rc = level(c, i + 1, p, n, first);
+            free(own);
+            return rc;
+        }
+        if (!s->re) { /* an empty String pattern matches nowhere */
+            rc = tok_span_push(&sp, 0, n, false);
         } else if (tok_regex_find(s->re, c->md, p, n, &sp, c->err, c->errlen) != TOK_OK) {
             free(own);
             free(sp.v);

@@ -174,6 +174,78 @@ static void test_load_json(void)
            "bad config: %s", err);
 }
 
+/* A SentencePiece-style tokenizer (Llama 2's layout) from memory: Prepend/Replace normalizers,
+ * byte_fallback, BOS from TemplateProcessing only with add_special_tokens, and the decoder's
+ * leading-space strip on the first token only. */
+static void test_sentencepiece_layout(void)
+{
+    static const char json[] =
+        "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},{\"id\":1,"
+        "\"content\":\"<s>\",\"special\":true}],"
+        "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":"
+        "\"\u2581\"},"
+        "{\"type\":\"Replace\",\"pattern\":{\"String\":\" "
+        "\"},\"content\":\"\u2581\"}]},\"pre_tokenizer\":null,"
+        "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":"
+        "\"<s>\",\"type_id\":0}},"
+        "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":{\"<s>\":{"
+        "\"id\":\"<s>\",\"ids\":[1],"
+        "\"tokens\":[\"<s>\"]}}},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{"
+        "\"String\":\"\u2581\"},"
+        "\"content\":\" "
+        "\"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\",\"content\":\" "
+        "\",\"start\":1,"
+        "\"stop\":0}]},"
+        "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"fuse_unk\":true,\"byte_fallback\":"
+        "true,"
+        "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"<0x0A>\":2,\"<0xC3>\":3,\"<0xA9>\":4,\"\u2581\":5,"
+        "\"a\":6,\"b\":7,"
+        "\"\u2581a\":8,\"\u2581ab\":9},\"merges\":[\"\u2581 a\",\"\u2581a b\"]}}";
+    tok_tokenizer *t = NULL;
+    char err[512];
+    CHECKF(tok_load_json(&t, json, strlen(json), NULL, 0, "spm", err, sizeof err) == TOK_OK,
+           "spm: %s", err);
+    if (!t) return;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    /* "ab a\né": ▁ab ▁a <0x0A> <0xC3> <0xA9>, and <s> first only with special tokens. */
+    CHECK(tok_encode_special(t, "ab a\n\xc3\xa9", 7, true, &ids, &n, err, sizeof err) == TOK_OK);
+    const int32_t want[] = {1, 9, 8, 2, 3, 4};
+    CHECKF(n == 6 && memcmp(ids, want, sizeof want) == 0, "spm encode: %zu ids, first %d", n,
+           n ? ids[0] : -1);
+    free(ids);
+    CHECK(tok_encode(t, "ab", 2, &ids, &n, err, sizeof err) == TOK_OK && n == 1 && ids[0] == 9);
+    free(ids);
+    size_t len;
+    const uint8_t *b = tok_token_bytes(t, 2, &len);
+    CHECK(len == 1 && b[0] == '\n');
+    b = tok_token_bytes(t, 3, &len);
+    CHECK(len == 1 && b[0] == 0xC3);
+    b = tok_token_bytes(t, 8, &len);
+    CHECK(len == 2 && memcmp(b, " a", 2) == 0);
+    char *text;
+    const int32_t seq[] = {9, 8, 3, 4};
+    CHECK(tok_decode(t, seq, 4, false, &text, &len, err, sizeof err) == TOK_OK);
+    CHECKF(strcmp(text, "ab a\xc3\xa9") == 0, "spm decode: \"%s\"", text);
+    free(text);
+    tok_stream *st = tok_stream_new(t, false);
+    /* A run of byte tokens waits for its end: one more invalid byte would turn all of it into
+     * U+FFFD. */
+    const char *pieces[] = {"ab", " a", "", ""};
+    for (int i = 0; i < 4 && st; i++) {
+        CHECK(tok_stream_push(st, seq[i], &text, &len) == TOK_OK);
+        CHECKF(strcmp(text, pieces[i]) == 0, "spm stream piece %d: \"%s\"", i, text);
+        free(text);
+    }
+    if (st) {
+        CHECK(tok_stream_finish(st, &text, &len) == TOK_OK && strcmp(text, "\xc3\xa9") == 0);
+        free(text);
+    }
+    tok_stream_free(st);
+    tok_free(t);
+}
+
 static void check_encode(const tok_tokenizer *t, const char *text, size_t len, const int32_t *want,
                          size_t n_want)
 {
@@ -259,6 +331,7 @@ int main(void)
     }
     test_load_errors();
     test_load_json();
+    test_sentencepiece_layout();
     test_qwen3();
     rmdir(tmpdir);
     return test_finish("tokenizer_api");

@@ -208,9 +208,11 @@ def build_exotic_decoder():
 
 
 def build_exotic_decoder_regex():
+    """Strip per token before the join (a trailing "▁" off every token), and a Regex Replace after
+    it."""
     tok = _with_byte_tokens(_spm_trained(150))
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Replace(Regex(r"\s+"), "_"), decoders.Strip("_", 1, 0)])
+    tok.decoder = decoders.Sequence([decoders.Strip("▁", 0, 1), decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Replace(Regex(r"\s+"), "_"), decoders.Strip("_", 1, 0)])
     return tok
 
 
