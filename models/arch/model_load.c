@@ -1,5 +1,6 @@
 /* Loading: config files, then every weight checked against the config and placed on the backend. */
 #include "models/arch/model_internal.h"
+#include "models/loader/gguf_model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -244,11 +245,19 @@ int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t e
     m->be = be;
     load_ctx c = {m, err, errlen};
     char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (model_config_load(&m->cfg, path, err, errlen)) goto fail;
-    snprintf(path, sizeof path, "%s/generation_config.json", dir);
-    if (generation_config_load(&m->gen, path, err, errlen)) goto fail;
-    if (st_checkpoint_open(&m->ck, dir, err, errlen)) goto fail;
+    int gguf = gguf_model_locate(dir, path, sizeof path, err, errlen);
+    if (gguf < 0) goto fail;
+    if (gguf) {
+        /* GGUF weights are dequantised into the dtype the backend computes in. */
+        st_dtype d = be->kv_dtype == BK_F32 ? ST_F32 : be->kv_dtype == BK_F16 ? ST_F16 : ST_BF16;
+        if (gguf_model_load(path, d, &m->cfg, &m->gen, &m->ck, err, errlen)) goto fail;
+    } else {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        if (model_config_load(&m->cfg, path, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/generation_config.json", dir);
+        if (generation_config_load(&m->gen, path, err, errlen)) goto fail;
+        if (st_checkpoint_open(&m->ck, dir, err, errlen)) goto fail;
+    }
 
     const model_config *cfg = &m->cfg;
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;

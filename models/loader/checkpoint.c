@@ -31,6 +31,7 @@ struct st_checkpoint {
     st_tensor *tensors; /* names are owned here */
     size_t count;
     const st_tensor **sorted; /* by name, for st_checkpoint_find */
+    void *owned;              /* st_checkpoint_adopt: the one buffer every tensor points into */
 };
 
 /* One weight_map entry; `seen` marks that its shard really holds it. */
@@ -304,9 +305,37 @@ const st_tensor *st_checkpoint_find(const st_checkpoint *ck, const char *name)
     return hit ? *hit : NULL;
 }
 
+int st_checkpoint_adopt(st_checkpoint **out, st_tensor *tensors, size_t count, void *buffer,
+                        const char *what, char *err, size_t errlen)
+{
+    *out = NULL;
+    st_checkpoint *ck = calloc(1, sizeof *ck);
+    const st_tensor **sorted = malloc((count ? count : 1) * sizeof *sorted);
+    if (!ck || !sorted) {
+        free(ck);
+        free(sorted);
+        for (size_t i = 0; i < count; i++) free((char *)tensors[i].name);
+        free(tensors);
+        free(buffer);
+        return loader_fail(err, errlen, "%s: out of memory", what);
+    }
+    *ck = (st_checkpoint){.tensors = tensors, .count = count, .sorted = sorted, .owned = buffer};
+    for (size_t i = 0; i < count; i++) sorted[i] = &tensors[i];
+    qsort(sorted, count, sizeof *sorted, by_name);
+    for (size_t i = 1; i < count; i++)
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
+            loader_fail(err, errlen, "%s: tensor %.200s appears twice", what, sorted[i]->name);
+            st_checkpoint_close(ck);
+            return -1;
+        }
+    *out = ck;
+    return 0;
+}
+
 void st_checkpoint_close(st_checkpoint *ck)
 {
     if (!ck) return;
+    free(ck->owned);
     for (size_t i = 0; i < ck->count; i++)
         free((char *)ck->tensors[i].name);
     free(ck->tensors);

@@ -49,6 +49,11 @@ size_t st_checkpoint_count(const st_checkpoint *ck);
 const st_tensor *st_checkpoint_tensor(const st_checkpoint *ck, size_t i);
 const st_tensor *st_checkpoint_find(const st_checkpoint *ck, const char *name); /* NULL if absent */
 void st_checkpoint_close(st_checkpoint *ck);
+/* A checkpoint over tensors already in memory (a GGUF file's, dequantised): takes ownership of the
+ * tensors array, each tensor's name (malloc'd) and `buffer` (free()d at close; the tensors' data
+ * point into it), also on failure. `what` names the source in errors (duplicate names). */
+int st_checkpoint_adopt(st_checkpoint **out, st_tensor *tensors, size_t count, void *buffer,
+                        const char *what, char *err, size_t errlen);
 
 const char *st_dtype_name(st_dtype d); /* "BF16" ... as in the file format */
 size_t st_dtype_size(st_dtype d);

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "models/tokenizer/tok_internal.h"
+#include "models/tokenizer/tok_unicode.h"
 #include "models/tokenizer/tok_utf8.h"
 
 void tok_matcher_free(tok_matcher *m)
@@ -38,13 +38,19 @@ static int build_one(tok_tokenizer *t, tok_matcher *m, bool normalized)
         tok_match_entry *e = &m->entries[m->n];
         *e = (tok_match_entry){a->content, a->len, (int32_t)i};
         /* HF matches a normalized token by its content after the normalizer. */
-        if (normalized && t->nfc) {
-            rc = tok_nfc(a->content, a->len, &norm[m->n], &norm_len[m->n]);
+        if (normalized && t->n_norm) {
+            rc = tok_normalize(t, a->content, a->len, &norm[m->n], &norm_len[m->n]);
+            if (rc == TOK_OK && !norm[m->n]) { /* unchanged */
+                if ((norm[m->n] = malloc(a->len + 1)))
+                    memcpy(norm[m->n], a->content, a->len);
+                else
+                    rc = -1;
+            }
             bytes += norm_len[m->n];
         }
         m->n++;
     }
-    if (rc == 0 && normalized && t->nfc) {
+    if (rc == 0 && normalized && t->n_norm) {
         m->owned = malloc(bytes ? bytes : 1);
         size_t off = 0;
         for (size_t i = 0; i < m->n && m->owned; i++) {
@@ -55,7 +61,8 @@ static int build_one(tok_tokenizer *t, tok_matcher *m, bool normalized)
         }
         if (!m->owned) rc = -1;
     }
-    for (size_t i = 0; norm && i < count; i++) free(norm[i]);
+    for (size_t i = 0; norm && i < count; i++)
+        free(norm[i]);
     free(norm);
     free(norm_len);
     if (rc != 0) return rc;
@@ -67,7 +74,8 @@ static int build_one(tok_tokenizer *t, tok_matcher *m, bool normalized)
     qsort(m->entries, m->n, sizeof *m->entries, cmp_entry);
     size_t i = 0;
     for (int b = 0; b <= 256; b++) {
-        while (i < m->n && (uint8_t)m->entries[i].pat[0] < b) i++;
+        while (i < m->n && (uint8_t)m->entries[i].pat[0] < b)
+            i++;
         m->start[b] = (uint32_t)i;
     }
     return 0;
@@ -82,40 +90,23 @@ int tok_build_matchers(tok_tokenizer *t, char *err, size_t errlen)
     return TOK_OK;
 }
 
-/* Rust's char::is_whitespace / regex \s: the White_Space property, which is the Z categories
- * plus the controls U+0009-U+000D and U+0085. */
 static bool is_space(int32_t c)
 {
-    if ((c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85) return true;
-    if (c < 0x80) return false;
-    utf8proc_category_t cat = utf8proc_category(c);
-    return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
+    return tok_unicode_is_space(c);
 }
 
-/* Rust regex's Unicode \w: Alphabetic, marks, decimal digits, connector punctuation and the
- * joiners. Alphabetic is the letters, Nl and Other_Alphabetic; the Other_Alphabetic characters
- * that are not marks are the circled and squared Latin letters listed here. */
+/* Rust regex's Unicode \w, which single_word uses. */
 static bool is_word(int32_t c)
 {
-    if (c == 0x200C || c == 0x200D || (c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149) ||
-        (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189))
-        return true;
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
-        return true;
-    default:
-        return false;
-    }
+    return tok_unicode_is_word(c);
 }
 
 /* The code point that ends at text[end) (text is valid UTF-8 and end > 0). */
 static int32_t char_before(const char *text, size_t end, size_t *start)
 {
     size_t s = end - 1;
-    while (s > 0 && ((uint8_t)text[s] & 0xC0) == 0x80) s--;
+    while (s > 0 && ((uint8_t)text[s] & 0xC0) == 0x80)
+        s--;
     int32_t cp = 0xFFFD;
     tok_utf8_next((const uint8_t *)text + s, end - s, &cp);
     *start = s;
@@ -137,13 +128,15 @@ static const tok_match_entry *longest_at(const tok_matcher *m, const char *text,
     const tok_match_entry *best = NULL;
     for (uint32_t k = m->start[b]; k < m->start[b + 1]; k++) {
         const tok_match_entry *e = &m->entries[k];
-        if (e->len <= n - i && (!best || e->len > best->len) && memcmp(text + i, e->pat, e->len) == 0) best = e;
+        if (e->len <= n - i && (!best || e->len > best->len) &&
+            memcmp(text + i, e->pat, e->len) == 0)
+            best = e;
     }
     return best;
 }
 
-int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *text, size_t n, tok_piece_fn fn,
-                    void *ctx)
+int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *text, size_t n,
+                    tok_piece_fn fn, void *ctx)
 {
     size_t start_offset = 0, i = 0;
     int rc;
@@ -164,13 +157,18 @@ int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *te
         }
         if (a->lstrip) {
             size_t newstart = start, s;
-            while (newstart > 0 && is_space(char_before(text, newstart, &s))) newstart = s;
+            while (newstart > 0 && is_space(char_before(text, newstart, &s)))
+                newstart = s;
             start = newstart > start_offset ? newstart : start_offset;
         }
         if (a->rstrip)
-            while (stop < n && is_space(char_at(text, n, stop, &len))) stop += len;
-        if (start_offset < start && (rc = fn(ctx, text + start_offset, start - start_offset, -1)) != 0) return rc;
-        /* Only a whitespace-only token inside an earlier token's rstrip can end before it starts. */
+            while (stop < n && is_space(char_at(text, n, stop, &len)))
+                stop += len;
+        if (start_offset < start &&
+            (rc = fn(ctx, text + start_offset, start - start_offset, -1)) != 0)
+            return rc;
+        /* Only a whitespace-only token inside an earlier token's rstrip can end before it starts.
+         */
         if ((rc = fn(ctx, text + start, stop > start ? stop - start : 0, a->id)) != 0) return rc;
         start_offset = stop;
     }

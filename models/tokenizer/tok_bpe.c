@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "models/tokenizer/tok_internal.h"
+#include "models/tokenizer/tok_utf8.h"
 
 #define TOK_SCAN_MAX 48 /* up to this many bytes the quadratic scan beats the heap */
 
@@ -40,17 +41,60 @@ void tok_bpe_scratch_free(tok_bpe_scratch *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Each byte becomes its one-byte token; a byte the vocabulary lacks becomes unk, or is dropped
- * when there is no unk token (HF's BPE without byte_fallback does the same). */
-static size_t initial_symbols(const tok_tokenizer *t, const uint8_t *w, size_t n, int32_t *out)
+/* The initial symbols of BPE's merge_word: one per character (for a byte-level word, per byte,
+ * through GPT-2's alphabet). A character the vocabulary lacks becomes its "<0xNN>" byte tokens
+ * (byte_fallback, when all exist) or unk; consecutive unks fuse when fuse_unk. As in tokenizers,
+ * byte tokens are added before an unk still pending from earlier characters. Returns the count, or
+ * -2 when unk is needed and model.unk_token is not in the vocabulary. */
+static long initial_symbols(const tok_tokenizer *t, const uint8_t *w, size_t n, bool byte_level,
+                            int32_t *out)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = t->byte_id[w[i]];
-        if (id < 0) id = t->unk_id;
-        if (id >= 0) out[k++] = id;
+    bool unk_pending = false;
+    for (size_t i = 0; i < n;) {
+        int32_t id, cp;
+        size_t len;
+        uint8_t mapped[4];
+        const uint8_t *ch = w + i;
+        if (byte_level) {
+            len = 1;
+            id = t->byte_id[w[i]];
+            cp = tok_byte_to_char(w[i]);
+            size_t m = cp < 0x80 ? (mapped[0] = (uint8_t)cp, 1)
+                                 : (mapped[0] = (uint8_t)(0xC0 | (cp >> 6)),
+                                    mapped[1] = (uint8_t)(0x80 | (cp & 0x3F)), 2);
+            ch = mapped;
+            i += 1;
+            len = m;
+        } else {
+            len = tok_utf8_next(w + i, n - i, &cp);
+            if (len == 0) len = 1;
+            id = tok_strmap_get(&t->vocab, (const char *)w + i, len);
+            i += len;
+        }
+        if (id >= 0) {
+            if (unk_pending) out[k++] = t->unk_id;
+            unk_pending = false;
+            out[k++] = id;
+            continue;
+        }
+        if (t->byte_fallback) {
+            bool all = true;
+            for (size_t j = 0; j < len; j++)
+                all = all && t->byte_token[ch[j]] >= 0;
+            if (all) {
+                for (size_t j = 0; j < len; j++)
+                    out[k++] = t->byte_token[ch[j]];
+                continue;
+            }
+        }
+        if (t->unk_missing) return -2;
+        if (t->unk_id < 0) continue;
+        if (unk_pending && !t->fuse_unk) out[k++] = t->unk_id;
+        unk_pending = true;
     }
-    return k;
+    if (unk_pending) out[k++] = t->unk_id;
+    return (long)k;
 }
 
 static int merge_scan(const tok_tokenizer *t, int32_t *ids, size_t k, tok_ids *out)
@@ -148,7 +192,8 @@ static int merge_heap(const tok_tokenizer *t, const int32_t *ids, size_t k, tok_
     size_t hn = 0;
     for (size_t i = 0; i < k; i++)
         s[i] = (struct tok_sym){ids[i], (int32_t)i - 1, i + 1 < k ? (int32_t)i + 1 : -1, 1};
-    for (size_t i = 0; i + 1 < k; i++) push_pair(t, s, (int32_t)i, h, &hn);
+    for (size_t i = 0; i + 1 < k; i++)
+        push_pair(t, s, (int32_t)i, h, &hn);
     while (hn > 0) {
         struct tok_merge top = heap_pop(h, &hn);
         struct tok_sym *cur = &s[top.pos];
@@ -169,10 +214,11 @@ static int merge_heap(const tok_tokenizer *t, const int32_t *ids, size_t k, tok_
     return 0;
 }
 
-/* ignore_merges: a word that is itself a vocabulary entry is that one token. The vocabulary is
- * keyed by the ByteLevel form of a piece, so the word is mapped to that alphabet first. */
-static int32_t whole_word_id(const tok_tokenizer *t, const uint8_t *w, size_t n)
+/* ignore_merges: a word that is itself a vocabulary entry is that one token. A byte-level word is
+ * mapped to the vocabulary's alphabet first. */
+static int32_t whole_word_id(const tok_tokenizer *t, const uint8_t *w, size_t n, bool byte_level)
 {
+    if (!byte_level) return tok_strmap_get(&t->vocab, (const char *)w, n);
     char buf[256];
     if (n > sizeof buf / 2) return -1;
     size_t k = 0;
@@ -188,23 +234,25 @@ static int32_t whole_word_id(const tok_tokenizer *t, const uint8_t *w, size_t n)
     return tok_strmap_get(&t->vocab, buf, k);
 }
 
-int tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n, tok_ids *out, tok_bpe_scratch *s)
+int tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n, bool byte_level, tok_ids *out,
+                 tok_bpe_scratch *s)
 {
     if (n == 0) return 0;
     if (t->ignore_merges) {
-        int32_t id = whole_word_id(t, w, n);
+        int32_t id = whole_word_id(t, w, n, byte_level);
         if (id >= 0) return tok_ids_push(out, id);
     }
-    if (n <= TOK_SCAN_MAX) {
-        int32_t ids[TOK_SCAN_MAX];
-        size_t k = initial_symbols(t, w, n, ids);
-        return merge_scan(t, ids, k, out);
-    }
-    int32_t *ids = malloc(n * sizeof *ids);
+    /* At most four symbols per byte (a character of up to four bytes each falling back to a byte
+     * token, plus one unk). */
+    int32_t small[4 * TOK_SCAN_MAX + 1];
+    int32_t *ids = n <= TOK_SCAN_MAX ? small : malloc((4 * n + 1) * sizeof *ids);
     if (!ids) return -1;
-    size_t k = initial_symbols(t, w, n, ids);
-    int rc = k ? merge_heap(t, ids, k, out, s) : 0;
-    free(ids);
+    long k = initial_symbols(t, w, n, byte_level, ids);
+    int rc = k < 0               ? (int)k
+             : k == 0            ? 0
+             : k <= TOK_SCAN_MAX ? merge_scan(t, ids, (size_t)k, out)
+                                 : merge_heap(t, ids, (size_t)k, out, s);
+    if (ids != small) free(ids);
     return rc;
 }
 
@@ -220,7 +268,8 @@ int32_t tok_byte_to_char(uint8_t b)
 
 int tok_char_to_byte(int32_t cp)
 {
-    if ((cp >= 0x21 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return cp;
+    if ((cp >= 0x21 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF))
+        return cp;
     if (cp < 0x100 || cp > 0x143) return -1;
     int32_t k = cp - 0x100;
     if (k < 33) return k;

@@ -9,7 +9,96 @@
 #include "models/tokenizer/tok_map.h"
 #include "models/tokenizer/tokenizer.h"
 
-#define TOK_MAX_SPLITS 4 /* regex Split pre-tokenizers chained before ByteLevel */
+#include <cjson/cJSON.h>
+
+#define TOK_MAX_STEPS 16 /* per component, a Sequence flattened */
+
+int tok_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *tok_json_type(const cJSON *obj); /* the "type" string, or NULL */
+bool tok_json_flag(const cJSON *obj, const char *name, bool dflt);
+
+/* A piece of a string: [s, e) and whether a pattern matched it (tokenizers' find_matches). */
+typedef struct {
+    size_t s, e;
+    bool match;
+} tok_span;
+
+typedef struct {
+    tok_span *v;
+    size_t n, cap;
+} tok_spans;
+
+int tok_span_push(tok_spans *v, size_t s, size_t e, bool match);
+
+enum {
+    TOK_NORM_NFC,
+    TOK_NORM_NFD,
+    TOK_NORM_NFKC,
+    TOK_NORM_NFKD,
+    TOK_NORM_PREPEND,
+    TOK_NORM_REPLACE,
+    TOK_NORM_STRIP
+};
+
+typedef struct {
+    int kind;
+    char *text; /* Prepend's string, Replace's content */
+    size_t text_len;
+    pcre2_code *re; /* Replace's pattern; NULL for an empty String pattern (which never matches) */
+    bool left, right; /* Strip */
+} tok_norm_step;
+
+enum {
+    TOK_PRE_SPLIT,
+    TOK_PRE_BYTELEVEL,
+    TOK_PRE_DIGITS,
+    TOK_PRE_METASPACE,
+    TOK_PRE_WHITESPACE,
+    TOK_PRE_WSPLIT
+};
+enum {
+    TOK_SPLIT_REMOVED,
+    TOK_SPLIT_ISOLATED,
+    TOK_SPLIT_MERGED_PREV,
+    TOK_SPLIT_MERGED_NEXT,
+    TOK_SPLIT_CONTIGUOUS
+};
+enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER };
+
+typedef struct {
+    int kind;
+    int behavior; /* Split, and the fixed behaviours of the others */
+    bool invert;
+    pcre2_code *re;        /* Split's pattern; ByteLevel's GPT-2 pattern when use_regex */
+    bool add_prefix_space; /* ByteLevel */
+    bool individual;       /* Digits */
+    char repl[5];          /* Metaspace's replacement character (UTF-8) */
+    size_t repl_len;
+    int prepend; /* Metaspace */
+    bool split;  /* Metaspace */
+} tok_pre_step;
+
+enum {
+    TOK_DEC_REPLACE,
+    TOK_DEC_STRIP,
+    TOK_DEC_METASPACE,
+    TOK_DEC_BYTEFALLBACK,
+    TOK_DEC_FUSE,
+    TOK_DEC_BYTELEVEL
+};
+
+typedef struct {
+    int kind;
+    pcre2_code *re;     /* Replace; NULL for an empty String pattern */
+    size_t literal_len; /* Replace: the String pattern's length (0 for a Regex) */
+    char *content;
+    size_t content_len;
+    char strip[5]; /* Strip's character (UTF-8) */
+    size_t strip_len, start, stop;
+    char repl[5]; /* Metaspace */
+    size_t repl_len;
+    bool prepend_never;
+} tok_dec_step;
 
 typedef struct {
     const char *content; /* points into the tokenizer's blob */
@@ -42,20 +131,33 @@ struct tok_tokenizer {
     uint8_t *dec_blob;   /* per id: the bytes the ByteLevel decoder turns the piece into */
     uint32_t *dec_off, *dec_len;
 
-    tok_strmap vocab; /* model vocabulary (byte-level strings) -> id */
+    tok_strmap vocab;     /* model vocabulary (byte-level strings) -> id */
     tok_strmap added_map; /* added-token content -> id */
     tok_added_token *added;
     size_t n_added;
     tok_matcher raw_match, norm_match;
 
     tok_pairmap merges;
-    int32_t byte_id[256]; /* id of the one-byte token for each byte, -1 if the vocab lacks it */
+    int32_t byte_id[256]; /* id of the ByteLevel token for each byte, -1 if the vocab lacks it */
+    int32_t
+        byte_token[256]; /* id of the "<0xNN>" token (byte_fallback), -1 if the vocab lacks it */
     int32_t unk_id;
-    bool ignore_merges;
-    bool nfc;
+    bool unk_missing; /* model.unk_token names a token the vocabulary lacks: encoding an unknown
+                         fails */
+    bool ignore_merges, byte_fallback, fuse_unk;
 
-    pcre2_code *re[TOK_MAX_SPLITS];
-    size_t n_re;
+    tok_norm_step norm[TOK_MAX_STEPS];
+    size_t n_norm;
+    bool nfc_only; /* the normalizer is NFC alone: text tok_needs_nfc passes is left as it is */
+    tok_pre_step pre[TOK_MAX_STEPS];
+    size_t n_pre;
+    bool byte_level; /* the last pre-tokenizer is ByteLevel: words reach the model as raw bytes */
+    tok_dec_step dec[TOK_MAX_STEPS];
+    size_t n_dec;
+    size_t dec_join; /* index of the first Fuse or ByteLevel decoder; n_dec when none */
+    bool has_decoder, plain_byte_level_decoder;
+    int32_t *post_prefix, *post_suffix; /* what post-processing adds around one sequence */
+    size_t n_post_prefix, n_post_suffix;
 
     char *chat_template, *eos, *bos, *pad;
 };
@@ -74,8 +176,11 @@ typedef struct {
     size_t syms_cap, heap_cap;
 } tok_bpe_scratch;
 
-/* Appends the ids of one pre-tokenized word (raw bytes). Returns -1 only when out of memory. */
-int tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n, tok_ids *out, tok_bpe_scratch *s);
+/* Appends the ids of one pre-tokenized word: raw bytes the model sees through GPT-2's byte alphabet
+ * when byte_level, else UTF-8 text looked up character by character. Returns 0, -1 when out of
+ * memory, -2 when an unknown character needs model.unk_token and the vocabulary lacks it. */
+int tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n, bool byte_level, tok_ids *out,
+                 tok_bpe_scratch *s);
 void tok_bpe_scratch_free(tok_bpe_scratch *s);
 
 /* Builds raw_match (added tokens with normalized=false) and norm_match (normalized=true, matched
@@ -84,23 +189,71 @@ int tok_build_matchers(tok_tokenizer *t, char *err, size_t errlen);
 void tok_matcher_free(tok_matcher *m);
 
 /* Receives the pieces of a split in order: token >= 0 for an added token (the piece may include
- * the whitespace an lstrip/rstrip token swallows), -1 for ordinary text. Non-zero stops the split. */
+ * the whitespace an lstrip/rstrip token swallows), -1 for ordinary text. Non-zero stops the split.
+ */
 typedef int (*tok_piece_fn)(void *ctx, const char *p, size_t n, int32_t token);
 
 /* Splits text on the added tokens of m exactly as HF's AddedVocabulary::find_matches does,
  * honouring single_word, lstrip and rstrip. Returns the first non-zero result of fn, or 0. */
-int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *text, size_t n, tok_piece_fn fn,
-                    void *ctx);
+int tok_split_added(const tok_tokenizer *t, const tok_matcher *m, const char *text, size_t n,
+                    tok_piece_fn fn, void *ctx);
 
 /* NFC of p[0..n) (valid UTF-8) as HF computes it, into a malloc'd *out; NULL *out with *outlen 0
- * for empty input. Returns -1 on failure. */
+ * for empty input. Returns -1 on failure. tok_normal_form is the same for NFD, NFKC and NFKD. */
 int tok_nfc(const char *p, size_t n, char **out, size_t *outlen);
+int tok_normal_form(const char *p, size_t n, bool compose, bool compat, char **out, size_t *outlen);
 /* False when p[0..n) is certainly already NFC (a cheap scan that lets most text skip tok_nfc). */
 bool tok_needs_nfc(const char *p, size_t n);
 
 /* Translates a pattern written for Oniguruma (what HF's tokenizers compiles) into PCRE2 syntax with
  * the same meaning, and compiles it (JIT when available). */
 pcre2_code *tok_regex_compile(const char *pattern, char *err, size_t errlen);
+/* A pattern matching the string s[0..n) literally. */
+pcre2_code *tok_regex_literal(const char *s, size_t n, char *err, size_t errlen);
+/* The matches of re in p[0..n) and the gaps between them, in order, covering p (one empty
+ * non-match for empty p), with Oniguruma's rules for empty matches. */
+int tok_regex_find(const pcre2_code *re, pcre2_match_data *md, const char *p, size_t n,
+                   tok_spans *out, char *err, size_t errlen);
+
+/* Component parsers (tok_normalize.c, tok_pretok.c, tok_post.c, tok_decoder.c): each reads its
+ * part of tokenizer.json into t and refuses what it cannot reproduce, naming the component by
+ * its path (e.g. pre_tokenizer.pretokenizers[1].type). */
+int tok_parse_pattern(const cJSON *pat, const char *where, pcre2_code **re, char *err,
+                      size_t errlen);
+int tok_parse_normalizer(tok_tokenizer *t, const cJSON *root, char *err, size_t errlen);
+int tok_parse_pre_tokenizer(tok_tokenizer *t, const cJSON *root, char *err, size_t errlen);
+int tok_parse_post_processor(tok_tokenizer *t, const cJSON *root, char *err, size_t errlen);
+int tok_parse_decoder(tok_tokenizer *t, const cJSON *root, char *err, size_t errlen);
+void tok_components_free(tok_tokenizer *t);
+
+/* The normalizer over p[0..n): *out is NULL when the text is unchanged, else malloc'd. */
+int tok_normalize(const tok_tokenizer *t, const char *p, size_t n, char **out, size_t *outlen);
+
+/* Receives each word the pre-tokenizer makes (non-zero stops it). */
+typedef int (*tok_word_fn)(void *ctx, const char *p, size_t n);
+/* Pre-tokenizes p[0..n); first says the piece starts the input (Metaspace's prepend_scheme
+ * "first"). */
+int tok_pre_tokenize(const tok_tokenizer *t, const char *p, size_t n, bool first,
+                     pcre2_match_data *md, tok_word_fn fn, void *ctx, char *err, size_t errlen);
+
+/* Per-id bytes for tok_token_bytes (what the id decodes to in the middle of a text). */
+int tok_build_decode_table(tok_tokenizer *t, char *err, size_t errlen);
+
+/* A growable byte string (tok_decoder.c). */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} tok_buf;
+int tok_buf_put(tok_buf *b, const char *p, size_t n);
+
+/* One decoder step over one whole token, as tokenizers' decode_chain does for a token at index idx
+ * (Replace, Strip, Metaspace; ByteFallback and ByteLevel on a lone token). Appends to out. */
+int tok_dec_apply(const tok_dec_step *d, const char *p, size_t n, size_t idx, tok_buf *out);
+/* Whether p[0..n) is a "<0xNN>" token, and its byte. */
+bool tok_dec_byte_token(const char *p, size_t n, uint8_t *byte);
+/* ByteLevel's decoding of one token: GPT-2 characters back to bytes, or the token's own UTF-8 when
+ * a character is outside that alphabet. */
+int tok_dec_byte_level(const char *p, size_t n, tok_buf *out);
 
 /* GPT-2's byte <-> printable-character table used by ByteLevel. */
 int32_t tok_byte_to_char(uint8_t b);

@@ -13,8 +13,7 @@
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_utf8.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int tok_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -24,6 +23,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     }
     return TOK_ERR;
 }
+#define fail tok_fail
 
 /* Reads a whole file; gzread passes uncompressed files through unchanged. */
 static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
@@ -82,29 +82,33 @@ static bool file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* A JSON boolean field of an added token; absent means the serde default. */
-static bool flag(const cJSON *obj, const char *name, bool dflt)
+/* A JSON boolean field; absent means the serde default. */
+bool tok_json_flag(const cJSON *obj, const char *name, bool dflt)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
+#define flag tok_json_flag
 
-static const char *type_of(const cJSON *obj)
+const char *tok_json_type(const cJSON *obj)
 {
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(obj, "type");
     return cJSON_IsString(ty) ? ty->valuestring : NULL;
 }
+#define type_of tok_json_type
 
 static int check_model(const cJSON *model, const char *path, char *err, size_t errlen)
 {
-    if (!cJSON_IsObject(model)) return fail(err, errlen, "%s: field \"model\" is missing or not an object", path);
+    if (!cJSON_IsObject(model))
+        return fail(err, errlen, "%s: field \"model\" is missing or not an object", path);
     const char *ty = type_of(model);
     if (!ty || strcmp(ty, "BPE") != 0)
-        return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\"", path, ty ? ty : "(missing)");
+        return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\"", path,
+                    ty ? ty : "(missing)");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "dropout");
-    if (v && !cJSON_IsNull(v)) return fail(err, errlen, "%s: model.dropout is set; expected null (BPE dropout is not supported)", path);
-    if (flag(model, "byte_fallback", false))
-        return fail(err, errlen, "%s: model.byte_fallback is true; expected false", path);
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
+        return fail(err, errlen,
+                    "%s: model.dropout is set; expected null (BPE dropout is not supported)", path);
     const char *strs[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         v = cJSON_GetObjectItemCaseSensitive(model, strs[i]);
@@ -118,118 +122,46 @@ static int check_model(const cJSON *model, const char *path, char *err, size_t e
     return TOK_OK;
 }
 
-static bool is_nfc_normalizer(const cJSON *n)
-{
-    const char *ty = type_of(n);
-    if (ty && strcmp(ty, "NFC") == 0) return true;
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        return cJSON_GetArraySize(list) == 1 && is_nfc_normalizer(cJSON_GetArrayItem(list, 0));
-    }
-    return false;
-}
-
-static int load_normalizer(tok_tokenizer *t, const cJSON *root, const char *path, char *err, size_t errlen)
-{
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (!n || cJSON_IsNull(n)) return TOK_OK;
-    if (!is_nfc_normalizer(n))
-        return fail(err, errlen, "%s: normalizer.type is \"%s\"; expected \"NFC\" or null", path,
-                    type_of(n) ? type_of(n) : "(missing)");
-    t->nfc = true;
-    return TOK_OK;
-}
-
-/* GPT-2's pattern, which ByteLevel applies itself when use_regex is true. */
-static const char gpt2_pattern[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-
-static int add_regex(tok_tokenizer *t, const char *pattern, const char *path, char *err, size_t errlen)
-{
-    if (t->n_re == TOK_MAX_SPLITS)
-        return fail(err, errlen, "%s: pre_tokenizer has more than %d Split steps", path, TOK_MAX_SPLITS);
-    char msg[256];
-    t->re[t->n_re] = tok_regex_compile(pattern, msg, sizeof msg);
-    if (!t->re[t->n_re]) return fail(err, errlen, "%s: pre_tokenizer Split pattern: %s", path, msg);
-    t->n_re++;
-    return TOK_OK;
-}
-
-static int load_pre_tokenizer(tok_tokenizer *t, const cJSON *root, const char *path, char *err, size_t errlen)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
-    const char *ty = type_of(p);
-    const cJSON *steps = p;
-    int n = 1;
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        steps = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
-        n = cJSON_GetArraySize(steps);
-    }
-    bool byte_level = false;
-    for (int i = 0; i < n; i++) {
-        const cJSON *s = steps == p ? p : cJSON_GetArrayItem(steps, i);
-        const char *sty = type_of(s);
-        if (byte_level)
-            return fail(err, errlen, "%s: pre_tokenizer: a %s step after ByteLevel is not supported", path,
-                        sty ? sty : "(untyped)");
-        if (sty && strcmp(sty, "Split") == 0) {
-            const cJSON *pat = cJSON_GetObjectItemCaseSensitive(s, "pattern");
-            const cJSON *re = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
-            const cJSON *beh = cJSON_GetObjectItemCaseSensitive(s, "behavior");
-            if (!cJSON_IsString(re))
-                return fail(err, errlen, "%s: pre_tokenizer Split.pattern: expected {\"Regex\": ...}", path);
-            if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0)
-                return fail(err, errlen, "%s: pre_tokenizer Split.behavior: expected \"Isolated\"", path);
-            if (flag(s, "invert", false))
-                return fail(err, errlen, "%s: pre_tokenizer Split.invert: expected false", path);
-            if (add_regex(t, re->valuestring, path, err, errlen) != TOK_OK) return TOK_ERR;
-        } else if (sty && strcmp(sty, "ByteLevel") == 0) {
-            if (flag(s, "add_prefix_space", true))
-                return fail(err, errlen, "%s: pre_tokenizer ByteLevel.add_prefix_space: expected false", path);
-            if (flag(s, "use_regex", true) && add_regex(t, gpt2_pattern, path, err, errlen) != TOK_OK)
-                return TOK_ERR;
-            byte_level = true;
-        } else {
-            return fail(err, errlen, "%s: pre_tokenizer type \"%s\" is not supported; expected Split or ByteLevel",
-                        path, sty ? sty : "(missing)");
-        }
-    }
-    if (!byte_level) return fail(err, errlen, "%s: pre_tokenizer: expected a ByteLevel step", path);
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
-    if (!type_of(dec) || strcmp(type_of(dec), "ByteLevel") != 0)
-        return fail(err, errlen, "%s: decoder.type: expected \"ByteLevel\"", path);
-    const cJSON *post = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
-    if (post && !cJSON_IsNull(post) && (!type_of(post) || strcmp(type_of(post), "ByteLevel") != 0))
-        return fail(err, errlen, "%s: post_processor.type is \"%s\"; expected \"ByteLevel\" or null", path,
-                    type_of(post) ? type_of(post) : "(missing)");
-    return TOK_OK;
-}
-
 /* Ids, the blob of pieces, and the vocabulary and added-token maps. */
-static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, char *err, size_t errlen)
+static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, char *err,
+                      size_t errlen)
 {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
-    if (added && !cJSON_IsArray(added)) return fail(err, errlen, "%s: added_tokens: expected an array", path);
+    if (added && !cJSON_IsArray(added))
+        return fail(err, errlen, "%s: added_tokens: expected an array", path);
     int64_t max_id = -1;
     size_t bytes = 0;
     const cJSON *it;
-    cJSON_ArrayForEach(it, vocab) {
+    cJSON_ArrayForEach(it, vocab)
+    {
         if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > INT32_MAX - 1 ||
             it->valuedouble != (double)(int64_t)it->valuedouble)
-            return fail(err, errlen, "%s: model.vocab[\"%s\"]: expected a non-negative integer id", path, it->string);
+            return fail(err, errlen, "%s: model.vocab[\"%s\"]: expected a non-negative integer id",
+                        path, it->string);
         if ((int64_t)it->valuedouble > max_id) max_id = (int64_t)it->valuedouble;
-        bytes += strlen(it->string) + 1;
+        size_t len = strlen(it->string);
+        if (tok_utf8_valid_prefix((const uint8_t *)it->string, len) != len)
+            return fail(err, errlen, "%s: model.vocab: a token is not valid UTF-8", path);
+        bytes += len + 1;
     }
     size_t n_added = (size_t)cJSON_GetArraySize(added);
-    cJSON_ArrayForEach(it, added) {
+    cJSON_ArrayForEach(it, added)
+    {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
-        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX - 1 || !cJSON_IsString(content))
-            return fail(err, errlen, "%s: added_tokens: each entry needs an integer \"id\" and a string \"content\"", path);
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX - 1 ||
+            !cJSON_IsString(content))
+            return fail(
+                err, errlen,
+                "%s: added_tokens: each entry needs an integer \"id\" and a string \"content\"",
+                path);
         if ((int64_t)id->valuedouble > max_id) max_id = (int64_t)id->valuedouble;
-        bytes += strlen(content->valuestring) + 1;
+        size_t len = strlen(content->valuestring);
+        if (tok_utf8_valid_prefix((const uint8_t *)content->valuestring, len) != len)
+            return fail(err, errlen, "%s: added_tokens: a content is not valid UTF-8", path);
+        bytes += len + 1;
     }
     if (max_id < 0) return fail(err, errlen, "%s: model.vocab is empty", path);
     if (bytes >= UINT32_MAX) return fail(err, errlen, "%s: vocabulary larger than 4 GiB", path);
@@ -240,19 +172,23 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
     t->special = calloc(n_ids, 1);
     t->added = calloc(n_added ? n_added : 1, sizeof *t->added);
     if (!t->blob || !t->piece_off || !t->special || !t->added ||
-        tok_strmap_init(&t->vocab, (size_t)cJSON_GetArraySize(vocab)) != 0 || tok_strmap_init(&t->added_map, n_added) != 0)
+        tok_strmap_init(&t->vocab, (size_t)cJSON_GetArraySize(vocab)) != 0 ||
+        tok_strmap_init(&t->added_map, n_added) != 0)
         return fail(err, errlen, "%s: out of memory", path);
     memset(t->piece_off, 0xFF, n_ids * sizeof *t->piece_off);
     size_t off = 0;
-    cJSON_ArrayForEach(it, vocab) {
+    cJSON_ArrayForEach(it, vocab)
+    {
         size_t len = strlen(it->string);
         memcpy(t->blob + off, it->string, len + 1);
         int32_t id = (int32_t)it->valuedouble;
         t->piece_off[id] = (uint32_t)off;
-        if (tok_strmap_put(&t->vocab, t->blob + off, len, id) != 0) return fail(err, errlen, "%s: out of memory", path);
+        if (tok_strmap_put(&t->vocab, t->blob + off, len, id) != 0)
+            return fail(err, errlen, "%s: out of memory", path);
         off += len + 1;
     }
-    cJSON_ArrayForEach(it, added) {
+    cJSON_ArrayForEach(it, added)
+    {
         const char *content = cJSON_GetObjectItemCaseSensitive(it, "content")->valuestring;
         size_t len = strlen(content);
         memcpy(t->blob + off, content, len + 1);
@@ -267,34 +203,51 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
             .normalized = flag(it, "normalized", true),
             .special = flag(it, "special", false),
         };
-        t->piece_off[a->id] = (uint32_t)off; /* an added token's content wins over the model's piece */
-        if (tok_strmap_put(&t->added_map, a->content, len, a->id) != 0) return fail(err, errlen, "%s: out of memory", path);
+        t->piece_off[a->id] =
+            (uint32_t)off; /* an added token's content wins over the model's piece */
+        if (tok_strmap_put(&t->added_map, a->content, len, a->id) != 0)
+            return fail(err, errlen, "%s: out of memory", path);
         off += len + 1;
     }
     for (int b = 0; b < 256; b++) {
         char s[3];
         int32_t c = tok_byte_to_char((uint8_t)b);
-        size_t k = c < 0x80 ? (s[0] = (char)c, 1) : (s[0] = (char)(0xC0 | (c >> 6)), s[1] = (char)(0x80 | (c & 0x3F)), 2);
+        size_t k = c < 0x80 ? (s[0] = (char)c, 1)
+                            : (s[0] = (char)(0xC0 | (c >> 6)), s[1] = (char)(0x80 | (c & 0x3F)), 2);
         t->byte_id[b] = tok_strmap_get(&t->vocab, s, k);
     }
+    for (int b = 0; b < 256; b++) {
+        char s[8];
+        snprintf(s, sizeof s, "<0x%02X>", b);
+        t->byte_token[b] = tok_strmap_get(&t->vocab, s, 6);
+    }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
-    t->unk_id = cJSON_IsString(unk) ? tok_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring)) : -1;
+    t->unk_id = cJSON_IsString(unk)
+                    ? tok_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))
+                    : -1;
+    t->unk_missing = cJSON_IsString(unk) && t->unk_id < 0;
     t->ignore_merges = flag(model, "ignore_merges", false);
+    t->byte_fallback = flag(model, "byte_fallback", false);
+    t->fuse_unk = flag(model, "fuse_unk", false);
     return TOK_OK;
 }
 
-static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, char *err, size_t errlen)
+static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, char *err,
+                       size_t errlen)
 {
-    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "merges");
-    if (tok_pairmap_init(&t->merges, (size_t)cJSON_GetArraySize(merges)) != 0) return fail(err, errlen, "%s: out of memory", path);
+    const cJSON *merges =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "merges");
+    if (tok_pairmap_init(&t->merges, (size_t)cJSON_GetArraySize(merges)) != 0)
+        return fail(err, errlen, "%s: out of memory", path);
     char buf[1024];
     int32_t rank = 0;
     const cJSON *m;
-    cJSON_ArrayForEach(m, merges) {
+    cJSON_ArrayForEach(m, merges)
+    {
         const char *a, *b;
         size_t alen, blen;
-        if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
-            cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
+        if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+            cJSON_IsString(cJSON_GetArrayItem(m, 0)) && cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
             a = cJSON_GetArrayItem(m, 0)->valuestring;
             b = cJSON_GetArrayItem(m, 1)->valuestring;
             alen = strlen(a);
@@ -305,75 +258,49 @@ static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, ch
             b = a + alen + 1;
             blen = strlen(b);
         } else {
-            return fail(err, errlen, "%s: model.merges[%d]: expected [\"a\", \"b\"] or \"a b\"", path, rank);
+            return fail(err, errlen, "%s: model.merges[%d]: expected [\"a\", \"b\"] or \"a b\"",
+                        path, rank);
         }
-        if (alen + blen >= sizeof buf) return fail(err, errlen, "%s: model.merges[%d]: merge longer than %zu bytes", path, rank, sizeof buf);
+        if (alen + blen >= sizeof buf)
+            return fail(err, errlen, "%s: model.merges[%d]: merge longer than %zu bytes", path,
+                        rank, sizeof buf);
         memcpy(buf, a, alen);
         memcpy(buf + alen, b, blen);
         int32_t ia = tok_strmap_get(&t->vocab, a, alen), ib = tok_strmap_get(&t->vocab, b, blen);
         int32_t im = tok_strmap_get(&t->vocab, buf, alen + blen);
         if (ia < 0 || ib < 0 || im < 0)
-            return fail(err, errlen, "%s: model.merges[%d]: \"%.*s\" + \"%.*s\" uses a token missing from model.vocab",
-                        path, rank, (int)alen, a, (int)blen, b);
-        if (tok_pairmap_put(&t->merges, ia, ib, rank, im) != 0) return fail(err, errlen, "%s: out of memory", path);
+            return fail(
+                err, errlen,
+                "%s: model.merges[%d]: \"%.*s\" + \"%.*s\" uses a token missing from model.vocab",
+                path, rank, (int)alen, a, (int)blen, b);
+        if (tok_pairmap_put(&t->merges, ia, ib, rank, im) != 0)
+            return fail(err, errlen, "%s: out of memory", path);
         rank++;
     }
     return TOK_OK;
 }
 
-/* What the ByteLevel decoder makes of each piece: its characters mapped back to bytes, or the
- * piece's own UTF-8 when one of them is outside the byte alphabet (e.g. an added token with a
- * space), exactly as HF's decode_chain does per token. */
-static int build_decode_table(tok_tokenizer *t, const char *path, char *err, size_t errlen)
-{
-    size_t total = 0;
-    for (int32_t id = 0; id < t->n_ids; id++)
-        if (t->piece_off[id] != UINT32_MAX) total += strlen(t->blob + t->piece_off[id]);
-    t->dec_blob = malloc(total ? total : 1);
-    t->dec_off = calloc((size_t)(uint32_t)t->n_ids, sizeof *t->dec_off);
-    t->dec_len = calloc((size_t)(uint32_t)t->n_ids, sizeof *t->dec_len);
-    if (!t->dec_blob || !t->dec_off || !t->dec_len) return fail(err, errlen, "%s: out of memory", path);
-    size_t off = 0;
-    for (int32_t id = 0; id < t->n_ids; id++) {
-        if (t->piece_off[id] == UINT32_MAX) continue;
-        const uint8_t *p = (const uint8_t *)t->blob + t->piece_off[id];
-        size_t n = strlen((const char *)p), i = 0, k = 0;
-        uint8_t *dst = t->dec_blob + off;
-        while (i < n) {
-            int32_t cp;
-            size_t step = tok_utf8_next(p + i, n - i, &cp);
-            int b = step ? tok_char_to_byte(cp) : -1;
-            if (b < 0) break;
-            dst[k++] = (uint8_t)b;
-            i += step;
-        }
-        if (i < n) {
-            memcpy(dst, p, n);
-            k = n;
-        }
-        t->dec_off[id] = (uint32_t)off;
-        t->dec_len[id] = (uint32_t)k;
-        off += k;
-    }
-    return TOK_OK;
-}
-
 /* tokenizer_config.json writes special tokens either as a string or as an AddedToken object. */
-static int config_token(char **dst, const cJSON *cfg, const char *name, const char *path, char *err, size_t errlen)
+static int config_token(char **dst, const cJSON *cfg, const char *name, const char *path, char *err,
+                        size_t errlen)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
     if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
     if (!v || cJSON_IsNull(v)) return TOK_OK;
-    if (!cJSON_IsString(v)) return fail(err, errlen, "%s: %s: expected a string, an object with \"content\", or null", path, name);
+    if (!cJSON_IsString(v))
+        return fail(err, errlen, "%s: %s: expected a string, an object with \"content\", or null",
+                    path, name);
     *dst = strdup(v->valuestring);
     return *dst ? TOK_OK : fail(err, errlen, "%s: out of memory", path);
 }
 
-static int config_added_tokens(tok_tokenizer *t, const cJSON *cfg, const char *path, char *err, size_t errlen)
+static int config_added_tokens(tok_tokenizer *t, const cJSON *cfg, const char *path, char *err,
+                               size_t errlen)
 {
     const cJSON *dec = cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder");
     const cJSON *it;
-    cJSON_ArrayForEach(it, dec) {
+    cJSON_ArrayForEach(it, dec)
+    {
         char *end;
         long id = strtol(it->string, &end, 10);
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(it, "content");
@@ -381,7 +308,9 @@ static int config_added_tokens(tok_tokenizer *t, const cJSON *cfg, const char *p
         for (size_t i = 0; i < t->n_added && *end == '\0'; i++)
             if (t->added[i].id == id) a = &t->added[i];
         if (!a || !cJSON_IsString(content) || strcmp(content->valuestring, a->content) != 0)
-            return fail(err, errlen, "%s: added_tokens_decoder[\"%s\"]: expected an id and content that tokenizer.json's added_tokens also has",
+            return fail(err, errlen,
+                        "%s: added_tokens_decoder[\"%s\"]: expected an id and content that "
+                        "tokenizer.json's added_tokens also has",
                         path, it->string);
         a->single_word = flag(it, "single_word", a->single_word);
         a->lstrip = flag(it, "lstrip", a->lstrip);
@@ -392,6 +321,36 @@ static int config_added_tokens(tok_tokenizer *t, const cJSON *cfg, const char *p
     return TOK_OK;
 }
 
+/* tokenizer_config.json's content: special-token strings, added-token flags, chat template. */
+static int apply_config(tok_tokenizer *t, const char *text, size_t len, const char *path, char *err,
+                        size_t errlen)
+{
+    cJSON *cfg = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(cfg)) {
+        cJSON_Delete(cfg);
+        return fail(err, errlen, "%s: not a JSON object", path);
+    }
+    int rc = config_token(&t->eos, cfg, "eos_token", path, err, errlen);
+    if (rc == TOK_OK) rc = config_token(&t->bos, cfg, "bos_token", path, err, errlen);
+    if (rc == TOK_OK) rc = config_token(&t->pad, cfg, "pad_token", path, err, errlen);
+    if (rc == TOK_OK) rc = config_added_tokens(t, cfg, path, err, errlen);
+    const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+    if (cJSON_IsArray(tpl)) { /* a list of named templates: "default" is the chat one */
+        const cJSON *named = NULL, *e;
+        cJSON_ArrayForEach(e, tpl)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+            if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0)
+                named = cJSON_GetObjectItemCaseSensitive(e, "template");
+        }
+        tpl = named;
+    }
+    if (rc == TOK_OK && cJSON_IsString(tpl) && !(t->chat_template = strdup(tpl->valuestring)))
+        rc = fail(err, errlen, "%s: out of memory", path);
+    cJSON_Delete(cfg);
+    return rc;
+}
+
 static int load_config(tok_tokenizer *t, const char *dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -399,29 +358,8 @@ static int load_config(tok_tokenizer *t, const char *dir, char *err, size_t errl
         size_t len;
         char *text = read_all(path, &len, err, errlen);
         if (!text) return TOK_ERR;
-        cJSON *cfg = cJSON_ParseWithLength(text, len);
+        int rc = apply_config(t, text, len, path, err, errlen);
         free(text);
-        if (!cJSON_IsObject(cfg)) {
-            cJSON_Delete(cfg);
-            return fail(err, errlen, "%s: not a JSON object", path);
-        }
-        int rc = config_token(&t->eos, cfg, "eos_token", path, err, errlen);
-        if (rc == TOK_OK) rc = config_token(&t->bos, cfg, "bos_token", path, err, errlen);
-        if (rc == TOK_OK) rc = config_token(&t->pad, cfg, "pad_token", path, err, errlen);
-        if (rc == TOK_OK) rc = config_added_tokens(t, cfg, path, err, errlen);
-        const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-        if (cJSON_IsArray(tpl)) { /* a list of named templates: "default" is the chat one */
-            const cJSON *named = NULL, *e;
-            cJSON_ArrayForEach(e, tpl) {
-                const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
-                if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0)
-                    named = cJSON_GetObjectItemCaseSensitive(e, "template");
-            }
-            tpl = named;
-        }
-        if (rc == TOK_OK && cJSON_IsString(tpl) && !(t->chat_template = strdup(tpl->valuestring)))
-            rc = fail(err, errlen, "%s: out of memory", path);
-        cJSON_Delete(cfg);
         if (rc != TOK_OK) return rc;
     }
     if (join_path(path, sizeof path, dir, "chat_template.jinja") && file_exists(path)) {
@@ -434,9 +372,13 @@ static int load_config(tok_tokenizer *t, const char *dir, char *err, size_t errl
     return TOK_OK;
 }
 
-static int build(tok_tokenizer *t, const char *text, size_t len, const char *path, const char *dir, char *err,
-                 size_t errlen)
+/* dir names the directory of companion files; NULL when there is none (tok_load_json). */
+static int build(tok_tokenizer *t, const char *text, size_t len, const char *path, const char *dir,
+                 char *err, size_t errlen)
 {
+    /* serde_json reads a &str: a file that is not UTF-8 is refused by HF as well. */
+    size_t bad = tok_utf8_valid_prefix((const uint8_t *)text, len);
+    if (bad != len) return fail(err, errlen, "%s: not valid UTF-8 (at byte %zu)", path, bad);
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -444,18 +386,26 @@ static int build(tok_tokenizer *t, const char *text, size_t len, const char *pat
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     int rc = check_model(model, path, err, errlen);
-    if (rc == TOK_OK) rc = load_normalizer(t, root, path, err, errlen);
-    if (rc == TOK_OK) rc = load_pre_tokenizer(t, root, path, err, errlen);
     if (rc == TOK_OK) rc = load_vocab(t, root, path, err, errlen);
     if (rc == TOK_OK) rc = load_merges(t, root, path, err, errlen);
+    char msg[512];
+    if (rc == TOK_OK && (tok_parse_normalizer(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_pre_tokenizer(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_post_processor(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_parse_decoder(t, root, msg, sizeof msg) != TOK_OK ||
+                         tok_build_decode_table(t, msg, sizeof msg) != TOK_OK))
+        rc = fail(err, errlen, "%s: %s", path, msg);
     cJSON_Delete(root);
-    if (rc == TOK_OK) rc = build_decode_table(t, path, err, errlen);
-    if (rc == TOK_OK) rc = load_config(t, dir, err, errlen);
-    if (rc == TOK_OK) {
-        for (size_t i = 0; i < t->n_added; i++) t->special[t->added[i].id] = t->added[i].special;
-        rc = tok_build_matchers(t, err, errlen);
-    }
+    if (rc == TOK_OK && dir) rc = load_config(t, dir, err, errlen);
     return rc;
+}
+
+/* After the config has had its say on the added tokens' flags. */
+static int finish(tok_tokenizer *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < t->n_added; i++)
+        t->special[t->added[i].id] = t->added[i].special;
+    return tok_build_matchers(t, err, errlen);
 }
 
 int tok_load_file(tok_tokenizer **out, const char *tokenizer_json_path, char *err, size_t errlen)
@@ -468,10 +418,36 @@ int tok_load_file(tok_tokenizer **out, const char *tokenizer_json_path, char *er
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", tokenizer_json_path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int rc = t ? build(t, text, len, tokenizer_json_path, dir, err, errlen) : fail(err, errlen, "out of memory");
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int rc = t ? build(t, text, len, tokenizer_json_path, dir, err, errlen)
+               : fail(err, errlen, "out of memory");
+    if (rc == TOK_OK) rc = finish(t, err, errlen);
     free(text);
+    if (rc != TOK_OK) {
+        tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return TOK_OK;
+}
+
+int tok_load_json(tok_tokenizer **out, const char *json, size_t len, const char *config_json,
+                  size_t config_len, const char *name, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!name) name = "tokenizer.json";
+    tok_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return fail(err, errlen, "%s: out of memory", name);
+    int rc = build(t, json, len, name, NULL, err, errlen);
+    if (rc == TOK_OK && config_json) {
+        char cname[512];
+        snprintf(cname, sizeof cname, "%s (tokenizer_config)", name);
+        rc = apply_config(t, config_json, config_len, cname, err, errlen);
+    }
+    if (rc == TOK_OK) rc = finish(t, err, errlen);
     if (rc != TOK_OK) {
         tok_free(t);
         return rc;
@@ -486,7 +462,8 @@ int tok_load_dir(tok_tokenizer **out, const char *dir, char *err, size_t errlen)
     if (!join_path(path, sizeof path, dir, "tokenizer.json") || !file_exists(path)) {
         if (!join_path(path, sizeof path, dir, "tokenizer.json.gz") || !file_exists(path)) {
             *out = NULL;
-            return fail(err, errlen, "%s: no tokenizer.json or tokenizer.json.gz in this directory", dir);
+            return fail(err, errlen, "%s: no tokenizer.json or tokenizer.json.gz in this directory",
+                        dir);
         }
     }
     return tok_load_file(out, path, err, errlen);
@@ -507,7 +484,7 @@ void tok_free(tok_tokenizer *t)
     tok_matcher_free(&t->raw_match);
     tok_matcher_free(&t->norm_match);
     tok_pairmap_free(&t->merges);
-    for (size_t i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
+    tok_components_free(t);
     free(t->chat_template);
     free(t->eos);
     free(t->bos);

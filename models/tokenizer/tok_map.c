@@ -7,14 +7,16 @@
 static size_t table_cap(size_t expected)
 {
     size_t cap = 16;
-    while (cap < expected * 2) cap <<= 1; /* load factor at most one half keeps probes short */
+    while (cap < expected * 2)
+        cap <<= 1; /* load factor at most one half keeps probes short */
     return cap;
 }
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
     return h ^ (h >> 29);
 }
 
@@ -38,7 +40,8 @@ static int strmap_grow(tok_strmap *m)
     tok_strmap bigger;
     if (tok_strmap_init(&bigger, m->cap) != 0) return -1;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key) tok_strmap_put(&bigger, m->slots[i].key, m->slots[i].len, m->slots[i].value);
+        if (m->slots[i].key)
+            tok_strmap_put(&bigger, m->slots[i].key, m->slots[i].len, m->slots[i].value);
     free(m->slots);
     *m = bigger;
     return 0;
@@ -81,7 +84,8 @@ int tok_pairmap_init(tok_pairmap *m, size_t expected)
     m->count = 0;
     m->slots = malloc(m->cap * sizeof *m->slots);
     if (!m->slots) return -1;
-    for (size_t i = 0; i < m->cap; i++) m->slots[i].key = UINT64_MAX;
+    for (size_t i = 0; i < m->cap; i++)
+        m->slots[i].key = UINT64_MAX;
     return 0;
 }
 
@@ -100,8 +104,8 @@ int tok_pairmap_put(tok_pairmap *m, int32_t left, int32_t right, int32_t rank, i
         for (size_t i = 0; i < m->cap; i++) {
             const tok_pairmap_slot *s = &m->slots[i];
             if (s->key != UINT64_MAX)
-                tok_pairmap_put(&bigger, (int32_t)(s->key >> 32), (int32_t)(uint32_t)s->key, s->rank,
-                                s->merged);
+                tok_pairmap_put(&bigger, (int32_t)(s->key >> 32), (int32_t)(uint32_t)s->key,
+                                s->rank, s->merged);
         }
         free(m->slots);
         *m = bigger;

@@ -1,5 +1,6 @@
 /* Hash maps for the tokenizer: byte string -> id (vocabulary, added tokens) and id pair -> merge
- * (BPE ranks). Open addressing, built once at load and read-only afterwards. Owns only its tables. */
+ * (BPE ranks). Open addressing, built once at load and read-only afterwards. Owns only its tables.
+ */
 #ifndef BERTH_TOK_MAP_H
 #define BERTH_TOK_MAP_H
 

@@ -8,15 +8,24 @@ static bool lead_info(uint8_t b, size_t *need, uint8_t *lo, uint8_t *hi)
 {
     *lo = 0x80;
     *hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) *need = 2;
-    else if (b == 0xE0) *need = 3, *lo = 0xA0;
-    else if (b >= 0xE1 && b <= 0xEC) *need = 3;
-    else if (b == 0xED) *need = 3, *hi = 0x9F;
-    else if (b >= 0xEE && b <= 0xEF) *need = 3;
-    else if (b == 0xF0) *need = 4, *lo = 0x90;
-    else if (b >= 0xF1 && b <= 0xF3) *need = 4;
-    else if (b == 0xF4) *need = 4, *hi = 0x8F;
-    else return false;
+    if (b >= 0xC2 && b <= 0xDF)
+        *need = 2;
+    else if (b == 0xE0)
+        *need = 3, *lo = 0xA0;
+    else if (b >= 0xE1 && b <= 0xEC)
+        *need = 3;
+    else if (b == 0xED)
+        *need = 3, *hi = 0x9F;
+    else if (b >= 0xEE && b <= 0xEF)
+        *need = 3;
+    else if (b == 0xF0)
+        *need = 4, *lo = 0x90;
+    else if (b >= 0xF1 && b <= 0xF3)
+        *need = 4;
+    else if (b == 0xF4)
+        *need = 4, *hi = 0x8F;
+    else
+        return false;
     return true;
 }
 
@@ -28,7 +37,8 @@ static size_t valid_run(const uint8_t *p, size_t n, size_t *need)
     size_t k = 1;
     if (k < n && k < *need && p[1] >= lo && p[1] <= hi) {
         k = 2;
-        while (k < n && k < *need && p[k] >= 0x80 && p[k] <= 0xBF) k++;
+        while (k < n && k < *need && p[k] >= 0x80 && p[k] <= 0xBF)
+            k++;
     }
     return k;
 }
@@ -44,7 +54,8 @@ size_t tok_utf8_next(const uint8_t *p, size_t n, int32_t *cp)
     size_t k = valid_run(p, n, &need);
     if (k == 0 || k < need) return 0;
     int32_t c = p[0] & (0x7F >> need);
-    for (size_t i = 1; i < need; i++) c = (c << 6) | (p[i] & 0x3F);
+    for (size_t i = 1; i < need; i++)
+        c = (c << 6) | (p[i] & 0x3F);
     *cp = c;
     return need;
 }

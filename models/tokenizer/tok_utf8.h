@@ -1,6 +1,7 @@
 /* UTF-8 helpers for the tokenizer: decoding one code point, and replacing invalid sequences with
  * U+FFFD the way Python's decode(errors="replace") and Rust's from_utf8_lossy both do (one U+FFFD
- * per maximal subpart of an ill-formed sequence). Pure functions; no allocation policy beyond malloc. */
+ * per maximal subpart of an ill-formed sequence). Pure functions; no allocation policy beyond
+ * malloc. */
 #ifndef BERTH_TOK_UTF8_H
 #define BERTH_TOK_UTF8_H
 
@@ -13,7 +14,8 @@
 size_t tok_utf8_next(const uint8_t *p, size_t n, int32_t *cp);
 
 /* Length of the maximal subpart of an ill-formed sequence at p: the bytes one U+FFFD replaces.
- * Also the length of a truncated-but-valid prefix when p is at the end of the input. Always >= 1. */
+ * Also the length of a truncated-but-valid prefix when p is at the end of the input. Always >= 1.
+ */
 size_t tok_utf8_invalid_len(const uint8_t *p, size_t n);
 
 /* True when p[0..n) is a proper prefix of some valid multi-byte sequence (more bytes could

@@ -2,6 +2,8 @@
  * template first (seconds), then the weights, then the engine's KV cache. */
 #include "server/serve/serve.h"
 
+#include "models/loader/gguf_model.h"
+#include "models/loader/gguf_tokenizer.h"
 #include "models/source/model_source.h"
 #include "server/engine/kv_budget.h"
 
@@ -87,6 +89,23 @@ void serve_set_identity(serve_ctx *s)
     s->created = (int64_t)time(NULL);
 }
 
+/* A GGUF file carries its tokenizer and chat template in its metadata: they become the
+ * tokenizer.json and tokenizer_config.json documents Hugging Face would ship. */
+static int load_gguf_tokenizer(tok_tokenizer **tok, const char *path, char *err, size_t errlen)
+{
+    gguf_file *f;
+    if (gguf_open(&f, path, err, errlen)) return -1;
+    gguf_tok_docs d;
+    int rc = gguf_tokenizer_docs(f, &d, err, errlen);
+    if (rc == 0) {
+        rc = tok_load_json(tok, d.tokenizer_json, d.tokenizer_len, d.config_json, d.config_len, path, err,
+                           errlen);
+        gguf_tok_docs_free(&d);
+    }
+    gguf_close(f);
+    return rc;
+}
+
 int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
 {
     if (s->opts.test_scripted_outputs)
@@ -96,7 +115,11 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     model_source_options so = {0};
     if (model_source_resolve(s->opts.model_dir, &so, local_dir, sizeof local_dir, err, errlen)) return -1;
     const char *dir = local_dir;
-    if (tok_load_dir(&s->tok, dir, err, errlen)) return -1;
+    char gguf_path[4096];
+    int gguf = gguf_model_locate(dir, gguf_path, sizeof gguf_path, err, errlen);
+    if (gguf < 0 || (gguf ? load_gguf_tokenizer(&s->tok, gguf_path, err, errlen)
+                          : tok_load_dir(&s->tok, dir, err, errlen)))
+        return -1;
     const char *tmpl = tok_chat_template(s->tok);
     if (tmpl && ct_parse(&s->tmpl, tmpl, strlen(tmpl), err, errlen)) {
         char inner[512];

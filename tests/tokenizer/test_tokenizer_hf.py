@@ -212,3 +212,12 @@ def test_added_token_flags_match_hf(tokenizer_json, tmp_path):
     answers = batch([{"decode": s, "skip_special": True} for s in seqs], path)
     for s, a in zip(seqs, answers):
         assert a["text"] == hf_mod.decode(s, skip_special_tokens=True)
+
+
+def test_batch_encode_keeps_nul_characters(hf):
+    """A "\\u0000" inside a batch "encode" string is a character like any other (cJSON's strings end
+    at NUL, so berth-tokenize reads the string's bytes itself)."""
+    texts = ["a\x00b", "\x00", "<|im_end|>\x00\x00 x", "\x00\U0001F600\x00é", 'q"\\\x00\n\t/']
+    answers = batch([{"encode": t} for t in texts])
+    for t, a in zip(texts, answers):
+        assert a["ids"] == hf.encode(t).ids, repr(t)

@@ -1,0 +1,199 @@
+/* Normalizers as HF's tokenizers composes them: Sequence (flattened), NFC, NFD, NFKC, NFKD,
+ * Prepend, Replace (String or Regex pattern) and Strip, applied in order to each piece of text
+ * between the non-normalized added tokens. Knows nothing of pre-tokenization or the model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/tokenizer/tok_internal.h"
+#include "models/tokenizer/tok_unicode.h"
+#include "models/tokenizer/tok_utf8.h"
+
+/* A Replace/Split pattern: {"String": s} (literal) or {"Regex": r} (Oniguruma syntax). *re stays
+ * NULL for an empty String, which tokenizers treats as matching nowhere. */
+int tok_parse_pattern(const cJSON *pat, const char *where, pcre2_code **re, char *err,
+                      size_t errlen)
+{
+    const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
+    const cJSON *rx = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
+    char msg[256];
+    *re = NULL;
+    if (cJSON_IsString(str)) {
+        if (str->valuestring[0] == '\0') return TOK_OK;
+        *re = tok_regex_literal(str->valuestring, strlen(str->valuestring), msg, sizeof msg);
+    } else if (cJSON_IsString(rx)) {
+        *re = tok_regex_compile(rx->valuestring, msg, sizeof msg);
+    } else {
+        return tok_fail(err, errlen, "%s.pattern: expected {\"String\": ...} or {\"Regex\": ...}",
+                        where);
+    }
+    return *re ? TOK_OK : tok_fail(err, errlen, "%s.pattern: %s", where, msg);
+}
+
+static int parse_one(tok_tokenizer *t, const cJSON *n, const char *where, char *err, size_t errlen)
+{
+    const char *ty = tok_json_type(n);
+    if (ty && strcmp(ty, "Sequence") == 0) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
+        if (!cJSON_IsArray(list))
+            return tok_fail(err, errlen, "%s.normalizers: expected an array", where);
+        int i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, list)
+        {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s.normalizers[%d]", where, i++);
+            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
+        }
+        return TOK_OK;
+    }
+    if (t->n_norm == TOK_MAX_STEPS)
+        return tok_fail(err, errlen, "%s: more than %d normalizers", where, TOK_MAX_STEPS);
+    tok_norm_step *s = &t->norm[t->n_norm];
+    memset(s, 0, sizeof *s);
+    static const char *const forms[] = {"NFC", "NFD", "NFKC", "NFKD"};
+    for (int k = 0; k < 4; k++)
+        if (ty && strcmp(ty, forms[k]) == 0) {
+            s->kind = TOK_NORM_NFC + k;
+            t->n_norm++;
+            return TOK_OK;
+        }
+    if (ty && (strcmp(ty, "Prepend") == 0 || strcmp(ty, "Replace") == 0)) {
+        bool prepend = ty[0] == 'P';
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(n, prepend ? "prepend" : "content");
+        if (!cJSON_IsString(v))
+            return tok_fail(err, errlen, "%s.%s: expected a string", where,
+                            prepend ? "prepend" : "content");
+        s->kind = prepend ? TOK_NORM_PREPEND : TOK_NORM_REPLACE;
+        if (!prepend && tok_parse_pattern(cJSON_GetObjectItemCaseSensitive(n, "pattern"), where,
+                                          &s->re, err, errlen) != TOK_OK)
+            return TOK_ERR;
+        s->text_len = strlen(v->valuestring);
+        if (!(s->text = strdup(v->valuestring)))
+            return tok_fail(err, errlen, "%s: out of memory", where);
+        t->n_norm++;
+        return TOK_OK;
+    }
+    if (ty && strcmp(ty, "Strip") == 0) {
+        s->kind = TOK_NORM_STRIP;
+        s->left = tok_json_flag(n, "strip_left", true);
+        s->right = tok_json_flag(n, "strip_right", true);
+        t->n_norm++;
+        return TOK_OK;
+    }
+    return tok_fail(err, errlen,
+                    "%s.type \"%s\" is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, "
+                    "Prepend, Replace, Strip)",
+                    where, ty ? ty : "(missing)");
+}
+
+int tok_parse_normalizer(tok_tokenizer *t, const cJSON *root, char *err, size_t errlen)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    if (!n || cJSON_IsNull(n)) return TOK_OK;
+    if (parse_one(t, n, "normalizer", err, errlen) != TOK_OK) return TOK_ERR;
+    t->nfc_only = t->n_norm == 1 && t->norm[0].kind == TOK_NORM_NFC;
+    return TOK_OK;
+}
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} buf;
+
+static int put(buf *b, const char *p, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->cap + n + 1) * 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) return -1;
+        b->s = ns;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->s + b->n, p, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return 0;
+}
+
+/* Every match of re in p (empty ones too, as NormalizedString::replace does) becomes with. */
+static int replace_all(const pcre2_code *re, const char *with, size_t with_len, const char *p,
+                       size_t n, buf *out)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    tok_spans sp = {0};
+    char msg[160];
+    int rc = md ? tok_regex_find(re, md, p, n, &sp, msg, sizeof msg) : TOK_ERR;
+    for (size_t i = 0; i < sp.n && rc == TOK_OK; i++)
+        if (put(out, sp.v[i].match ? with : p + sp.v[i].s,
+                sp.v[i].match ? with_len : sp.v[i].e - sp.v[i].s) != 0)
+            rc = TOK_ERR;
+    if (rc == TOK_OK && !out->s) rc = put(out, "", 0);
+    free(sp.v);
+    pcre2_match_data_free(md);
+    return rc;
+}
+
+static int strip(const tok_norm_step *s, const char *p, size_t n, buf *out)
+{
+    size_t a = 0, b = n;
+    int32_t cp;
+    size_t k;
+    while (s->left && a < b && (k = tok_utf8_next((const uint8_t *)p + a, b - a, &cp)) &&
+           tok_unicode_is_space(cp))
+        a += k;
+    while (s->right && b > a) {
+        size_t st = b - 1;
+        while (st > a && ((uint8_t)p[st] & 0xC0) == 0x80)
+            st--;
+        if (!tok_utf8_next((const uint8_t *)p + st, b - st, &cp) || !tok_unicode_is_space(cp))
+            break;
+        b = st;
+    }
+    return put(out, p + a, b - a);
+}
+
+static int apply(const tok_norm_step *s, const char *p, size_t n, buf *out)
+{
+    switch (s->kind) {
+    case TOK_NORM_PREPEND:
+        if (n == 0) return put(out, "", 0);
+        return put(out, s->text, s->text_len) || put(out, p, n) ? -1 : 0;
+    case TOK_NORM_REPLACE:
+        if (!s->re) return put(out, p, n);
+        return replace_all(s->re, s->text, s->text_len, p, n, out);
+    case TOK_NORM_STRIP:
+        return strip(s, p, n, out);
+    default: {
+        char *o = NULL;
+        size_t olen = 0;
+        bool compose = s->kind == TOK_NORM_NFC || s->kind == TOK_NORM_NFKC;
+        bool compat = s->kind == TOK_NORM_NFKC || s->kind == TOK_NORM_NFKD;
+        if (tok_normal_form(p, n, compose, compat, &o, &olen) != 0) return -1;
+        int rc = put(out, o ? o : "", olen);
+        free(o);
+        return rc;
+    }
+    }
+}
+
+int tok_normalize(const tok_tokenizer *t, const char *p, size_t n, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = n;
+    if (t->n_norm == 0 || (t->nfc_only && !tok_needs_nfc(p, n))) return TOK_OK;
+    char *cur = NULL;
+    for (size_t i = 0; i < t->n_norm; i++) {
+        buf b = {0};
+        int rc = apply(&t->norm[i], cur ? cur : p, cur ? *outlen : n, &b);
+        free(cur);
+        if (rc != 0) {
+            free(b.s);
+            return TOK_ERR;
+        }
+        cur = b.s;
+        *outlen = b.n;
+    }
+    *out = cur;
+    return TOK_OK;
+}
