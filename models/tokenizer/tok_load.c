@@ -165,6 +165,13 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
     }
     if (max_id < 0) return fail(err, errlen, "%s: model.vocab is empty", path);
     if (bytes >= UINT32_MAX) return fail(err, errlen, "%s: vocabulary larger than 4 GiB", path);
+    /* Tables are indexed by id, so ids must be roughly dense (real files are dense); a stray huge
+     * id would otherwise cost gigabytes. */
+    size_t entries = (size_t)cJSON_GetArraySize(vocab) + n_added;
+    if ((size_t)max_id >= 2 * entries + 65536)
+        return fail(err, errlen,
+                    "%s: token id %lld is far beyond the %zu tokens defined (ids must be dense)",
+                    path, (long long)max_id, entries);
     size_t n_ids = (size_t)max_id + 1;
     t->n_ids = (int32_t)n_ids;
     t->blob = malloc(bytes ? bytes : 1);

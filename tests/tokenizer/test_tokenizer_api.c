@@ -168,6 +168,13 @@ static void test_load_json(void)
     tok_free(t);
     CHECK(tok_load_json(&t, buf, 20, NULL, 0, "gguf:cut", err, sizeof err) == TOK_ERR && t == NULL);
     CHECKF(strstr(err, "gguf:cut") && strstr(err, "not valid JSON"), "truncated: %s", err);
+    static const char sparse[] =
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":865555555},\"merges\":[]}}";
+    CHECK(tok_load_json(&t, sparse, strlen(sparse), NULL, 0, "gguf:z", err, sizeof err) ==
+              TOK_ERR &&
+          t == NULL);
+    CHECKF(strstr(err, "gguf:z") && strstr(err, "token id 865555555 is far beyond the 2 tokens"),
+           "sparse ids: %s", err);
     CHECK(tok_load_json(&t, buf, strlen(buf), "[1]", 3, "gguf:y", err, sizeof err) == TOK_ERR &&
           t == NULL);
     CHECKF(strstr(err, "gguf:y (tokenizer_config)") && strstr(err, "not a JSON object"),
