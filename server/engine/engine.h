@@ -56,6 +56,11 @@ typedef struct engine_constraint {
      * has been generated (Qwen3's </think>: the reasoning stays free; <tool_call>: a strict tool's
      * arguments under tool_choice auto), and the tokens before it are free. */
     int32_t trigger_token;
+    /* has_open (with a trigger): the constraint holds from the first token, but open_token is also
+     * allowed as the first one, and then the constraint waits for the trigger instead (Qwen3 with
+     * thinking left to the model: <think> first means reasoning until </think>). */
+    bool has_open;
+    int32_t open_token;
     /* With a trigger: after the matcher is terminated, the output is free again until the next
      * trigger (a tool call closed, more text or calls may follow); without: the request finishes. */
     bool rearm;

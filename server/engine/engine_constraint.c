@@ -21,7 +21,8 @@ int constraint_attach(engine_request *r, const engine_constraint *c)
 {
     r->constraint = *c;
     if (!c->ops) return 0;
-    if (c->trigger_token < 0 && start_matcher(r)) {
+    r->open_allowed = c->trigger_token >= 0 && c->has_open;
+    if ((c->trigger_token < 0 || r->open_allowed) && start_matcher(r)) {
         r->constraint.ops = NULL; /* the caller keeps its reference on failure */
         return -1;
     }
@@ -47,6 +48,7 @@ static int fill_job(void *arg)
         for (size_t w = 0; w < words; w++)
             r->mask_out[w] |= c->prefix_mask[w];
     }
+    if (r->open_allowed) r->mask_out[c->open_token / 32] |= 1u << (c->open_token % 32);
     return 0;
 }
 
@@ -68,6 +70,13 @@ void constraint_after_token(engine_request *r, int32_t token)
 {
     const engine_constraint *c = &r->constraint;
     if (!c->ops || r->constraint_broken) return;
+    bool first = r->open_allowed;
+    r->open_allowed = false;
+    if (first && token == c->open_token) {
+        c->ops->matcher_free(r->matcher);
+        r->matcher = NULL;
+        return;
+    }
     if (!r->matcher) {
         if (token == c->trigger_token && start_matcher(r)) {
             fprintf(stderr, "engine: out of memory for a constraint matcher\n");

@@ -35,6 +35,7 @@ struct engine_request {
     void *matcher;        /* while the constraint is active */
     int32_t prefix_left;  /* prefix_mask tokens still allowed before the grammar's first */
     bool matcher_fed;     /* the matcher has accepted a token since it started */
+    bool open_allowed;    /* the first token may be constraint.open_token */
     uint32_t *mask_out;   /* this step's mask row (the mask job's output) */
     bool constraint_ended; /* the matcher terminated (without rearm): finish after this token */
     bool constraint_broken; /* a sampled token was refused or a mask failed: abort */

@@ -1,7 +1,8 @@
 /* Constrained requests in the engine, with a toy constraint (a token set and a length) standing in
  * for a grammar: constrained outputs keep to their masks and end when the matcher terminates; a
  * trigger token starts the constraint (free before it), a prefix set is allowed for its first
- * tokens, and rearm makes it wait for the next trigger; unconstrained requests batched with
+ * tokens, rearm makes it wait for the next trigger, an opener as the first token defers it to the
+ * trigger; unconstrained requests batched with
  * constrained ones give bit-identical tokens and logprobs to a run without them; the sample op
  * and the host sampler agree; preemption keeps the matcher right; every grammar reference the
  * engine took is released. */
@@ -18,7 +19,7 @@
 #include "tests/support/test_support.h"
 
 #define NUM_U 4
-#define NUM_C 3
+#define NUM_C 5
 #define MAX_OUT 24
 #define MAX_WORDS 4096
 
@@ -101,6 +102,8 @@ typedef struct setup {
     int32_t trigger, prefix_token;
     int32_t bias_ids[2];
     float bias_values[2];
+    int32_t open_bias_ids[2];
+    float open_bias_values[3];
 } setup;
 
 static void make_setup(setup *s, const ref_fixture *f)
@@ -156,6 +159,24 @@ static void make_setup(setup *s, const ref_fixture *f)
     p->constraint.prefix_mask = s->prefix;
     p->constraint.prefix_max = 2;
     s->g[2]->length = 3;
+    /* C3: the opener is favoured (the trigger more, but it is masked as a first token), so the
+     * constraint waits for the trigger, which comes next;
+     * C4: the opener is banned, so the set holds from the first token. */
+    s->open_bias_ids[0] = s->prefix_token - 1; /* the opener */
+    s->open_bias_values[0] = 60.0f;
+    s->open_bias_ids[1] = s->trigger;
+    s->open_bias_values[1] = 100.0f;
+    s->open_bias_values[2] = -100.0f;
+    for (int k = 3; k < 5; k++) {
+        p = &s->p[NUM_U + k];
+        p->constraint.trigger_token = s->trigger;
+        p->constraint.has_open = true;
+        p->constraint.open_token = s->open_bias_ids[0];
+        p->sampling.bias_ids = s->open_bias_ids;
+        p->sampling.bias_values = k == 3 ? s->open_bias_values : s->open_bias_values + 2;
+        p->sampling.num_bias = k == 3 ? 2 : 1;
+        s->g[k]->length = 4;
+    }
 }
 
 static void read_all(engine_request *r, output *o)
@@ -257,6 +278,20 @@ static void check_constrained(const setup *s, const output *o, const char *what)
                                : toy_has(s->g[2], c->tokens[t]);
         CHECKF(ok, "%s, C2 token %d (phase %d): %d", what, t, phase, c->tokens[t]);
     }
+    /* C3: opener, then free (the trigger is favoured), then four of the set and a stop */
+    c = &o[NUM_U + 3];
+    CHECKF(c->n == 6 && c->finish == FINISH_STOP, "%s, C3: %d tokens, finish %d", what, c->n,
+           c->finish);
+    CHECKF(c->n == 6 && c->tokens[0] == s->open_bias_ids[0] && c->tokens[1] == s->trigger,
+           "%s, C3 starts %d %d", what, c->tokens[0], c->tokens[1]);
+    for (int32_t t = 2; t < c->n; t++)
+        CHECKF(toy_has(s->g[3], c->tokens[t]), "%s, C3 token %d: %d", what, t, c->tokens[t]);
+    /* C4: the set from the first token */
+    c = &o[NUM_U + 4];
+    CHECKF(c->n == 4 && c->finish == FINISH_STOP, "%s, C4: %d tokens, finish %d", what, c->n,
+           c->finish);
+    for (int32_t t = 0; t < c->n; t++)
+        CHECKF(toy_has(s->g[4], c->tokens[t]), "%s, C4 token %d: %d", what, t, c->tokens[t]);
 }
 
 int main(void)
