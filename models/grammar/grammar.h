@@ -78,6 +78,8 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask);
 int gr_matcher_accept_token(gr_matcher *m, int32_t token);
 /* Advances by raw bytes (tests, forced text); GR_ERR when they leave the language (unchanged). */
 int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len);
+/* Whether gr_matcher_accept_token would succeed, without advancing (tests, forced tokens). */
+bool gr_matcher_allows_token(gr_matcher *m, int32_t token);
 /* The input so far is a complete sentence (end-of-sequence would be accepted). */
 bool gr_matcher_is_complete(const gr_matcher *m);
 /* No token but end-of-sequence can follow: the caller may stop without sampling. */
