@@ -12,26 +12,82 @@ char *js_gen_object(js_ctx *c, const cJSON *s); /* json_schema_obj.c */
 char *js_gen_array(js_ctx *c, const cJSON *s);
 
 /* Keywords that only annotate: ignored. */
-static const char *const annotation_kw[] = {
-    "title",         "description",   "default",          "examples",   "$schema",
-    "$id",           "id",            "$comment",         "deprecated", "readOnly",
-    "writeOnly",     "contentEncoding", "contentMediaType", "contentSchema", "$anchor",
-    "$dynamicAnchor", "$recursiveAnchor", "$vocabulary",  "$defs",      "definitions",
-    "discriminator", "xml",           "externalDocs",     "example",    NULL};
+static const char *const annotation_kw[] = {"title",
+                                            "description",
+                                            "default",
+                                            "examples",
+                                            "$schema",
+                                            "$id",
+                                            "id",
+                                            "$comment",
+                                            "deprecated",
+                                            "readOnly",
+                                            "writeOnly",
+                                            "contentEncoding",
+                                            "contentMediaType",
+                                            "contentSchema",
+                                            "$anchor",
+                                            "$dynamicAnchor",
+                                            "$recursiveAnchor",
+                                            "$vocabulary",
+                                            "$defs",
+                                            "definitions",
+                                            "discriminator",
+                                            "xml",
+                                            "externalDocs",
+                                            "example",
+                                            NULL};
 
 /* Every validation or applicator keyword of JSON Schema drafts 3 to 2020-12 (and OpenAPI's
  * nullable). Keys outside both lists are not keywords: validators ignore them, and so do we. */
-static const char *const validation_kw[] = {
-    "type",          "enum",           "const",           "multipleOf",       "maximum",
-    "exclusiveMaximum", "minimum",     "exclusiveMinimum", "maxLength",       "minLength",
-    "pattern",       "items",          "additionalItems", "prefixItems",      "maxItems",
-    "minItems",      "uniqueItems",    "contains",        "minContains",      "maxContains",
-    "maxProperties", "minProperties",  "required",        "properties",       "patternProperties",
-    "additionalProperties", "dependencies", "dependentRequired", "dependentSchemas",
-    "propertyNames", "unevaluatedItems", "unevaluatedProperties", "allOf",    "anyOf",
-    "oneOf",         "not",            "if",              "then",             "else",
-    "$ref",          "$dynamicRef",    "$recursiveRef",   "format",           "nullable",
-    "extends",       "disallow",       "divisibleBy",     NULL};
+static const char *const validation_kw[] = {"type",
+                                            "enum",
+                                            "const",
+                                            "multipleOf",
+                                            "maximum",
+                                            "exclusiveMaximum",
+                                            "minimum",
+                                            "exclusiveMinimum",
+                                            "maxLength",
+                                            "minLength",
+                                            "pattern",
+                                            "items",
+                                            "additionalItems",
+                                            "prefixItems",
+                                            "maxItems",
+                                            "minItems",
+                                            "uniqueItems",
+                                            "contains",
+                                            "minContains",
+                                            "maxContains",
+                                            "maxProperties",
+                                            "minProperties",
+                                            "required",
+                                            "properties",
+                                            "patternProperties",
+                                            "additionalProperties",
+                                            "dependencies",
+                                            "dependentRequired",
+                                            "dependentSchemas",
+                                            "propertyNames",
+                                            "unevaluatedItems",
+                                            "unevaluatedProperties",
+                                            "allOf",
+                                            "anyOf",
+                                            "oneOf",
+                                            "not",
+                                            "if",
+                                            "then",
+                                            "else",
+                                            "$ref",
+                                            "$dynamicRef",
+                                            "$recursiveRef",
+                                            "format",
+                                            "nullable",
+                                            "extends",
+                                            "disallow",
+                                            "divisibleBy",
+                                            NULL};
 
 static bool in_list(const char *const *list, const char *key)
 {
@@ -69,12 +125,35 @@ static bool trivially_true(const char *k, const cJSON *v)
 }
 
 /* The keywords this compiler enforces (the others are refused by name). */
-static const char *const enforced_kw[] = {
-    "type",     "enum",         "const",    "maximum",    "exclusiveMaximum", "minimum",
-    "exclusiveMinimum", "maxLength", "minLength", "pattern", "items",     "additionalItems",
-    "prefixItems", "maxItems",  "minItems", "uniqueItems", "maxProperties", "minProperties",
-    "required", "properties",   "additionalProperties", "allOf", "anyOf", "oneOf",
-    "$ref",     "format",       "nullable", "multipleOf", NULL};
+static const char *const enforced_kw[] = {"type",
+                                          "enum",
+                                          "const",
+                                          "maximum",
+                                          "exclusiveMaximum",
+                                          "minimum",
+                                          "exclusiveMinimum",
+                                          "maxLength",
+                                          "minLength",
+                                          "pattern",
+                                          "items",
+                                          "additionalItems",
+                                          "prefixItems",
+                                          "maxItems",
+                                          "minItems",
+                                          "uniqueItems",
+                                          "maxProperties",
+                                          "minProperties",
+                                          "required",
+                                          "properties",
+                                          "additionalProperties",
+                                          "allOf",
+                                          "anyOf",
+                                          "oneOf",
+                                          "$ref",
+                                          "format",
+                                          "nullable",
+                                          "multipleOf",
+                                          NULL};
 
 static int check_keywords(js_ctx *c, const cJSON *s)
 {
@@ -231,8 +310,7 @@ static int enum_value_ok(js_ctx *c, const cJSON *s, const cJSON *v, const char *
             if (!cJSON_IsString(v)) continue;
             long len = utf8_len(v->valuestring);
             if (n[1] == 'i' ? len < k->valuedouble : len > k->valuedouble) return 0;
-        } else if ((strcmp(n, "minimum") == 0 || strcmp(n, "maximum") == 0) &&
-                   cJSON_IsNumber(k)) {
+        } else if ((strcmp(n, "minimum") == 0 || strcmp(n, "maximum") == 0) && cJSON_IsNumber(k)) {
             if (!cJSON_IsNumber(v)) continue;
             if (n[1] == 'i' ? v->valuedouble < k->valuedouble : v->valuedouble > k->valuedouble)
                 return 0;
@@ -368,7 +446,8 @@ static unsigned schema_types(js_ctx *c, const cJSON *s, int depth)
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, alts[i]);
         if (!cJSON_IsArray(a)) continue;
         unsigned ab = 0;
-        for (const cJSON *e = a->child; e; e = e->next) ab |= schema_types(c, e, depth + 1);
+        for (const cJSON *e = a->child; e; e = e->next)
+            ab |= schema_types(c, e, depth + 1);
         bits &= ab;
     }
     return bits;
@@ -433,7 +512,8 @@ static bool branches_disjoint(js_ctx *c, const cJSON *x, const cJSON *y)
     return false;
 }
 
-/* The schema minus the given keyword (and annotations): the siblings an applicator combines with. */
+/* The schema minus the given keyword (and annotations): the siblings an applicator combines with.
+ */
 static cJSON *siblings_without(js_ctx *c, const cJSON *s, const char *drop, bool *any)
 {
     cJSON *o = js_own(c, cJSON_CreateObject());
@@ -542,12 +622,24 @@ static char *gen_types(js_ctx *c, const cJSON *s)
         if (!(bits & bit)) continue;
         char *part = NULL;
         switch (bit) {
-        case T_NULL: part = strdup("\"null\""); break;
-        case T_BOOL: part = strdup("\"true\" | \"false\""); break;
-        case T_OBJ: part = js_gen_object(c, s); break;
-        case T_ARR: part = js_gen_array(c, s); break;
-        case T_STR: part = js_gen_string(c, s); break;
-        case T_NUM: part = js_gen_number(c, s, false); break;
+        case T_NULL:
+            part = strdup("\"null\"");
+            break;
+        case T_BOOL:
+            part = strdup("\"true\" | \"false\"");
+            break;
+        case T_OBJ:
+            part = js_gen_object(c, s);
+            break;
+        case T_ARR:
+            part = js_gen_array(c, s);
+            break;
+        case T_STR:
+            part = js_gen_string(c, s);
+            break;
+        case T_NUM:
+            part = js_gen_number(c, s, false);
+            break;
         case T_INT:
             if (bits & T_NUM) continue; /* number already accepts the integers */
             part = js_gen_number(c, s, true);
@@ -589,14 +681,13 @@ static char *gen_body(js_ctx *c, const cJSON *s)
                 js_fail(c, "json schema: \"allOf\" must be a non-empty array");
                 return NULL;
             }
-            for (const cJSON *e = all_of->child; e && acc; e = e->next) acc = js_merge(c, acc, e);
+            for (const cJSON *e = all_of->child; e && acc; e = e->next)
+                acc = js_merge(c, acc, e);
         }
         return acc ? js_gen(c, acc) : NULL;
     }
-    if (cJSON_GetObjectItemCaseSensitive(s, "anyOf"))
-        return gen_alternatives(c, s, "anyOf");
-    if (cJSON_GetObjectItemCaseSensitive(s, "oneOf"))
-        return gen_alternatives(c, s, "oneOf");
+    if (cJSON_GetObjectItemCaseSensitive(s, "anyOf")) return gen_alternatives(c, s, "anyOf");
+    if (cJSON_GetObjectItemCaseSensitive(s, "oneOf")) return gen_alternatives(c, s, "oneOf");
     if (cJSON_GetObjectItemCaseSensitive(s, "enum") || cJSON_GetObjectItemCaseSensitive(s, "const"))
         return gen_enum(c, s);
     return gen_types(c, s);
@@ -696,9 +787,11 @@ int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *pref
     }
     free(start);
     free(c.out.p);
-    for (size_t i = 0; i < c.n_memo; i++) free(c.memo[i].name);
+    for (size_t i = 0; i < c.n_memo; i++)
+        free(c.memo[i].name);
     free(c.memo);
-    for (size_t i = 0; i < c.n_owned; i++) cJSON_Delete(c.owned[i]);
+    for (size_t i = 0; i < c.n_owned; i++)
+        cJSON_Delete(c.owned[i]);
     free(c.owned);
     cJSON_Delete(c.root);
     return rc;

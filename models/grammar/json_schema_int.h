@@ -14,12 +14,12 @@
 
 /* Bounds that keep a pathological schema from exhausting time or memory: exceeding one is a
  * compile error naming the bound. */
-#define JS_MAX_DEPTH 64            /* nested subschemas being generated at once */
-#define JS_MAX_RULES 20000         /* rules in one grammar */
-#define JS_MAX_TEXT (8u << 20)     /* bytes of GBNF text */
-#define JS_MAX_MERGES 2000         /* allOf / $ref-with-siblings merges */
-#define JS_MAX_BRANCHES 256        /* anyOf branches after distributing siblings */
-#define JS_MAX_REPEAT 10000        /* a {m,n} bound in the emitted grammar */
+#define JS_MAX_DEPTH 64        /* nested subschemas being generated at once */
+#define JS_MAX_RULES 20000     /* rules in one grammar */
+#define JS_MAX_TEXT (8u << 20) /* bytes of GBNF text */
+#define JS_MAX_MERGES 2000     /* allOf / $ref-with-siblings merges */
+#define JS_MAX_BRANCHES 256    /* anyOf branches after distributing siblings */
+#define JS_MAX_REPEAT 10000    /* a {m,n} bound in the emitted grammar */
 
 typedef struct js_buf {
     char *p;
@@ -80,8 +80,8 @@ int js_fail(js_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 char *js_new_name(js_ctx *c, const char *stem);
 /* Appends "name ::= body\n". */
 int js_emit_rule(js_ctx *c, const char *name, const char *body);
-/* The name of a shared rule (value, string, number, integer, char, ws), emitting it on first use. The
- * returned pointer is valid until the next call. */
+/* The name of a shared rule (value, string, number, integer, char, ws), emitting it on first use.
+ * The returned pointer is valid until the next call. */
 const char *js_builtin(js_ctx *c, unsigned which);
 /* " ws " in flexible-whitespace mode, " " otherwise: the separator between tokens. */
 const char *js_ws(js_ctx *c);
@@ -94,20 +94,21 @@ void js_lit(js_buf *b, const char *s, size_t n);
 void js_cset_emit_json_char(js_buf *b, const js_cset *s);
 /* Writes the canonical JSON string literal (with quotes) of UTF-8 text, as a GBNF literal. */
 void js_lit_json_string(js_buf *b, const char *s);
-/* Python json.dumps(separators=(",", ":"), ensure_ascii=False) of a cJSON value. false if it holds a
- * number cJSON cannot represent exactly (an integer beyond 2^53). */
+/* Python json.dumps(separators=(",", ":"), ensure_ascii=False) of a cJSON value. false if it holds
+ * a number cJSON cannot represent exactly (an integer beyond 2^53). */
 bool js_dump_python(js_buf *b, const cJSON *v);
 
 /* Parts, each returning a rule name (malloc'd) or NULL on error. */
-char *js_gen(js_ctx *c, const cJSON *schema);             /* json_schema.c */
-char *js_gen_string(js_ctx *c, const cJSON *schema);      /* json_schema_str.c */
+char *js_gen(js_ctx *c, const cJSON *schema);                      /* json_schema.c */
+char *js_gen_string(js_ctx *c, const cJSON *schema);               /* json_schema_str.c */
 char *js_gen_number(js_ctx *c, const cJSON *schema, bool integer); /* json_schema_num.c */
 /* The regex's GBNF expression over JSON string content (search semantics of JSON Schema's
  * `pattern`); min_len and max_len (max -1: unbounded) are its length bounds in characters. */
 char *js_pattern_expr(js_ctx *c, const char *regex, long *min_len, long *max_len);
 
 /* allOf / $ref merging (json_schema_merge.c): a new schema (owned by c) that holds exactly the
- * instances valid against both a and b, or NULL with an error when that cannot be written soundly. */
+ * instances valid against both a and b, or NULL with an error when that cannot be written soundly.
+ */
 cJSON *js_merge(js_ctx *c, const cJSON *a, const cJSON *b);
 /* Follows "$ref" (a local JSON pointer); NULL with an error if it does not resolve. */
 const cJSON *js_resolve_ref(js_ctx *c, const char *ref);

@@ -20,7 +20,7 @@ static bool is_any(const char *k, const char *const *list)
     return false;
 }
 
-static const char *const type_names[] = {"null",   "boolean", "object", "array",
+static const char *const type_names[] = {"null",   "boolean", "object",  "array",
                                          "string", "number",  "integer", NULL};
 
 static unsigned type_set(const cJSON *t, bool nullable)
@@ -82,10 +82,10 @@ static cJSON *expand(js_ctx *c, const cJSON *s)
     return o;
 }
 
-static const char *const min_kw[] = {"minimum", "minLength", "minItems", "minProperties",
-                                     "exclusiveMinimum", NULL};
-static const char *const max_kw[] = {"maximum", "maxLength", "maxItems", "maxProperties",
-                                     "exclusiveMaximum", NULL};
+static const char *const min_kw[] = {"minimum",       "minLength",        "minItems",
+                                     "minProperties", "exclusiveMinimum", NULL};
+static const char *const max_kw[] = {"maximum",       "maxLength",        "maxItems",
+                                     "maxProperties", "exclusiveMaximum", NULL};
 
 static cJSON *all_of2(const cJSON *x, const cJSON *y)
 {

@@ -61,7 +61,8 @@ static void uint_range(js_buf *b, long long lo, long long hi)
     int alts = 0;
     for (int d = ll; d <= hl; d++) {
         long long p = 1;
-        for (int i = 1; i < d; i++) p *= 10;
+        for (int i = 1; i < d; i++)
+            p *= 10;
         long long a = d == 1 ? 0 : p, z = d >= 19 ? LLONG_MAX : p * 10 - 1;
         if (a < lo) a = lo;
         if (hi != NO_BOUND && z > hi) z = hi;
@@ -117,8 +118,9 @@ static int read_bound(js_ctx *c, const cJSON *s, bool lower, bool integer, long 
                        *exclusive ? exc : inc);
     if (fabs(v) > 9007199254740992.0) v = nextafter(v, lower ? INFINITY : -INFINITY);
     if (!integer && !js_num_integral(v))
-        return js_fail(c, "json schema: \"%s\" that is not an integer is not supported for "
-                          "numbers (only for integers)",
+        return js_fail(c,
+                       "json schema: \"%s\" that is not an integer is not supported for "
+                       "numbers (only for integers)",
                        *exclusive ? exc : inc);
     double r = lower ? ceil(v) : floor(v);
     if (integer && *exclusive && r == v) r += lower ? 1 : -1;
@@ -164,8 +166,10 @@ static int pieces(piece *out, bool has_lo, long long L, bool lo_exc, bool has_hi
             if (q->lo > p.lo) p.lo = q->lo;
             if (q->hi != NO_BOUND && (p.hi == NO_BOUND || q->hi < p.hi)) p.hi = q->hi;
             if (p.hi != NO_BOUND && p.lo > p.hi) continue;
-            if (p.frac == F_ANY) p.frac = q->frac;
-            else if (q->frac != F_ANY && q->frac != p.frac) continue;
+            if (p.frac == F_ANY)
+                p.frac = q->frac;
+            else if (q->frac != F_ANY && q->frac != p.frac)
+                continue;
             out[n++] = p;
         }
     return n;
@@ -200,8 +204,7 @@ char *js_gen_number(js_ctx *c, const cJSON *s, bool integer)
     if (read_bound(c, s, true, integer, &L, &has_lo, &lo_exc) ||
         read_bound(c, s, false, integer, &U, &has_hi, &hi_exc))
         return NULL;
-    if (!has_lo && !has_hi)
-        return strdup(js_builtin(c, integer ? JS_B_INTEGER : JS_B_NUMBER));
+    if (!has_lo && !has_hi) return strdup(js_builtin(c, integer ? JS_B_INTEGER : JS_B_NUMBER));
     js_buf b = {0};
     int alts = 0;
     if (integer) {
@@ -224,7 +227,8 @@ char *js_gen_number(js_ctx *c, const cJSON *s, bool integer)
         piece ps[4];
         /* x >= 0 */
         int n = pieces(ps, has_lo, L, lo_exc, has_hi, U, hi_exc);
-        for (int i = 0; i < n; i++) emit_piece(&b, "", &ps[i], &alts);
+        for (int i = 0; i < n; i++)
+            emit_piece(&b, "", &ps[i], &alts);
         /* x < 0: y = -x > 0, bounds mirrored */
         bool yl = has_hi, yh = has_lo;
         long long YL = -U, YH = -L;
@@ -235,7 +239,8 @@ char *js_gen_number(js_ctx *c, const cJSON *s, bool integer)
             yle = true; /* y > 0 */
         }
         n = pieces(ps, yl, YL, yle, yh, YH, yhe);
-        for (int i = 0; i < n; i++) emit_piece(&b, "\"-\" ", &ps[i], &alts);
+        for (int i = 0; i < n; i++)
+            emit_piece(&b, "\"-\" ", &ps[i], &alts);
     }
     if (alts == 0) {
         free(b.p);

@@ -22,7 +22,8 @@ static size_t utf8_next(const unsigned char *s, uint32_t *cp)
     int n = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
     uint32_t v = b & (0x3F >> n);
     size_t i = 1;
-    for (; i <= (size_t)n && (s[i] & 0xC0) == 0x80; i++) v = (v << 6) | (s[i] & 0x3F);
+    for (; i <= (size_t)n && (s[i] & 0xC0) == 0x80; i++)
+        v = (v << 6) | (s[i] & 0x3F);
     *cp = (i == (size_t)n + 1 && n) ? v : 0xFFFD;
     return i;
 }
@@ -50,7 +51,8 @@ static bool trie_add(trie *root, const char *name)
         uint32_t cp;
         p += utf8_next(p, &cp);
         trie *k = cur->kids;
-        while (k && k->cp != cp) k = k->next;
+        while (k && k->cp != cp)
+            k = k->next;
         if (!k) {
             k = calloc(1, sizeof *k);
             if (!k) return false;
@@ -76,7 +78,8 @@ static char *trie_rule(js_ctx *c, const trie *t)
         n++;
     }
     js_cset other = {0};
-    for (const trie *k = t->kids; k; k = k->next) js_cset_add(&other, k->cp, k->cp);
+    for (const trie *k = t->kids; k; k = k->next)
+        js_cset_add(&other, k->cp, k->cp);
     js_cset_invert(&other);
     js_buf cls = {0};
     js_cset_emit_json_char(&cls, &other);
@@ -164,8 +167,7 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         if (!trie_add(&root, p->string)) goto oom;
         if (cJSON_IsFalse(p)) {
             if (r) {
-                js_fail(c, "json schema: required property \"%.100s\" has schema false",
-                        p->string);
+                js_fail(c, "json schema: required property \"%.100s\" has schema false", p->string);
                 goto done;
             }
             continue; /* may not appear: excluded from additional keys by the trie too */
@@ -203,7 +205,8 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         ps[np++] = (prop){.name = r->valuestring, .rule = strdup(addl_rule), .required = true};
     }
     size_t nreq = 0;
-    for (size_t i = 0; i < np; i++) nreq += ps[i].required;
+    for (size_t i = 0; i < np; i++)
+        nreq += ps[i].required;
     if (minp && cJSON_IsNumber(minp) && minp->valuedouble > (double)nreq) {
         js_fail(c, "json schema: \"minProperties\" above the number of required properties is "
                    "not supported");
@@ -232,7 +235,7 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     if (!rules) goto oom;
     for (size_t i = 0; i < 2 * (np + 1) * 2; i++)
         if (!(rules[i] = js_new_name(c, "o"))) goto done_rules;
-#define RULE(k, f, isS) rules[((k) * 2 + (f)) * 2 + (isS)]
+#define RULE(k, f, isS) rules[((k)*2 + (f)) * 2 + (isS)]
     for (size_t k = 0; k <= np; k++)
         for (int f = 0; f < 2; f++) {
             const char *sep = f ? "" : "\",\"";
@@ -270,14 +273,16 @@ oom_rules:
     js_fail(c, "json schema: out of memory");
 done_rules:
 #undef RULE
-    for (size_t i = 0; rules && i < 2 * (np + 1) * 2; i++) free(rules[i]);
+    for (size_t i = 0; rules && i < 2 * (np + 1) * 2; i++)
+        free(rules[i]);
     free(rules);
     free(addkey);
     goto done;
 oom:
     js_fail(c, "json schema: out of memory");
 done:
-    for (size_t i = 0; i < np; i++) free(ps[i].rule);
+    for (size_t i = 0; i < np; i++)
+        free(ps[i].rule);
     free(ps);
     free(addl_rule);
     trie_free(root.kids);

@@ -16,7 +16,7 @@ typedef struct rx {
 } rx;
 
 typedef struct rnode {
-    js_buf text; /* GBNF expression */
+    js_buf text;   /* GBNF expression */
     long min, max; /* length bounds in characters; max -1 = unbounded */
 } rnode;
 
@@ -93,7 +93,8 @@ static size_t utf8_dec(const unsigned char *s, uint32_t *cp)
     int n = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
     uint32_t v = b & (0x3F >> n);
     size_t i = 1;
-    for (; i <= (size_t)n && (s[i] & 0xC0) == 0x80; i++) v = (v << 6) | (s[i] & 0x3F);
+    for (; i <= (size_t)n && (s[i] & 0xC0) == 0x80; i++)
+        v = (v << 6) | (s[i] & 0x3F);
     *cp = (i == (size_t)n + 1 && n) ? v : 0xFFFD;
     return i;
 }
@@ -106,14 +107,29 @@ static int parse_escape(rx *r, bool in_class, uint32_t *cp, js_cset *lo, js_cset
     if (!e) return rx_fail(r, "trailing backslash"), 0;
     r->p++;
     switch (e) {
-    case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
+    case 'd':
+    case 'D':
+    case 'w':
+    case 'W':
+    case 's':
+    case 'S':
         shorthand(e, lo, hi);
         return 2;
-    case 't': *cp = '\t'; return 1;
-    case 'n': *cp = '\n'; return 1;
-    case 'r': *cp = '\r'; return 1;
-    case 'f': *cp = '\f'; return 1;
-    case 'v': *cp = '\v'; return 1;
+    case 't':
+        *cp = '\t';
+        return 1;
+    case 'n':
+        *cp = '\n';
+        return 1;
+    case 'r':
+        *cp = '\r';
+        return 1;
+    case 'f':
+        *cp = '\f';
+        return 1;
+    case 'v':
+        *cp = '\v';
+        return 1;
     case '0':
         if (*r->p >= '0' && *r->p <= '9') return rx_fail(r, "octal escapes are not supported"), 0;
         *cp = 0;
@@ -143,7 +159,8 @@ static int parse_escape(rx *r, bool in_class, uint32_t *cp, js_cset *lo, js_cset
         *cp = v;
         return 1;
     }
-    default: break;
+    default:
+        break;
     }
     if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
         char msg[64];
@@ -328,7 +345,8 @@ static bool parse_braces(rx *r, long *m, long *n, bool *bad)
         return false;
     }
     long a = 0, b;
-    while (*p >= '0' && *p <= '9' && a < 100000) a = a * 10 + (*p++ - '0');
+    while (*p >= '0' && *p <= '9' && a < 100000)
+        a = a * 10 + (*p++ - '0');
     if (*p == '}') {
         b = a;
     } else if (*p == ',') {
@@ -338,7 +356,8 @@ static bool parse_braces(rx *r, long *m, long *n, bool *bad)
         } else {
             b = 0;
             if (*p < '0' || *p > '9') return false;
-            while (*p >= '0' && *p <= '9' && b < 100000) b = b * 10 + (*p++ - '0');
+            while (*p >= '0' && *p <= '9' && b < 100000)
+                b = b * 10 + (*p++ - '0');
             if (*p != '}') return false;
         }
     } else {
@@ -370,9 +389,12 @@ static int parse_seq(rx *r, rnode *out)
         }
         long m = 1, n = 1;
         bool quant = true, bad = false;
-        if (*r->p == '*') m = 0, n = -1, r->p++;
-        else if (*r->p == '+') m = 1, n = -1, r->p++;
-        else if (*r->p == '?') m = 0, n = 1, r->p++;
+        if (*r->p == '*')
+            m = 0, n = -1, r->p++;
+        else if (*r->p == '+')
+            m = 1, n = -1, r->p++;
+        else if (*r->p == '?')
+            m = 0, n = 1, r->p++;
         else if (*r->p == '{' && parse_braces(r, &m, &n, &bad)) {
         } else
             quant = false;
@@ -396,13 +418,19 @@ static int parse_seq(rx *r, rnode *out)
             js_buf_puts(&out->text, a.text.p);
         } else {
             js_buf_printf(&out->text, "(%s)", a.text.p);
-            if (m == 0 && n == -1) js_buf_puts(&out->text, "*");
-            else if (m == 1 && n == -1) js_buf_puts(&out->text, "+");
-            else if (m == 0 && n == 1) js_buf_puts(&out->text, "?");
-            else if (n == -1) js_buf_printf(&out->text, "{%ld,}", m);
-            else js_buf_printf(&out->text, "{%ld,%ld}", m, n);
+            if (m == 0 && n == -1)
+                js_buf_puts(&out->text, "*");
+            else if (m == 1 && n == -1)
+                js_buf_puts(&out->text, "+");
+            else if (m == 0 && n == 1)
+                js_buf_puts(&out->text, "?");
+            else if (n == -1)
+                js_buf_printf(&out->text, "{%ld,}", m);
+            else
+                js_buf_printf(&out->text, "{%ld,%ld}", m, n);
         }
-        long amin = mul_len(a.min, m), amax = (n < 0 && a.max != 0) ? -1 : mul_len(a.max, n < 0 ? 0 : n);
+        long amin = mul_len(a.min, m),
+             amax = (n < 0 && a.max != 0) ? -1 : mul_len(a.max, n < 0 ? 0 : n);
         out->min += amin;
         out->max = (out->max < 0 || amax < 0) ? -1 : out->max + amax;
         free(a.text.p);

@@ -17,7 +17,7 @@ typedef struct fmt {
 
 #define DATE                                                                                       \
     "[1-9] [0-9]{3} \"-\" ((\"01\" | \"03\" | \"05\" | \"07\" | \"08\" | \"10\" | \"12\") \"-\" "  \
-    "(\"0\" [1-9] | [12] [0-9] | \"3\" [01]) | (\"04\" | \"06\" | \"09\" | \"11\") \"-\" (\"0\" "   \
+    "(\"0\" [1-9] | [12] [0-9] | \"3\" [01]) | (\"04\" | \"06\" | \"09\" | \"11\") \"-\" (\"0\" "  \
     "[1-9] | [12] [0-9] | \"30\") | \"02\" \"-\" (\"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8]))"
 #define TIME                                                                                       \
     "([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] (\".\" [0-9]{1,9})? (\"Z\" | " \
@@ -32,16 +32,17 @@ static const fmt formats[] = {
     {"date", DATE, 10, 10},
     {"time", TIME, 9, -1},
     {"date-time", DATE " \"T\" " TIME, 20, -1},
-    {"uuid", HEX "{8} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{12}", 36, 36},
+    {"uuid", HEX "{8} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{12}", 36,
+     36},
     {"ipv4", OCTET " \".\" " OCTET " \".\" " OCTET " \".\" " OCTET, 7, 15},
     {"ip-address", OCTET " \".\" " OCTET " \".\" " OCTET " \".\" " OCTET, 7, 15},
     {"ipv6",
-     "(" H16 " \":\"){7} " H16 " | \"::\" (" H16 " (\":\" " H16 "){0,6})? | " H16
-     " \"::\" (" H16 " (\":\" " H16 "){0,5})? | (" H16 " \":\"){1} " H16 " \"::\" (" H16
-     " (\":\" " H16 "){0,4})? | (" H16 " \":\"){2} " H16 " \"::\" (" H16 " (\":\" " H16
-     "){0,3})? | (" H16 " \":\"){3} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,2})? | (" H16
-     " \":\"){4} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,1})? | (" H16 " \":\"){5} " H16
-     " \"::\" " H16 "? | (" H16 " \":\"){6} " H16 " \"::\"",
+     "(" H16 " \":\"){7} " H16 " | \"::\" (" H16 " (\":\" " H16 "){0,6})? | " H16 " \"::\" (" H16
+     " (\":\" " H16 "){0,5})? | (" H16 " \":\"){1} " H16 " \"::\" (" H16 " (\":\" " H16
+     "){0,4})? | (" H16 " \":\"){2} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,3})? | (" H16
+     " \":\"){3} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,2})? | (" H16 " \":\"){4} " H16
+     " \"::\" (" H16 " (\":\" " H16 "){0,1})? | (" H16 " \":\"){5} " H16 " \"::\" " H16 "? | (" H16
+     " \":\"){6} " H16 " \"::\"",
      2, 39},
     /* at most three labels, the last starting with a letter: always within 253 bytes, never an
      * all-numeric top-level label */
@@ -52,8 +53,9 @@ static const fmt formats[] = {
      "([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?",
      5, -1},
     {"uri",
-     "[a-zA-Z] [a-zA-Z0-9+.-]* \"://\" (" LABEL " \".\")* " LABEL " (\":\" [0-9]{1,5})? (\"/\" " PCHAR
-     "*)* (\"?\" (" PCHAR " | [/?])*)? (\"#\" (" PCHAR " | [/?])*)?",
+     "[a-zA-Z] [a-zA-Z0-9+.-]* \"://\" (" LABEL " \".\")* " LABEL
+     " (\":\" [0-9]{1,5})? (\"/\" " PCHAR "*)* (\"?\" (" PCHAR " | [/?])*)? (\"#\" (" PCHAR
+     " | [/?])*)?",
      4, -1},
     {"json-pointer", NULL, 0, -1}, /* built from a character set below */
     {NULL, NULL, 0, 0},
@@ -62,9 +64,17 @@ static const fmt formats[] = {
 /* Standard format names we do not write a grammar for: refused (ignoring them could accept
  * what a validator with format checking rejects). Other names are not standard: ignored, as
  * validators ignore them. */
-static const char *const refused_formats[] = {
-    "duration", "idn-email", "idn-hostname", "uri-reference", "iri", "iri-reference",
-    "uri-template", "relative-json-pointer", "regex", "color", NULL};
+static const char *const refused_formats[] = {"duration",
+                                              "idn-email",
+                                              "idn-hostname",
+                                              "uri-reference",
+                                              "iri",
+                                              "iri-reference",
+                                              "uri-template",
+                                              "relative-json-pointer",
+                                              "regex",
+                                              "color",
+                                              NULL};
 
 static char *format_expr(js_ctx *c, const char *name, long *min_len, long *max_len, bool *known)
 {
@@ -154,8 +164,9 @@ char *js_gen_string(js_ctx *c, const cJSON *s)
         /* Lengths can only be kept when the pattern or format already implies them. */
         if (lo > cmin || (hi >= 0 && (cmax < 0 || cmax > hi))) {
             free(content);
-            js_fail(c, "json schema: minLength/maxLength together with %s (\"%.100s\") are "
-                       "supported only when the %s implies them",
+            js_fail(c,
+                    "json schema: minLength/maxLength together with %s (\"%.100s\") are "
+                    "supported only when the %s implies them",
                     what, pat ? pat->valuestring : fm->valuestring, what);
             return NULL;
         }

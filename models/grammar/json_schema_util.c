@@ -12,7 +12,8 @@ void js_buf_add(js_buf *b, const char *s, size_t n)
     if (b->oom) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) {
             b->oom = true;
@@ -93,7 +94,8 @@ void js_cset_add(js_cset *s, uint32_t lo, uint32_t hi)
 
 void js_cset_add_set(js_cset *s, const js_cset *o)
 {
-    for (size_t i = 0; i < o->n; i++) js_cset_add(s, o->r[i][0], o->r[i][1]);
+    for (size_t i = 0; i < o->n; i++)
+        js_cset_add(s, o->r[i][0], o->r[i][1]);
 }
 
 void js_cset_invert(js_cset *s)
@@ -183,14 +185,22 @@ void js_lit(js_buf *b, const char *s, size_t n)
 static const char *json_escape(uint32_t c, char tmp[8])
 {
     switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    default: break;
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\b':
+        return "\\b";
+    case '\f':
+        return "\\f";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    default:
+        break;
     }
     if (c < 0x20) {
         snprintf(tmp, 8, "\\u%04x", c);
@@ -285,18 +295,21 @@ static void python_float(js_buf *b, double v)
     for (; *s && *s != 'e'; s++)
         if (*s >= '0' && *s <= '9') digits[nd++] = *s;
     int exp10 = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     digits[nd] = '\0';
     int decpt = exp10 + 1;
     if (neg) js_buf_puts(b, "-");
     if (decpt > -4 && decpt <= 16) {
         if (decpt <= 0) {
             js_buf_puts(b, "0.");
-            for (int i = 0; i < -decpt; i++) js_buf_puts(b, "0");
+            for (int i = 0; i < -decpt; i++)
+                js_buf_puts(b, "0");
             js_buf_puts(b, digits);
         } else if (decpt >= nd) {
             js_buf_puts(b, digits);
-            for (int i = nd; i < decpt; i++) js_buf_puts(b, "0");
+            for (int i = nd; i < decpt; i++)
+                js_buf_puts(b, "0");
             js_buf_puts(b, ".0");
         } else {
             js_buf_add(b, digits, (size_t)decpt);
@@ -413,13 +426,27 @@ const char *js_builtin(js_ctx *c, unsigned which)
     static _Thread_local char name[160];
     const char *stem = "";
     switch (which) {
-    case JS_B_VALUE: stem = "value"; break;
-    case JS_B_STRING: stem = "string"; break;
-    case JS_B_NUMBER: stem = "number"; break;
-    case JS_B_INTEGER: stem = "integer"; break;
-    case JS_B_WS: stem = "ws"; break;
-    case JS_B_CHAR: stem = "char"; break;
-    case JS_B_HEX: stem = "hex"; break;
+    case JS_B_VALUE:
+        stem = "value";
+        break;
+    case JS_B_STRING:
+        stem = "string";
+        break;
+    case JS_B_NUMBER:
+        stem = "number";
+        break;
+    case JS_B_INTEGER:
+        stem = "integer";
+        break;
+    case JS_B_WS:
+        stem = "ws";
+        break;
+    case JS_B_CHAR:
+        stem = "char";
+        break;
+    case JS_B_HEX:
+        stem = "hex";
+        break;
     }
     if (!(c->builtins & which)) {
         c->builtins |= which;
@@ -439,12 +466,16 @@ const char *js_builtin(js_ctx *c, unsigned which)
             js_cset_free(&all);
             break;
         }
-        case JS_B_HEX: js_buf_puts(&body, "[0-9a-fA-F]"); break;
+        case JS_B_HEX:
+            js_buf_puts(&body, "[0-9a-fA-F]");
+            break;
         case JS_B_STRING:
             js_builtin(c, JS_B_CHAR);
             js_buf_printf(&body, "\"\\\"\" %schar* \"\\\"\"", P);
             break;
-        case JS_B_INTEGER: js_buf_puts(&body, "\"-\"? (\"0\" | [1-9] [0-9]*)"); break;
+        case JS_B_INTEGER:
+            js_buf_puts(&body, "\"-\"? (\"0\" | [1-9] [0-9]*)");
+            break;
         case JS_B_NUMBER:
             js_buf_puts(&body,
                         "\"-\"? (\"0\" | [1-9] [0-9]*) (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)?");
@@ -459,10 +490,11 @@ const char *js_builtin(js_ctx *c, unsigned which)
                           "%sobject | %sarray | %sstring | %snumber | \"true\" | \"false\" | "
                           "\"null\"\n",
                           P, P, P, P);
-            js_buf_printf(&body,
-                          "%sobject ::= \"{\"%s(%sstring%s\":\"%s%svalue (%s\",\"%s%sstring%s\":\"%s"
-                          "%svalue)*%s)? \"}\"\n",
-                          P, w, P, w, w, P, w, w, P, w, w, P, w);
+            js_buf_printf(
+                &body,
+                "%sobject ::= \"{\"%s(%sstring%s\":\"%s%svalue (%s\",\"%s%sstring%s\":\"%s"
+                "%svalue)*%s)? \"}\"\n",
+                P, w, P, w, w, P, w, w, P, w, w, P, w);
             js_buf_printf(&body, "%sarray ::= \"[\"%s(%svalue (%s\",\"%s%svalue)*%s)? \"]\"", P, w,
                           P, w, w, P, w);
             break;
