@@ -331,6 +331,75 @@ static int enum_value_ok(js_ctx *c, const cJSON *s, const cJSON *v, const char *
     return 1;
 }
 
+typedef struct lit {
+    char *p;
+    size_t len;
+} lit;
+
+static int lit_cmp(const void *a, const void *b)
+{
+    const lit *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->p, y->p, n);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+static size_t utf8_char_len(const char *p, size_t avail)
+{
+    size_t n = 1;
+    while (n < avail && ((unsigned char)p[n] & 0xC0) == 0x80)
+        n++;
+    return n;
+}
+
+/* The literals [lo, hi) (sorted, distinct, sharing their first d bytes) as one expression whose
+ * alternatives share prefixes (a trie): a matcher then follows one path, not one per value. */
+static void emit_trie(js_buf *b, const lit *ls, size_t lo, size_t hi, size_t d, int depth)
+{
+    if (hi - lo == 1 || depth > 100) {
+        for (size_t i = lo; i < hi; i++) {
+            if (i > lo) js_buf_puts(b, " | ");
+            js_lit(b, ls[i].p + d, ls[i].len - d);
+        }
+        return;
+    }
+    size_t cp = 0; /* common prefix beyond d, cut to a character boundary */
+    const lit *f = &ls[lo], *l = &ls[hi - 1];
+    while (d + cp < f->len && d + cp < l->len && f->p[d + cp] == l->p[d + cp])
+        cp++;
+    while (cp > 0 && d + cp < f->len && ((unsigned char)f->p[d + cp] & 0xC0) == 0x80)
+        cp--;
+    if (cp > 0) {
+        js_lit(b, f->p + d, cp);
+        js_buf_puts(b, " (");
+        emit_trie(b, ls, lo, hi, d + cp, depth + 1);
+        js_buf_puts(b, ")");
+        return;
+    }
+    int alts = 0;
+    size_t i = lo;
+    if (ls[i].len == d) { /* a value ends here */
+        js_buf_puts(b, "\"\"");
+        alts++;
+        i++;
+    }
+    while (i < hi) {
+        size_t cl = utf8_char_len(ls[i].p + d, ls[i].len - d), j = i + 1;
+        while (j < hi && ls[j].len >= d + cl && memcmp(ls[j].p + d, ls[i].p + d, cl) == 0)
+            j++;
+        if (alts++) js_buf_puts(b, " | ");
+        if (j - i == 1) {
+            js_lit(b, ls[i].p + d, ls[i].len - d);
+        } else {
+            js_lit(b, ls[i].p + d, cl);
+            js_buf_puts(b, " (");
+            emit_trie(b, ls, i, j, d + cl, depth + 1);
+            js_buf_puts(b, ")");
+        }
+        i = j;
+    }
+}
+
 static char *gen_enum(js_ctx *c, const cJSON *s)
 {
     const cJSON *en = cJSON_GetObjectItemCaseSensitive(s, "enum");
@@ -339,10 +408,10 @@ static char *gen_enum(js_ctx *c, const cJSON *s)
         js_fail(c, "json schema: \"enum\" must be an array");
         return NULL;
     }
-    js_buf b = {0};
-    int n = 0;
-    const cJSON *single = co;
-    for (const cJSON *v = co ? single : en->child; v; v = co ? NULL : v->next) {
+    size_t n = 0, cap = 0;
+    lit *ls = NULL;
+    char *result = NULL;
+    for (const cJSON *v = co ? co : en->child; v; v = co ? NULL : v->next) {
         if (co && en) { /* both: the const must also be in the enum */
             bool found = false;
             for (const cJSON *e = en->child; e; e = e->next)
@@ -352,34 +421,55 @@ static char *gen_enum(js_ctx *c, const cJSON *s)
         const char *bad = NULL;
         int ok = enum_value_ok(c, s, v, &bad);
         if (ok < 0) {
-            free(b.p);
             js_fail(c, "json schema: keyword \"%s\" beside enum/const is not supported", bad);
-            return NULL;
+            goto done;
         }
         if (!ok) continue;
-        js_buf lit = {0};
-        if (!js_dump_python(&lit, v)) {
-            free(lit.p);
-            free(b.p);
+        js_buf one = {0};
+        if (!js_dump_python(&one, v) || one.oom) {
+            free(one.p);
             js_fail(c, "json schema: enum/const value is an integer beyond 2^53");
-            return NULL;
+            goto done;
         }
-        if (n++) js_buf_puts(&b, " | ");
-        js_lit(&b, lit.p, lit.len);
-        free(lit.p);
-        if (co) break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            lit *q = realloc(ls, cap * sizeof *q);
+            if (!q) {
+                free(one.p);
+                js_fail(c, "json schema: out of memory");
+                goto done;
+            }
+            ls = q;
+        }
+        ls[n++] = (lit){one.p, one.len};
     }
     if (n == 0) {
-        free(b.p);
         js_fail(c, "json schema: no value of enum/const satisfies the schema");
-        return NULL;
+        goto done;
     }
+    qsort(ls, n, sizeof *ls, lit_cmp);
+    size_t w = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (lit_cmp(&ls[i], &ls[w - 1]) == 0) {
+            free(ls[i].p);
+            continue;
+        }
+        ls[w++] = ls[i];
+    }
+    n = w;
+    js_buf b = {0};
+    emit_trie(&b, ls, 0, n, 0, 0);
     if (b.oom) {
         free(b.p);
         js_fail(c, "json schema: out of memory");
-        return NULL;
+        goto done;
     }
-    return b.p;
+    result = b.p;
+done:
+    for (size_t i = 0; i < n; i++)
+        free(ls[i].p);
+    free(ls);
+    return result;
 }
 
 /* ---- anyOf / oneOf ---- */
