@@ -303,6 +303,7 @@ void engine_get_stats(engine *e, engine_stats *out)
     pthread_mutex_lock(&e->lock);
     *out = e->stats;
     pthread_mutex_unlock(&e->lock);
+    out->mask_compute_ns_total = atomic_load(&e->mask_compute_ns);
 }
 
 /* ---- the engine thread ---- */

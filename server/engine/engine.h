@@ -104,6 +104,7 @@ typedef struct engine_stats {
     uint64_t graph_steps_total; /* steps run as a replayed graph */
     uint64_t constrained_steps_total; /* steps with at least one constrained row */
     uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
+    uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */
 } engine_stats;
 
 typedef struct engine engine;

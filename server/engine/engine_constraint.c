@@ -7,6 +7,7 @@
 #include "server/engine/engine_internal.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static int start_matcher(engine_request *r)
 {
@@ -38,11 +39,21 @@ void constraint_detach(engine_request *r)
     r->constraint.ops = NULL;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 static int fill_job(void *arg)
 {
     engine_request *r = arg;
     const engine_constraint *c = &r->constraint;
-    if (c->ops->fill_mask(r->matcher, r->mask_out)) return -1;
+    uint64_t t0 = now_ns();
+    int rc = c->ops->fill_mask(r->matcher, r->mask_out);
+    atomic_fetch_add(&r->e->mask_compute_ns, now_ns() - t0);
+    if (rc) return -1;
     if (r->prefix_left > 0 && !r->matcher_fed) {
         size_t words = ((size_t)r->e->vocab + 31) / 32;
         for (size_t w = 0; w < words; w++)

@@ -4,6 +4,7 @@
 #define BERTH_ENGINE_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
@@ -84,6 +85,7 @@ struct engine {
     mask_pool masks;             /* constraint masks, while the forward runs */
     mask_job *mask_jobs;         /* [max_num_seqs] */
     int32_t step_bucket;         /* the step's graph bucket, 0: op by op */
+    atomic_uint_fast64_t mask_compute_ns; /* summed by the mask threads */
     engine_stats stats;          /* guarded by lock */
 };
 

@@ -1,5 +1,7 @@
 #include "server/serve/generation.h"
 
+#include "server/serve/constraint.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,7 @@ typedef struct gen_job {
     int32_t **prompts; /* owned tokenized prompts */
     size_t n_prompts;
     char **prompt_texts; /* echo */
+    sc_request constraint; /* structured output / enforced tool calls (entry NULL: none) */
 } gen_job;
 
 /* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
@@ -101,6 +104,7 @@ static void job_free(gen_job *j)
     free(j->prompt_texts);
     if (j->chat) api_chat_request_free(&j->chat_req);
     else api_completion_request_free(&j->comp_req);
+    sc_request_release(&j->constraint);
     free(j);
 }
 
@@ -567,8 +571,10 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
         /* Choice 0 uses the request's seed as given; the others derive theirs from it. */
         if (i % (size_t)a->n) rp.ep.sampling.seed = splitmix64(rp.ep.sampling.seed + i);
         char err[512];
+        sc_request_constraint(&j->constraint, &rp.ep.constraint);
         engine_status st = engine_submit(s->eng, c->prompt, c->prompt_len, &rp.ep, &c->req, err, sizeof err);
         if (st != ENGINE_OK) {
+            if (rp.ep.constraint.ops) rp.ep.constraint.ops->release(rp.ep.constraint.grammar);
             if (st == ENGINE_OVERLOADED) api_error_overloaded(e, s->opts.retry_after_s);
             else if (st == ENGINE_TOO_LONG)
                 api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", "context_length_exceeded",
@@ -701,6 +707,11 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
     j->think = op_think_mode_for(tok_chat_template(s->tok), prompt);
     j->parse_tools = j->chat_req.n_tools > 0 && j->chat_req.tool_choice != API_TOOL_CHOICE_NONE;
     free(prompt);
+    if (sc_for_chat(s->constraints, &j->chat_req, j->think, &j->constraint, &e)) {
+        serve_respond_error(s, hr, &e);
+        job_free(j);
+        return;
+    }
     j->prompt_tokens = len;
     for (size_t i = 0; i < j->n_choices; i++) {
         j->choices[i].prompt = j->prompts[0];
@@ -721,6 +732,7 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
     }
     j->comp_req = *req;
     j->echo = req->echo;
+    if (sc_for_completion(s->constraints, &req->structured, &j->constraint, &e)) goto fail;
     int32_t vocab = s->cfg->vocab_size;
     for (size_t p = 0; p < req->n_prompts; p++) {
         const api_prompt *ap = &req->prompts[p];
