@@ -242,16 +242,22 @@ static char *token_string(const serve_ctx *s, int32_t id)
     return text;
 }
 
+/* A constraint's masked tokens have logprob -inf, which JSON cannot carry: -9999.0, as vLLM. */
+static double json_logprob(float lp)
+{
+    return lp < -9999.0f ? -9999.0 : lp;
+}
+
 /* The logprobs of one sampled token, with strings owned by *o. */
 static void fill_logprob(const gen_job *j, const sampled_token *t, token_logprob_owned *o)
 {
     memset(o, 0, sizeof *o);
     o->lp.token = token_string(j->s, t->token);
-    o->lp.logprob = t->logprob;
+    o->lp.logprob = json_logprob(t->logprob);
     o->lp.n_top = (size_t)(t->num_top < j->top_logprobs ? t->num_top : j->top_logprobs);
     for (size_t k = 0; k < o->lp.n_top; k++) {
         o->top[k].token = token_string(j->s, t->top_ids[k]);
-        o->top[k].logprob = t->top_logprobs[k];
+        o->top[k].logprob = json_logprob(t->top_logprobs[k]);
     }
     o->lp.top = o->top;
 }

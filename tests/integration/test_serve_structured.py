@@ -7,6 +7,7 @@ choice and grammar constraints; bad ones are 400s naming the field. Thinking is 
 (enable_thinking false): with it on, the constraint would start after </think>, which random
 weights never write."""
 import json
+import math
 import re
 import threading
 
@@ -230,3 +231,16 @@ def test_bad_constraints_are_400s(server, extra, param):
     assert r.status_code == 400, r.text
     err = r.json()["error"]
     assert err["param"] == param, err
+
+
+def test_logprobs_are_of_the_masked_distribution(server):
+    """As vLLM: log-softmax over the allowed tokens; masked ones among the top are -9999.0 (JSON has
+    no -inf), and the allowed ones' probabilities sum to 1 when the top list holds them all."""
+    ch = chat(server, seed=3, temperature=1.0, guided_choice=["red", "green", "blue sky"], logprobs=True,
+              top_logprobs=20)["choices"][0]
+    first = ch["logprobs"]["content"][0]
+    tops = [t["logprob"] for t in first["top_logprobs"]]
+    assert all(isinstance(x, (int, float)) for x in tops), tops
+    allowed = [x for x in tops if x > -9999.0]
+    assert len(allowed) < 20 and -9999.0 in tops, tops
+    assert abs(sum(math.exp(x) for x in allowed) - 1.0) < 1e-3, allowed
