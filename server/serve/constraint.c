@@ -26,7 +26,7 @@ struct sc_entry {
 struct sc_cache {
     gr_vocab *vocab;
     int32_t model_words, gr_words;
-    uint32_t *whitespace; /* [model_words]: tokens of whitespace only (after </think>) */
+    uint32_t *whitespace; /* [model_words]: tokens of newlines only (after </think>) */
     int32_t think_open, think_close, tool_open;
     pthread_mutex_t lock;
     sc_entry *head, *tail; /* most recently used first */
@@ -141,7 +141,7 @@ int sc_cache_new(sc_cache **out, const tok_tokenizer *tok, int32_t model_vocab,
         const uint8_t *b = tok_token_bytes(tok, id, &len);
         bool ws = b && len > 0 && !tok_is_special(tok, id);
         for (size_t i = 0; ws && i < len; i++)
-            ws = b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r';
+            ws = b[i] == '\n';
         if (ws) c->whitespace[id / 32] |= 1u << (id % 32);
     }
     c->think_open = tok_token_id(tok, "<think>");

@@ -18,7 +18,8 @@
 /* The largest schema, regex, grammar or tools text compiled (a bound on compile time and memory
  * besides the grammar engine's own). */
 #define SC_MAX_SOURCE (256 * 1024)
-/* Whitespace tokens allowed after </think> before the constrained output starts. */
+/* Tokens of newlines only allowed after </think> before the constrained output starts (Qwen3
+ * writes "\n\n" there; the output parser drops those newlines from the content). */
 #define SC_THINK_WHITESPACE_TOKENS 2
 
 typedef struct sc_cache sc_cache;

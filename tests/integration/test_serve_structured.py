@@ -244,3 +244,24 @@ def test_logprobs_are_of_the_masked_distribution(server):
     allowed = [x for x in tops if x > -9999.0]
     assert len(allowed) < 20 and -9999.0 in tops, tops
     assert abs(sum(math.exp(x) for x in allowed) - 1.0) < 1e-3, allowed
+
+
+def test_thinking_first_then_constrained(server):
+    """Thinking left to the model (no enable_thinking false): logit_bias makes it open <think> and
+    close it at once (</think> is masked as a first token, free inside the reasoning); the choice
+    constraint then holds after </think> and its newlines, and the content is exactly a choice."""
+    think, close = token_id(server, "<think>"), token_id(server, "</think>")
+    for seed in (1, 2, 3):
+        body = {"messages": MSG, "max_tokens": 40, "seed": seed, "temperature": 1.0,
+                "logit_bias": {str(think): 50, str(close): 100}, "guided_choice": ["red", "green"]}
+        r = post(server, body)
+        assert r.status_code == 200, r.text
+        msg = r.json()["choices"][0]["message"]
+        assert msg.get("reasoning_content") == "", msg
+        assert msg["content"] in ("red", "green"), msg
+
+
+def token_id(server, text):
+    ids = http.post(server.base + "/tokenize", json={"prompt": text}, timeout=30).json()["tokens"]
+    assert len(ids) == 1, f"{text} should be one added token, got {ids}"
+    return ids[0]
