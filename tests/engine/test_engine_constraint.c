@@ -21,67 +21,9 @@
 #define NUM_U 4
 #define NUM_C 5
 #define MAX_OUT 24
-#define MAX_WORDS 4096
+#include "tests/engine/toy_constraint.h"
 
-typedef struct toy_grammar {
-    uint32_t allowed[MAX_WORDS];
-    int32_t length; /* terminated after this many accepted tokens */
-    atomic_int refs;
-} toy_grammar;
-
-typedef struct toy_matcher {
-    const toy_grammar *g;
-    int32_t count;
-} toy_matcher;
-
-static int32_t vocab_words;
 static uint64_t last_preemptions;
-
-static bool toy_has(const toy_grammar *g, int32_t t)
-{
-    return (g->allowed[t / 32] >> (t % 32)) & 1u;
-}
-
-static void *toy_new(void *grammar)
-{
-    toy_matcher *m = calloc(1, sizeof *m);
-    if (m) m->g = grammar;
-    return m;
-}
-
-static void toy_free(void *m)
-{
-    free(m);
-}
-
-static int toy_fill(void *matcher, uint32_t *mask)
-{
-    toy_matcher *m = matcher;
-    memcpy(mask, m->g->allowed, sizeof(uint32_t) * (size_t)vocab_words);
-    return 0;
-}
-
-static int toy_accept(void *matcher, int32_t token)
-{
-    toy_matcher *m = matcher;
-    if (token < 0 || !toy_has(m->g, token) || m->count >= m->g->length) return -1;
-    m->count++;
-    return 0;
-}
-
-static bool toy_terminated(const void *matcher)
-{
-    const toy_matcher *m = matcher;
-    return m->count >= m->g->length;
-}
-
-static void toy_release(void *grammar)
-{
-    atomic_fetch_sub(&((toy_grammar *)grammar)->refs, 1);
-}
-
-static const engine_constraint_ops toy_ops = {toy_new,    toy_free,       toy_fill,
-                                              toy_accept, toy_terminated, toy_release};
 
 typedef struct output {
     int32_t n;

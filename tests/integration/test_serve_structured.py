@@ -265,3 +265,15 @@ def token_id(server, text):
     ids = http.post(server.base + "/tokenize", json={"prompt": text}, timeout=30).json()["tokens"]
     assert len(ids) == 1, f"{text} should be one added token, got {ids}"
     return ids[0]
+
+
+def test_auto_single_call_is_constrained_once_opened(server):
+    """tool_choice auto with parallel_tool_calls false: the text is free until the model writes
+    <tool_call> (forced here by logit_bias); the call's name and arguments then follow the tools,
+    and the response ends after it."""
+    open_id = token_id(server, "<tool_call>")
+    for seed in (1, 2):
+        ch = chat(server, seed=seed, temperature=1.0, tools=TOOLS, parallel_tool_calls=False,
+                  logit_bias={str(open_id): 100}, max_tokens=200)["choices"][0]
+        assert ch["finish_reason"] == "tool_calls", ch
+        check_calls([t["function"] for t in ch["message"]["tool_calls"]], most=1)
