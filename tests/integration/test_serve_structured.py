@@ -195,7 +195,7 @@ def check_calls(calls, only=None, most=None):
 def test_tool_choice_enforced(server, choice):
     tc = "required" if choice == "required" else {"type": "function", "function": {"name": "set_alarm"}}
     only = None if choice == "required" else "set_alarm"
-    for seed in (1, 2, 3):
+    for seed in (1, 2):
         ch = chat(server, seed=seed, temperature=1.0, tools=TOOLS, tool_choice=tc, max_tokens=200)["choices"][0]
         assert ch["finish_reason"] == "tool_calls", ch
         check_calls([tc_["function"] for tc_ in ch["message"]["tool_calls"]], only,
@@ -206,7 +206,7 @@ def test_tool_choice_enforced(server, choice):
 
 
 def test_required_without_parallel_calls_makes_one(server):
-    for seed in (4, 5, 6):
+    for seed in (4, 5):
         ch = chat(server, seed=seed, temperature=1.0, tools=TOOLS, tool_choice="required",
                   parallel_tool_calls=False, max_tokens=200)["choices"][0]
         check_calls([t["function"] for t in ch["message"]["tool_calls"]], most=1)
