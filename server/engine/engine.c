@@ -393,14 +393,14 @@ static void publish(engine *e, engine_request **sched, int32_t n)
         e->stats.generation_tokens_total++;
         int32_t generated = r->num_tokens - r->prompt_len;
         finish_reason why = FINISH_NONE;
-        if (r->constraint_broken) why = FINISH_ABORT;
+        if (r->constraint_broken) why = FINISH_ERROR;
         else if (is_stop_token(r, tok) && generated > r->min_tokens - 1) why = FINISH_STOP;
         else if (r->constraint_ended) why = FINISH_STOP;
         else if (generated >= r->max_tokens || r->num_tokens >= e->cfg.max_model_len)
             why = FINISH_LENGTH;
         if (why != FINISH_NONE) {
             request_list_remove(&e->running, r);
-            finish_request(e, r, why, picked);
+            finish_request(e, r, why, why == FINISH_ERROR ? NULL : picked);
         } else {
             engine_event ev = {.has_token = true, .token = *picked, .prompt_tokens = r->prompt_len,
                                .completion_tokens = generated};

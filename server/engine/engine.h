@@ -33,6 +33,7 @@ typedef enum {
     FINISH_STOP,   /* an end-of-sequence or stop token */
     FINISH_LENGTH, /* max_tokens or max_model_len */
     FINISH_ABORT,  /* cancelled */
+    FINISH_ERROR,  /* failed alone (its constraint's mask or matcher failed); the engine goes on */
 } finish_reason;
 
 /* A request's output constraint, as the engine sees it: matcher operations over a grammar that the
@@ -43,7 +44,9 @@ typedef enum {
 typedef struct engine_constraint_ops {
     void *(*matcher_new)(void *grammar); /* NULL: out of memory */
     void (*matcher_free)(void *matcher);
-    int (*fill_mask)(void *matcher, uint32_t *mask);  /* 0, or -1 on failure */
+    /* 0, or -1 on failure (e.g. a time bound): the request ends with FINISH_ERROR, the step and
+     * the other requests go on. */
+    int (*fill_mask)(void *matcher, uint32_t *mask);
     int (*accept)(void *matcher, int32_t token);      /* 0, or -1: the token is not allowed */
     bool (*is_terminated)(const void *matcher);       /* only end-of-sequence can follow */
     void (*release)(void *grammar);

@@ -7,6 +7,7 @@
 #include "server/engine/engine_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static int start_matcher(engine_request *r)
@@ -53,7 +54,12 @@ static int fill_job(void *arg)
     uint64_t t0 = now_ns();
     int rc = c->ops->fill_mask(r->matcher, r->mask_out);
     atomic_fetch_add(&r->e->mask_compute_ns, now_ns() - t0);
-    if (rc) return -1;
+    if (rc) {
+        /* This request fails alone (publish ends it); its row samples unconstrained, unread. */
+        r->constraint_broken = true;
+        memset(r->mask_out, 0xFF, sizeof(uint32_t) * (((size_t)r->e->vocab + 31) / 32));
+        return 0;
+    }
     if (r->prefix_left > 0 && !r->matcher_fed) {
         size_t words = ((size_t)r->e->vocab + 31) / 32;
         for (size_t w = 0; w < words; w++)

@@ -425,7 +425,10 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
         }
     }
     if (ev->finish != FINISH_NONE)
-        finish_choice(j, c, ev->finish == FINISH_LENGTH ? "length" : "stop");
+        finish_choice(j, c,
+                      ev->finish == FINISH_LENGTH  ? "length"
+                      : ev->finish == FINISH_ERROR ? "abort" /* its constraint failed: vLLM's */
+                                                   : "stop");
 }
 
 static void respond_complete(gen_job *j)

@@ -2,8 +2,8 @@
  * for a grammar: constrained outputs keep to their masks and end when the matcher terminates; a
  * trigger token starts the constraint (free before it), a prefix set is allowed for its first
  * tokens, rearm makes it wait for the next trigger, an opener as the first token defers it to the
- * trigger; unconstrained requests batched with
- * constrained ones give bit-identical tokens and logprobs to a run without them; the sample op
+ * trigger; a failing mask ends its request alone (FINISH_ERROR); unconstrained requests batched
+ * with constrained ones give bit-identical tokens and logprobs to a run without them; the sample op
  * and the host sampler agree; preemption keeps the matcher right; every grammar reference the
  * engine took is released. */
 #include <math.h>
@@ -19,7 +19,7 @@
 #include "tests/support/test_support.h"
 
 #define NUM_U 4
-#define NUM_C 5
+#define NUM_C 6
 #define MAX_OUT 24
 #include "tests/engine/toy_constraint.h"
 
@@ -119,6 +119,9 @@ static void make_setup(setup *s, const ref_fixture *f)
         p->sampling.num_bias = k == 3 ? 2 : 1;
         s->g[k]->length = 4;
     }
+    /* C5: its mask fails after two tokens: it alone ends (FINISH_ERROR), the engine goes on. */
+    s->g[5]->fail_at = 2;
+    s->g[5]->length = 8;
 }
 
 static void read_all(engine_request *r, output *o)
@@ -228,6 +231,10 @@ static void check_constrained(const setup *s, const output *o, const char *what)
            "%s, C3 starts %d %d", what, c->tokens[0], c->tokens[1]);
     for (int32_t t = 2; t < c->n; t++)
         CHECKF(toy_has(s->g[3], c->tokens[t]), "%s, C3 token %d: %d", what, t, c->tokens[t]);
+    /* C5: two tokens of the set, then the failed mask ends it without a token */
+    c = &o[NUM_U + 5];
+    CHECKF(c->n == 2 && c->finish == FINISH_ERROR, "%s, C5: %d tokens, finish %d", what, c->n,
+           c->finish);
     /* C4: the set from the first token */
     c = &o[NUM_U + 4];
     CHECKF(c->n == 4 && c->finish == FINISH_STOP, "%s, C4: %d tokens, finish %d", what, c->n,

@@ -15,7 +15,8 @@
 
 typedef struct toy_grammar {
     uint32_t allowed[MAX_WORDS];
-    int32_t length; /* terminated after this many accepted tokens */
+    int32_t length;  /* terminated after this many accepted tokens */
+    int32_t fail_at; /* > 0: the mask fails once this many tokens were accepted */
     atomic_int refs;
 } toy_grammar;
 
@@ -46,6 +47,7 @@ static inline void toy_free(void *m)
 static inline int toy_fill(void *matcher, uint32_t *mask)
 {
     toy_matcher *m = matcher;
+    if (m->g->fail_at > 0 && m->count >= m->g->fail_at) return -1;
     memcpy(mask, m->g->allowed, sizeof(uint32_t) * (size_t)vocab_words);
     return 0;
 }
