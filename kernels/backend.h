@@ -82,9 +82,13 @@ typedef struct bk_sample_params {
     float frequency_penalty;  /* OpenAI semantics, on generated tokens */
     float repetition_penalty; /* HF/vLLM semantics, on prompt and generated tokens; 1 = off */
     int32_t num_logprobs;     /* -1: none; else the chosen token's logprob and this many top ones */
+    int32_t masked;           /* nonzero: the op's `mask` row of this row applies (constrained) */
+    int32_t reserved;         /* 0; keeps the struct a whole number of u64 */
 } bk_sample_params;
 
-#define BK_SAMPLE_PARAM_WORDS 12
+#define BK_SAMPLE_PARAM_WORDS 14
+/* 32-bit words in one row of the sample op's mask: bit i of word w allows token 32*w + i. */
+#define BK_SAMPLE_MASK_WORDS(V) (((V) + 31) / 32)
 #define BK_SAMPLE_MAX_TOP 20
 /* The sample op's largest vocabulary (its integer candidate weights must not overflow). */
 #define BK_SAMPLE_MAX_VOCAB (1 << 23)
@@ -158,10 +162,15 @@ typedef struct bk_ops {
      * logprobs: F32 [R][1 + BK_SAMPLE_MAX_TOP] and top_ids: I32 [R][BK_SAMPLE_MAX_TOP], both or
      * neither (NULL): a row with num_logprobs = n >= 0 gets the chosen token's raw log-softmax in
      * column 0, the n largest raw log-softmax values in columns 1..n and their ids in top_ids
-     * (index ascending on ties); other entries are left as they are. */
+     * (index ascending on ties); other entries are left as they are.
+     * mask: I32 [R][BK_SAMPLE_MASK_WORDS(V)] packed bits (set = allowed), or NULL; a row reads
+     * its mask row only when its params say `masked` (unconstrained rows cost nothing and sample
+     * exactly as without a mask). A disallowed token's raw logit is -inf before anything else
+     * (bias, penalties, temperature, the cuts), and the logprobs are those of the masked logits
+     * (log-softmax over the allowed tokens), as vLLM returns them after its grammar bitmask. */
     int (*sample)(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                   const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-                  const bk_tensor *counts, int32_t num_rows);
+                  const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows);
 
     /* ---- lifetime ---- */
     const char *(*last_error)(bk_backend *be);

@@ -22,6 +22,10 @@ double sm_uniform(uint64_t seed, uint64_t step);
 float sm_penalize(float l, int32_t count, int in_prompt, float repetition, float presence,
                   float frequency);
 
+/* A constrained row's raw logit: -inf where the packed mask (bit i of word i / 32 set = allowed)
+ * disallows token i, whatever the logit was; the logit itself otherwise or when mask is NULL. */
+float sm_masked(float raw, const uint32_t *mask, int64_t i);
+
 /* The sample op's logit: raw + bias (-inf: suppressed, -inf whatever raw is), then the penalties.
  */
 float sm_prepare(float raw, float bias, int32_t count, int in_prompt, float repetition,

@@ -89,6 +89,14 @@ SM_FN float sm_prepare(float raw, float bias, int32_t count, int in_prompt, floa
     return l;
 }
 
+/* A constrained row's raw logit: -inf where the packed mask (bit set = allowed) disallows the
+ * token, whatever the logit was (NaN included); mask NULL: unconstrained. */
+SM_FN float sm_masked(float raw, const uint32_t *mask, int64_t i)
+{
+    if (mask && !((mask[i >> 5] >> (i & 31)) & 1u)) return -INFINITY;
+    return raw;
+}
+
 SM_FN float sm_temper(float l, float temperature)
 {
     return SM_FDIV(l, temperature);

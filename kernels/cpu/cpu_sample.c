@@ -9,6 +9,14 @@ _Static_assert(sizeof(bk_sample_params) == 4 * BK_SAMPLE_PARAM_WORDS,
                "bk_sample_params must fill BK_SAMPLE_PARAM_WORDS i32 words");
 _Static_assert(BK_SAMPLE_MAX_TOP == SM_MAX_TOP, "one top-logprobs limit");
 
+/* A constrained row's raw logits with the disallowed ones -inf (sm_masked): what the rest of the
+ * op, logprobs included, then sees as the row's logits. */
+static void mask_row(float *m, const float *raw, const uint32_t *mask, int64_t V)
+{
+    for (int64_t i = 0; i < V; i++)
+        m[i] = sm_masked(raw[i], mask, i);
+}
+
 /* Bias, suppression and penalties go into x, by sm_prepare (compiled without FMA contraction in
  * berth_backend, like the rest of the shared math). */
 static void prepare_row(float *x, const float *raw, const float *bias, const int32_t *counts,
@@ -24,7 +32,7 @@ static void prepare_row(float *x, const float *raw, const float *bias, const int
 
 int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-               const bk_tensor *counts, int32_t num_rows)
+               const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows)
 {
     const char *op = "sample";
     if (num_rows < 0) return cpu_fail(be, "cpu sample: num_rows is %d, expected >= 0", num_rows);
@@ -38,6 +46,8 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
                         BK_SAMPLE_MAX_VOCAB);
     if (bias && cpu_check(be, op, "bias", bias, BK_F32, num_rows, V)) return -1;
     if (counts && cpu_check(be, op, "counts", counts, BK_I32, num_rows, V)) return -1;
+    const int64_t W = BK_SAMPLE_MASK_WORDS(V);
+    if (mask && cpu_check(be, op, "mask", mask, BK_I32, num_rows, W)) return -1;
     if (!logprobs != !top_ids)
         return cpu_fail(be, "cpu sample: logprobs and top_ids must both be given or both be NULL");
     if (logprobs &&
@@ -51,12 +61,17 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
         float *x = malloc(sizeof(float) * (size_t)V);
         uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)V);
         uint64_t *weights = malloc(sizeof(uint64_t) * (size_t)V);
-        failed = !x || !keys || !weights;
+        float *m = mask ? malloc(sizeof(float) * (size_t)V) : NULL;
+        failed = !x || !keys || !weights || (mask && !m);
 #pragma omp for schedule(dynamic, 1)
         for (int32_t r = 0; r < num_rows; r++) {
             if (failed) continue;
             const bk_sample_params *p = (const bk_sample_params *)params->data + r;
             const float *raw = (const float *)logits->data + r * V;
+            if (mask && p->masked) {
+                mask_row(m, raw, (const uint32_t *)mask->data + r * W, V);
+                raw = m;
+            }
             prepare_row(x, raw, bias ? (const float *)bias->data + r * V : NULL,
                         counts ? (const int32_t *)counts->data + r * V : NULL, p, V);
             double u = p->temperature > 0.0f ? sm_uniform(p->seed, p->step) : 0.0;
@@ -74,6 +89,7 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
         free(x);
         free(keys);
         free(weights);
+        free(m);
     }
     if (failed)
         return cpu_fail(be, "cpu sample: out of memory for %lld-entry row scratch", (long long)V);

@@ -8,6 +8,6 @@
 
 int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-               const bk_tensor *counts, int32_t num_rows);
+               const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows);
 
 #endif

@@ -208,7 +208,7 @@ int cu_gather_rows(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk_
 int cu_argmax(bk_backend *be, bk_tensor *out, const bk_tensor *logits, int32_t num_rows);
 int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
               const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-              const bk_tensor *counts, int32_t num_rows);
+              const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows);
 int cu_qk_norm_rope_store(bk_backend *be, bk_tensor *q_out, const bk_tensor *qkv,
                           const bk_tensor *q_norm, const bk_tensor *k_norm,
                           const bk_tensor *inv_freq, float norm_eps, bk_kv_layer *kv,

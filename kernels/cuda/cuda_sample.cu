@@ -17,15 +17,22 @@ typedef unsigned long long u64;
 struct sample_row {
     const float *raw, *bias;
     const int32_t *counts;
+    const uint32_t *mask; /* the row's packed mask when it is constrained, else null */
     bk_sample_params p;
     int64_t V;
 };
+
+/* The raw logit as the rest of the op sees it: -inf where a constrained row's mask disallows it. */
+__device__ __forceinline__ float raw_logit(const sample_row &r, int64_t i)
+{
+    return sm_masked(r.raw[i], r.mask, i);
+}
 
 /* The logit after bias, suppression and penalties (not yet tempered): sm_prepare, as the CPU op. */
 __device__ __forceinline__ float row_logit(const sample_row &r, int64_t i)
 {
     const int32_t c = r.counts ? r.counts[i] : 0;
-    return sm_prepare(r.raw[i], r.bias ? r.bias[i] : 0.0f, c & (BK_SAMPLE_IN_PROMPT - 1),
+    return sm_prepare(raw_logit(r, i), r.bias ? r.bias[i] : 0.0f, c & (BK_SAMPLE_IN_PROMPT - 1),
                       (c & BK_SAMPLE_IN_PROMPT) != 0, r.p.repetition_penalty, r.p.presence_penalty,
                       r.p.frequency_penalty);
 }
@@ -100,7 +107,7 @@ __device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 targ
 __global__ void __launch_bounds__(SAMPLE_THREADS)
     sample_kernel(int32_t *out, float *logprobs, int32_t *top_ids, const float *logits,
                   const bk_sample_params *params, const float *bias, const int32_t *counts,
-                  int64_t V)
+                  const uint32_t *mask, int64_t V)
 {
     __shared__ u64 hist[256];
     __shared__ sm_search shared_s;
@@ -113,6 +120,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     r.counts = counts ? counts + row * V : nullptr;
     r.p = params[row];
     r.V = V;
+    r.mask = mask && r.p.masked ? mask + row * BK_SAMPLE_MASK_WORDS(V) : nullptr;
 
     int32_t tok;
     if (r.p.temperature <= 0.0f) {
@@ -162,34 +170,34 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     if (threadIdx.x == 0) out[row] = tok;
 
     if (!logprobs || r.p.num_logprobs < 0) return;
-    /* Raw log-softmax: fp64 sums (another order than the host's: equal to ~1e-12). */
+    /* Raw (masked) log-softmax: fp64 sums (another order than the host's: equal to ~1e-12). */
     u64 kraw = 0;
     for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
-        const u64 k = sm_key(r.raw[i], (int32_t)i);
+        const u64 k = sm_key(raw_logit(r, i), (int32_t)i);
         kraw = k > kraw ? k : kraw;
     }
     kraw = block_max_u64(kraw, &slot);
-    const double max = r.raw[sm_key_index(kraw)];
+    const double max = raw_logit(r, sm_key_index(kraw));
     double sum = 0;
     for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
-        sum += exp((double)r.raw[i] - max);
+        sum += exp((double)raw_logit(r, i) - max);
     const double lse = max + log(block_sum(sum, &dslot));
     float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
     int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
-    if (threadIdx.x == 0) lp[0] = (float)((double)r.raw[tok] - lse);
+    if (threadIdx.x == 0) lp[0] = (float)((double)raw_logit(r, tok) - lse);
     const int n = r.p.num_logprobs > BK_SAMPLE_MAX_TOP ? BK_SAMPLE_MAX_TOP : r.p.num_logprobs;
     u64 prev = ~0ull;
     for (int k = 0; k < n && k < V; k++) {
         u64 best = 0;
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
-            const u64 key = sm_key(r.raw[i], (int32_t)i);
+            const u64 key = sm_key(raw_logit(r, i), (int32_t)i);
             if (key < prev && key > best) best = key;
         }
         best = block_max_u64(best, &slot);
         if (threadIdx.x == 0) {
             const int32_t id = sm_key_index(best);
             ti[k] = id;
-            lp[1 + k] = (float)((double)r.raw[id] - lse);
+            lp[1 + k] = (float)((double)raw_logit(r, id) - lse);
         }
         prev = best;
     }
@@ -197,7 +205,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
 
 extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                          const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-                         const bk_tensor *counts, int32_t num_rows)
+                         const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows)
 {
     cu_state *st = cu_st(be);
     const char *op = "sample";
@@ -212,6 +220,8 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
                        BK_SAMPLE_MAX_VOCAB);
     if (bias && cu_check(st, op, "bias", bias, BK_F32, num_rows, V)) return -1;
     if (counts && cu_check(st, op, "counts", counts, BK_I32, num_rows, V)) return -1;
+    if (mask && cu_check(st, op, "mask", mask, BK_I32, num_rows, BK_SAMPLE_MASK_WORDS(V)))
+        return -1;
     if (!logprobs != !top_ids)
         return cu_fail(st, "sample: logprobs and top_ids must both be given or both be NULL");
     if (logprobs &&
@@ -226,7 +236,8 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
         (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
         top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
         (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
-        counts ? (const int32_t *)counts->data : nullptr, V);
+        counts ? (const int32_t *)counts->data : nullptr,
+        mask ? (const uint32_t *)mask->data : nullptr, V);
     CUDA_CHECK_LAUNCH(st);
     return 0;
 }

@@ -473,18 +473,9 @@ static int parse_tools(P *p, const cJSON *root, api_chat_request *r)
     return 0;
 }
 
-static int parse_response_format(P *p, const cJSON *root)
+static int parse_response_format(P *p, const cJSON *root, api_structured *out)
 {
-    const cJSON *rf = field(root, "response_format");
-    if (!rf) return 0;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
-    if (!cJSON_IsObject(rf) || !cJSON_IsString(type))
-        return bad_type(p, "response_format", "an object with a string \"type\"");
-    if (!strcmp(type->valuestring, "text")) return 0;
-    api_error_set(p->err, 400, NULL, "response_format", "unsupported_response_format",
-                  "response_format type '%s' is not supported: berth has no constrained decoding; "
-                  "only \"text\" is accepted", type->valuestring);
-    return -1;
+    return api_parse_structured(root, out, p->err);
 }
 
 static cJSON *parse_root(P *p, const char *body, size_t len)
@@ -526,6 +517,7 @@ int api_parse_chat_request(const char *body, size_t len, api_chat_request *out, 
 {
     P p = {err};
     memset(out, 0, sizeof *out);
+    out->parallel_tool_calls = true;
     cJSON *root = parse_root(&p, body, len);
     if (!root) return -1;
     int rc = -1;
@@ -561,11 +553,11 @@ int api_parse_chat_request(const char *body, size_t len, api_chat_request *out, 
         bad_type(&p, "chat_template_kwargs", "an object");
         goto done;
     }
-    out->parallel_tool_calls = true;
     if (parse_model(&p, root, &out->model) || parse_stream(&p, root, &out->stream) ||
         parse_sampling(&p, root, &out->sampling, 1) || parse_tools(&p, root, out) ||
         get_bool(&p, root, "parallel_tool_calls", &out->parallel_tool_calls) ||
-        parse_response_format(&p, root) || (kw && print_json(&p, kw, &out->chat_template_kwargs_json)))
+        parse_response_format(&p, root, &out->structured) ||
+        (kw && print_json(&p, kw, &out->chat_template_kwargs_json)))
         goto done;
     rc = 0;
 done:
@@ -594,6 +586,7 @@ void api_chat_request_free(api_chat_request *r)
     free(r->tools_json);
     free(r->tool_choice_name);
     free(r->chat_template_kwargs_json);
+    api_structured_free(&r->structured);
     sampling_free(&r->sampling);
     memset(r, 0, sizeof *r);
 }
@@ -650,7 +643,8 @@ int api_parse_completion_request(const char *body, size_t len, api_completion_re
     const cJSON *best_of = field(root, "best_of");
     if (parse_prompts(&p, root, out) || parse_model(&p, root, &out->model) ||
         get_bool(&p, root, "echo", &out->echo) || parse_stream(&p, root, &out->stream) ||
-        parse_sampling(&p, root, &out->sampling, 0))
+        parse_sampling(&p, root, &out->sampling, 0) ||
+        parse_response_format(&p, root, &out->structured))
         goto done;
     if (suffix && (!cJSON_IsString(suffix) || suffix->valuestring[0])) {
         bad(&p, "suffix", "'suffix' is not supported (insertion needs a fill-in-the-middle model)");
@@ -675,6 +669,7 @@ void api_completion_request_free(api_completion_request *r)
     }
     free(r->prompts);
     free(r->model);
+    api_structured_free(&r->structured);
     sampling_free(&r->sampling);
     memset(r, 0, sizeof *r);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "server/api/api_error.h"
+#include "server/api/api_structured.h"
 
 #define API_MAX_STOP 32          /* stop strings per request */
 #define API_MAX_TOP_LOGPROBS 20  /* as OpenAI and vLLM's default max_logprobs */
@@ -91,6 +92,7 @@ typedef struct api_chat_request {
     api_tool_choice tool_choice;
     char *tool_choice_name;          /* API_TOOL_CHOICE_NAMED */
     bool parallel_tool_calls;        /* default true; false: at most one call is reported */
+    api_structured structured;       /* response_format, structured_outputs, guided_* */
     char *chat_template_kwargs_json; /* an object as JSON text; NULL when absent */
 } api_chat_request;
 
@@ -108,6 +110,7 @@ typedef struct api_completion_request {
     bool echo;
     api_stream_options stream;
     api_sampling sampling;
+    api_structured structured; /* response_format, structured_outputs, guided_* */
 } api_completion_request;
 
 /* Parse body (len bytes, need not be NUL-terminated). 0 on success (free with the _free function),

@@ -69,6 +69,7 @@ static void request_free(engine_request *r)
     if (r->arrival_counted && --r->e->live_requests == 0) pthread_cond_broadcast(&r->e->drained);
     kvb_table_free(&r->table);
     sampler_state_free(&r->sampler);
+    constraint_detach(r);
     free(r->tokens);
     free(r->bias_ids);
     free(r->bias_values);
@@ -213,18 +214,21 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
     /* min_tokens suppresses exactly the tokens that would stop the sequence. */
     r->sampling.suppress_ids = r->stop_ids;
     r->sampling.num_suppress = r->num_stop_ids;
+    if (constraint_attach(r, &p->constraint)) goto oom_free;
     pthread_cond_init(&r->cond, NULL);
 
     pthread_mutex_lock(&e->lock);
     if (e->stopping || e->failed) {
         pthread_mutex_unlock(&e->lock);
         snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
+        constraint_unattach(r);
         request_free(r);
         return ENGINE_STOPPED;
     }
     if (e->inbox_count + e->stats.waiting >= e->cfg.max_waiting) {
         pthread_mutex_unlock(&e->lock);
         snprintf(err, errlen, "the server is at capacity (%d requests waiting)", e->cfg.max_waiting);
+        constraint_unattach(r);
         request_free(r);
         return ENGINE_OVERLOADED;
     }
@@ -318,6 +322,7 @@ void engine_get_stats(engine *e, engine_stats *out)
     pthread_mutex_lock(&e->lock);
     *out = e->stats;
     pthread_mutex_unlock(&e->lock);
+    out->mask_compute_ns_total = atomic_load(&e->mask_compute_ns);
 }
 
 /* ---- the engine thread ---- */
@@ -362,10 +367,12 @@ static void take_inbox(engine *e)
     e->stats.kv_blocks_used = blocks_used(e);
 }
 
-/* The step's logits rows, in row order, as the sampler sees them. */
-static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n)
+/* The step's logits rows, in row order, as the sampler sees them; the constrained ones get a mask
+ * job in e->mask_jobs (*num_jobs of them). */
+static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n, int32_t *num_jobs)
 {
     int32_t num_rows = 0;
+    *num_jobs = 0;
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
         if (r->logits_row < 0) continue;
@@ -376,6 +383,10 @@ static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n)
                                                     .owner = r->arrival + 1,
                                                     .generated = r->tokens + r->prompt_len,
                                                     .num_generated = generated};
+        e->rows[r->logits_row].masked =
+            constraint_mask_job(r, step_sampler_mask_row(&e->sampler, r->logits_row),
+                                &e->mask_jobs[*num_jobs]);
+        if (e->rows[r->logits_row].masked) (*num_jobs)++;
         num_rows++;
     }
     return num_rows;
@@ -385,6 +396,10 @@ static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n)
 static void publish(engine *e, engine_request **sched, int32_t n)
 {
     for (int32_t i = 0; i < n; i++) sched[i]->num_computed += sched[i]->step_tokens;
+    /* Outside the lock: a matcher's advance is the only costly part of publishing. */
+    for (int32_t i = 0; i < n; i++)
+        if (sched[i]->logits_row >= 0)
+            constraint_after_token(sched[i], e->picked[sched[i]->logits_row].token);
     pthread_mutex_lock(&e->lock);
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
@@ -403,12 +418,14 @@ static void publish(engine *e, engine_request **sched, int32_t n)
         e->stats.generation_tokens_total++;
         int32_t generated = r->num_tokens - r->prompt_len;
         finish_reason why = FINISH_NONE;
-        if (is_stop_token(r, tok) && generated > r->min_tokens - 1) why = FINISH_STOP;
+        if (r->constraint_broken) why = FINISH_ERROR;
+        else if (is_stop_token(r, tok) && generated > r->min_tokens - 1) why = FINISH_STOP;
+        else if (r->constraint_ended) why = FINISH_STOP;
         else if (generated >= r->max_tokens || r->num_tokens >= e->cfg.max_model_len)
             why = FINISH_LENGTH;
         if (why != FINISH_NONE) {
             request_list_remove(&e->running, r);
-            finish_request(e, r, why, picked);
+            finish_request(e, r, why, why == FINISH_ERROR ? NULL : picked);
         } else {
             engine_event ev = {.has_token = true, .token = *picked, .prompt_tokens = r->prompt_len,
                                .completion_tokens = generated};
@@ -431,12 +448,17 @@ static int32_t graph_bucket(engine *e, engine_request **sched, int32_t n)
     return step_graphs_bucket(&e->graphs, n);
 }
 
-/* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. */
-static int run_step(engine *e, engine_request **sched, int32_t n, char *err, size_t errlen)
+static uint64_t now_ns(void)
 {
-    int32_t rows = sampling_rows(e, sched, n);
-    int32_t bucket = graph_bucket(e, sched, n);
-    const bk_tensor *logits;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The forward (and, without constrained rows, the sample op's enqueue). */
+static int forward(engine *e, int32_t rows, const bk_tensor **logits, char *err, size_t errlen)
+{
+    int32_t bucket = e->step_bucket;
     if (bucket > 0) {
         uint64_t launches = e->graphs.launches;
         if (step_batch_pad(&e->batch, bucket, e->trash.blocks[0], err, errlen) ||
@@ -446,19 +468,51 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
         /* As recorded: attention planned for the longest context, on the eager steps too, so a
          * bucket's tokens do not depend on whether its graph exists yet. */
         e->batch.dev.max_seq_len = 0;
-        if (step_graphs_run(&e->graphs, e->m, &e->batch.dev, &e->sampler, &logits, err, errlen))
+        if (step_graphs_run(&e->graphs, e->m, &e->batch.dev, &e->sampler, logits, err, errlen))
             return -1;
         if (e->graphs.launches != launches) {
             pthread_mutex_lock(&e->lock);
             e->stats.graph_steps_total++;
             pthread_mutex_unlock(&e->lock);
         }
-    } else if (step_batch_upload(&e->batch, err, errlen) ||
-               step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
-               model_forward(e->m, &e->batch.dev, &logits, err, errlen) ||
-               step_sampler_enqueue(&e->sampler, logits, err, errlen)) {
-        return -1;
+        return 0;
     }
+    if (step_batch_upload(&e->batch, err, errlen) ||
+        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
+        model_forward(e->m, &e->batch.dev, logits, err, errlen))
+        return -1;
+    return e->sampler.use_mask ? 0 : step_sampler_enqueue(&e->sampler, *logits, err, errlen);
+}
+
+/* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. The
+ * constrained rows' masks are computed on the mask threads while the forward runs (the forward
+ * queues on a GPU; it runs on this thread on the CPU), then uploaded for the sample op. */
+static int run_step(engine *e, engine_request **sched, int32_t n, char *err, size_t errlen)
+{
+    int32_t jobs;
+    int32_t rows = sampling_rows(e, sched, n, &jobs);
+    e->step_bucket = graph_bucket(e, sched, n);
+    if (jobs > 0) mask_pool_start(&e->masks, e->mask_jobs, jobs);
+    const bk_tensor *logits;
+    int rc = forward(e, rows, &logits, err, errlen);
+    if (jobs > 0) {
+        uint64_t t0 = now_ns();
+        int32_t failed = mask_pool_wait(&e->masks);
+        uint64_t waited = now_ns() - t0;
+        pthread_mutex_lock(&e->lock);
+        e->stats.constrained_steps_total++;
+        e->stats.mask_wait_ns_total += waited;
+        pthread_mutex_unlock(&e->lock);
+        if (rc) return -1;
+        if (failed) {
+            snprintf(err, errlen, "%d constraint mask%s failed", failed, failed == 1 ? "" : "s");
+            return -1;
+        }
+        if (step_sampler_upload_masks(&e->sampler, err, errlen) ||
+            step_sampler_enqueue(&e->sampler, logits, err, errlen))
+            return -1;
+    }
+    if (rc) return -1;
     return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
 }
 
@@ -583,7 +637,8 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     e->vocab = mc->vocab_size;
     e->rows = malloc(sizeof *e->rows * (size_t)cfg->max_num_seqs);
     e->picked = malloc(sizeof *e->picked * (size_t)cfg->max_num_seqs);
-    if (!e->rows || !e->picked) {
+    e->mask_jobs = malloc(sizeof *e->mask_jobs * (size_t)cfg->max_num_seqs);
+    if (!e->rows || !e->picked || !e->mask_jobs) {
         snprintf(err, errlen, "out of host memory for %d logits rows", cfg->max_num_seqs);
         goto fail;
     }
@@ -598,6 +653,7 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
                           errlen))
         goto fail;
+    if (cfg->mask_threads <= 0) cfg->mask_threads = 2;
     if (cfg->num_kv_blocks <= 0 && plan_kv(e, cfg, len_given, err, errlen)) goto fail;
     e->cfg = *cfg;
     /* With graphs, one block more than asked for: the trash block of padded rows. */
@@ -606,6 +662,7 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         step_batch_init(&e->batch, e->be, cfg->max_batched_tokens, cfg->max_num_seqs,
                         kvb_blocks_for(cfg->max_model_len), err, errlen))
         goto fail;
+    if (mask_pool_init(&e->masks, cfg->mask_threads, err, errlen)) goto fail;
     if (e->graphs.be && kvb_table_reserve(&e->pool, &e->trash, 1)) {
         snprintf(err, errlen, "out of host memory for the graphs' trash block");
         goto fail;
@@ -624,6 +681,8 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     *out = e;
     return 0;
 fail:
+    mask_pool_free(&e->masks);
+    free(e->mask_jobs);
     if (e->batch.be) step_batch_free(&e->batch);
     if (e->sampler.be) step_sampler_free(&e->sampler);
     if (e->graphs.be) step_graphs_free(&e->graphs);
@@ -666,6 +725,8 @@ void engine_stop(engine *e)
     step_sampler_free(&e->sampler);
     if (e->graphs.be) step_graphs_free(&e->graphs);
     kvb_table_free(&e->trash);
+    mask_pool_free(&e->masks);
+    free(e->mask_jobs);
     free(e->rows);
     free(e->picked);
     pthread_mutex_destroy(&e->lock);

@@ -29,6 +29,8 @@ typedef struct engine_config {
     /* Decode steps as CUDA graphs: 0 = on when the backend has the graph hooks (resolved to 1 or
      * -1 by engine_start), < 0 = off (every step op by op). */
     int32_t cuda_graphs;
+    /* Host threads computing constraint masks while the forward runs: 0 = the default (2). */
+    int32_t mask_threads;
 } engine_config;
 
 typedef enum {
@@ -36,7 +38,46 @@ typedef enum {
     FINISH_STOP,   /* an end-of-sequence or stop token */
     FINISH_LENGTH, /* max_tokens or max_model_len */
     FINISH_ABORT,  /* cancelled */
+    FINISH_ERROR,  /* failed alone (its constraint's mask or matcher failed); the engine goes on */
 } finish_reason;
+
+/* A request's output constraint, as the engine sees it: matcher operations over a grammar that the
+ * caller owns and shares between requests (server/serve/constraint.c adapts models/grammar). The
+ * engine makes one matcher per request, computes its mask on the mask threads while the step's
+ * forward runs, accepts each sampled token and finishes the request when the matcher is
+ * terminated; it calls release(grammar) once when the request is freed. */
+typedef struct engine_constraint_ops {
+    void *(*matcher_new)(void *grammar); /* NULL: out of memory */
+    void (*matcher_free)(void *matcher);
+    /* 0, or -1 on failure (e.g. a time bound): the request ends with FINISH_ERROR, the step and
+     * the other requests go on. */
+    int (*fill_mask)(void *matcher, uint32_t *mask);
+    int (*accept)(void *matcher, int32_t token);      /* 0, or -1: the token is not allowed */
+    bool (*is_terminated)(const void *matcher);       /* only end-of-sequence can follow */
+    void (*release)(void *grammar);
+} engine_constraint_ops;
+
+typedef struct engine_constraint {
+    const engine_constraint_ops *ops; /* NULL: unconstrained */
+    void *grammar;
+    /* -1: constrained from the first generated token. Else the constraint starts once this token
+     * has been generated (Qwen3's </think>: the reasoning stays free; <tool_call>: a strict tool's
+     * arguments under tool_choice auto), and the tokens before it are free. */
+    int32_t trigger_token;
+    /* has_open (with a trigger): the constraint holds from the first token, but open_token is also
+     * allowed as the first one, and then the constraint waits for the trigger instead (Qwen3 with
+     * thinking left to the model: <think> first means reasoning until </think>). */
+    bool has_open;
+    int32_t open_token;
+    /* With a trigger: after the matcher is terminated, the output is free again until the next
+     * trigger (a tool call closed, more text or calls may follow); without: the request finishes. */
+    bool rearm;
+    /* Tokens allowed, besides the grammar's, as the first prefix_max tokens after the trigger
+     * (whitespace the model writes after </think>), mask layout of kernels/backend.h; NULL: none.
+     * Owned by the caller, alive as long as the grammar. */
+    const uint32_t *prefix_mask;
+    int32_t prefix_max;
+} engine_constraint;
 
 typedef struct engine_request_params {
     sampling_params sampling; /* arrays are copied at submit */
@@ -50,6 +91,9 @@ typedef struct engine_request_params {
      * tokens are published as usual. Copied at submit; NULL/0 for every real request. */
     const int32_t *scripted_tokens;
     int32_t num_scripted_tokens;
+    /* On ENGINE_OK the engine owns the grammar reference (it calls release); on any other status
+     * the caller still does. */
+    engine_constraint constraint;
 } engine_request_params;
 
 typedef struct engine_event {
@@ -72,6 +116,9 @@ typedef struct engine_stats {
     int32_t kv_blocks_used, kv_blocks_total;
     uint64_t prompt_tokens_total, generation_tokens_total, preemptions_total, steps_total;
     uint64_t graph_steps_total; /* steps run as a replayed graph */
+    uint64_t constrained_steps_total; /* steps with at least one constrained row */
+    uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
+    uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */
 } engine_stats;
 
 typedef struct engine engine;

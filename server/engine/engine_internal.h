@@ -4,9 +4,11 @@
 #define BERTH_ENGINE_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
+#include "server/engine/mask_pool.h"
 #include "server/engine/step_batch.h"
 #include "server/engine/step_graphs.h"
 #include "server/engine/step_sampler.h"
@@ -31,6 +33,15 @@ struct engine_request {
     int32_t step_tokens;  /* tokens scheduled in the current step */
     int32_t logits_row;   /* its row in the current step's logits, or -1 */
     bool in_step;         /* has tokens in the step being built */
+    /* the constraint (constraint.ops NULL: none); engine_constraint.c */
+    engine_constraint constraint;
+    void *matcher;        /* while the constraint is active */
+    int32_t prefix_left;  /* prefix_mask tokens still allowed before the grammar's first */
+    bool matcher_fed;     /* the matcher has accepted a token since it started */
+    bool open_allowed;    /* the first token may be constraint.open_token */
+    uint32_t *mask_out;   /* this step's mask row (the mask job's output) */
+    bool constraint_ended; /* the matcher terminated (without rearm): finish after this token */
+    bool constraint_broken; /* a sampled token was refused or a mask failed: abort */
     /* ---- guarded by e->lock ---- */
     engine_event *events; /* ring buffer */
     int32_t first_event, num_events, cap_events;
@@ -73,6 +84,10 @@ struct engine {
     kvb_table trash;             /* with graphs: the block padded rows write to */
     step_sampler_row *rows;      /* [max_num_seqs]: the step's logits rows */
     sampled_token *picked;       /* [max_num_seqs]: their tokens */
+    mask_pool masks;             /* constraint masks, while the forward runs */
+    mask_job *mask_jobs;         /* [max_num_seqs] */
+    int32_t step_bucket;         /* the step's graph bucket, 0: op by op */
+    atomic_uint_fast64_t mask_compute_ns; /* summed by the mask threads */
     engine_stats stats;          /* guarded by lock */
 };
 
@@ -81,6 +96,16 @@ struct engine {
 int32_t sched_build_step(engine *e, engine_request **scheduled, char *err, size_t errlen);
 /* Frees a sequence's blocks and puts it back at the head of the waiting queue (recompute). */
 void sched_preempt(engine *e, engine_request *r);
+
+/* engine_constraint.c: the constraint's part of a request's life. */
+int constraint_attach(engine_request *r, const engine_constraint *c); /* at submit; -1: OOM */
+void constraint_detach(engine_request *r);                            /* at free */
+/* A submit that fails after attach: the matcher goes, the caller keeps the grammar reference. */
+void constraint_unattach(engine_request *r);
+/* Whether r's next token is constrained; if so, a job that fills mask. */
+bool constraint_mask_job(engine_request *r, uint32_t *mask, mask_job *job);
+/* After r sampled token: advances, starts or ends the matcher. */
+void constraint_after_token(engine_request *r, int32_t token);
 
 void request_list_remove(request_list *l, engine_request *r);
 int request_list_push(request_list *l, engine_request *r);

@@ -50,6 +50,9 @@ void sampler_sample(const sampling_params *p, const sampler_state *s, float *log
 {
     int32_t V = s->vocab;
     bool want_logprobs = p->logprobs >= 0;
+    if (p->mask)
+        for (int32_t i = 0; i < V; i++)
+            logits[i] = sm_masked(logits[i], p->mask, i);
     if (want_logprobs) memcpy(scratch_f, logits, sizeof(float) * (size_t)V);
 
     for (int32_t i = 0; i < p->num_bias; i++)

@@ -27,11 +27,14 @@ typedef struct sampling_params {
     const int32_t *suppress_ids; /* tokens masked while min_tokens is not reached (eos, stop ids) */
     int32_t num_suppress;
     bool suppress;
+    /* A constraint's packed token mask for this step (bit set = allowed; kernels/backend.h's
+     * layout), or NULL: disallowed tokens are -inf before everything else, logprobs included. */
+    const uint32_t *mask;
 } sampling_params;
 
 typedef struct sampled_token {
     int32_t token;
-    float logprob; /* log-softmax of the raw logits (before any processing), as vLLM reports */
+    float logprob; /* log-softmax of the raw logits (after a constraint's mask only), as vLLM */
     int32_t num_top;
     int32_t top_ids[SAMPLER_MAX_LOGPROBS];
     float top_logprobs[SAMPLER_MAX_LOGPROBS];

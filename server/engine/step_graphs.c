@@ -5,8 +5,10 @@
 
 enum { SLOT_NEW = 0, SLOT_SEEN, SLOT_RECORDED, SLOT_EAGER };
 
-/* The sampler's variants: which of bias, counts and logprobs the recorded sample call reads. */
-#define VARIANTS 8
+/* The sampler's variants: which of bias, counts and logprobs the recorded sample call reads; and
+ * the forward alone, for steps with constrained rows (their masks are computed on host threads
+ * while the forward runs, so the engine enqueues the sample op itself once they are uploaded). */
+#define VARIANTS 16
 
 bool step_graphs_supported(const bk_backend *be)
 {
@@ -58,7 +60,7 @@ static int eager(step_graphs *g, model *m, const bk_batch *batch, step_sampler *
                  const bk_tensor **logits, char *err, size_t errlen)
 {
     if (model_forward(m, batch, logits, err, errlen) ||
-        step_sampler_enqueue(s, *logits, err, errlen))
+        (!s->use_mask && step_sampler_enqueue(s, *logits, err, errlen)))
         return -1;
     g->logits = *logits;
     return 0;
@@ -90,8 +92,10 @@ int step_graphs_run(step_graphs *g, model *m, const bk_batch *batch, step_sample
                  batch->num_seqs);
         return -1;
     }
-    step_graph_slot *slot = &g->slots[b * VARIANTS + (s->use_bias ? 1 : 0) +
-                                      (s->use_counts ? 2 : 0) + (s->use_logprobs ? 4 : 0)];
+    int variant = s->use_mask
+                      ? 8
+                      : (s->use_bias ? 1 : 0) + (s->use_counts ? 2 : 0) + (s->use_logprobs ? 4 : 0);
+    step_graph_slot *slot = &g->slots[b * VARIANTS + variant];
     if (slot->state == SLOT_SEEN) {
         char why[512];
         if (record(g, m, batch, s, &slot->graph, why, sizeof why) == 0) {

@@ -20,7 +20,7 @@ typedef struct step_graphs {
     bk_backend *be;
     int32_t num_buckets;
     int32_t *buckets;        /* ascending: 1, 2, 4, 8, 16, 24, ... up to max_seqs */
-    step_graph_slot *slots;  /* [num_buckets][8]: by the sampler's bias / counts / logprobs use */
+    step_graph_slot *slots;  /* [num_buckets][16]: by the sampler's variant (step_graphs.c) */
     const bk_tensor *logits; /* the forward's logits tensor, the same on every call */
     bool failure_logged;
     uint64_t launches;
@@ -34,7 +34,8 @@ void step_graphs_free(step_graphs *g);
 /* The smallest bucket holding n sequences (n <= max_seqs). */
 int32_t step_graphs_bucket(const step_graphs *g, int32_t n);
 
-/* Forward + the sampler's enqueue for a decode batch padded to a bucket, uploaded, with max_seq_len
+/* Forward + the sampler's enqueue (the forward alone when the sampler has constrained rows: the
+ * caller uploads their masks and enqueues) for a decode batch padded to a bucket, uploaded, with max_seq_len
  * 0 (attention planned for the longest context, as recorded) and the sampler staged for the whole
  * bucket. The first step of a (bucket, sampling variant) runs op by op, so the backend settles its
  * per-shape plans outside any recording; the second records and launches; later ones launch. A

@@ -39,6 +39,10 @@ int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t
     *s = (step_sampler){.be = be, .max_rows = max_rows, .vocab = vocab};
     s->on_host = on_host || vocab > BK_SAMPLE_MAX_VOCAB || !be->ops->sample;
     size_t R = (size_t)max_rows, V = (size_t)vocab;
+    s->mask_words = BK_SAMPLE_MASK_WORDS(vocab);
+    s->host_mask = malloc(sizeof(uint32_t) * R * (size_t)s->mask_words);
+    s->row_masked = calloc(R, sizeof(bool));
+    if (!s->host_mask || !s->row_masked) goto oom;
     if (s->on_host) {
         s->logits = malloc(sizeof(float) * V * R);
         s->scratch_f = malloc(sizeof(float) * V);
@@ -66,7 +70,8 @@ int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t
         /* At start, not when a request first asks for a penalty or a bias: mid-serving the
          * device may be full, and a failed step stops the engine. */
         alloc_rows(s, &s->bias, BK_F32, err, errlen) ||
-        alloc_rows(s, &s->counts, BK_I32, err, errlen)) {
+        alloc_rows(s, &s->counts, BK_I32, err, errlen) ||
+        alloc(s, &s->mask, BK_I32, s->mask_words, err, errlen)) {
         step_sampler_free(s);
         return -1;
     }
@@ -80,7 +85,8 @@ oom:
 void step_sampler_free(step_sampler *s)
 {
     if (s->be) {
-        bk_tensor *ts[] = {&s->params, &s->out, &s->logprobs, &s->top_ids, &s->bias, &s->counts};
+        bk_tensor *ts[] = {&s->params, &s->out,    &s->logprobs, &s->top_ids,
+                           &s->bias,   &s->counts, &s->mask};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             if (ts[i]->data) s->be->ops->tensor_free(s->be, ts[i]);
     }
@@ -94,6 +100,8 @@ void step_sampler_free(step_sampler *s)
     free(s->counts_owner);
     free(s->bias_suppress);
     free(s->counts_done);
+    free(s->host_mask);
+    free(s->row_masked);
     free(s->logits);
     free(s->scratch_f);
     free(s->scratch_i);
@@ -180,6 +188,11 @@ int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t nu
         return -1;
     }
     s->staged_rows = padded_rows;
+    s->use_mask = false;
+    for (int32_t r = 0; r < padded_rows; r++) {
+        s->row_masked[r] = r < num_rows && rows[r].masked;
+        s->use_mask |= s->row_masked[r];
+    }
     if (s->on_host) return 0;
     s->use_bias = s->use_counts = s->use_logprobs = false;
     for (int32_t r = 0; r < num_rows; r++) {
@@ -195,6 +208,7 @@ int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t nu
             .frequency_penalty = p->frequency_penalty,
             .repetition_penalty = p->repetition_penalty,
             .num_logprobs = p->logprobs >= 0 ? p->logprobs : -1,
+            .masked = rows[r].masked,
         };
         s->use_bias |= has_bias(p);
         s->use_counts |= has_penalty(p);
@@ -218,13 +232,38 @@ int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t nu
     return 0;
 }
 
+uint32_t *step_sampler_mask_row(step_sampler *s, int32_t r)
+{
+    return s->host_mask + (size_t)r * (size_t)s->mask_words;
+}
+
+/* Row by row: a constrained row is usually one of few, and contiguous runs are the common case
+ * only when every row is constrained. */
+int step_sampler_upload_masks(step_sampler *s, char *err, size_t errlen)
+{
+    if (s->on_host || !s->use_mask) return 0;
+    for (int32_t r = 0; r < s->staged_rows;) {
+        if (!s->row_masked[r]) {
+            r++;
+            continue;
+        }
+        int32_t end = r + 1;
+        while (end < s->staged_rows && s->row_masked[end])
+            end++;
+        if (s->be->ops->upload_rows(s->be, &s->mask, r, end - r, step_sampler_mask_row(s, r)))
+            return fail_be(s, "uploading constraint masks", err, errlen);
+        r = end;
+    }
+    return 0;
+}
+
 int step_sampler_enqueue(step_sampler *s, const bk_tensor *logits, char *err, size_t errlen)
 {
     if (s->on_host || s->staged_rows == 0) return 0;
     if (s->be->ops->sample(s->be, &s->out, s->use_logprobs ? &s->logprobs : NULL,
                            s->use_logprobs ? &s->top_ids : NULL, logits, &s->params,
                            s->use_bias ? &s->bias : NULL, s->use_counts ? &s->counts : NULL,
-                           s->staged_rows))
+                           s->use_mask ? &s->mask : NULL, s->staged_rows))
         return fail_be(s, "sample", err, errlen);
     return 0;
 }
@@ -234,9 +273,12 @@ static int collect_on_host(step_sampler *s, const bk_tensor *logits, const step_
 {
     if (s->be->ops->download_rows(s->be, logits, num_rows, s->logits))
         return fail_be(s, "logits download", err, errlen);
-    for (int32_t r = 0; r < num_rows; r++)
-        sampler_sample(rows[r].params, rows[r].state, s->logits + (size_t)r * (size_t)s->vocab,
+    for (int32_t r = 0; r < num_rows; r++) {
+        sampling_params p = *rows[r].params;
+        p.mask = rows[r].masked ? step_sampler_mask_row(s, r) : NULL;
+        sampler_sample(&p, rows[r].state, s->logits + (size_t)r * (size_t)s->vocab,
                        (uint64_t)rows[r].num_generated, s->scratch_f, s->scratch_i, &out[r]);
+    }
     return 0;
 }
 

@@ -19,6 +19,9 @@ typedef struct step_sampler_row {
     uint64_t owner; /* nonzero and unique per request: names the request's bias / counts rows */
     const int32_t *generated;
     int32_t num_generated;
+    /* Constrained this step: the row's mask is in step_sampler_mask_row(s, row) by the time of
+     * step_sampler_upload_masks (written while the forward runs). */
+    bool masked;
 } step_sampler_row;
 
 typedef struct step_sampler {
@@ -28,6 +31,7 @@ typedef struct step_sampler {
     /* ---- the op path ---- */
     bk_tensor params, out, logprobs, top_ids;
     bk_tensor bias, counts; /* [max_rows][vocab], allocated at init */
+    bk_tensor mask;         /* [max_rows][mask_words], allocated at init (graphs record it) */
     bk_sample_params *host_params;
     int32_t *host_out, *host_top_ids;
     float *host_logprobs;
@@ -39,7 +43,11 @@ typedef struct step_sampler {
     int32_t *counts_done;
     /* the staged step */
     int32_t staged_rows;
-    bool use_bias, use_counts, use_logprobs;
+    bool use_bias, use_counts, use_logprobs, use_mask;
+    /* ---- both paths ---- */
+    int32_t mask_words;   /* BK_SAMPLE_MASK_WORDS(vocab) */
+    uint32_t *host_mask;  /* [max_rows][mask_words]: the constrained rows' masks of this step */
+    bool *row_masked;     /* [max_rows]: as staged */
     /* ---- the host path ---- */
     float *logits; /* [max_rows][vocab] */
     float *scratch_f;
@@ -57,6 +65,11 @@ void step_sampler_free(step_sampler *s);
  * CUDA graph's bucket). Uploads only, so a recorded forward + step_sampler_enqueue can follow. */
 int step_sampler_stage(step_sampler *s, const step_sampler_row *rows, int32_t num_rows,
                        int32_t padded_rows, char *err, size_t errlen);
+/* Row r's host mask buffer (mask_words words), for the step's constraint to fill. */
+uint32_t *step_sampler_mask_row(step_sampler *s, int32_t r);
+/* After the host masks are written: uploads the staged constrained rows' masks (nothing when no
+ * row is constrained, or on the host path, which reads them in place). Before the enqueue. */
+int step_sampler_upload_masks(step_sampler *s, char *err, size_t errlen);
 /* Enqueues the sample op on the staged rows of logits (nothing on the host path). */
 int step_sampler_enqueue(step_sampler *s, const bk_tensor *logits, char *err, size_t errlen);
 /* After the forward: out[i] is row i's token and logprobs (the rows of the last stage). */

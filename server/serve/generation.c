@@ -1,6 +1,8 @@
 #include "server/serve/generation.h"
 
 #include <cjson/cJSON.h>
+#include "server/serve/constraint.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,7 @@ typedef struct gen_job {
     char *rendered;      /* chat: the prompt text the template rendered */
     int32_t *scripted;   /* test only (--test-scripted-outputs): every choice's output tokens */
     int32_t n_scripted;
+    sc_request constraint; /* structured output / enforced tool calls (entry NULL: none) */
 } gen_job;
 
 /* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
@@ -108,6 +111,7 @@ static void job_free(gen_job *j)
     free(j->rendered);
     if (j->chat) api_chat_request_free(&j->chat_req);
     else api_completion_request_free(&j->comp_req);
+    sc_request_release(&j->constraint);
     free(j);
 }
 
@@ -245,16 +249,22 @@ static char *token_string(const serve_ctx *s, int32_t id)
     return text;
 }
 
+/* A constraint's masked tokens have logprob -inf, which JSON cannot carry: -9999.0, as vLLM. */
+static double json_logprob(float lp)
+{
+    return lp < -9999.0f ? -9999.0 : lp;
+}
+
 /* The logprobs of one sampled token, with strings owned by *o. */
 static void fill_logprob(const gen_job *j, const sampled_token *t, token_logprob_owned *o)
 {
     memset(o, 0, sizeof *o);
     o->lp.token = token_string(j->s, t->token);
-    o->lp.logprob = t->logprob;
+    o->lp.logprob = json_logprob(t->logprob);
     o->lp.n_top = (size_t)(t->num_top < j->top_logprobs ? t->num_top : j->top_logprobs);
     for (size_t k = 0; k < o->lp.n_top; k++) {
         o->top[k].token = token_string(j->s, t->top_ids[k]);
-        o->top[k].logprob = t->top_logprobs[k];
+        o->top[k].logprob = json_logprob(t->top_logprobs[k]);
     }
     o->lp.top = o->top;
 }
@@ -424,7 +434,10 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
         }
     }
     if (ev->finish != FINISH_NONE)
-        finish_choice(j, c, ev->finish == FINISH_LENGTH ? "length" : "stop");
+        finish_choice(j, c,
+                      ev->finish == FINISH_LENGTH  ? "length"
+                      : ev->finish == FINISH_ERROR ? "abort" /* its constraint failed: vLLM's */
+                                                   : "stop");
 }
 
 static void respond_complete(gen_job *j)
@@ -578,8 +591,10 @@ static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops,
         rp.ep.scripted_tokens = j->scripted;
         rp.ep.num_scripted_tokens = j->n_scripted;
         char err[512];
+        sc_request_constraint(&j->constraint, &rp.ep.constraint);
         engine_status st = engine_submit(s->eng, c->prompt, c->prompt_len, &rp.ep, &c->req, err, sizeof err);
         if (st != ENGINE_OK) {
+            if (rp.ep.constraint.ops) rp.ep.constraint.ops->release(rp.ep.constraint.grammar);
             if (st == ENGINE_OVERLOADED) api_error_overloaded(e, s->opts.retry_after_s);
             else if (st == ENGINE_TOO_LONG)
                 api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", "context_length_exceeded",
@@ -763,6 +778,12 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
         j->rendered = prompt; /* logged by take_scripted */
     else
         free(prompt);
+    if (sc_for_chat(s->constraints, &j->chat_req, j->think, s->tool_format == OP_TOOLS_HERMES,
+                    &j->constraint, &e)) {
+        serve_respond_error(s, hr, &e);
+        job_free(j);
+        return;
+    }
     j->prompt_tokens = len;
     for (size_t i = 0; i < j->n_choices; i++) {
         j->choices[i].prompt = j->prompts[0];
@@ -783,6 +804,7 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
     }
     j->comp_req = *req;
     j->echo = req->echo;
+    if (sc_for_completion(s->constraints, &req->structured, &j->constraint, &e)) goto fail;
     int32_t vocab = s->cfg->vocab_size;
     for (size_t p = 0; p < req->n_prompts; p++) {
         const api_prompt *ap = &req->prompts[p];

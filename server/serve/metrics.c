@@ -131,12 +131,25 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "berth_num_preemptions_total{model_name=\"%s\"} %llu\n"
         "# HELP berth_graph_steps_total Engine steps replayed as a CUDA graph.\n"
         "# TYPE berth_graph_steps_total counter\n"
-        "berth_graph_steps_total{model_name=\"%s\"} %llu\n",
+        "berth_graph_steps_total{model_name=\"%s\"} %llu\n"
+        "# HELP berth_constrained_steps_total Engine steps with at least one constrained row.\n"
+        "# TYPE berth_constrained_steps_total counter\n"
+        "berth_constrained_steps_total{model_name=\"%s\"} %llu\n"
+        "# HELP berth_mask_wait_seconds_total Time the engine waited for constraint masks after "
+        "its forward.\n"
+        "# TYPE berth_mask_wait_seconds_total counter\n"
+        "berth_mask_wait_seconds_total{model_name=\"%s\"} %.6f\n"
+        "# HELP berth_mask_compute_seconds_total Time the mask threads spent computing constraint "
+        "masks.\n"
+        "# TYPE berth_mask_compute_seconds_total counter\n"
+        "berth_mask_compute_seconds_total{model_name=\"%s\"} %.6f\n",
         model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id, st->kv_blocks_total,
         model_id, (unsigned long long)st->prompt_tokens_total, model_id,
         (unsigned long long)st->generation_tokens_total, model_id,
         (unsigned long long)st->preemptions_total, model_id,
-        (unsigned long long)st->graph_steps_total);
+        (unsigned long long)st->graph_steps_total, model_id,
+        (unsigned long long)st->constrained_steps_total, model_id,
+        (double)st->mask_wait_ns_total / 1e9, model_id, (double)st->mask_compute_ns_total / 1e9);
     histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &m->ttft, model_id);
     histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &m->itl, model_id);
     histogram(&t, "berth_e2e_request_latency_seconds", "Request latency, receipt to last token.",

@@ -4,6 +4,8 @@
 
 #include "models/loader/gguf_model.h"
 #include "models/loader/gguf_tokenizer.h"
+#include "server/serve/constraint.h"
+
 #include "models/source/model_source.h"
 #include "server/engine/kv_budget.h"
 
@@ -143,6 +145,14 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     for (int i = 0; i < s->cfg->num_eos; i++) add_eos(s, s->cfg->eos_token_ids[i]);
     for (int i = 0; i < s->gen->num_eos; i++) add_eos(s, s->gen->eos_token_ids[i]);
     if (tok_eos_token(s->tok)) add_eos(s, tok_token_id(s->tok, tok_eos_token(s->tok)));
+    /* The grammar vocabulary knows the tokenizer's tokens; an eos id past them is never sampled
+     * under a constraint anyway. */
+    int32_t geos[16];
+    int ng = 0;
+    for (int i = 0; i < s->num_eos; i++)
+        if (s->eos_ids[i] >= 0 && s->eos_ids[i] < tok_vocab_size(s->tok)) geos[ng++] = s->eos_ids[i];
+    if (sc_cache_new(&s->constraints, s->tok, s->cfg->vocab_size, geos, ng, 64, err, errlen))
+        return -1;
     bool len_given = s->engine_cfg.max_model_len > 0;
     if (choose_kv_memory(s, be, err, errlen) ||
         engine_start(&s->eng, s->m, &s->engine_cfg, err, errlen))
@@ -169,6 +179,8 @@ void serve_unload(serve_ctx *s)
     atomic_store(&s->ready, false);
     engine_stop(s->eng);
     s->eng = NULL;
+    sc_cache_free(s->constraints);
+    s->constraints = NULL;
     model_free(s->m);
     s->m = NULL;
     if (s->tmpl) ct_free(s->tmpl);

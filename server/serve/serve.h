@@ -45,6 +45,7 @@ typedef struct serve_ctx {
     const generation_config *gen;
     int32_t eos_ids[16];
     int num_eos;
+    struct sc_cache *constraints; /* compiled grammars (server/serve/constraint.h) */
     atomic_bool ready; /* model, tokenizer and engine loaded: /health and /ping say 200 */
     int64_t created;
     metrics metrics;

@@ -235,7 +235,7 @@ static void test_chat_errors(void)
          "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"b\"}}", "tool_choice"},
         {"\"chat_template_kwargs\":\"x\"", "chat_template_kwargs"},
         {"\"parallel_tool_calls\":\"no\"", "parallel_tool_calls"},
-        {"\"response_format\":{\"type\":\"json_object\"}", "response_format"},
+        {"\"response_format\":{\"type\":\"xml\"}", "response_format.type"},
         {"\"response_format\":\"json\"", "response_format"},
     };
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {

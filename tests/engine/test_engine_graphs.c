@@ -7,7 +7,8 @@
  * sequences are preempted; graphs are really replayed with them on and never with them off; every
  * KV block is free at the end (the trash block of padded rows is not counted), and the cache holds
  * what the config asked for. When every recording fails, the steps run op by op, tokens unchanged.
- */
+ * Two requests are constrained (a toy token set, tests/engine/toy_constraint.h): their steps replay
+ * the forward's graph and sample after the masks are uploaded, with the same tokens as op by op. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "server/engine/engine.h"
+#include "tests/engine/toy_constraint.h"
 #include "tests/model/reference_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -36,6 +38,7 @@ typedef struct request_set {
     bool greedy[NUM_REQ];
     int32_t bias_id;
     float bias_value;
+    toy_grammar *g[2]; /* requests 1 (greedy) and 5 (seeded) */
 } request_set;
 
 static void make_requests(request_set *s, const ref_fixture *f)
@@ -71,6 +74,20 @@ static void make_requests(request_set *s, const ref_fixture *f)
     q->num_bias = 1;
     q->logprobs = 1;
     s->greedy[4] = false;
+    for (int k = 0; k < 2; k++) {
+        toy_grammar *g = calloc(1, sizeof *g);
+        for (int j = 0; j < 7; j++) {
+            int32_t t = (int32_t)((53 * (k + 1) + 97 * j) % (f->vocab - 1));
+            g->allowed[t / 32] |= 1u << (t % 32);
+        }
+        g->length = 1000; /* ends by max_tokens */
+        s->g[k] = g;
+        engine_request_params *p = &s->p[k == 0 ? 1 : 5];
+        p->constraint = (engine_constraint){.ops = &toy_ops, .grammar = g, .trigger_token = -1};
+    }
+    s->p[5].sampling.temperature = 1.0f;
+    s->p[5].sampling.logprobs = 2;
+    s->greedy[5] = false;
 }
 
 static void read_events(engine_request *r, output *o, int32_t want)
@@ -105,6 +122,8 @@ static engine_stats run_set(const char *dir, bk_backend *be, const request_set *
     }
     engine_request *reqs[NUM_REQ];
     for (int i = 0; i < NUM_REQ; i++) {
+        if (s->p[i].constraint.ops)
+            atomic_fetch_add(&((toy_grammar *)s->p[i].constraint.grammar)->refs, 1);
         CHECKF(engine_submit(e, s->c[i]->prompt, s->c[i]->prompt_len, &s->p[i], &reqs[i], err,
                              sizeof err) == ENGINE_OK,
                "submit %d: %s", i, err);
@@ -181,6 +200,7 @@ int main(void)
     request_set *s = malloc(sizeof *s);
     output *ref = malloc(sizeof(output) * NUM_REQ), *on = malloc(sizeof(output) * NUM_REQ),
            *off = malloc(sizeof(output) * NUM_REQ);
+    vocab_words = (f.vocab + 31) / 32;
     make_requests(s, &f);
     engine_config roomy = {
         .max_num_seqs = 8, .max_batched_tokens = 32, .max_model_len = 128, .num_kv_blocks = 64};
@@ -194,6 +214,13 @@ int main(void)
     } modes[] = {{"staggered", roomy, true}, {"preempting", tight, false}};
 
     run_set(dir, cpu, s, roomy, true, ref);
+    for (int k = 0; k < 2; k++) {
+        const output *o = &ref[k == 0 ? 1 : 5];
+        CHECKF(o->n > 0, "constrained request %d made no token", k == 0 ? 1 : 5);
+        for (int32_t t = 0; t < o->n; t++)
+            CHECKF(toy_has(s->g[k], o->tokens[t]), "constrained request %d token %d: %d",
+                   k == 0 ? 1 : 5, t, o->tokens[t]);
+    }
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         engine_config cfg = modes[m].cfg;
         cfg.cuda_graphs = -1;
@@ -227,6 +254,11 @@ int main(void)
                (unsigned long long)st_fail.graph_steps_total);
         snprintf(what, sizeof what, "%s: failed recordings vs graphs off", modes[m].name);
         compare(s, on, off, false, what);
+    }
+    for (int k = 0; k < 2; k++) {
+        CHECKF(atomic_load(&s->g[k]->refs) == 0, "grammar %d: %d references left", k,
+               atomic_load(&s->g[k]->refs));
+        free(s->g[k]);
     }
     free(s);
     free(ref);

@@ -33,15 +33,16 @@ typedef struct output {
 
 static bk_ops counting_ops;
 static int (*real_sample)(bk_backend *, bk_tensor *, bk_tensor *, bk_tensor *, const bk_tensor *,
-                          const bk_tensor *, const bk_tensor *, const bk_tensor *, int32_t);
+                          const bk_tensor *, const bk_tensor *, const bk_tensor *,
+                          const bk_tensor *, int32_t);
 static atomic_int sample_calls;
 
 static int counting_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                            const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
-                           const bk_tensor *counts, int32_t num_rows)
+                           const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows)
 {
     atomic_fetch_add(&sample_calls, 1);
-    return real_sample(be, out, logprobs, top_ids, logits, params, bias, counts, num_rows);
+    return real_sample(be, out, logprobs, top_ids, logits, params, bias, counts, mask, num_rows);
 }
 
 /* ---- the requests ---- */

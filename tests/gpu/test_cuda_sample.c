@@ -1,6 +1,8 @@
 /* The CUDA sample op against the CPU one (which test_cpu_sample holds to the engine's host sampler)
  * on the same seeded logits and per-row parameters: token ids must be identical (ties, draws and
  * rows with NaN included), raw logprobs within 1e-6 (relative beyond 1) with identical top ids.
+ * Half the rows are constrained by a packed token mask (one allowed token, a few, or half the
+ * vocabulary); the others carry random mask words the op must ignore.
  * Vocabularies from 37 to Qwen3's 151936; also prints the op's time for a 256-row decode step.
  * Exits 77 without a GPU. */
 #include <math.h>
@@ -36,6 +38,7 @@ typedef struct sample_inputs {
     int32_t R, V;
     float *logits, *bias;
     int32_t *counts;
+    uint32_t *mask; /* [R][BK_SAMPLE_MASK_WORDS(V)] */
     bk_sample_params *params;
 } sample_inputs;
 
@@ -48,6 +51,8 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
     in->bias = calloc(n, sizeof(float));
     in->counts = calloc(n, sizeof(int32_t));
     in->params = calloc((size_t)R, sizeof(bk_sample_params));
+    const int32_t W = BK_SAMPLE_MASK_WORDS(V);
+    in->mask = calloc((size_t)R * (size_t)W, sizeof(uint32_t));
     for (int32_t r = 0; r < R; r++) {
         float *l = in->logits + (size_t)r * V;
         int kind = (int)(rnd() % 5);
@@ -87,6 +92,20 @@ static void make_inputs(sample_inputs *in, int32_t R, int32_t V, int *case_idx)
             for (int k = 0; k < 5; k++)
                 in->bias[(size_t)r * V + rnd() % (uint32_t)V] = (rndf() - 0.5f) * 20.0f;
         if (rnd() % 3 == 0) in->bias[(size_t)r * V + rnd() % (uint32_t)V] = -INFINITY;
+        uint32_t *m = in->mask + (size_t)r * W;
+        p->masked = (int32_t)(rnd() % 2);
+        int mkind = (int)(rnd() % 3);
+        if (!p->masked || mkind == 2) {
+            for (int32_t w = 0; w < W; w++)
+                m[w] = rnd() ^ (rnd() << 16);
+        } else {
+            for (int k = mkind == 0 ? 1 : 2 + (int)(rnd() % 5); k > 0; k--) {
+                uint32_t t = rnd() % (uint32_t)V;
+                m[t / 32] |= 1u << (t % 32);
+            }
+        }
+        uint32_t t = rnd() % (uint32_t)V;
+        m[t / 32] |= 1u << (t % 32);
     }
 }
 
@@ -95,6 +114,7 @@ static void free_inputs(sample_inputs *in)
     free(in->logits);
     free(in->bias);
     free(in->counts);
+    free(in->mask);
     free(in->params);
 }
 
@@ -121,8 +141,9 @@ static void compare(const sample_inputs *in)
         nan_lp[i] = NAN;
         neg[i] = -1;
     }
-    twin logits, params, bias, counts, out, lp, ids;
+    twin logits, params, bias, counts, out, lp, ids, mask;
     int ok = !twin_upload(&logits, BK_F32, R, V, in->logits) &&
+             !twin_upload(&mask, BK_I32, R, BK_SAMPLE_MASK_WORDS(V), in->mask) &&
              !twin_upload(&params, BK_I32, R, BK_SAMPLE_PARAM_WORDS, in->params) &&
              !twin_upload(&bias, BK_F32, R, V, in->bias) &&
              !twin_upload(&counts, BK_I32, R, V, in->counts) &&
@@ -131,11 +152,11 @@ static void compare(const sample_inputs *in)
     ok = ok &&
          twin_ok(twin_cpu,
                  twin_cpu->ops->sample(twin_cpu, &out.c, &lp.c, &ids.c, &logits.c, &params.c,
-                                       &bias.c, &counts.c, R),
+                                       &bias.c, &counts.c, &mask.c, R),
                  what) &&
          twin_ok(twin_gpu,
                  twin_gpu->ops->sample(twin_gpu, &out.g, &lp.g, &ids.g, &logits.g, &params.g,
-                                       &bias.g, &counts.g, R),
+                                       &bias.g, &counts.g, &mask.g, R),
                  what);
     if (ok) {
         twin_compare_exact_i32(what, &out, R);
@@ -155,8 +176,9 @@ static void compare(const sample_inputs *in)
                     CHECKF(ic[r * BK_SAMPLE_MAX_TOP + k] == ig[r * BK_SAMPLE_MAX_TOP + k],
                            "%s row %d top %d: cpu id %d gpu %d", what, r, k,
                            ic[r * BK_SAMPLE_MAX_TOP + k], ig[r * BK_SAMPLE_MAX_TOP + k]);
-                    CHECKF(logprob_close(a[1 + k], b[1 + k]), "%s row %d top %d logprob", what, r,
-                           k);
+                    /* a masked token among the top ones is -inf on both */
+                    CHECKF(a[1 + k] == b[1 + k] || logprob_close(a[1 + k], b[1 + k]),
+                           "%s row %d top %d logprob", what, r, k);
                 }
             }
         }
@@ -165,7 +187,7 @@ static void compare(const sample_inputs *in)
         free(ic);
         free(ig);
     }
-    twin *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids};
+    twin *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids, &mask};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         twin_free(ts[i]);
     free(nan_lp);
@@ -196,11 +218,11 @@ static void time_decode_step(void)
         twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "sample timing") &&
         twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "sample timing")) {
         struct timespec t0, t1;
-        CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+        CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
         CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int it = 0; it < 10; it++)
-            CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+            CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
         CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms =

@@ -1,10 +1,12 @@
 /* The CPU sample op against the engine's host sampler (server/engine/sampler.c) on seeded random
  * logits, ties included, over many mixes of temperature, top-k, top-p, min-p, penalties, bias,
- * suppression and logprobs (rows with NaN logits too): token ids must be identical and logprobs
- * within 1e-6. Also: greedy rows
+ * suppression, constraint masks and logprobs (rows with NaN logits too): token ids must be
+ * identical and logprobs within 1e-6; a masked row picks an allowed token, an unmasked row ignores
+ * whatever its mask row holds. Also: greedy rows
  * equal the argmax op, the draws follow the softmax, rows do not depend on their batch, and the
  * argument checks. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ typedef struct row_case {
     float *bias_values;
     int32_t *suppress_ids, num_suppress;
     int32_t *counts; /* [V] in the op's packing */
+    uint32_t *mask;  /* the row's mask words; p.masked says whether they apply */
 } row_case;
 
 static const float temps[] = {0.0f, 0.3f, 1.0f, 1.7f};
@@ -83,8 +86,37 @@ static void make_case(row_case *c, int32_t V, int idx)
     }
 }
 
+/* Half the rows constrained: one allowed token, a few, or about half of them. Unconstrained rows
+ * get random words too, which the op must ignore. */
+static void make_mask(row_case *c, int32_t V)
+{
+    int32_t W = BK_SAMPLE_MASK_WORDS(V);
+    c->mask = calloc((size_t)W, sizeof(uint32_t));
+    c->p.masked = (int32_t)(rnd() % 2);
+    int kind = (int)(rnd() % 3);
+    if (!c->p.masked || kind == 2) {
+        for (int32_t w = 0; w < W; w++)
+            c->mask[w] = rnd() ^ (rnd() << 16);
+    } else {
+        int n = kind == 0 ? 1 : 2 + (int)(rnd() % 5);
+        for (int k = 0; k < n; k++) {
+            int32_t t = (int32_t)(rnd() % (uint32_t)V);
+            c->mask[t / 32] |= 1u << (t % 32);
+        }
+    }
+    /* at least one allowed token (what a grammar guarantees) */
+    int32_t t = (int32_t)(rnd() % (uint32_t)V);
+    c->mask[t / 32] |= 1u << (t % 32);
+}
+
+static bool allowed(const row_case *c, int32_t t)
+{
+    return !c->p.masked || (t >= 0 && ((c->mask[t / 32] >> (t % 32)) & 1u));
+}
+
 static void free_case(row_case *c)
 {
+    free(c->mask);
     free(c->bias_ids);
     free(c->bias_values);
     free(c->suppress_ids);
@@ -110,6 +142,7 @@ static sampled_token host_sample(const row_case *c, const float *raw, int32_t V)
         .suppress_ids = c->suppress_ids,
         .num_suppress = c->num_suppress,
         .suppress = c->num_suppress > 0,
+        .mask = c->p.masked ? c->mask : NULL,
     };
     sampler_state st;
     CHECK(sampler_state_init(&st, V, NULL, 0) == 0);
@@ -146,7 +179,10 @@ static void fill_logits(float *l, int32_t V, int kind)
 static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
 {
     const bk_ops *o = be->ops;
-    bk_tensor logits, params, bias, counts, out, lp, ids;
+    bk_tensor logits, params, bias, counts, out, lp, ids, mask;
+    const int32_t W = BK_SAMPLE_MASK_WORDS(V);
+    CHECK(o->tensor_alloc(be, &mask, BK_I32, R, W) == 0);
+    uint32_t *hm = malloc(sizeof(uint32_t) * (size_t)R * (size_t)W);
     CHECK(o->tensor_alloc(be, &logits, BK_F32, R, V) == 0);
     CHECK(o->tensor_alloc(be, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS) == 0);
     CHECK(o->tensor_alloc(be, &bias, BK_F32, R, V) == 0);
@@ -167,6 +203,8 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
         for (int32_t r = 0; r < R; r++) {
             row_case *c = &cases[r];
             make_case(c, V, case_idx++);
+            make_mask(c, V);
+            memcpy(hm + (size_t)r * W, c->mask, sizeof(uint32_t) * (size_t)W);
             int kind = (int)(rnd() % 5);
             fill_logits(hl + (size_t)r * V, V, kind);
             if (kind >= 3) c->p.num_logprobs = -1; /* NaN logprobs are compared nowhere */
@@ -185,16 +223,23 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
         CHECK(o->upload_rows(be, &params, 0, R, hp) == 0);
         CHECK(o->upload_rows(be, &bias, 0, R, hb) == 0);
         CHECK(o->upload_rows(be, &counts, 0, R, hc) == 0);
+        CHECK(o->upload_rows(be, &mask, 0, R, hm) == 0);
         CHECK(o->fill_bytes(be, &out, 0xFF) == 0);
         CHECK(o->fill_bytes(be, &lp, 0xFF) == 0);
         CHECK(o->fill_bytes(be, &ids, 0xFF) == 0);
-        CHECKF(o->sample(be, &out, &lp, &ids, &logits, &params, &bias, &counts, R) == 0,
+        CHECKF(o->sample(be, &out, &lp, &ids, &logits, &params, &bias, &counts, &mask, R) == 0,
                "sample: %s", o->last_error(be));
         CHECK(o->download_rows(be, &out, 1, tok) == 0);
         CHECK(o->download_rows(be, &lp, R, hlp) == 0);
         CHECK(o->download_rows(be, &ids, R, hids) == 0);
         for (int32_t r = 0; r < R; r++) {
             sampled_token want = host_sample(&cases[r], hl + (size_t)r * V, V);
+            /* A row of NaN allowed logits sorts them after the masked -inf (a broken model). */
+            bool has_nan = false;
+            for (int32_t i = 0; i < V; i++)
+                has_nan |= isnan(hl[(size_t)r * V + i]);
+            if (!has_nan)
+                CHECKF(allowed(&cases[r], tok[r]), "row %d: token %d is masked", r, tok[r]);
             if (tok[r] != want.token) {
                 mismatches++;
                 CHECKF(0, "row %d (T %.2f k %d p %.2f min_p %.2f): op %d, host %d", r,
@@ -209,7 +254,10 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
                 for (int32_t k = 0; k < want.num_top; k++) {
                     CHECKF(ti[k] == want.top_ids[k], "row %d top %d: id %d vs %d", r, k, ti[k],
                            want.top_ids[k]);
-                    CHECKF(fabsf(l[1 + k] - want.top_logprobs[k]) <= 1e-6f, "row %d top %d", r, k);
+                    /* a masked token among the top ones: -inf on both sides */
+                    CHECKF(l[1 + k] == want.top_logprobs[k] ||
+                               fabsf(l[1 + k] - want.top_logprobs[k]) <= 1e-6f,
+                           "row %d top %d", r, k);
                 }
             }
             free_case(&cases[r]);
@@ -224,7 +272,8 @@ static void test_against_host(bk_backend *be, int32_t R, int32_t V, int rounds)
     free(tok);
     free(hlp);
     free(hids);
-    bk_tensor *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids};
+    free(hm);
+    bk_tensor *ts[] = {&logits, &params, &bias, &counts, &out, &lp, &ids, &mask};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         o->tensor_free(be, ts[i]);
 }
@@ -238,8 +287,8 @@ static int32_t sample_one(bk_backend *be, const float *row, int32_t V, const bk_
     CHECK(o->tensor_from_host(be, &logits, BK_F32, 1, V, row) == 0);
     CHECK(o->tensor_from_host(be, &params, BK_I32, 1, BK_SAMPLE_PARAM_WORDS, p) == 0);
     CHECK(o->tensor_from_host(be, &out, BK_I32, 1, 1, &tok) == 0);
-    CHECKF(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, 1) == 0, "sample: %s",
-           o->last_error(be));
+    CHECKF(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, 1) == 0,
+           "sample: %s", o->last_error(be));
     return tok;
 }
 
@@ -260,7 +309,7 @@ static void test_greedy_distribution_batch(bk_backend *be)
     CHECK(o->tensor_from_host(be, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS, p) == 0);
     CHECK(o->tensor_from_host(be, &out, BK_I32, 1, R, got) == 0);
     CHECK(o->tensor_from_host(be, &am, BK_I32, 1, R, want) == 0);
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
     CHECK(o->argmax(be, &am, &logits, R) == 0);
     for (int r = 0; r < R; r++)
         CHECKF(got[r] == want[r], "greedy row %d: %d vs argmax %d", r, got[r], want[r]);
@@ -272,7 +321,7 @@ static void test_greedy_distribution_batch(bk_backend *be)
         p[r].seed = 1000 + (uint64_t)r;
         p[r].step = (uint64_t)r * 7;
     }
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, R) == 0);
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
     for (int r = 0; r < R; r++)
         CHECKF(sample_one(be, l + r * V, V, &p[r]) == got[r], "row %d alone differs from its batch",
                r);
@@ -299,7 +348,7 @@ static void test_greedy_distribution_batch(bk_backend *be)
             dps[i] = dp;
             dps[i].step = (uint64_t)(batch * 1000 + i);
         }
-        CHECK(o->sample(be, &dot, NULL, NULL, &dlt, &dpt, NULL, NULL, 1000) == 0);
+        CHECK(o->sample(be, &dot, NULL, NULL, &dlt, &dpt, NULL, NULL, NULL, 1000) == 0);
         for (int i = 0; i < 1000; i++)
             hist[dtok[i]]++;
     }
@@ -324,14 +373,17 @@ static void test_errors(bk_backend *be)
     CHECK(o->tensor_from_host(be, &params, BK_I32, 2, BK_SAMPLE_PARAM_WORDS, pw) == 0);
     CHECK(o->tensor_from_host(be, &short_params, BK_I32, 2, 4, pw) == 0);
     CHECK(o->tensor_from_host(be, &out, BK_I32, 1, 2, tok) == 0);
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &short_params, NULL, NULL, 2) == -1);
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &short_params, NULL, NULL, NULL, 2) == -1);
     CHECKF(strstr(o->last_error(be), "params") != NULL, "message: %s", o->last_error(be));
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, 3) == -1);
-    CHECK(o->sample(be, &out, &logits, NULL, &logits, &params, NULL, NULL, 2) == -1);
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, 3) == -1);
+    CHECK(o->sample(be, &out, &logits, NULL, &logits, &params, NULL, NULL, NULL, 2) == -1);
     CHECKF(strstr(o->last_error(be), "top_ids") != NULL, "message: %s", o->last_error(be));
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, &params, NULL, 2) == -1);
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, &params, NULL, NULL, 2) == -1);
     CHECKF(strstr(o->last_error(be), "bias") != NULL, "message: %s", o->last_error(be));
-    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, 2) == 0);
+    /* the mask of a 2-token vocabulary is one word per row, not BK_SAMPLE_PARAM_WORDS */
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, &params, 2) == -1);
+    CHECKF(strstr(o->last_error(be), "mask") != NULL, "message: %s", o->last_error(be));
+    CHECK(o->sample(be, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, 2) == 0);
 }
 
 int main(void)

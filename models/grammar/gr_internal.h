@@ -1,0 +1,126 @@
+/* The grammar library's internals: the byte-level grammar IR shared by the GBNF compiler
+ * (gr_gbnf.c, gr_ir.c), the vocabulary trie (gr_vocab.c) and the matcher (gr_match.c). Nothing
+ * outside models/grammar/ includes this; the public contract is grammar.h. */
+#ifndef BERTH_GR_INTERNAL_H
+#define BERTH_GR_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/grammar/grammar.h"
+
+/* Bounds that make a pathological grammar fail to compile quickly instead of exhausting memory. */
+#define GR_MAX_SOURCE (8u << 20) /* bytes of grammar text */
+#define GR_MAX_ELEMS (1 << 21)   /* IR elements after expanding repetitions and UTF-8 classes */
+#define GR_MAX_RULES (1 << 18)
+#define GR_MAX_REPEAT 100000 /* largest m or n in x{m,n} */
+#define GR_MAX_NEST 256      /* parenthesis depth */
+/* A matcher step whose stack set grows beyond this is refused (the bytes are rejected). */
+#define GR_MAX_TOPS 8192
+
+/* A grammar over bytes: every rule is a list of alternatives, each a sequence of elements ended by
+ * GR_END. Code-point classes of the source have been expanded into byte-range sequences. */
+enum { GR_END = 0, GR_CLASS = 1, GR_REF = 2 };
+typedef struct gr_elem {
+    int32_t kind; /* GR_END, GR_CLASS (arg = class index) or GR_REF (arg = rule index) */
+    int32_t arg;
+} gr_elem;
+
+typedef struct gr_bytes_set {
+    uint64_t w[4];
+} gr_bytes_set;
+
+static inline bool gr_set_has(const gr_bytes_set *s, unsigned b)
+{
+    return (s->w[b >> 6] >> (b & 63)) & 1;
+}
+
+struct gr_grammar {
+    gr_elem *code; /* all alternatives, each ended by GR_END */
+    int32_t n_code;
+    int32_t
+        *alt_first; /* rule r's alternatives start at code[alts[alt_first[r] .. alt_first[r+1])] */
+    int32_t *alts;
+    int32_t n_rules, root;
+    gr_bytes_set *classes;
+    int32_t n_classes;
+    const gr_vocab *vocab;
+};
+
+/* ---- building (gr_ir.c) ---- */
+typedef struct gr_seq {
+    gr_elem *e;
+    int32_t n, cap;
+} gr_seq;
+typedef struct gr_brule {
+    char *name; /* NULL for generated rules */
+    gr_seq *alts;
+    int32_t n_alts, cap_alts;
+    bool defined;
+    int32_t line, col; /* first reference (for "undefined rule" errors) */
+} gr_brule;
+typedef struct gr_builder {
+    gr_brule *rules;
+    int32_t n_rules, cap_rules;
+    gr_bytes_set *classes;
+    int32_t n_classes, cap_classes;
+    int32_t byte_class[256]; /* 1 + index of the class of exactly that byte, 0 if none yet */
+    int64_t n_elems;
+    char *err;
+    size_t errlen;
+    bool failed;
+} gr_builder;
+
+/* A set of Unicode code points as sorted, disjoint, non-adjacent ranges. */
+typedef struct gr_cpset {
+    uint32_t (*r)[2];
+    int32_t n, cap;
+} gr_cpset;
+
+void gr_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void gr_builder_init(gr_builder *b, char *err, size_t errlen);
+void gr_builder_free(gr_builder *b);
+/* Rule index by name, created (undefined) on first use; -1 when out of memory or too many rules. */
+int32_t gr_rule_named(gr_builder *b, const char *name, size_t len, int line, int col);
+int32_t gr_rule_new(gr_builder *b); /* an anonymous rule */
+gr_seq *gr_rule_add_alt(gr_builder *b, int32_t rule);
+bool gr_seq_push(gr_builder *b, gr_seq *s, int32_t kind, int32_t arg);
+int32_t gr_class_index(gr_builder *b, const gr_bytes_set *set);
+/* Appends the elements matching one code point of the set (UTF-8 encoded) to s. */
+bool gr_seq_push_cpset(gr_builder *b, gr_seq *s, const gr_cpset *set);
+/* Appends the UTF-8 bytes of code point cp as single-byte classes. */
+bool gr_seq_push_cp(gr_builder *b, gr_seq *s, uint32_t cp);
+/* Replaces s[from..] by the repetition {min,max} of that sub-sequence (max -1 = unbounded). */
+bool gr_seq_repeat(gr_builder *b, gr_seq *s, int32_t from, int64_t min, int64_t max);
+/* Checks (undefined rules, left recursion, empty language) and flattens into a grammar. */
+int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, gr_grammar **out);
+
+bool gr_cpset_add(gr_cpset *s, uint32_t lo, uint32_t hi);
+void gr_cpset_negate(gr_cpset *s); /* over U+0000..U+10FFFF, surrogates excluded */
+void gr_cpset_free(gr_cpset *s);
+
+/* ---- vocabulary (gr_vocab.c) ---- */
+/* The trie in depth-first preorder: node i (i >= 1; node 0 is the root) is reached from its parent
+ * by byte[i], sits at depth[i], its subtree ends before end[i], and tokens tok[tok_first[i] ..
+ * tok_first[i + 1]) have exactly the bytes of the path to it. */
+struct gr_vocab {
+    int32_t n_vocab;
+    size_t n_words;
+    int32_t n_nodes;
+    uint8_t *byte;
+    uint16_t *depth;
+    int32_t *end;
+    int32_t *tok_first;
+    int32_t *tok;
+    int32_t max_depth;
+    int32_t *eos;
+    size_t n_eos;
+    bool *is_eos;
+    bool *is_special;      /* never allowed inside a structure */
+    const uint8_t **bytes; /* per token */
+    uint32_t *len;
+};
+
+#endif

@@ -1,0 +1,429 @@
+/* The matcher: a byte-level pushdown recogniser over a compiled grammar. Its state is the set of
+ * live parse stacks, each ending in a byte class; stacks are hash-consed linked nodes, so equal
+ * stacks are one node and a state is a sorted set of node ids. States are interned and their
+ * transitions memoised (a lazily built DFA over the stack sets), which makes re-walking the
+ * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/grammar/gr_internal.h"
+
+/* Past these the matcher drops its caches and rebuilds its live state (memory stays bounded). */
+#define M_MAX_NODES (1 << 22)
+#define M_MAX_STATES (1 << 15)
+
+typedef struct mnode {
+    int32_t pos, parent, hnext;
+} mnode;
+
+typedef struct mstate {
+    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: 256 entries in trans, -1 if none yet */
+    uint32_t hash;
+    bool accept;
+} mstate;
+
+enum { DEAD = 0, UNKNOWN = -1 };
+
+struct gr_matcher {
+    const gr_grammar *g;
+    mnode *nodes;
+    int32_t n_nodes, cap_nodes;
+    int32_t *nbucket;
+    uint32_t nbmask;
+    uint32_t *stamp, cur_stamp;
+    mstate *states;
+    int32_t n_states, cap_states;
+    int32_t *sbucket;
+    uint32_t sbmask;
+    int32_t *pool;
+    int64_t n_pool, cap_pool;
+    int32_t *trans;
+    int64_t n_trans, cap_trans;
+    int32_t *work, *out;
+    int32_t cap_work, cap_out;
+    int32_t cur;
+    int32_t *dfs; /* states along the trie path during fill_mask */
+};
+
+static uint32_t mix(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x7feb352d;
+    h ^= h >> 15;
+    h *= 0x846ca68b;
+    h ^= h >> 16;
+    return h;
+}
+
+static bool grow64(void **p, int64_t *cap, int64_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    int64_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q) return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+static bool grow32(void **p, int32_t *cap, int32_t need, size_t elem)
+{
+    int64_t c = *cap;
+    if (!grow64(p, &c, need, elem)) return false;
+    *cap = (int32_t)c;
+    return true;
+}
+
+static bool rehash_nodes(gr_matcher *m, uint32_t nb)
+{
+    int32_t *b = malloc((size_t)nb * sizeof *b);
+    if (!b) return false;
+    memset(b, 0xff, (size_t)nb * sizeof *b);
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        uint32_t h =
+            mix((uint32_t)m->nodes[i].pos * 0x9E3779B1u ^ (uint32_t)m->nodes[i].parent) & (nb - 1);
+        m->nodes[i].hnext = b[h];
+        b[h] = i;
+    }
+    free(m->nbucket);
+    m->nbucket = b;
+    m->nbmask = nb - 1;
+    return true;
+}
+
+/* The node for stack (pos, parent); -2 when out of memory (-1 is the empty stack). */
+static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
+{
+    uint32_t h = mix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
+    for (int32_t i = m->nbucket[h & m->nbmask]; i >= 0; i = m->nodes[i].hnext)
+        if (m->nodes[i].pos == pos && m->nodes[i].parent == parent) return i;
+    if (m->n_nodes >= m->cap_nodes) {
+        int32_t cap = m->cap_nodes;
+        if (!grow32((void **)&m->nodes, &m->cap_nodes, m->n_nodes + 1, sizeof *m->nodes)) return -2;
+        cap = m->cap_nodes;
+        uint32_t *st = realloc(m->stamp, (size_t)cap * sizeof *st);
+        if (!st) return -2;
+        m->stamp = st;
+    }
+    int32_t i = m->n_nodes++;
+    m->nodes[i].pos = pos;
+    m->nodes[i].parent = parent;
+    m->stamp[i] = 0;
+    if ((uint32_t)m->n_nodes > 2 * (m->nbmask + 1)) {
+        if (!rehash_nodes(m, 4 * (m->nbmask + 1))) return -2;
+        return i;
+    }
+    m->nodes[i].hnext = m->nbucket[h & m->nbmask];
+    m->nbucket[h & m->nbmask] = i;
+    return i;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool rehash_states(gr_matcher *m, uint32_t nb)
+{
+    int32_t *b = malloc((size_t)nb * sizeof *b);
+    if (!b) return false;
+    memset(b, 0xff, (size_t)nb * sizeof *b);
+    for (int32_t i = 0; i < m->n_states; i++) {
+        m->states[i].hnext = b[m->states[i].hash & (nb - 1)];
+        b[m->states[i].hash & (nb - 1)] = i;
+    }
+    free(m->sbucket);
+    m->sbucket = b;
+    m->sbmask = nb - 1;
+    return true;
+}
+
+/* The state for the sorted tops out[0..n) and accept flag; -1 when out of memory. */
+static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept)
+{
+    if (n == 0 && !accept) return DEAD;
+    uint32_t h = accept ? 0x51ed27u : 0x2545F491u;
+    for (int32_t i = 0; i < n; i++)
+        h = mix(h ^ (uint32_t)tops[i]) + (uint32_t)i;
+    for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
+        const mstate *s = &m->states[i];
+        if (s->hash == h && s->n_tops == n && s->accept == accept &&
+            memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0)
+            return i;
+    }
+    if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
+        !grow64((void **)&m->pool, &m->cap_pool, m->n_pool + n, sizeof *m->pool))
+        return -1;
+    int32_t id = m->n_states++;
+    mstate *s = &m->states[id];
+    s->tops_at = (int32_t)m->n_pool;
+    s->n_tops = n;
+    s->accept = accept;
+    s->hash = h;
+    s->trans_at = -1;
+    memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
+    m->n_pool += n;
+    if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
+        if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
+    } else {
+        s->hnext = m->sbucket[h & m->sbmask];
+        m->sbucket[h & m->sbmask] = id;
+    }
+    return id;
+}
+
+/* Expansion: from the pending nodes in work[0..n_work), every stack whose top is a byte class
+ * goes to out; reaching the end of the start rule sets *accept. false on overflow or no memory. */
+static bool visit(gr_matcher *m, int32_t node, int32_t *n_work)
+{
+    if (node < 0) return false;
+    if (m->stamp[node] == m->cur_stamp) return true;
+    m->stamp[node] = m->cur_stamp;
+    if (!grow32((void **)&m->work, &m->cap_work, *n_work + 1, sizeof *m->work)) return false;
+    m->work[(*n_work)++] = node;
+    return true;
+}
+
+static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
+{
+    const gr_grammar *g = m->g;
+    while (n_work > 0) {
+        int32_t n = m->work[--n_work];
+        int32_t pos = m->nodes[n].pos, parent = m->nodes[n].parent;
+        const gr_elem *e = &g->code[pos];
+        if (e->kind == GR_CLASS) {
+            if (*n_out >= GR_MAX_TOPS) return false;
+            if (!grow32((void **)&m->out, &m->cap_out, *n_out + 1, sizeof *m->out)) return false;
+            m->out[(*n_out)++] = n;
+        } else if (e->kind == GR_END) {
+            if (parent < 0)
+                *accept = true;
+            else if (!visit(m, parent, &n_work))
+                return false;
+        } else {
+            int32_t ret = g->code[pos + 1].kind == GR_END ? parent : cons(m, pos + 1, parent);
+            if (ret == -2) return false;
+            for (int32_t a = g->alt_first[e->arg]; a < g->alt_first[e->arg + 1]; a++)
+                if (!visit(m, cons(m, g->alts[a], ret), &n_work)) return false;
+        }
+    }
+    return true;
+}
+
+static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
+{
+    qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
+    return intern(m, m->out, n_out, accept);
+}
+
+/* The state after byte b from state s: DEAD when b leaves the language, and also when the stack set
+ * would exceed GR_MAX_TOPS or memory runs out (a refusal, never a wrong accept). */
+static int32_t step(gr_matcher *m, int32_t s, unsigned b)
+{
+    if (s == DEAD) return DEAD;
+    if (m->states[s].trans_at >= 0) {
+        int32_t t = m->trans[m->states[s].trans_at + b];
+        if (t != UNKNOWN) return t;
+    }
+    m->cur_stamp++;
+    int32_t n_work = 0, n_out = 0;
+    bool accept = false, ok = true;
+    const gr_grammar *g = m->g;
+    int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
+    for (int32_t i = 0; i < n && ok; i++) {
+        const mnode *t = &m->nodes[m->pool[at + i]];
+        if (gr_set_has(&g->classes[g->code[t->pos].arg], b)) {
+            int32_t parent = t->parent, pos = t->pos + 1;
+            ok = visit(m, cons(m, pos, parent), &n_work);
+        }
+    }
+    int32_t next = ok && closure(m, n_work, &n_out, &accept) ? finish_state(m, n_out, accept) : -1;
+    if (next < 0) next = DEAD;
+    mstate *st = &m->states[s];
+    if (st->trans_at < 0) {
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + 256, sizeof *m->trans))
+            return next;
+        st->trans_at = (int32_t)m->n_trans;
+        for (int i = 0; i < 256; i++)
+            m->trans[m->n_trans + i] = UNKNOWN;
+        m->n_trans += 256;
+    }
+    m->trans[st->trans_at + b] = next;
+    return next;
+}
+
+static void reset_tables(gr_matcher *m)
+{
+    m->n_nodes = 0;
+    m->n_states = 0;
+    m->n_pool = 0;
+    m->n_trans = 0;
+    memset(m->nbucket, 0xff, (size_t)(m->nbmask + 1) * sizeof *m->nbucket);
+    memset(m->sbucket, 0xff, (size_t)(m->sbmask + 1) * sizeof *m->sbucket);
+    m->cur_stamp = 1;
+    /* state 0 is the dead state; intern() answers it without a lookup */
+    m->states[0] = (mstate){.trans_at = -1, .hnext = -1};
+    m->n_states = 1;
+}
+
+static int32_t initial_state(gr_matcher *m)
+{
+    const gr_grammar *g = m->g;
+    m->cur_stamp++;
+    int32_t n_work = 0, n_out = 0;
+    bool accept = false;
+    for (int32_t a = g->alt_first[g->root]; a < g->alt_first[g->root + 1]; a++)
+        if (!visit(m, cons(m, g->alts[a], -1), &n_work)) return -1;
+    if (!closure(m, n_work, &n_out, &accept)) return -1;
+    return finish_state(m, n_out, accept);
+}
+
+/* Rebuilds the tables around the live state when they grow past the bounds. */
+static bool compact(gr_matcher *m)
+{
+    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES) return true;
+    const mstate *s = &m->states[m->cur];
+    int32_t n = s->n_tops;
+    bool accept = s->accept;
+    /* each top's stack as positions from the bottom up, all stacks back to back */
+    int64_t total = 0;
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t k = m->pool[s->tops_at + i]; k >= 0; k = m->nodes[k].parent)
+            total++;
+    int32_t *flat = malloc((size_t)(total + n + 1) * sizeof *flat);
+    if (!flat) return false;
+    int64_t w = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int64_t start = w;
+        for (int32_t k = m->pool[s->tops_at + i]; k >= 0; k = m->nodes[k].parent)
+            flat[w++] = m->nodes[k].pos;
+        for (int64_t a = start, b = w - 1; a < b; a++, b--) {
+            int32_t t = flat[a];
+            flat[a] = flat[b];
+            flat[b] = t;
+        }
+        flat[w++] = -1;
+    }
+    reset_tables(m);
+    int32_t n_out = 0;
+    bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
+    for (int64_t r = 0; ok && r < w;) {
+        int32_t node = -1;
+        for (; flat[r] >= 0; r++)
+            if ((node = cons(m, flat[r], node)) < 0) ok = false;
+        r++;
+        m->out[n_out++] = node;
+    }
+    free(flat);
+    if (!ok) return false;
+    int32_t id = finish_state(m, n_out, accept);
+    if (id < 0) return false;
+    m->cur = id;
+    return true;
+}
+
+gr_matcher *gr_matcher_new(const gr_grammar *g)
+{
+    gr_matcher *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->g = g;
+    m->nbucket = malloc(1024 * sizeof *m->nbucket);
+    m->sbucket = malloc(256 * sizeof *m->sbucket);
+    m->dfs = malloc(((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
+    m->nbmask = 1023;
+    m->sbmask = 255;
+    if (!m->nbucket || !m->sbucket || !m->dfs ||
+        !grow32((void **)&m->states, &m->cap_states, 64, sizeof *m->states)) {
+        gr_matcher_free(m);
+        return NULL;
+    }
+    reset_tables(m);
+    m->cur = initial_state(m);
+    if (m->cur < 0) {
+        gr_matcher_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void gr_matcher_free(gr_matcher *m)
+{
+    if (!m) return;
+    free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
+    free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    free(m);
+}
+
+int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len)
+{
+    if (!compact(m)) return GR_ERR;
+    int32_t s = m->cur;
+    for (size_t i = 0; i < len; i++) {
+        s = step(m, s, bytes[i]);
+        if (s == DEAD) return GR_ERR;
+    }
+    m->cur = s;
+    return GR_OK;
+}
+
+int gr_matcher_accept_token(gr_matcher *m, int32_t token)
+{
+    const gr_vocab *v = m->g->vocab;
+    if (token < 0 || token >= v->n_vocab) return GR_ERR;
+    if (v->is_eos[token]) return m->states[m->cur].accept ? GR_OK : GR_ERR;
+    if (v->is_special[token] || v->len[token] == 0) return GR_ERR;
+    return gr_matcher_accept_bytes(m, v->bytes[token], v->len[token]);
+}
+
+bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
+{
+    const gr_vocab *v = m->g->vocab;
+    if (token < 0 || token >= v->n_vocab) return false;
+    if (v->is_eos[token]) return m->states[m->cur].accept;
+    if (v->is_special[token] || v->len[token] == 0) return false;
+    int32_t s = m->cur;
+    for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
+        s = step(m, s, v->bytes[token][i]);
+    return s != DEAD;
+}
+
+bool gr_matcher_is_complete(const gr_matcher *m)
+{
+    return m->states[m->cur].accept;
+}
+
+bool gr_matcher_is_terminated(const gr_matcher *m)
+{
+    return m->states[m->cur].accept && m->states[m->cur].n_tops == 0;
+}
+
+int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
+{
+    const gr_vocab *v = m->g->vocab;
+    memset(mask, 0, v->n_words * sizeof *mask);
+    if (!compact(m)) return GR_ERR;
+    if (m->states[m->cur].accept)
+        for (size_t i = 0; i < v->n_eos; i++)
+            mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
+    if (m->states[m->cur].n_tops == 0) return GR_OK;
+    int32_t *st = m->dfs;
+    st[0] = m->cur;
+    const uint8_t *byte = v->byte;
+    const uint16_t *depth = v->depth;
+    const int32_t *end = v->end, *tok_first = v->tok_first, *tok = v->tok;
+    for (int32_t i = 1; i < v->n_nodes;) {
+        int32_t s = step(m, st[depth[i] - 1], byte[i]);
+        if (s == DEAD) {
+            i = end[i];
+            continue;
+        }
+        st[depth[i]] = s;
+        for (int32_t k = tok_first[i]; k < tok_first[i + 1]; k++)
+            mask[tok[k] >> 5] |= 1u << (tok[k] & 31);
+        i++;
+    }
+    return GR_OK;
+}
