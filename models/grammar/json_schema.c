@@ -543,6 +543,31 @@ static unsigned schema_types(js_ctx *c, const cJSON *s, int depth)
     return bits;
 }
 
+/* A set of const/enum values a schema's instances all belong to, or NULL: the schema's own, or
+ * one of its allOf members' (the intersection lies within each). */
+static const cJSON *finite_values(js_ctx *c, const cJSON *s)
+{
+    for (int hops = 0; hops < 8; hops++) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(s, "$ref");
+        if (!cJSON_IsString(ref)) break;
+        bool was = c->failed;
+        const cJSON *t = js_resolve_ref(c, ref->valuestring);
+        if (!was) c->failed = false;
+        if (!t || t == s) break;
+        s = t;
+    }
+    const cJSON *co = cJSON_GetObjectItemCaseSensitive(s, "const");
+    if (co) return co;
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(s, "enum");
+    if (cJSON_IsArray(en)) return en;
+    const cJSON *all = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+    for (const cJSON *e = cJSON_IsArray(all) ? all->child : NULL; e; e = e->next) {
+        const cJSON *v = cJSON_IsObject(e) ? finite_values(c, e) : NULL;
+        if (v) return v;
+    }
+    return NULL;
+}
+
 /* The property name -> const/enum values a schema pins (for oneOf discriminators). */
 static const cJSON *pinned_values(js_ctx *c, const cJSON *s, const char *prop)
 {
@@ -560,10 +585,7 @@ static const cJSON *pinned_values(js_ctx *c, const cJSON *s, const char *prop)
         if (cJSON_IsString(r) && strcmp(r->valuestring, prop) == 0) required = true;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(props, prop);
     if (!required || !cJSON_IsObject(p)) return NULL;
-    const cJSON *co = cJSON_GetObjectItemCaseSensitive(p, "const");
-    if (co) return co;
-    const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enum");
-    return cJSON_IsArray(en) ? en : NULL;
+    return finite_values(c, p);
 }
 
 static bool values_disjoint(const cJSON *a, const cJSON *b)
@@ -581,6 +603,8 @@ static bool values_disjoint(const cJSON *a, const cJSON *b)
  * disjoint, or they are objects that pin one required property to disjoint const/enum values. */
 static bool branches_disjoint(js_ctx *c, const cJSON *x, const cJSON *y)
 {
+    const cJSON *fx = finite_values(c, x), *fy = finite_values(c, y);
+    if (fx && fy && values_disjoint(fx, fy)) return true;
     unsigned tx = schema_types(c, x, 0), ty = schema_types(c, y, 0);
     if ((tx & T_NUM) && (ty & T_INT)) ty |= T_NUM;
     if ((ty & T_NUM) && (tx & T_INT)) tx |= T_NUM;
@@ -624,20 +648,12 @@ static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
         js_fail(c, "json schema: \"%s\" must be a non-empty array", kw);
         return NULL;
     }
-    if (strcmp(kw, "oneOf") == 0)
-        for (const cJSON *x = alts->child; x; x = x->next)
-            for (const cJSON *y = x->next; y; y = y->next)
-                if (!branches_disjoint(c, x, y)) {
-                    js_fail(c, "json schema: \"oneOf\" branches that may overlap are not "
-                               "supported (only branches of disjoint types or with a required "
-                               "property of disjoint const/enum values)");
-                    return NULL;
-                }
     bool has_siblings;
     cJSON *sib = siblings_without(c, s, kw, &has_siblings);
     if (!sib) return NULL;
-    js_buf b = {0};
-    int n = 0;
+    /* The branches with the siblings merged in (an unsatisfiable branch is left out). */
+    size_t nb = 0;
+    const cJSON *br[JS_MAX_BRANCHES];
     for (const cJSON *x = alts->child; x; x = x->next) {
         if (cJSON_IsFalse(x)) continue;
         const cJSON *branch = x;
@@ -645,31 +661,42 @@ static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
             branch = js_merge(c, sib, x);
             if (!branch) {
                 if (c->failed && strstr(c->err, "matches nothing")) {
-                    c->failed = false; /* an unsatisfiable branch is just left out */
+                    c->failed = false;
                     continue;
                 }
-                free(b.p);
                 return NULL;
             }
         }
-        char *name = js_gen(c, branch);
+        if (nb == JS_MAX_BRANCHES) {
+            js_fail(c, "json schema: more than %d \"%s\" branches", JS_MAX_BRANCHES, kw);
+            return NULL;
+        }
+        br[nb++] = branch;
+    }
+    if (nb == 0) {
+        js_fail(c, "json schema: no branch of \"%s\" can match (the schema matches nothing)", kw);
+        return NULL;
+    }
+    if (strcmp(kw, "oneOf") == 0)
+        for (size_t i = 0; i < nb; i++)
+            for (size_t j = i + 1; j < nb; j++)
+                if (!branches_disjoint(c, br[i], br[j])) {
+                    js_fail(c, "json schema: \"oneOf\" branches that may overlap are not "
+                               "supported (only branches of disjoint types, of disjoint "
+                               "const/enum values, or with a required property of disjoint "
+                               "const/enum values)");
+                    return NULL;
+                }
+    js_buf b = {0};
+    for (size_t i = 0; i < nb; i++) {
+        char *name = js_gen(c, br[i]);
         if (!name) {
             free(b.p);
             return NULL;
         }
-        if (n++) js_buf_puts(&b, " | ");
+        if (i) js_buf_puts(&b, " | ");
         js_buf_puts(&b, name);
         free(name);
-        if (n > JS_MAX_BRANCHES) {
-            free(b.p);
-            js_fail(c, "json schema: more than %d \"%s\" branches", JS_MAX_BRANCHES, kw);
-            return NULL;
-        }
-    }
-    if (n == 0) {
-        free(b.p);
-        js_fail(c, "json schema: no branch of \"%s\" can match (the schema matches nothing)", kw);
-        return NULL;
     }
     return b.p;
 }

@@ -103,8 +103,11 @@ char *js_gen(js_ctx *c, const cJSON *schema);                      /* json_schem
 char *js_gen_string(js_ctx *c, const cJSON *schema);               /* json_schema_str.c */
 char *js_gen_number(js_ctx *c, const cJSON *schema, bool integer); /* json_schema_num.c */
 /* The regex's GBNF expression over JSON string content (search semantics of JSON Schema's
- * `pattern`); min_len and max_len (max -1: unbounded) are its length bounds in characters. */
-char *js_pattern_expr(js_ctx *c, const char *regex, long *min_len, long *max_len);
+ * `pattern`), limited to lengths [lo, hi] (hi -1: none) when asked: each alternative is then
+ * anchored and its one variable-length part bounded (a subset of the language), else refused.
+ * min_len and max_len (max -1: unbounded) are the result's length bounds in characters. */
+char *js_pattern_expr(js_ctx *c, const char *regex, long lo, long hi, long *min_len,
+                      long *max_len);
 
 /* allOf / $ref merging (json_schema_merge.c): a new schema (owned by c) that holds exactly the
  * instances valid against both a and b, or NULL with an error when that cannot be written soundly.

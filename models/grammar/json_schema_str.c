@@ -155,7 +155,7 @@ char *js_gen_string(js_ctx *c, const cJSON *s)
                     fm->valuestring);
             return NULL;
         }
-        content = js_pattern_expr(c, pat->valuestring, &cmin, &cmax);
+        content = js_pattern_expr(c, pat->valuestring, lo, hi, &cmin, &cmax);
         if (!content) return NULL;
         what = "pattern";
     }
