@@ -210,6 +210,13 @@ cJSON *js_own(js_ctx *c, cJSON *v)
     return v;
 }
 
+bool js_unsat(js_ctx *c)
+{
+    if (!c->failed || !strstr(c->err, "matches nothing") || c->out.oom) return false;
+    c->failed = false;
+    return true;
+}
+
 /* ---- $ref ---- */
 
 const cJSON *js_resolve_ref(js_ctx *c, const char *ref)
@@ -444,7 +451,8 @@ static char *gen_enum(js_ctx *c, const cJSON *s)
         ls[n++] = (lit){one.p, one.len};
     }
     if (n == 0) {
-        js_fail(c, "json schema: no value of enum/const satisfies the schema");
+        js_fail(c, "json schema: no value of enum/const satisfies the schema: the schema matches "
+                   "nothing");
         goto done;
     }
     qsort(ls, n, sizeof *ls, lit_cmp);
@@ -688,15 +696,21 @@ static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
                     return NULL;
                 }
     js_buf b = {0};
+    size_t kept = 0;
     for (size_t i = 0; i < nb; i++) {
         char *name = js_gen(c, br[i]);
         if (!name) {
+            if (js_unsat(c)) continue;
             free(b.p);
             return NULL;
         }
-        if (i) js_buf_puts(&b, " | ");
+        if (kept++) js_buf_puts(&b, " | ");
         js_buf_puts(&b, name);
         free(name);
+    }
+    if (!kept) {
+        js_fail(c, "json schema: no branch of \"%s\" can match (the schema matches nothing)", kw);
+        return NULL;
     }
     return b.p;
 }
@@ -840,6 +854,13 @@ char *js_gen(js_ctx *c, const cJSON *s)
     c->depth++;
     char *body = gen_body(c, s);
     c->depth--;
+    if (!body)
+        for (size_t i = 0; i < c->n_memo; i++)
+            if (c->memo[i].node == s) { /* forget it: a later use must not find a rule never made */
+                free(c->memo[i].name);
+                c->memo[i] = c->memo[--c->n_memo];
+                break;
+            }
     if (!body || js_emit_rule(c, name, body)) {
         free(body);
         free(name);

@@ -14,12 +14,12 @@
 
 /* Bounds that keep a pathological schema from exhausting time or memory: exceeding one is a
  * compile error naming the bound. */
-#define JS_MAX_DEPTH 64        /* nested subschemas being generated at once */
+#define JS_MAX_DEPTH 128       /* nested subschemas being generated at once */
 #define JS_MAX_RULES 20000     /* rules in one grammar */
 #define JS_MAX_TEXT (8u << 20) /* bytes of GBNF text */
 #define JS_MAX_MERGES 2000     /* allOf / $ref-with-siblings merges */
 #define JS_MAX_BRANCHES 256    /* anyOf branches after distributing siblings */
-#define JS_MAX_REPEAT 10000    /* a {m,n} bound in the emitted grammar */
+#define JS_MAX_REPEAT 100000   /* a {m,n} bound in the emitted grammar */
 
 typedef struct js_buf {
     char *p;
@@ -74,6 +74,9 @@ enum {
     JS_B_HEX = 1u << 6,
 };
 
+/* After a failed js_gen: true (and the failure cleared) when it failed only because the schema
+ * matches nothing, which the caller may handle (an optional property that can never appear). */
+bool js_unsat(js_ctx *c);
 /* Records the first error (later ones are dropped) and returns GR_ERR. */
 int js_fail(js_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A fresh rule name "<prefix><stem><n>" (malloc'd) or NULL on failure. */
@@ -106,8 +109,7 @@ char *js_gen_number(js_ctx *c, const cJSON *schema, bool integer); /* json_schem
  * `pattern`), limited to lengths [lo, hi] (hi -1: none) when asked: each alternative is then
  * anchored and its one variable-length part bounded (a subset of the language), else refused.
  * min_len and max_len (max -1: unbounded) are the result's length bounds in characters. */
-char *js_pattern_expr(js_ctx *c, const char *regex, long lo, long hi, long *min_len,
-                      long *max_len);
+char *js_pattern_expr(js_ctx *c, const char *regex, long lo, long hi, long *min_len, long *max_len);
 
 /* allOf / $ref merging (json_schema_merge.c): a new schema (owned by c) that holds exactly the
  * instances valid against both a and b, or NULL with an error when that cannot be written soundly.

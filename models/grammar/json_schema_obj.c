@@ -179,7 +179,10 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             ps = q;
         }
         ps[np] = (prop){.name = p->string, .rule = js_gen(c, p), .required = r};
-        if (!ps[np].rule) goto done;
+        if (!ps[np].rule) {
+            if (!r && js_unsat(c)) continue; /* no value fits: the property may not appear */
+            goto done;
+        }
         np++;
     }
     for (const cJSON *r = req ? req->child : NULL; r; r = r->next) {
@@ -207,9 +210,16 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     size_t nreq = 0;
     for (size_t i = 0; i < np; i++)
         nreq += ps[i].required;
-    if (minp && cJSON_IsNumber(minp) && minp->valuedouble > (double)nreq) {
-        js_fail(c, "json schema: \"minProperties\" above the number of required properties is "
-                   "not supported");
+    /* minProperties 1 without required properties: the empty member list is left out. */
+    bool need_one = minp && cJSON_IsNumber(minp) && minp->valuedouble > (double)nreq;
+    if (need_one && minp->valuedouble > 1) {
+        js_fail(c, "json schema: \"minProperties\" above 1 and above the number of required "
+                   "properties is not supported");
+        goto done;
+    }
+    if (need_one && np == 0 && !addl_ok) {
+        js_fail(c, "json schema: minProperties without any allowed property: the schema matches "
+                   "nothing");
         goto done;
     }
     if (maxp && cJSON_IsNumber(maxp) && (addl_ok || maxp->valuedouble < (double)np)) {
@@ -239,16 +249,19 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     for (size_t k = 0; k <= np; k++)
         for (int f = 0; f < 2; f++) {
             const char *sep = f ? "" : "\",\"";
+            bool s_empty = need_one && k == np && f; /* S(np, first): no member at all */
+            if (s_empty && !addl_ok) continue;       /* then A(np, first) is never referenced */
             js_buf a = {0};
             if (addl_ok)
-                js_buf_printf(&a, "%s%s%s%s\":\"%s%s %s | ", sep, f ? "" : w, addkey, w, w,
-                              addl_rule, RULE(k, 0, 0));
-            js_buf_puts(&a, RULE(k, f, 1));
+                js_buf_printf(&a, "%s%s%s%s\":\"%s%s %s%s", sep, f ? "" : w, addkey, w, w,
+                              addl_rule, RULE(k, 0, 0), s_empty ? "" : " | ");
+            if (!s_empty) js_buf_puts(&a, RULE(k, f, 1));
             if (js_emit_rule(c, RULE(k, f, 0), a.p)) {
                 free(a.p);
                 goto done_rules;
             }
             free(a.p);
+            if (s_empty) continue;
             js_buf sb = {0};
             if (k == np) {
                 js_buf_puts(&sb, "\"\"");
@@ -256,7 +269,8 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
                 js_buf_printf(&sb, "%s%s", sep, f ? "" : w);
                 js_lit_json_string(&sb, ps[k].name);
                 js_buf_printf(&sb, "%s\":\"%s%s %s", w, w, ps[k].rule, RULE(k + 1, 0, 0));
-                if (!ps[k].required) js_buf_printf(&sb, " | %s", RULE(k + 1, f, 1));
+                if (!ps[k].required && !(need_one && f && k + 1 == np))
+                    js_buf_printf(&sb, " | %s", RULE(k + 1, f, 1));
             }
             if (js_emit_rule(c, RULE(k, f, 1), sb.p)) {
                 free(sb.p);

@@ -30,8 +30,8 @@ typedef struct fmt {
 
 static const fmt formats[] = {
     {"date", DATE, 10, 10},
-    {"time", TIME, 9, -1},
-    {"date-time", DATE " \"T\" " TIME, 20, -1},
+    {"time", TIME, 9, 24},
+    {"date-time", DATE " \"T\" " TIME, 20, 35},
     {"uuid", HEX "{8} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{12}", 36,
      36},
     {"ipv4", OCTET " \".\" " OCTET " \".\" " OCTET " \".\" " OCTET, 7, 15},

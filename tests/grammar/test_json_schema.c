@@ -138,6 +138,18 @@ static const schema_case cases[] = {
      {"{}", "{\"k\":1}"}},
     {"{\"type\":\"object\",\"properties\":{\"x\":false}}", {"{}", "{\"y\":1}"}, {"{\"x\":1}"}},
     {"{\"type\":\"object\",\"minProperties\":1,\"required\":[\"a\"]}", {"{\"a\":null}"}, {"{}"}},
+    {"{\"type\":\"object\",\"minProperties\":1}", {"{\"a\":1}", "{\"a\":1,\"b\":2}"}, {"{}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{}},\"minProperties\":"
+     "1,"
+     "\"additionalProperties\":false}",
+     {"{\"a\":\"x\"}", "{\"b\":1}", "{\"a\":\"x\",\"b\":1}"},
+     {"{}"}},
+    /* an optional property no value satisfies may not appear */
+    {"{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"object\",\"enum\":[\"a\"]},\"y\":{"
+     "\"type\":"
+     "\"integer\"}}}",
+     {"{\"y\":1}", "{}"},
+     {"{\"x\":\"a\"}", "{\"x\":{}}"}},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":3}",
      {"[1]", "[1,2,3]"},
@@ -249,6 +261,10 @@ static void test_refusals(void)
         {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", "matches nothing"},
         {"{\"type\":\"integer\",\"maximum\":1e300}", "maximum"},
         {"{\"type\":\"object\",\"required\":[\"a\"],\"additionalProperties\":false}", "\"a\""},
+        {"{\"type\":\"object\",\"minProperties\":2}", "minProperties"},
+        {"{\"type\":\"object\",\"properties\":{\"x\":{\"enum\":[1],\"type\":\"string\"}},"
+         "\"required\":[\"x\"]}",
+         "matches nothing"},
         {"{\"type\":", "invalid JSON"},
         {"[1]", "object or a boolean"},
         {"false", "matches nothing"},
