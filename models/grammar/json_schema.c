@@ -899,6 +899,13 @@ int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *pref
         snprintf(err, errlen, "json schema: rule prefix longer than 64 bytes");
         return GR_ERR;
     }
+    /* cJSON ends decoded strings at a NUL: a string holding \u0000 would be silently cut short. */
+    for (size_t i = 0; i + 6 <= len; i++)
+        if (schema_json[i] == '\\' && (schema_json[i + 1] == 'u' || schema_json[i + 1] == 'U') &&
+            strncmp(schema_json + i + 2, "0000", 4) == 0) {
+            snprintf(err, errlen, "json schema: strings holding \\u0000 are not supported");
+            return GR_ERR;
+        }
     js_ctx c = {.opt = opt ? opt : &defaults, .prefix = prefix, .err = err, .errlen = errlen};
     const char *end = NULL;
     c.root = cJSON_ParseWithLengthOpts(schema_json, len, &end, false);
