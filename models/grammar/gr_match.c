@@ -11,6 +11,7 @@
 /* Past these the matcher drops its caches and rebuilds its live state (memory stays bounded). */
 #define M_MAX_NODES (1 << 22)
 #define M_MAX_STATES (1 << 15)
+#define M_MASK_CACHE 4
 
 typedef struct mnode {
     int32_t pos, parent, hnext;
@@ -20,6 +21,7 @@ typedef struct mstate {
     int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: 256 entries in trans, -1 if none yet */
     uint32_t hash;
     bool accept;
+    int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
 } mstate;
 
 enum { DEAD = 0, UNKNOWN = -1 };
@@ -43,6 +45,13 @@ struct gr_matcher {
     int32_t cap_work, cap_out;
     int32_t cur;
     int32_t *dfs; /* states along the trie path during fill_mask */
+    /* the last masks computed, by state: text inside one string or number keeps coming back to
+     * the same state (equal stacks are one node), so most steps of a long value are a copy */
+    int32_t mask_state[M_MASK_CACHE];
+    uint32_t *mask_cache[M_MASK_CACHE];
+    int mask_next;
+    int64_t budget; /* expansion units left to this API call */
+    bool exhausted; /* the budget ran out: results of this call are not cached */
 };
 
 static uint32_t mix(uint32_t h)
@@ -97,6 +106,7 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
 static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
 {
     uint32_t h = mix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
+    m->budget--;
     for (int32_t i = m->nbucket[h & m->nbmask]; i >= 0; i = m->nodes[i].hnext)
         if (m->nodes[i].pos == pos && m->nodes[i].parent == parent) return i;
     if (m->n_nodes >= m->cap_nodes) {
@@ -108,6 +118,7 @@ static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
         m->stamp = st;
     }
     int32_t i = m->n_nodes++;
+    m->budget -= 32; /* a new node is what makes an expansion expensive: memory, cache misses */
     m->nodes[i].pos = pos;
     m->nodes[i].parent = parent;
     m->stamp[i] = 0;
@@ -164,6 +175,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->accept = accept;
     s->hash = h;
     s->trans_at = -1;
+    s->slice = -1;
     memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
@@ -190,7 +202,13 @@ static bool visit(gr_matcher *m, int32_t node, int32_t *n_work)
 static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
 {
     const gr_grammar *g = m->g;
+    int64_t work = 0;
     while (n_work > 0) {
+        if (++work > GR_MAX_STEP_WORK) return false;
+        if (--m->budget < 0) {
+            m->exhausted = true;
+            return false;
+        }
         int32_t n = m->work[--n_work];
         int32_t pos = m->nodes[n].pos, parent = m->nodes[n].parent;
         const gr_elem *e = &g->code[pos];
@@ -215,6 +233,11 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
 
 static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 {
+    m->budget -= 16 * (int64_t)n_out; /* sorting and hashing */
+    if (m->budget < 0) {
+        m->exhausted = true;
+        return -1;
+    }
     qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
     return intern(m, m->out, n_out, accept);
 }
@@ -223,7 +246,7 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
  * would exceed GR_MAX_TOPS or memory runs out (a refusal, never a wrong accept). */
 static int32_t step(gr_matcher *m, int32_t s, unsigned b)
 {
-    if (s == DEAD) return DEAD;
+    if (s == DEAD || m->exhausted) return DEAD;
     if (m->states[s].trans_at >= 0) {
         int32_t t = m->trans[m->states[s].trans_at + b];
         if (t != UNKNOWN) return t;
@@ -233,6 +256,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     bool accept = false, ok = true;
     const gr_grammar *g = m->g;
     int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
+    m->budget -= n;
     for (int32_t i = 0; i < n && ok; i++) {
         const mnode *t = &m->nodes[m->pool[at + i]];
         if (gr_set_has(&g->classes[g->code[t->pos].arg], b)) {
@@ -241,6 +265,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         }
     }
     int32_t next = ok && closure(m, n_work, &n_out, &accept) ? finish_state(m, n_out, accept) : -1;
+    if (m->exhausted) return DEAD; /* not cached: the next call has a fresh budget */
     if (next < 0) next = DEAD;
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
@@ -265,7 +290,7 @@ static void reset_tables(gr_matcher *m)
     memset(m->sbucket, 0xff, (size_t)(m->sbmask + 1) * sizeof *m->sbucket);
     m->cur_stamp = 1;
     /* state 0 is the dead state; intern() answers it without a lookup */
-    m->states[0] = (mstate){.trans_at = -1, .hnext = -1};
+    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES};
     m->n_states = 1;
 }
 
@@ -308,6 +333,8 @@ static bool compact(gr_matcher *m)
         flat[w++] = -1;
     }
     reset_tables(m);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        m->mask_state[i] = -1;
     int32_t n_out = 0;
     bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
     for (int64_t r = 0; ok && r < w;) {
@@ -323,6 +350,12 @@ static bool compact(gr_matcher *m)
     if (id < 0) return false;
     m->cur = id;
     return true;
+}
+
+static void begin_call(gr_matcher *m)
+{
+    m->budget = GR_CALL_BUDGET;
+    m->exhausted = false;
 }
 
 gr_matcher *gr_matcher_new(const gr_grammar *g)
@@ -341,6 +374,9 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
         return NULL;
     }
     reset_tables(m);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        m->mask_state[i] = -1;
+    begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
         gr_matcher_free(m);
@@ -354,11 +390,14 @@ void gr_matcher_free(gr_matcher *m)
     if (!m) return;
     free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
     free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        free(m->mask_cache[i]);
     free(m);
 }
 
 int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len)
 {
+    begin_call(m);
     if (!compact(m)) return GR_ERR;
     int32_t s = m->cur;
     for (size_t i = 0; i < len; i++) {
@@ -384,6 +423,7 @@ bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
     if (token < 0 || token >= v->n_vocab) return false;
     if (v->is_eos[token]) return m->states[m->cur].accept;
     if (v->is_special[token] || v->len[token] == 0) return false;
+    begin_call(m);
     int32_t s = m->cur;
     for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
         s = step(m, s, v->bytes[token][i]);
@@ -400,30 +440,105 @@ bool gr_matcher_is_terminated(const gr_matcher *m)
     return m->states[m->cur].accept && m->states[m->cur].n_tops == 0;
 }
 
+static void walk_trie(gr_matcher *m, uint32_t *mask);
+
 int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
 {
     const gr_vocab *v = m->g->vocab;
+    if (!compact(m)) {
+        memset(mask, 0, v->n_words * sizeof *mask);
+        return GR_ERR;
+    }
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        if (m->mask_state[i] == m->cur) {
+            memcpy(mask, m->mask_cache[i], v->n_words * sizeof *mask);
+            return GR_OK;
+        }
+    begin_call(m);
+    walk_trie(m, mask);
+    if (m->exhausted) {
+        memset(mask, 0, v->n_words * sizeof *mask);
+        return GR_ERR;
+    }
+    int k = m->mask_next;
+    if (!m->mask_cache[k]) m->mask_cache[k] = malloc(v->n_words * sizeof *mask);
+    if (m->mask_cache[k]) {
+        memcpy(m->mask_cache[k], mask, v->n_words * sizeof *mask);
+        m->mask_state[k] = m->cur;
+        m->mask_next = (k + 1) % M_MASK_CACHE;
+    }
+    return GR_OK;
+}
+
+/* Whether every string of the slice (every token inside it) is allowed from state s: explores the
+ * pairs (matcher state, slice state) reachable on the slice's bytes; every one must be alive. A
+ * state whose language is not that regular locally (a bounded count, say) exceeds the bound and
+ * simply takes the full walk. */
+static bool slice_allowed(gr_matcher *m, int32_t s, int k)
+{
+    enum { MAX_PAIRS = 64 };
+    int32_t ps[MAX_PAIRS];
+    int8_t pq[MAX_PAIRS];
+    int n = 1, head = 0;
+    ps[0] = s;
+    pq[0] = 0;
+    while (head < n) {
+        int32_t a = ps[head];
+        int q = pq[head++];
+        for (unsigned b = 0; b < 256; b++) {
+            int q2 = gr_slice_next(k, q, b);
+            if (q2 < 0) continue;
+            int32_t a2 = step(m, a, b);
+            if (a2 == DEAD) return false;
+            bool seen = false;
+            for (int i = 0; i < n && !seen; i++)
+                seen = ps[i] == a2 && pq[i] == q2;
+            if (seen) continue;
+            if (n == MAX_PAIRS) return false;
+            ps[n] = a2;
+            pq[n++] = (int8_t)q2;
+        }
+    }
+    return true;
+}
+
+static void walk_trie(gr_matcher *m, uint32_t *mask)
+{
+    const gr_vocab *v = m->g->vocab;
     memset(mask, 0, v->n_words * sizeof *mask);
-    if (!compact(m)) return GR_ERR;
     if (m->states[m->cur].accept)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
-    if (m->states[m->cur].n_tops == 0) return GR_OK;
+    if (m->states[m->cur].n_tops == 0) return;
+    if (m->states[m->cur].slice < 0) {
+        int k = 0;
+        while (k < GR_N_SLICES && !slice_allowed(m, m->cur, k))
+            k++;
+        if (m->exhausted) return;
+        m->states[m->cur].slice = (int8_t)k;
+    }
+    const gr_trie *t = &v->all;
+    int k = m->states[m->cur].slice;
+    if (k < GR_N_SLICES) {
+        for (size_t w = 0; w < v->n_words; w++)
+            mask[w] |= v->slice_mask[k][w];
+        t = &v->rest[k];
+    }
     int32_t *st = m->dfs;
     st[0] = m->cur;
-    const uint8_t *byte = v->byte;
-    const uint16_t *depth = v->depth;
-    const int32_t *end = v->end, *tok_first = v->tok_first, *tok = v->tok;
-    for (int32_t i = 1; i < v->n_nodes;) {
+    const uint8_t *byte = t->byte;
+    const uint16_t *depth = t->depth;
+    const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
+    for (int32_t i = 1; i < t->n_nodes;) {
         int32_t s = step(m, st[depth[i] - 1], byte[i]);
         if (s == DEAD) {
+            if (m->exhausted) return;
             i = end[i];
             continue;
         }
         st[depth[i]] = s;
-        for (int32_t k = tok_first[i]; k < tok_first[i + 1]; k++)
-            mask[tok[k] >> 5] |= 1u << (tok[k] & 31);
+        for (int32_t j = tok_first[i]; j < tok_first[i + 1]; j++)
+            mask[tok[j] >> 5] |= 1u << (tok[j] & 31);
         i++;
     }
-    return GR_OK;
 }

@@ -47,7 +47,17 @@ typedef struct gr_json_options {
  * `prefix` prepended to every rule name, including its start rule (named prefix + "root"). */
 int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *prefix,
                            const gr_json_options *opt, char **gbnf, char *err, size_t errlen);
+/* A regex (docs/structured-outputs.md, "Regular expressions") as rule prefix + "root", matching the
+ * UTF-8 bytes of exactly the strings the pattern matches in full (^ and $ at the ends are optional). */
 int gr_regex_to_gbnf(const char *regex, const char *prefix, char **gbnf, char *err, size_t errlen);
+/* Flags for gr_regex_to_gbnf_ex. SEARCH: JSON Schema `pattern` semantics, the pattern may match
+ * anywhere (an alternative without ^ may be preceded, one without $ followed, by any text).
+ * JSON_STRING: the rule matches the text as it appears between the quotes of a JSON string
+ * serialised as json.dumps(ensure_ascii=False) does: '"' as \", '\' as \\, \b \f \n \r \t,
+ * other controls below U+0020 as \u00xx (lowercase hex), everything else as raw UTF-8. */
+enum { GR_REGEX_SEARCH = 1u, GR_REGEX_JSON_STRING = 2u };
+int gr_regex_to_gbnf_ex(const char *regex, const char *prefix, unsigned flags, char **gbnf,
+                        char *err, size_t errlen);
 
 /* ---- compiled grammars ---- */
 typedef struct gr_grammar gr_grammar;

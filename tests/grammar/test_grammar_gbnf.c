@@ -170,6 +170,11 @@ static void test_masks(void)
     check_masks_along("root ::= \"(\" root \")\" | \"a\"", "((a))");
     check_masks_along("root ::= [α-ω]+ \"é\"? \"x\"", "αβéx");
     check_masks_along("root ::= \"<tc>\" \"x\"* ", "<tc>xx");
+    /* free text: whole slices of the vocabulary allowed wholesale, the rest walked */
+    check_masks_along("root ::= \"\\\"\" [^\"\\\\\\x00-\\x1f]* \"\\\"\"", "\"aéαβ \"");
+    check_masks_along("root ::= .* \"!\"", "x\nαé!");
+    check_masks_along("root ::= [^\"]{0,3} \"\\\"\"", "ab\"");
+    check_masks_along("root ::= ([^\"] | \"\\\"\" \"x\")* \"}\"", "a\"x}");
     /* the grammar is complete but can go on: EOS and continuations both allowed */
     check_masks_along("root ::= \"a\"* \"b\"?", "aab");
 }
