@@ -126,6 +126,7 @@ static bool trivially_true(const char *k, const cJSON *v)
 
 /* The keywords this compiler enforces (the others are refused by name). */
 static const char *const enforced_kw[] = {"type",
+                                          "patternProperties",
                                           "enum",
                                           "const",
                                           "maximum",

@@ -150,6 +150,18 @@ static const schema_case cases[] = {
      "\"integer\"}}}",
      {"{\"y\":1}", "{}"},
      {"{\"x\":\"a\"}", "{\"x\":{}}"}},
+    /* patternProperties: keys matching a pattern take its schema; with a constraining schema,
+     * other extra keys are not produced (a subset) */
+    {"{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"}},\"patternProperties\":"
+     "{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+     {"{\"id\":1}", "{\"x-a\":\"s\",\"id\":1,\"x-\":\"t\"}"},
+     {"{\"x-a\":1}", "{\"y\":\"s\"}", "{\"ax-\":\"s\"}"}},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]+$\":{\"type\":\"boolean\"}}}",
+     {"{}", "{\"12\":true}"},
+     {"{\"12\":1}", "{\"1a\":1}"}},
+    {"{\"type\":\"object\",\"patternProperties\":{\".*\":{}},\"additionalProperties\":false}",
+     {"{}", "{\"a\":[1]}"},
+     {"[]"}},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":3}",
      {"[1]", "[1,2,3]"},
@@ -242,7 +254,11 @@ static void test_refusals(void)
         {"{\"type\":\"array\",\"uniqueItems\":true}", "uniqueItems"},
         {"{\"not\":{\"type\":\"string\"}}", "\"not\""},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":1}}", "\"if\""},
-        {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{}}}", "patternProperties"},
+        {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{},\"^b\":{\"type\":\"string\"}}}",
+         "patternProperties"},
+        {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},"
+         "\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}",
+         "\"ab\""},
         {"{\"type\":\"object\",\"propertyNames\":{\"maxLength\":3}}", "propertyNames"},
         {"{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"]}}", "dependencies"},
         {"{\"type\":\"array\",\"contains\":{\"type\":\"integer\"}}", "contains"},
