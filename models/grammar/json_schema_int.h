@@ -72,6 +72,7 @@ enum {
     JS_B_WS = 1u << 4,
     JS_B_CHAR = 1u << 5,
     JS_B_HEX = 1u << 6,
+    JS_B_ESC = 1u << 7,
 };
 
 /* After a failed js_gen: true (and the failure cleared) when it failed only because the schema
@@ -93,8 +94,9 @@ const char *js_ws(js_ctx *c);
 void js_lit(js_buf *b, const char *s, size_t n);
 /* GBNF alternation matching one JSON string character, written canonically (as Python's
  * json.dumps(ensure_ascii=False) writes it), for each code point in s; empty buffer if s is empty.
- * Output is parenthesised when it has several alternatives. */
-void js_cset_emit_json_char(js_buf *b, const js_cset *s);
+ * Output is parenthesised when it has several alternatives. With c, a set holding every character
+ * that needs an escape refers to the shared escape rule instead of listing the escapes. */
+void js_cset_emit_json_char(js_ctx *c, js_buf *b, const js_cset *s);
 /* Writes the canonical JSON string literal (with quotes) of UTF-8 text, as a GBNF literal. */
 void js_lit_json_string(js_buf *b, const char *s);
 /* Python json.dumps(separators=(",", ":"), ensure_ascii=False) of a cJSON value. false if it holds

@@ -85,7 +85,7 @@ static char *trie_rule(js_ctx *c, const trie *t)
         js_cset_add(&other, k->cp, k->cp);
     js_cset_invert(&other);
     js_buf cls = {0};
-    js_cset_emit_json_char(&cls, &other);
+    js_cset_emit_json_char(c, &cls, &other);
     js_cset_free(&other);
     if (cls.len) {
         if (n++) js_buf_puts(&b, " | ");
@@ -102,7 +102,7 @@ static char *trie_rule(js_ctx *c, const trie *t)
         js_cset one = {0};
         js_cset_add(&one, k->cp, k->cp);
         if (n++) js_buf_puts(&b, " | ");
-        js_cset_emit_json_char(&b, &one);
+        js_cset_emit_json_char(c, &b, &one);
         js_cset_free(&one);
         js_buf_printf(&b, " %s", sub);
         free(sub);

@@ -191,7 +191,7 @@ static int parse_escape(rx *r, bool in_class, uint32_t *cp, js_cset *lo, js_cset
 
 static int set_node(rx *r, rnode *n, const js_cset *s)
 {
-    js_cset_emit_json_char(&n->text, s);
+    js_cset_emit_json_char(r->c, &n->text, s);
     n->min = n->max = 1;
     n->single = true;
     if (!n->text.len) return rx_fail(r, "a character class that matches nothing");

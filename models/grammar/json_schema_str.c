@@ -99,7 +99,7 @@ static char *format_expr(js_ctx *c, const char *name, long *min_len, long *max_l
             js_cset_add(&cs, 0xD800, 0xDFFF);
             js_cset_invert(&cs);
             js_buf_puts(&b, "(\"/\" (");
-            js_cset_emit_json_char(&b, &cs);
+            js_cset_emit_json_char(c, &b, &cs);
             js_buf_puts(&b, " | \"~\" [01])*)*");
             js_cset_free(&cs);
         }
