@@ -577,26 +577,6 @@ static const cJSON *finite_values(js_ctx *c, const cJSON *s)
     return NULL;
 }
 
-/* The property name -> const/enum values a schema pins (for oneOf discriminators). */
-static const cJSON *pinned_values(js_ctx *c, const cJSON *s, const char *prop)
-{
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(s, "$ref");
-    if (cJSON_IsString(ref)) {
-        bool was = c->failed;
-        const cJSON *t = js_resolve_ref(c, ref->valuestring);
-        if (!was) c->failed = false;
-        if (t && t != s) s = t;
-    }
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(s, "required");
-    bool required = false;
-    for (const cJSON *r = cJSON_IsArray(req) ? req->child : NULL; r; r = r->next)
-        if (cJSON_IsString(r) && strcmp(r->valuestring, prop) == 0) required = true;
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(props, prop);
-    if (!required || !cJSON_IsObject(p)) return NULL;
-    return finite_values(c, p);
-}
-
 static bool values_disjoint(const cJSON *a, const cJSON *b)
 {
     const cJSON *as = cJSON_IsArray(a) ? a->child : a;
@@ -610,29 +590,89 @@ static bool values_disjoint(const cJSON *a, const cJSON *b)
 
 /* oneOf is compiled as anyOf only when no instance can match two branches: their types are
  * disjoint, or they are objects that pin one required property to disjoint const/enum values. */
-static bool branches_disjoint(js_ctx *c, const cJSON *x, const cJSON *y)
+static const cJSON *deref(js_ctx *c, const cJSON *s)
 {
+    for (int hops = 0; hops < 8 && cJSON_IsObject(s); hops++) {
+        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(s, "$ref");
+        if (!cJSON_IsString(ref)) break;
+        bool was = c->failed;
+        const cJSON *t = js_resolve_ref(c, ref->valuestring);
+        if (!was) c->failed = false;
+        if (!t || t == s) break;
+        s = t;
+    }
+    return s;
+}
+
+/* The schema an object's property p has (its own, or additionalProperties'; cJSON false when it
+ * may not appear; NULL when unknown: allOf-merged or otherwise not visible here). */
+static const cJSON *prop_schema(const cJSON *s, const char *p)
+{
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(props, p);
+    if (v) return v;
+    if (cJSON_GetObjectItemCaseSensitive(s, "patternProperties")) return NULL;
+    return cJSON_GetObjectItemCaseSensitive(s, "additionalProperties");
+}
+
+static bool disjoint(js_ctx *c, const cJSON *x, const cJSON *y, int depth);
+
+/* Objects x and y are disjoint when a property one requires cannot take a value the other
+ * allows for it. */
+static bool objects_disjoint(js_ctx *c, const cJSON *x, const cJSON *y, int depth)
+{
+    for (int side = 0; side < 2; side++) {
+        const cJSON *a = side ? y : x, *b = side ? x : y;
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(a, "required");
+        for (const cJSON *r = cJSON_IsArray(req) ? req->child : NULL; r; r = r->next) {
+            if (!cJSON_IsString(r)) continue;
+            const cJSON *pb = prop_schema(b, r->valuestring);
+            if (cJSON_IsFalse(pb)) return true;
+            const cJSON *pa = prop_schema(a, r->valuestring);
+            if (pa && pb && disjoint(c, pa, pb, depth + 1)) return true;
+        }
+    }
+    return false;
+}
+
+/* Bounds of a numeric schema (minimum/maximum only; exclusive and absent ones widen to none). */
+static void num_bounds(const cJSON *s, double *lo, double *hi)
+{
+    const cJSON *mn = cJSON_GetObjectItemCaseSensitive(s, "minimum");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(s, "maximum");
+    *lo = cJSON_IsNumber(mn) ? mn->valuedouble : -INFINITY;
+    *hi = cJSON_IsNumber(mx) ? mx->valuedouble : INFINITY;
+}
+
+/* No instance can be valid against both x and y (false when unsure). */
+static bool disjoint(js_ctx *c, const cJSON *x, const cJSON *y, int depth)
+{
+    if (depth > 8) return false;
+    if (cJSON_IsFalse(x) || cJSON_IsFalse(y)) return true;
+    if (!cJSON_IsObject(x) || !cJSON_IsObject(y)) return false;
+    x = deref(c, x);
+    y = deref(c, y);
     const cJSON *fx = finite_values(c, x), *fy = finite_values(c, y);
     if (fx && fy && values_disjoint(fx, fy)) return true;
     unsigned tx = schema_types(c, x, 0), ty = schema_types(c, y, 0);
     if ((tx & T_NUM) && (ty & T_INT)) ty |= T_NUM;
     if ((ty & T_NUM) && (tx & T_INT)) tx |= T_NUM;
-    if (!(tx & ty)) return true;
-    if ((tx & ty) != T_OBJ) return false;
-    const cJSON *sx = x;
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(x, "$ref");
-    if (cJSON_IsString(ref)) {
-        bool was = c->failed;
-        const cJSON *t = js_resolve_ref(c, ref->valuestring);
-        if (!was) c->failed = false;
-        if (t) sx = t;
-    }
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(sx, "properties");
-    for (const cJSON *p = cJSON_IsObject(props) ? props->child : NULL; p; p = p->next) {
-        const cJSON *vx = pinned_values(c, x, p->string), *vy = pinned_values(c, y, p->string);
-        if (vx && vy && values_disjoint(vx, vy)) return true;
+    unsigned common = tx & ty;
+    if (!common) return true;
+    if (common == T_OBJ) return objects_disjoint(c, x, y, depth);
+    if (!(common & ~(T_NUM | T_INT))) {
+        double xl, xh, yl, yh;
+        num_bounds(x, &xl, &xh);
+        num_bounds(y, &yl, &yh);
+        return xh < yl || yh < xl;
     }
     return false;
+}
+
+/* oneOf is compiled as anyOf only when no instance can match two branches (see disjoint). */
+static bool branches_disjoint(js_ctx *c, const cJSON *x, const cJSON *y)
+{
+    return disjoint(c, x, y, 0);
 }
 
 /* The schema minus the given keyword (and annotations): the siblings an applicator combines with.
@@ -650,6 +690,93 @@ static cJSON *siblings_without(js_ctx *c, const cJSON *s, const char *drop, bool
     return o;
 }
 
+/* A oneOf branch that only lists required properties: an instance matches it (given the
+ * siblings) exactly when all of them are present. */
+static const cJSON *required_only(const cJSON *x)
+{
+    if (!cJSON_IsObject(x)) return NULL;
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(x, "required");
+    if (!cJSON_IsArray(req)) return NULL;
+    for (const cJSON *k = x->child; k; k = k->next)
+        if (k != req && js_is_keyword(k->string) && !trivially_true(k->string, k)) return NULL;
+    for (const cJSON *r = req->child; r; r = r->next)
+        if (!cJSON_IsString(r)) return NULL;
+    return req;
+}
+
+/* Makes oneOf's branches (br, merged with the siblings) mutually exclusive, in place: branches that
+ * cannot overlap stay; when two may overlap and both only list required properties, each gets
+ * variants forbidding one of the other's names ("not all of them present"); otherwise refused. */
+static int oneof_exclusive(js_ctx *c, const cJSON **br, const cJSON **orig, size_t *nb)
+{
+    size_t n = *nb;
+    bool overlap[JS_MAX_BRANCHES][JS_MAX_BRANCHES / 8 + 1];
+    if (n > JS_MAX_BRANCHES / 8)
+        return js_fail(c, "json schema: more than %d \"oneOf\" branches", JS_MAX_BRANCHES / 8);
+    bool any = false;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            overlap[i][j] = false;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            if (branches_disjoint(c, br[i], br[j])) continue;
+            if (!required_only(orig[i]) || !required_only(orig[j]))
+                return js_fail(c, "json schema: \"oneOf\" branches that may overlap are not "
+                                  "supported (only branches of disjoint types, of disjoint "
+                                  "const/enum values, objects whose required properties cannot "
+                                  "agree, or branches that only list required properties)");
+            overlap[i][j] = overlap[j][i] = true;
+            any = true;
+        }
+    if (!any) return GR_OK;
+    const cJSON *out[JS_MAX_BRANCHES];
+    size_t nout = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* variants: one forbidden name from each overlapping branch's required list */
+        enum { MAXV = 64 };
+        cJSON *vars[MAXV];
+        size_t nv = 1;
+        vars[0] = js_own(c, cJSON_CreateObject());
+        if (!vars[0]) return GR_ERR;
+        cJSON_AddObjectToObject(vars[0], "properties");
+        for (size_t j = 0; j < n; j++) {
+            if (!overlap[i][j]) continue;
+            const cJSON *req = required_only(orig[j]);
+            cJSON *next[MAXV];
+            size_t nn = 0;
+            for (size_t v = 0; v < nv; v++)
+                for (const cJSON *r = req->child; r; r = r->next) {
+                    if (nn == MAXV)
+                        return js_fail(c,
+                                       "json schema: \"oneOf\" needs more than %d variants "
+                                       "to keep its branches exclusive",
+                                       MAXV);
+                    cJSON *d = js_own(c, cJSON_Duplicate(vars[v], true));
+                    if (!d) return GR_ERR;
+                    cJSON *props = cJSON_GetObjectItemCaseSensitive(d, "properties");
+                    if (!cJSON_GetObjectItemCaseSensitive(props, r->valuestring))
+                        cJSON_AddFalseToObject(props, r->valuestring);
+                    next[nn++] = d;
+                }
+            memcpy(vars, next, nn * sizeof *vars);
+            nv = nn;
+        }
+        for (size_t v = 0; v < nv; v++) {
+            const cJSON *m = js_merge(c, br[i], vars[v]);
+            if (!m) {
+                if (js_unsat(c)) continue;
+                return GR_ERR;
+            }
+            if (nout == JS_MAX_BRANCHES)
+                return js_fail(c, "json schema: more than %d \"oneOf\" branches", JS_MAX_BRANCHES);
+            out[nout++] = m;
+        }
+    }
+    memcpy(br, out, nout * sizeof *br);
+    *nb = nout;
+    return GR_OK;
+}
+
 static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
 {
     const cJSON *alts = cJSON_GetObjectItemCaseSensitive(s, kw);
@@ -662,7 +789,7 @@ static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
     if (!sib) return NULL;
     /* The branches with the siblings merged in (an unsatisfiable branch is left out). */
     size_t nb = 0;
-    const cJSON *br[JS_MAX_BRANCHES];
+    const cJSON *br[JS_MAX_BRANCHES], *orig[JS_MAX_BRANCHES];
     for (const cJSON *x = alts->child; x; x = x->next) {
         if (cJSON_IsFalse(x)) continue;
         const cJSON *branch = x;
@@ -680,22 +807,14 @@ static char *gen_alternatives(js_ctx *c, const cJSON *s, const char *kw)
             js_fail(c, "json schema: more than %d \"%s\" branches", JS_MAX_BRANCHES, kw);
             return NULL;
         }
+        orig[nb] = x;
         br[nb++] = branch;
     }
     if (nb == 0) {
         js_fail(c, "json schema: no branch of \"%s\" can match (the schema matches nothing)", kw);
         return NULL;
     }
-    if (strcmp(kw, "oneOf") == 0)
-        for (size_t i = 0; i < nb; i++)
-            for (size_t j = i + 1; j < nb; j++)
-                if (!branches_disjoint(c, br[i], br[j])) {
-                    js_fail(c, "json schema: \"oneOf\" branches that may overlap are not "
-                               "supported (only branches of disjoint types, of disjoint "
-                               "const/enum values, or with a required property of disjoint "
-                               "const/enum values)");
-                    return NULL;
-                }
+    if (strcmp(kw, "oneOf") == 0 && oneof_exclusive(c, br, orig, &nb)) return NULL;
     js_buf b = {0};
     size_t kept = 0;
     for (size_t i = 0; i < nb; i++) {

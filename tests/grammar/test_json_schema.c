@@ -179,6 +179,21 @@ static const schema_case cases[] = {
      {"[null,null]"}},
     {"{\"type\":\"array\",\"uniqueItems\":true,\"maxItems\":1}", {"[]", "[5]"}, {"[5,6]"}},
     /* anyOf, oneOf, allOf, $ref */
+    /* oneOf of required lists: exactly one list complete */
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"oneOf\":[{\"required\":["
+     "\"a\"]},"
+     "{\"required\":[\"b\",\"c\"]}]}",
+     {"{\"a\":1}", "{\"a\":1,\"b\":2}", "{\"b\":1,\"c\":2}", "{\"a\":1,\"c\":2}"},
+     {"{}", "{\"a\":1,\"b\":2,\"c\":3}", "{\"b\":1}"}},
+    /* oneOf of objects whose required property cannot agree */
+    {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}},\"required\":["
+     "\"n\"]},"
+     "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"string\"}},\"required\":[\"n\"]}]}",
+     {"{\"n\":1}", "{\"n\":\"x\"}"},
+     {"{\"n\":null}", "{}"}},
+    {"{\"oneOf\":[{\"type\":\"integer\",\"maximum\":2},{\"type\":\"integer\",\"minimum\":5}]}",
+     {"2", "5"},
+     {"3"}},
     {"{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"string\",\"maxLength\":1}]}",
      {"1", "\"a\""},
      {"\"ab\"", "null"}},
