@@ -127,6 +127,10 @@ static bool trivially_true(const char *k, const cJSON *v)
 /* The keywords this compiler enforces (the others are refused by name). */
 static const char *const enforced_kw[] = {"type",
                                           "patternProperties",
+                                          "dependencies",
+                                          "dependentRequired",
+                                          "dependentSchemas",
+                                          "not",
                                           "enum",
                                           "const",
                                           "maximum",
@@ -908,9 +912,112 @@ static char *gen_types(js_ctx *c, const cJSON *s)
     return b.p;
 }
 
+/* {"properties": {name: false}}: the property may not appear. */
+static cJSON *forbid(const char *name)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddFalseToObject(cJSON_AddObjectToObject(o, "properties"), name);
+    return o;
+}
+
+/* dependencies, dependentRequired, dependentSchemas and not, rewritten as allOf members that the
+ * merger handles: "a present implies X" is anyOf [a absent, a present and X]; "not required R"
+ * is anyOf over r in R of r absent; "not type T" is the remaining types. NULL when none apply;
+ * error (c->failed) when a form is not supported. */
+static cJSON *rewrite_constraints(js_ctx *c, const cJSON *s)
+{
+    static const char *const deps[] = {"dependencies", "dependentRequired", "dependentSchemas"};
+    cJSON *extra = NULL;
+    for (int d = 0; d < 3; d++) {
+        const cJSON *dv = cJSON_GetObjectItemCaseSensitive(s, deps[d]);
+        if (!dv || trivially_true(deps[d], dv)) continue;
+        if (!cJSON_IsObject(dv)) {
+            js_fail(c, "json schema: \"%s\" must be an object", deps[d]);
+            goto fail;
+        }
+        for (const cJSON *e = dv->child; e; e = e->next) {
+            cJSON *alt = cJSON_CreateObject();
+            cJSON *arr = cJSON_AddArrayToObject(alt, "anyOf");
+            cJSON_AddItemToArray(arr, forbid(e->string));
+            cJSON *present = cJSON_CreateObject();
+            cJSON *req = cJSON_AddArrayToObject(present, "required");
+            cJSON_AddItemToArray(req, cJSON_CreateString(e->string));
+            if (cJSON_IsArray(e)) {
+                for (const cJSON *n = e->child; n; n = n->next)
+                    if (cJSON_IsString(n))
+                        cJSON_AddItemToArray(req, cJSON_CreateString(n->valuestring));
+            } else {
+                cJSON *all = cJSON_AddArrayToObject(present, "allOf");
+                cJSON_AddItemToArray(all, cJSON_Duplicate(e, true));
+            }
+            cJSON_AddItemToArray(arr, present);
+            if (!extra) extra = cJSON_CreateArray();
+            cJSON_AddItemToArray(extra, alt);
+        }
+    }
+    const cJSON *no = cJSON_GetObjectItemCaseSensitive(s, "not");
+    if (no) {
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(no, "required");
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(no, "type");
+        int keys = 0;
+        for (const cJSON *k = cJSON_IsObject(no) ? no->child : NULL; k; k = k->next)
+            if (js_is_keyword(k->string)) keys++;
+        cJSON *alt = NULL;
+        if (keys == 1 && cJSON_IsArray(req) && req->child) {
+            alt = cJSON_CreateObject();
+            cJSON *arr = cJSON_AddArrayToObject(alt, "anyOf");
+            for (const cJSON *r = req->child; r; r = r->next)
+                if (cJSON_IsString(r)) cJSON_AddItemToArray(arr, forbid(r->valuestring));
+        } else if (keys == 1 && ty) {
+            unsigned bits = schema_types(c, no, 0);
+            unsigned keep = (T_NULL | T_BOOL | T_OBJ | T_ARR | T_STR | T_NUM | T_INT) & ~bits;
+            if ((bits & T_INT) && !(bits & T_NUM)) {
+                js_fail(c, "json schema: \"not\" of type integer alone is not supported");
+                goto fail;
+            }
+            static const char *const names[] = {"null",  "boolean", "object",
+                                                "array", "string",  "number"};
+            alt = cJSON_CreateObject();
+            cJSON *t = cJSON_AddArrayToObject(alt, "type");
+            for (int i = 0; i < 6; i++)
+                if (keep & (1u << i)) cJSON_AddItemToArray(t, cJSON_CreateString(names[i]));
+        } else {
+            js_fail(c, "json schema: keyword \"not\" is supported only as not {required: [...]} "
+                       "or not {type: ...}");
+            goto fail;
+        }
+        if (!extra) extra = cJSON_CreateArray();
+        cJSON_AddItemToArray(extra, alt);
+    }
+    if (!extra) return NULL;
+    cJSON *o = js_own(c, cJSON_CreateObject());
+    if (!o) goto fail;
+    cJSON *all = cJSON_AddArrayToObject(o, "allOf");
+    const cJSON *had = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+    for (const cJSON *e = cJSON_IsArray(had) ? had->child : NULL; e; e = e->next)
+        cJSON_AddItemToArray(all, cJSON_Duplicate(e, true));
+    for (cJSON *e = extra->child; e; e = e->next)
+        cJSON_AddItemToArray(all, cJSON_Duplicate(e, true));
+    cJSON_Delete(extra);
+    for (const cJSON *k = s->child; k; k = k->next) {
+        if (strcmp(k->string, "allOf") == 0 || strcmp(k->string, "not") == 0) continue;
+        bool dep = false;
+        for (int d = 0; d < 3; d++)
+            dep |= strcmp(k->string, deps[d]) == 0;
+        if (!dep) cJSON_AddItemToObject(o, k->string, cJSON_Duplicate(k, true));
+    }
+    return o;
+fail:
+    cJSON_Delete(extra);
+    return NULL;
+}
+
 static char *gen_body(js_ctx *c, const cJSON *s)
 {
     if (check_keywords(c, s)) return NULL;
+    cJSON *rewritten = rewrite_constraints(c, s);
+    if (c->failed) return NULL;
+    if (rewritten) s = rewritten;
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(s, "$ref");
     const cJSON *all_of = cJSON_GetObjectItemCaseSensitive(s, "allOf");
     if (ref || all_of) {

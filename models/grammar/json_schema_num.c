@@ -117,11 +117,13 @@ static int read_bound(js_ctx *c, const cJSON *s, bool lower, bool integer, long 
         return js_fail(c, "json schema: \"%s\" beyond +-9.2e18 is not supported",
                        *exclusive ? exc : inc);
     if (fabs(v) > 9007199254740992.0) v = nextafter(v, lower ? INFINITY : -INFINITY);
-    if (!integer && !js_num_integral(v))
-        return js_fail(c,
-                       "json schema: \"%s\" that is not an integer is not supported for "
-                       "numbers (only for integers)",
-                       *exclusive ? exc : inc);
+    if (!integer && !js_num_integral(v)) {
+        /* a fractional bound on a number is tightened to the next integer inward (a subset: the
+         * values between are never produced), then inclusive */
+        *out = (long long)(lower ? ceil(v) : floor(v));
+        *exclusive = false;
+        return GR_OK;
+    }
     double r = lower ? ceil(v) : floor(v);
     if (integer && *exclusive && r == v) r += lower ? 1 : -1;
     if (integer) *exclusive = false; /* folded into r */

@@ -119,6 +119,11 @@ static const schema_case cases[] = {
      {"0", "0.0", "10", "10.0", "-1"}},
     {"{\"type\":\"number\",\"minimum\":-2}", {"-2", "-1.5", "-2.0", "7.25"}, {"-2.1", "-3"}},
     {"{\"type\":\"integer\",\"multipleOf\":1}", {"3"}, {"3.5"}},
+    /* fractional bounds on numbers: tightened inward to integers (0.7 and 2.5 are valid but never
+     * produced: a subset) */
+    {"{\"type\":\"number\",\"minimum\":0.5,\"maximum\":2.5}",
+     {"1", "1.75", "2", "2.0"},
+     {"0.4", "3", "-1", "0.7", "2.5"}},
     /* objects */
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"}"
      "},"
@@ -178,6 +183,19 @@ static const schema_case cases[] = {
      {"[]", "[null]"},
      {"[null,null]"}},
     {"{\"type\":\"array\",\"uniqueItems\":true,\"maxItems\":1}", {"[]", "[5]"}, {"[5,6]"}},
+    /* not (required lists, types), dependencies (both forms) */
+    {"{\"not\":{\"type\":\"string\"}}", {"1", "null", "{}", "[\"a\"]"}, {"\"a\""}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"not\":{\"required\":[\"a\",\"b\"]}"
+     "}",
+     {"{}", "{\"a\":1}", "{\"b\":1}"},
+     {"{\"a\":1,\"b\":2}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":[\"b\"]}}",
+     {"{}", "{\"b\":1}", "{\"a\":1,\"b\":2}"},
+     {"{\"a\":1}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependentSchemas\":{\"a\":"
+     "{\"required\":[\"b\"],\"properties\":{\"b\":{\"type\":\"string\"}}}}}",
+     {"{}", "{\"b\":1}", "{\"a\":1,\"b\":\"x\"}"},
+     {"{\"a\":1}", "{\"a\":1,\"b\":2}"}},
     /* anyOf, oneOf, allOf, $ref */
     /* oneOf of required lists: exactly one list complete */
     {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"oneOf\":[{\"required\":["
@@ -267,7 +285,8 @@ static void test_refusals(void)
 {
     static const char *const refused[][2] = {
         {"{\"type\":\"array\",\"uniqueItems\":true}", "uniqueItems"},
-        {"{\"not\":{\"type\":\"string\"}}", "\"not\""},
+        {"{\"not\":{\"enum\":[1]}}", "\"not\""},
+        {"{\"not\":{\"type\":\"integer\"}}", "\"not\""},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":1}}", "\"if\""},
         {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{},\"^b\":{\"type\":\"string\"}}}",
          "patternProperties"},
@@ -275,10 +294,8 @@ static void test_refusals(void)
          "\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}",
          "\"ab\""},
         {"{\"type\":\"object\",\"propertyNames\":{\"maxLength\":3}}", "propertyNames"},
-        {"{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"]}}", "dependencies"},
         {"{\"type\":\"array\",\"contains\":{\"type\":\"integer\"}}", "contains"},
         {"{\"type\":\"number\",\"multipleOf\":0.01}", "multipleOf"},
-        {"{\"type\":\"number\",\"minimum\":0.5}", "minimum"},
         {"{\"type\":\"string\",\"format\":\"duration\"}", "duration"},
         {"{\"type\":\"string\",\"pattern\":\"(?=a)b\"}", "lookaround"},
         {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "\\1"},
