@@ -119,11 +119,19 @@ static const schema_case cases[] = {
      {"0", "0.0", "10", "10.0", "-1"}},
     {"{\"type\":\"number\",\"minimum\":-2}", {"-2", "-1.5", "-2.0", "7.25"}, {"-2.1", "-3"}},
     {"{\"type\":\"integer\",\"multipleOf\":1}", {"3"}, {"3.5"}},
-    /* fractional bounds on numbers: tightened inward to integers (0.7 and 2.5 are valid but never
-     * produced: a subset) */
+    /* fractional bounds, compared as the doubles they are (exclusive: the next double) */
     {"{\"type\":\"number\",\"minimum\":0.5,\"maximum\":2.5}",
-     {"1", "1.75", "2", "2.0"},
-     {"0.4", "3", "-1", "0.7", "2.5"}},
+     {"1", "1.75", "2", "0.5", "0.7", "2.5", "2.50"},
+     {"0.4", "0.49999", "2.51", "3", "-1"}},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":5,\"maximum\":7.25}",
+     {"5.1", "7.25", "6", "5.000000000000001"},
+     {"5", "5.0", "7.26", "8", "5.0000000000000000001", "4.9"}},
+    {"{\"type\":\"number\",\"maximum\":-0.5}",
+     {"-0.5", "-3", "-0.75"},
+     {"-0.4", "0", "1", "-0.05"}},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":0}",
+     {"-1.5", "-1", "-0.001"},
+     {"-1.6", "0", "0.0", "-2"}},
     /* objects */
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"}"
      "},"
