@@ -648,6 +648,50 @@ static void num_bounds(const cJSON *s, double *lo, double *hi)
     *hi = cJSON_IsNumber(mx) ? mx->valuedouble : INFINITY;
 }
 
+/* The literal text every string matching the schema's pattern starts with ("" when unknown):
+ * the characters after a leading ^ up to the first one that is not a plain literal. */
+static void pattern_prefix(const cJSON *s, char out[64])
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(s, "pattern");
+    out[0] = '\0';
+    if (!cJSON_IsString(p) || p->valuestring[0] != '^' || strchr(p->valuestring, '|')) return;
+    size_t n = 0;
+    for (const char *q = p->valuestring + 1; *q && n < 63;) {
+        char ch;
+        const char *next;
+        if (*q == '\\' && q[1] && strchr(".-/#:@&=+_~!$'(),;*?[]{}|^$\\", q[1])) {
+            ch = q[1];
+            next = q + 2;
+        } else if ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                   (*q >= '0' && *q <= '9') || strchr("-/#:@&=_~!,;'\" %<>", *q)) {
+            ch = *q;
+            next = q + 1;
+        } else {
+            break;
+        }
+        if (*next == '?' || *next == '*' || *next == '{') break; /* optional or repeated */
+        out[n++] = ch;
+        q = next;
+    }
+    out[n] = '\0';
+}
+
+static bool prefixes_clash(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (*a != *b) return true;
+    return false;
+}
+
+/* No string of the finite values v starts with prefix. */
+static bool values_avoid_prefix(const cJSON *v, const char *prefix)
+{
+    const cJSON *e = cJSON_IsArray(v) ? v->child : v;
+    for (; e; e = cJSON_IsArray(v) ? e->next : NULL)
+        if (cJSON_IsString(e) && strncmp(e->valuestring, prefix, strlen(prefix)) == 0) return false;
+    return true;
+}
+
 /* No instance can be valid against both x and y (false when unsure). */
 static bool disjoint(js_ctx *c, const cJSON *x, const cJSON *y, int depth)
 {
@@ -664,6 +708,15 @@ static bool disjoint(js_ctx *c, const cJSON *x, const cJSON *y, int depth)
     unsigned common = tx & ty;
     if (!common) return true;
     if (common == T_OBJ) return objects_disjoint(c, x, y, depth);
+    if (common == T_STR) {
+        char px[64], py[64];
+        pattern_prefix(x, px);
+        pattern_prefix(y, py);
+        if (px[0] && py[0] && prefixes_clash(px, py)) return true;
+        if (fx && py[0] && values_avoid_prefix(fx, py)) return true;
+        if (fy && px[0] && values_avoid_prefix(fy, px)) return true;
+        return false;
+    }
     if (!(common & ~(T_NUM | T_INT))) {
         double xl, xh, yl, yh;
         num_bounds(x, &xl, &xh);

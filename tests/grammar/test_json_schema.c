@@ -217,6 +217,12 @@ static const schema_case cases[] = {
      "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"string\"}},\"required\":[\"n\"]}]}",
      {"{\"n\":1}", "{\"n\":\"x\"}"},
      {"{\"n\":null}", "{}"}},
+    /* oneOf of strings told apart by their pattern's literal prefix, or by enum values */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^https?://"
+     ".+$\"},{\"type\":\"string\",\"pattern\":"
+     "\"^\\\\./.+$\"},{\"enum\":[\"none\"]}]}",
+     {"\"http://x\"", "\"./a\"", "\"none\""},
+     {"\"ftp://x\"", "\"none2\""}},
     {"{\"oneOf\":[{\"type\":\"integer\",\"maximum\":2},{\"type\":\"integer\",\"minimum\":5}]}",
      {"2", "5"},
      {"3"}},
@@ -310,6 +316,9 @@ static void test_refusals(void)
         {"{\"type\":\"string\",\"pattern\":\"\\\\bword\"}", "\\b"},
         {"{\"type\":\"string\",\"pattern\":\"^(a|b)+x+$\",\"maxLength\":5}", "maxLength"},
         {"{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "oneOf"},
+        {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^ab\"},{\"type\":\"string\",\"pattern\":"
+         "\"^a\"}]}",
+         "oneOf"},
         {"{\"allOf\":[{\"pattern\":\"a\"},{\"pattern\":\"b\"}]}", "pattern"},
         {"{\"$ref\":\"http://example.com/s.json\"}", "$ref"},
         {"{\"$ref\":\"#/$defs/missing\"}", "does not resolve"},
