@@ -1152,6 +1152,37 @@ char *js_gen(js_ctx *c, const cJSON *s)
 
 /* ---- entry points ---- */
 
+/* The offset of the first byte that is not part of well-formed UTF-8, or len. */
+static size_t utf8_invalid_at(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = s[i];
+        size_t n;
+        uint32_t cp, min;
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if (b >= 0xC2 && b <= 0xDF) {
+            n = 1, cp = b & 0x1F, min = 0x80;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 2, cp = b & 0x0F, min = 0x800;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 3, cp = b & 0x07, min = 0x10000;
+        } else {
+            return i;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (s[i + k] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += n + 1;
+    }
+    return len;
+}
+
 int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *prefix,
                            const gr_json_options *opt, char **gbnf, char *err, size_t errlen)
 {
@@ -1177,6 +1208,12 @@ int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *pref
         }
     if (strlen(prefix) > 64) {
         snprintf(err, errlen, "json schema: rule prefix longer than 64 bytes");
+        return GR_ERR;
+    }
+    /* JSON text is UTF-8; cJSON does not check, and the grammar text must be valid UTF-8 */
+    size_t bad = utf8_invalid_at(schema_json, len);
+    if (bad < len) {
+        snprintf(err, errlen, "json schema: invalid UTF-8 at byte %zu", bad);
         return GR_ERR;
     }
     /* cJSON ends decoded strings at a NUL: a string holding \u0000 would be silently cut short. */

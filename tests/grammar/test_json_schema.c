@@ -331,6 +331,8 @@ static void test_refusals(void)
          "\"required\":[\"x\"]}",
          "matches nothing"},
         {"{\"type\":", "invalid JSON"},
+        {"{\"enum\":[\"\xbc\"]}", "invalid UTF-8"},
+        {"{\"const\":\"\xed\xa0\x80\"}", "invalid UTF-8"}, /* a surrogate */
         {"[1]", "object or a boolean"},
         {"false", "matches nothing"},
     };
