@@ -1152,7 +1152,7 @@ char *js_gen(js_ctx *c, const cJSON *s)
 
 /* ---- entry points ---- */
 
-/* The offset of the first byte that is not part of well-formed UTF-8, or len. */
+/* The offset of the first byte that is not part of well-formed UTF-8 (or is NUL), or len. */
 static size_t utf8_invalid_at(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -1162,6 +1162,7 @@ static size_t utf8_invalid_at(const char *text, size_t len)
         size_t n;
         uint32_t cp, min;
         if (b < 0x80) {
+            if (b == 0) return i; /* not JSON, and cJSON would end strings there */
             i++;
             continue;
         } else if (b >= 0xC2 && b <= 0xDF) {
@@ -1213,7 +1214,7 @@ int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *pref
     /* JSON text is UTF-8; cJSON does not check, and the grammar text must be valid UTF-8 */
     size_t bad = utf8_invalid_at(schema_json, len);
     if (bad < len) {
-        snprintf(err, errlen, "json schema: invalid UTF-8 at byte %zu", bad);
+        snprintf(err, errlen, "json schema: invalid UTF-8 or NUL at byte %zu", bad);
         return GR_ERR;
     }
     /* cJSON ends decoded strings at a NUL: a string holding \u0000 would be silently cut short. */
