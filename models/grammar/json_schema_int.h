@@ -124,6 +124,19 @@ cJSON *js_own(js_ctx *c, cJSON *v);
 /* Keyword tables (json_schema.c). */
 bool js_is_annotation(const char *key);
 bool js_is_keyword(const char *key);
+/* A keyword whose value makes it a no-op ({}, true, uniqueItems false, then without if...). */
+bool js_trivially_true(const char *key, const cJSON *value);
+/* The schema minus one keyword and the annotations (the siblings an applicator combines with);
+ * *any: whether a constraint keyword is left. Owned by c. */
+cJSON *js_siblings_without(js_ctx *c, const cJSON *s, const char *drop, bool *any);
+
+/* enum / const (json_schema_enum.c) and anyOf / oneOf (json_schema_alt.c): expressions. */
+char *js_gen_enum(js_ctx *c, const cJSON *s);
+char *js_gen_alternatives(js_ctx *c, const cJSON *s, const char *kw);
+/* Bit set of the JSON types a schema may accept (more bits is always safe). */
+enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_STR = 16, T_NUM = 32, T_INT = 64 };
+unsigned js_type_bits_of(const char *type_name);
+unsigned js_schema_types(js_ctx *c, const cJSON *s, int depth);
 
 /* Numbers as JSON Schema compares them. */
 bool js_num_integral(double d);
