@@ -72,6 +72,8 @@ typedef struct gr_builder {
     gr_bytes_set *classes;
     int32_t n_classes, cap_classes;
     int32_t byte_class[256]; /* 1 + index of the class of exactly that byte, 0 if none yet */
+    int32_t *names;          /* open addressing: 1 + index of a named rule, 0 empty */
+    uint32_t names_cap, n_names;
     int64_t n_elems;
     char *err;
     size_t errlen;

@@ -206,6 +206,24 @@ static void test_tokens(void)
     gr_grammar_free(g);
 }
 
+/* Many named rules (as generated grammars have): a chain r0 -> r1 -> ... each adding a byte. */
+static void test_many_rules(void)
+{
+    enum { N = 3000 };
+    char *text = malloc(N * 40), *w = text;
+    w += sprintf(w, "root ::= r0\n");
+    for (int i = 0; i < N; i++)
+        w += i + 1 < N ? sprintf(w, "r%d ::= [a-c] r%d | \"z\"\n", i, i + 1)
+                       : sprintf(w, "r%d ::= \"end\"\n", i);
+    gr_grammar *g = compile(vocab, text);
+    char *in = malloc(N + 8);
+    memset(in, 'b', N - 1);
+    memcpy(in + N - 1, "end", 4);
+    CHECK(g && matches(g, in, strlen(in)) && matches(g, "abz", 3) && !matches(g, "abend", 5));
+    gr_grammar_free(g);
+    free(in), free(text);
+}
+
 static void test_choice(void)
 {
     const char *choices[] = {"yes", "no", "n/a", "", "日本"};
@@ -217,6 +235,38 @@ static void test_choice(void)
     gr_grammar_free(g);
     CHECK(gr_compile_choice(&g, vocab, choices, 0, err, sizeof err) == GR_ERR &&
           strstr(err, "empty"));
+    /* a long list with shared prefixes and duplicates: exactly the listed strings */
+    enum { N = 1200 };
+    char *many[N];
+    for (int i = 0; i < N; i++) {
+        many[i] = malloc(32);
+        if (i < 1000)
+            snprintf(many[i], 32, "item-%d", i * 7 % 1000);
+        else
+            snprintf(many[i], 32, "%s", i % 2 ? "item" : "item-1");
+    }
+    CHECK(gr_compile_choice(&g, vocab, (const char *const *)many, N, err, sizeof err) == GR_OK);
+    for (int i = 0; i < 1000 && g; i++) {
+        char s[32];
+        snprintf(s, sizeof s, "item-%d", i);
+        CHECKF(matches(g, s, strlen(s)), "choice %s", s);
+        snprintf(s, sizeof s, "item-%dx", i);
+        CHECK(!matches(g, s, strlen(s)));
+    }
+    CHECK(g && matches(g, "item", 4) && !matches(g, "item-", 5) && !matches(g, "ite", 3));
+    CHECK(g && !matches(g, "item-1000", 9) && !matches(g, "", 0));
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    if (m) {
+        int32_t eos = SMALL_EOS;
+        check_mask(vocab, g, m, NULL, 0, &eos, 1, tok, "choice start");
+        CHECK(gr_matcher_accept_bytes(m, (const uint8_t *)"item-4", 6) == GR_OK);
+        check_mask(vocab, g, m, (const uint8_t *)"item-4", 6, &eos, 1, tok, "choice item-4");
+        CHECK(gr_matcher_is_complete(m) && !gr_matcher_is_terminated(m));
+    }
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    for (int i = 0; i < N; i++)
+        free(many[i]);
 }
 
 int main(void)
@@ -234,6 +284,7 @@ int main(void)
     test_languages();
     test_masks();
     test_tokens();
+    test_many_rules();
     test_choice();
     gr_vocab_free(vocab);
     tok_free(tok);
