@@ -12,11 +12,14 @@ typedef struct choice_item {
     size_t lo, hi, depth; /* sorted[lo..hi) share their first depth bytes */
 } choice_item;
 
-static const char *const *sort_base;
+typedef struct sort_choice {
+    const char *s;
+    size_t i;
+} sort_choice;
 
 static int cmp_choice(const void *a, const void *b)
 {
-    return strcmp(sort_base[*(const size_t *)a], sort_base[*(const size_t *)b]);
+    return strcmp(((const sort_choice *)a)->s, ((const sort_choice *)b)->s);
 }
 
 static bool push_bytes(gr_builder *b, gr_seq *s, const unsigned char *p, size_t n)
@@ -49,9 +52,18 @@ int gr_compile_choice(gr_grammar **out, const gr_vocab *v, const char *const *ch
         ord[i] = i;
         len[i] = strlen(choices[i]);
     }
-    sort_base = choices;
-    qsort(ord, n, sizeof *ord, cmp_choice);
-    sort_base = NULL;
+    sort_choice *sc = malloc(n * sizeof *sc);
+    if (!sc) {
+        free(ord), free(len), free(work);
+        gr_errf(err, errlen, "choice: out of memory");
+        return GR_ERR;
+    }
+    for (size_t i = 0; i < n; i++)
+        sc[i] = (sort_choice){choices[i], i};
+    qsort(sc, n, sizeof *sc, cmp_choice);
+    for (size_t i = 0; i < n; i++)
+        ord[i] = sc[i].i;
+    free(sc);
     gr_builder b;
     gr_builder_init(&b, err, errlen);
     int32_t root = gr_rule_named(&b, "root", 4, 1, 1);

@@ -7,16 +7,21 @@
 
 #include "models/grammar/gr_internal.h"
 
-static const gr_vocab *sort_vocab;
+/* Tokens sorted by their bytes (no global comparator state: vocabularies may be built on several
+ * threads at once). */
+typedef struct sort_tok {
+    const uint8_t *b;
+    uint32_t len;
+    int32_t id;
+} sort_tok;
 
 static int cmp_tokens(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_vocab->len[x], ly = sort_vocab->len[y];
-    int c = memcmp(sort_vocab->bytes[x], sort_vocab->bytes[y], lx < ly ? lx : ly);
+    const sort_tok *x = a, *y = b;
+    int c = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
     if (c) return c;
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return x < y ? -1 : 1;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->id < y->id ? -1 : 1;
 }
 
 int gr_slice_next(int slice, int q, unsigned b)
@@ -172,9 +177,14 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         v->is_special[id] = tok_is_special(tok, id);
         if (v->bytes[id] && v->len[id] > 0 && !v->is_special[id] && !v->is_eos[id]) order[m++] = id;
     }
-    sort_vocab = v;
-    qsort(order, (size_t)m, sizeof *order, cmp_tokens);
-    sort_vocab = NULL;
+    sort_tok *st = malloc(((size_t)m + 1) * sizeof *st);
+    if (!st) goto oom;
+    for (int32_t i = 0; i < m; i++)
+        st[i] = (sort_tok){v->bytes[order[i]], v->len[order[i]], order[i]};
+    qsort(st, (size_t)m, sizeof *st, cmp_tokens);
+    for (int32_t i = 0; i < m; i++)
+        order[i] = st[i].id;
+    free(st);
     if (!build_trie(v, &v->all, order, m)) goto oom;
     for (int k = 0; k < GR_N_SLICES; k++) {
         v->slice_mask[k] = calloc(v->n_words, sizeof *v->slice_mask[k]);
