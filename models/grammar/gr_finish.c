@@ -257,6 +257,21 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
     if (b->n_classes) memcpy(g->classes, b->classes, (size_t)b->n_classes * sizeof *g->classes);
     g->n_classes = b->n_classes;
     g->vocab = v;
+    /* partition refinement: split every byte-equivalence class by membership in each set */
+    memset(g->byte_cls, 0, sizeof g->byte_cls);
+    g->n_byte_cls = 1;
+    for (int32_t cl = 0; cl < g->n_classes && g->n_byte_cls < 256; cl++) {
+        int16_t split[256][2];
+        memset(split, 0xff, sizeof split);
+        int32_t n_new = 0;
+        for (unsigned byte = 0; byte < 256; byte++) {
+            int in = gr_set_has(&g->classes[cl], byte);
+            int16_t *id = &split[g->byte_cls[byte]][in];
+            if (*id < 0) *id = (int16_t)n_new++;
+            g->byte_cls[byte] = (uint8_t)*id;
+        }
+        g->n_byte_cls = n_new;
+    }
     *out = g;
     return GR_OK;
 }

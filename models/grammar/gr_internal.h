@@ -51,6 +51,10 @@ struct gr_grammar {
     int32_t n_rules, root;
     gr_bytes_set *classes;
     int32_t n_classes;
+    /* bytes that every class treats alike share an id: the matcher computes and memoises one
+     * transition per id instead of per byte */
+    uint8_t byte_cls[256];
+    int32_t n_byte_cls;
     const gr_vocab *vocab;
 };
 

@@ -18,7 +18,7 @@ typedef struct mnode {
 } mnode;
 
 typedef struct mstate {
-    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: 256 entries in trans, -1 if none yet */
+    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
     uint32_t hash;
     bool accept;
     int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
@@ -247,8 +247,9 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 static int32_t step(gr_matcher *m, int32_t s, unsigned b)
 {
     if (s == DEAD || m->exhausted) return DEAD;
+    unsigned c = m->g->byte_cls[b];
     if (m->states[s].trans_at >= 0) {
-        int32_t t = m->trans[m->states[s].trans_at + b];
+        int32_t t = m->trans[m->states[s].trans_at + c];
         if (t != UNKNOWN) return t;
     }
     m->cur_stamp++;
@@ -269,14 +270,15 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     if (next < 0) next = DEAD;
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
-        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + 256, sizeof *m->trans))
+        int32_t nc = g->n_byte_cls;
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans))
             return next;
         st->trans_at = (int32_t)m->n_trans;
-        for (int i = 0; i < 256; i++)
+        for (int32_t i = 0; i < nc; i++)
             m->trans[m->n_trans + i] = UNKNOWN;
-        m->n_trans += 256;
+        m->n_trans += nc;
     }
-    m->trans[st->trans_at + b] = next;
+    m->trans[st->trans_at + c] = next;
     return next;
 }
 
