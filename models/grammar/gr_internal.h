@@ -135,13 +135,18 @@ enum { GR_SLICE_UTF8 = 0, GR_SLICE_JSON_CHARS = 1, GR_N_SLICES = 2 };
 #define GR_SLICE_STATES 8
 /* next slice-DFA state after byte b from state q, or -1 when b leaves the slice */
 int gr_slice_next(int slice, int q, unsigned b);
+/* Tiers: tier 0 holds every token of the slice; tier t > 0 only those of at most gr_tier_len[t]
+ * bytes, for states that admit every string of the slice up to that length but not beyond (a
+ * bounded repetition such as a maxLength string). */
+enum { GR_N_TIERS = 4 };
+extern const int gr_tier_len[GR_N_TIERS];
 
 struct gr_vocab {
     int32_t n_vocab;
     size_t n_words;
-    gr_trie all;                       /* every ordinary token */
-    gr_trie rest[GR_N_SLICES];         /* the ordinary tokens outside each slice */
-    uint32_t *slice_mask[GR_N_SLICES]; /* the ordinary tokens inside each slice */
+    gr_trie all;                                   /* every ordinary token */
+    gr_trie rest[GR_N_SLICES][GR_N_TIERS];         /* the ordinary tokens outside each tier */
+    uint32_t *slice_mask[GR_N_SLICES][GR_N_TIERS]; /* the ordinary tokens inside each tier */
     int32_t max_depth;
     int32_t *eos;
     size_t n_eos;

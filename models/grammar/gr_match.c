@@ -22,6 +22,7 @@ typedef struct mstate {
     uint32_t hash;
     bool accept;
     int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
+    int8_t tier;  /* and its tier (gr_tier_len) */
 } mstate;
 
 enum { DEAD = 0, UNKNOWN = -1 };
@@ -50,6 +51,9 @@ struct gr_matcher {
     int32_t mask_state[M_MASK_CACHE];
     uint32_t *mask_cache[M_MASK_CACHE];
     int mask_next;
+    uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
+    int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
+    int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
     int64_t budget; /* expansion units left to this API call */
     bool exhausted; /* the budget ran out: results of this call are not cached */
 };
@@ -360,6 +364,8 @@ static void begin_call(gr_matcher *m)
     m->exhausted = false;
 }
 
+static void slice_moves(gr_matcher *m);
+
 gr_matcher *gr_matcher_new(const gr_grammar *g)
 {
     gr_matcher *m = calloc(1, sizeof *m);
@@ -378,6 +384,7 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
     reset_tables(m);
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
+    slice_moves(m);
     begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
@@ -472,36 +479,95 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
     return GR_OK;
 }
 
-/* Whether every string of the slice (every token inside it) is allowed from state s: explores the
- * pairs (matcher state, slice state) reachable on the slice's bytes; every one must be alive. A
- * state whose language is not that regular locally (a bounded count, say) exceeds the bound and
- * simply takes the full walk. */
-static bool slice_allowed(gr_matcher *m, int32_t s, int k)
+/* The (byte class, next slice state) moves of slice k from slice state q, one representative byte
+ * each: exploring a slice costs one step per distinct move, not per byte. */
+static void slice_moves(gr_matcher *m)
 {
-    enum { MAX_PAIRS = 64 };
-    int32_t ps[MAX_PAIRS];
-    int8_t pq[MAX_PAIRS];
-    int n = 1, head = 0;
-    ps[0] = s;
-    pq[0] = 0;
-    while (head < n) {
-        int32_t a = ps[head];
-        int q = pq[head++];
-        for (unsigned b = 0; b < 256; b++) {
-            int q2 = gr_slice_next(k, q, b);
-            if (q2 < 0) continue;
-            int32_t a2 = step(m, a, b);
-            if (a2 == DEAD) return false;
-            bool seen = false;
-            for (int i = 0; i < n && !seen; i++)
-                seen = ps[i] == a2 && pq[i] == q2;
-            if (seen) continue;
-            if (n == MAX_PAIRS) return false;
-            ps[n] = a2;
-            pq[n++] = (int8_t)q2;
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int q = 0; q < GR_SLICE_STATES; q++) {
+            int n = 0;
+            for (unsigned b = 0; b < 256; b++) {
+                int q2 = gr_slice_next(k, q, b);
+                if (q2 < 0) continue;
+                bool seen = false;
+                for (int i = 0; i < n && !seen; i++)
+                    seen = m->g->byte_cls[m->move_b[k][q][i]] == m->g->byte_cls[b] &&
+                           m->move_q[k][q][i] == q2;
+                if (seen) continue;
+                m->move_b[k][q][n] = (uint8_t)b;
+                m->move_q[k][q][n++] = (int8_t)q2;
+            }
+            m->n_moves[k][q] = (int16_t)n;
         }
+}
+
+/* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
+ * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
+ * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
+ * of the slice that long is allowed from s. */
+static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
+{
+    enum { MAX_PAIRS = 256 };
+    int32_t pa[2][MAX_PAIRS];
+    int8_t pq[2][MAX_PAIRS];
+    int32_t seen_a[MAX_PAIRS];
+    int8_t seen_q[MAX_PAIRS];
+    int n = 1, cur = 0, n_seen = 1;
+    pa[0][0] = seen_a[0] = s;
+    pq[0][0] = seen_q[0] = 0;
+    for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
+        int nn = 0, nx = 1 - cur;
+        for (int i = 0; i < n; i++) {
+            int q = pq[cur][i];
+            for (int j = 0; j < m->n_moves[k][q]; j++) {
+                int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
+                int8_t q2 = m->move_q[k][q][j];
+                if (a2 == DEAD) return d - 1;
+                bool dup = false;
+                if (max_depth == 0) { /* closure: a pair seen at any level is done */
+                    for (int x = 0; x < n_seen && !dup; x++)
+                        dup = seen_a[x] == a2 && seen_q[x] == q2;
+                    if (!dup) {
+                        if (n_seen == MAX_PAIRS) return d - 1;
+                        seen_a[n_seen] = a2;
+                        seen_q[n_seen++] = q2;
+                    }
+                } else {
+                    for (int x = 0; x < nn && !dup; x++)
+                        dup = pa[nx][x] == a2 && pq[nx][x] == q2;
+                }
+                if (dup) continue;
+                if (nn == MAX_PAIRS) return d - 1;
+                pa[nx][nn] = a2;
+                pq[nx][nn++] = q2;
+            }
+        }
+        if (nn == 0) return INT32_MAX; /* closed: every reachable pair is alive */
+        n = nn;
+        cur = nx;
     }
-    return true;
+    return max_depth;
+}
+
+/* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
+ * wholesale (the smallest remaining trie), or none. */
+static void choose_slice(gr_matcher *m, int32_t s)
+{
+    int k = 0, tier = 0;
+    while (k < GR_N_SLICES && slice_depth(m, s, k, 0) != INT32_MAX)
+        k++;
+    if (k == GR_N_SLICES) {
+        int32_t depth[GR_N_SLICES];
+        for (int j = 0; j < GR_N_SLICES; j++)
+            depth[j] = slice_depth(m, s, j, gr_tier_len[1]);
+        for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
+            for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
+                if (depth[j] >= gr_tier_len[tier]) k = j;
+        tier--;
+    }
+    if (m->exhausted) return;
+    m->states[s].slice = (int8_t)k;
+    m->states[s].tier = (int8_t)(k < GR_N_SLICES ? tier : 0);
 }
 
 static void walk_trie(gr_matcher *m, uint32_t *mask)
@@ -512,19 +578,14 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
     if (m->states[m->cur].n_tops == 0) return;
-    if (m->states[m->cur].slice < 0) {
-        int k = 0;
-        while (k < GR_N_SLICES && !slice_allowed(m, m->cur, k))
-            k++;
-        if (m->exhausted) return;
-        m->states[m->cur].slice = (int8_t)k;
-    }
+    if (m->states[m->cur].slice < 0) choose_slice(m, m->cur);
+    if (m->exhausted) return;
     const gr_trie *t = &v->all;
-    int k = m->states[m->cur].slice;
+    int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
     if (k < GR_N_SLICES) {
         for (size_t w = 0; w < v->n_words; w++)
-            mask[w] |= v->slice_mask[k][w];
-        t = &v->rest[k];
+            mask[w] |= v->slice_mask[k][tier][w];
+        t = &v->rest[k][tier];
     }
     int32_t *st = m->dfs;
     st[0] = m->cur;

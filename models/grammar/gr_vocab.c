@@ -24,6 +24,8 @@ static int cmp_tokens(const void *a, const void *b)
     return x->id < y->id ? -1 : 1;
 }
 
+const int gr_tier_len[GR_N_TIERS] = {0, 16, 12, 8};
+
 int gr_slice_next(int slice, int q, unsigned b)
 {
     switch (q) {
@@ -68,10 +70,11 @@ void gr_vocab_free(gr_vocab *v)
 {
     if (!v) return;
     trie_free(&v->all);
-    for (int k = 0; k < GR_N_SLICES; k++) {
-        trie_free(&v->rest[k]);
-        free(v->slice_mask[k]);
-    }
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            trie_free(&v->rest[k][t]);
+            free(v->slice_mask[k][t]);
+        }
     free(v->eos), free(v->is_eos), free(v->is_special), free(v->bytes), free(v->len);
     free(v);
 }
@@ -186,18 +189,20 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         order[i] = st[i].id;
     free(st);
     if (!build_trie(v, &v->all, order, m)) goto oom;
-    for (int k = 0; k < GR_N_SLICES; k++) {
-        v->slice_mask[k] = calloc(v->n_words, sizeof *v->slice_mask[k]);
-        if (!v->slice_mask[k]) goto oom;
-        int32_t r = 0;
-        for (int32_t i = 0; i < m; i++) {
-            if (in_slice(v, k, order[i]))
-                v->slice_mask[k][order[i] >> 5] |= 1u << (order[i] & 31);
-            else
-                rest[r++] = order[i];
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            uint32_t *sm = v->slice_mask[k][t] = calloc(v->n_words, sizeof *sm);
+            if (!sm) goto oom;
+            int32_t r = 0;
+            for (int32_t i = 0; i < m; i++) {
+                int32_t id = order[i];
+                if (in_slice(v, k, id) && (t == 0 || v->len[id] <= (uint32_t)gr_tier_len[t]))
+                    sm[id >> 5] |= 1u << (id & 31);
+                else
+                    rest[r++] = id;
+            }
+            if (!build_trie(v, &v->rest[k][t], rest, r)) goto oom;
         }
-        if (!build_trie(v, &v->rest[k], rest, r)) goto oom;
-    }
     free(order), free(rest);
     *out = v;
     return GR_OK;
