@@ -243,7 +243,7 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
         for (int32_t a = 0; a < b->rules[r].n_alts; a++) {
             const gr_seq *s = &b->rules[r].alts[a];
             g->alts[k++] = c;
-            memcpy(g->code + c, s->e, (size_t)s->n * sizeof *s->e);
+            if (s->n) memcpy(g->code + c, s->e, (size_t)s->n * sizeof *s->e);
             c += s->n;
             g->code[c].kind = GR_END;
             g->code[c].arg = r;

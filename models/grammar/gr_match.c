@@ -166,7 +166,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
         const mstate *s = &m->states[i];
         if (s->hash == h && s->n_tops == n && s->accept == accept &&
-            memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0)
+            (n == 0 || memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0))
             return i;
     }
     if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
@@ -180,7 +180,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->hash = h;
     s->trans_at = -1;
     s->slice = -1;
-    memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
+    if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
         if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
@@ -242,7 +242,7 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
         m->exhausted = true;
         return -1;
     }
-    qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
+    if (n_out > 1) qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
     return intern(m, m->out, n_out, accept);
 }
 

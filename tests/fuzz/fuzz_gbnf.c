@@ -12,6 +12,7 @@
 #include "tests/grammar/small_vocab.h"
 
 static gr_vocab *vocab;
+static tok_tokenizer *tok; /* kept for the process: the vocabulary points into it */
 
 static void check_state(gr_matcher *m)
 {
@@ -31,11 +32,10 @@ static void check_state(gr_matcher *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!vocab) {
-        tok_tokenizer *tok = small_tokenizer();
+        tok = small_tokenizer();
         int32_t eos = SMALL_EOS;
         char err[256];
         if (!tok || gr_vocab_new(&vocab, tok, &eos, 1, err, sizeof err) != GR_OK) abort();
-        /* the vocabulary keeps pointers into the tokenizer: it lives as long as the process */
     }
     const uint8_t *nul = memchr(data, 0, size);
     size_t glen = nul ? (size_t)(nul - data) : size;
