@@ -138,7 +138,7 @@ int gr_slice_next(int slice, int q, unsigned b);
 /* Tiers: tier 0 holds every token of the slice; tier t > 0 only those of at most gr_tier_len[t]
  * bytes, for states that admit every string of the slice up to that length but not beyond (a
  * bounded repetition such as a maxLength string). */
-enum { GR_N_TIERS = 4 };
+enum { GR_N_TIERS = 6 };
 extern const int gr_tier_len[GR_N_TIERS];
 
 struct gr_vocab {

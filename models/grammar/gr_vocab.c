@@ -24,7 +24,7 @@ static int cmp_tokens(const void *a, const void *b)
     return x->id < y->id ? -1 : 1;
 }
 
-const int gr_tier_len[GR_N_TIERS] = {0, 16, 12, 8};
+const int gr_tier_len[GR_N_TIERS] = {0, 16, 12, 8, 6, 4};
 
 int gr_slice_next(int slice, int q, unsigned b)
 {
