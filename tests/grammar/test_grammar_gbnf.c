@@ -224,6 +224,32 @@ static void test_many_rules(void)
     free(in), free(text);
 }
 
+/* A long bounded run creates a new state per byte: past the table bounds the matcher rebuilds its
+ * tables around the live state and goes on exactly (masks still agree with the brute force). */
+static void test_compaction(void)
+{
+    gr_grammar *g = compile(vocab, "root ::= \"(\" [a-z]{0,50000} \")\"");
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    if (!m) return;
+    enum { N = 40000 };
+    uint8_t *text = malloc(N + 2);
+    text[0] = '(';
+    for (int i = 1; i <= N; i++)
+        text[i] = (uint8_t)('a' + i % 26);
+    text[N + 1] = ')';
+    CHECK(gr_matcher_accept_token(m, '(') == GR_OK);
+    bool ok = true;
+    for (int i = 1; i <= N && ok; i++)
+        ok = gr_matcher_accept_token(m, text[i]) == GR_OK;
+    CHECK(ok);
+    int32_t eos = SMALL_EOS;
+    check_mask(vocab, g, m, text, N + 1, &eos, 1, tok, "after 40000 bytes");
+    CHECK(gr_matcher_accept_token(m, ')') == GR_OK && gr_matcher_is_terminated(m));
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    free(text);
+}
+
 static void test_choice(void)
 {
     const char *choices[] = {"yes", "no", "n/a", "", "日本"};
@@ -285,6 +311,7 @@ int main(void)
     test_masks();
     test_tokens();
     test_many_rules();
+    test_compaction();
     test_choice();
     gr_vocab_free(vocab);
     tok_free(tok);
