@@ -367,8 +367,11 @@ static bool parse_seq(rx *r, bool top)
                     const char *gt = memchr(r->p, '>', (size_t)(r->end - r->p));
                     if (!gt) return rx_fail(r, at, "unterminated group name");
                     r->p = gt + 1;
-                } else {
+                } else if (r->end - r->p >= 2 &&
+                           (r->p[1] == '=' || r->p[1] == '!' || r->p[1] == '<')) {
                     return rx_fail(r, at, "lookahead and lookbehind are not supported");
+                } else {
+                    return rx_fail(r, at, "group modifiers such as (?i) are not supported");
                 }
             }
             if (!puts_(r, "(") || !parse_alt(r, false)) return false;

@@ -113,6 +113,8 @@ static void test_errors(void)
     expect_error("a(?!b)", "lookahead");
     expect_error("(?<=a)b", "lookahead");
     expect_error("(?<!a)b", "lookahead");
+    expect_error("(?i)abc", "group modifiers");
+    expect_error("(?", "group modifiers");
     expect_error("\\bword\\b", "word boundary");
     expect_error("a^b", "anchor ^");
     expect_error("a$b", "anchor $");
