@@ -8,9 +8,11 @@
 
 #include "models/grammar/gr_internal.h"
 
-/* Past these the matcher drops its caches and rebuilds its live state (memory stays bounded). */
-#define M_MAX_NODES (1 << 22)
-#define M_MAX_STATES (1 << 15)
+/* Past these the matcher drops its caches and rebuilds its live state: a matcher's tables stay
+ * within a few tens of MiB whatever the grammar and the length of the output. */
+#define M_MAX_NODES (1 << 20)
+#define M_MAX_STATES (1 << 14)
+#define M_MAX_POOL (1 << 22)
 #define M_MASK_CACHE 4
 
 typedef struct mnode {
@@ -315,7 +317,8 @@ static int32_t initial_state(gr_matcher *m)
 /* Rebuilds the tables around the live state when they grow past the bounds. */
 static bool compact(gr_matcher *m)
 {
-    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES) return true;
+    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES && m->n_pool < M_MAX_POOL)
+        return true;
     const mstate *s = &m->states[m->cur];
     int32_t n = s->n_tops;
     bool accept = s->accept;
