@@ -316,12 +316,12 @@ static bool parse_sequence(gbnf_parser *ps, gr_seq *s)
             return fail(ps, at, "unexpected character '%s'",
                         (unsigned char)c >= 0x20 && (unsigned char)c < 0x7F ? ch : "?");
         }
-        /* postfix operators bind to the item just parsed */
-        for (;;) {
-            const char *q = ps->p;
-            while (q < ps->end && (*q == ' ' || *q == '\t'))
-                q++;
-            if (q >= ps->end || (*q != '*' && *q != '+' && *q != '?' && *q != '{')) break;
+        /* one postfix operator binds to the item just parsed (as in llama.cpp: x** is an error;
+         * write (x*)* to mean it) */
+        const char *q = ps->p;
+        while (q < ps->end && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < ps->end && (*q == '*' || *q == '+' || *q == '?' || *q == '{')) {
             ps->p = q;
             if (!parse_quantifier(ps, s, from)) return false;
         }

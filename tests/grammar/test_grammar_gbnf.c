@@ -38,6 +38,8 @@ static void test_errors(void)
     expect_error("root ::= \"a\"{3,1}", "n < m", NULL);
     expect_error("root ::= \"a\"{200000}", "limit", NULL);
     expect_error("root ::= \"a\"{2", "expected '}'", NULL);
+    expect_error("root ::= \"a\"*+", "line 1, column 14", "needs an item");
+    expect_error("root ::= \"a\"{2}?", "needs an item", NULL);
     expect_error("root ::= \"a\"\nroot ::= \"b\"", "line 2, column 1", "defined twice");
     expect_error("root ::= root \"a\" | \"b\"", "left-recursive", "'root'");
     expect_error("root ::= x\nx ::= y \"a\"\ny ::= \"b\"? x | \"c\"", "left-recursive", NULL);
