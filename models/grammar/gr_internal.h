@@ -19,11 +19,13 @@
 #define GR_MAX_NEST 256      /* parenthesis depth */
 /* A matcher step whose stack set grows beyond GR_MAX_TOPS stacks, or whose expansion takes more
  * than GR_MAX_STEP_WORK units, is refused (the byte is rejected, never wrongly accepted). One call
- * of the matcher's API (a mask, a token) spends at most GR_CALL_BUDGET units (well under a second)
- * fails beyond: wildly ambiguous grammars fail instead of stalling the engine. */
+ * of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS of
+ * wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling the
+ * engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */
 #define GR_MAX_TOPS (1 << 14)
 #define GR_MAX_STEP_WORK (1 << 18)
-#define GR_CALL_BUDGET (1ll << 23)
+#define GR_CALL_BUDGET (1ll << 28)
+#define GR_CALL_SECONDS 0.5
 
 /* A grammar over bytes: every rule is a list of alternatives, each a sequence of elements ended by
  * GR_END. Code-point classes of the source have been expanded into byte-range sequences. */

@@ -5,6 +5,7 @@
  * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "models/grammar/gr_internal.h"
 
@@ -56,9 +57,18 @@ struct gr_matcher {
     uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
     int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
     int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
-    int64_t budget; /* expansion units left to this API call */
-    bool exhausted; /* the budget ran out: results of this call are not cached */
+    int64_t budget;     /* expansion units left to this API call */
+    uint32_t clock_div; /* the deadline is read every 4096 expansions */
+    double deadline;    /* CLOCK_MONOTONIC seconds */
+    bool exhausted;     /* the budget ran out: results of this call are not cached */
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static uint32_t mix(uint32_t h)
 {
@@ -211,7 +221,7 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
     int64_t work = 0;
     while (n_work > 0) {
         if (++work > GR_MAX_STEP_WORK) return false;
-        if (--m->budget < 0) {
+        if (--m->budget < 0 || ((++m->clock_div & 4095) == 0 && now_s() > m->deadline)) {
             m->exhausted = true;
             return false;
         }
@@ -364,6 +374,7 @@ static bool compact(gr_matcher *m)
 static void begin_call(gr_matcher *m)
 {
     m->budget = GR_CALL_BUDGET;
+    m->deadline = now_s() + GR_CALL_SECONDS;
     m->exhausted = false;
 }
 
