@@ -80,6 +80,12 @@ static void test_search(void)
     RX("abc$", GR_REGEX_SEARCH, L("abc", "xxabc"), L("abcx"));
     RX("^a$|b", GR_REGEX_SEARCH, L("a", "xbx"), L("ax", "xa"));
     RX("", GR_REGEX_SEARCH, L("", "anything"), L(NULL));
+    /* a top-level alternative that is one group carries its anchors into the group */
+    RX("(^a$)|(^b)", GR_REGEX_SEARCH, L("a", "bxx"), L("xa", "ax", "xb"));
+    RX("^(a|$)", GR_REGEX_SEARCH, L("a", "", "axx"), L("xa", "x"));
+    RX("(?:^\\d+$)|x", GR_REGEX_SEARCH, L("12", "axb"), L("1a", "a"));
+    RX("(^Hpt_|^Int_|_Armour_)", GR_REGEX_SEARCH, L("Hpt_x", "a_Armour_b"), L("aHpt_", "Int"));
+    RX("(^a$)|(b)", 0, L("a", "b"), L("ab", ""));
 }
 
 static void test_json_string(void)
@@ -118,7 +124,9 @@ static void test_errors(void)
     expect_error("\\bword\\b", "word boundary");
     expect_error("a^b", "anchor ^");
     expect_error("a$b", "anchor $");
-    expect_error("(^a)", "anchor ^");
+    expect_error("a(^b)", "anchor ^");
+    expect_error("(^a)b", "anchor ^");
+    expect_error("(a$)*", "anchor $");
     expect_error("*a", "nothing to repeat at offset 0");
     expect_error("a**", "nothing to repeat");
     expect_error("(ab", "unclosed group");
