@@ -438,6 +438,16 @@ static bool parse_seq(rx *r, bool top)
     return true;
 }
 
+/* Any text (search mode's free prefix and suffix), escaped like the rest in JSON-string mode. */
+static bool any_text(rx *r)
+{
+    gr_cpset all = {0};
+    gr_cpset_negate(&all);
+    bool ok = all.n > 0 && emit_set(r, &all) && puts_(r, "*");
+    gr_cpset_free(&all);
+    return ok || rx_fail(r, r->p, "out of memory");
+}
+
 /* Just past the ')' matching the '(' at q, or NULL. */
 static const char *group_end(const rx *r, const char *q)
 {
@@ -516,10 +526,10 @@ static bool parse_alt(rx *r, bool top, bool start, bool end)
         } else {
             bool search = top && (r->flags & GR_REGEX_SEARCH);
             bool anchored_start = start || (r->p < r->end && *r->p == '^');
-            if (search && !anchored_start && !puts_(r, "[\\x00-\\U0010FFFF]* ")) return false;
+            if (search && !anchored_start && !(any_text(r) && puts_(r, " "))) return false;
             r->saw_end = false;
             if (!puts_(r, "(") || !parse_seq(r, top) || !puts_(r, ")")) return false;
-            if (search && !r->saw_end && !end && !puts_(r, " [\\x00-\\U0010FFFF]*")) return false;
+            if (search && !r->saw_end && !end && !(puts_(r, " ") && any_text(r))) return false;
         }
         if (r->p < r->end && *r->p == '|') {
             r->p++;

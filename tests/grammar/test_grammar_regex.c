@@ -96,7 +96,8 @@ static void test_json_string(void)
        L("\n", "\"", "\\", "\\u000a", "\\/", "\\u0041"));
     RX(".{2}", GR_REGEX_JSON_STRING, L("\\\"\\\\", "\\u0000a"), L("\\n\\n", "\\r."));
     RX("[^a]", GR_REGEX_JSON_STRING, L("\\b", "\\f", "\\\""), L("a", "\b"));
-    RX("\\d+", GR_REGEX_JSON_STRING | GR_REGEX_SEARCH, L("ab12", "9"), L("ab"));
+    RX("\\d+", GR_REGEX_JSON_STRING | GR_REGEX_SEARCH, L("ab12", "9", "\\\"1\\n"),
+       L("ab", "\"1", "1\\", "1\n", "\\x1"));
 }
 
 static void expect_error(const char *re, const char *frag)
