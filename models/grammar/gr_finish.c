@@ -131,6 +131,10 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
 {
     *out = NULL;
     if (b->failed) return GR_ERR;
+    if (!v) {
+        gr_errf(b->err, b->errlen, "no vocabulary to compile the grammar against");
+        return GR_ERR;
+    }
     int32_t n = b->n_rules, root = -1;
     for (int32_t r = 0; r < n; r++) {
         if (!b->rules[r].name) continue;

@@ -47,6 +47,10 @@ static void test_errors(void)
     expect_error("root ::= \"a\" root", "matches no string", NULL);
     expect_error("root ::= \"\xff\"", "invalid UTF-8", NULL);
     expect_error("root ::= @", "line 1, column 10", "unexpected character '@'");
+    gr_grammar *none = NULL;
+    char e2[128];
+    CHECK(gr_compile_gbnf(&none, NULL, "root ::= \"a\"", 12, e2, sizeof e2) == GR_ERR &&
+          strstr(e2, "vocabulary"));
     /* too deep nesting is refused, not a stack overflow */
     char deep[2000];
     size_t n = (size_t)sprintf(deep, "root ::= ");
