@@ -15,6 +15,8 @@
 #define M_MAX_STATES (1 << 14)
 #define M_MAX_POOL (1 << 22)
 #define M_MASK_CACHE 4
+#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice */
+#define M_PSET 1024     /* > 2 * M_MAX_PAIRS: the pair set stays under half full */
 
 typedef struct mnode {
     int32_t pos, parent, hnext;
@@ -57,6 +59,10 @@ struct gr_matcher {
     uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
     int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
     int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
+    int32_t pair_a[2][M_MAX_PAIRS]; /* slice exploration: this level's and the next level's pairs */
+    int8_t pair_q[2][M_MAX_PAIRS];
+    uint64_t pset_key[M_PSET];
+    uint32_t pset_mark[M_PSET], pset_gen;
     int64_t budget;     /* expansion units left to this API call */
     uint32_t clock_div; /* the deadline is read every 4096 expansions */
     double deadline;    /* CLOCK_MONOTONIC seconds */
@@ -515,43 +521,56 @@ static void slice_moves(gr_matcher *m)
         }
 }
 
+static void next_gen(gr_matcher *m)
+{
+    if (++m->pset_gen == 0) { /* wrapped: old marks could look current */
+        memset(m->pset_mark, 0, sizeof m->pset_mark);
+        m->pset_gen = 1;
+    }
+}
+
+/* A set of (state, slice state) pairs: open addressing, cleared by bumping the generation. */
+static bool pset_insert(gr_matcher *m, int32_t a, int q)
+{
+    uint64_t key = ((uint64_t)(uint32_t)a << 3) | (uint64_t)q;
+    uint32_t h = mix((uint32_t)(key ^ (key >> 32))) & (M_PSET - 1);
+    for (;; h = (h + 1) & (M_PSET - 1)) {
+        if (m->pset_mark[h] != m->pset_gen) {
+            m->pset_mark[h] = m->pset_gen;
+            m->pset_key[h] = key;
+            return true;
+        }
+        if (m->pset_key[h] == key) return false;
+    }
+}
+
 /* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
  * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
  * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
  * of the slice that long is allowed from s. */
 static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
 {
-    enum { MAX_PAIRS = 256 };
-    int32_t pa[2][MAX_PAIRS];
-    int8_t pq[2][MAX_PAIRS];
-    int32_t seen_a[MAX_PAIRS];
-    int8_t seen_q[MAX_PAIRS];
-    int n = 1, cur = 0, n_seen = 1;
-    pa[0][0] = seen_a[0] = s;
-    pq[0][0] = seen_q[0] = 0;
+    /* closure mode gives up sooner: a state that is not closed within a few dozen pairs is a
+     * bounded one, which the tiers handle */
+    int max_pairs = max_depth == 0 ? 64 : M_MAX_PAIRS;
+    int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
+    int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
+    int n = 1, cur = 0;
+    pa[0][0] = s;
+    pq[0][0] = 0;
+    next_gen(m);
+    pset_insert(m, s, 0);
     for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
         int nn = 0, nx = 1 - cur;
+        if (max_depth > 0) next_gen(m); /* levels: a pair may recur at another depth */
         for (int i = 0; i < n; i++) {
             int q = pq[cur][i];
             for (int j = 0; j < m->n_moves[k][q]; j++) {
                 int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
                 int8_t q2 = m->move_q[k][q][j];
                 if (a2 == DEAD) return d - 1;
-                bool dup = false;
-                if (max_depth == 0) { /* closure: a pair seen at any level is done */
-                    for (int x = 0; x < n_seen && !dup; x++)
-                        dup = seen_a[x] == a2 && seen_q[x] == q2;
-                    if (!dup) {
-                        if (n_seen == MAX_PAIRS) return d - 1;
-                        seen_a[n_seen] = a2;
-                        seen_q[n_seen++] = q2;
-                    }
-                } else {
-                    for (int x = 0; x < nn && !dup; x++)
-                        dup = pa[nx][x] == a2 && pq[nx][x] == q2;
-                }
-                if (dup) continue;
-                if (nn == MAX_PAIRS) return d - 1;
+                if (!pset_insert(m, a2, q2)) continue;
+                if (nn == max_pairs) return d - 1;
                 pa[nx][nn] = a2;
                 pq[nx][nn++] = q2;
             }
