@@ -354,6 +354,7 @@ static int parse_gbnf(gr_builder *b, const char *text, size_t len)
     }
     if (memchr(text, 0, len))
         return fail(&ps, memchr(text, 0, len), "NUL byte in the grammar text", NULL), GR_ERR;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) ps.p += 3; /* a byte-order mark */
     for (;;) {
         skip_space(&ps);
         if (ps.p >= ps.end) break;

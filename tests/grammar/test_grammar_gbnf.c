@@ -133,6 +133,8 @@ static void test_languages(void)
     LANG("root ::= [\\x00-\\x7f\\u0100]", {"\x01", true}, {"\xc4\x80", true}, {"\xc3\xbf", false});
     LANG("root ::= [a-cx-z-]+", {"abz-", true}, {"d", false});
     LANG("root ::= []? \"k\"", {"k", true});
+    /* a byte-order mark and CRLF line ends */
+    LANG("\xEF\xBB\xBFroot ::= a\r\na ::= \"x\" |\r\n  \"y\"\r\n", {"x", true}, {"y", true});
     /* rule names with dashes and digits; forward references */
     LANG("root ::= my-rule2 my-rule2\nmy-rule2 ::= [0-9]", {"12", true}, {"1", false});
 }
