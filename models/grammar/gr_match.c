@@ -550,9 +550,9 @@ static bool pset_insert(gr_matcher *m, int32_t a, int q)
  * of the slice that long is allowed from s. */
 static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
 {
-    /* closure mode gives up sooner: a state that is not closed within a few dozen pairs is a
-     * bounded one, which the tiers handle */
-    int max_pairs = max_depth == 0 ? 64 : M_MAX_PAIRS;
+    /* closure mode bounds the pairs of all levels together (they share one set), level mode the
+     * pairs of one level: the set never fills beyond half */
+    int max_pairs = M_MAX_PAIRS, n_total = 1;
     int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
     int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
     int n = 1, cur = 0;
@@ -570,7 +570,7 @@ static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
                 int8_t q2 = m->move_q[k][q][j];
                 if (a2 == DEAD) return d - 1;
                 if (!pset_insert(m, a2, q2)) continue;
-                if (nn == max_pairs) return d - 1;
+                if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
                 pa[nx][nn] = a2;
                 pq[nx][nn++] = q2;
             }
