@@ -5,23 +5,29 @@
  * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "models/grammar/gr_internal.h"
 
-/* Past these the matcher drops its caches and rebuilds its live state (memory stays bounded). */
-#define M_MAX_NODES (1 << 22)
-#define M_MAX_STATES (1 << 15)
+/* Past these the matcher drops its caches and rebuilds its live state: a matcher's tables stay
+ * within a few tens of MiB whatever the grammar and the length of the output. */
+#define M_MAX_NODES (1 << 20)
+#define M_MAX_STATES (1 << 14)
+#define M_MAX_POOL (1 << 22)
 #define M_MASK_CACHE 4
+#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice */
+#define M_PSET 1024     /* > 2 * M_MAX_PAIRS: the pair set stays under half full */
 
 typedef struct mnode {
     int32_t pos, parent, hnext;
 } mnode;
 
 typedef struct mstate {
-    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: 256 entries in trans, -1 if none yet */
+    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
     uint32_t hash;
     bool accept;
     int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
+    int8_t tier;  /* and its tier (gr_tier_len) */
 } mstate;
 
 enum { DEAD = 0, UNKNOWN = -1 };
@@ -50,9 +56,25 @@ struct gr_matcher {
     int32_t mask_state[M_MASK_CACHE];
     uint32_t *mask_cache[M_MASK_CACHE];
     int mask_next;
-    int64_t budget; /* expansion units left to this API call */
-    bool exhausted; /* the budget ran out: results of this call are not cached */
+    uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
+    int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
+    int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
+    int32_t pair_a[2][M_MAX_PAIRS]; /* slice exploration: this level's and the next level's pairs */
+    int8_t pair_q[2][M_MAX_PAIRS];
+    uint64_t pset_key[M_PSET];
+    uint32_t pset_mark[M_PSET], pset_gen;
+    int64_t budget;     /* expansion units left to this API call */
+    uint32_t clock_div; /* the deadline is read every 4096 expansions */
+    double deadline;    /* CLOCK_MONOTONIC seconds */
+    bool exhausted;     /* the budget ran out: results of this call are not cached */
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static uint32_t mix(uint32_t h)
 {
@@ -162,7 +184,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
         const mstate *s = &m->states[i];
         if (s->hash == h && s->n_tops == n && s->accept == accept &&
-            memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0)
+            (n == 0 || memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0))
             return i;
     }
     if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
@@ -176,7 +198,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->hash = h;
     s->trans_at = -1;
     s->slice = -1;
-    memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
+    if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
         if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
@@ -205,7 +227,7 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
     int64_t work = 0;
     while (n_work > 0) {
         if (++work > GR_MAX_STEP_WORK) return false;
-        if (--m->budget < 0) {
+        if (--m->budget < 0 || ((++m->clock_div & 4095) == 0 && now_s() > m->deadline)) {
             m->exhausted = true;
             return false;
         }
@@ -238,7 +260,7 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
         m->exhausted = true;
         return -1;
     }
-    qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
+    if (n_out > 1) qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
     return intern(m, m->out, n_out, accept);
 }
 
@@ -247,8 +269,9 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 static int32_t step(gr_matcher *m, int32_t s, unsigned b)
 {
     if (s == DEAD || m->exhausted) return DEAD;
+    unsigned c = m->g->byte_cls[b];
     if (m->states[s].trans_at >= 0) {
-        int32_t t = m->trans[m->states[s].trans_at + b];
+        int32_t t = m->trans[m->states[s].trans_at + c];
         if (t != UNKNOWN) return t;
     }
     m->cur_stamp++;
@@ -269,14 +292,15 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     if (next < 0) next = DEAD;
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
-        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + 256, sizeof *m->trans))
+        int32_t nc = g->n_byte_cls;
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans))
             return next;
         st->trans_at = (int32_t)m->n_trans;
-        for (int i = 0; i < 256; i++)
+        for (int32_t i = 0; i < nc; i++)
             m->trans[m->n_trans + i] = UNKNOWN;
-        m->n_trans += 256;
+        m->n_trans += nc;
     }
-    m->trans[st->trans_at + b] = next;
+    m->trans[st->trans_at + c] = next;
     return next;
 }
 
@@ -309,7 +333,8 @@ static int32_t initial_state(gr_matcher *m)
 /* Rebuilds the tables around the live state when they grow past the bounds. */
 static bool compact(gr_matcher *m)
 {
-    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES) return true;
+    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES && m->n_pool < M_MAX_POOL)
+        return true;
     const mstate *s = &m->states[m->cur];
     int32_t n = s->n_tops;
     bool accept = s->accept;
@@ -355,8 +380,11 @@ static bool compact(gr_matcher *m)
 static void begin_call(gr_matcher *m)
 {
     m->budget = GR_CALL_BUDGET;
+    m->deadline = now_s() + GR_CALL_SECONDS;
     m->exhausted = false;
 }
+
+static void slice_moves(gr_matcher *m);
 
 gr_matcher *gr_matcher_new(const gr_grammar *g)
 {
@@ -376,6 +404,7 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
     reset_tables(m);
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
+    slice_moves(m);
     begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
@@ -470,36 +499,108 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
     return GR_OK;
 }
 
-/* Whether every string of the slice (every token inside it) is allowed from state s: explores the
- * pairs (matcher state, slice state) reachable on the slice's bytes; every one must be alive. A
- * state whose language is not that regular locally (a bounded count, say) exceeds the bound and
- * simply takes the full walk. */
-static bool slice_allowed(gr_matcher *m, int32_t s, int k)
+/* The (byte class, next slice state) moves of slice k from slice state q, one representative byte
+ * each: exploring a slice costs one step per distinct move, not per byte. */
+static void slice_moves(gr_matcher *m)
 {
-    enum { MAX_PAIRS = 64 };
-    int32_t ps[MAX_PAIRS];
-    int8_t pq[MAX_PAIRS];
-    int n = 1, head = 0;
-    ps[0] = s;
-    pq[0] = 0;
-    while (head < n) {
-        int32_t a = ps[head];
-        int q = pq[head++];
-        for (unsigned b = 0; b < 256; b++) {
-            int q2 = gr_slice_next(k, q, b);
-            if (q2 < 0) continue;
-            int32_t a2 = step(m, a, b);
-            if (a2 == DEAD) return false;
-            bool seen = false;
-            for (int i = 0; i < n && !seen; i++)
-                seen = ps[i] == a2 && pq[i] == q2;
-            if (seen) continue;
-            if (n == MAX_PAIRS) return false;
-            ps[n] = a2;
-            pq[n++] = (int8_t)q2;
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int q = 0; q < GR_SLICE_STATES; q++) {
+            int n = 0;
+            for (unsigned b = 0; b < 256; b++) {
+                int q2 = gr_slice_next(k, q, b);
+                if (q2 < 0) continue;
+                bool seen = false;
+                for (int i = 0; i < n && !seen; i++)
+                    seen = m->g->byte_cls[m->move_b[k][q][i]] == m->g->byte_cls[b] &&
+                           m->move_q[k][q][i] == q2;
+                if (seen) continue;
+                m->move_b[k][q][n] = (uint8_t)b;
+                m->move_q[k][q][n++] = (int8_t)q2;
+            }
+            m->n_moves[k][q] = (int16_t)n;
         }
+}
+
+static void next_gen(gr_matcher *m)
+{
+    if (++m->pset_gen == 0) { /* wrapped: old marks could look current */
+        memset(m->pset_mark, 0, sizeof m->pset_mark);
+        m->pset_gen = 1;
     }
-    return true;
+}
+
+/* A set of (state, slice state) pairs: open addressing, cleared by bumping the generation. */
+static bool pset_insert(gr_matcher *m, int32_t a, int q)
+{
+    uint64_t key = ((uint64_t)(uint32_t)a << 3) | (uint64_t)q;
+    uint32_t h = mix((uint32_t)(key ^ (key >> 32))) & (M_PSET - 1);
+    for (;; h = (h + 1) & (M_PSET - 1)) {
+        if (m->pset_mark[h] != m->pset_gen) {
+            m->pset_mark[h] = m->pset_gen;
+            m->pset_key[h] = key;
+            return true;
+        }
+        if (m->pset_key[h] == key) return false;
+    }
+}
+
+/* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
+ * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
+ * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
+ * of the slice that long is allowed from s. */
+static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
+{
+    /* closure mode bounds the pairs of all levels together (they share one set), level mode the
+     * pairs of one level: the set never fills beyond half */
+    int max_pairs = M_MAX_PAIRS, n_total = 1;
+    int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
+    int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
+    int n = 1, cur = 0;
+    pa[0][0] = s;
+    pq[0][0] = 0;
+    next_gen(m);
+    pset_insert(m, s, 0);
+    for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
+        int nn = 0, nx = 1 - cur;
+        if (max_depth > 0) next_gen(m); /* levels: a pair may recur at another depth */
+        for (int i = 0; i < n; i++) {
+            int q = pq[cur][i];
+            for (int j = 0; j < m->n_moves[k][q]; j++) {
+                int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
+                int8_t q2 = m->move_q[k][q][j];
+                if (a2 == DEAD) return d - 1;
+                if (!pset_insert(m, a2, q2)) continue;
+                if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
+                pa[nx][nn] = a2;
+                pq[nx][nn++] = q2;
+            }
+        }
+        if (nn == 0) return INT32_MAX; /* closed: every reachable pair is alive */
+        n = nn;
+        cur = nx;
+    }
+    return max_depth;
+}
+
+/* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
+ * wholesale (the smallest remaining trie), or none. */
+static void choose_slice(gr_matcher *m, int32_t s)
+{
+    int k = 0, tier = 0;
+    while (k < GR_N_SLICES && slice_depth(m, s, k, 0) != INT32_MAX)
+        k++;
+    if (k == GR_N_SLICES) {
+        int32_t depth[GR_N_SLICES];
+        for (int j = 0; j < GR_N_SLICES; j++)
+            depth[j] = slice_depth(m, s, j, gr_tier_len[1]);
+        for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
+            for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
+                if (depth[j] >= gr_tier_len[tier]) k = j;
+        tier--;
+    }
+    if (m->exhausted) return;
+    m->states[s].slice = (int8_t)k;
+    m->states[s].tier = (int8_t)(k < GR_N_SLICES ? tier : 0);
 }
 
 static void walk_trie(gr_matcher *m, uint32_t *mask)
@@ -510,19 +611,14 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
     if (m->states[m->cur].n_tops == 0) return;
-    if (m->states[m->cur].slice < 0) {
-        int k = 0;
-        while (k < GR_N_SLICES && !slice_allowed(m, m->cur, k))
-            k++;
-        if (m->exhausted) return;
-        m->states[m->cur].slice = (int8_t)k;
-    }
+    if (m->states[m->cur].slice < 0) choose_slice(m, m->cur);
+    if (m->exhausted) return;
     const gr_trie *t = &v->all;
-    int k = m->states[m->cur].slice;
+    int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
     if (k < GR_N_SLICES) {
         for (size_t w = 0; w < v->n_words; w++)
-            mask[w] |= v->slice_mask[k][w];
-        t = &v->rest[k];
+            mask[w] |= v->slice_mask[k][tier][w];
+        t = &v->rest[k][tier];
     }
     int32_t *st = m->dfs;
     st[0] = m->cur;

@@ -7,17 +7,24 @@
 
 #include "models/grammar/gr_internal.h"
 
-static const gr_vocab *sort_vocab;
+/* Tokens sorted by their bytes (no global comparator state: vocabularies may be built on several
+ * threads at once). */
+typedef struct sort_tok {
+    const uint8_t *b;
+    uint32_t len;
+    int32_t id;
+} sort_tok;
 
 static int cmp_tokens(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_vocab->len[x], ly = sort_vocab->len[y];
-    int c = memcmp(sort_vocab->bytes[x], sort_vocab->bytes[y], lx < ly ? lx : ly);
+    const sort_tok *x = a, *y = b;
+    int c = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
     if (c) return c;
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return x < y ? -1 : 1;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->id < y->id ? -1 : 1;
 }
+
+const int gr_tier_len[GR_N_TIERS] = {0, 16, 12, 8, 6, 4};
 
 int gr_slice_next(int slice, int q, unsigned b)
 {
@@ -63,10 +70,11 @@ void gr_vocab_free(gr_vocab *v)
 {
     if (!v) return;
     trie_free(&v->all);
-    for (int k = 0; k < GR_N_SLICES; k++) {
-        trie_free(&v->rest[k]);
-        free(v->slice_mask[k]);
-    }
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            trie_free(&v->rest[k][t]);
+            free(v->slice_mask[k][t]);
+        }
     free(v->eos), free(v->is_eos), free(v->is_special), free(v->bytes), free(v->len);
     free(v);
 }
@@ -172,22 +180,29 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         v->is_special[id] = tok_is_special(tok, id);
         if (v->bytes[id] && v->len[id] > 0 && !v->is_special[id] && !v->is_eos[id]) order[m++] = id;
     }
-    sort_vocab = v;
-    qsort(order, (size_t)m, sizeof *order, cmp_tokens);
-    sort_vocab = NULL;
+    sort_tok *st = malloc(((size_t)m + 1) * sizeof *st);
+    if (!st) goto oom;
+    for (int32_t i = 0; i < m; i++)
+        st[i] = (sort_tok){v->bytes[order[i]], v->len[order[i]], order[i]};
+    qsort(st, (size_t)m, sizeof *st, cmp_tokens);
+    for (int32_t i = 0; i < m; i++)
+        order[i] = st[i].id;
+    free(st);
     if (!build_trie(v, &v->all, order, m)) goto oom;
-    for (int k = 0; k < GR_N_SLICES; k++) {
-        v->slice_mask[k] = calloc(v->n_words, sizeof *v->slice_mask[k]);
-        if (!v->slice_mask[k]) goto oom;
-        int32_t r = 0;
-        for (int32_t i = 0; i < m; i++) {
-            if (in_slice(v, k, order[i]))
-                v->slice_mask[k][order[i] >> 5] |= 1u << (order[i] & 31);
-            else
-                rest[r++] = order[i];
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            uint32_t *sm = v->slice_mask[k][t] = calloc(v->n_words, sizeof *sm);
+            if (!sm) goto oom;
+            int32_t r = 0;
+            for (int32_t i = 0; i < m; i++) {
+                int32_t id = order[i];
+                if (in_slice(v, k, id) && (t == 0 || v->len[id] <= (uint32_t)gr_tier_len[t]))
+                    sm[id >> 5] |= 1u << (id & 31);
+                else
+                    rest[r++] = id;
+            }
+            if (!build_trie(v, &v->rest[k][t], rest, r)) goto oom;
         }
-        if (!build_trie(v, &v->rest[k], rest, r)) goto oom;
-    }
     free(order), free(rest);
     *out = v;
     return GR_OK;

@@ -98,7 +98,10 @@ int main(int argc, char **argv)
             gr_matcher *m = gr_matcher_new(g);
             for (size_t i = 0; i <= n; i++) {
                 t0 = now_us();
-                gr_matcher_fill_mask(m, mask);
+                if (gr_matcher_fill_mask(m, mask) != GR_OK) {
+                    fprintf(stderr, "%s: mask failed before token %zu\n", work[w].name, i);
+                    return 1;
+                }
                 t[k++] = now_us() - t0;
                 if (getenv("GRAMMAR_BENCH_SLOW") && t[k - 1] > 1000) {
                     size_t bl = 0;
