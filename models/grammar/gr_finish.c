@@ -131,6 +131,10 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
 {
     *out = NULL;
     if (b->failed) return GR_ERR;
+    if (!v) {
+        gr_errf(b->err, b->errlen, "no vocabulary to compile the grammar against");
+        return GR_ERR;
+    }
     int32_t n = b->n_rules, root = -1;
     for (int32_t r = 0; r < n; r++) {
         if (!b->rules[r].name) continue;
@@ -243,7 +247,7 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
         for (int32_t a = 0; a < b->rules[r].n_alts; a++) {
             const gr_seq *s = &b->rules[r].alts[a];
             g->alts[k++] = c;
-            memcpy(g->code + c, s->e, (size_t)s->n * sizeof *s->e);
+            if (s->n) memcpy(g->code + c, s->e, (size_t)s->n * sizeof *s->e);
             c += s->n;
             g->code[c].kind = GR_END;
             g->code[c].arg = r;
@@ -257,6 +261,21 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
     if (b->n_classes) memcpy(g->classes, b->classes, (size_t)b->n_classes * sizeof *g->classes);
     g->n_classes = b->n_classes;
     g->vocab = v;
+    /* partition refinement: split every byte-equivalence class by membership in each set */
+    memset(g->byte_cls, 0, sizeof g->byte_cls);
+    g->n_byte_cls = 1;
+    for (int32_t cl = 0; cl < g->n_classes && g->n_byte_cls < 256; cl++) {
+        int16_t split[256][2];
+        memset(split, 0xff, sizeof split);
+        int32_t n_new = 0;
+        for (unsigned byte = 0; byte < 256; byte++) {
+            int in = gr_set_has(&g->classes[cl], byte);
+            int16_t *id = &split[g->byte_cls[byte]][in];
+            if (*id < 0) *id = (int16_t)n_new++;
+            g->byte_cls[byte] = (uint8_t)*id;
+        }
+        g->n_byte_cls = n_new;
+    }
     *out = g;
     return GR_OK;
 }

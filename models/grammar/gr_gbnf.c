@@ -1,5 +1,5 @@
 /* The GBNF front end (llama.cpp's dialect, docs/structured-outputs.md): parses rules into the IR
- * builder, with every error naming a line and column; also compiles lists of literal choices. */
+ * builder, with every error naming a line and column. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,12 +316,12 @@ static bool parse_sequence(gbnf_parser *ps, gr_seq *s)
             return fail(ps, at, "unexpected character '%s'",
                         (unsigned char)c >= 0x20 && (unsigned char)c < 0x7F ? ch : "?");
         }
-        /* postfix operators bind to the item just parsed */
-        for (;;) {
-            const char *q = ps->p;
-            while (q < ps->end && (*q == ' ' || *q == '\t'))
-                q++;
-            if (q >= ps->end || (*q != '*' && *q != '+' && *q != '?' && *q != '{')) break;
+        /* one postfix operator binds to the item just parsed (as in llama.cpp: x** is an error;
+         * write (x*)* to mean it) */
+        const char *q = ps->p;
+        while (q < ps->end && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q < ps->end && (*q == '*' || *q == '+' || *q == '?' || *q == '{')) {
             ps->p = q;
             if (!parse_quantifier(ps, s, from)) return false;
         }
@@ -354,6 +354,7 @@ static int parse_gbnf(gr_builder *b, const char *text, size_t len)
     }
     if (memchr(text, 0, len))
         return fail(&ps, memchr(text, 0, len), "NUL byte in the grammar text", NULL), GR_ERR;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) ps.p += 3; /* a byte-order mark */
     for (;;) {
         skip_space(&ps);
         if (ps.p >= ps.end) break;
@@ -389,34 +390,6 @@ int gr_compile_gbnf(gr_grammar **out, const gr_vocab *v, const char *gbnf, size_
     gr_builder_init(&b, err, errlen);
     int rc = parse_gbnf(&b, gbnf, len);
     if (rc == GR_OK) rc = gr_builder_finish(&b, "root", v, out);
-    gr_builder_free(&b);
-    return rc;
-}
-
-int gr_compile_choice(gr_grammar **out, const gr_vocab *v, const char *const *choices, size_t n,
-                      char *err, size_t errlen)
-{
-    *out = NULL;
-    if (n == 0) {
-        gr_errf(err, errlen, "choice: the list of choices is empty");
-        return GR_ERR;
-    }
-    gr_builder b;
-    gr_builder_init(&b, err, errlen);
-    int32_t root = gr_rule_named(&b, "root", 4, 1, 1);
-    if (root >= 0) b.rules[root].defined = true;
-    for (size_t i = 0; i < n && !b.failed; i++) {
-        gr_seq *s = gr_rule_add_alt(&b, root);
-        if (!s) break;
-        /* choices are raw UTF-8 bytes: each byte is its own single-byte class */
-        for (const unsigned char *c = (const unsigned char *)choices[i]; *c && !b.failed; c++) {
-            gr_bytes_set set = {{0}};
-            set.w[*c >> 6] |= 1ull << (*c & 63);
-            int32_t k = gr_class_index(&b, &set);
-            if (k < 0 || !gr_seq_push(&b, s, GR_CLASS, k)) break;
-        }
-    }
-    int rc = b.failed ? GR_ERR : gr_builder_finish(&b, "root", v, out);
     gr_builder_free(&b);
     return rc;
 }

@@ -17,8 +17,15 @@
 #define GR_MAX_RULES (1 << 18)
 #define GR_MAX_REPEAT 100000 /* largest m or n in x{m,n} */
 #define GR_MAX_NEST 256      /* parenthesis depth */
-/* A matcher step whose stack set grows beyond this is refused (the bytes are rejected). */
-#define GR_MAX_TOPS 8192
+/* A matcher step whose stack set grows beyond GR_MAX_TOPS stacks, or whose expansion takes more
+ * than GR_MAX_STEP_WORK units, is refused (the byte is rejected, never wrongly accepted). One call
+ * of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS of
+ * wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling the
+ * engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */
+#define GR_MAX_TOPS (1 << 14)
+#define GR_MAX_STEP_WORK (1 << 18)
+#define GR_CALL_BUDGET (1ll << 28)
+#define GR_CALL_SECONDS 0.5
 
 /* A grammar over bytes: every rule is a list of alternatives, each a sequence of elements ended by
  * GR_END. Code-point classes of the source have been expanded into byte-range sequences. */
@@ -46,6 +53,10 @@ struct gr_grammar {
     int32_t n_rules, root;
     gr_bytes_set *classes;
     int32_t n_classes;
+    /* bytes that every class treats alike share an id: the matcher computes and memoises one
+     * transition per id instead of per byte */
+    uint8_t byte_cls[256];
+    int32_t n_byte_cls;
     const gr_vocab *vocab;
 };
 
@@ -67,6 +78,8 @@ typedef struct gr_builder {
     gr_bytes_set *classes;
     int32_t n_classes, cap_classes;
     int32_t byte_class[256]; /* 1 + index of the class of exactly that byte, 0 if none yet */
+    int32_t *names;          /* open addressing: 1 + index of a named rule, 0 empty */
+    uint32_t names_cap, n_names;
     int64_t n_elems;
     char *err;
     size_t errlen;
@@ -102,18 +115,40 @@ void gr_cpset_negate(gr_cpset *s); /* over U+0000..U+10FFFF, surrogates excluded
 void gr_cpset_free(gr_cpset *s);
 
 /* ---- vocabulary (gr_vocab.c) ---- */
-/* The trie in depth-first preorder: node i (i >= 1; node 0 is the root) is reached from its parent
- * by byte[i], sits at depth[i], its subtree ends before end[i], and tokens tok[tok_first[i] ..
- * tok_first[i + 1]) have exactly the bytes of the path to it. */
-struct gr_vocab {
-    int32_t n_vocab;
-    size_t n_words;
+/* A token trie in depth-first preorder: node i (i >= 1; node 0 is the root) is reached from its
+ * parent by byte[i], sits at depth[i], its subtree ends before end[i], and tokens tok[tok_first[i]
+ * .. tok_first[i + 1]) have exactly the bytes of the path to it. */
+typedef struct gr_trie {
     int32_t n_nodes;
     uint8_t *byte;
     uint16_t *depth;
     int32_t *end;
     int32_t *tok_first;
     int32_t *tok;
+} gr_trie;
+
+/* Slices: byte languages common in free text, each a small DFA over bytes (prefix-closed: a token
+ * may end inside a character). When every string of a slice is allowed from a matcher state, the
+ * slice's tokens are allowed wholesale and only the other tokens are walked (LLGuidance's idea).
+ *   GR_SLICE_UTF8: any valid UTF-8.
+ *   GR_SLICE_JSON_CHARS: valid UTF-8 without '"', '\\' and controls below U+0020 (JSON string
+ *   content with no escapes). */
+enum { GR_SLICE_UTF8 = 0, GR_SLICE_JSON_CHARS = 1, GR_N_SLICES = 2 };
+#define GR_SLICE_STATES 8
+/* next slice-DFA state after byte b from state q, or -1 when b leaves the slice */
+int gr_slice_next(int slice, int q, unsigned b);
+/* Tiers: tier 0 holds every token of the slice; tier t > 0 only those of at most gr_tier_len[t]
+ * bytes, for states that admit every string of the slice up to that length but not beyond (a
+ * bounded repetition such as a maxLength string). */
+enum { GR_N_TIERS = 6 };
+extern const int gr_tier_len[GR_N_TIERS];
+
+struct gr_vocab {
+    int32_t n_vocab;
+    size_t n_words;
+    gr_trie all;                                   /* every ordinary token */
+    gr_trie rest[GR_N_SLICES][GR_N_TIERS];         /* the ordinary tokens outside each tier */
+    uint32_t *slice_mask[GR_N_SLICES][GR_N_TIERS]; /* the ordinary tokens inside each tier */
     int32_t max_depth;
     int32_t *eos;
     size_t n_eos;

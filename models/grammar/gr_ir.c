@@ -55,6 +55,7 @@ void gr_builder_free(gr_builder *b)
     }
     free(b->rules);
     free(b->classes);
+    free(b->names);
     memset(b, 0, sizeof *b);
 }
 
@@ -73,11 +74,40 @@ int32_t gr_rule_new(gr_builder *b)
     return b->n_rules++;
 }
 
+static uint32_t name_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
+
+static bool names_grow(gr_builder *b)
+{
+    uint32_t cap = b->names_cap ? b->names_cap * 2 : 256;
+    int32_t *t = calloc(cap, sizeof *t);
+    if (!t) return false;
+    for (uint32_t i = 0; i < b->names_cap; i++) {
+        int32_t r = b->names[i] - 1;
+        if (r < 0) continue;
+        uint32_t h = name_hash(b->rules[r].name, strlen(b->rules[r].name)) & (cap - 1);
+        while (t[h])
+            h = (h + 1) & (cap - 1);
+        t[h] = r + 1;
+    }
+    free(b->names);
+    b->names = t;
+    b->names_cap = cap;
+    return true;
+}
+
 int32_t gr_rule_named(gr_builder *b, const char *name, size_t len, int line, int col)
 {
-    for (int32_t i = 0; i < b->n_rules; i++) {
-        const char *n = b->rules[i].name;
-        if (n && strlen(n) == len && memcmp(n, name, len) == 0) return i;
+    if (2 * (b->n_names + 1) > b->names_cap && !names_grow(b)) return oom(b), -1;
+    uint32_t h = name_hash(name, len) & (b->names_cap - 1);
+    for (; b->names[h]; h = (h + 1) & (b->names_cap - 1)) {
+        const char *n = b->rules[b->names[h] - 1].name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0) return b->names[h] - 1;
     }
     int32_t r = gr_rule_new(b);
     if (r < 0) return -1;
@@ -88,6 +118,8 @@ int32_t gr_rule_named(gr_builder *b, const char *name, size_t len, int line, int
     b->rules[r].name = copy;
     b->rules[r].line = line;
     b->rules[r].col = col;
+    b->names[h] = r + 1;
+    b->n_names++;
     return r;
 }
 

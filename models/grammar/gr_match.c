@@ -5,21 +5,29 @@
  * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "models/grammar/gr_internal.h"
 
-/* Past these the matcher drops its caches and rebuilds its live state (memory stays bounded). */
-#define M_MAX_NODES (1 << 22)
-#define M_MAX_STATES (1 << 15)
+/* Past these the matcher drops its caches and rebuilds its live state: a matcher's tables stay
+ * within a few tens of MiB whatever the grammar and the length of the output. */
+#define M_MAX_NODES (1 << 20)
+#define M_MAX_STATES (1 << 14)
+#define M_MAX_POOL (1 << 22)
+#define M_MASK_CACHE 4
+#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice */
+#define M_PSET 1024     /* > 2 * M_MAX_PAIRS: the pair set stays under half full */
 
 typedef struct mnode {
     int32_t pos, parent, hnext;
 } mnode;
 
 typedef struct mstate {
-    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: 256 entries in trans, -1 if none yet */
+    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
     uint32_t hash;
     bool accept;
+    int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
+    int8_t tier;  /* and its tier (gr_tier_len) */
 } mstate;
 
 enum { DEAD = 0, UNKNOWN = -1 };
@@ -43,7 +51,30 @@ struct gr_matcher {
     int32_t cap_work, cap_out;
     int32_t cur;
     int32_t *dfs; /* states along the trie path during fill_mask */
+    /* the last masks computed, by state: text inside one string or number keeps coming back to
+     * the same state (equal stacks are one node), so most steps of a long value are a copy */
+    int32_t mask_state[M_MASK_CACHE];
+    uint32_t *mask_cache[M_MASK_CACHE];
+    int mask_next;
+    uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
+    int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
+    int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
+    int32_t pair_a[2][M_MAX_PAIRS]; /* slice exploration: this level's and the next level's pairs */
+    int8_t pair_q[2][M_MAX_PAIRS];
+    uint64_t pset_key[M_PSET];
+    uint32_t pset_mark[M_PSET], pset_gen;
+    int64_t budget;     /* expansion units left to this API call */
+    uint32_t clock_div; /* the deadline is read every 4096 expansions */
+    double deadline;    /* CLOCK_MONOTONIC seconds */
+    bool exhausted;     /* the budget ran out: results of this call are not cached */
 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static uint32_t mix(uint32_t h)
 {
@@ -97,6 +128,7 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
 static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
 {
     uint32_t h = mix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
+    m->budget--;
     for (int32_t i = m->nbucket[h & m->nbmask]; i >= 0; i = m->nodes[i].hnext)
         if (m->nodes[i].pos == pos && m->nodes[i].parent == parent) return i;
     if (m->n_nodes >= m->cap_nodes) {
@@ -108,6 +140,7 @@ static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
         m->stamp = st;
     }
     int32_t i = m->n_nodes++;
+    m->budget -= 32; /* a new node is what makes an expansion expensive: memory, cache misses */
     m->nodes[i].pos = pos;
     m->nodes[i].parent = parent;
     m->stamp[i] = 0;
@@ -151,7 +184,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
         const mstate *s = &m->states[i];
         if (s->hash == h && s->n_tops == n && s->accept == accept &&
-            memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0)
+            (n == 0 || memcmp(m->pool + s->tops_at, tops, (size_t)n * sizeof *tops) == 0))
             return i;
     }
     if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
@@ -164,7 +197,8 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->accept = accept;
     s->hash = h;
     s->trans_at = -1;
-    memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
+    s->slice = -1;
+    if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
         if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
@@ -190,7 +224,13 @@ static bool visit(gr_matcher *m, int32_t node, int32_t *n_work)
 static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
 {
     const gr_grammar *g = m->g;
+    int64_t work = 0;
     while (n_work > 0) {
+        if (++work > GR_MAX_STEP_WORK) return false;
+        if (--m->budget < 0 || ((++m->clock_div & 4095) == 0 && now_s() > m->deadline)) {
+            m->exhausted = true;
+            return false;
+        }
         int32_t n = m->work[--n_work];
         int32_t pos = m->nodes[n].pos, parent = m->nodes[n].parent;
         const gr_elem *e = &g->code[pos];
@@ -215,7 +255,12 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
 
 static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 {
-    qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
+    m->budget -= 16 * (int64_t)n_out; /* sorting and hashing */
+    if (m->budget < 0) {
+        m->exhausted = true;
+        return -1;
+    }
+    if (n_out > 1) qsort(m->out, (size_t)n_out, sizeof *m->out, cmp_i32);
     return intern(m, m->out, n_out, accept);
 }
 
@@ -223,9 +268,10 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
  * would exceed GR_MAX_TOPS or memory runs out (a refusal, never a wrong accept). */
 static int32_t step(gr_matcher *m, int32_t s, unsigned b)
 {
-    if (s == DEAD) return DEAD;
+    if (s == DEAD || m->exhausted) return DEAD;
+    unsigned c = m->g->byte_cls[b];
     if (m->states[s].trans_at >= 0) {
-        int32_t t = m->trans[m->states[s].trans_at + b];
+        int32_t t = m->trans[m->states[s].trans_at + c];
         if (t != UNKNOWN) return t;
     }
     m->cur_stamp++;
@@ -233,6 +279,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     bool accept = false, ok = true;
     const gr_grammar *g = m->g;
     int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
+    m->budget -= n;
     for (int32_t i = 0; i < n && ok; i++) {
         const mnode *t = &m->nodes[m->pool[at + i]];
         if (gr_set_has(&g->classes[g->code[t->pos].arg], b)) {
@@ -241,17 +288,19 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         }
     }
     int32_t next = ok && closure(m, n_work, &n_out, &accept) ? finish_state(m, n_out, accept) : -1;
+    if (m->exhausted) return DEAD; /* not cached: the next call has a fresh budget */
     if (next < 0) next = DEAD;
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
-        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + 256, sizeof *m->trans))
+        int32_t nc = g->n_byte_cls;
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans))
             return next;
         st->trans_at = (int32_t)m->n_trans;
-        for (int i = 0; i < 256; i++)
+        for (int32_t i = 0; i < nc; i++)
             m->trans[m->n_trans + i] = UNKNOWN;
-        m->n_trans += 256;
+        m->n_trans += nc;
     }
-    m->trans[st->trans_at + b] = next;
+    m->trans[st->trans_at + c] = next;
     return next;
 }
 
@@ -265,7 +314,7 @@ static void reset_tables(gr_matcher *m)
     memset(m->sbucket, 0xff, (size_t)(m->sbmask + 1) * sizeof *m->sbucket);
     m->cur_stamp = 1;
     /* state 0 is the dead state; intern() answers it without a lookup */
-    m->states[0] = (mstate){.trans_at = -1, .hnext = -1};
+    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES};
     m->n_states = 1;
 }
 
@@ -284,7 +333,8 @@ static int32_t initial_state(gr_matcher *m)
 /* Rebuilds the tables around the live state when they grow past the bounds. */
 static bool compact(gr_matcher *m)
 {
-    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES) return true;
+    if (m->n_nodes < M_MAX_NODES && m->n_states < M_MAX_STATES && m->n_pool < M_MAX_POOL)
+        return true;
     const mstate *s = &m->states[m->cur];
     int32_t n = s->n_tops;
     bool accept = s->accept;
@@ -308,6 +358,8 @@ static bool compact(gr_matcher *m)
         flat[w++] = -1;
     }
     reset_tables(m);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        m->mask_state[i] = -1;
     int32_t n_out = 0;
     bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
     for (int64_t r = 0; ok && r < w;) {
@@ -325,6 +377,15 @@ static bool compact(gr_matcher *m)
     return true;
 }
 
+static void begin_call(gr_matcher *m)
+{
+    m->budget = GR_CALL_BUDGET;
+    m->deadline = now_s() + GR_CALL_SECONDS;
+    m->exhausted = false;
+}
+
+static void slice_moves(gr_matcher *m);
+
 gr_matcher *gr_matcher_new(const gr_grammar *g)
 {
     gr_matcher *m = calloc(1, sizeof *m);
@@ -341,6 +402,10 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
         return NULL;
     }
     reset_tables(m);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        m->mask_state[i] = -1;
+    slice_moves(m);
+    begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
         gr_matcher_free(m);
@@ -354,11 +419,14 @@ void gr_matcher_free(gr_matcher *m)
     if (!m) return;
     free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
     free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        free(m->mask_cache[i]);
     free(m);
 }
 
 int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len)
 {
+    begin_call(m);
     if (!compact(m)) return GR_ERR;
     int32_t s = m->cur;
     for (size_t i = 0; i < len; i++) {
@@ -384,6 +452,7 @@ bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
     if (token < 0 || token >= v->n_vocab) return false;
     if (v->is_eos[token]) return m->states[m->cur].accept;
     if (v->is_special[token] || v->len[token] == 0) return false;
+    begin_call(m);
     int32_t s = m->cur;
     for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
         s = step(m, s, v->bytes[token][i]);
@@ -400,30 +469,172 @@ bool gr_matcher_is_terminated(const gr_matcher *m)
     return m->states[m->cur].accept && m->states[m->cur].n_tops == 0;
 }
 
+static void walk_trie(gr_matcher *m, uint32_t *mask);
+
 int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
 {
     const gr_vocab *v = m->g->vocab;
+    if (!compact(m)) {
+        memset(mask, 0, v->n_words * sizeof *mask);
+        return GR_ERR;
+    }
+    for (int i = 0; i < M_MASK_CACHE; i++)
+        if (m->mask_state[i] == m->cur) {
+            memcpy(mask, m->mask_cache[i], v->n_words * sizeof *mask);
+            return GR_OK;
+        }
+    begin_call(m);
+    walk_trie(m, mask);
+    if (m->exhausted) {
+        memset(mask, 0, v->n_words * sizeof *mask);
+        return GR_ERR;
+    }
+    int k = m->mask_next;
+    if (!m->mask_cache[k]) m->mask_cache[k] = malloc(v->n_words * sizeof *mask);
+    if (m->mask_cache[k]) {
+        memcpy(m->mask_cache[k], mask, v->n_words * sizeof *mask);
+        m->mask_state[k] = m->cur;
+        m->mask_next = (k + 1) % M_MASK_CACHE;
+    }
+    return GR_OK;
+}
+
+/* The (byte class, next slice state) moves of slice k from slice state q, one representative byte
+ * each: exploring a slice costs one step per distinct move, not per byte. */
+static void slice_moves(gr_matcher *m)
+{
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int q = 0; q < GR_SLICE_STATES; q++) {
+            int n = 0;
+            for (unsigned b = 0; b < 256; b++) {
+                int q2 = gr_slice_next(k, q, b);
+                if (q2 < 0) continue;
+                bool seen = false;
+                for (int i = 0; i < n && !seen; i++)
+                    seen = m->g->byte_cls[m->move_b[k][q][i]] == m->g->byte_cls[b] &&
+                           m->move_q[k][q][i] == q2;
+                if (seen) continue;
+                m->move_b[k][q][n] = (uint8_t)b;
+                m->move_q[k][q][n++] = (int8_t)q2;
+            }
+            m->n_moves[k][q] = (int16_t)n;
+        }
+}
+
+static void next_gen(gr_matcher *m)
+{
+    if (++m->pset_gen == 0) { /* wrapped: old marks could look current */
+        memset(m->pset_mark, 0, sizeof m->pset_mark);
+        m->pset_gen = 1;
+    }
+}
+
+/* A set of (state, slice state) pairs: open addressing, cleared by bumping the generation. */
+static bool pset_insert(gr_matcher *m, int32_t a, int q)
+{
+    uint64_t key = ((uint64_t)(uint32_t)a << 3) | (uint64_t)q;
+    uint32_t h = mix((uint32_t)(key ^ (key >> 32))) & (M_PSET - 1);
+    for (;; h = (h + 1) & (M_PSET - 1)) {
+        if (m->pset_mark[h] != m->pset_gen) {
+            m->pset_mark[h] = m->pset_gen;
+            m->pset_key[h] = key;
+            return true;
+        }
+        if (m->pset_key[h] == key) return false;
+    }
+}
+
+/* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
+ * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
+ * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
+ * of the slice that long is allowed from s. */
+static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
+{
+    /* closure mode bounds the pairs of all levels together (they share one set), level mode the
+     * pairs of one level: the set never fills beyond half */
+    int max_pairs = M_MAX_PAIRS, n_total = 1;
+    int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
+    int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
+    int n = 1, cur = 0;
+    pa[0][0] = s;
+    pq[0][0] = 0;
+    next_gen(m);
+    pset_insert(m, s, 0);
+    for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
+        int nn = 0, nx = 1 - cur;
+        if (max_depth > 0) next_gen(m); /* levels: a pair may recur at another depth */
+        for (int i = 0; i < n; i++) {
+            int q = pq[cur][i];
+            for (int j = 0; j < m->n_moves[k][q]; j++) {
+                int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
+                int8_t q2 = m->move_q[k][q][j];
+                if (a2 == DEAD) return d - 1;
+                if (!pset_insert(m, a2, q2)) continue;
+                if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
+                pa[nx][nn] = a2;
+                pq[nx][nn++] = q2;
+            }
+        }
+        if (nn == 0) return INT32_MAX; /* closed: every reachable pair is alive */
+        n = nn;
+        cur = nx;
+    }
+    return max_depth;
+}
+
+/* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
+ * wholesale (the smallest remaining trie), or none. */
+static void choose_slice(gr_matcher *m, int32_t s)
+{
+    int k = 0, tier = 0;
+    while (k < GR_N_SLICES && slice_depth(m, s, k, 0) != INT32_MAX)
+        k++;
+    if (k == GR_N_SLICES) {
+        int32_t depth[GR_N_SLICES];
+        for (int j = 0; j < GR_N_SLICES; j++)
+            depth[j] = slice_depth(m, s, j, gr_tier_len[1]);
+        for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
+            for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
+                if (depth[j] >= gr_tier_len[tier]) k = j;
+        tier--;
+    }
+    if (m->exhausted) return;
+    m->states[s].slice = (int8_t)k;
+    m->states[s].tier = (int8_t)(k < GR_N_SLICES ? tier : 0);
+}
+
+static void walk_trie(gr_matcher *m, uint32_t *mask)
+{
+    const gr_vocab *v = m->g->vocab;
     memset(mask, 0, v->n_words * sizeof *mask);
-    if (!compact(m)) return GR_ERR;
     if (m->states[m->cur].accept)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
-    if (m->states[m->cur].n_tops == 0) return GR_OK;
+    if (m->states[m->cur].n_tops == 0) return;
+    if (m->states[m->cur].slice < 0) choose_slice(m, m->cur);
+    if (m->exhausted) return;
+    const gr_trie *t = &v->all;
+    int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
+    if (k < GR_N_SLICES) {
+        for (size_t w = 0; w < v->n_words; w++)
+            mask[w] |= v->slice_mask[k][tier][w];
+        t = &v->rest[k][tier];
+    }
     int32_t *st = m->dfs;
     st[0] = m->cur;
-    const uint8_t *byte = v->byte;
-    const uint16_t *depth = v->depth;
-    const int32_t *end = v->end, *tok_first = v->tok_first, *tok = v->tok;
-    for (int32_t i = 1; i < v->n_nodes;) {
+    const uint8_t *byte = t->byte;
+    const uint16_t *depth = t->depth;
+    const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
+    for (int32_t i = 1; i < t->n_nodes;) {
         int32_t s = step(m, st[depth[i] - 1], byte[i]);
         if (s == DEAD) {
+            if (m->exhausted) return;
             i = end[i];
             continue;
         }
         st[depth[i]] = s;
-        for (int32_t k = tok_first[i]; k < tok_first[i + 1]; k++)
-            mask[tok[k] >> 5] |= 1u << (tok[k] & 31);
+        for (int32_t j = tok_first[i]; j < tok_first[i + 1]; j++)
+            mask[tok[j] >> 5] |= 1u << (tok[j] & 31);
         i++;
     }
-    return GR_OK;
 }

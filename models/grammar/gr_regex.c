@@ -305,7 +305,7 @@ static bool parse_class(rx *r, gr_cpset *set)
     return true;
 }
 
-static bool parse_alt(rx *r, bool top);
+static bool parse_alt(rx *r, bool top, bool start, bool end);
 
 /* Parses {m}, {m,}, {m,n} at r->p; false (p unchanged) when it is not a quantifier. */
 static bool brace_quant(rx *r, int64_t *min, int64_t *max)
@@ -367,11 +367,14 @@ static bool parse_seq(rx *r, bool top)
                     const char *gt = memchr(r->p, '>', (size_t)(r->end - r->p));
                     if (!gt) return rx_fail(r, at, "unterminated group name");
                     r->p = gt + 1;
-                } else {
+                } else if (r->end - r->p >= 2 &&
+                           (r->p[1] == '=' || r->p[1] == '!' || r->p[1] == '<')) {
                     return rx_fail(r, at, "lookahead and lookbehind are not supported");
+                } else {
+                    return rx_fail(r, at, "group modifiers such as (?i) are not supported");
                 }
             }
-            if (!puts_(r, "(") || !parse_alt(r, false)) return false;
+            if (!puts_(r, "(") || !parse_alt(r, false, false, false)) return false;
             if (r->p >= r->end || *r->p != ')') return rx_fail(r, at, "unclosed group '('");
             r->p++;
             r->depth--;
@@ -435,15 +438,99 @@ static bool parse_seq(rx *r, bool top)
     return true;
 }
 
-static bool parse_alt(rx *r, bool top)
+/* Any text (search mode's free prefix and suffix), escaped like the rest in JSON-string mode. */
+static bool any_text(rx *r)
+{
+    gr_cpset all = {0};
+    gr_cpset_negate(&all);
+    bool ok = all.n > 0 && emit_set(r, &all) && puts_(r, "*");
+    gr_cpset_free(&all);
+    return ok || rx_fail(r, r->p, "out of memory");
+}
+
+/* Just past the ')' matching the '(' at q, or NULL. */
+static const char *group_end(const rx *r, const char *q)
+{
+    int depth = 0;
+    while (q < r->end) {
+        char c = *q;
+        if (c == '\\') {
+            q += 2;
+            continue;
+        }
+        if (c == '[') {
+            q++;
+            if (q < r->end && *q == '^') q++;
+            while (q < r->end && *q != ']')
+                q += *q == '\\' ? 2 : 1;
+            q++;
+            continue;
+        }
+        if (c == '(') depth++;
+        if (c == ')' && --depth == 0) return q + 1;
+        q++;
+    }
+    return NULL;
+}
+
+/* A top-level alternative that is one group, ^( ... )$ with either anchor optional, is the same
+ * language as the group's alternatives with the anchors distributed over them: (^a$)|(^b$),
+ * ^(a|$) are common in JSON Schema patterns. Parses it so (true), or leaves r untouched (false). */
+static bool whole_group(rx *r, bool start, bool end, bool *ok)
+{
+    const char *q = r->p;
+    bool a_start = q < r->end && *q == '^';
+    if (a_start) q++;
+    if (q >= r->end || *q != '(') return false;
+    const char *inner = q + 1;
+    if (inner < r->end && *inner == '?') {
+        if (r->end - inner >= 2 && inner[1] == ':') {
+            inner += 2;
+        } else if (r->end - inner >= 3 && inner[1] == '<' && inner[2] != '=' && inner[2] != '!') {
+            const char *gt = memchr(inner, '>', (size_t)(r->end - inner));
+            if (!gt) return false;
+            inner = gt + 1;
+        } else {
+            return false;
+        }
+    }
+    const char *e = group_end(r, q);
+    if (!e || e > r->end) return false;
+    const char *t = e;
+    bool a_end = t < r->end && *t == '$';
+    if (a_end) t++;
+    if (t != r->end && *t != '|') return false;
+    if (++r->depth > GR_MAX_NEST) {
+        *ok = rx_fail(r, q, "groups nested too deeply");
+        return true;
+    }
+    const char *saved_end = r->end;
+    r->end = e - 1;
+    r->p = inner;
+    *ok = puts_(r, "(") && parse_alt(r, true, start || a_start, end || a_end) && puts_(r, ")");
+    if (*ok && r->p != r->end) *ok = rx_fail(r, r->p, "unmatched ')'");
+    r->end = saved_end;
+    r->p = t;
+    r->depth--;
+    return true;
+}
+
+/* Alternatives; top: at the pattern's top level (anchors allowed at the ends of each), start/end:
+ * already anchored there by an enclosing whole-group alternative. */
+static bool parse_alt(rx *r, bool top, bool start, bool end)
 {
     for (;;) {
-        bool search = top && (r->flags & GR_REGEX_SEARCH);
-        bool anchored_start = r->p < r->end && *r->p == '^';
-        if (search && !anchored_start && !puts_(r, "[\\x00-\\U0010FFFF]* ")) return false;
-        r->saw_end = false;
-        if (!puts_(r, "(") || !parse_seq(r, top) || !puts_(r, ")")) return false;
-        if (search && !r->saw_end && !puts_(r, " [\\x00-\\U0010FFFF]*")) return false;
+        bool ok = true;
+        if (top && whole_group(r, start, end, &ok)) {
+            if (!ok) return false;
+        } else {
+            bool search = top && (r->flags & GR_REGEX_SEARCH);
+            bool anchored_start = start || (r->p < r->end && *r->p == '^');
+            if (search && !anchored_start && !(any_text(r) && puts_(r, " "))) return false;
+            r->saw_end = false;
+            if (!puts_(r, "(") || !parse_seq(r, top) || !puts_(r, ")")) return false;
+            if (search && !r->saw_end && !end && !(puts_(r, " ") && any_text(r))) return false;
+        }
         if (r->p < r->end && *r->p == '|') {
             r->p++;
             if (!puts_(r, " | ")) return false;
@@ -473,7 +560,7 @@ int gr_regex_to_gbnf_ex(const char *regex, const char *prefix, unsigned flags, c
                 GR_MAX_SOURCE);
         return GR_ERR;
     }
-    bool ok = puts_(&r, prefix) && puts_(&r, "root ::= ") && parse_alt(&r, true);
+    bool ok = puts_(&r, prefix) && puts_(&r, "root ::= ") && parse_alt(&r, true, false, false);
     if (ok && r.p < r.end) ok = rx_fail(&r, r.p, "unmatched ')'");
     ok = ok && puts_(&r, "\n");
     if (!ok) {

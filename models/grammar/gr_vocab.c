@@ -7,24 +7,134 @@
 
 #include "models/grammar/gr_internal.h"
 
-static const gr_vocab *sort_vocab;
+/* Tokens sorted by their bytes (no global comparator state: vocabularies may be built on several
+ * threads at once). */
+typedef struct sort_tok {
+    const uint8_t *b;
+    uint32_t len;
+    int32_t id;
+} sort_tok;
 
 static int cmp_tokens(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_vocab->len[x], ly = sort_vocab->len[y];
-    int c = memcmp(sort_vocab->bytes[x], sort_vocab->bytes[y], lx < ly ? lx : ly);
+    const sort_tok *x = a, *y = b;
+    int c = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
     if (c) return c;
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return x < y ? -1 : 1;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->id < y->id ? -1 : 1;
+}
+
+const int gr_tier_len[GR_N_TIERS] = {0, 16, 12, 8, 6, 4};
+
+int gr_slice_next(int slice, int q, unsigned b)
+{
+    switch (q) {
+    case 0:
+        if (b < 0x80) {
+            if (slice == GR_SLICE_JSON_CHARS && (b < 0x20 || b == '"' || b == '\\')) return -1;
+            return 0;
+        }
+        if (b >= 0xC2 && b <= 0xDF) return 1;
+        if (b == 0xE0) return 4;
+        if (b == 0xED) return 5;
+        if (b >= 0xE1 && b <= 0xEF) return 2;
+        if (b == 0xF0) return 6;
+        if (b >= 0xF1 && b <= 0xF3) return 3;
+        if (b == 0xF4) return 7;
+        return -1;
+    case 1:
+        return b >= 0x80 && b <= 0xBF ? 0 : -1;
+    case 2:
+        return b >= 0x80 && b <= 0xBF ? 1 : -1;
+    case 3:
+        return b >= 0x80 && b <= 0xBF ? 2 : -1;
+    case 4:
+        return b >= 0xA0 && b <= 0xBF ? 1 : -1;
+    case 5:
+        return b >= 0x80 && b <= 0x9F ? 1 : -1;
+    case 6:
+        return b >= 0x90 && b <= 0xBF ? 2 : -1;
+    case 7:
+        return b >= 0x80 && b <= 0x8F ? 2 : -1;
+    }
+    return -1;
+}
+
+static void trie_free(gr_trie *t)
+{
+    free(t->byte), free(t->depth), free(t->end), free(t->tok_first), free(t->tok);
+    memset(t, 0, sizeof *t);
 }
 
 void gr_vocab_free(gr_vocab *v)
 {
     if (!v) return;
-    free(v->byte), free(v->depth), free(v->end), free(v->tok_first), free(v->tok);
+    trie_free(&v->all);
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            trie_free(&v->rest[k][t]);
+            free(v->slice_mask[k][t]);
+        }
     free(v->eos), free(v->is_eos), free(v->is_special), free(v->bytes), free(v->len);
     free(v);
+}
+
+/* The trie of tokens order[0..m) (sorted by bytes); false when out of memory. */
+static bool build_trie(gr_vocab *v, gr_trie *t, const int32_t *order, int32_t m)
+{
+    size_t cap = 1;
+    for (int32_t k = 0; k < m; k++)
+        cap += v->len[order[k]];
+    t->byte = malloc(cap);
+    t->depth = malloc(cap * sizeof *t->depth);
+    t->end = malloc(cap * sizeof *t->end);
+    t->tok_first = malloc((cap + 1) * sizeof *t->tok_first);
+    t->tok = malloc(((size_t)m + 1) * sizeof *t->tok);
+    int32_t *path = malloc(65537 * sizeof *path);
+    if (!t->byte || !t->depth || !t->end || !t->tok_first || !t->tok || !path) {
+        free(path);
+        return false;
+    }
+    int32_t nn = 1, nt = 0, top = 0; /* path[0..top] = nodes on the current path (path[0] root) */
+    t->byte[0] = 0;
+    t->depth[0] = 0;
+    t->tok_first[0] = 0;
+    path[0] = 0;
+    const uint8_t *prev = NULL;
+    uint32_t prev_len = 0;
+    for (int32_t k = 0; k < m; k++) {
+        int32_t id = order[k];
+        const uint8_t *b = v->bytes[id];
+        uint32_t len = v->len[id], lcp = 0;
+        while (lcp < len && lcp < prev_len && b[lcp] == prev[lcp])
+            lcp++;
+        while ((uint32_t)top > lcp)
+            t->end[path[top--]] = nn;
+        for (uint32_t d = lcp; d < len; d++) {
+            t->byte[nn] = b[d];
+            t->depth[nn] = (uint16_t)(d + 1);
+            t->tok_first[nn] = nt;
+            if ((int32_t)d + 1 > v->max_depth) v->max_depth = (int32_t)d + 1;
+            path[++top] = nn++;
+        }
+        t->tok[nt++] = id;
+        prev = b;
+        prev_len = len;
+    }
+    while (top >= 0)
+        t->end[path[top--]] = nn;
+    t->tok_first[nn] = nt;
+    t->n_nodes = nn;
+    free(path);
+    return true;
+}
+
+static bool in_slice(const gr_vocab *v, int slice, int32_t id)
+{
+    int q = 0;
+    for (uint32_t i = 0; i < v->len[id] && q >= 0; i++)
+        q = gr_slice_next(slice, q, v->bytes[id][i]);
+    return q >= 0;
 }
 
 int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_ids, size_t n_eos,
@@ -36,6 +146,7 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         gr_errf(err, errlen, "vocabulary: the tokenizer has no tokens");
         return GR_ERR;
     }
+    int32_t *order = NULL, *rest = NULL;
     gr_vocab *v = calloc(1, sizeof *v);
     if (!v) goto oom;
     v->n_vocab = n;
@@ -58,70 +169,45 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         v->eos[i] = eos_ids[i];
         v->is_eos[eos_ids[i]] = true;
     }
-    int32_t *order = malloc((size_t)n * sizeof *order);
-    if (!order) goto oom;
+    order = malloc((size_t)n * sizeof *order);
+    rest = malloc((size_t)n * sizeof *rest);
+    if (!order || !rest) goto oom;
     int32_t m = 0;
-    size_t total = 0;
     for (int32_t id = 0; id < n; id++) {
         size_t len = 0;
         v->bytes[id] = tok_token_bytes(tok, id, &len);
-        v->len[id] = (uint32_t)len;
+        v->len[id] = len <= 65535 ? (uint32_t)len : 0; /* no real token is that long */
         v->is_special[id] = tok_is_special(tok, id);
-        if (v->bytes[id] && len > 0 && !v->is_special[id] && !v->is_eos[id]) {
-            order[m++] = id;
-            total += len;
-            if (len > 65535) v->len[id] = 0, m--; /* no real token is that long */
+        if (v->bytes[id] && v->len[id] > 0 && !v->is_special[id] && !v->is_eos[id]) order[m++] = id;
+    }
+    sort_tok *st = malloc(((size_t)m + 1) * sizeof *st);
+    if (!st) goto oom;
+    for (int32_t i = 0; i < m; i++)
+        st[i] = (sort_tok){v->bytes[order[i]], v->len[order[i]], order[i]};
+    qsort(st, (size_t)m, sizeof *st, cmp_tokens);
+    for (int32_t i = 0; i < m; i++)
+        order[i] = st[i].id;
+    free(st);
+    if (!build_trie(v, &v->all, order, m)) goto oom;
+    for (int k = 0; k < GR_N_SLICES; k++)
+        for (int t = 0; t < GR_N_TIERS; t++) {
+            uint32_t *sm = v->slice_mask[k][t] = calloc(v->n_words, sizeof *sm);
+            if (!sm) goto oom;
+            int32_t r = 0;
+            for (int32_t i = 0; i < m; i++) {
+                int32_t id = order[i];
+                if (in_slice(v, k, id) && (t == 0 || v->len[id] <= (uint32_t)gr_tier_len[t]))
+                    sm[id >> 5] |= 1u << (id & 31);
+                else
+                    rest[r++] = id;
+            }
+            if (!build_trie(v, &v->rest[k][t], rest, r)) goto oom;
         }
-    }
-    sort_vocab = v;
-    qsort(order, (size_t)m, sizeof *order, cmp_tokens);
-    sort_vocab = NULL;
-    /* at most one node per byte of every token, plus the root */
-    size_t cap = total + 1;
-    v->byte = malloc(cap);
-    v->depth = malloc(cap * sizeof *v->depth);
-    v->end = malloc(cap * sizeof *v->end);
-    v->tok_first = malloc((cap + 1) * sizeof *v->tok_first);
-    v->tok = malloc(((size_t)m + 1) * sizeof *v->tok);
-    int32_t *path = malloc(65537 * sizeof *path);
-    if (!v->byte || !v->depth || !v->end || !v->tok_first || !v->tok || !path) {
-        free(order), free(path);
-        goto oom;
-    }
-    int32_t nn = 1, nt = 0, top = 0; /* path[0..top] = nodes on the current path (path[0] root) */
-    v->byte[0] = 0;
-    v->depth[0] = 0;
-    v->tok_first[0] = 0;
-    path[0] = 0;
-    const uint8_t *prev = NULL;
-    uint32_t prev_len = 0;
-    for (int32_t k = 0; k < m; k++) {
-        int32_t id = order[k];
-        const uint8_t *b = v->bytes[id];
-        uint32_t len = v->len[id], lcp = 0;
-        while (lcp < len && lcp < prev_len && b[lcp] == prev[lcp])
-            lcp++;
-        while ((uint32_t)top > lcp)
-            v->end[path[top--]] = nn;
-        for (uint32_t d = lcp; d < len; d++) {
-            v->byte[nn] = b[d];
-            v->depth[nn] = (uint16_t)(d + 1);
-            v->tok_first[nn] = nt;
-            if ((int32_t)d + 1 > v->max_depth) v->max_depth = (int32_t)d + 1;
-            path[++top] = nn++;
-        }
-        v->tok[nt++] = id;
-        prev = b;
-        prev_len = len;
-    }
-    while (top >= 0)
-        v->end[path[top--]] = nn;
-    v->tok_first[nn] = nt;
-    v->n_nodes = nn;
-    free(order), free(path);
+    free(order), free(rest);
     *out = v;
     return GR_OK;
 oom:
+    free(order), free(rest);
     gr_vocab_free(v);
     gr_errf(err, errlen, "vocabulary: out of memory");
     return GR_ERR;

@@ -47,8 +47,9 @@ typedef struct gr_json_options {
  * `prefix` prepended to every rule name, including its start rule (named prefix + "root"). */
 int gr_json_schema_to_gbnf(const char *schema_json, size_t len, const char *prefix,
                            const gr_json_options *opt, char **gbnf, char *err, size_t errlen);
-/* A regex (docs/structured-outputs.md, "Regular expressions") as rule prefix + "root", matching the
- * UTF-8 bytes of exactly the strings the pattern matches in full (^ and $ at the ends are optional). */
+/* A regex (docs/structured-outputs.md, "Regular expressions") as rule prefix + "root", matching
+ * the UTF-8 bytes of exactly the strings the pattern matches in full (^ and $ at the ends are
+ * optional). */
 int gr_regex_to_gbnf(const char *regex, const char *prefix, char **gbnf, char *err, size_t errlen);
 /* Flags for gr_regex_to_gbnf_ex. SEARCH: JSON Schema `pattern` semantics, the pattern may match
  * anywhere (an alternative without ^ may be preceded, one without $ followed, by any text).
@@ -82,7 +83,8 @@ gr_matcher *gr_matcher_new(const gr_grammar *g); /* NULL when out of memory */
 void gr_matcher_free(gr_matcher *m);
 /* Writes the mask of tokens allowed next into mask[gr_mask_words] (bit set = allowed). End-of-
  * sequence ids are allowed exactly when the input so far is a complete sentence of the grammar.
- * Never leaves an empty mask while the grammar can continue. */
+ * Never leaves an empty mask while the grammar can continue. GR_ERR, with an empty mask, when the
+ * call exceeds the matcher's time bound (only wildly ambiguous grammars do; see the docs). */
 int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask);
 /* Advances by one token. GR_ERR when the grammar does not allow it (the matcher is then unchanged). */
 int gr_matcher_accept_token(gr_matcher *m, int32_t token);

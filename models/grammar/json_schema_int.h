@@ -14,12 +14,12 @@
 
 /* Bounds that keep a pathological schema from exhausting time or memory: exceeding one is a
  * compile error naming the bound. */
-#define JS_MAX_DEPTH 64        /* nested subschemas being generated at once */
+#define JS_MAX_DEPTH 128       /* nested subschemas being generated at once */
 #define JS_MAX_RULES 20000     /* rules in one grammar */
 #define JS_MAX_TEXT (8u << 20) /* bytes of GBNF text */
 #define JS_MAX_MERGES 2000     /* allOf / $ref-with-siblings merges */
 #define JS_MAX_BRANCHES 256    /* anyOf branches after distributing siblings */
-#define JS_MAX_REPEAT 10000    /* a {m,n} bound in the emitted grammar */
+#define JS_MAX_REPEAT 100000   /* a {m,n} bound in the emitted grammar */
 
 typedef struct js_buf {
     char *p;
@@ -72,8 +72,12 @@ enum {
     JS_B_WS = 1u << 4,
     JS_B_CHAR = 1u << 5,
     JS_B_HEX = 1u << 6,
+    JS_B_ESC = 1u << 7,
 };
 
+/* After a failed js_gen: true (and the failure cleared) when it failed only because the schema
+ * matches nothing, which the caller may handle (an optional property that can never appear). */
+bool js_unsat(js_ctx *c);
 /* Records the first error (later ones are dropped) and returns GR_ERR. */
 int js_fail(js_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A fresh rule name "<prefix><stem><n>" (malloc'd) or NULL on failure. */
@@ -90,8 +94,9 @@ const char *js_ws(js_ctx *c);
 void js_lit(js_buf *b, const char *s, size_t n);
 /* GBNF alternation matching one JSON string character, written canonically (as Python's
  * json.dumps(ensure_ascii=False) writes it), for each code point in s; empty buffer if s is empty.
- * Output is parenthesised when it has several alternatives. */
-void js_cset_emit_json_char(js_buf *b, const js_cset *s);
+ * Output is parenthesised when it has several alternatives. With c, a set holding every character
+ * that needs an escape refers to the shared escape rule instead of listing the escapes. */
+void js_cset_emit_json_char(js_ctx *c, js_buf *b, const js_cset *s);
 /* Writes the canonical JSON string literal (with quotes) of UTF-8 text, as a GBNF literal. */
 void js_lit_json_string(js_buf *b, const char *s);
 /* Python json.dumps(separators=(",", ":"), ensure_ascii=False) of a cJSON value. false if it holds
@@ -103,8 +108,10 @@ char *js_gen(js_ctx *c, const cJSON *schema);                      /* json_schem
 char *js_gen_string(js_ctx *c, const cJSON *schema);               /* json_schema_str.c */
 char *js_gen_number(js_ctx *c, const cJSON *schema, bool integer); /* json_schema_num.c */
 /* The regex's GBNF expression over JSON string content (search semantics of JSON Schema's
- * `pattern`); min_len and max_len (max -1: unbounded) are its length bounds in characters. */
-char *js_pattern_expr(js_ctx *c, const char *regex, long *min_len, long *max_len);
+ * `pattern`), limited to lengths [lo, hi] (hi -1: none) when asked: each alternative is then
+ * anchored and its one variable-length part bounded (a subset of the language), else refused.
+ * min_len and max_len (max -1: unbounded) are the result's length bounds in characters. */
+char *js_pattern_expr(js_ctx *c, const char *regex, long lo, long hi, long *min_len, long *max_len);
 
 /* allOf / $ref merging (json_schema_merge.c): a new schema (owned by c) that holds exactly the
  * instances valid against both a and b, or NULL with an error when that cannot be written soundly.
@@ -117,6 +124,19 @@ cJSON *js_own(js_ctx *c, cJSON *v);
 /* Keyword tables (json_schema.c). */
 bool js_is_annotation(const char *key);
 bool js_is_keyword(const char *key);
+/* A keyword whose value makes it a no-op ({}, true, uniqueItems false, then without if...). */
+bool js_trivially_true(const char *key, const cJSON *value);
+/* The schema minus one keyword and the annotations (the siblings an applicator combines with);
+ * *any: whether a constraint keyword is left. Owned by c. */
+cJSON *js_siblings_without(js_ctx *c, const cJSON *s, const char *drop, bool *any);
+
+/* enum / const (json_schema_enum.c) and anyOf / oneOf (json_schema_alt.c): expressions. */
+char *js_gen_enum(js_ctx *c, const cJSON *s);
+char *js_gen_alternatives(js_ctx *c, const cJSON *s, const char *kw);
+/* Bit set of the JSON types a schema may accept (more bits is always safe). */
+enum { T_NULL = 1, T_BOOL = 2, T_OBJ = 4, T_ARR = 8, T_STR = 16, T_NUM = 32, T_INT = 64 };
+unsigned js_type_bits_of(const char *type_name);
+unsigned js_schema_types(js_ctx *c, const cJSON *s, int depth);
 
 /* Numbers as JSON Schema compares them. */
 bool js_num_integral(double d);

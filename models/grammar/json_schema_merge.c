@@ -154,6 +154,19 @@ static cJSON *merge_kw(js_ctx *c, const char *k, const cJSON *x, const cJSON *y)
         if (cJSON_IsTrue(y)) return cJSON_Duplicate(x, true);
         return all_of2(x, y);
     }
+    if (strcmp(k, "anyOf") == 0 && cJSON_IsArray(x) && cJSON_IsArray(y)) {
+        /* (a1 | a2) & (b1 | b2) = a1&b1 | a1&b2 | a2&b1 | a2&b2 */
+        if (cJSON_GetArraySize(x) * cJSON_GetArraySize(y) > JS_MAX_BRANCHES) {
+            js_fail(c, "json schema: allOf of anyOf lists: more than %d combinations",
+                    JS_MAX_BRANCHES);
+            return NULL;
+        }
+        cJSON *r = cJSON_CreateArray();
+        for (const cJSON *a = x->child; a; a = a->next)
+            for (const cJSON *b = y->child; b; b = b->next)
+                cJSON_AddItemToArray(r, all_of2(a, b));
+        return r;
+    }
     if (strcmp(k, "allOf") == 0 && cJSON_IsArray(x) && cJSON_IsArray(y)) {
         cJSON *r = cJSON_Duplicate(x, true);
         for (const cJSON *e = y->child; e; e = e->next)

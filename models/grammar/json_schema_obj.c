@@ -7,6 +7,9 @@
 
 #include "models/grammar/json_schema_int.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 char *js_gen_object(js_ctx *c, const cJSON *s);
 char *js_gen_array(js_ctx *c, const cJSON *s);
 
@@ -82,7 +85,7 @@ static char *trie_rule(js_ctx *c, const trie *t)
         js_cset_add(&other, k->cp, k->cp);
     js_cset_invert(&other);
     js_buf cls = {0};
-    js_cset_emit_json_char(&cls, &other);
+    js_cset_emit_json_char(c, &cls, &other);
     js_cset_free(&other);
     if (cls.len) {
         if (n++) js_buf_puts(&b, " | ");
@@ -99,7 +102,7 @@ static char *trie_rule(js_ctx *c, const trie *t)
         js_cset one = {0};
         js_cset_add(&one, k->cp, k->cp);
         if (n++) js_buf_puts(&b, " | ");
-        js_cset_emit_json_char(&b, &one);
+        js_cset_emit_json_char(c, &b, &one);
         js_cset_free(&one);
         js_buf_printf(&b, " %s", sub);
         free(sub);
@@ -114,6 +117,42 @@ static char *trie_rule(js_ctx *c, const trie *t)
 }
 
 /* ---- objects ---- */
+
+/* Whether a property name matches one of the patternProperties patterns: 1, 0, or -1 when a
+ * pattern does not compile. PCRE2 (Unicode classes) stands in for the validators' engines; a name
+ * beyond ASCII, where engines may differ, counts as matching (the caller then refuses or merges).
+ */
+static int name_matches(js_ctx *c, const cJSON *pp, const char *name)
+{
+    for (const unsigned char *q = (const unsigned char *)name; *q; q++)
+        if (*q >= 0x80) return 1;
+    for (const cJSON *e = pp->child; e; e = e->next) {
+        int ec;
+        PCRE2_SIZE eo;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)e->string, PCRE2_ZERO_TERMINATED,
+                                       PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+        if (!re) {
+            js_fail(c, "json schema: patternProperties pattern \"%.100s\" does not compile",
+                    e->string);
+            return -1;
+        }
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+        int rc = md ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
+        pcre2_match_data_free(md);
+        pcre2_code_free(re);
+        if (rc >= 0) return 1;
+    }
+    return 0;
+}
+
+static bool no_keywords(const cJSON *s)
+{
+    if (cJSON_IsTrue(s)) return true;
+    if (!cJSON_IsObject(s)) return false;
+    for (const cJSON *k = s->child; k; k = k->next)
+        if (js_is_keyword(k->string)) return false;
+    return true;
+}
 
 typedef struct prop {
     const char *name;
@@ -160,6 +199,27 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         addl_rule = addl ? js_gen(c, addl) : strdup(js_builtin(c, JS_B_VALUE));
         if (!addl_rule) goto done;
     }
+    /* patternProperties: supported when all patterns share one schema S. Extra keys are then the
+     * keys matching a pattern, with S; keys matching none (additionalProperties') are only kept
+     * when S constrains nothing (else a subset: they are never produced). */
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
+    const cJSON *pS = NULL;
+    bool pp_on = cJSON_IsObject(pp) && pp->child, pS_free = false;
+    if (pp && !cJSON_IsObject(pp)) {
+        js_fail(c, "json schema: \"patternProperties\" must be an object");
+        goto done;
+    }
+    if (pp_on) {
+        pS = pp->child;
+        for (const cJSON *e = pp->child; e; e = e->next)
+            if (!cJSON_Compare(e, pS, true)) {
+                js_fail(c, "json schema: \"patternProperties\" with different schemas per pattern "
+                           "is not supported");
+                goto done;
+            }
+        pS_free = no_keywords(pS);
+        if (pS_free && addl_ok && (!addl || no_keywords(addl))) pp_on = false; /* no constraint */
+    }
     /* Defined properties in definition order, then required names only additionalProperties
      * allows (their value is the additionalProperties schema). */
     for (const cJSON *p = props ? props->child : NULL; p; p = p->next) {
@@ -172,6 +232,19 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             }
             continue; /* may not appear: excluded from additional keys by the trie too */
         }
+        if (pp_on) {
+            int m = name_matches(c, pp, p->string);
+            if (m < 0) goto done;
+            /* the name may also come as a pattern key with S alone: only sound when its own
+             * schema adds nothing to S */
+            if (m && !no_keywords(p) && !cJSON_Compare(p, pS, true)) {
+                js_fail(c,
+                        "json schema: property \"%.100s\" also matches a patternProperties "
+                        "pattern: not supported",
+                        p->string);
+                goto done;
+            }
+        }
         if (np == cap) {
             cap = cap ? cap * 2 : 16;
             prop *q = realloc(ps, cap * sizeof *q);
@@ -179,7 +252,10 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             ps = q;
         }
         ps[np] = (prop){.name = p->string, .rule = js_gen(c, p), .required = r};
-        if (!ps[np].rule) goto done;
+        if (!ps[np].rule) {
+            if (!r && js_unsat(c)) continue; /* no value fits: the property may not appear */
+            goto done;
+        }
         np++;
     }
     for (const cJSON *r = req ? req->child : NULL; r; r = r->next) {
@@ -188,6 +264,21 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         for (size_t i = 0; i < np; i++)
             if (strcmp(ps[i].name, r->valuestring) == 0) dup = true;
         if (dup) continue;
+        int pm = pp_on ? name_matches(c, pp, r->valuestring) : 0;
+        if (pm < 0) goto done;
+        if (pm) {
+            if (!trie_add(&root, r->valuestring)) goto oom;
+            if (np == cap) {
+                cap = cap ? cap * 2 : 16;
+                prop *q = realloc(ps, cap * sizeof *q);
+                if (!q) goto oom;
+                ps = q;
+            }
+            ps[np] = (prop){.name = r->valuestring, .rule = js_gen(c, pS), .required = true};
+            if (!ps[np].rule) goto done;
+            np++;
+            continue;
+        }
         if (!addl_ok) {
             js_fail(c,
                     "json schema: required property \"%.100s\" is not allowed by "
@@ -207,9 +298,11 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     size_t nreq = 0;
     for (size_t i = 0; i < np; i++)
         nreq += ps[i].required;
-    if (minp && cJSON_IsNumber(minp) && minp->valuedouble > (double)nreq) {
-        js_fail(c, "json schema: \"minProperties\" above the number of required properties is "
-                   "not supported");
+    /* minProperties 1 without required properties: the empty member list is left out. */
+    bool need_one = minp && cJSON_IsNumber(minp) && minp->valuedouble > (double)nreq;
+    if (need_one && minp->valuedouble > 1) {
+        js_fail(c, "json schema: \"minProperties\" above 1 and above the number of required "
+                   "properties is not supported");
         goto done;
     }
     if (maxp && cJSON_IsNumber(maxp) && (addl_ok || maxp->valuedouble < (double)np)) {
@@ -217,14 +310,51 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
                    "(no additional properties, at most that many defined)");
         goto done;
     }
+    /* One extra member (key ws ":" ws value) besides the defined ones, or NULL if none. */
     char *addkey = NULL;
-    if (addl_ok) {
+    const char *W0 = js_ws(c);
+    char w0[160];
+    snprintf(w0, sizeof w0, "%s", W0);
+    js_buf xb = {0};
+    if (pp_on) {
+        char *val = pS_free ? strdup(js_builtin(c, JS_B_VALUE)) : js_gen(c, pS);
+        if (!val) goto done;
+        js_buf_puts(&xb, "(\"\\\"\" (");
+        for (const cJSON *e = pp->child; e; e = e->next) {
+            long mn, mx;
+            char *ex = js_pattern_expr(c, e->string, 0, -1, &mn, &mx);
+            if (!ex) {
+                free(val);
+                free(xb.p);
+                goto done;
+            }
+            js_buf_printf(&xb, "%s%s", e == pp->child ? "" : " | ", ex);
+            free(ex);
+        }
+        js_buf_printf(&xb, ") \"\\\"\"%s\":\"%s%s)", w0, w0, val);
+        free(val);
+    }
+    if (addl_ok && (!pp_on || pS_free)) {
         char *k = trie_rule(c, &root);
-        if (!k) goto done;
-        js_buf kb = {0};
-        js_buf_printf(&kb, "\"\\\"\" %s \"\\\"\"", k);
+        if (!k) {
+            free(xb.p);
+            goto done;
+        }
+        js_buf_printf(&xb, "%s(\"\\\"\" %s \"\\\"\"%s\":\"%s%s)", xb.len ? " | " : "", k, w0, w0,
+                      addl_rule);
         free(k);
-        addkey = kb.p;
+    }
+    if (xb.oom) {
+        free(xb.p);
+        goto oom;
+    }
+    addkey = xb.p; /* NULL: no extra members */
+    bool extra = addkey != NULL;
+    if (need_one && np == 0 && !extra) {
+        free(addkey);
+        js_fail(c, "json schema: minProperties without any allowed property: the schema matches "
+                   "nothing");
+        goto done;
     }
     /* Rules A(k,f): additional members, then S(k,f): property k taken or skipped. f = no member
      * written yet (no comma before the next one). Each member list has one derivation. */
@@ -239,16 +369,19 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     for (size_t k = 0; k <= np; k++)
         for (int f = 0; f < 2; f++) {
             const char *sep = f ? "" : "\",\"";
+            bool s_empty = need_one && k == np && f; /* S(np, first): no member at all */
+            if (s_empty && !extra) continue;         /* then A(np, first) is never referenced */
             js_buf a = {0};
-            if (addl_ok)
-                js_buf_printf(&a, "%s%s%s%s\":\"%s%s %s | ", sep, f ? "" : w, addkey, w, w,
-                              addl_rule, RULE(k, 0, 0));
-            js_buf_puts(&a, RULE(k, f, 1));
+            if (extra)
+                js_buf_printf(&a, "%s%s%s %s%s", sep, f ? "" : w, addkey, RULE(k, 0, 0),
+                              s_empty ? "" : " | ");
+            if (!s_empty) js_buf_puts(&a, RULE(k, f, 1));
             if (js_emit_rule(c, RULE(k, f, 0), a.p)) {
                 free(a.p);
                 goto done_rules;
             }
             free(a.p);
+            if (s_empty) continue;
             js_buf sb = {0};
             if (k == np) {
                 js_buf_puts(&sb, "\"\"");
@@ -256,7 +389,8 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
                 js_buf_printf(&sb, "%s%s", sep, f ? "" : w);
                 js_lit_json_string(&sb, ps[k].name);
                 js_buf_printf(&sb, "%s\":\"%s%s %s", w, w, ps[k].rule, RULE(k + 1, 0, 0));
-                if (!ps[k].required) js_buf_printf(&sb, " | %s", RULE(k + 1, f, 1));
+                if (!ps[k].required && !(need_one && f && k + 1 == np))
+                    js_buf_printf(&sb, " | %s", RULE(k + 1, f, 1));
             }
             if (js_emit_rule(c, RULE(k, f, 1), sb.p)) {
                 free(sb.p);

@@ -9,15 +9,28 @@
 
 #include "models/grammar/json_schema_int.h"
 
+/* One quantified atom of a top-level sequence (kept to fit minLength/maxLength into it). */
+typedef struct ritem {
+    char *atom;
+    bool single; /* one character set */
+    long m, n;   /* quantifier (n -1: unbounded) */
+    long min, max;
+} ritem;
+
 typedef struct rx {
     js_ctx *c;
     const char *src, *p;
     int depth;
+    bool want_len; /* fit the top-level alternatives into lengths [lo, hi] (hi -1: none) */
+    long lo, hi;
+    ritem *items;
+    size_t n_items, cap_items;
 } rx;
 
 typedef struct rnode {
     js_buf text;   /* GBNF expression */
     long min, max; /* length bounds in characters; max -1 = unbounded */
+    bool single;   /* exactly one character set */
 } rnode;
 
 static int rx_fail(rx *r, const char *what)
@@ -178,8 +191,9 @@ static int parse_escape(rx *r, bool in_class, uint32_t *cp, js_cset *lo, js_cset
 
 static int set_node(rx *r, rnode *n, const js_cset *s)
 {
-    js_cset_emit_json_char(&n->text, s);
+    js_cset_emit_json_char(r->c, &n->text, s);
     n->min = n->max = 1;
+    n->single = true;
     if (!n->text.len) return rx_fail(r, "a character class that matches nothing");
     return GR_OK;
 }
@@ -431,6 +445,19 @@ static int parse_seq(rx *r, rnode *out)
         }
         long amin = mul_len(a.min, m),
              amax = (n < 0 && a.max != 0) ? -1 : mul_len(a.max, n < 0 ? 0 : n);
+        if (r->want_len && r->depth == 0) {
+            if (r->n_items == r->cap_items) {
+                r->cap_items = r->cap_items ? r->cap_items * 2 : 8;
+                ritem *q = realloc(r->items, r->cap_items * sizeof *q);
+                if (!q) {
+                    free(a.text.p);
+                    return rx_fail(r, "out of memory");
+                }
+                r->items = q;
+            }
+            r->items[r->n_items++] =
+                (ritem){strdup(a.text.p ? a.text.p : "\"\""), a.single, m, n, amin, amax};
+        }
         out->min += amin;
         out->max = (out->max < 0 || amax < 0) ? -1 : out->max + amax;
         free(a.text.p);
@@ -441,6 +468,103 @@ static int parse_seq(rx *r, rnode *out)
 
 /* Alternatives; at the top level each may start with ^ and end with $, else it is unanchored at
  * that end (JSON Schema's pattern finds a match anywhere in the string). */
+static void free_items(rx *r)
+{
+    for (size_t i = 0; i < r->n_items; i++)
+        free(r->items[i].atom);
+    r->n_items = 0;
+}
+
+/* Rewrites one top-level alternative (its items) so that it matches only strings of lengths in
+ * [lo, hi]: anchored at both ends (a subset of the search language), the one variable-length item
+ * (a repeated character set, or an unanchored end) taking the bounds. 1: written to *text, 0: no
+ * string fits, -1: error (more than one variable item). */
+static int fit_lengths(rx *r, bool start, bool end, js_buf *text, long *amin, long *amax)
+{
+    ritem pad = {NULL, true, 0, -1, 0, -1};
+    long fixed = 0;
+    int var = -1, nvar = 0;
+    for (size_t i = 0; i < r->n_items; i++) {
+        if (r->items[i].min == r->items[i].max) {
+            fixed += r->items[i].min;
+        } else {
+            var = (int)i;
+            nvar++;
+        }
+    }
+    bool use_pad = false, multi = nvar > 1;
+    if (nvar == 0 && (!start || !end)) { /* an unanchored end takes up the slack */
+        use_pad = true;
+        nvar = 1;
+    }
+    if (nvar > 1) {
+        /* several variable parts: keep them only if every combination already fits */
+        long mn = 0, mx = 0;
+        for (size_t i = 0; i < r->n_items; i++) {
+            mn += r->items[i].min;
+            mx = (mx < 0 || r->items[i].max < 0) ? -1 : mx + r->items[i].max;
+        }
+        if (mn < r->lo || (r->hi >= 0 && (mx < 0 || mx > r->hi)))
+            return rx_fail(r, "minLength/maxLength with a pattern of several variable-length "
+                              "parts is not supported"),
+                   -1;
+        var = -1;
+        *amin = mn;
+        *amax = mx;
+    }
+    ritem *v = use_pad ? &pad : var >= 0 ? &r->items[var] : NULL;
+    long m = 0, n = 0;
+    if (v) {
+        long need_lo = r->lo - fixed > 0 ? r->lo - fixed : 0;
+        long need_hi = r->hi >= 0 ? r->hi - fixed : -1;
+        if (r->hi >= 0 && need_hi < 0) return 0;
+        if (!v->single) {
+            if (v->min < need_lo || (need_hi >= 0 && (v->max < 0 || v->max > need_hi)))
+                return rx_fail(r, "minLength/maxLength with a variable-length group is not "
+                                  "supported"),
+                       -1;
+            m = v->m, n = v->n;
+            *amin = fixed + v->min;
+            *amax = v->max < 0 ? -1 : fixed + v->max;
+        } else {
+            m = v->m > need_lo ? v->m : need_lo;
+            n = v->n;
+            if (need_hi >= 0 && (n < 0 || n > need_hi)) n = need_hi;
+            if (n >= 0 && m > n) return 0;
+            *amin = fixed + m;
+            *amax = n < 0 ? -1 : fixed + n;
+        }
+    } else if (!multi) {
+        if (fixed < r->lo || (r->hi >= 0 && fixed > r->hi)) return 0;
+        *amin = *amax = fixed;
+    }
+    js_buf t = {0};
+    const char *any = js_builtin(r->c, JS_B_CHAR);
+    /* the pad stands at the unanchored end: after the items unless only the start is free */
+    bool pad_first = use_pad && end;
+    for (size_t k = 0; k <= r->n_items; k++) {
+        const ritem *it;
+        if (pad_first)
+            it = k == 0 ? &pad : &r->items[k - 1];
+        else
+            it = k < r->n_items ? &r->items[k] : use_pad ? &pad : NULL;
+        if (!it) break;
+        const char *atom = it == &pad ? any : it->atom;
+        long im = it == v ? m : it->m, in = it == v ? n : it->n;
+        if (t.len) js_buf_puts(&t, " ");
+        if (im == 1 && in == 1)
+            js_buf_puts(&t, atom);
+        else if (in < 0)
+            js_buf_printf(&t, "(%s){%ld,}", atom, im);
+        else
+            js_buf_printf(&t, "(%s){%ld,%ld}", atom, im, in);
+    }
+    if (!t.len) js_buf_puts(&t, "\"\"");
+    free(text->p);
+    *text = t;
+    return 1;
+}
+
 static int parse_alt(rx *r, rnode *out, bool top)
 {
     int count = 0;
@@ -465,6 +589,29 @@ static int parse_alt(rx *r, rnode *out, bool top)
             free(s.text.p);
             return rx_fail(r, "unexpected character (unbalanced parenthesis or anchor)");
         }
+        if (top && r->want_len) {
+            long amin, amax;
+            int fit = fit_lengths(r, start, end, &s.text, &amin, &amax);
+            if (fit < 0) {
+                free(s.text.p);
+                return GR_ERR;
+            }
+            free_items(r);
+            if (fit == 0) { /* no string of this alternative has an allowed length */
+                free(s.text.p);
+                if (*r->p != '|') break;
+                r->p++;
+                continue;
+            }
+            if (count++) js_buf_puts(&out->text, " | ");
+            js_buf_puts(&out->text, s.text.p);
+            if (out->min < 0 || amin < out->min) out->min = amin;
+            out->max = (out->max < 0 || amax < 0) ? -1 : (amax > out->max ? amax : out->max);
+            free(s.text.p);
+            if (*r->p != '|') break;
+            r->p++;
+            continue;
+        }
         if (count++) js_buf_puts(&out->text, " | ");
         const char *any = top ? js_builtin(r->c, JS_B_CHAR) : NULL;
         if (top && !start) js_buf_printf(&out->text, "%s* ", any);
@@ -481,14 +628,25 @@ static int parse_alt(rx *r, rnode *out, bool top)
     return GR_OK;
 }
 
-char *js_pattern_expr(js_ctx *c, const char *regex, long *min_len, long *max_len)
+char *js_pattern_expr(js_ctx *c, const char *regex, long lo, long hi, long *min_len, long *max_len)
 {
-    rx r = {.c = c, .src = regex, .p = regex};
+    rx r = {.c = c, .src = regex, .p = regex, .want_len = lo > 0 || hi >= 0, .lo = lo, .hi = hi};
     rnode top = {0};
     /* '$' is only an anchor at the end of a top-level alternative; parse_seq stops at it there. */
-    if (parse_alt(&r, &top, true) || *r.p) {
+    int rc = parse_alt(&r, &top, true);
+    free_items(&r);
+    free(r.items);
+    if (rc || *r.p) {
         if (!c->failed) rx_fail(&r, "unbalanced parenthesis");
         free(top.text.p);
+        return NULL;
+    }
+    if (r.want_len && top.min < 0) {
+        free(top.text.p);
+        js_fail(c,
+                "json schema: no string of pattern \"%.120s\" has a length within "
+                "minLength/maxLength: the schema matches nothing",
+                regex);
         return NULL;
     }
     *min_len = top.min < 0 ? 0 : top.min;

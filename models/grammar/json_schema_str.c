@@ -30,8 +30,8 @@ typedef struct fmt {
 
 static const fmt formats[] = {
     {"date", DATE, 10, 10},
-    {"time", TIME, 9, -1},
-    {"date-time", DATE " \"T\" " TIME, 20, -1},
+    {"time", TIME, 9, 24},
+    {"date-time", DATE " \"T\" " TIME, 20, 35},
     {"uuid", HEX "{8} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{4} \"-\" " HEX "{12}", 36,
      36},
     {"ipv4", OCTET " \".\" " OCTET " \".\" " OCTET " \".\" " OCTET, 7, 15},
@@ -41,8 +41,8 @@ static const fmt formats[] = {
      " (\":\" " H16 "){0,5})? | (" H16 " \":\"){1} " H16 " \"::\" (" H16 " (\":\" " H16
      "){0,4})? | (" H16 " \":\"){2} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,3})? | (" H16
      " \":\"){3} " H16 " \"::\" (" H16 " (\":\" " H16 "){0,2})? | (" H16 " \":\"){4} " H16
-     " \"::\" (" H16 " (\":\" " H16 "){0,1})? | (" H16 " \":\"){5} " H16 " \"::\" " H16 "? | (" H16
-     " \":\"){6} " H16 " \"::\"",
+     " \"::\" (" H16 " (\":\" " H16 "){0,1})? | (" H16 " \":\"){5} " H16 " \"::\" (" H16
+     ")? | (" H16 " \":\"){6} " H16 " \"::\"",
      2, 39},
     /* at most three labels, the last starting with a letter: always within 253 bytes, never an
      * all-numeric top-level label */
@@ -99,7 +99,7 @@ static char *format_expr(js_ctx *c, const char *name, long *min_len, long *max_l
             js_cset_add(&cs, 0xD800, 0xDFFF);
             js_cset_invert(&cs);
             js_buf_puts(&b, "(\"/\" (");
-            js_cset_emit_json_char(&b, &cs);
+            js_cset_emit_json_char(c, &b, &cs);
             js_buf_puts(&b, " | \"~\" [01])*)*");
             js_cset_free(&cs);
         }
@@ -155,7 +155,7 @@ char *js_gen_string(js_ctx *c, const cJSON *s)
                     fm->valuestring);
             return NULL;
         }
-        content = js_pattern_expr(c, pat->valuestring, &cmin, &cmax);
+        content = js_pattern_expr(c, pat->valuestring, lo, hi, &cmin, &cmax);
         if (!content) return NULL;
         what = "pattern";
     }

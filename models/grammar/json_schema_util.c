@@ -209,8 +209,37 @@ static const char *json_escape(uint32_t c, char tmp[8])
     return NULL;
 }
 
-void js_cset_emit_json_char(js_buf *b, const js_cset *s)
+void js_cset_emit_json_char(js_ctx *c, js_buf *b, const js_cset *s)
 {
+    if (c) {
+        js_cset esc = {0};
+        js_cset_add(&esc, 0, 0x1F);
+        js_cset_add(&esc, 0x22, 0x22);
+        js_cset_add(&esc, 0x5C, 0x5C);
+        js_cset both = {0};
+        js_cset_add_set(&both, &esc);
+        js_cset_intersect(&both, s);
+        bool all = both.n == esc.n && memcmp(both.r, esc.r, esc.n * sizeof *esc.r) == 0;
+        js_cset_free(&both);
+        js_cset_free(&esc);
+        if (all) {
+            js_cset plain = {0};
+            js_cset_add(&plain, 0x20, 0x21);
+            js_cset_add(&plain, 0x23, 0x5B);
+            js_cset_add(&plain, 0x5D, 0x10FFFF);
+            js_cset_intersect(&plain, s);
+            const char *e = js_builtin(c, JS_B_ESC);
+            if (plain.n) {
+                js_buf_puts(b, "(");
+                emit_class(b, &plain);
+                js_buf_printf(b, " | %s)", e);
+            } else {
+                js_buf_puts(b, e);
+            }
+            js_cset_free(&plain);
+            return;
+        }
+    }
     js_cset plain = {0};
     js_cset_add(&plain, 0x20, 0x21);
     js_cset_add(&plain, 0x23, 0x5B);
@@ -219,9 +248,9 @@ void js_cset_emit_json_char(js_buf *b, const js_cset *s)
     int alts = plain.n ? 1 : 0;
     js_buf tail = {0};
     for (size_t i = 0; i < s->n; i++)
-        for (uint32_t c = s->r[i][0]; c <= s->r[i][1] && c < 0x80; c++) {
+        for (uint32_t cp = s->r[i][0]; cp <= s->r[i][1] && cp < 0x80; cp++) {
             char tmp[8];
-            const char *e = json_escape(c, tmp);
+            const char *e = json_escape(cp, tmp);
             if (!e) continue;
             js_buf_puts(&tail, " | ");
             js_lit(&tail, e, strlen(e));
@@ -447,6 +476,9 @@ const char *js_builtin(js_ctx *c, unsigned which)
     case JS_B_HEX:
         stem = "hex";
         break;
+    case JS_B_ESC:
+        stem = "esc";
+        break;
     }
     if (!(c->builtins & which)) {
         c->builtins |= which;
@@ -462,12 +494,16 @@ const char *js_builtin(js_ctx *c, unsigned which)
             js_cset all = {0};
             js_cset_add(&all, 0, 0xD7FF);
             js_cset_add(&all, 0xE000, 0x10FFFF);
-            js_cset_emit_json_char(&body, &all);
+            js_cset_emit_json_char(c, &body, &all);
             js_cset_free(&all);
             break;
         }
         case JS_B_HEX:
             js_buf_puts(&body, "[0-9a-fA-F]");
+            break;
+        case JS_B_ESC: /* the canonical escapes json.dumps writes */
+            js_buf_puts(&body, "\"\\\\\" ([\\x22\\x5Cbfnrt] | \"u00\" (\"0\" [0-7bef] | \"1\" "
+                               "[0-9a-f]))");
             break;
         case JS_B_STRING:
             js_builtin(c, JS_B_CHAR);

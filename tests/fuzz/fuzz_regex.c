@@ -10,11 +10,12 @@
 #include "tests/grammar/small_vocab.h"
 
 static gr_vocab *vocab;
+static tok_tokenizer *tok; /* kept for the process: the vocabulary points into it */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!vocab) {
-        tok_tokenizer *tok = small_tokenizer();
+        tok = small_tokenizer();
         int32_t eos = SMALL_EOS;
         char err[256];
         if (!tok || gr_vocab_new(&vocab, tok, &eos, 1, err, sizeof err) != GR_OK) abort();

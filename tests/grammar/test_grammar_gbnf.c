@@ -38,6 +38,8 @@ static void test_errors(void)
     expect_error("root ::= \"a\"{3,1}", "n < m", NULL);
     expect_error("root ::= \"a\"{200000}", "limit", NULL);
     expect_error("root ::= \"a\"{2", "expected '}'", NULL);
+    expect_error("root ::= \"a\"*+", "line 1, column 14", "needs an item");
+    expect_error("root ::= \"a\"{2}?", "needs an item", NULL);
     expect_error("root ::= \"a\"\nroot ::= \"b\"", "line 2, column 1", "defined twice");
     expect_error("root ::= root \"a\" | \"b\"", "left-recursive", "'root'");
     expect_error("root ::= x\nx ::= y \"a\"\ny ::= \"b\"? x | \"c\"", "left-recursive", NULL);
@@ -45,6 +47,10 @@ static void test_errors(void)
     expect_error("root ::= \"a\" root", "matches no string", NULL);
     expect_error("root ::= \"\xff\"", "invalid UTF-8", NULL);
     expect_error("root ::= @", "line 1, column 10", "unexpected character '@'");
+    gr_grammar *none = NULL;
+    char e2[128];
+    CHECK(gr_compile_gbnf(&none, NULL, "root ::= \"a\"", 12, e2, sizeof e2) == GR_ERR &&
+          strstr(e2, "vocabulary"));
     /* too deep nesting is refused, not a stack overflow */
     char deep[2000];
     size_t n = (size_t)sprintf(deep, "root ::= ");
@@ -127,6 +133,8 @@ static void test_languages(void)
     LANG("root ::= [\\x00-\\x7f\\u0100]", {"\x01", true}, {"\xc4\x80", true}, {"\xc3\xbf", false});
     LANG("root ::= [a-cx-z-]+", {"abz-", true}, {"d", false});
     LANG("root ::= []? \"k\"", {"k", true});
+    /* a byte-order mark and CRLF line ends */
+    LANG("\xEF\xBB\xBFroot ::= a\r\na ::= \"x\" |\r\n  \"y\"\r\n", {"x", true}, {"y", true});
     /* rule names with dashes and digits; forward references */
     LANG("root ::= my-rule2 my-rule2\nmy-rule2 ::= [0-9]", {"12", true}, {"1", false});
 }
@@ -170,6 +178,11 @@ static void test_masks(void)
     check_masks_along("root ::= \"(\" root \")\" | \"a\"", "((a))");
     check_masks_along("root ::= [α-ω]+ \"é\"? \"x\"", "αβéx");
     check_masks_along("root ::= \"<tc>\" \"x\"* ", "<tc>xx");
+    /* free text: whole slices of the vocabulary allowed wholesale, the rest walked */
+    check_masks_along("root ::= \"\\\"\" [^\"\\\\\\x00-\\x1f]* \"\\\"\"", "\"aéαβ \"");
+    check_masks_along("root ::= .* \"!\"", "x\nαé!");
+    check_masks_along("root ::= [^\"]{0,3} \"\\\"\"", "ab\"");
+    check_masks_along("root ::= ([^\"] | \"\\\"\" \"x\")* \"}\"", "a\"x}");
     /* the grammar is complete but can go on: EOS and continuations both allowed */
     check_masks_along("root ::= \"a\"* \"b\"?", "aab");
 }
@@ -201,6 +214,50 @@ static void test_tokens(void)
     gr_grammar_free(g);
 }
 
+/* Many named rules (as generated grammars have): a chain r0 -> r1 -> ... each adding a byte. */
+static void test_many_rules(void)
+{
+    enum { N = 3000 };
+    char *text = malloc(N * 40), *w = text;
+    w += sprintf(w, "root ::= r0\n");
+    for (int i = 0; i < N; i++)
+        w += i + 1 < N ? sprintf(w, "r%d ::= [a-c] r%d | \"z\"\n", i, i + 1)
+                       : sprintf(w, "r%d ::= \"end\"\n", i);
+    gr_grammar *g = compile(vocab, text);
+    char *in = malloc(N + 8);
+    memset(in, 'b', N - 1);
+    memcpy(in + N - 1, "end", 4);
+    CHECK(g && matches(g, in, strlen(in)) && matches(g, "abz", 3) && !matches(g, "abend", 5));
+    gr_grammar_free(g);
+    free(in), free(text);
+}
+
+/* A long bounded run creates a new state per byte: past the table bounds the matcher rebuilds its
+ * tables around the live state and goes on exactly (masks still agree with the brute force). */
+static void test_compaction(void)
+{
+    gr_grammar *g = compile(vocab, "root ::= \"(\" [a-z]{0,50000} \")\"");
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    if (!m) return;
+    enum { N = 40000 };
+    uint8_t *text = malloc(N + 2);
+    text[0] = '(';
+    for (int i = 1; i <= N; i++)
+        text[i] = (uint8_t)('a' + i % 26);
+    text[N + 1] = ')';
+    CHECK(gr_matcher_accept_token(m, '(') == GR_OK);
+    bool ok = true;
+    for (int i = 1; i <= N && ok; i++)
+        ok = gr_matcher_accept_token(m, text[i]) == GR_OK;
+    CHECK(ok);
+    int32_t eos = SMALL_EOS;
+    check_mask(vocab, g, m, text, N + 1, &eos, 1, tok, "after 40000 bytes");
+    CHECK(gr_matcher_accept_token(m, ')') == GR_OK && gr_matcher_is_terminated(m));
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    free(text);
+}
+
 static void test_choice(void)
 {
     const char *choices[] = {"yes", "no", "n/a", "", "日本"};
@@ -212,6 +269,38 @@ static void test_choice(void)
     gr_grammar_free(g);
     CHECK(gr_compile_choice(&g, vocab, choices, 0, err, sizeof err) == GR_ERR &&
           strstr(err, "empty"));
+    /* a long list with shared prefixes and duplicates: exactly the listed strings */
+    enum { N = 1200 };
+    char *many[N];
+    for (int i = 0; i < N; i++) {
+        many[i] = malloc(32);
+        if (i < 1000)
+            snprintf(many[i], 32, "item-%d", i * 7 % 1000);
+        else
+            snprintf(many[i], 32, "%s", i % 2 ? "item" : "item-1");
+    }
+    CHECK(gr_compile_choice(&g, vocab, (const char *const *)many, N, err, sizeof err) == GR_OK);
+    for (int i = 0; i < 1000 && g; i++) {
+        char s[32];
+        snprintf(s, sizeof s, "item-%d", i);
+        CHECKF(matches(g, s, strlen(s)), "choice %s", s);
+        snprintf(s, sizeof s, "item-%dx", i);
+        CHECK(!matches(g, s, strlen(s)));
+    }
+    CHECK(g && matches(g, "item", 4) && !matches(g, "item-", 5) && !matches(g, "ite", 3));
+    CHECK(g && !matches(g, "item-1000", 9) && !matches(g, "", 0));
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    if (m) {
+        int32_t eos = SMALL_EOS;
+        check_mask(vocab, g, m, NULL, 0, &eos, 1, tok, "choice start");
+        CHECK(gr_matcher_accept_bytes(m, (const uint8_t *)"item-4", 6) == GR_OK);
+        check_mask(vocab, g, m, (const uint8_t *)"item-4", 6, &eos, 1, tok, "choice item-4");
+        CHECK(gr_matcher_is_complete(m) && !gr_matcher_is_terminated(m));
+    }
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    for (int i = 0; i < N; i++)
+        free(many[i]);
 }
 
 int main(void)
@@ -229,6 +318,8 @@ int main(void)
     test_languages();
     test_masks();
     test_tokens();
+    test_many_rules();
+    test_compaction();
     test_choice();
     gr_vocab_free(vocab);
     tok_free(tok);

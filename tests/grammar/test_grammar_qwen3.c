@@ -46,6 +46,28 @@ int main(void)
     gr_grammar_free(g);
     free(ids);
 
+    /* a bounded string: masks take the shorter-token tiers of the slices, then the full walk near
+     * the bound; every state checked against the brute force */
+    static const char bounded[] = "\"Hello wörld, 世界 ok\"";
+    g = compile(v, "root ::= \"\\\"\" [^\"\\\\]{0,19} \"\\\"\"");
+    CHECK(tok_encode(tok, bounded, strlen(bounded), &ids, &n, err, sizeof err) == TOK_OK);
+    m = gr_matcher_new(g);
+    at = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "bounded string after %zu tokens", i);
+        check_mask(v, g, m, (const uint8_t *)bounded, at, eos, 2, tok, what);
+        if (i == n) break;
+        size_t len;
+        tok_token_bytes(tok, ids[i], &len);
+        CHECKF(gr_matcher_accept_token(m, ids[i]) == GR_OK, "bounded: token %zu rejected", i);
+        at += len;
+    }
+    CHECK(gr_matcher_is_terminated(m));
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    free(ids);
+
     /* an added non-special token matches by its bytes; a special one never does */
     g = compile(v, "root ::= \"<tool_call>\" [a-z]+ \"</tool_call>\"");
     m = gr_matcher_new(g);

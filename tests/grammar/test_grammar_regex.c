@@ -80,6 +80,12 @@ static void test_search(void)
     RX("abc$", GR_REGEX_SEARCH, L("abc", "xxabc"), L("abcx"));
     RX("^a$|b", GR_REGEX_SEARCH, L("a", "xbx"), L("ax", "xa"));
     RX("", GR_REGEX_SEARCH, L("", "anything"), L(NULL));
+    /* a top-level alternative that is one group carries its anchors into the group */
+    RX("(^a$)|(^b)", GR_REGEX_SEARCH, L("a", "bxx"), L("xa", "ax", "xb"));
+    RX("^(a|$)", GR_REGEX_SEARCH, L("a", "", "axx"), L("xa", "x"));
+    RX("(?:^\\d+$)|x", GR_REGEX_SEARCH, L("12", "axb"), L("1a", "a"));
+    RX("(^Hpt_|^Int_|_Armour_)", GR_REGEX_SEARCH, L("Hpt_x", "a_Armour_b"), L("aHpt_", "Int"));
+    RX("(^a$)|(b)", 0, L("a", "b"), L("ab", ""));
 }
 
 static void test_json_string(void)
@@ -90,7 +96,8 @@ static void test_json_string(void)
        L("\n", "\"", "\\", "\\u000a", "\\/", "\\u0041"));
     RX(".{2}", GR_REGEX_JSON_STRING, L("\\\"\\\\", "\\u0000a"), L("\\n\\n", "\\r."));
     RX("[^a]", GR_REGEX_JSON_STRING, L("\\b", "\\f", "\\\""), L("a", "\b"));
-    RX("\\d+", GR_REGEX_JSON_STRING | GR_REGEX_SEARCH, L("ab12", "9"), L("ab"));
+    RX("\\d+", GR_REGEX_JSON_STRING | GR_REGEX_SEARCH, L("ab12", "9", "\\\"1\\n"),
+       L("ab", "\"1", "1\\", "1\n", "\\x1"));
 }
 
 static void expect_error(const char *re, const char *frag)
@@ -113,10 +120,14 @@ static void test_errors(void)
     expect_error("a(?!b)", "lookahead");
     expect_error("(?<=a)b", "lookahead");
     expect_error("(?<!a)b", "lookahead");
+    expect_error("(?i)abc", "group modifiers");
+    expect_error("(?", "group modifiers");
     expect_error("\\bword\\b", "word boundary");
     expect_error("a^b", "anchor ^");
     expect_error("a$b", "anchor $");
-    expect_error("(^a)", "anchor ^");
+    expect_error("a(^b)", "anchor ^");
+    expect_error("(^a)b", "anchor ^");
+    expect_error("(a$)*", "anchor $");
     expect_error("*a", "nothing to repeat at offset 0");
     expect_error("a**", "nothing to repeat");
     expect_error("(ab", "unclosed group");

@@ -61,6 +61,19 @@ static const schema_case cases[] = {
     {"{\"type\":\"string\",\"pattern\":\"^a{2,3}$\",\"maxLength\":3}",
      {"\"aa\"", "\"aaa\""},
      {"\"a\"", "\"aaaa\""}},
+    /* pattern with lengths: fitted into the one variable part (a subset: anchored) */
+    {"{\"type\":\"string\",\"pattern\":\"^a+$\",\"maxLength\":3}",
+     {"\"a\"", "\"aaa\""},
+     {"\"aaaa\"", "\"\""}},
+    {"{\"type\":\"string\",\"pattern\":\"[0-9a-f]+\",\"minLength\":4,\"maxLength\":4}",
+     {"\"ab12\""},
+     {"\"ab1\"", "\"ab12f\"", "\"ab1g\""}},
+    {"{\"type\":\"string\",\"pattern\":\"^a|b$\",\"minLength\":3}",
+     {"\"axx\"", "\"xxb\""},
+     {"\"bxx\"", "\"ab\"", "\"xxa\""}},
+    {"{\"type\":\"string\",\"pattern\":\"abc\",\"maxLength\":5}",
+     {"\"abc\"", "\"abcde\""},
+     {"\"abcdef\"", "\"ab\""}},
     {"{\"type\":\"string\",\"format\":\"date\"}",
      {"\"2024-02-28\"", "\"1999-12-31\""},
      {"\"2024-02-30\"", "\"2024-13-01\"", "\"24-01-01\"", "\"2024-04-31\""}},
@@ -106,6 +119,19 @@ static const schema_case cases[] = {
      {"0", "0.0", "10", "10.0", "-1"}},
     {"{\"type\":\"number\",\"minimum\":-2}", {"-2", "-1.5", "-2.0", "7.25"}, {"-2.1", "-3"}},
     {"{\"type\":\"integer\",\"multipleOf\":1}", {"3"}, {"3.5"}},
+    /* fractional bounds, compared as the doubles they are (exclusive: the next double) */
+    {"{\"type\":\"number\",\"minimum\":0.5,\"maximum\":2.5}",
+     {"1", "1.75", "2", "0.5", "0.7", "2.5", "2.50"},
+     {"0.4", "0.49999", "2.51", "3", "-1"}},
+    {"{\"type\":\"number\",\"exclusiveMinimum\":5,\"maximum\":7.25}",
+     {"5.1", "7.25", "6", "5.000000000000001"},
+     {"5", "5.0", "7.26", "8", "5.0000000000000000001", "4.9"}},
+    {"{\"type\":\"number\",\"maximum\":-0.5}",
+     {"-0.5", "-3", "-0.75"},
+     {"-0.4", "0", "1", "-0.05"}},
+    {"{\"type\":\"number\",\"minimum\":-1.5,\"exclusiveMaximum\":0}",
+     {"-1.5", "-1", "-0.001"},
+     {"-1.6", "0", "0.0", "-2"}},
     /* objects */
     {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"}"
      "},"
@@ -125,6 +151,30 @@ static const schema_case cases[] = {
      {"{}", "{\"k\":1}"}},
     {"{\"type\":\"object\",\"properties\":{\"x\":false}}", {"{}", "{\"y\":1}"}, {"{\"x\":1}"}},
     {"{\"type\":\"object\",\"minProperties\":1,\"required\":[\"a\"]}", {"{\"a\":null}"}, {"{}"}},
+    {"{\"type\":\"object\",\"minProperties\":1}", {"{\"a\":1}", "{\"a\":1,\"b\":2}"}, {"{}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{}},\"minProperties\":"
+     "1,"
+     "\"additionalProperties\":false}",
+     {"{\"a\":\"x\"}", "{\"b\":1}", "{\"a\":\"x\",\"b\":1}"},
+     {"{}"}},
+    /* an optional property no value satisfies may not appear */
+    {"{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"object\",\"enum\":[\"a\"]},\"y\":{"
+     "\"type\":"
+     "\"integer\"}}}",
+     {"{\"y\":1}", "{}"},
+     {"{\"x\":\"a\"}", "{\"x\":{}}"}},
+    /* patternProperties: keys matching a pattern take its schema; with a constraining schema,
+     * other extra keys are not produced (a subset) */
+    {"{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"}},\"patternProperties\":"
+     "{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+     {"{\"id\":1}", "{\"x-a\":\"s\",\"id\":1,\"x-\":\"t\"}"},
+     {"{\"x-a\":1}", "{\"y\":\"s\"}", "{\"ax-\":\"s\"}"}},
+    {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]+$\":{\"type\":\"boolean\"}}}",
+     {"{}", "{\"12\":true}"},
+     {"{\"12\":1}", "{\"1a\":1}"}},
+    {"{\"type\":\"object\",\"patternProperties\":{\".*\":{}},\"additionalProperties\":false}",
+     {"{}", "{\"a\":[1]}"},
+     {"[]"}},
     /* arrays */
     {"{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":3}",
      {"[1]", "[1,2,3]"},
@@ -141,7 +191,41 @@ static const schema_case cases[] = {
      {"[]", "[null]"},
      {"[null,null]"}},
     {"{\"type\":\"array\",\"uniqueItems\":true,\"maxItems\":1}", {"[]", "[5]"}, {"[5,6]"}},
+    /* not (required lists, types), dependencies (both forms) */
+    {"{\"not\":{\"type\":\"string\"}}", {"1", "null", "{}", "[\"a\"]"}, {"\"a\""}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"not\":{\"required\":[\"a\",\"b\"]}"
+     "}",
+     {"{}", "{\"a\":1}", "{\"b\":1}"},
+     {"{\"a\":1,\"b\":2}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependencies\":{\"a\":[\"b\"]}}",
+     {"{}", "{\"b\":1}", "{\"a\":1,\"b\":2}"},
+     {"{\"a\":1}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{}},\"dependentSchemas\":{\"a\":"
+     "{\"required\":[\"b\"],\"properties\":{\"b\":{\"type\":\"string\"}}}}}",
+     {"{}", "{\"b\":1}", "{\"a\":1,\"b\":\"x\"}"},
+     {"{\"a\":1}", "{\"a\":1,\"b\":2}"}},
     /* anyOf, oneOf, allOf, $ref */
+    /* oneOf of required lists: exactly one list complete */
+    {"{\"type\":\"object\",\"properties\":{\"a\":{},\"b\":{},\"c\":{}},\"oneOf\":[{\"required\":["
+     "\"a\"]},"
+     "{\"required\":[\"b\",\"c\"]}]}",
+     {"{\"a\":1}", "{\"a\":1,\"b\":2}", "{\"b\":1,\"c\":2}", "{\"a\":1,\"c\":2}"},
+     {"{}", "{\"a\":1,\"b\":2,\"c\":3}", "{\"b\":1}"}},
+    /* oneOf of objects whose required property cannot agree */
+    {"{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}},\"required\":["
+     "\"n\"]},"
+     "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"string\"}},\"required\":[\"n\"]}]}",
+     {"{\"n\":1}", "{\"n\":\"x\"}"},
+     {"{\"n\":null}", "{}"}},
+    /* oneOf of strings told apart by their pattern's literal prefix, or by enum values */
+    {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^https?://"
+     ".+$\"},{\"type\":\"string\",\"pattern\":"
+     "\"^\\\\./.+$\"},{\"enum\":[\"none\"]}]}",
+     {"\"http://x\"", "\"./a\"", "\"none\""},
+     {"\"ftp://x\"", "\"none2\""}},
+    {"{\"oneOf\":[{\"type\":\"integer\",\"maximum\":2},{\"type\":\"integer\",\"minimum\":5}]}",
+     {"2", "5"},
+     {"3"}},
     {"{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"string\",\"maxLength\":1}]}",
      {"1", "\"a\""},
      {"\"ab\"", "null"}},
@@ -215,20 +299,26 @@ static void test_refusals(void)
 {
     static const char *const refused[][2] = {
         {"{\"type\":\"array\",\"uniqueItems\":true}", "uniqueItems"},
-        {"{\"not\":{\"type\":\"string\"}}", "\"not\""},
+        {"{\"not\":{\"enum\":[1]}}", "\"not\""},
+        {"{\"not\":{\"type\":\"integer\"}}", "\"not\""},
         {"{\"if\":{\"type\":\"string\"},\"then\":{\"minLength\":1}}", "\"if\""},
-        {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{}}}", "patternProperties"},
+        {"{\"type\":\"object\",\"patternProperties\":{\"^a\":{},\"^b\":{\"type\":\"string\"}}}",
+         "patternProperties"},
+        {"{\"type\":\"object\",\"properties\":{\"ab\":{\"type\":\"integer\"}},"
+         "\"patternProperties\":{\"^a\":{\"type\":\"string\"}}}",
+         "\"ab\""},
         {"{\"type\":\"object\",\"propertyNames\":{\"maxLength\":3}}", "propertyNames"},
-        {"{\"type\":\"object\",\"dependencies\":{\"a\":[\"b\"]}}", "dependencies"},
         {"{\"type\":\"array\",\"contains\":{\"type\":\"integer\"}}", "contains"},
         {"{\"type\":\"number\",\"multipleOf\":0.01}", "multipleOf"},
-        {"{\"type\":\"number\",\"minimum\":0.5}", "minimum"},
         {"{\"type\":\"string\",\"format\":\"duration\"}", "duration"},
         {"{\"type\":\"string\",\"pattern\":\"(?=a)b\"}", "lookaround"},
         {"{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "\\1"},
         {"{\"type\":\"string\",\"pattern\":\"\\\\bword\"}", "\\b"},
-        {"{\"type\":\"string\",\"pattern\":\"^a+$\",\"maxLength\":3}", "maxLength"},
+        {"{\"type\":\"string\",\"pattern\":\"^(a|b)+x+$\",\"maxLength\":5}", "maxLength"},
         {"{\"oneOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "oneOf"},
+        {"{\"oneOf\":[{\"type\":\"string\",\"pattern\":\"^ab\"},{\"type\":\"string\",\"pattern\":"
+         "\"^a\"}]}",
+         "oneOf"},
         {"{\"allOf\":[{\"pattern\":\"a\"},{\"pattern\":\"b\"}]}", "pattern"},
         {"{\"$ref\":\"http://example.com/s.json\"}", "$ref"},
         {"{\"$ref\":\"#/$defs/missing\"}", "does not resolve"},
@@ -236,7 +326,13 @@ static void test_refusals(void)
         {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", "matches nothing"},
         {"{\"type\":\"integer\",\"maximum\":1e300}", "maximum"},
         {"{\"type\":\"object\",\"required\":[\"a\"],\"additionalProperties\":false}", "\"a\""},
+        {"{\"type\":\"object\",\"minProperties\":2}", "minProperties"},
+        {"{\"type\":\"object\",\"properties\":{\"x\":{\"enum\":[1],\"type\":\"string\"}},"
+         "\"required\":[\"x\"]}",
+         "matches nothing"},
         {"{\"type\":", "invalid JSON"},
+        {"{\"enum\":[\"\xbc\"]}", "invalid UTF-8"},
+        {"{\"const\":\"\xed\xa0\x80\"}", "invalid UTF-8"}, /* a surrogate */
         {"[1]", "object or a boolean"},
         {"false", "matches nothing"},
     };
