@@ -397,15 +397,21 @@ typedef enum { CALLS_FROM_START, CALL_AFTER_OPEN } calls_mode;
  * byte in a row (the template's json separators ", " and ": " fit). only: one tool's name, or
  * NULL for every tool. CALL_AFTER_OPEN: the text after the <tool_call> token of one call. */
 static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mode, bool many,
-                      char **out, api_error *e)
+                      op_tool_format fmt, char **out, api_error *e)
 {
+    bool llama3 = fmt == OP_TOOLS_LLAMA3_JSON;
     cJSON *tools = cJSON_Parse(r->tools_json ? r->tools_json : "[]");
     if (!tools) {
         api_error_set(e, 500, NULL, "tools", NULL, "out of memory reading 'tools'");
         return -1;
     }
     sbuf b = {0}, rules = {0};
-    if (mode == CALLS_FROM_START) {
+    if (llama3) {
+        /* As Llama 3's template renders a call and vLLM's llama3_json parser reads them: objects
+         * with "parameters", several separated by "; ". Only from the start (required, named). */
+        puts_(&b, many ? "root ::= call (\"; \" call)*\n" : "root ::= call\n");
+        puts_(&b, "call ::= \"{\\\"name\\\": \\\"\" body \"}\"\n");
+    } else if (mode == CALLS_FROM_START) {
         puts_(&b, many ? "root ::= call (\"\\n\" call)*\n" : "root ::= call\n");
         puts_(&b, "call ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" body \"}\\n</tool_call>\"\n");
     } else {
@@ -447,7 +453,7 @@ static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mo
         if (used++) puts_(&b, " | ");
         puts_(&b, "\"");
         put_literal(&b, name);
-        puts_(&b, "\\\", \\\"arguments\\\": \" ");
+        puts_(&b, llama3 ? "\\\", \\\"parameters\\\": \" " : "\\\", \\\"arguments\\\": \" ");
         puts_(&b, prefix);
         puts_(&b, "root");
         puts_(&rules, gbnf);
@@ -520,7 +526,7 @@ int sc_for_completion(sc_cache *c, const api_structured *s, sc_request *out, api
     return structured(c, s, out, e);
 }
 
-int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, bool hermes_calls,
+int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_tool_format fmt,
                 sc_request *out, api_error *e)
 {
     init_request(c, out);
@@ -540,9 +546,11 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, boo
         return 0;
     }
     if (r->n_tools == 0 || r->tool_choice == API_TOOL_CHOICE_NONE) return 0;
-    /* The call grammars are written in the hermes format; a model that calls tools in another
-     * (llama3_json, mistral) is parsed as under auto (docs/api.md, "Tool choice"). */
-    if (!hermes_calls) return 0;
+    /* Call grammars exist for the hermes and llama3_json formats. Mistral's calls open with the
+     * special token [TOOL_CALLS], which masks never allow, so there tool_choice is parsed as under
+     * auto (docs/api.md, "Tool choice"); so is a strict tool under auto in llama3_json, whose
+     * calls open with no token to trigger on. */
+    if (fmt == OP_TOOLS_MISTRAL || (fmt == OP_TOOLS_LLAMA3_JSON && !forced)) return 0;
     calls_mode mode = CALLS_FROM_START;
     if (!forced) {
         /* auto: free text, and a call's grammar once the model opens one. */
@@ -553,7 +561,7 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, boo
     const char *only = r->tool_choice == API_TOOL_CHOICE_NAMED ? r->tool_choice_name : NULL;
     bool many = r->tool_choice == API_TOOL_CHOICE_REQUIRED && r->parallel_tool_calls;
     char *gbnf = NULL;
-    if (tools_gbnf(r, only, mode, many, &gbnf, e)) return -1;
+    if (tools_gbnf(r, only, mode, many, fmt, &gbnf, e)) return -1;
     compile_job j = {.kind = API_SO_GRAMMAR, .text = gbnf};
     int rc = get_entry(c, &j, "tools", "tool-call grammar", &out->entry, e);
     free(gbnf);

@@ -42,9 +42,9 @@ typedef struct sc_request {
 /* Chat: the structured-output fields, else tool_choice required / named, else strict tools or
  * parallel_tool_calls false under auto (a call's grammar from <tool_call> on). think: from the
  * prompt (OPEN: after </think>; OPTIONAL: from the first token unless it is <think>).
- * hermes_calls: the model writes hermes <tool_call> calls; otherwise tool_choice is not enforced.
+ * fmt: how the model writes calls; hermes and llama3_json calls are enforced, mistral's are not.
  * 0, or -1 with a 400 naming the field. */
-int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, bool hermes_calls,
+int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_tool_format fmt,
                 sc_request *out, api_error *e);
 int sc_for_completion(sc_cache *c, const api_structured *s, sc_request *out, api_error *e);
 /* For one engine request: out gets a new reference (the engine releases it; on a failed submit,

@@ -778,7 +778,7 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
         j->rendered = prompt; /* logged by take_scripted */
     else
         free(prompt);
-    if (sc_for_chat(s->constraints, &j->chat_req, j->think, s->tool_format == OP_TOOLS_HERMES,
+    if (sc_for_chat(s->constraints, &j->chat_req, j->think, s->tool_format,
                     &j->constraint, &e)) {
         serve_respond_error(s, hr, &e);
         job_free(j);

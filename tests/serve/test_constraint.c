@@ -62,12 +62,12 @@ static size_t feed(const engine_constraint *c, void *m, const char *text, size_t
     return i;
 }
 
-static void expect_calls(sc_cache *cache, api_chat_request r, const char *text, bool accepted,
-                         bool terminated, const char *what)
+static void expect_calls_in(sc_cache *cache, op_tool_format fmt, api_chat_request r,
+                            const char *text, bool accepted, bool terminated, const char *what)
 {
     sc_request req;
     api_error e;
-    CHECKF(sc_for_chat(cache, &r, OP_THINK_OFF, true, &req, &e) == 0, "%s: %s", what, e.message);
+    CHECKF(sc_for_chat(cache, &r, OP_THINK_OFF, fmt, &req, &e) == 0, "%s: %s", what, e.message);
     engine_constraint c;
     sc_request_constraint(&req, &c);
     CHECKF(c.ops && c.trigger_token == -1, "%s: not constrained from the start", what);
@@ -78,6 +78,12 @@ static void expect_calls(sc_cache *cache, api_chat_request r, const char *text, 
     c.ops->matcher_free(m);
     c.ops->release(c.grammar);
     sc_request_release(&req);
+}
+
+static void expect_calls(sc_cache *cache, api_chat_request r, const char *text, bool accepted,
+                         bool terminated, const char *what)
+{
+    expect_calls_in(cache, OP_TOOLS_HERMES, r, text, accepted, terminated, what);
 }
 
 int main(void)
@@ -117,15 +123,33 @@ int main(void)
 
     sc_request req;
     api_error e;
-    /* A model whose calls are not hermes (llama3_json, mistral): tool_choice is not enforced. */
+    /* llama3_json: calls as Llama 3's template renders them, "; " between them. */
+    static const char *L3 = "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", "
+                            "\"unit\": \"c\"}}";
+    char l3two[512];
+    snprintf(l3two, sizeof l3two, "%s; %s", L3, L3);
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, chat(API_TOOL_CHOICE_REQUIRED, NULL, true), l3two,
+                    true, false, "llama3_json required, two calls");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, chat(API_TOOL_CHOICE_NAMED, "get_weather", true),
+                    L3, true, true, "llama3_json named");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, chat(API_TOOL_CHOICE_REQUIRED, NULL, true), CALL,
+                    false, false, "llama3_json refuses a hermes call");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, chat(API_TOOL_CHOICE_NAMED, "get_weather", true),
+                    "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", false,
+                    false, "llama3_json arguments off the schema");
+    /* mistral: calls open with a special token no mask allows, so tool_choice is not enforced;
+     * nor is a strict tool under auto in llama3_json (no token opens its calls). */
     api_chat_request forced = chat(API_TOOL_CHOICE_REQUIRED, NULL, true);
-    CHECK(sc_for_chat(cache, &forced, OP_THINK_OFF, false, &req, &e) == 0 && !req.entry);
+    CHECK(sc_for_chat(cache, &forced, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && !req.entry);
+    api_chat_request single = chat(API_TOOL_CHOICE_AUTO, NULL, false);
+    CHECK(sc_for_chat(cache, &single, OP_THINK_OFF, OP_TOOLS_LLAMA3_JSON, &req, &e) == 0 &&
+          !req.entry);
 
     /* auto: free unless a tool is strict or parallel calls are off; then from <tool_call> on */
     api_chat_request r = chat(API_TOOL_CHOICE_AUTO, NULL, true);
-    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, true, &req, &e) == 0 && !req.entry);
+    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, OP_TOOLS_HERMES, &req, &e) == 0 && !req.entry);
     r.parallel_tool_calls = false;
-    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, true, &req, &e) == 0 && req.entry);
+    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, OP_TOOLS_HERMES, &req, &e) == 0 && req.entry);
     engine_constraint c;
     sc_request_constraint(&req, &c);
     CHECK(c.trigger_token == tok_token_id(tok, "<tool_call>") && !c.rearm);
@@ -142,7 +166,7 @@ int main(void)
     memcpy(at, "\"strict\":true,", 14);
     r = chat(API_TOOL_CHOICE_AUTO, NULL, true);
     r.tools_json = strict_tools;
-    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, true, &req, &e) == 0 && req.entry);
+    CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, OP_TOOLS_HERMES, &req, &e) == 0 && req.entry);
     sc_request_constraint(&req, &c);
     CHECK(c.trigger_token == tok_token_id(tok, "<tool_call>") && c.rearm);
     c.ops->release(c.grammar);
@@ -155,7 +179,7 @@ int main(void)
                                      .choices = (char *[]){"a", "b"},
                                      .n_choices = 2,
                                      .param = "guided_choice"};
-    CHECK(sc_for_chat(cache, &js, OP_THINK_OPEN, true, &req, &e) == 0);
+    CHECK(sc_for_chat(cache, &js, OP_THINK_OPEN, OP_TOOLS_HERMES, &req, &e) == 0);
     CHECK(req.base.trigger_token == tok_token_id(tok, "</think>") && !req.base.has_open &&
           req.base.prefix_mask && req.base.prefix_max == SC_THINK_WHITESPACE_TOKENS);
     int32_t nl = tok_token_id(tok, "\xc4\x8a\xc4\x8a"); /* "\n\n" */
@@ -166,18 +190,19 @@ int main(void)
     int32_t sp = tok_token_id(tok, "\xc4\xa0"); /* " " */
     CHECK(sp >= 0 && !((req.base.prefix_mask[sp / 32] >> (sp % 32)) & 1u));
     sc_request_release(&req);
-    CHECK(sc_for_chat(cache, &js, OP_THINK_OPTIONAL, true, &req, &e) == 0);
+    CHECK(sc_for_chat(cache, &js, OP_THINK_OPTIONAL, OP_TOOLS_HERMES, &req, &e) == 0);
     CHECK(req.base.has_open && req.base.open_token == tok_token_id(tok, "<think>"));
     sc_request_release(&req);
-    CHECK(sc_for_chat(cache, &js, OP_THINK_OFF, true, &req, &e) == 0 && req.base.trigger_token == -1);
+    CHECK(sc_for_chat(cache, &js, OP_THINK_OFF, OP_TOOLS_HERMES, &req, &e) == 0 &&
+          req.base.trigger_token == -1);
     sc_request_release(&req);
 
     /* two constraints at once */
     js.tools_json = (char *)TOOLS;
     js.n_tools = 2;
     js.tool_choice = API_TOOL_CHOICE_REQUIRED;
-    CHECK(sc_for_chat(cache, &js, OP_THINK_OFF, true, &req, &e) == -1 && e.status == 400 &&
-          !strcmp(e.param, "tool_choice"));
+    CHECK(sc_for_chat(cache, &js, OP_THINK_OFF, OP_TOOLS_HERMES, &req, &e) == -1 &&
+          e.status == 400 && !strcmp(e.param, "tool_choice"));
 
     /* the cache: a hit on the same source; eviction keeps a held grammar alive */
     uint64_t compiled0, hits0, compiled1, hits1;
