@@ -19,6 +19,9 @@ struct sc_entry {
     size_t key_len;
     gr_grammar *g;
     int refs; /* requests holding it; guarded by the cache lock */
+    /* A special token the output must open with before the grammar starts (Mistral's
+     * [TOOL_CALLS]: masks never allow a special token inside a grammar), or -1. */
+    int32_t lead;
     bool in_cache;
     sc_entry *prev, *next;
 };
@@ -28,6 +31,7 @@ struct sc_cache {
     int32_t model_words, gr_words;
     uint32_t *whitespace; /* [model_words]: tokens of newlines only (after </think>) */
     int32_t think_open, think_close, tool_open;
+    int32_t mistral_calls; /* [TOOL_CALLS] when it is a special token, else -1 */
     pthread_mutex_t lock;
     sc_entry *head, *tail; /* most recently used first */
     size_t count, capacity;
@@ -39,6 +43,7 @@ struct sc_cache {
 typedef struct sc_matcher {
     gr_matcher *m;
     int32_t gr_words, model_words;
+    int32_t lead; /* the entry's lead token, still to come; -1 once generated or without one */
 } sc_matcher;
 
 static void *op_matcher_new(void *grammar)
@@ -53,6 +58,7 @@ static void *op_matcher_new(void *grammar)
     }
     m->gr_words = e->cache->gr_words;
     m->model_words = e->cache->model_words;
+    m->lead = e->lead;
     return m;
 }
 
@@ -67,6 +73,11 @@ static void op_matcher_free(void *matcher)
 static int op_fill_mask(void *matcher, uint32_t *mask)
 {
     sc_matcher *m = matcher;
+    if (m->lead >= 0) {
+        memset(mask, 0, sizeof(uint32_t) * (size_t)m->model_words);
+        mask[m->lead / 32] = 1u << (m->lead % 32);
+        return 0;
+    }
     if (gr_matcher_fill_mask(m->m, mask) != GR_OK) return -1;
     memset(mask + m->gr_words, 0, sizeof(uint32_t) * (size_t)(m->model_words - m->gr_words));
     return 0;
@@ -75,13 +86,18 @@ static int op_fill_mask(void *matcher, uint32_t *mask)
 static int op_accept(void *matcher, int32_t token)
 {
     sc_matcher *m = matcher;
+    if (m->lead >= 0) {
+        if (token != m->lead) return -1;
+        m->lead = -1;
+        return 0;
+    }
     return gr_matcher_accept_token(m->m, token) == GR_OK ? 0 : -1;
 }
 
 static bool op_terminated(const void *matcher)
 {
     const sc_matcher *m = matcher;
-    return gr_matcher_is_terminated(m->m);
+    return m->lead < 0 && gr_matcher_is_terminated(m->m);
 }
 
 static void entry_free(sc_entry *e)
@@ -147,6 +163,8 @@ int sc_cache_new(sc_cache **out, const tok_tokenizer *tok, int32_t model_vocab,
     c->think_open = tok_token_id(tok, "<think>");
     c->think_close = tok_token_id(tok, "</think>");
     c->tool_open = tok_token_id(tok, "<tool_call>");
+    c->mistral_calls = tok_token_id(tok, "[TOOL_CALLS]");
+    if (c->mistral_calls >= 0 && !tok_is_special(tok, c->mistral_calls)) c->mistral_calls = -1;
     c->capacity = capacity ? capacity : 64;
     pthread_mutex_init(&c->lock, NULL);
     *out = c;
@@ -221,6 +239,8 @@ typedef struct compile_job {
     char *const *choices;
     size_t n_choices;
     gr_json_options opt;
+    bool has_lead; /* lead: the entry's lead token (GBNF text only; its text names it too) */
+    int32_t lead;
 } compile_job;
 
 static int compile(sc_cache *c, const compile_job *j, gr_grammar **g, char *err, size_t errlen)
@@ -310,7 +330,13 @@ static int get_entry(sc_cache *c, const compile_job *j, const char *param, const
         free(key);
         goto oom;
     }
-    *ent = (sc_entry){.cache = c, .key = key, .key_len = klen, .g = g, .refs = 1, .in_cache = true};
+    *ent = (sc_entry){.cache = c,
+                      .key = key,
+                      .key_len = klen,
+                      .g = g,
+                      .refs = 1,
+                      .in_cache = true,
+                      .lead = j->has_lead ? j->lead : -1};
     pthread_mutex_lock(&c->lock);
     sc_entry *raced = lookup(c, key, klen);
     if (!raced) {
@@ -391,22 +417,39 @@ static void put_literal(sbuf *b, const char *s)
 
 typedef enum { CALLS_FROM_START, CALL_AFTER_OPEN } calls_mode;
 
-/* GBNF for tool calls exactly as Qwen3's template renders them:
- *   <tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>
- * with calls separated by "\n"; ARGS by the tool's parameters schema, with at most one whitespace
- * byte in a row (the template's json separators ", " and ": " fit). only: one tool's name, or
- * NULL for every tool. CALL_AFTER_OPEN: the text after the <tool_call> token of one call. */
+/* GBNF for tool calls exactly as the format's templates render them:
+ *   hermes (Qwen3):  <tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>, joined by "\n"
+ *   llama3_json:     {"name": "NAME", "parameters": ARGS}, joined by "; "
+ *   mistral:         [TOOL_CALLS][{"name": "NAME", "arguments": ARGS}, ...] ([TOOL_CALLS] left to
+ *                    the lead token when lead >= 0)
+ * ARGS by the tool's parameters schema, with at most one whitespace byte in a row (the templates'
+ * json separators ", " and ": " fit). only: one tool's name, or NULL for every tool.
+ * CALL_AFTER_OPEN (hermes): the text after the <tool_call> token of one call. */
 static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mode, bool many,
-                      op_tool_format fmt, char **out, api_error *e)
+                      op_tool_format fmt, int32_t lead, char **out, api_error *e)
 {
-    bool llama3 = fmt == OP_TOOLS_LLAMA3_JSON;
+    bool llama3 = fmt == OP_TOOLS_LLAMA3_JSON, mistral = fmt == OP_TOOLS_MISTRAL;
     cJSON *tools = cJSON_Parse(r->tools_json ? r->tools_json : "[]");
     if (!tools) {
         api_error_set(e, 500, NULL, "tools", NULL, "out of memory reading 'tools'");
         return -1;
     }
     sbuf b = {0}, rules = {0};
-    if (llama3) {
+    if (mistral) {
+        /* As Mistral's templates render calls and vLLM's mistral parser reads them: one JSON array
+         * after [TOOL_CALLS]. That opener is the entry's lead token when it is a special token
+         * (masks never allow one); the comment then keeps this text's cache key apart. */
+        if (lead >= 0) {
+            char line[96];
+            snprintf(line, sizeof line, "# after the special token [TOOL_CALLS] (id %d)\n", lead);
+            puts_(&b, line);
+            puts_(&b, "root ::= \"[\" call");
+        } else {
+            puts_(&b, "root ::= \"[TOOL_CALLS][\" call");
+        }
+        puts_(&b, many ? " (\", \" call)* \"]\"\n" : " \"]\"\n");
+        puts_(&b, "call ::= \"{\\\"name\\\": \\\"\" body \"}\"\n");
+    } else if (llama3) {
         /* As Llama 3's template renders a call and vLLM's llama3_json parser reads them: objects
          * with "parameters", several separated by "; ". Only from the start (required, named). */
         puts_(&b, many ? "root ::= call (\"; \" call)*\n" : "root ::= call\n");
@@ -546,11 +589,9 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_
         return 0;
     }
     if (r->n_tools == 0 || r->tool_choice == API_TOOL_CHOICE_NONE) return 0;
-    /* Call grammars exist for the hermes and llama3_json formats. Mistral's calls open with the
-     * special token [TOOL_CALLS], which masks never allow, so there tool_choice is parsed as under
-     * auto (docs/api.md, "Tool choice"); so is a strict tool under auto in llama3_json, whose
-     * calls open with no token to trigger on. */
-    if (fmt == OP_TOOLS_MISTRAL || (fmt == OP_TOOLS_LLAMA3_JSON && !forced)) return 0;
+    /* Under auto, a call's grammar starts at the hermes <tool_call> token; llama3_json and mistral
+     * calls have no such trigger in free text, so there only required and named are enforced. */
+    if (fmt != OP_TOOLS_HERMES && !forced) return 0;
     calls_mode mode = CALLS_FROM_START;
     if (!forced) {
         /* auto: free text, and a call's grammar once the model opens one. */
@@ -561,8 +602,9 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_
     const char *only = r->tool_choice == API_TOOL_CHOICE_NAMED ? r->tool_choice_name : NULL;
     bool many = r->tool_choice == API_TOOL_CHOICE_REQUIRED && r->parallel_tool_calls;
     char *gbnf = NULL;
-    if (tools_gbnf(r, only, mode, many, fmt, &gbnf, e)) return -1;
-    compile_job j = {.kind = API_SO_GRAMMAR, .text = gbnf};
+    int32_t lead = fmt == OP_TOOLS_MISTRAL ? c->mistral_calls : -1;
+    if (tools_gbnf(r, only, mode, many, fmt, lead, &gbnf, e)) return -1;
+    compile_job j = {.kind = API_SO_GRAMMAR, .text = gbnf, .has_lead = lead >= 0, .lead = lead};
     int rc = get_entry(c, &j, "tools", "tool-call grammar", &out->entry, e);
     free(gbnf);
     if (rc) return -1;

@@ -398,8 +398,10 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
         c->completion_tokens = ev->completion_tokens;
         char *emit = NULL;
         size_t emit_len = 0;
-        /* The end-of-sequence token that stopped it is no text (vLLM drops it likewise). */
-        if (!(c->keep_special && ev->finish == FINISH_STOP))
+        /* The end-of-sequence token that stopped it is no text (vLLM drops it likewise); a
+         * constraint's last token (finished because its grammar is) is ordinary text. */
+        if (!(c->keep_special && ev->finish == FINISH_STOP &&
+              tok_is_special(s->tok, ev->token.token)))
             text_output_push(&c->out, ev->token.token, &emit, &emit_len);
         token_logprob_owned lp;
         bool with_lp = j->want_logprobs;

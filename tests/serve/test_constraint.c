@@ -86,6 +86,68 @@ static void expect_calls(sc_cache *cache, api_chat_request r, const char *text, 
     expect_calls_in(cache, OP_TOOLS_HERMES, r, text, accepted, terminated, what);
 }
 
+/* A byte-level vocabulary of printable ASCII, space and newline, with [TOOL_CALLS] (id 200) and
+ * </s> (id 201) special, as Mistral's tokenizers have them: required must open with the special
+ * token (the only token its first mask allows), then the array follows; without it nothing is
+ * accepted. */
+static void test_lead_token(void)
+{
+    char json[8192];
+    size_t at = (size_t)snprintf(json, sizeof json, "{\"model\":{\"type\":\"BPE\",\"vocab\":{");
+    for (int ch = 33; ch < 127; ch++)
+        at += (size_t)snprintf(json + at, sizeof json - at, "\"%s%c\":%d,",
+                               ch == '"' || ch == '\\' ? "\\" : "", ch, ch - 33);
+    at +=
+        (size_t)snprintf(json + at, sizeof json - at,
+                         "\"\\u0120\":94,\"\\u010a\":95},\"merges\":[]},"
+                         "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                         "\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\"},"
+                         "\"added_tokens\":[{\"id\":200,\"content\":\"[TOOL_CALLS]\","
+                         "\"special\":true},{\"id\":201,\"content\":\"</s>\",\"special\":true}]}");
+    char err[512];
+    tok_tokenizer *mt = NULL;
+    CHECKF(tok_load_json(&mt, json, at, NULL, 0, "lead-token vocabulary", err, sizeof err) ==
+               TOK_OK,
+           "%s", err);
+    if (!mt) return;
+    int32_t eos = 201;
+    sc_cache *cache = NULL;
+    CHECKF(sc_cache_new(&cache, mt, 202, &eos, 1, 2, err, sizeof err) == 0, "%s", err);
+    if (cache) {
+        sc_request req;
+        api_error e;
+        api_chat_request r = chat(API_TOOL_CHOICE_NAMED, "get_weather", true);
+        CHECK(sc_for_chat(cache, &r, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && req.entry);
+        engine_constraint c;
+        sc_request_constraint(&req, &c);
+        void *m = c.ops->matcher_new(c.grammar);
+        uint32_t mask[(202 + 31) / 32];
+        CHECK(c.ops->fill_mask(m, mask) == 0);
+        int allowed = 0;
+        for (int i = 0; i < 202; i++)
+            allowed += (mask[i / 32] >> (i % 32)) & 1u;
+        CHECK(allowed == 1 && ((mask[200 / 32] >> (200 % 32)) & 1u));
+        CHECK(c.ops->accept(m, '[' - 33) == -1 && !c.ops->is_terminated(m));
+        CHECK(c.ops->accept(m, 200) == 0);
+        const char *rest =
+            "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\", \"unit\": \"c\"}}]";
+        int32_t *ids = NULL;
+        size_t n = 0;
+        CHECKF(tok_encode(mt, rest, strlen(rest), &ids, &n, err, sizeof err) == 0, "%s", err);
+        size_t i = 0;
+        while (i < n && c.ops->accept(m, ids[i]) == 0)
+            i++;
+        CHECKF(i == n, "%zu of %zu tokens accepted after [TOOL_CALLS]", i, n);
+        CHECK(c.ops->is_terminated(m));
+        free(ids);
+        c.ops->matcher_free(m);
+        c.ops->release(c.grammar);
+        sc_request_release(&req);
+        sc_cache_free(cache);
+    }
+    tok_free(mt);
+}
+
 int main(void)
 {
     char path[1024], err[512];
@@ -137,13 +199,24 @@ int main(void)
     expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, chat(API_TOOL_CHOICE_NAMED, "get_weather", true),
                     "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", false,
                     false, "llama3_json arguments off the schema");
-    /* mistral: calls open with a special token no mask allows, so tool_choice is not enforced;
-     * nor is a strict tool under auto in llama3_json (no token opens its calls). */
-    api_chat_request forced = chat(API_TOOL_CHOICE_REQUIRED, NULL, true);
-    CHECK(sc_for_chat(cache, &forced, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && !req.entry);
+    /* mistral: one JSON array after [TOOL_CALLS] (plain text in Qwen3's vocabulary; a special
+     * token elsewhere: test_lead_token below). */
+    static const char *M1 = "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", "
+                            "\"unit\": \"f\"}}";
+    char mone[256], mtwo[512];
+    snprintf(mone, sizeof mone, "[TOOL_CALLS][%s]", M1);
+    snprintf(mtwo, sizeof mtwo, "[TOOL_CALLS][%s, %s]", M1, M1);
+    expect_calls_in(cache, OP_TOOLS_MISTRAL, chat(API_TOOL_CHOICE_REQUIRED, NULL, true), mtwo, true,
+                    true, "mistral required, two calls");
+    expect_calls_in(cache, OP_TOOLS_MISTRAL, chat(API_TOOL_CHOICE_NAMED, "get_weather", true), mone,
+                    true, true, "mistral named");
+    expect_calls_in(cache, OP_TOOLS_MISTRAL, chat(API_TOOL_CHOICE_NAMED, "noop", true), mone, false,
+                    false, "mistral named another function");
+    /* Under auto only hermes has a token that opens a call. */
     api_chat_request single = chat(API_TOOL_CHOICE_AUTO, NULL, false);
     CHECK(sc_for_chat(cache, &single, OP_THINK_OFF, OP_TOOLS_LLAMA3_JSON, &req, &e) == 0 &&
           !req.entry);
+    CHECK(sc_for_chat(cache, &single, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && !req.entry);
 
     /* auto: free unless a tool is strict or parallel calls are off; then from <tool_call> on */
     api_chat_request r = chat(API_TOOL_CHOICE_AUTO, NULL, true);
@@ -237,5 +310,6 @@ int main(void)
 
     sc_cache_free(cache);
     tok_free(tok);
+    test_lead_token();
     return test_finish("test_constraint");
 }
