@@ -239,6 +239,27 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
     return TOK_OK;
 }
 
+/* A merge's two pieces, joined: the merged token's text. Merges may be long (MPT's runs of
+ * spaces, Command-R's), so the buffer grows to the longest. */
+typedef struct {
+    char *s;
+    size_t cap;
+} merge_buf;
+
+static int join_pieces(merge_buf *b, const char *a, size_t alen, const char *c, size_t clen)
+{
+    if (alen + clen > b->cap) {
+        size_t cap = (alen + clen) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) return -1;
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s, a, alen);
+    memcpy(b->s + alen, c, clen);
+    return 0;
+}
+
 static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, char *err,
                        size_t errlen)
 {
@@ -246,7 +267,8 @@ static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, ch
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "model"), "merges");
     if (tok_pairmap_init(&t->merges, (size_t)cJSON_GetArraySize(merges)) != 0)
         return fail(err, errlen, "%s: out of memory", path);
-    char buf[1024];
+    merge_buf buf = {0};
+    int rc = TOK_ERR;
     int32_t rank = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, merges)
@@ -265,26 +287,32 @@ static int load_merges(tok_tokenizer *t, const cJSON *root, const char *path, ch
             b = a + alen + 1;
             blen = strlen(b);
         } else {
-            return fail(err, errlen, "%s: model.merges[%d]: expected [\"a\", \"b\"] or \"a b\"",
-                        path, rank);
+            fail(err, errlen, "%s: model.merges[%d]: expected [\"a\", \"b\"] or \"a b\"", path,
+                 rank);
+            goto done;
         }
-        if (alen + blen >= sizeof buf)
-            return fail(err, errlen, "%s: model.merges[%d]: merge longer than %zu bytes", path,
-                        rank, sizeof buf);
-        memcpy(buf, a, alen);
-        memcpy(buf + alen, b, blen);
+        if (join_pieces(&buf, a, alen, b, blen) != 0) {
+            fail(err, errlen, "%s: out of memory", path);
+            goto done;
+        }
         int32_t ia = tok_strmap_get(&t->vocab, a, alen), ib = tok_strmap_get(&t->vocab, b, blen);
-        int32_t im = tok_strmap_get(&t->vocab, buf, alen + blen);
-        if (ia < 0 || ib < 0 || im < 0)
-            return fail(
-                err, errlen,
-                "%s: model.merges[%d]: \"%.*s\" + \"%.*s\" uses a token missing from model.vocab",
-                path, rank, (int)alen, a, (int)blen, b);
-        if (tok_pairmap_put(&t->merges, ia, ib, rank, im) != 0)
-            return fail(err, errlen, "%s: out of memory", path);
+        int32_t im = tok_strmap_get(&t->vocab, buf.s, alen + blen);
+        if (ia < 0 || ib < 0 || im < 0) {
+            fail(err, errlen,
+                 "%s: model.merges[%d]: \"%.*s\" + \"%.*s\" uses a token missing from model.vocab",
+                 path, rank, (int)alen, a, (int)blen, b);
+            goto done;
+        }
+        if (tok_pairmap_put(&t->merges, ia, ib, rank, im) != 0) {
+            fail(err, errlen, "%s: out of memory", path);
+            goto done;
+        }
         rank++;
     }
-    return TOK_OK;
+    rc = TOK_OK;
+done:
+    free(buf.s);
+    return rc;
 }
 
 /* tokenizer_config.json writes special tokens either as a string or as an AddedToken object. */

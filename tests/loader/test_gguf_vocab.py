@@ -22,10 +22,7 @@ UNSUPPORTED = {
 }
 # Supported files whose tokenizer.json needs a component the tokenizer module does not have yet.
 # strict: once the component lands the case passes, and the XPASS fails the run until it leaves this list.
-PENDING = {
-    "command-r": "needs merges longer than 1024 bytes",
-    "mpt": "needs merges longer than 1024 bytes (a run of spaces)",
-}
+PENDING = {}
 
 CASES = sorted(p.name[len("ggml-vocab-"):-len(".gguf.inp")] for p in VOCABS.glob("ggml-vocab-*.gguf.inp"))
 
@@ -40,7 +37,7 @@ def params():
         yield pytest.param(name, marks=marks, id=name)
 
 
-@pytest.mark.parametrize("name", params())
+@pytest.mark.parametrize("name", list(params()))
 def test_vocab_ids_equal_llama_cpp_reference(name):
     if not BIN.exists():
         pytest.fail(f"{BIN} is missing (build berth-gguf)")
