@@ -53,7 +53,7 @@ CHAT_CASES = [
     ({"messages": MSG, "tool_choice": "required", "tools": []}, "tool_choice"),
     ({"messages": MSG, "tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice"),
     ({"messages": MSG, "chat_template_kwargs": []}, "chat_template_kwargs"),
-    ({"messages": MSG, "response_format": {"type": "json_schema", "json_schema": {}}}, "response_format"),
+    ({"messages": MSG, "response_format": {"type": "json_schema", "json_schema": {}}}, "response_format.json_schema.schema"),
 ]
 
 COMPLETION_CASES = [
