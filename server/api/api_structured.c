@@ -9,7 +9,7 @@
 
 static int bad(api_error *err, const char *param, const char *msg, const char *detail)
 {
-    api_error_set(err, 400, NULL, param, NULL, msg, detail);
+    api_error_set(err, 400, NULL, param, "invalid_value", msg, detail);
     return -1;
 }
 
@@ -29,7 +29,7 @@ static const cJSON *item(const cJSON *obj, const char *name)
 static int claim(api_structured *out, api_so_kind kind, const char *param, api_error *err)
 {
     if (out->kind != API_SO_NONE) {
-        api_error_set(err, 400, NULL, param, NULL,
+        api_error_set(err, 400, NULL, param, "invalid_value",
                       "'%s' and '%s' both constrain the output; give only one", out->param, param);
         return -1;
     }
@@ -98,7 +98,7 @@ static int parse_response_format(const cJSON *root, api_structured *out, api_err
     if (!strcmp(t, "text")) return 0;
     if (!strcmp(t, "json_object")) return claim(out, API_SO_JSON_OBJECT, "response_format", err);
     if (strcmp(t, "json_schema")) {
-        api_error_set(err, 400, NULL, "response_format.type", NULL,
+        api_error_set(err, 400, NULL, "response_format.type", "invalid_value",
                       "response_format type '%s' is not supported: expected text, json_object or "
                       "json_schema",
                       t);

@@ -301,8 +301,9 @@ static int get_entry(sc_cache *c, const compile_job *j, const char *param, const
 {
     *out = NULL;
     if (source_size(j) > SC_MAX_SOURCE) {
-        api_error_set(e, 400, NULL, param, NULL, "'%s' is %zu bytes; at most %d are compiled",
-                      param, source_size(j), SC_MAX_SOURCE);
+        api_error_set(e, 400, NULL, param, "invalid_value",
+                      "'%s' is %zu bytes; at most %d are compiled", param, source_size(j),
+                      SC_MAX_SOURCE);
         return -1;
     }
     size_t klen;
@@ -321,7 +322,8 @@ static int get_entry(sc_cache *c, const compile_job *j, const char *param, const
     gr_grammar *g = NULL;
     if (compile(c, j, &g, err, sizeof err) != GR_OK) {
         free(key);
-        api_error_set(e, 400, NULL, param, NULL, "'%s' is not a valid %s: %s", param, what, err);
+        api_error_set(e, 400, NULL, param, "invalid_value", "'%s' is not a valid %s: %s", param,
+                      what, err);
         return -1;
     }
     sc_entry *ent = calloc(1, sizeof *ent);
@@ -486,7 +488,8 @@ static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mo
                         : GR_ERR;
         free(schema);
         if (rc != GR_OK) {
-            api_error_set(e, 400, NULL, param, NULL, "'%s' is not a usable JSON Schema: %s", param,
+            api_error_set(e, 400, NULL, param, "invalid_value",
+                          "'%s' is not a usable JSON Schema: %s", param,
                           schema ? err : "out of memory");
             cJSON_Delete(tools);
             free(b.s);
@@ -577,7 +580,7 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_
                                      r->tool_choice == API_TOOL_CHOICE_NAMED);
     if (r->structured.kind != API_SO_NONE) {
         if (forced) {
-            api_error_set(e, 400, NULL, "tool_choice", NULL,
+            api_error_set(e, 400, NULL, "tool_choice", "invalid_value",
                           "'tool_choice' %s and '%s' both constrain the output; give only one",
                           r->tool_choice == API_TOOL_CHOICE_NAMED ? "naming a function"
                                                                   : "required",
