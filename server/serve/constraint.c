@@ -417,7 +417,11 @@ static void put_literal(sbuf *b, const char *s)
     }
 }
 
-typedef enum { CALLS_FROM_START, CALL_AFTER_OPEN } calls_mode;
+/* CALLS_FROM_START: the output is calls (required, named). CALL_AFTER_OPEN: the calls after the
+ * token that opens them (hermes <tool_call>, mistral's special [TOOL_CALLS]), free text before.
+ * CALLS_OR_TEXT (llama3_json under auto): calls open the output or it is free text, as the
+ * llama3_json parser decides. */
+typedef enum { CALLS_FROM_START, CALL_AFTER_OPEN, CALLS_OR_TEXT } calls_mode;
 
 /* GBNF for tool calls exactly as the format's templates render them:
  *   hermes (Qwen3):  <tool_call>\n{"name": "NAME", "arguments": ARGS}\n</tool_call>, joined by "\n"
@@ -426,7 +430,8 @@ typedef enum { CALLS_FROM_START, CALL_AFTER_OPEN } calls_mode;
  *                    the lead token when lead >= 0)
  * ARGS by the tool's parameters schema, with at most one whitespace byte in a row (the templates'
  * json separators ", " and ": " fit). only: one tool's name, or NULL for every tool.
- * CALL_AFTER_OPEN (hermes): the text after the <tool_call> token of one call. */
+ * CALL_AFTER_OPEN: hermes, the text after the <tool_call> token of one call; mistral, the array
+ * after the [TOOL_CALLS] token. */
 static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mode, bool many,
                       op_tool_format fmt, int32_t lead, char **out, api_error *e)
 {
@@ -441,7 +446,9 @@ static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mo
         /* As Mistral's templates render calls and vLLM's mistral parser reads them: one JSON array
          * after [TOOL_CALLS]. That opener is the entry's lead token when it is a special token
          * (masks never allow one); the comment then keeps this text's cache key apart. */
-        if (lead >= 0) {
+        if (mode == CALL_AFTER_OPEN) {
+            puts_(&b, "root ::= \"[\" call");
+        } else if (lead >= 0) {
             char line[96];
             snprintf(line, sizeof line, "# after the special token [TOOL_CALLS] (id %d)\n", lead);
             puts_(&b, line);
@@ -453,8 +460,16 @@ static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mo
         puts_(&b, "call ::= \"{\\\"name\\\": \\\"\" body \"}\"\n");
     } else if (llama3) {
         /* As Llama 3's template renders a call and vLLM's llama3_json parser reads them: objects
-         * with "parameters", several separated by "; ". Only from the start (required, named). */
-        puts_(&b, many ? "root ::= call (\"; \" call)*\n" : "root ::= call\n");
+         * with "parameters", several separated by "; ". Under auto the output is calls or text
+         * that does not open with '{' (a few whitespace bytes first either way), which is what
+         * the parser takes for content. */
+        if (mode == CALLS_OR_TEXT) {
+            puts_(&b, "root ::= [ \\t\\n]{0,4} (calls | text)?\n");
+            puts_(&b, "text ::= [^{ \\t\\n] .*\n");
+            puts_(&b, many ? "calls ::= call (\"; \" call)*\n" : "calls ::= call\n");
+        } else {
+            puts_(&b, many ? "root ::= call (\"; \" call)*\n" : "root ::= call\n");
+        }
         puts_(&b, "call ::= \"{\\\"name\\\": \\\"\" body \"}\"\n");
     } else if (mode == CALLS_FROM_START) {
         puts_(&b, many ? "root ::= call (\"\\n\" call)*\n" : "root ::= call\n");
@@ -592,27 +607,33 @@ int sc_for_chat(sc_cache *c, const api_chat_request *r, op_think_mode think, op_
         return 0;
     }
     if (r->n_tools == 0 || r->tool_choice == API_TOOL_CHOICE_NONE) return 0;
-    /* Under auto, a call's grammar starts at the hermes <tool_call> token; llama3_json and mistral
-     * calls have no such trigger in free text, so there only required and named are enforced. */
-    if (fmt != OP_TOOLS_HERMES && !forced) return 0;
     calls_mode mode = CALLS_FROM_START;
+    int32_t open = -1;
     if (!forced) {
         /* auto: free text, and a call's grammar once the model opens one. */
         if (r->parallel_tool_calls && !any_strict(r)) return 0;
-        if (c->tool_open < 0) return 0; /* no <tool_call> token: nothing to trigger on */
-        mode = CALL_AFTER_OPEN;
+        if (fmt == OP_TOOLS_LLAMA3_JSON) {
+            mode = CALLS_OR_TEXT;
+        } else {
+            open = fmt == OP_TOOLS_MISTRAL ? c->mistral_calls : c->tool_open;
+            if (open < 0) return 0; /* no token opens a call: nothing to trigger on */
+            mode = CALL_AFTER_OPEN;
+        }
     }
     const char *only = r->tool_choice == API_TOOL_CHOICE_NAMED ? r->tool_choice_name : NULL;
-    bool many = r->tool_choice == API_TOOL_CHOICE_REQUIRED && r->parallel_tool_calls;
+    /* A hermes call is one per <tool_call> (rearmed for the next); the other formats hold all of
+     * a turn's calls in one grammar. */
+    bool many = r->parallel_tool_calls &&
+                (forced ? r->tool_choice == API_TOOL_CHOICE_REQUIRED : fmt != OP_TOOLS_HERMES);
     char *gbnf = NULL;
-    int32_t lead = fmt == OP_TOOLS_MISTRAL ? c->mistral_calls : -1;
+    int32_t lead = fmt == OP_TOOLS_MISTRAL && mode == CALLS_FROM_START ? c->mistral_calls : -1;
     if (tools_gbnf(r, only, mode, many, fmt, lead, &gbnf, e)) return -1;
     compile_job j = {.kind = API_SO_GRAMMAR, .text = gbnf, .has_lead = lead >= 0, .lead = lead};
     int rc = get_entry(c, &j, "tools", "tool-call grammar", &out->entry, e);
     free(gbnf);
     if (rc) return -1;
     if (mode == CALL_AFTER_OPEN) {
-        out->base.trigger_token = c->tool_open;
+        out->base.trigger_token = open;
         out->base.rearm = r->parallel_tool_calls;
     } else {
         start_after_thinking(c, think, &out->base);

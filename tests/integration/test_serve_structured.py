@@ -228,6 +228,27 @@ def test_tool_choice_enforced_in_other_formats(start_server, fmt, choice):
         check_calls(list(out["calls"].values()), only, 1)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_llama3_json_auto_single_call_is_enforced_once_opened(start_server, stream):
+    """llama3_json under auto with parallel_tool_calls false: the output is free text, or, once it
+    opens with '{' (forced here with logit_bias), exactly one valid call."""
+    s = start_server("--tool-call-parser", "llama3_json", "--max-num-seqs", "4")
+    brace = http.post(s.base + "/tokenize", json={"prompt": "{"}, timeout=30).json()["tokens"]
+    assert len(brace) == 1
+    extra = {"seed": 3, "temperature": 1.0, "tools": TOOLS, "parallel_tool_calls": False, "max_tokens": 200,
+             "logit_bias": {str(brace[0]): 100}}
+    if stream:
+        out = stream_chat(s, **extra)[0]
+        assert out["finish"] == "tool_calls", out
+        check_calls(list(out["calls"].values()), most=1)
+    else:
+        ch = chat(s, **extra)["choices"][0]
+        assert ch["finish_reason"] == "tool_calls", ch
+        check_calls([t["function"] for t in ch["message"]["tool_calls"]], most=1)
+    free = chat(s, seed=3, temperature=1.0, tools=TOOLS, parallel_tool_calls=False, max_tokens=12)["choices"][0]
+    assert free["message"]["content"] and not free["message"]["content"].lstrip().startswith("{"), free
+
+
 def test_required_without_parallel_calls_makes_one(server):
     for seed in (4, 5):
         ch = chat(server, seed=seed, temperature=1.0, tools=TOOLS, tool_choice="required",

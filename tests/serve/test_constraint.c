@@ -139,10 +139,25 @@ static void test_lead_token(void)
             i++;
         CHECKF(i == n, "%zu of %zu tokens accepted after [TOOL_CALLS]", i, n);
         CHECK(c.ops->is_terminated(m));
-        free(ids);
         c.ops->matcher_free(m);
         c.ops->release(c.grammar);
         sc_request_release(&req);
+        /* auto with parallel calls off: free text until the model writes [TOOL_CALLS], then the
+         * array; the request ends after it. */
+        api_chat_request a = chat(API_TOOL_CHOICE_AUTO, NULL, false);
+        CHECK(sc_for_chat(cache, &a, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && req.entry);
+        sc_request_constraint(&req, &c);
+        CHECK(c.trigger_token == 200 && !c.rearm);
+        m = c.ops->matcher_new(c.grammar);
+        size_t k = 0;
+        while (k < n && c.ops->accept(m, ids[k]) == 0)
+            k++;
+        CHECKF(k == n, "%zu of %zu tokens accepted after the trigger", k, n);
+        CHECK(c.ops->is_terminated(m));
+        c.ops->matcher_free(m);
+        c.ops->release(c.grammar);
+        sc_request_release(&req);
+        free(ids);
         sc_cache_free(cache);
     }
     tok_free(mt);
@@ -212,10 +227,18 @@ int main(void)
                     true, true, "mistral named");
     expect_calls_in(cache, OP_TOOLS_MISTRAL, chat(API_TOOL_CHOICE_NAMED, "noop", true), mone, false,
                     false, "mistral named another function");
-    /* Under auto only hermes has a token that opens a call. */
+    /* auto with parallel calls off. llama3_json: the output is one call, or text that does not
+     * open with '{' (what its parser takes for content). mistral: from its special [TOOL_CALLS]
+     * token on; where that is plain text (this vocabulary) there is nothing to trigger on. */
     api_chat_request single = chat(API_TOOL_CHOICE_AUTO, NULL, false);
-    CHECK(sc_for_chat(cache, &single, OP_THINK_OFF, OP_TOOLS_LLAMA3_JSON, &req, &e) == 0 &&
-          !req.entry);
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, single, L3, true, true,
+                    "llama3_json auto, a call");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, single, "Sunny, {about} 20 degrees.\nBye", true,
+                    false, "llama3_json auto, text");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, single, "{\"city\": \"Paris\"}", false, false,
+                    "llama3_json auto, JSON that is no call");
+    expect_calls_in(cache, OP_TOOLS_LLAMA3_JSON, single, l3two, false, false,
+                    "llama3_json auto, two calls with parallel calls off");
     CHECK(sc_for_chat(cache, &single, OP_THINK_OFF, OP_TOOLS_MISTRAL, &req, &e) == 0 && !req.entry);
 
     /* auto: free unless a tool is strict or parallel calls are off; then from <tool_call> on */
