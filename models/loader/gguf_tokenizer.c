@@ -125,13 +125,15 @@ static const pre_map pres[] = {
     {"deepseek-llm",
      PRE_SPLITS,
      {"[\r\n]",
-      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-"
+      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-"
+      "ᲺᲽ-"
       "Ჿᴀ-"
       "ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-"
       "Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-"
       "ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-"
       "ꚛꜢ-"
-      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-"
+      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-"
+      "𑣟𞤀-"
       "𞥃]"
       "+",
       "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", CJK_RE, "\\p{N}+"}},
@@ -177,8 +179,9 @@ static void sb_pre(sbuf *b, const pre_map *pm)
     sb_str(b, "{\"type\":\"Sequence\",\"pretokenizers\":[");
     if (pm->kind == PRE_DIGITS_BYTELEVEL) {
         /* Digits(individual_digits) isolates each char::is_numeric() character: \p{N}. */
-        sb_str(b, "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{N}\"},\"behavior\":\"Isolated\","
-                  "\"invert\":false},");
+        sb_str(b,
+               "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{N}\"},\"behavior\":\"Isolated\","
+               "\"invert\":false},");
         sb_bytelevel(b, true);
     } else {
         for (int i = 0; i < 6 && pm->res[i]; i++) {
@@ -348,11 +351,13 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
     memset(out, 0, sizeof *out);
     gguf_str model, pre = {"default", 7};
     if (gguf_get_str(f, "tokenizer.ggml.model", &model, err, errlen)) return -1;
-    bool spm = str_is(model, "llama"), bpe = str_is(model, "gpt2");
-    if (!spm && !bpe)
+    /* gemma4: SentencePiece-style BPE (spaces as U+2581, byte fallback) with its own merges, run
+     * on lines and newline runs, as llama.cpp's LLAMA_VOCAB_PRE_TYPE_GEMMA4 reads it. */
+    bool spm = str_is(model, "llama"), bpe = str_is(model, "gpt2"), g4 = str_is(model, "gemma4");
+    if (!spm && !bpe && !g4)
         return loader_fail(err, errlen,
                            "%s: tokenizer.ggml.model is \"%.*s\"; berth supports \"gpt2\" "
-                           "(byte-level BPE) and \"llama\" (SentencePiece BPE)",
+                           "(byte-level BPE), \"llama\" (SentencePiece BPE) and \"gemma4\"",
                            f->path, (int)(model.len > 32 ? 32 : model.len), model.s);
     if (gguf_find(f, "tokenizer.ggml.pre") &&
         gguf_get_str(f, "tokenizer.ggml.pre", &pre, err, errlen))
@@ -375,9 +380,9 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
     if (types == (const gguf_kv *)-1 || scores == (const gguf_kv *)-1 ||
         merges == (const gguf_kv *)-1)
         return -1;
-    if (bpe && !merges)
-        return loader_fail(err, errlen, "%s: a gpt2 tokenizer needs tokenizer.ggml.merges",
-                           f->path);
+    if ((bpe || g4) && !merges)
+        return loader_fail(err, errlen, "%s: a %s tokenizer needs tokenizer.ggml.merges", f->path,
+                           bpe ? "gpt2" : "gemma4");
     if (spm && !scores)
         return loader_fail(err, errlen, "%s: a llama tokenizer needs tokenizer.ggml.scores",
                            f->path);
@@ -392,7 +397,7 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
         add_bos = kv->v.b;
     if ((kv = gguf_find(f, "tokenizer.ggml.add_space_prefix")) && kv->type == GGUF_BOOL)
         add_prefix = kv->v.b;
-    if (spm && unk < 0) unk = 0;
+    if ((spm || g4) && unk < 0) unk = 0;
 
     sbuf b = {0};
     sb_str(&b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
@@ -420,6 +425,11 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
             sb_str(&b, "\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
                        "\"content\":\"\u2581\"},");
         sb_str(&b, "\"pre_tokenizer\":null,");
+    } else if (g4) {
+        sb_str(&b,
+               "\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+               "\"content\":\"\u2581\"},\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":"
+               "{\"Regex\":\"[^\\\\n]+|[\\\\n]+\"},\"behavior\":\"Isolated\",\"invert\":false},");
     } else {
         sb_str(&b, "\"normalizer\":null,\"pre_tokenizer\":");
         sb_pre(&b, pm);
@@ -429,7 +439,7 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
      * which carry their own BOS text, as transformers' apply_chat_template does (without special
      * tokens); add_bos_token stays in tokenizer_config.json for the record. */
     sb_str(&b, "\"post_processor\":null,");
-    if (spm) {
+    if (spm || g4) {
         sb_str(&b,
                "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":"
                "{\"String\":\"\u2581\"},\"content\":\" "
@@ -448,18 +458,21 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
         sb_json(&b, tok[unk].s, (size_t)tok[unk].len);
     else
         sb_str(&b, "null");
-    bool ignore_merges = pm && pm->res[0] == pres[2].res[0]; /* Llama 3 ships ignore_merges: true */
+    /* Llama 3 ships ignore_merges: true; gemma4 takes a piece that is a token whole (llama.cpp
+     * does for runs of newlines, which its merges do not build). */
+    bool ignore_merges = (pm && pm->res[0] == pres[2].res[0]) || g4;
     sb_printf(&b,
               ",\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,\"fuse_unk\":%s,"
               "\"byte_fallback\":%s,\"ignore_merges\":%s,\"vocab\":{",
-              spm ? "true" : "false", spm ? "true" : "false", ignore_merges ? "true" : "false");
+              spm || g4 ? "true" : "false", spm || g4 ? "true" : "false",
+              ignore_merges ? "true" : "false");
     for (size_t i = 0; i < n; i++) {
         if (i) sb_put(&b, ",", 1);
         sb_json(&b, tok[i].s, (size_t)tok[i].len);
         sb_printf(&b, ":%zu", i);
     }
     sb_str(&b, "},\"merges\":[");
-    if (bpe) {
+    if (bpe || g4) {
         for (uint64_t i = 0; i < merges->v.arr.n; i++) {
             gguf_str m = merges->v.arr.strs[i];
             /* "a b": llama.cpp splits at the first space after the first byte. */

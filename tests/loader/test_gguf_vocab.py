@@ -18,7 +18,6 @@ VOCABS = ROOT / ".cache" / "llama.cpp" / "models"
 UNSUPPORTED = {
     "bert-bge": ("bert", "WordPiece"),
     "nomic-bert-moe": ("t5", "Unigram"),
-    "gemma-4": ("gemma4", "Gemma 4's own BPE variant"),
 }
 # Supported files whose tokenizer.json needs a component the tokenizer module does not have yet.
 # strict: once the component lands the case passes, and the XPASS fails the run until it leaves this list.
