@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from berth_process import BUILD, ROOT, make_demo_model
+from berth_process import BUILD, ROOT, make_demo_model, wait_for
 
 sys.path.insert(0, str(ROOT / "tests" / "integration_auth"))
 from auth_harness import ALICE, bearer, sdk_token, write_key_store  # noqa: E402
@@ -172,11 +172,12 @@ class ImageServer:
         self.base = f"http://127.0.0.1:{self.port}"
 
 
-def stream(base, token, out):
+def stream(base, token, out, started):
     with httpx.stream("POST", base + "/v1/completions", headers=bearer(token), timeout=120, json={
-            "prompt": "Drain", "max_tokens": 200, "ignore_eos": True, "stream": True}) as r:
+            "prompt": "Drain", "max_tokens": 40, "ignore_eos": True, "stream": True}) as r:
         out["status"] = r.status_code
         for line in r.iter_lines():
+            started.set()
             if line.startswith("data: {"):
                 ch = json.loads(line[6:])["choices"]
                 if ch and ch[0]["finish_reason"]:
@@ -226,16 +227,17 @@ def test_sagemaker_contract_inside_the_image(image, tmp_path):
         wrong = sdk_token(ALICE.akid, "not-the-secret")
         assert http.post(server.base + "/invocations", json=chat, headers=bearer(wrong)).status_code == 401
 
-        out = {}
-        t = threading.Thread(target=stream, args=(server.base, token, out))
+        out, started = {}, threading.Event()
+        t = threading.Thread(target=stream, args=(server.base, token, out, started))
         t.start()
-        time.sleep(0.5)  # the stream is running
+        assert started.wait(60)  # the stream is running
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        assert http.get(server.base + "/ping").status_code == 503
+        assert wait_for(lambda: http.get(server.base + "/ping").status_code == 503)
         t.join(120)
-        assert out == {"status": 200, "finish": "length", "done": True}
         assert server.proc.wait(60) == 0, "".join(server.log)
+        log = "".join(server.log)
+        assert "SIGTERM: refusing new requests, 1 in flight" in log, log
+        assert out == {"status": 200, "finish": "length", "done": True}, log
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
