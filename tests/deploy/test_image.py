@@ -61,6 +61,7 @@ def image(tmp_path_factory):
     layout = tmp / "layout"
     layout.mkdir()
     subprocess.run(["tar", "-xf", str(archive), "-C", str(layout)], check=True)
+    archive.unlink()
     assert json.loads((layout / "oci-layout").read_text())["imageLayoutVersion"] == "1.0.0"
     index = json.loads((layout / "index.json").read_text())
     (entry,) = index["manifests"]
