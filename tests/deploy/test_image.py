@@ -211,6 +211,11 @@ def test_sagemaker_contract_inside_the_image(image, tmp_path):
         assert any(f.endswith("/usr/bin/berth") for f in files), files
         outside = [f for f in files if not f.startswith(str(rootfs) + "/")]
         assert not outside, outside
+        # Nor any file it opened (0-2 are the test's pipes and /dev/null).
+        fd_dir = Path(f"/proc/{server.proc.pid}/fd")
+        opened = [os.readlink(fd) for fd in fd_dir.iterdir() if int(fd.name) > 2]
+        outside = [f for f in opened if f.startswith("/") and not f.startswith(str(rootfs) + "/")]
+        assert not outside, outside
 
         token = ALICE.token()
         chat = {"model": "model", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4,
