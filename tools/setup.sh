@@ -10,6 +10,7 @@ debian_packages=(
   libcjson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
   libutf8proc-dev libpcre2-dev zlib1g-dev
   openssl                                # test CAs for the HTTPS tests
+  buildah                                # tools/image.sh and its test (tests/deploy)
 )
 
 missing=()
