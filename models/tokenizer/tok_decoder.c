@@ -48,23 +48,10 @@ static int parse_count(const cJSON *obj, const char *name, const char *where, si
     return TOK_OK;
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *d, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *d, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(d);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "decoders");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.decoders: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.decoders[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_dec == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d decoders", where, TOK_MAX_STEPS);
     tok_dec_step *s = &t->dec[t->n_dec];
@@ -116,7 +103,8 @@ int tok_parse_decoder(tok_tokenizer *t, const cJSON *root, char *err, size_t err
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "decoder");
     if (d && !cJSON_IsNull(d)) {
         t->has_decoder = true;
-        if (parse_one(t, d, "decoder", err, errlen) != TOK_OK) return TOK_ERR;
+        if (tok_json_steps(d, "decoder", "decoders", parse_one, t, err, errlen) != TOK_OK)
+            return TOK_ERR;
     }
     t->dec_join = t->n_dec;
     for (size_t i = 0; i < t->n_dec; i++)

@@ -16,6 +16,14 @@
 int tok_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *tok_json_type(const cJSON *obj); /* the "type" string, or NULL */
 bool tok_json_flag(const cJSON *obj, const char *name, bool dflt);
+/* One step of a component: fn(ctx, step, where) for a single normalizer, pre-tokenizer, ... */
+typedef int (*tok_step_fn)(void *ctx, const cJSON *step, const char *where, char *err,
+                           size_t errlen);
+/* Calls fn on node, or, when node is a "Sequence", on each step of its array named list, nested
+ * Sequences flattened in order; where names node in error messages (e.g. "normalizer", extended to
+ * "normalizer.normalizers[1]"). Returns TOK_ERR at the first step that fails. */
+int tok_json_steps(const cJSON *node, const char *where, const char *list, tok_step_fn fn,
+                   void *ctx, char *err, size_t errlen);
 
 /* A piece of a string: [s, e) and whether a pattern matched it (tokenizers' find_matches). */
 typedef struct {

@@ -97,6 +97,24 @@ const char *tok_json_type(const cJSON *obj)
 }
 #define type_of tok_json_type
 
+int tok_json_steps(const cJSON *node, const char *where, const char *list, tok_step_fn fn,
+                   void *ctx, char *err, size_t errlen)
+{
+    const char *ty = type_of(node);
+    if (!ty || strcmp(ty, "Sequence") != 0) return fn(ctx, node, where, err, errlen);
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(node, list);
+    if (!cJSON_IsArray(steps)) return fail(err, errlen, "%s.%s: expected an array", where, list);
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, steps)
+    {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s.%s[%d]", where, list, i++);
+        if (tok_json_steps(e, sub, list, fn, ctx, err, errlen) != TOK_OK) return TOK_ERR;
+    }
+    return TOK_OK;
+}
+
 static int check_model(const cJSON *model, const char *path, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(model))

@@ -30,23 +30,10 @@ int tok_parse_pattern(const cJSON *pat, const char *where, pcre2_code **re, char
     return *re ? TOK_OK : tok_fail(err, errlen, "%s.pattern: %s", where, msg);
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *n, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *n, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(n);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.normalizers: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.normalizers[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_norm == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d normalizers", where, TOK_MAX_STEPS);
     tok_norm_step *s = &t->norm[t->n_norm];
@@ -91,7 +78,8 @@ int tok_parse_normalizer(tok_tokenizer *t, const cJSON *root, char *err, size_t 
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
     if (!n || cJSON_IsNull(n)) return TOK_OK;
-    if (parse_one(t, n, "normalizer", err, errlen) != TOK_OK) return TOK_ERR;
+    if (tok_json_steps(n, "normalizer", "normalizers", parse_one, t, err, errlen) != TOK_OK)
+        return TOK_ERR;
     t->nfc_only = t->n_norm == 1 && t->norm[0].kind == TOK_NORM_NFC;
     return TOK_OK;
 }

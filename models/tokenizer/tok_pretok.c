@@ -44,23 +44,10 @@ static int parse_char(const cJSON *obj, const char *name, const char *where, cha
     return TOK_OK;
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *p, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *p, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(p);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.pretokenizers: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_pre == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d pre-tokenizers", where, TOK_MAX_STEPS);
     if (t->byte_level)
@@ -131,7 +118,7 @@ int tok_parse_pre_tokenizer(tok_tokenizer *t, const cJSON *root, char *err, size
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     if (!p || cJSON_IsNull(p)) return TOK_OK;
-    return parse_one(t, p, "pre_tokenizer", err, errlen);
+    return tok_json_steps(p, "pre_tokenizer", "pretokenizers", parse_one, t, err, errlen);
 }
 
 typedef struct {
