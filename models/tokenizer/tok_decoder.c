@@ -1,6 +1,7 @@
 /* Decoders as HF's tokenizers composes them: Sequence (flattened), ByteLevel, Metaspace,
- * ByteFallback, Fuse, Strip and Replace. This file parses them, applies one step to one token, and
- * builds the per-id bytes tok_token_bytes returns; tok_decode.c runs the chain over ids. */
+ * ByteFallback, Fuse, Strip, Replace and WordPiece. This file parses them, applies one step to one
+ * token, and builds the per-id bytes tok_token_bytes returns; tok_decode.c runs the chain over ids.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,15 @@ static int parse_one(void *ctx, const cJSON *d, const char *where, char *err, si
             parse_count(d, "start", where, &s->start, err, errlen) != TOK_OK ||
             parse_count(d, "stop", where, &s->stop, err, errlen) != TOK_OK)
             return TOK_ERR;
+    } else if (ty && strcmp(ty, "WordPiece") == 0) {
+        s->kind = TOK_DEC_WORDPIECE;
+        const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(d, "prefix");
+        if (prefix && !cJSON_IsString(prefix))
+            return tok_fail(err, errlen, "%s.prefix: expected a string", where);
+        s->content = strdup(prefix ? prefix->valuestring : "##");
+        if (!s->content) return tok_fail(err, errlen, "%s: out of memory", where);
+        s->content_len = strlen(s->content);
+        s->cleanup = tok_json_flag(d, "cleanup", true);
     } else if (ty && strcmp(ty, "Replace") == 0) {
         s->kind = TOK_DEC_REPLACE;
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(d, "pattern");
@@ -90,8 +100,7 @@ static int parse_one(void *ctx, const cJSON *d, const char *where, char *err, si
     } else {
         return tok_fail(err, errlen,
                         "%s.type \"%s\" is not supported (supported: Sequence, ByteLevel, "
-                        "Metaspace, ByteFallback, Fuse, Strip, "
-                        "Replace)",
+                        "Metaspace, ByteFallback, Fuse, Strip, Replace, WordPiece)",
                         where, ty ? ty : "(missing)");
     }
     t->n_dec++;
@@ -181,6 +190,43 @@ static int strip(const tok_dec_step *d, const char *p, size_t n, tok_buf *out)
     return tok_buf_put(out, p + a, b - a);
 }
 
+/* WordPiece: a token after the first loses its leading prefix, or else gets a space in front; then
+ * cleanup's replacements, in order, each over the whole token (as str::replace). */
+static int wordpiece(const tok_dec_step *d, const char *p, size_t n, size_t idx, tok_buf *out)
+{
+    static const char *const fixes[][2] = {
+        {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},
+        {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" do not", " don't"},
+        {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+    };
+    tok_buf cur = {0};
+    int rc = 0;
+    if (idx != 0 && n >= d->content_len && memcmp(p, d->content, d->content_len) == 0)
+        rc = tok_buf_put(&cur, p + d->content_len, n - d->content_len);
+    else if (idx != 0)
+        rc = tok_buf_put(&cur, " ", 1) || tok_buf_put(&cur, p, n) ? -1 : 0;
+    else
+        rc = tok_buf_put(&cur, p, n);
+    for (size_t f = 0; d->cleanup && f < sizeof fixes / sizeof fixes[0] && rc == 0; f++) {
+        size_t flen = strlen(fixes[f][0]), tlen = strlen(fixes[f][1]);
+        tok_buf next = {0};
+        for (size_t i = 0; i < cur.n && rc == 0;) {
+            if (cur.n - i >= flen && memcmp(cur.s + i, fixes[f][0], flen) == 0) {
+                rc = tok_buf_put(&next, fixes[f][1], tlen);
+                i += flen;
+            } else {
+                rc = tok_buf_put(&next, cur.s + i, 1);
+                i++;
+            }
+        }
+        free(cur.s);
+        cur = next;
+    }
+    if (rc == 0) rc = tok_buf_put(out, cur.s ? cur.s : "", cur.n);
+    free(cur.s);
+    return rc;
+}
+
 int tok_dec_apply(const tok_dec_step *d, const char *p, size_t n, size_t idx, tok_buf *out)
 {
     switch (d->kind) {
@@ -188,6 +234,8 @@ int tok_dec_apply(const tok_dec_step *d, const char *p, size_t n, size_t idx, to
         return replace_all(d->re, d->content, d->content_len, p, n, out);
     case TOK_DEC_STRIP:
         return strip(d, p, n, out);
+    case TOK_DEC_WORDPIECE:
+        return wordpiece(d, p, n, idx, out);
     case TOK_DEC_METASPACE:
         for (size_t i = 0; i < n;) {
             if (n - i >= d->repl_len && memcmp(p + i, d->repl, d->repl_len) == 0) {

@@ -1,11 +1,13 @@
 /* Pre-tokenizers as HF's tokenizers composes them: Sequence (flattened), Split (the file's own
  * regex or string, every behaviour, invert), ByteLevel (add_prefix_space, use_regex), Digits,
- * Metaspace (replacement, prepend_scheme, split), Whitespace and WhitespaceSplit. Each step splits
+ * Metaspace (replacement, prepend_scheme, split), Whitespace, WhitespaceSplit and BertPreTokenizer.
+ * Each step splits
  * every piece the previous one made; the last pieces are the model's words. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/tokenizer/tok_bert.h"
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_unicode.h"
 #include "models/tokenizer/tok_utf8.h"
@@ -100,14 +102,15 @@ static int parse_one(void *ctx, const cJSON *p, const char *where, char *err, si
         s->behavior = TOK_SPLIT_MERGED_NEXT;
     } else if (ty && strcmp(ty, "Whitespace") == 0) {
         s->kind = TOK_PRE_WHITESPACE;
+    } else if (ty && strcmp(ty, "BertPreTokenizer") == 0) {
+        s->kind = TOK_PRE_BERT;
     } else if (ty && strcmp(ty, "WhitespaceSplit") == 0) {
         s->kind = TOK_PRE_WSPLIT;
         s->behavior = TOK_SPLIT_REMOVED;
     } else {
         return tok_fail(err, errlen,
                         "%s.type \"%s\" is not supported (supported: Sequence, Split, ByteLevel, "
-                        "Digits, Metaspace, Whitespace, "
-                        "WhitespaceSplit)",
+                        "Digits, Metaspace, Whitespace, WhitespaceSplit, BertPreTokenizer)",
                         where, ty ? ty : "(missing)");
     }
     t->n_pre++;
@@ -252,6 +255,25 @@ static int whitespace(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
     return TOK_OK;
 }
 
+/* BertPreTokenizer: split on whitespace (removed), then every punctuation character alone. */
+static int bert(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
+{
+    size_t run = 0;
+    for (size_t a = 0; a < n;) {
+        int32_t cp = 0xFFFD;
+        size_t k = tok_utf8_next((const uint8_t *)p + a, n - a, &cp);
+        if (k == 0) k = 1;
+        bool ws = tok_bert_is_whitespace(cp), punct = !ws && tok_bert_is_punct(cp);
+        if ((ws || punct) && run < a &&
+            level(c, i + 1, p + run, a - run, first && run == 0) != TOK_OK)
+            return TOK_ERR;
+        if (punct && level(c, i + 1, p + a, k, first && a == 0) != TOK_OK) return TOK_ERR;
+        a += k;
+        if (ws || punct) run = a;
+    }
+    return run < n ? level(c, i + 1, p + run, n - run, first && run == 0) : TOK_OK;
+}
+
 static int level(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
 {
     const tok_tokenizer *t = c->t;
@@ -259,6 +281,7 @@ static int level(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
     if (i == t->n_pre) return c->fn(c->ctx, p, n) == 0 ? TOK_OK : TOK_ERR;
     const tok_pre_step *s = &t->pre[i];
     if (s->kind == TOK_PRE_WHITESPACE) return whitespace(c, i, p, n, first);
+    if (s->kind == TOK_PRE_BERT) return bert(c, i, p, n, first);
     char *own = NULL;
     tok_spans sp = {0};
     int rc = 0;
