@@ -125,14 +125,16 @@ static const pre_map pres[] = {
     {"deepseek-llm",
      PRE_SPLITS,
      {"[\r\n]",
-      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-"
+      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-"
+      "ᏽᲐ-"
       "ᲺᲽ-"
       "Ჿᴀ-"
       "ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-"
       "Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-"
       "ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-"
       "ꚛꜢ-"
-      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-"
+      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-"
+      "𐳲𑢠-"
       "𑣟𞤀-"
       "𞥃]"
       "+",
@@ -306,6 +308,57 @@ static int spm_merges(sbuf *b, const gguf_str *toks, const gguf_kv *scores, size
     return 0;
 }
 
+/* ---- WordPiece (tokenizer.ggml.model "bert") ---- */
+
+/* llama.cpp's converter writes BERT's vocabulary in "phantom space" form: a word-initial piece
+ * "x" as "\u2581x", a continuing "##x" as "x", "[...]" tokens unchanged. This writes the
+ * tokenizer.json form back, so that HF's WordPiece rules (which made the .out files) apply. */
+static void sb_wpm_token(sbuf *b, const char *s, size_t n)
+{
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        sb_json(b, s, n);
+    } else if (n >= 3 && !memcmp(s, "\u2581", 3)) {
+        sb_json(b, s + 3, n - 3);
+    } else {
+        sbuf t = {0};
+        sb_str(&t, "##");
+        sb_put(&t, s, n);
+        if (t.failed) b->failed = true;
+        sb_json(b, t.p ? t.p : "", t.len);
+        free(t.p);
+    }
+}
+
+/* BertWordPieceTokenizer's components for an uncased BERT vocabulary, as llama.cpp's WPM
+ * tokenizer assumes (it always lowercases): BertNormalizer, BertPreTokenizer, [CLS] ... [SEP],
+ * the WordPiece decoder, and the model with "##" and the 100-character word limit. */
+static void sb_wpm(sbuf *b, const gguf_str *tok, size_t n, int64_t unk, int64_t cls, int64_t sep)
+{
+    sb_str(b, "\"normalizer\":{\"type\":\"BertNormalizer\",\"clean_text\":true,"
+              "\"handle_chinese_chars\":true,\"strip_accents\":null,\"lowercase\":true},"
+              "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"post_processor\":");
+    if (cls >= 0 && sep >= 0) {
+        sb_str(b, "{\"type\":\"BertProcessing\",\"sep\":[");
+        sb_json(b, tok[sep].s, (size_t)tok[sep].len);
+        sb_printf(b, ",%lld],\"cls\":[", (long long)sep);
+        sb_json(b, tok[cls].s, (size_t)tok[cls].len);
+        sb_printf(b, ",%lld]},", (long long)cls);
+    } else {
+        sb_str(b, "null,");
+    }
+    sb_str(b, "\"decoder\":{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":true},"
+              "\"model\":{\"type\":\"WordPiece\",\"unk_token\":");
+    sb_json(b, tok[unk].s, (size_t)tok[unk].len);
+    sb_str(b, ",\"continuing_subword_prefix\":\"##\",\"max_input_chars_per_word\":100,"
+              "\"vocab\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i) sb_put(b, ",", 1);
+        sb_wpm_token(b, tok[i].s, (size_t)tok[i].len);
+        sb_printf(b, ":%zu", i);
+    }
+    sb_str(b, "}}}");
+}
+
 /* ---- the documents ---- */
 
 enum {
@@ -354,10 +407,12 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
     /* gemma4: SentencePiece-style BPE (spaces as U+2581, byte fallback) with its own merges, run
      * on lines and newline runs, as llama.cpp's LLAMA_VOCAB_PRE_TYPE_GEMMA4 reads it. */
     bool spm = str_is(model, "llama"), bpe = str_is(model, "gpt2"), g4 = str_is(model, "gemma4");
-    if (!spm && !bpe && !g4)
+    bool wpm = str_is(model, "bert");
+    if (!spm && !bpe && !g4 && !wpm)
         return loader_fail(err, errlen,
                            "%s: tokenizer.ggml.model is \"%.*s\"; berth supports \"gpt2\" "
-                           "(byte-level BPE), \"llama\" (SentencePiece BPE) and \"gemma4\"",
+                           "(byte-level BPE), \"llama\" (SentencePiece BPE), \"gemma4\" and "
+                           "\"bert\" (WordPiece)",
                            f->path, (int)(model.len > 32 ? 32 : model.len), model.s);
     if (gguf_find(f, "tokenizer.ggml.pre") &&
         gguf_get_str(f, "tokenizer.ggml.pre", &pre, err, errlen))
@@ -391,6 +446,11 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
     int64_t bos = special_id(f, "tokenizer.ggml.bos_token_id", n);
     int64_t eos = special_id(f, "tokenizer.ggml.eos_token_id", n);
     int64_t pad = special_id(f, "tokenizer.ggml.padding_token_id", n);
+    int64_t cls = special_id(f, "tokenizer.ggml.cls_token_id", n);
+    int64_t sep = special_id(f, "tokenizer.ggml.seperator_token_id", n);
+    if (wpm && unk < 0)
+        return loader_fail(err, errlen,
+                           "%s: a bert tokenizer needs tokenizer.ggml.unknown_token_id", f->path);
     bool add_bos = spm, add_prefix = spm;
     const gguf_kv *kv;
     if ((kv = gguf_find(f, "tokenizer.ggml.add_bos_token")) && kv->type == GGUF_BOOL)
@@ -415,6 +475,10 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
         first = false;
     }
     sb_str(&b, "],");
+    if (wpm) {
+        sb_wpm(&b, tok, n, unk, cls, sep);
+        goto config;
+    }
     if (spm) {
         if (add_prefix)
             sb_str(&b,
@@ -493,6 +557,7 @@ int gguf_tokenizer_docs(const gguf_file *f, gguf_tok_docs *out, char *err, size_
     }
     sb_str(&b, "]}}");
 
+config:;
     sbuf c = {0};
     sb_str(&c, "{");
     gguf_str tmpl;

@@ -19,7 +19,8 @@ static bool emits(const tok_tokenizer *t, int32_t id, bool skip_special)
  * keeps a run of byte tokens until it ends. The join turns tokens into one growing text, and the
  * steps after it act on that text as it grows: Strip holds back what it may still remove from the
  * end, a String Replace what may still start a match; a step that needs the whole text (a Regex
- * Replace, ByteFallback or ByteLevel after the join) makes the rest wait for tok_stream_finish. */
+ * Replace, ByteFallback, ByteLevel or WordPiece after the join) makes the rest wait for
+ * tok_stream_finish. */
 struct tok_stream {
     const tok_tokenizer *t;
     bool skip_special;
@@ -46,6 +47,7 @@ tok_stream *tok_stream_new(const tok_tokenizer *t, bool skip_special_tokens)
     for (size_t k = t->dec_join + 1; k < t->n_dec; k++) {
         const tok_dec_step *d = &t->dec[k];
         if (d->kind == TOK_DEC_BYTEFALLBACK || d->kind == TOK_DEC_BYTELEVEL ||
+            d->kind == TOK_DEC_WORDPIECE ||
             (d->kind == TOK_DEC_REPLACE && d->re && !d->literal_len)) {
             s->hold_from = k;
             break;

@@ -1,6 +1,7 @@
 /* Decoders as HF's tokenizers composes them: Sequence (flattened), ByteLevel, Metaspace,
- * ByteFallback, Fuse, Strip and Replace. This file parses them, applies one step to one token, and
- * builds the per-id bytes tok_token_bytes returns; tok_decode.c runs the chain over ids. */
+ * ByteFallback, Fuse, Strip, Replace and WordPiece. This file parses them, applies one step to one
+ * token, and builds the per-id bytes tok_token_bytes returns; tok_decode.c runs the chain over ids.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,23 +49,10 @@ static int parse_count(const cJSON *obj, const char *name, const char *where, si
     return TOK_OK;
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *d, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *d, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(d);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "decoders");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.decoders: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.decoders[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_dec == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d decoders", where, TOK_MAX_STEPS);
     tok_dec_step *s = &t->dec[t->n_dec];
@@ -88,6 +76,15 @@ static int parse_one(tok_tokenizer *t, const cJSON *d, const char *where, char *
             parse_count(d, "start", where, &s->start, err, errlen) != TOK_OK ||
             parse_count(d, "stop", where, &s->stop, err, errlen) != TOK_OK)
             return TOK_ERR;
+    } else if (ty && strcmp(ty, "WordPiece") == 0) {
+        s->kind = TOK_DEC_WORDPIECE;
+        const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(d, "prefix");
+        if (prefix && !cJSON_IsString(prefix))
+            return tok_fail(err, errlen, "%s.prefix: expected a string", where);
+        s->content = strdup(prefix ? prefix->valuestring : "##");
+        if (!s->content) return tok_fail(err, errlen, "%s: out of memory", where);
+        s->content_len = strlen(s->content);
+        s->cleanup = tok_json_flag(d, "cleanup", true);
     } else if (ty && strcmp(ty, "Replace") == 0) {
         s->kind = TOK_DEC_REPLACE;
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(d, "pattern");
@@ -103,8 +100,7 @@ static int parse_one(tok_tokenizer *t, const cJSON *d, const char *where, char *
     } else {
         return tok_fail(err, errlen,
                         "%s.type \"%s\" is not supported (supported: Sequence, ByteLevel, "
-                        "Metaspace, ByteFallback, Fuse, Strip, "
-                        "Replace)",
+                        "Metaspace, ByteFallback, Fuse, Strip, Replace, WordPiece)",
                         where, ty ? ty : "(missing)");
     }
     t->n_dec++;
@@ -116,7 +112,8 @@ int tok_parse_decoder(tok_tokenizer *t, const cJSON *root, char *err, size_t err
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "decoder");
     if (d && !cJSON_IsNull(d)) {
         t->has_decoder = true;
-        if (parse_one(t, d, "decoder", err, errlen) != TOK_OK) return TOK_ERR;
+        if (tok_json_steps(d, "decoder", "decoders", parse_one, t, err, errlen) != TOK_OK)
+            return TOK_ERR;
     }
     t->dec_join = t->n_dec;
     for (size_t i = 0; i < t->n_dec; i++)
@@ -193,6 +190,43 @@ static int strip(const tok_dec_step *d, const char *p, size_t n, tok_buf *out)
     return tok_buf_put(out, p + a, b - a);
 }
 
+/* WordPiece: a token after the first loses its leading prefix, or else gets a space in front; then
+ * cleanup's replacements, in order, each over the whole token (as str::replace). */
+static int wordpiece(const tok_dec_step *d, const char *p, size_t n, size_t idx, tok_buf *out)
+{
+    static const char *const fixes[][2] = {
+        {" .", "."},   {" ?", "?"},     {" !", "!"},     {" ,", ","},
+        {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" do not", " don't"},
+        {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+    };
+    tok_buf cur = {0};
+    int rc = 0;
+    if (idx != 0 && n >= d->content_len && memcmp(p, d->content, d->content_len) == 0)
+        rc = tok_buf_put(&cur, p + d->content_len, n - d->content_len);
+    else if (idx != 0)
+        rc = tok_buf_put(&cur, " ", 1) || tok_buf_put(&cur, p, n) ? -1 : 0;
+    else
+        rc = tok_buf_put(&cur, p, n);
+    for (size_t f = 0; d->cleanup && f < sizeof fixes / sizeof fixes[0] && rc == 0; f++) {
+        size_t flen = strlen(fixes[f][0]), tlen = strlen(fixes[f][1]);
+        tok_buf next = {0};
+        for (size_t i = 0; i < cur.n && rc == 0;) {
+            if (cur.n - i >= flen && memcmp(cur.s + i, fixes[f][0], flen) == 0) {
+                rc = tok_buf_put(&next, fixes[f][1], tlen);
+                i += flen;
+            } else {
+                rc = tok_buf_put(&next, cur.s + i, 1);
+                i++;
+            }
+        }
+        free(cur.s);
+        cur = next;
+    }
+    if (rc == 0) rc = tok_buf_put(out, cur.s ? cur.s : "", cur.n);
+    free(cur.s);
+    return rc;
+}
+
 int tok_dec_apply(const tok_dec_step *d, const char *p, size_t n, size_t idx, tok_buf *out)
 {
     switch (d->kind) {
@@ -200,6 +234,8 @@ int tok_dec_apply(const tok_dec_step *d, const char *p, size_t n, size_t idx, to
         return replace_all(d->re, d->content, d->content_len, p, n, out);
     case TOK_DEC_STRIP:
         return strip(d, p, n, out);
+    case TOK_DEC_WORDPIECE:
+        return wordpiece(d, p, n, idx, out);
     case TOK_DEC_METASPACE:
         for (size_t i = 0; i < n;) {
             if (n - i >= d->repl_len && memcmp(p + i, d->repl, d->repl_len) == 0) {

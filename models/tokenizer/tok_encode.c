@@ -35,7 +35,9 @@ static int enc_fail(enc_ctx *c, const char *fmt, ...)
 static int word(void *ctx, const char *p, size_t n)
 {
     enc_ctx *c = ctx;
-    int rc = tok_bpe_word(c->t, (const uint8_t *)p, n, c->t->byte_level, &c->ids, &c->bpe);
+    int rc = c->t->wordpiece
+                 ? tok_wordpiece_word(c->t, p, n, &c->ids)
+                 : tok_bpe_word(c->t, (const uint8_t *)p, n, c->t->byte_level, &c->ids, &c->bpe);
     if (rc == -2)
         return enc_fail(c,
                         "tok_encode: the text needs model.unk_token, which the vocabulary lacks");

@@ -16,6 +16,14 @@
 int tok_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *tok_json_type(const cJSON *obj); /* the "type" string, or NULL */
 bool tok_json_flag(const cJSON *obj, const char *name, bool dflt);
+/* One step of a component: fn(ctx, step, where) for a single normalizer, pre-tokenizer, ... */
+typedef int (*tok_step_fn)(void *ctx, const cJSON *step, const char *where, char *err,
+                           size_t errlen);
+/* Calls fn on node, or, when node is a "Sequence", on each step of its array named list, nested
+ * Sequences flattened in order; where names node in error messages (e.g. "normalizer", extended to
+ * "normalizer.normalizers[1]"). Returns TOK_ERR at the first step that fails. */
+int tok_json_steps(const cJSON *node, const char *where, const char *list, tok_step_fn fn,
+                   void *ctx, char *err, size_t errlen);
 
 /* A piece of a string: [s, e) and whether a pattern matched it (tokenizers' find_matches). */
 typedef struct {
@@ -37,7 +45,8 @@ enum {
     TOK_NORM_NFKD,
     TOK_NORM_PREPEND,
     TOK_NORM_REPLACE,
-    TOK_NORM_STRIP
+    TOK_NORM_STRIP,
+    TOK_NORM_BERT /* BertNormalizer, and Lowercase and StripAccents as its parts */
 };
 
 typedef struct {
@@ -45,7 +54,8 @@ typedef struct {
     char *text; /* Prepend's string, Replace's content */
     size_t text_len;
     pcre2_code *re; /* Replace's pattern; NULL for an empty String pattern (which never matches) */
-    bool left, right; /* Strip */
+    bool left, right;                                                       /* Strip */
+    bool clean_text, chinese, nfd, strip_marks, strip_all_marks, lowercase; /* BERT */
 } tok_norm_step;
 
 enum {
@@ -54,7 +64,8 @@ enum {
     TOK_PRE_DIGITS,
     TOK_PRE_METASPACE,
     TOK_PRE_WHITESPACE,
-    TOK_PRE_WSPLIT
+    TOK_PRE_WSPLIT,
+    TOK_PRE_BERT
 };
 enum {
     TOK_SPLIT_REMOVED,
@@ -84,15 +95,17 @@ enum {
     TOK_DEC_METASPACE,
     TOK_DEC_BYTEFALLBACK,
     TOK_DEC_FUSE,
-    TOK_DEC_BYTELEVEL
+    TOK_DEC_BYTELEVEL,
+    TOK_DEC_WORDPIECE
 };
 
 typedef struct {
     int kind;
     pcre2_code *re;     /* Replace; NULL for an empty String pattern */
     size_t literal_len; /* Replace: the String pattern's length (0 for a Regex) */
-    char *content;
+    char *content;      /* Replace's content; WordPiece's prefix */
     size_t content_len;
+    bool cleanup;  /* WordPiece */
     char strip[5]; /* Strip's character (UTF-8) */
     size_t strip_len, start, stop;
     char repl[5]; /* Metaspace */
@@ -145,6 +158,9 @@ struct tok_tokenizer {
     bool unk_missing; /* model.unk_token names a token the vocabulary lacks: encoding an unknown
                          fails */
     bool ignore_merges, byte_fallback, fuse_unk;
+    bool wordpiece;  /* model.type WordPiece: greedy longest match, no merges */
+    char *wp_prefix; /* its continuing_subword_prefix ("##") */
+    size_t wp_prefix_len, wp_max_chars;
 
     tok_norm_step norm[TOK_MAX_STEPS];
     size_t n_norm;
@@ -182,6 +198,11 @@ typedef struct {
 int tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n, bool byte_level, tok_ids *out,
                  tok_bpe_scratch *s);
 void tok_bpe_scratch_free(tok_bpe_scratch *s);
+/* WordPiece over one pre-tokenized word (UTF-8), as HF's WordPiece::tokenize: the longest
+ * vocabulary piece from the left, later pieces looked up with the continuing prefix; a word longer
+ * than max_input_chars_per_word characters, or with a rest no piece starts, is one unk. Returns 0,
+ * -1 when out of memory, -2 when unk is needed and the vocabulary lacks it. */
+int tok_wordpiece_word(const tok_tokenizer *t, const char *w, size_t n, tok_ids *out);
 
 /* Builds raw_match (added tokens with normalized=false) and norm_match (normalized=true, matched
  * by their normalized content) from t->added. */

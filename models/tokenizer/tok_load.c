@@ -1,6 +1,6 @@
 /* Loading: tokenizer.json (plain or gzip) into the tables of tok_internal.h, then the optional
- * tokenizer_config.json and chat_template.jinja beside it. Only what Qwen2-style byte-level BPE
- * tokenizers use is accepted; anything else is refused with the field that is not supported. */
+ * tokenizer_config.json and chat_template.jinja beside it. BPE and WordPiece models are accepted;
+ * anything else is refused with the field that is not supported. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -97,14 +97,52 @@ const char *tok_json_type(const cJSON *obj)
 }
 #define type_of tok_json_type
 
+int tok_json_steps(const cJSON *node, const char *where, const char *list, tok_step_fn fn,
+                   void *ctx, char *err, size_t errlen)
+{
+    const char *ty = type_of(node);
+    if (!ty || strcmp(ty, "Sequence") != 0) return fn(ctx, node, where, err, errlen);
+    const cJSON *steps = cJSON_GetObjectItemCaseSensitive(node, list);
+    if (!cJSON_IsArray(steps)) return fail(err, errlen, "%s.%s: expected an array", where, list);
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, steps)
+    {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s.%s[%d]", where, list, i++);
+        if (tok_json_steps(e, sub, list, fn, ctx, err, errlen) != TOK_OK) return TOK_ERR;
+    }
+    return TOK_OK;
+}
+
+/* WordPiece's fields, with the defaults of HF's WordPieceBuilder when absent. */
+static int check_wordpiece(const cJSON *model, const char *path, char *err, size_t errlen)
+{
+    const char *strs[] = {"unk_token", "continuing_subword_prefix"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, strs[i]);
+        if (v && !cJSON_IsString(v))
+            return fail(err, errlen, "%s: model.%s: expected a string", path, strs[i]);
+    }
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+    if (m && !(cJSON_IsNumber(m) && m->valuedouble >= 0 && m->valuedouble <= 1e9 &&
+               m->valuedouble == (double)(int64_t)m->valuedouble))
+        return fail(err, errlen,
+                    "%s: model.max_input_chars_per_word: expected a non-negative integer", path);
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(model, "vocab")))
+        return fail(err, errlen, "%s: model.vocab is missing or not an object", path);
+    return TOK_OK;
+}
+
 static int check_model(const cJSON *model, const char *path, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(model))
         return fail(err, errlen, "%s: field \"model\" is missing or not an object", path);
     const char *ty = type_of(model);
+    if (ty && strcmp(ty, "WordPiece") == 0) return check_wordpiece(model, path, err, errlen);
     if (!ty || strcmp(ty, "BPE") != 0)
-        return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\"", path,
-                    ty ? ty : "(missing)");
+        return fail(err, errlen, "%s: model.type is \"%s\"; expected \"BPE\" or \"WordPiece\"",
+                    path, ty ? ty : "(missing)");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
         return fail(err, errlen,
@@ -229,10 +267,18 @@ static int load_vocab(tok_tokenizer *t, const cJSON *root, const char *path, cha
         t->byte_token[b] = tok_strmap_get(&t->vocab, s, 6);
     }
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
-    t->unk_id = cJSON_IsString(unk)
-                    ? tok_strmap_get(&t->vocab, unk->valuestring, strlen(unk->valuestring))
-                    : -1;
-    t->unk_missing = cJSON_IsString(unk) && t->unk_id < 0;
+    t->wordpiece = strcmp(type_of(model), "WordPiece") == 0;
+    const char *unk_s = cJSON_IsString(unk) ? unk->valuestring : t->wordpiece ? "[UNK]" : NULL;
+    t->unk_id = unk_s ? tok_strmap_get(&t->vocab, unk_s, strlen(unk_s)) : -1;
+    t->unk_missing = unk_s && t->unk_id < 0;
+    if (t->wordpiece) {
+        const cJSON *pre = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+        const cJSON *max = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+        t->wp_prefix = strdup(cJSON_IsString(pre) ? pre->valuestring : "##");
+        if (!t->wp_prefix) return fail(err, errlen, "%s: out of memory", path);
+        t->wp_prefix_len = strlen(t->wp_prefix);
+        t->wp_max_chars = max ? (size_t)max->valuedouble : 100;
+    }
     t->ignore_merges = flag(model, "ignore_merges", false);
     t->byte_fallback = flag(model, "byte_fallback", false);
     t->fuse_unk = flag(model, "fuse_unk", false);
@@ -422,7 +468,7 @@ static int build(tok_tokenizer *t, const char *text, size_t len, const char *pat
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     int rc = check_model(model, path, err, errlen);
     if (rc == TOK_OK) rc = load_vocab(t, root, path, err, errlen);
-    if (rc == TOK_OK) rc = load_merges(t, root, path, err, errlen);
+    if (rc == TOK_OK && !t->wordpiece) rc = load_merges(t, root, path, err, errlen);
     char msg[512];
     if (rc == TOK_OK && (tok_parse_normalizer(t, root, msg, sizeof msg) != TOK_OK ||
                          tok_parse_pre_tokenizer(t, root, msg, sizeof msg) != TOK_OK ||
@@ -519,6 +565,7 @@ void tok_free(tok_tokenizer *t)
     tok_matcher_free(&t->raw_match);
     tok_matcher_free(&t->norm_match);
     tok_pairmap_free(&t->merges);
+    free(t->wp_prefix);
     tok_components_free(t);
     free(t->chat_template);
     free(t->eos);

@@ -1,10 +1,12 @@
 /* Normalizers as HF's tokenizers composes them: Sequence (flattened), NFC, NFD, NFKC, NFKD,
- * Prepend, Replace (String or Regex pattern) and Strip, applied in order to each piece of text
+ * Prepend, Replace (String or Regex pattern), Strip, BertNormalizer, Lowercase and StripAccents,
+ * applied in order to each piece of text
  * between the non-normalized added tokens. Knows nothing of pre-tokenization or the model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/tokenizer/tok_bert.h"
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_unicode.h"
 #include "models/tokenizer/tok_utf8.h"
@@ -30,23 +32,10 @@ int tok_parse_pattern(const cJSON *pat, const char *where, pcre2_code **re, char
     return *re ? TOK_OK : tok_fail(err, errlen, "%s.pattern: %s", where, msg);
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *n, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *n, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(n);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.normalizers: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.normalizers[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_norm == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d normalizers", where, TOK_MAX_STEPS);
     tok_norm_step *s = &t->norm[t->n_norm];
@@ -74,6 +63,22 @@ static int parse_one(tok_tokenizer *t, const cJSON *n, const char *where, char *
         t->n_norm++;
         return TOK_OK;
     }
+    if (ty && strcmp(ty, "BertNormalizer") == 0) {
+        s->kind = TOK_NORM_BERT;
+        s->clean_text = tok_json_flag(n, "clean_text", true);
+        s->chinese = tok_json_flag(n, "handle_chinese_chars", true);
+        s->lowercase = tok_json_flag(n, "lowercase", true);
+        s->strip_marks = s->nfd = tok_json_flag(n, "strip_accents", s->lowercase);
+        t->n_norm++;
+        return TOK_OK;
+    }
+    if (ty && (strcmp(ty, "Lowercase") == 0 || strcmp(ty, "StripAccents") == 0)) {
+        s->kind = TOK_NORM_BERT;
+        s->lowercase = ty[0] == 'L';
+        s->strip_all_marks = !s->lowercase; /* StripAccents: every mark, no NFD first */
+        t->n_norm++;
+        return TOK_OK;
+    }
     if (ty && strcmp(ty, "Strip") == 0) {
         s->kind = TOK_NORM_STRIP;
         s->left = tok_json_flag(n, "strip_left", true);
@@ -83,7 +88,7 @@ static int parse_one(tok_tokenizer *t, const cJSON *n, const char *where, char *
     }
     return tok_fail(err, errlen,
                     "%s.type \"%s\" is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, "
-                    "Prepend, Replace, Strip)",
+                    "Prepend, Replace, Strip, BertNormalizer, Lowercase, StripAccents)",
                     where, ty ? ty : "(missing)");
 }
 
@@ -91,7 +96,8 @@ int tok_parse_normalizer(tok_tokenizer *t, const cJSON *root, char *err, size_t 
 {
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
     if (!n || cJSON_IsNull(n)) return TOK_OK;
-    if (parse_one(t, n, "normalizer", err, errlen) != TOK_OK) return TOK_ERR;
+    if (tok_json_steps(n, "normalizer", "normalizers", parse_one, t, err, errlen) != TOK_OK)
+        return TOK_ERR;
     t->nfc_only = t->n_norm == 1 && t->norm[0].kind == TOK_NORM_NFC;
     return TOK_OK;
 }
@@ -153,6 +159,60 @@ static int strip(const tok_norm_step *s, const char *p, size_t n, buf *out)
     return put(out, p + a, b - a);
 }
 
+static int put_cp(buf *b, int32_t cp)
+{
+    char u[4];
+    size_t k = tok_utf8_encode(cp, (uint8_t *)u);
+    return put(b, u, k);
+}
+
+/* BertNormalizer's passes in HF's order: clean_text (drop NUL, U+FFFD and control characters,
+ * whitespace to ' '), spaces around CJK ideographs, strip_accents (NFD, then non-spacing marks
+ * dropped), lowercase (char by char, a character may become several). */
+static int bert(const tok_norm_step *s, const char *p, size_t n, buf *out)
+{
+    buf a = {0};
+    int rc = put(&a, "", 0);
+    for (size_t i = 0; i < n && rc == 0;) {
+        int32_t cp;
+        size_t k = tok_utf8_next((const uint8_t *)p + i, n - i, &cp);
+        if (k == 0) k = 1, cp = 0xFFFD;
+        i += k;
+        if (s->clean_text) {
+            if (cp == 0 || cp == 0xFFFD || tok_bert_is_control(cp)) continue;
+            if (tok_bert_is_whitespace(cp)) cp = ' ';
+        }
+        if (s->chinese && tok_bert_is_chinese(cp))
+            rc = put(&a, " ", 1) || put_cp(&a, cp) || put(&a, " ", 1) ? -1 : 0;
+        else
+            rc = put_cp(&a, cp);
+    }
+    if (rc == 0 && s->nfd) {
+        char *o = NULL;
+        size_t olen = 0;
+        rc = tok_normal_form(a.s, a.n, false, false, &o, &olen);
+        free(a.s);
+        a = (buf){0};
+        if (rc == 0) rc = put(&a, o ? o : "", olen);
+        free(o);
+    }
+    for (size_t i = 0; i < a.n && rc == 0;) {
+        int32_t cp, low[3];
+        size_t k = tok_utf8_next((const uint8_t *)a.s + i, a.n - i, &cp);
+        if (k == 0) k = 1, cp = 0xFFFD;
+        i += k;
+        if ((s->strip_marks && tok_bert_is_nonspacing_mark(cp)) ||
+            (s->strip_all_marks && tok_bert_is_mark(cp)))
+            continue;
+        int m = s->lowercase ? tok_bert_lowercase(cp, low) : (low[0] = cp, 1);
+        for (int j = 0; j < m && rc == 0; j++)
+            rc = put_cp(out, low[j]);
+    }
+    if (rc == 0) rc = put(out, "", 0);
+    free(a.s);
+    return rc;
+}
+
 static int apply(const tok_norm_step *s, const char *p, size_t n, buf *out)
 {
     switch (s->kind) {
@@ -164,6 +224,8 @@ static int apply(const tok_norm_step *s, const char *p, size_t n, buf *out)
         return replace_all(s->re, s->text, s->text_len, p, n, out);
     case TOK_NORM_STRIP:
         return strip(s, p, n, out);
+    case TOK_NORM_BERT:
+        return bert(s, p, n, out);
     default: {
         char *o = NULL;
         size_t olen = 0;

@@ -108,25 +108,18 @@ static int parse_cls_sep(const tok_tokenizer *t, const cJSON *p, const char *whe
     return TOK_OK;
 }
 
+typedef struct {
+    const tok_tokenizer *t;
+    id_list pre, post;
+} post_ctx;
+
 /* Each processor wraps what the earlier ones made: its prefix goes in front, its suffix behind. */
-static int parse_one(const tok_tokenizer *t, const cJSON *p, const char *where, id_list *pre,
-                     id_list *post, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *p, const char *where, char *err, size_t errlen)
 {
+    post_ctx *c = ctx;
+    const tok_tokenizer *t = c->t;
+    id_list *pre = &c->pre, *post = &c->post;
     const char *ty = tok_json_type(p);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "processors");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.processors: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.processors[%d]", where, i++);
-            if (parse_one(t, e, sub, pre, post, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (ty && strcmp(ty, "ByteLevel") == 0) return TOK_OK;
     id_list a = {0}, b = {0};
     int rc;
@@ -156,16 +149,16 @@ int tok_parse_post_processor(tok_tokenizer *t, const cJSON *root, char *err, siz
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
     if (!p || cJSON_IsNull(p)) return TOK_OK;
-    id_list pre = {0}, post = {0};
-    int rc = parse_one(t, p, "post_processor", &pre, &post, err, errlen);
+    post_ctx c = {.t = t};
+    int rc = tok_json_steps(p, "post_processor", "processors", parse_one, &c, err, errlen);
     if (rc != TOK_OK) {
-        free(pre.v);
-        free(post.v);
+        free(c.pre.v);
+        free(c.post.v);
         return rc;
     }
-    t->post_prefix = pre.v;
-    t->n_post_prefix = pre.n;
-    t->post_suffix = post.v;
-    t->n_post_suffix = post.n;
+    t->post_prefix = c.pre.v;
+    t->n_post_prefix = c.pre.n;
+    t->post_suffix = c.post.v;
+    t->n_post_suffix = c.post.n;
     return TOK_OK;
 }

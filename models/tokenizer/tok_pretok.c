@@ -1,11 +1,13 @@
 /* Pre-tokenizers as HF's tokenizers composes them: Sequence (flattened), Split (the file's own
  * regex or string, every behaviour, invert), ByteLevel (add_prefix_space, use_regex), Digits,
- * Metaspace (replacement, prepend_scheme, split), Whitespace and WhitespaceSplit. Each step splits
+ * Metaspace (replacement, prepend_scheme, split), Whitespace, WhitespaceSplit and BertPreTokenizer.
+ * Each step splits
  * every piece the previous one made; the last pieces are the model's words. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/tokenizer/tok_bert.h"
 #include "models/tokenizer/tok_internal.h"
 #include "models/tokenizer/tok_unicode.h"
 #include "models/tokenizer/tok_utf8.h"
@@ -44,23 +46,10 @@ static int parse_char(const cJSON *obj, const char *name, const char *where, cha
     return TOK_OK;
 }
 
-static int parse_one(tok_tokenizer *t, const cJSON *p, const char *where, char *err, size_t errlen)
+static int parse_one(void *ctx, const cJSON *p, const char *where, char *err, size_t errlen)
 {
+    tok_tokenizer *t = ctx;
     const char *ty = tok_json_type(p);
-    if (ty && strcmp(ty, "Sequence") == 0) {
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers");
-        if (!cJSON_IsArray(list))
-            return tok_fail(err, errlen, "%s.pretokenizers: expected an array", where);
-        int i = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, list)
-        {
-            char sub[256];
-            snprintf(sub, sizeof sub, "%s.pretokenizers[%d]", where, i++);
-            if (parse_one(t, e, sub, err, errlen) != TOK_OK) return TOK_ERR;
-        }
-        return TOK_OK;
-    }
     if (t->n_pre == TOK_MAX_STEPS)
         return tok_fail(err, errlen, "%s: more than %d pre-tokenizers", where, TOK_MAX_STEPS);
     if (t->byte_level)
@@ -113,14 +102,15 @@ static int parse_one(tok_tokenizer *t, const cJSON *p, const char *where, char *
         s->behavior = TOK_SPLIT_MERGED_NEXT;
     } else if (ty && strcmp(ty, "Whitespace") == 0) {
         s->kind = TOK_PRE_WHITESPACE;
+    } else if (ty && strcmp(ty, "BertPreTokenizer") == 0) {
+        s->kind = TOK_PRE_BERT;
     } else if (ty && strcmp(ty, "WhitespaceSplit") == 0) {
         s->kind = TOK_PRE_WSPLIT;
         s->behavior = TOK_SPLIT_REMOVED;
     } else {
         return tok_fail(err, errlen,
                         "%s.type \"%s\" is not supported (supported: Sequence, Split, ByteLevel, "
-                        "Digits, Metaspace, Whitespace, "
-                        "WhitespaceSplit)",
+                        "Digits, Metaspace, Whitespace, WhitespaceSplit, BertPreTokenizer)",
                         where, ty ? ty : "(missing)");
     }
     t->n_pre++;
@@ -131,7 +121,7 @@ int tok_parse_pre_tokenizer(tok_tokenizer *t, const cJSON *root, char *err, size
 {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     if (!p || cJSON_IsNull(p)) return TOK_OK;
-    return parse_one(t, p, "pre_tokenizer", err, errlen);
+    return tok_json_steps(p, "pre_tokenizer", "pretokenizers", parse_one, t, err, errlen);
 }
 
 typedef struct {
@@ -265,6 +255,25 @@ static int whitespace(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
     return TOK_OK;
 }
 
+/* BertPreTokenizer: split on whitespace (removed), then every punctuation character alone. */
+static int bert(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
+{
+    size_t run = 0;
+    for (size_t a = 0; a < n;) {
+        int32_t cp = 0xFFFD;
+        size_t k = tok_utf8_next((const uint8_t *)p + a, n - a, &cp);
+        if (k == 0) k = 1;
+        bool ws = tok_bert_is_whitespace(cp), punct = !ws && tok_bert_is_punct(cp);
+        if ((ws || punct) && run < a &&
+            level(c, i + 1, p + run, a - run, first && run == 0) != TOK_OK)
+            return TOK_ERR;
+        if (punct && level(c, i + 1, p + a, k, first && a == 0) != TOK_OK) return TOK_ERR;
+        a += k;
+        if (ws || punct) run = a;
+    }
+    return run < n ? level(c, i + 1, p + run, n - run, first && run == 0) : TOK_OK;
+}
+
 static int level(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
 {
     const tok_tokenizer *t = c->t;
@@ -272,6 +281,7 @@ static int level(pre_ctx *c, size_t i, const char *p, size_t n, bool first)
     if (i == t->n_pre) return c->fn(c->ctx, p, n) == 0 ? TOK_OK : TOK_ERR;
     const tok_pre_step *s = &t->pre[i];
     if (s->kind == TOK_PRE_WHITESPACE) return whitespace(c, i, p, n, first);
+    if (s->kind == TOK_PRE_BERT) return bert(c, i, p, n, first);
     char *own = NULL;
     tok_spans sp = {0};
     int rc = 0;

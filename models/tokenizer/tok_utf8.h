@@ -29,4 +29,7 @@ size_t tok_utf8_valid_prefix(const uint8_t *p, size_t n);
  * bytes (each invalid byte grows to at most three). Returns the bytes written. */
 size_t tok_utf8_lossy(const uint8_t *p, size_t n, uint8_t *out);
 
+/* Writes the UTF-8 of cp (a Unicode scalar value) to out[0..4); returns its length. */
+size_t tok_utf8_encode(int32_t cp, uint8_t *out);
+
 #endif

@@ -1,6 +1,6 @@
 /* The tokenizer: loads a Hugging Face tokenizer.json with a BPE model (byte-level as GPT-2, Qwen
- * and Llama 3 ship it, or SentencePiece-style as Llama 2, Mistral and Gemma do), encodes UTF-8 text
- * to ids and decodes ids back, identical to the `tokenizers` library.
+ * and Llama 3 ship it, or SentencePiece-style as Llama 2, Mistral and Gemma do) or a WordPiece one
+ * (BERT), encodes UTF-8 text to ids and decodes ids back, identical to the `tokenizers` library.
  * Owns nothing outside models/tokenizer/; it knows nothing of chat templates or the model. */
 #ifndef BERTH_TOKENIZER_H
 #define BERTH_TOKENIZER_H

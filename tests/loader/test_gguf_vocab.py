@@ -16,7 +16,6 @@ VOCABS = ROOT / ".cache" / "llama.cpp" / "models"
 
 # tokenizer.ggml.model values berth refuses, and why.
 UNSUPPORTED = {
-    "bert-bge": ("bert", "WordPiece"),
     "nomic-bert-moe": ("t5", "Unigram"),
 }
 # Supported files whose tokenizer.json needs a component the tokenizer module does not have yet.
@@ -57,3 +56,16 @@ def test_vocab_ids_equal_llama_cpp_reference(name):
     bad = [(inputs[i], want[i].split(), got[i].split()) for i in range(len(inputs))
            if want[i].split() != got[i].split()]
     assert not bad, f"{len(bad)} of {len(inputs)} inputs differ; first: {bad[0]!r}"
+
+
+def test_bert_vocab_loads_but_serve_refuses_the_encoder():
+    """ggml-vocab-bert-bge.gguf's WordPiece tokenizer loads (above), but BERT is an encoder and berth
+    serves decoders: `berth serve` on it exits with a message naming the architecture."""
+    berth = BUILD / "server" / "cli" / "berth"
+    if not berth.exists():
+        pytest.fail(f"{berth} is missing (build berth)")
+    proc = subprocess.run([str(berth), "serve", "--model", str(VOCABS / "ggml-vocab-bert-bge.gguf"), "--port", "0"],
+                          capture_output=True, timeout=120)
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode != 0 and 'general.architecture is "bert"' in err, err
+    assert "tokenizer.ggml.model" not in err, err

@@ -118,7 +118,10 @@ static void test_llama32_3b(void)
     check_inv_freq(&c, llama32_inv_freq, "Llama-3.2-3B");
 }
 
-/* Mistral: the Llama block without biases, plus a sliding window. */
+/* Mistral: the Llama block without biases, plus a sliding window. The data file equals, key for
+ * key and value for value (20 keys), huggingface.co/mistralai/Mistral-7B-v0.1's config.json as
+ * quoted from that URL in tanganke/fusion_bench docs/algorithms/depth_upscaling.md (commit
+ * 2597a591) and in other public copies. */
 static void test_mistral_7b(void)
 {
     model_config c;

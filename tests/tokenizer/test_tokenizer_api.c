@@ -63,10 +63,18 @@ static void test_load_errors(void)
     expect_load_error("bad JSON", "tokenizer.json", "not valid JSON");
 
     char buf[2048];
-    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}",
+    snprintf(buf, sizeof buf, "%s\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",0]]}}",
              tiny_head);
     write_file("tokenizer.json", buf);
-    expect_load_error("WordPiece", "model.type is \"WordPiece\"", "expected \"BPE\"");
+    expect_load_error("Unigram", "model.type is \"Unigram\"", "expected \"BPE\" or \"WordPiece\"");
+
+    snprintf(buf, sizeof buf,
+             "%s\"model\":{\"type\":\"WordPiece\",\"max_input_chars_per_word\":-1,"
+             "\"vocab\":{\"a\":0}}}",
+             tiny_head);
+    write_file("tokenizer.json", buf);
+    expect_load_error("WordPiece word limit", "model.max_input_chars_per_word",
+                      "non-negative integer");
 
     snprintf(
         buf, sizeof buf,
@@ -76,12 +84,12 @@ static void test_load_errors(void)
     expect_load_error("merge of an unknown token", "model.merges[0]", "missing from model.vocab");
 
     snprintf(buf, sizeof buf,
-             "{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+             "{\"normalizer\":{\"type\":\"Precompiled\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
              "\"add_prefix_space\":false},"
              "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
              "\"merges\":[]}}");
     write_file("tokenizer.json", buf);
-    expect_load_error("Lowercase normalizer", "normalizer.type \"Lowercase\" is not supported",
+    expect_load_error("Precompiled normalizer", "normalizer.type \"Precompiled\" is not supported",
                       "supported: Sequence, NFC");
 
     snprintf(buf, sizeof buf,

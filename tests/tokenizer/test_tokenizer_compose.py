@@ -1,7 +1,7 @@
 """berth's tokenizer against Hugging Face `tokenizers` on tokenizer.json files built here with the
 `tokenizers` Python API, one per family of components HF composes: byte-level BPE as GPT-2, Llama 3
 and DeepSeek ship it, SentencePiece-style BPE as Llama 2, Mistral and Gemma ship it (byte_fallback,
-"<0xNN>" tokens, "▁"), and files that exercise every Split behaviour, the normalizers, the
+"<0xNN>" tokens, "▁"), WordPiece as BERT ships it, and files that exercise every Split behaviour, the normalizers, the
 post-processors and the decoders. Each is trained on a small corpus, saved, and loaded by both;
 ids (with and without add_special_tokens), pre-tokenization, decode and streaming decode must be
 identical. The Unicode version of the regex classes is pinned by comparing every code point."""
@@ -216,11 +216,52 @@ def build_exotic_decoder_regex():
     return tok
 
 
+def _wordpiece_trained(prefix="##", limit_alphabet=150, max_chars=None):
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix=prefix))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(TRAIN, trainers.WordPieceTrainer(
+        vocab_size=900, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], limit_alphabet=limit_alphabet,
+        continuing_subword_prefix=prefix, show_progress=False))
+    if max_chars is not None:
+        d = json.loads(tok.to_str())
+        d["model"]["max_input_chars_per_word"] = max_chars
+        tok = Tokenizer.from_str(json.dumps(d))
+    return tok
+
+
+def build_bert_uncased():
+    """BERT as BertWordPieceTokenizer makes it: BertNormalizer (clean text, CJK spaced, accents
+    stripped, lowercase), BertPreTokenizer, WordPiece with "##", [CLS]/[SEP] and the WordPiece decoder
+    with cleanup; a small alphabet so that unknown words become [UNK]."""
+    tok = _wordpiece_trained()
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.post_processor = processors.BertProcessing(_special(tok, "[SEP]"), _special(tok, "[CLS]"))
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    return tok
+
+
+def build_bert_cased():
+    """A cased WordPiece with its own prefix ("@@") and a 12-character word limit, accents kept,
+    no CJK spacing, Lowercase and StripAccents as separate normalizers, Digits after BertPreTokenizer,
+    TemplateProcessing and a decoder without cleanup."""
+    tok = _wordpiece_trained(prefix="@@", limit_alphabet=300, max_chars=12)
+    tok.normalizer = normalizers.Sequence([
+        normalizers.BertNormalizer(lowercase=False, strip_accents=False, handle_chinese_chars=False),
+        normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(), normalizers.NFC()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(),
+                                                 pre_tokenizers.Digits(individual_digits=True)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[_special(tok, "[CLS]"), _special(tok, "[SEP]")])
+    tok.decoder = decoders.WordPiece(prefix="@@", cleanup=False)
+    return tok
+
+
 BUILDERS = {
     "llama3": build_llama3, "deepseek": build_deepseek, "gpt2_nfkc": build_gpt2_nfkc, "llama2": build_llama2,
     "mistral": build_mistral, "gemma": build_gemma, "metaspace_digits": build_metaspace_digits,
     "split_behaviours": build_split_behaviours, "whitespace_no_decoder": build_whitespace_no_decoder,
     "exotic_decoder": build_exotic_decoder, "exotic_decoder_regex": build_exotic_decoder_regex,
+    "bert_uncased": build_bert_uncased, "bert_cased": build_bert_cased,
 }
 
 
@@ -273,7 +314,10 @@ def test_every_component_is_in_use(built):
              "metaspace_digits": ["Digits", "BertProcessing", "NFD"],
              "split_behaviours": ["MergedWithPrevious", "MergedWithNext", "Contiguous", "Removed", "RobertaProcessing"],
              "whitespace_no_decoder": ["WhitespaceSplit", "Whitespace"], "exotic_decoder": ["Strip", "Metaspace"],
-             "exotic_decoder_regex": ["Regex"]}[name]
+             "exotic_decoder_regex": ["Regex"],
+             "bert_uncased": ["BertNormalizer", "BertPreTokenizer", "\"WordPiece\"", "BertProcessing", "\"##\""],
+             "bert_cased": ["StripAccents", "Lowercase", "TemplateProcessing", "\"@@\"",
+                            "\"max_input_chars_per_word\": 12"]}[name]
     for w in wants:
         assert w in text, (name, w)
     if name in ("llama2", "mistral", "gemma", "exotic_decoder"):
