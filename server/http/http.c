@@ -7,6 +7,7 @@
  * client that leaves while we wait. One thread per connection makes blocking harmless and lets the
  * waiting thread watch its own socket; the connection limit bounds the threads. */
 #include "server/http/http.h"
+#include "server/http/http_framing.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -58,6 +59,7 @@ struct http_request {
     char endpoint[HTTP_NAME_MAX + 1];
     char component[HTTP_NAME_MAX + 1];
     int has_endpoint, has_component;
+    const struct route *hit; /* chosen, and authorized, on the first call */
     http_stream *stream;
 };
 
@@ -495,13 +497,12 @@ static enum MHD_Result too_large(http_request *r)
     return http_respond_error(r, &e) == 0 ? MHD_YES : MHD_NO;
 }
 
-static enum MHD_Result dispatch(http_request *r)
+/* On the first call, from the request line and headers alone: route, method and authentication are
+ * decided before a single body byte is accepted, so an anonymous upload costs nothing but its
+ * socket (MHD discards the body of a request answered this early and closes the connection). */
+static enum MHD_Result route_request(http_request *r)
 {
     http_server *s = r->srv;
-    /* The idle timeout guards connections nobody is answering. From here on we are: a handler may
-     * block for a whole generation and a stream may stay quiet until its keep-alive comment, and
-     * MHD would otherwise close the connection under them. on_completed restores it. */
-    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     const char *suffix = NULL; /* the path after /v1 for OpenAI routes */
     const char *p = r->path;
     int sagemaker = 0;
@@ -554,7 +555,17 @@ static enum MHD_Result dispatch(http_request *r)
     /* Only after authentication, so that an anonymous caller cannot probe which endpoints exist. */
     if (sagemaker && !known_endpoint(s, r->endpoint))
         return answer_error(r, 404, "endpoint_not_found", NULL, "endpoint '%s' not found", r->endpoint);
-    hit->fn(hit->ctx, r);
+    r->hit = hit;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(http_request *r)
+{
+    /* The idle timeout guards connections nobody is answering. From here on we are: a handler may
+     * block for a whole generation and a stream may stay quiet until its keep-alive comment, and
+     * MHD would otherwise close the connection under them. on_completed restores it. */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    r->hit->fn(r->hit->ctx, r);
     if (r->stream && r->stream->deferred && !r->answered) return finish_deferred(r);
     if (!r->answered) {
         http_response_error e;
@@ -564,11 +575,38 @@ static enum MHD_Result dispatch(http_request *r)
     return MHD_YES;
 }
 
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    http_framing_header(cls, key, key_size, value ? value : "", value ? value_size : 0);
+    return MHD_YES;
+}
+
+/* A request whose framing another parser could read differently: answered and the connection
+ * closed, so no byte after its headers is ever taken as a request. */
+static enum MHD_Result framing_error(http_request *r, const http_framing *f)
+{
+    http_response_error e;
+    http_error_set(&e, f->status, "invalid_request_error", NULL,
+                   f->status == 501 ? "not_implemented" : "bad_framing", "%s", f->message);
+    char *json = http_error_json(&e);
+    if (!json) return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Connection", "close");
+    return queue(r, f->status, resp) == 0 ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) {
@@ -583,15 +621,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->fd = ci ? ci->connect_fd : -1;
         *con_cls = r;
         if (!r->path) return MHD_NO;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
-            return too_large(r);
-        return MHD_YES;
+        http_framing f;
+        http_framing_init(&f);
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
+        if (http_framing_finish(&f, version)) return framing_error(r, &f);
+        if (f.n_content_length && f.content_length > s->cfg.max_body_bytes) return too_large(r);
+        return route_request(r);
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large) return MHD_YES;
+        if (r->too_large || r->answered) return MHD_YES;
         if (r->len + n > s->cfg.max_body_bytes) {
             r->too_large = 1;
             free(r->body);
