@@ -8,6 +8,7 @@
  * waiting thread watch its own socket; the connection limit bounds the threads. */
 #include "server/http/http.h"
 #include "server/http/http_framing.h"
+#include "server/http/http_tls.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -20,12 +21,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #define HTTP_MAX_ROUTES 64
 #define HTTP_NAME_MAX 63      /* SageMaker endpoint and component names are 1..63 chars */
 #define HTTP_WAIT_SLICE_MS 50 /* how often a waiting thread looks at its socket */
+#define HTTP_SWEEP_MS 200     /* how often header deadlines are checked */
+
+/* One open connection, for the header deadline: libmicrohttpd's own timeout restarts on every byte,
+ * so a client sending one header byte every few seconds would hold its connection forever. */
+struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    int in_request;  /* headers complete, until the request's answer is done */
+    int cut;         /* the sweeper shut it down */
+    double deadline; /* monotonic seconds; the head of the next request must be complete by then */
+};
 
 struct route {
     int method;
@@ -39,11 +52,17 @@ struct http_server {
     http_config cfg;
     char **endpoints;
     size_t n_endpoints;
-    char *cert_pem, *key_pem;
+    http_tls *tls;
+    char *tls_priorities;
     struct route routes[HTTP_MAX_ROUTES];
     size_t n_routes;
     struct MHD_Daemon *daemon;
     int port;
+    pthread_mutex_t track_mu;
+    struct conn_track tracks; /* list head */
+    pthread_t sweeper;
+    int sweeper_running, stopping;
+    pthread_cond_t sweep_cv;
 };
 
 struct http_request {
@@ -431,6 +450,82 @@ static enum MHD_Result finish_deferred(http_request *r)
     return queue(r, status, resp) == 0 ? MHD_YES : MHD_NO;
 }
 
+/* ---- connection deadlines ----------------------------------------------------------------- */
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_track *t = calloc(1, sizeof *t);
+        if (!t) return; /* untracked: only MHD's idle timeout applies to it */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        t->deadline = mono_s() + s->cfg.header_timeout_s;
+        pthread_mutex_lock(&s->track_mu);
+        t->next = s->tracks.next;
+        t->prev = &s->tracks;
+        s->tracks.next->prev = t;
+        s->tracks.next = t;
+        pthread_mutex_unlock(&s->track_mu);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn_track *t = *socket_context;
+        /* Unlinked before MHD closes the fd, so the sweeper never shuts down a reused number. */
+        pthread_mutex_lock(&s->track_mu);
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        pthread_mutex_unlock(&s->track_mu);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static struct conn_track *track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* in_request 1: the head is complete, no deadline until the answer is done (a long stream is never
+ * cut); 0: answered, the next request's head is due within the idle timeout. */
+static void track_set(http_server *s, struct MHD_Connection *conn, int in_request)
+{
+    struct conn_track *t = track_of(conn);
+    if (!t) return;
+    pthread_mutex_lock(&s->track_mu);
+    t->in_request = in_request;
+    if (!in_request) t->deadline = mono_s() + s->cfg.idle_timeout_s;
+    pthread_mutex_unlock(&s->track_mu);
+}
+
+static void *sweeper_main(void *arg)
+{
+    http_server *s = arg;
+    pthread_mutex_lock(&s->track_mu);
+    while (!s->stopping) {
+        double now = mono_s();
+        for (struct conn_track *t = s->tracks.next; t != &s->tracks; t = t->next)
+            if (!t->in_request && !t->cut && t->fd >= 0 && now > t->deadline) {
+                /* Wakes the connection's thread with EOF: MHD closes it and frees its slot. */
+                shutdown(t->fd, SHUT_RDWR);
+                t->cut = 1;
+            }
+        cond_wait_ms(&s->sweep_cv, &s->track_mu, HTTP_SWEEP_MS);
+    }
+    pthread_mutex_unlock(&s->track_mu);
+    return NULL;
+}
+
 /* ---- requests ------------------------------------------------------------------------------ */
 
 const char *http_request_method(const http_request *r) { return r->method; }
@@ -621,6 +716,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->fd = ci ? ci->connect_fd : -1;
         *con_cls = r;
         if (!r->path) return MHD_NO;
+        track_set(s, conn, 1);
         http_framing f;
         http_framing_init(&f);
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
@@ -666,6 +762,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     /* Back to idle: a kept-alive connection waiting for its next request times out again. */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
+    track_set(s, conn, 0);
     *con_cls = NULL;
     if (r->stream) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) stream_client_gone(r->stream);
@@ -692,40 +789,37 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     }
     s->cfg = *cfg;
     if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6u << 20;
-    if (!s->cfg.connection_limit) s->cfg.connection_limit = 256;
+    if (!s->cfg.connection_limit) s->cfg.connection_limit = 4096;
+    if (!s->cfg.header_timeout_s) s->cfg.header_timeout_s = 10;
+    pthread_mutex_init(&s->track_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->sweep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->tracks.next = s->tracks.prev = &s->tracks;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
     if (!s->cfg.idle_timeout_s) s->cfg.idle_timeout_s = 60;
     s->cfg.host = NULL; /* resolved at start from the copy below */
     s->cfg.endpoints = NULL;
-    s->cfg.tls_cert_path = s->cfg.tls_key_path = NULL;
+    s->cfg.tls_cert_path = s->cfg.tls_key_path = s->cfg.tls_priorities = NULL;
     s->endpoints = calloc(cfg->n_endpoints ? cfg->n_endpoints : 1, sizeof *s->endpoints);
     for (size_t i = 0; s->endpoints && i < cfg->n_endpoints; i++)
         if (!(s->endpoints[s->n_endpoints++] = strdup(cfg->endpoints[i]))) break;
     int bad = !s->endpoints || s->n_endpoints != cfg->n_endpoints;
-    if (!bad && cfg->tls_cert_path) {
-        const char *paths[2] = {cfg->tls_cert_path, cfg->tls_key_path};
-        char **dst[2] = {&s->cert_pem, &s->key_pem};
-        for (int i = 0; i < 2; i++) {
-            FILE *f = fopen(paths[i], "rb");
-            if (!f) {
-                snprintf(err, errlen, "http: cannot open TLS %s file %s: %s", i ? "key" : "certificate",
-                         paths[i], strerror(errno));
-                http_server_free(s);
-                return NULL;
-            }
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            *dst[i] = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-            size_t got = *dst[i] && n > 0 ? fread(*dst[i], 1, (size_t)n, f) : 0;
-            fclose(f);
-            if (!*dst[i] || n <= 0 || got != (size_t)n || !strstr(*dst[i], "-----BEGIN ")) {
-                snprintf(err, errlen, "http: TLS %s file %s is empty or not PEM (expected -----BEGIN)",
-                         i ? "key" : "certificate", paths[i]);
-                http_server_free(s);
-                return NULL;
-            }
+    if (bad) {
+        snprintf(err, errlen, "http: out of memory");
+        http_server_free(s);
+        return NULL;
+    }
+    if (cfg->tls_cert_path) {
+        const char *prio = cfg->tls_priorities ? cfg->tls_priorities : HTTP_TLS_DEFAULT_PRIORITIES;
+        if (http_tls_check_priorities(prio, err, errlen) ||
+            !(s->tls = http_tls_new(cfg->tls_cert_path, cfg->tls_key_path, err, errlen))) {
+            http_server_free(s);
+            return NULL;
         }
+        if (!(s->tls_priorities = strdup(prio))) bad = 1;
     }
     if (bad) {
         snprintf(err, errlen, "http: out of memory");
@@ -783,48 +877,87 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         freeaddrinfo(res);
         have_addr = 1;
     }
-    if (s->cert_pem) {
+    if (s->tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "http: this libmicrohttpd was built without TLS support");
             return -1;
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[9];
+    /* Each connection is a socket (and a thread): make room for the limit, or accept() would fail
+     * with EMFILE long before it. */
+    struct rlimit rl;
+    rlim_t want = (rlim_t)s->cfg.connection_limit + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct MHD_OptionItem opts[12];
     int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    if (s->cfg.connection_limit_per_ip)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                            s->cfg.connection_limit_per_ip, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.connection_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     /* Without it an idle or half-sent connection would hold its thread and a slot of the
      * connection limit forever (slowloris). */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, NULL};
     if (have_addr) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
-    if (s->cert_pem) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+    if (s->tls) {
+        /* The pair comes from a callback so that SIGHUP can swap it on the running daemon. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                            http_tls_retrieve_callback()};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s:%d%s (port in use, or a bad TLS key/cert)",
-                 s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->cert_pem ? " with TLS" : "");
+                 s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->tls ? " with TLS" : "");
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
+    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) != 0) {
+        snprintf(err, errlen, "http: cannot start the header-deadline thread");
+        return -1;
+    }
+    s->sweeper_running = 1;
     return 0;
 }
 
 int http_server_port(const http_server *s) { return s->port; }
 
+int http_server_reload_tls(http_server *s, char *err, size_t errlen)
+{
+    if (!s->tls) return 1;
+    return http_tls_reload(s->tls, err, errlen);
+}
+
+const char *http_server_tls_priorities(const http_server *s)
+{
+    return s->tls ? s->tls_priorities : NULL;
+}
+
 void http_server_free(http_server *s)
 {
     if (!s) return;
+    if (s->sweeper_running) {
+        pthread_mutex_lock(&s->track_mu);
+        s->stopping = 1;
+        pthread_cond_broadcast(&s->sweep_cv);
+        pthread_mutex_unlock(&s->track_mu);
+        pthread_join(s->sweeper, NULL);
+    }
     if (s->daemon) MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->track_mu);
+    pthread_cond_destroy(&s->sweep_cv);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
-    free(s->cert_pem);
-    free(s->key_pem);
+    http_tls_free(s->tls);
+    free(s->tls_priorities);
     free((char *)s->cfg.host);
     free(s);
 }

@@ -1,0 +1,109 @@
+"""Slow clients: 1,000 connections that trickle their headers one byte at a time (which restarts
+libmicrohttpd's own idle timeout on every byte) are closed at --header-timeout, and while they are
+open /ping and /health answer within 100 ms and a completion is served; a long answer on a
+connection is never cut by the header deadline; --connection-limit-per-ip bounds one address."""
+import resource
+import socket
+import threading
+import time
+
+import httpx
+
+SLOW = 1000
+
+
+def raise_fd_limit(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
+def open_slow(port, n):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /ping HTTP/1.1\r\nX")
+        socks.append(s)
+    return socks
+
+
+def trickle(socks, stop):
+    while not stop.is_set():
+        for s in socks:
+            try:
+                s.send(b"a")
+            except OSError:
+                pass
+        stop.wait(1.0)
+
+
+def closed_by_server(s):
+    s.settimeout(0.01)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def test_slow_headers_neither_starve_the_server_nor_stay_open(start_server):
+    raise_fd_limit(4 * SLOW)
+    s = start_server("--header-timeout", "4", "--idle-timeout", "60")
+    client = httpx.Client(timeout=5)
+    assert client.get(s.base + "/health").status_code == 200
+    socks = open_slow(s.port, SLOW)
+    stop = threading.Event()
+    t = threading.Thread(target=trickle, args=(socks, stop))
+    t.start()
+    try:
+        worst = 0.0
+        for _ in range(10):
+            for path in ("/ping", "/health"):
+                t0 = time.monotonic()
+                assert client.get(s.base + path).status_code == 200
+                worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.1)
+        assert worst < 0.1, f"/ping or /health took {worst * 1000:.0f} ms with {SLOW} slow clients"
+        r = client.post(s.base + "/v1/chat/completions",
+                        json={"messages": [{"role": "user", "content": "still here"}]})
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "still here"
+        time.sleep(5.5)  # past the 4 s header deadline, though every socket sent a byte each second
+        still_open = sum(not closed_by_server(x) for x in socks)
+        assert still_open == 0, f"{still_open} trickling connections outlived --header-timeout"
+    finally:
+        stop.set()
+        t.join()
+        for x in socks:
+            x.close()
+        client.close()
+
+
+def test_a_long_answer_is_not_cut_by_the_header_deadline(start_server):
+    # 8 words x 600 ms: the stream runs past the 1 s header timeout (and the idle timeout).
+    s = start_server("--header-timeout", "1", "--idle-timeout", "1", "--delay-ms", "600")
+    with httpx.stream("POST", s.base + "/v1/chat/completions", timeout=30,
+                      json={"messages": [{"role": "user", "content": "a b c d e f g h"}],
+                            "stream": True}) as r:
+        body = r.read().decode()
+    assert body.rstrip().endswith("data: [DONE]")
+
+
+def test_connection_limit_per_ip(start_server):
+    s = start_server("--connection-limit-per-ip", "4")
+    socks = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(4)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        extra.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        extra.settimeout(5)
+        try:
+            got = extra.recv(100)
+        except OSError:
+            got = b""
+        assert got == b"", "a fifth connection from one address was served"
+        extra.close()
+    finally:
+        for x in socks:
+            x.close()
+    time.sleep(0.3)
+    assert httpx.get(s.base + "/ping").status_code == 200
