@@ -27,7 +27,7 @@ typedef struct serve_args {
     double shutdown_timeout_s;
     const char *tls_cert, *tls_key;
     const char *tls_priorities;
-    unsigned max_connections, max_connections_per_ip, header_timeout_s;
+    unsigned max_connections, max_connections_per_ip, header_timeout_s, min_body_rate;
     const char *endpoints[16];
     size_t n_endpoints;
     bk_create_options backend;
@@ -101,6 +101,8 @@ static void serve_usage(FILE *f)
             "                              not complete this long after it opened (default 10); on a\n"
             "                              kept-alive one the next request's are due within\n"
             "                              --idle-timeout of the previous answer\n"
+            "  --min-body-rate BYTES/S     after a --header-timeout grace, a request body must average\n"
+            "                              this rate or the connection is closed (default 1024)\n"
             "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
             "                              present) [BERTH_BACKEND]\n"
             "  --no-cuda-graphs            run every step op by op (alias --enforce-eager; default:\n"
@@ -187,7 +189,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -211,6 +213,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"max-connections", required_argument, 0, O_MAXCONN},
         {"max-connections-per-ip", required_argument, 0, O_MAXCONNIP},
         {"header-timeout", required_argument, 0, O_HDRTIMEOUT},
+        {"min-body-rate", required_argument, 0, O_BODYRATE},
         {"threads", required_argument, 0, O_THREADS},
         {"backend", required_argument, 0, O_BACKEND},
         {"no-cuda-graphs", no_argument, 0, O_EAGER},
@@ -313,6 +316,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_MAXCONN: if (parse_num("--max-connections", optarg, 1, 1000000, &v)) return -1; a->max_connections = (unsigned)v; break;
         case O_MAXCONNIP: if (parse_num("--max-connections-per-ip", optarg, 0, 1000000, &v)) return -1; a->max_connections_per_ip = (unsigned)v; break;
         case O_HDRTIMEOUT: if (parse_num("--header-timeout", optarg, 1, 3600, &v)) return -1; a->header_timeout_s = (unsigned)v; break;
+        case O_BODYRATE: if (parse_num("--min-body-rate", optarg, 1, 1 << 30, &v)) return -1; a->min_body_rate = (unsigned)v; break;
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;
@@ -497,7 +501,8 @@ int cmd_serve(int argc, char **argv)
                       .tls_key_path = a.tls_key, .tls_priorities = a.tls_priorities,
                       .connection_limit = a.max_connections,
                       .connection_limit_per_ip = a.max_connections_per_ip,
-                      .header_timeout_s = a.header_timeout_s, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+                      .header_timeout_s = a.header_timeout_s, .min_body_rate = a.min_body_rate,
+                      .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
     serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
     if (auth) {
         hc.authorize = serve_auth_authorize;

@@ -35,10 +35,14 @@
 struct conn_track {
     struct conn_track *prev, *next;
     int fd;
-    int in_request;  /* headers complete, until the request's answer is done */
+    int phase;       /* TRACK_HEAD, TRACK_BODY or TRACK_ANSWER */
     int cut;         /* the sweeper shut it down */
-    double deadline; /* monotonic seconds; the head of the next request must be complete by then */
+    double deadline; /* TRACK_HEAD: the request line and headers must be complete by then */
+    double body_start;
+    uint64_t body_bytes;
 };
+
+enum { TRACK_HEAD, TRACK_BODY, TRACK_ANSWER };
 
 struct route {
     int method;
@@ -496,16 +500,40 @@ static struct conn_track *track_of(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-/* in_request 1: the head is complete, no deadline until the answer is done (a long stream is never
- * cut); 0: answered, the next request's head is due within the idle timeout. */
-static void track_set(http_server *s, struct MHD_Connection *conn, int in_request)
+/* TRACK_BODY: the head is complete, the body must keep --min-body-rate; TRACK_ANSWER: no deadline
+ * until the answer is done (a long stream is never cut); TRACK_HEAD: answered, the next request's
+ * head is due within the idle timeout. */
+static void track_set(http_server *s, struct MHD_Connection *conn, int phase)
 {
     struct conn_track *t = track_of(conn);
     if (!t) return;
     pthread_mutex_lock(&s->track_mu);
-    t->in_request = in_request;
-    if (!in_request) t->deadline = mono_s() + s->cfg.idle_timeout_s;
+    t->phase = phase;
+    if (phase == TRACK_HEAD) t->deadline = mono_s() + s->cfg.idle_timeout_s;
+    if (phase == TRACK_BODY) {
+        t->body_start = mono_s();
+        t->body_bytes = 0;
+    }
     pthread_mutex_unlock(&s->track_mu);
+}
+
+static void track_body(http_server *s, struct MHD_Connection *conn, size_t n)
+{
+    struct conn_track *t = track_of(conn);
+    if (!t) return;
+    pthread_mutex_lock(&s->track_mu);
+    t->body_bytes += n;
+    pthread_mutex_unlock(&s->track_mu);
+}
+
+/* A body may start after a pause of up to the header timeout, then must average the minimum rate. */
+static int track_expired(const http_server *s, const struct conn_track *t, double now)
+{
+    if (t->phase == TRACK_HEAD) return now > t->deadline;
+    if (t->phase == TRACK_BODY)
+        return now > t->body_start + s->cfg.header_timeout_s +
+                         (double)t->body_bytes / (double)s->cfg.min_body_rate;
+    return 0;
 }
 
 static void *sweeper_main(void *arg)
@@ -515,7 +543,7 @@ static void *sweeper_main(void *arg)
     while (!s->stopping) {
         double now = mono_s();
         for (struct conn_track *t = s->tracks.next; t != &s->tracks; t = t->next)
-            if (!t->in_request && !t->cut && t->fd >= 0 && now > t->deadline) {
+            if (!t->cut && t->fd >= 0 && track_expired(s, t, now)) {
                 /* Wakes the connection's thread with EOF: MHD closes it and frees its slot. */
                 shutdown(t->fd, SHUT_RDWR);
                 t->cut = 1;
@@ -716,7 +744,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->fd = ci ? ci->connect_fd : -1;
         *con_cls = r;
         if (!r->path) return MHD_NO;
-        track_set(s, conn, 1);
+        track_set(s, conn, TRACK_BODY);
         http_framing f;
         http_framing_init(&f);
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
@@ -727,6 +755,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        track_body(s, conn, n);
         if (r->too_large || r->answered) return MHD_YES;
         if (r->len + n > s->cfg.max_body_bytes) {
             r->too_large = 1;
@@ -748,6 +777,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->body[r->len] = 0;
         return MHD_YES;
     }
+    track_set(s, conn, TRACK_ANSWER);
     if (r->answered) return MHD_YES;
     if (r->too_large)
         return too_large(r);
@@ -762,7 +792,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     /* Back to idle: a kept-alive connection waiting for its next request times out again. */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
-    track_set(s, conn, 0);
+    track_set(s, conn, TRACK_HEAD);
     *con_cls = NULL;
     if (r->stream) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) stream_client_gone(r->stream);
@@ -791,6 +821,7 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6u << 20;
     if (!s->cfg.connection_limit) s->cfg.connection_limit = 4096;
     if (!s->cfg.header_timeout_s) s->cfg.header_timeout_s = 10;
+    if (!s->cfg.min_body_rate) s->cfg.min_body_rate = 1024;
     pthread_mutex_init(&s->track_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

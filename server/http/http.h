@@ -57,6 +57,8 @@ typedef struct http_config {
     unsigned header_timeout_s;    /* a new connection must complete its request line and headers
                                      this long after it opens (0 = 10); later requests on a kept-alive
                                      connection within idle_timeout_s of the previous answer */
+    unsigned min_body_rate;       /* bytes/s a body must average once header_timeout_s of grace
+                                     has passed, or the connection is closed; 0 = 1024 */
     unsigned keepalive_ms;        /* SSE comment after this much silence; 0 = 15000 */
     unsigned idle_timeout_s;      /* close a connection silent this long while no request of it
                                      is being answered (idle keep-alive, a stalled upload);

@@ -436,6 +436,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--connection-limit")) cfg.connection_limit = (unsigned)atoi(v);
         else if (!strcmp(a, "--idle-timeout")) cfg.idle_timeout_s = (unsigned)atoi(v);
         else if (!strcmp(a, "--header-timeout")) cfg.header_timeout_s = (unsigned)atoi(v);
+        else if (!strcmp(a, "--min-body-rate")) cfg.min_body_rate = (unsigned)atoi(v);
         else if (!strcmp(a, "--connection-limit-per-ip"))
             cfg.connection_limit_per_ip = (unsigned)atoi(v);
         else {

@@ -18,11 +18,16 @@ def raise_fd_limit(n):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
 
 
+SLOW_BODY_HEAD = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n{")
+
+
 def open_slow(port, n):
+    """Half trickle their headers, half a complete head and then their body, a byte a second."""
     socks = []
-    for _ in range(n):
+    for i in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"GET /ping HTTP/1.1\r\nX")
+        s.sendall(b"GET /ping HTTP/1.1\r\nX" if i % 2 else SLOW_BODY_HEAD)
         socks.append(s)
     return socks
 
@@ -45,11 +50,13 @@ def closed_by_server(s):
         return False
     except OSError:
         return True
+    finally:
+        s.settimeout(10)
 
 
 def test_slow_headers_neither_starve_the_server_nor_stay_open(start_server):
     raise_fd_limit(4 * SLOW)
-    s = start_server("--header-timeout", "4", "--idle-timeout", "60")
+    s = start_server("--header-timeout", "4", "--idle-timeout", "60", "--min-body-rate", "100")
     client = httpx.Client(timeout=5)
     assert client.get(s.base + "/health").status_code == 200
     socks = open_slow(s.port, SLOW)
@@ -68,9 +75,11 @@ def test_slow_headers_neither_starve_the_server_nor_stay_open(start_server):
         r = client.post(s.base + "/v1/chat/completions",
                         json={"messages": [{"role": "user", "content": "still here"}]})
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "still here"
-        time.sleep(5.5)  # past the 4 s header deadline, though every socket sent a byte each second
+        # past the 4 s header deadline (and for bodies the 4 s grace at 100 B/s), though every
+        # socket sent a byte each second
+        time.sleep(5.5)
         still_open = sum(not closed_by_server(x) for x in socks)
-        assert still_open == 0, f"{still_open} trickling connections outlived --header-timeout"
+        assert still_open == 0, f"{still_open} trickling connections outlived their deadline"
     finally:
         stop.set()
         t.join()
@@ -107,3 +116,32 @@ def test_connection_limit_per_ip(start_server):
             x.close()
     time.sleep(0.3)
     assert httpx.get(s.base + "/ping").status_code == 200
+
+
+def test_a_body_at_the_minimum_rate_is_read_and_a_slower_one_cut(start_server):
+    s = start_server("--header-timeout", "1", "--min-body-rate", "2000", "--idle-timeout", "60")
+    body = b'{"messages":[{"role":"user","content":"' + b"x" * 9000 + b'"}]}'
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    # ~4 kB/s in 10 pieces: twice the minimum, so it must be answered
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(head)
+        step = len(body) // 10 + 1
+        for i in range(0, len(body), step):
+            c.sendall(body[i:i + step])
+            time.sleep(0.2)
+        assert c.recv(12) == b"HTTP/1.1 200"
+    # ~500 B/s: a quarter of the minimum, so it is cut after the 1 s grace plus what it sent
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(head)
+        t0, cut = time.monotonic(), False
+        try:
+            for i in range(0, len(body), 100):
+                c.sendall(body[i:i + 100])
+                time.sleep(0.2)
+                if closed_by_server(c):
+                    cut = True
+                    break
+        except OSError:
+            cut = True
+        assert cut and 1.0 < time.monotonic() - t0 < 8
