@@ -891,7 +891,9 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
 
 int http_server_start(http_server *s, char *err, size_t errlen)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* poll(), not MHD's default select(): select cannot watch a descriptor above FD_SETSIZE (1024),
+     * so past about a thousand open connections every new one was reset. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     struct sockaddr_storage addr;
     int have_addr = 0;
     if (s->cfg.host) {
