@@ -7,6 +7,7 @@
  * client that leaves while we wait. One thread per connection makes blocking harmless and lets the
  * waiting thread watch its own socket; the connection limit bounds the threads. */
 #include "server/http/http.h"
+#include "server/http/http_deadline.h"
 #include "server/http/http_framing.h"
 #include "server/http/http_tls.h"
 
@@ -28,21 +29,6 @@
 #define HTTP_MAX_ROUTES 64
 #define HTTP_NAME_MAX 63      /* SageMaker endpoint and component names are 1..63 chars */
 #define HTTP_WAIT_SLICE_MS 50 /* how often a waiting thread looks at its socket */
-#define HTTP_SWEEP_MS 200     /* how often header deadlines are checked */
-
-/* One open connection, for the header deadline: libmicrohttpd's own timeout restarts on every byte,
- * so a client sending one header byte every few seconds would hold its connection forever. */
-struct conn_track {
-    struct conn_track *prev, *next;
-    int fd;
-    int phase;       /* TRACK_HEAD, TRACK_BODY or TRACK_ANSWER */
-    int cut;         /* the sweeper shut it down */
-    double deadline; /* TRACK_HEAD: the request line and headers must be complete by then */
-    double body_start;
-    uint64_t body_bytes;
-};
-
-enum { TRACK_HEAD, TRACK_BODY, TRACK_ANSWER };
 
 struct route {
     int method;
@@ -62,11 +48,7 @@ struct http_server {
     size_t n_routes;
     struct MHD_Daemon *daemon;
     int port;
-    pthread_mutex_t track_mu;
-    struct conn_track tracks; /* list head */
-    pthread_t sweeper;
-    int sweeper_running, stopping;
-    pthread_cond_t sweep_cv;
+    http_deadlines *deadlines;
 };
 
 struct http_request {
@@ -454,106 +436,6 @@ static enum MHD_Result finish_deferred(http_request *r)
     return queue(r, status, resp) == 0 ? MHD_YES : MHD_NO;
 }
 
-/* ---- connection deadlines ----------------------------------------------------------------- */
-
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    http_server *s = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct conn_track *t = calloc(1, sizeof *t);
-        if (!t) return; /* untracked: only MHD's idle timeout applies to it */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        t->fd = ci ? ci->connect_fd : -1;
-        t->deadline = mono_s() + s->cfg.header_timeout_s;
-        pthread_mutex_lock(&s->track_mu);
-        t->next = s->tracks.next;
-        t->prev = &s->tracks;
-        s->tracks.next->prev = t;
-        s->tracks.next = t;
-        pthread_mutex_unlock(&s->track_mu);
-        *socket_context = t;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        struct conn_track *t = *socket_context;
-        /* Unlinked before MHD closes the fd, so the sweeper never shuts down a reused number. */
-        pthread_mutex_lock(&s->track_mu);
-        t->prev->next = t->next;
-        t->next->prev = t->prev;
-        pthread_mutex_unlock(&s->track_mu);
-        free(t);
-        *socket_context = NULL;
-    }
-}
-
-static struct conn_track *track_of(struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-/* TRACK_BODY: the head is complete, the body must keep --min-body-rate; TRACK_ANSWER: no deadline
- * until the answer is done (a long stream is never cut); TRACK_HEAD: answered, the next request's
- * head is due within the idle timeout. */
-static void track_set(http_server *s, struct MHD_Connection *conn, int phase)
-{
-    struct conn_track *t = track_of(conn);
-    if (!t) return;
-    pthread_mutex_lock(&s->track_mu);
-    t->phase = phase;
-    if (phase == TRACK_HEAD) t->deadline = mono_s() + s->cfg.idle_timeout_s;
-    if (phase == TRACK_BODY) {
-        t->body_start = mono_s();
-        t->body_bytes = 0;
-    }
-    pthread_mutex_unlock(&s->track_mu);
-}
-
-static void track_body(http_server *s, struct MHD_Connection *conn, size_t n)
-{
-    struct conn_track *t = track_of(conn);
-    if (!t) return;
-    pthread_mutex_lock(&s->track_mu);
-    t->body_bytes += n;
-    pthread_mutex_unlock(&s->track_mu);
-}
-
-/* A body may start after a pause of up to the header timeout, then must average the minimum rate. */
-static int track_expired(const http_server *s, const struct conn_track *t, double now)
-{
-    if (t->phase == TRACK_HEAD) return now > t->deadline;
-    if (t->phase == TRACK_BODY)
-        return now > t->body_start + s->cfg.header_timeout_s +
-                         (double)t->body_bytes / (double)s->cfg.min_body_rate;
-    return 0;
-}
-
-static void *sweeper_main(void *arg)
-{
-    http_server *s = arg;
-    pthread_mutex_lock(&s->track_mu);
-    while (!s->stopping) {
-        double now = mono_s();
-        for (struct conn_track *t = s->tracks.next; t != &s->tracks; t = t->next)
-            if (!t->cut && t->fd >= 0 && track_expired(s, t, now)) {
-                /* Wakes the connection's thread with EOF: MHD closes it and frees its slot. */
-                shutdown(t->fd, SHUT_RDWR);
-                t->cut = 1;
-            }
-        cond_wait_ms(&s->sweep_cv, &s->track_mu, HTTP_SWEEP_MS);
-    }
-    pthread_mutex_unlock(&s->track_mu);
-    return NULL;
-}
-
 /* ---- requests ------------------------------------------------------------------------------ */
 
 const char *http_request_method(const http_request *r) { return r->method; }
@@ -744,7 +626,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->fd = ci ? ci->connect_fd : -1;
         *con_cls = r;
         if (!r->path) return MHD_NO;
-        track_set(s, conn, TRACK_BODY);
+        http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_BODY);
         http_framing f;
         http_framing_init(&f);
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
@@ -755,7 +637,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        track_body(s, conn, n);
+        http_deadlines_body(s->deadlines, conn, n);
         if (r->too_large || r->answered) return MHD_YES;
         if (r->len + n > s->cfg.max_body_bytes) {
             r->too_large = 1;
@@ -777,7 +659,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->body[r->len] = 0;
         return MHD_YES;
     }
-    track_set(s, conn, TRACK_ANSWER);
+    http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_ANSWER);
     if (r->answered) return MHD_YES;
     if (r->too_large)
         return too_large(r);
@@ -792,7 +674,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     /* Back to idle: a kept-alive connection waiting for its next request times out again. */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
-    track_set(s, conn, TRACK_HEAD);
+    http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_HEAD);
     *con_cls = NULL;
     if (r->stream) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) stream_client_gone(r->stream);
@@ -822,13 +704,6 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     if (!s->cfg.connection_limit) s->cfg.connection_limit = 4096;
     if (!s->cfg.header_timeout_s) s->cfg.header_timeout_s = 10;
     if (!s->cfg.min_body_rate) s->cfg.min_body_rate = 1024;
-    pthread_mutex_init(&s->track_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->sweep_cv, &ca);
-    pthread_condattr_destroy(&ca);
-    s->tracks.next = s->tracks.prev = &s->tracks;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
     if (!s->cfg.idle_timeout_s) s->cfg.idle_timeout_s = 60;
     s->cfg.host = NULL; /* resolved at start from the copy below */
@@ -838,6 +713,9 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     for (size_t i = 0; s->endpoints && i < cfg->n_endpoints; i++)
         if (!(s->endpoints[s->n_endpoints++] = strdup(cfg->endpoints[i]))) break;
     int bad = !s->endpoints || s->n_endpoints != cfg->n_endpoints;
+    s->deadlines = http_deadlines_new(s->cfg.header_timeout_s, s->cfg.idle_timeout_s,
+                                      s->cfg.min_body_rate);
+    bad |= !s->deadlines;
     if (bad) {
         snprintf(err, errlen, "http: out of memory");
         http_server_free(s);
@@ -927,7 +805,8 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     }
     struct MHD_OptionItem opts[12];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_deadlines_notify,
+                                        s->deadlines};
     if (s->cfg.connection_limit_per_ip)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                                             s->cfg.connection_limit_per_ip, NULL};
@@ -953,11 +832,10 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
-    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) != 0) {
+    if (http_deadlines_start(s->deadlines) != 0) {
         snprintf(err, errlen, "http: cannot start the header-deadline thread");
         return -1;
     }
-    s->sweeper_running = 1;
     return 0;
 }
 
@@ -977,16 +855,9 @@ const char *http_server_tls_priorities(const http_server *s)
 void http_server_free(http_server *s)
 {
     if (!s) return;
-    if (s->sweeper_running) {
-        pthread_mutex_lock(&s->track_mu);
-        s->stopping = 1;
-        pthread_cond_broadcast(&s->sweep_cv);
-        pthread_mutex_unlock(&s->track_mu);
-        pthread_join(s->sweeper, NULL);
-    }
+    http_deadlines_stop(s->deadlines);
     if (s->daemon) MHD_stop_daemon(s->daemon);
-    pthread_mutex_destroy(&s->track_mu);
-    pthread_cond_destroy(&s->sweep_cv);
+    http_deadlines_free(s->deadlines);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
     http_tls_free(s->tls);
