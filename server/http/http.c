@@ -60,6 +60,7 @@ struct http_request {
     size_t len, cap;
     int too_large;
     int answered;
+    int in_body; /* past the head, the body not complete yet */
     int fd;
     char endpoint[HTTP_NAME_MAX + 1];
     char component[HTTP_NAME_MAX + 1];
@@ -632,7 +633,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
         if (http_framing_finish(&f, version)) return framing_error(r, &f);
         if (f.n_content_length && f.content_length > s->cfg.max_body_bytes) return too_large(r);
-        return route_request(r);
+        enum MHD_Result res = route_request(r);
+        r->in_body = !r->answered;
+        return res;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
@@ -660,6 +663,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_ANSWER);
+    r->in_body = 0;
     if (r->answered) return MHD_YES;
     if (r->too_large)
         return too_large(r);
@@ -672,6 +676,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) return;
+    /* The client stopped (end of its sending side, or cut for its rate) inside the body it
+     * announced: say so instead of closing in silence. MHD will not answer a request it is
+     * abandoning, so the bytes go straight to the socket, which it has not written to for this
+     * request. Plain HTTP only: under TLS they would have to be a TLS record. */
+    if (r->in_body && !r->answered && !s->tls && r->fd >= 0 &&
+        toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        http_deadlines_send_truncated(r->fd);
     /* Back to idle: a kept-alive connection waiting for its next request times out again. */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
     http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_HEAD);
@@ -714,7 +725,7 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
         if (!(s->endpoints[s->n_endpoints++] = strdup(cfg->endpoints[i]))) break;
     int bad = !s->endpoints || s->n_endpoints != cfg->n_endpoints;
     s->deadlines = http_deadlines_new(s->cfg.header_timeout_s, s->cfg.idle_timeout_s,
-                                      s->cfg.min_body_rate);
+                                      s->cfg.min_body_rate, !cfg->tls_cert_path);
     bad |= !s->deadlines;
     if (bad) {
         snprintf(err, errlen, "http: out of memory");

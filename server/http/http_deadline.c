@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -20,6 +22,7 @@ struct track {
 
 struct http_deadlines {
     unsigned header_timeout_s, idle_timeout_s, min_body_rate;
+    int plain_http;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct track head; /* list head */
@@ -35,10 +38,11 @@ static double mono_s(void)
 }
 
 http_deadlines *http_deadlines_new(unsigned header_timeout_s, unsigned idle_timeout_s,
-                                   unsigned min_body_rate)
+                                   unsigned min_body_rate, int plain_http)
 {
     http_deadlines *d = calloc(1, sizeof *d);
     if (!d) return NULL;
+    d->plain_http = plain_http;
     d->header_timeout_s = header_timeout_s;
     d->idle_timeout_s = idle_timeout_s;
     d->min_body_rate = min_body_rate ? min_body_rate : 1;
@@ -112,6 +116,21 @@ void http_deadlines_body(http_deadlines *d, struct MHD_Connection *conn, size_t 
     pthread_mutex_unlock(&d->mu);
 }
 
+void http_deadlines_send_truncated(int fd)
+{
+    static const char body[] =
+        "{\"error\":{\"message\":\"the request body ended or stalled before the length its "
+        "Content-Length or chunked framing announced\",\"type\":\"invalid_request_error\","
+        "\"param\":null,\"code\":\"bad_framing\"}}";
+    char msg[512];
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     sizeof body - 1, body);
+    /* Best effort and never blocking: a client that does not read gets nothing. */
+    if (n > 0) (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* A body may start after a pause of up to the header timeout, then must average the minimum rate.
  */
 static int expired(const http_deadlines *d, const struct track *t, double now)
@@ -131,6 +150,10 @@ static void *sweeper_main(void *arg)
         double now = mono_s();
         for (struct track *t = d->head.next; t != &d->head; t = t->next)
             if (!t->cut && t->fd >= 0 && expired(d, t, now)) {
+                /* A head that never completed gets no answer: on an idle kept-alive connection an
+                 * unasked-for one would be read as the answer to the client's next request. */
+                if (t->phase == HTTP_PHASE_BODY && d->plain_http)
+                    http_deadlines_send_truncated(t->fd);
                 /* Wakes the connection's thread with EOF: MHD closes it and frees its slot. */
                 shutdown(t->fd, SHUT_RDWR);
                 t->cut = 1;

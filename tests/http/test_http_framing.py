@@ -181,3 +181,25 @@ def test_content_length_that_is_not_a_number_is_refused_by_libmicrohttpd(secured
     data, took, closed = exchange(secured, raw)
     assert statuses(data) and set(statuses(data)) <= {400, 413}, data[:300]
     assert closed and took < 2.0
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_body_cut_short_gets_400_not_silence(secured, framing):
+    # The client ends its sending side inside the body it announced: a 400 in the envelope at once.
+    if framing == "content-length":
+        raw = post("Host: x\r\n" + GOOD_AUTH + "Content-Length: 100\r\n", b'{"messages":')
+    else:
+        raw = post("Host: x\r\n" + GOOD_AUTH + "Transfer-Encoding: chunked\r\n", b"40\r\n{\"messages\":")
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", secured.port), timeout=5) as s:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    assert statuses(data) == [400], data
+    assert envelope(data)["code"] == "bad_framing"
+    assert time.monotonic() - t0 < 2.0
