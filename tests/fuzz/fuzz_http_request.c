@@ -61,7 +61,9 @@ static int server_port(void)
         fprintf(stderr, "fuzz_http_request: %s\n", err);
         abort();
     }
-    port = http_server_port(s); /* the server lives for the whole process */
+    static http_server *keep; /* the server lives for the whole process, reachable for LSan */
+    keep = s;
+    port = http_server_port(keep);
     return port;
 }
 
