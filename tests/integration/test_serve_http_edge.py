@@ -1,6 +1,7 @@
 """`berth serve`'s HTTP-edge options reach the server: --header-timeout closes a connection that
 trickles its headers, --min-body-rate cuts a trickling body with a 400, --max-connections-per-ip
-refuses one address's extra connection, and framing violations are refused on the real binary."""
+refuses one address's extra connection, framing violations are refused on the real binary, and
+/ping, /health and /metrics answer within 100 ms with 1,000 slow clients open."""
 import socket
 import time
 
@@ -70,3 +71,29 @@ def test_smuggling_is_refused_by_berth_serve(server):
         data, closed = read_all(c)
     assert data.count(b"HTTP/1.1 ") == 1 and data.startswith(b"HTTP/1.1 400"), data
     assert b'"code":"bad_framing"' in data and closed
+
+
+def test_probes_answer_fast_with_1000_slow_clients(server):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"
+    slow = []
+    try:
+        for i in range(1000):
+            c = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            c.sendall(b"GET /ping HTTP/1.1\r\nX" if i % 2 else head)
+            slow.append(c)
+        worst = {}
+        with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as cl:
+            for _ in range(5):
+                for path in ("/ping", "/health", "/metrics"):
+                    t0 = time.monotonic()
+                    assert cl.get(server.base + path).status_code == 200
+                    worst[path] = max(worst.get(path, 0), time.monotonic() - t0)
+            r = cl.post(server.v1 + "/completions", json={"prompt": "hi", "max_tokens": 4})
+            assert r.status_code == 200, r.text
+        assert max(worst.values()) < 0.1, {p: f"{w * 1000:.0f} ms" for p, w in worst.items()}
+    finally:
+        for c in slow:
+            c.close()
