@@ -122,17 +122,25 @@ static bool all_of(const char *s, size_t n, const char *set_desc)
     return n > 0;
 }
 
-/* "AKID/yyyymmdd/region/service/aws4_request" */
-static bearer_status parse_credential(const char *c, bearer_token *out, char date8[9])
+/* A decoded field against a literal: lengths first, so a value with anything after the literal
+ * (or inside it) is a different value. */
+static bool field_is(const sigv4_buf *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    return v->data && v->len == n && memcmp(v->data, lit, n) == 0;
+}
+
+/* "AKID/yyyymmdd/region/service/aws4_request", `n` bytes. */
+static bearer_status parse_credential(const char *c, size_t n, bearer_token *out, char date8[9])
 {
     const char *part[5];
     size_t len[5];
-    const char *p = c;
+    const char *p = c, *end = c + n;
     for (int i = 0; i < 5; i++) {
-        const char *slash = strchr(p, '/');
+        const char *slash = memchr(p, '/', (size_t)(end - p));
         if ((i < 4) != (slash != NULL)) return BEARER_MALFORMED;
         part[i] = p;
-        len[i] = slash ? (size_t)(slash - p) : strlen(p);
+        len[i] = slash ? (size_t)(slash - p) : (size_t)(end - p);
         p = slash ? slash + 1 : p;
     }
     if (len[0] >= sizeof out->access_key_id || !all_of(part[0], len[0], "Aa_"))
@@ -152,6 +160,22 @@ static bearer_status parse_credential(const char *c, bearer_token *out, char dat
     return BEARER_OK;
 }
 
+/* The verifier re-signs from the decoded value, so the value as sent must be exactly the SigV4
+ * encoding of it: "%41ction" or a lowercase escape would otherwise be a second spelling of the
+ * same credential. Decoded bytes must be printable ASCII (no NUL, no controls, no 8-bit). */
+static bool canonical_value(const sigv4_buf *dec, const char *raw, size_t rlen)
+{
+    for (size_t i = 0; i < dec->len; i++) {
+        unsigned char c = (unsigned char)dec->data[i];
+        if (c < 0x20 || c > 0x7e) return false;
+    }
+    sigv4_buf enc = {0};
+    sigv4_uri_encode(&enc, dec->data, dec->len, false);
+    bool same = !enc.oom && enc.len == rlen && (rlen == 0 || memcmp(enc.data, raw, rlen) == 0);
+    sigv4_buf_free(&enc);
+    return same;
+}
+
 /* Splits "k=v&k=v" into the known parameters, decoded. Unknown or repeated names are malformed:
  * the verifier re-signs from these fields, so nothing may ride along unsigned except Version. */
 static bearer_status split_params(char *q, sigv4_buf vals[P_COUNT])
@@ -167,7 +191,9 @@ static bearer_status split_params(char *q, sigv4_buf vals[P_COUNT])
             if (strcmp(p, param_names[i]) == 0) which = i;
         if (which < 0 || vals[which].data) return BEARER_MALFORMED;
         const char *v = eq + 1;
-        if (sigv4_percent_decode(&vals[which], v, strlen(v)) != 0 || vals[which].oom)
+        size_t vlen = strlen(v);
+        if (sigv4_percent_decode(&vals[which], v, vlen) != 0 || vals[which].oom ||
+            !canonical_value(&vals[which], v, vlen))
             return BEARER_MALFORMED;
         if (!amp) break;
         p = amp + 1;
@@ -179,17 +205,18 @@ static bearer_status check_fields(sigv4_buf v[P_COUNT], bearer_token *out)
 {
     for (int i = 0; i < P_COUNT; i++)
         if (i != P_TOKEN && !v[i].data) return BEARER_MALFORMED;
-    if (strcmp(v[P_ACTION].data, "CallWithBearerToken") != 0 ||
-        strcmp(v[P_ALGORITHM].data, SIGV4_ALGORITHM) != 0 ||
-        strcmp(v[P_SIGNED_HEADERS].data, "host") != 0 || strcmp(v[P_VERSION].data, "1") != 0)
+    if (!field_is(&v[P_ACTION], "CallWithBearerToken") ||
+        !field_is(&v[P_ALGORITHM], SIGV4_ALGORITHM) || !field_is(&v[P_SIGNED_HEADERS], "host") ||
+        !field_is(&v[P_VERSION], "1"))
         return BEARER_MALFORMED;
     char date8[9];
-    bearer_status st = parse_credential(v[P_CREDENTIAL].data, out, date8);
+    bearer_status st = parse_credential(v[P_CREDENTIAL].data, v[P_CREDENTIAL].len, out, date8);
     if (st != BEARER_OK) return st;
-    if (sigv4_parse_time(v[P_DATE].data, v[P_DATE].len, &out->signed_at) != 0 ||
+    if (v[P_DATE].len != 16 || sigv4_parse_time(v[P_DATE].data, v[P_DATE].len, &out->signed_at) != 0 ||
         memcmp(v[P_DATE].data, date8, 8) != 0)
         return BEARER_MALFORMED;
-    memcpy(out->amz_date, v[P_DATE].data, 17);
+    memcpy(out->amz_date, v[P_DATE].data, 16);
+    out->amz_date[16] = '\0';
     /* Canonical decimal only: the verifier re-signs from the number, so "060" must not pass. */
     const char *e = v[P_EXPIRES].data;
     size_t elen = v[P_EXPIRES].len;
@@ -201,11 +228,15 @@ static bearer_status check_fields(sigv4_buf v[P_COUNT], bearer_token *out)
     for (int i = 0; i < 64; i++)
         if (!((sig[i] >= '0' && sig[i] <= '9') || (sig[i] >= 'a' && sig[i] <= 'f')))
             return BEARER_MALFORMED;
-    memcpy(out->signature, sig, 65);
+    memcpy(out->signature, sig, 64);
+    out->signature[64] = '\0';
     if (v[P_TOKEN].data) {
-        if (v[P_TOKEN].len == 0) return BEARER_MALFORMED;
-        out->session_token = strdup(v[P_TOKEN].data);
+        size_t tlen = v[P_TOKEN].len;
+        if (tlen == 0) return BEARER_MALFORMED;
+        out->session_token = malloc(tlen + 1);
         if (!out->session_token) return BEARER_MALFORMED;
+        memcpy(out->session_token, v[P_TOKEN].data, tlen);
+        out->session_token[tlen] = '\0';
     }
     return BEARER_OK;
 }

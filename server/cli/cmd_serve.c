@@ -26,6 +26,8 @@ typedef struct serve_args {
     unsigned idle_timeout_s;
     double shutdown_timeout_s;
     const char *tls_cert, *tls_key;
+    const char *tls_priorities;
+    unsigned max_connections, max_connections_per_ip, header_timeout_s, min_body_rate;
     const char *endpoints[16];
     size_t n_endpoints;
     bk_create_options backend;
@@ -87,7 +89,20 @@ static void serve_usage(FILE *f)
             "                              flight finish for at most this long (default 25; SageMaker\n"
             "                              kills 30 s after SIGTERM); a second signal stops at once\n"
             "                              [BERTH_SHUTDOWN_TIMEOUT]\n"
-            "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
+            "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key; both\n"
+            "                              are re-read on SIGHUP (open connections keep the old pair)\n"
+            "  --tls-priorities STRING     GnuTLS priority string (default: TLS 1.2/1.3, ECDHE with\n"
+            "                              AES-GCM or ChaCha20-Poly1305 only, Mozilla \"intermediate\")\n"
+            "  --max-connections N         open connections at most; past it new ones are closed at\n"
+            "                              once (default 4096; the open-file limit is raised to fit)\n"
+            "  --max-connections-per-ip N  open connections from one client address; past it new ones\n"
+            "                              are closed at once (default 0: no limit)\n"
+            "  --header-timeout SECONDS    close a new connection whose request line and headers are\n"
+            "                              not complete this long after it opened (default 10); on a\n"
+            "                              kept-alive one the next request's are due within\n"
+            "                              --idle-timeout of the previous answer\n"
+            "  --min-body-rate BYTES/S     after a --header-timeout grace, a request body must average\n"
+            "                              this rate or the connection is closed (default 1024)\n"
             "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
             "                              present) [BERTH_BACKEND]\n"
             "  --no-cuda-graphs            run every step op by op (alias --enforce-eager; default:\n"
@@ -174,7 +189,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -194,6 +209,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"shutdown-timeout", required_argument, 0, O_SHUTDOWN},
         {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},
+        {"tls-priorities", required_argument, 0, O_TLSPRIO},
+        {"max-connections", required_argument, 0, O_MAXCONN},
+        {"max-connections-per-ip", required_argument, 0, O_MAXCONNIP},
+        {"header-timeout", required_argument, 0, O_HDRTIMEOUT},
+        {"min-body-rate", required_argument, 0, O_BODYRATE},
         {"threads", required_argument, 0, O_THREADS},
         {"backend", required_argument, 0, O_BACKEND},
         {"no-cuda-graphs", no_argument, 0, O_EAGER},
@@ -292,6 +312,11 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_SHUTDOWN: if (parse_num("--shutdown-timeout", optarg, 0, 3600, &v)) return -1; a->shutdown_timeout_s = (double)v; break;
         case O_CERT: a->tls_cert = optarg; break;
         case O_KEY: a->tls_key = optarg; break;
+        case O_TLSPRIO: a->tls_priorities = optarg; break;
+        case O_MAXCONN: if (parse_num("--max-connections", optarg, 1, 1000000, &v)) return -1; a->max_connections = (unsigned)v; break;
+        case O_MAXCONNIP: if (parse_num("--max-connections-per-ip", optarg, 0, 1000000, &v)) return -1; a->max_connections_per_ip = (unsigned)v; break;
+        case O_HDRTIMEOUT: if (parse_num("--header-timeout", optarg, 1, 3600, &v)) return -1; a->header_timeout_s = (unsigned)v; break;
+        case O_BODYRATE: if (parse_num("--min-body-rate", optarg, 1, 1 << 30, &v)) return -1; a->min_body_rate = (unsigned)v; break;
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;
@@ -397,10 +422,19 @@ static int create_auth(const serve_args *a, auth_ctx **out, char *err, size_t er
     return 0;
 }
 
-/* SIGHUP: a new key store for the next requests; requests in flight keep the snapshot they hold. */
+static http_server *g_reload_srv; /* set once listening: SIGHUP re-reads its TLS pair too */
+
+/* SIGHUP: a new key store for the next requests; requests in flight keep the snapshot they hold.
+ * With TLS, the certificate and key are re-read the same way. */
 static void reload_auth(auth_ctx *auth, const char *path)
 {
     char err[1024];
+    int tls = g_reload_srv ? http_server_reload_tls(g_reload_srv, err, sizeof err) : 1;
+    if (tls < 0)
+        fprintf(stderr, "berth serve: SIGHUP: TLS certificate not reloaded, the previous one stays in force: %s\n", err);
+    else if (tls == 0)
+        fprintf(stderr, "berth serve: SIGHUP: TLS certificate and key reloaded\n");
+    if (tls <= 0 && !path) return;
     if (!auth || !path) {
         fprintf(stderr, "berth serve: SIGHUP: no --auth-key-store to reload\n");
         return;
@@ -464,7 +498,11 @@ int cmd_serve(int argc, char **argv)
     http_config hc = {.host = a.host, .port = a.port, .max_body_bytes = a.max_body_bytes,
                       .keepalive_ms = a.keepalive_ms, .idle_timeout_s = a.idle_timeout_s,
                       .tls_cert_path = a.tls_cert,
-                      .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+                      .tls_key_path = a.tls_key, .tls_priorities = a.tls_priorities,
+                      .connection_limit = a.max_connections,
+                      .connection_limit_per_ip = a.max_connections_per_ip,
+                      .header_timeout_s = a.header_timeout_s, .min_body_rate = a.min_body_rate,
+                      .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
     serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
     if (auth) {
         hc.authorize = serve_auth_authorize;
@@ -476,6 +514,9 @@ int cmd_serve(int argc, char **argv)
         goto out;
     fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
             a.host, http_server_port(srv), a.opts.model_dir);
+    g_reload_srv = srv;
+    if (http_server_tls_priorities(srv))
+        fprintf(stderr, "berth serve: TLS priorities %s\n", http_server_tls_priorities(srv));
 
     be = bk_create(&a.backend, err, sizeof err);
     if (!be) goto out;

@@ -7,6 +7,9 @@
  * client that leaves while we wait. One thread per connection makes blocking harmless and lets the
  * waiting thread watch its own socket; the connection limit bounds the threads. */
 #include "server/http/http.h"
+#include "server/http/http_deadline.h"
+#include "server/http/http_framing.h"
+#include "server/http/http_tls.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,11 +42,13 @@ struct http_server {
     http_config cfg;
     char **endpoints;
     size_t n_endpoints;
-    char *cert_pem, *key_pem;
+    http_tls *tls;
+    char *tls_priorities;
     struct route routes[HTTP_MAX_ROUTES];
     size_t n_routes;
     struct MHD_Daemon *daemon;
     int port;
+    http_deadlines *deadlines;
 };
 
 struct http_request {
@@ -54,10 +60,12 @@ struct http_request {
     size_t len, cap;
     int too_large;
     int answered;
+    int in_body; /* past the head, the body not complete yet */
     int fd;
     char endpoint[HTTP_NAME_MAX + 1];
     char component[HTTP_NAME_MAX + 1];
     int has_endpoint, has_component;
+    const struct route *hit; /* chosen, and authorized, on the first call */
     http_stream *stream;
 };
 
@@ -495,13 +503,12 @@ static enum MHD_Result too_large(http_request *r)
     return http_respond_error(r, &e) == 0 ? MHD_YES : MHD_NO;
 }
 
-static enum MHD_Result dispatch(http_request *r)
+/* On the first call, from the request line and headers alone: route, method and authentication are
+ * decided before a single body byte is accepted, so an anonymous upload costs nothing but its
+ * socket (MHD discards the body of a request answered this early and closes the connection). */
+static enum MHD_Result route_request(http_request *r)
 {
     http_server *s = r->srv;
-    /* The idle timeout guards connections nobody is answering. From here on we are: a handler may
-     * block for a whole generation and a stream may stay quiet until its keep-alive comment, and
-     * MHD would otherwise close the connection under them. on_completed restores it. */
-    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     const char *suffix = NULL; /* the path after /v1 for OpenAI routes */
     const char *p = r->path;
     int sagemaker = 0;
@@ -554,7 +561,17 @@ static enum MHD_Result dispatch(http_request *r)
     /* Only after authentication, so that an anonymous caller cannot probe which endpoints exist. */
     if (sagemaker && !known_endpoint(s, r->endpoint))
         return answer_error(r, 404, "endpoint_not_found", NULL, "endpoint '%s' not found", r->endpoint);
-    hit->fn(hit->ctx, r);
+    r->hit = hit;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(http_request *r)
+{
+    /* The idle timeout guards connections nobody is answering. From here on we are: a handler may
+     * block for a whole generation and a stream may stay quiet until its keep-alive comment, and
+     * MHD would otherwise close the connection under them. on_completed restores it. */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    r->hit->fn(r->hit->ctx, r);
     if (r->stream && r->stream->deferred && !r->answered) return finish_deferred(r);
     if (!r->answered) {
         http_response_error e;
@@ -564,11 +581,38 @@ static enum MHD_Result dispatch(http_request *r)
     return MHD_YES;
 }
 
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    http_framing_header(cls, key, key_size, value ? value : "", value ? value_size : 0);
+    return MHD_YES;
+}
+
+/* A request whose framing another parser could read differently: answered and the connection
+ * closed, so no byte after its headers is ever taken as a request. */
+static enum MHD_Result framing_error(http_request *r, const http_framing *f)
+{
+    http_response_error e;
+    http_error_set(&e, f->status, "invalid_request_error", NULL,
+                   f->status == 501 ? "not_implemented" : "bad_framing", "%s", f->message);
+    char *json = http_error_json(&e);
+    if (!json) return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Connection", "close");
+    return queue(r, f->status, resp) == 0 ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) {
@@ -583,15 +627,21 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->fd = ci ? ci->connect_fd : -1;
         *con_cls = r;
         if (!r->path) return MHD_NO;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
-            return too_large(r);
-        return MHD_YES;
+        http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_BODY);
+        http_framing f;
+        http_framing_init(&f);
+        MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_header, &f);
+        if (http_framing_finish(&f, version)) return framing_error(r, &f);
+        if (f.n_content_length && f.content_length > s->cfg.max_body_bytes) return too_large(r);
+        enum MHD_Result res = route_request(r);
+        r->in_body = !r->answered;
+        return res;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_large) return MHD_YES;
+        http_deadlines_body(s->deadlines, conn, n);
+        if (r->too_large || r->answered) return MHD_YES;
         if (r->len + n > s->cfg.max_body_bytes) {
             r->too_large = 1;
             free(r->body);
@@ -612,6 +662,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         r->body[r->len] = 0;
         return MHD_YES;
     }
+    http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_ANSWER);
+    r->in_body = 0;
     if (r->answered) return MHD_YES;
     if (r->too_large)
         return too_large(r);
@@ -624,8 +676,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_server *s = cls;
     http_request *r = *con_cls;
     if (!r) return;
+    /* The client stopped (end of its sending side, or cut for its rate) inside the body it
+     * announced: say so instead of closing in silence. MHD will not answer a request it is
+     * abandoning, so the bytes go straight to the socket, which it has not written to for this
+     * request. Plain HTTP only: under TLS they would have to be a TLS record. */
+    if (r->in_body && !r->answered && !s->tls && r->fd >= 0 &&
+        toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        http_deadlines_send_truncated(r->fd);
     /* Back to idle: a kept-alive connection waiting for its next request times out again. */
     MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->cfg.idle_timeout_s);
+    http_deadlines_phase(s->deadlines, conn, HTTP_PHASE_HEAD);
     *con_cls = NULL;
     if (r->stream) {
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) stream_client_gone(r->stream);
@@ -652,40 +712,34 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
     }
     s->cfg = *cfg;
     if (!s->cfg.max_body_bytes) s->cfg.max_body_bytes = 6u << 20;
-    if (!s->cfg.connection_limit) s->cfg.connection_limit = 256;
+    if (!s->cfg.connection_limit) s->cfg.connection_limit = 4096;
+    if (!s->cfg.header_timeout_s) s->cfg.header_timeout_s = 10;
+    if (!s->cfg.min_body_rate) s->cfg.min_body_rate = 1024;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
     if (!s->cfg.idle_timeout_s) s->cfg.idle_timeout_s = 60;
     s->cfg.host = NULL; /* resolved at start from the copy below */
     s->cfg.endpoints = NULL;
-    s->cfg.tls_cert_path = s->cfg.tls_key_path = NULL;
+    s->cfg.tls_cert_path = s->cfg.tls_key_path = s->cfg.tls_priorities = NULL;
     s->endpoints = calloc(cfg->n_endpoints ? cfg->n_endpoints : 1, sizeof *s->endpoints);
     for (size_t i = 0; s->endpoints && i < cfg->n_endpoints; i++)
         if (!(s->endpoints[s->n_endpoints++] = strdup(cfg->endpoints[i]))) break;
     int bad = !s->endpoints || s->n_endpoints != cfg->n_endpoints;
-    if (!bad && cfg->tls_cert_path) {
-        const char *paths[2] = {cfg->tls_cert_path, cfg->tls_key_path};
-        char **dst[2] = {&s->cert_pem, &s->key_pem};
-        for (int i = 0; i < 2; i++) {
-            FILE *f = fopen(paths[i], "rb");
-            if (!f) {
-                snprintf(err, errlen, "http: cannot open TLS %s file %s: %s", i ? "key" : "certificate",
-                         paths[i], strerror(errno));
-                http_server_free(s);
-                return NULL;
-            }
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            *dst[i] = calloc(1, (size_t)(n > 0 ? n : 0) + 1);
-            size_t got = *dst[i] && n > 0 ? fread(*dst[i], 1, (size_t)n, f) : 0;
-            fclose(f);
-            if (!*dst[i] || n <= 0 || got != (size_t)n || !strstr(*dst[i], "-----BEGIN ")) {
-                snprintf(err, errlen, "http: TLS %s file %s is empty or not PEM (expected -----BEGIN)",
-                         i ? "key" : "certificate", paths[i]);
-                http_server_free(s);
-                return NULL;
-            }
+    s->deadlines = http_deadlines_new(s->cfg.header_timeout_s, s->cfg.idle_timeout_s,
+                                      s->cfg.min_body_rate, !cfg->tls_cert_path);
+    bad |= !s->deadlines;
+    if (bad) {
+        snprintf(err, errlen, "http: out of memory");
+        http_server_free(s);
+        return NULL;
+    }
+    if (cfg->tls_cert_path) {
+        const char *prio = cfg->tls_priorities ? cfg->tls_priorities : HTTP_TLS_DEFAULT_PRIORITIES;
+        if (http_tls_check_priorities(prio, err, errlen) ||
+            !(s->tls = http_tls_new(cfg->tls_cert_path, cfg->tls_key_path, err, errlen))) {
+            http_server_free(s);
+            return NULL;
         }
+        if (!(s->tls_priorities = strdup(prio))) bad = 1;
     }
     if (bad) {
         snprintf(err, errlen, "http: out of memory");
@@ -726,7 +780,9 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
 
 int http_server_start(http_server *s, char *err, size_t errlen)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* poll(), not MHD's default select(): select cannot watch a descriptor above FD_SETSIZE (1024),
+     * so past about a thousand open connections every new one was reset. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     struct sockaddr_storage addr;
     int have_addr = 0;
     if (s->cfg.host) {
@@ -743,48 +799,80 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         freeaddrinfo(res);
         have_addr = 1;
     }
-    if (s->cert_pem) {
+    if (s->tls) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
             snprintf(err, errlen, "http: this libmicrohttpd was built without TLS support");
             return -1;
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[9];
+    /* Each connection is a socket (and a thread): make room for the limit, or accept() would fail
+     * with EMFILE long before it. */
+    struct rlimit rl;
+    rlim_t want = (rlim_t)s->cfg.connection_limit + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    struct MHD_OptionItem opts[12];
     int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_deadlines_notify,
+                                        s->deadlines};
+    if (s->cfg.connection_limit_per_ip)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                            s->cfg.connection_limit_per_ip, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.connection_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     /* Without it an idle or half-sent connection would hold its thread and a slot of the
      * connection limit forever (slowloris). */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, NULL};
     if (have_addr) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
-    if (s->cert_pem) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+    if (s->tls) {
+        /* The pair comes from a callback so that SIGHUP can swap it on the running daemon. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                            http_tls_retrieve_callback()};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s:%d%s (port in use, or a bad TLS key/cert)",
-                 s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->cert_pem ? " with TLS" : "");
+                 s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->tls ? " with TLS" : "");
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
+    if (http_deadlines_start(s->deadlines) != 0) {
+        snprintf(err, errlen, "http: cannot start the header-deadline thread");
+        return -1;
+    }
     return 0;
 }
 
 int http_server_port(const http_server *s) { return s->port; }
 
+int http_server_reload_tls(http_server *s, char *err, size_t errlen)
+{
+    if (!s->tls) return 1;
+    return http_tls_reload(s->tls, err, errlen);
+}
+
+const char *http_server_tls_priorities(const http_server *s)
+{
+    return s->tls ? s->tls_priorities : NULL;
+}
+
 void http_server_free(http_server *s)
 {
     if (!s) return;
+    http_deadlines_stop(s->deadlines);
     if (s->daemon) MHD_stop_daemon(s->daemon);
+    http_deadlines_free(s->deadlines);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
-    free(s->cert_pem);
-    free(s->key_pem);
+    http_tls_free(s->tls);
+    free(s->tls_priorities);
     free((char *)s->cfg.host);
     free(s);
 }

@@ -52,13 +52,20 @@ typedef struct http_config {
     const char *host;             /* NULL or "" = all interfaces */
     int port;                     /* 0 = any free port (see http_server_port) */
     size_t max_body_bytes;        /* larger bodies get 413; 0 = 6 MiB (SageMaker's limit) */
-    unsigned connection_limit;    /* 0 = 256 */
+    unsigned connection_limit;    /* 0 = 4096 (RLIMIT_NOFILE is raised to fit at start) */
+    unsigned connection_limit_per_ip; /* 0 = no per-address limit */
+    unsigned header_timeout_s;    /* a new connection must complete its request line and headers
+                                     this long after it opens (0 = 10); later requests on a kept-alive
+                                     connection within idle_timeout_s of the previous answer */
+    unsigned min_body_rate;       /* bytes/s a body must average once header_timeout_s of grace
+                                     has passed, or the connection is closed; 0 = 1024 */
     unsigned keepalive_ms;        /* SSE comment after this much silence; 0 = 15000 */
     unsigned idle_timeout_s;      /* close a connection silent this long while no request of it
                                      is being answered (idle keep-alive, a stalled upload);
                                      0 = 60 */
     const char *tls_cert_path;    /* PEM files; both NULL = plain HTTP */
     const char *tls_key_path;
+    const char *tls_priorities;   /* GnuTLS priority string; NULL = HTTP_TLS_DEFAULT_PRIORITIES */
     const char *const *endpoints; /* names accepted in /endpoints/{endpoint}/...; others are 404 */
     size_t n_endpoints;
     http_authorize_fn authorize;  /* NULL = no authentication */
@@ -74,6 +81,11 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
 int http_server_start(http_server *s, char *err, size_t errlen);
 /* The bound TCP port (useful with port 0). */
 int http_server_port(const http_server *s);
+/* Re-reads the TLS certificate and key files (SIGHUP): new handshakes get the new pair, open
+ * connections keep theirs. 0; 1 when the server has no TLS; -1 with err (the old pair stays). */
+int http_server_reload_tls(http_server *s, char *err, size_t errlen);
+/* The GnuTLS priority string in force (for the start-up log); NULL without TLS. */
+const char *http_server_tls_priorities(const http_server *s);
 /* Stops listening, waits for connection threads, frees everything. NULL is fine. */
 void http_server_free(http_server *s);
 

@@ -66,6 +66,12 @@ static bearer_status check(const char *token, const bearer_options *o, const bea
                bearer_status_name(got_), bearer_status_name(want));                                \
     } while (0)
 
+static const char *const param_names[] = {
+    "Action",        "X-Amz-Algorithm",     "X-Amz-Credential",     "X-Amz-Date",
+    "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature",
+    "Version"};
+enum { P_COUNT = sizeof param_names / sizeof *param_names };
+
 static const bearer_key long_term = {.secret_access_key =
                                          "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
 
@@ -210,6 +216,72 @@ static void tampering_and_shape(void)
     free(huge), free(url), free(tok);
 }
 
+/* Inserts `text` at the end of parameter `name`'s value in `url`. */
+static void append_to_value(const char *url, const char *name, const char *text, char *out)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s=", name);
+    const char *p = strstr(url, key);
+    if (p != url && p && p[-1] != '&' && p[-1] != '?') p = NULL;
+    CHECKF(p != NULL, "'%s' not in the token URL", key);
+    if (!p) {
+        strcpy(out, url);
+        return;
+    }
+    const char *end = strchr(p, '&');
+    if (!end) end = p + strlen(p);
+    sprintf(out, "%.*s%s%s", (int)(end - url), url, text, end);
+}
+
+/* Every field, with a NUL and junk, a control byte or an 8-bit byte after its value, or a second
+ * spelling of the same decoded value: never accepted, whether or not re-signing would match. */
+static void smuggled_bytes(void)
+{
+    const char *st = "FwoGZXIvYXdzEBYaDH/session+token==";
+    char *tok = make(BEARER_SAGEMAKER, "us-east-1", st, 3600);
+    bearer_key temp = {.secret_access_key = long_term.secret_access_key, .session_token = st};
+    EXPECT(tok, &opt, &temp, T0, BEARER_OK);
+    char *url = unwrap(tok);
+    char buf[4096];
+    const char *suffixes[] = {"%00junk", "%00", "%01", "%09", "%0A", "%0D", "%0D%0Ax", "%1F",
+                              "%7F",     "%80", "%FF", "%C3%A9"};
+    for (int f = 0; f < P_COUNT; f++) {
+        for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+            append_to_value(url, param_names[f], suffixes[i], buf);
+            char *forged = wrap(BEARER_SAGEMAKER_PREFIX, buf);
+            bearer_status got = check(forged, &opt, &temp, T0);
+            CHECKF(got == BEARER_MALFORMED, "%s + %s: got %s, want malformed", param_names[f],
+                   suffixes[i], bearer_status_name(got));
+            free(forged);
+        }
+    }
+    /* Escapes that decode to the signed bytes are still another spelling. */
+    struct {
+        const char *from, *to;
+    } spellings[] = {
+        {"Action=CallWithBearerToken", "Action=%43allWithBearerToken"},
+        {"X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4%2DHMAC-SHA256"},
+        {"AKIDEXAMPLE%2F", "AKIDEXAMPLE%2f"},
+        {"AKIDEXAMPLE%2F", "AKIDEXAMPLE/"},
+        {"X-Amz-Date=2024", "X-Amz-Date=%324"},
+        {"X-Amz-Expires=3600", "X-Amz-Expires=%33600"},
+        {"X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=hos%74"},
+        {"Version=1", "Version=%31"},
+        {"X-Amz-Security-Token=Fwo", "X-Amz-Security-Token=%46wo"},
+        {"%2Btoken", "+token"},
+        {"X-Amz-Signature=", "X-Amz-Signature=%"},
+    };
+    for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
+        replace(url, spellings[i].from, spellings[i].to, buf);
+        char *forged = wrap(BEARER_SAGEMAKER_PREFIX, buf);
+        bearer_status got = check(forged, &opt, &temp, T0);
+        CHECKF(got == BEARER_MALFORMED, "spelling %s -> %s: got %s, want malformed",
+               spellings[i].from, spellings[i].to, bearer_status_name(got));
+        free(forged);
+    }
+    free(url), free(tok);
+}
+
 static void generator_limits(void)
 {
     bearer_request g = {
@@ -231,6 +303,7 @@ int main(void)
     scope();
     session_tokens();
     tampering_and_shape();
+    smuggled_bytes();
     generator_limits();
     return test_finish("test_bearer_token");
 }

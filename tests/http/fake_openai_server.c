@@ -428,12 +428,17 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--delay-ms")) f.delay_ms = (unsigned)atoi(v);
         else if (!strcmp(a, "--tls-cert")) cfg.tls_cert_path = v;
         else if (!strcmp(a, "--tls-key")) cfg.tls_key_path = v;
+        else if (!strcmp(a, "--tls-priorities")) cfg.tls_priorities = v;
         else if (!strcmp(a, "--api-key")) f.api_key = v;
         else if (!strcmp(a, "--max-model-len")) f.max_model_len = atoll(v);
         else if (!strcmp(a, "--model")) f.model = v;
         else if (!strcmp(a, "--max-active")) f.max_active = atoi(v);
         else if (!strcmp(a, "--connection-limit")) cfg.connection_limit = (unsigned)atoi(v);
         else if (!strcmp(a, "--idle-timeout")) cfg.idle_timeout_s = (unsigned)atoi(v);
+        else if (!strcmp(a, "--header-timeout")) cfg.header_timeout_s = (unsigned)atoi(v);
+        else if (!strcmp(a, "--min-body-rate")) cfg.min_body_rate = (unsigned)atoi(v);
+        else if (!strcmp(a, "--connection-limit-per-ip"))
+            cfg.connection_limit_per_ip = (unsigned)atoi(v);
         else {
             fprintf(stderr, "fake_openai_server: unknown option %s\n", a);
             return 2;
@@ -451,6 +456,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     char err[512];
@@ -483,7 +489,11 @@ int main(int argc, char **argv)
     printf("listening on %d\n", http_server_port(s));
     fflush(stdout);
     int sig;
-    sigwait(&sigs, &sig);
+    /* SIGHUP re-reads the TLS pair, as berth serve does; the line tells the tests it happened. */
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+        int rc = http_server_reload_tls(s, err, sizeof err);
+        fprintf(stderr, rc == 0 ? "tls reloaded\n" : "tls not reloaded: %s\n", rc < 0 ? err : "no TLS");
+    }
     pthread_mutex_lock(&f.mu);
     f.stopping = 1;
     while (f.active) pthread_cond_wait(&f.cv, &f.mu);

@@ -145,3 +145,35 @@ def test_refusals_are_counted_in_metrics(server):
     assert count(401) == before401 + 2
     assert count(403) == before403 + 1
 
+
+
+TOKEN_FIELDS = ["Action", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature", "Version"]
+
+
+def append_to_field(token, field, text):
+    url = decode(token)
+    start = url.index(field + "=")
+    end = url.find("&", start)
+    end = len(url) if end < 0 else end
+    return encode(url[:end] + text + url[end:])
+
+
+@pytest.mark.parametrize("suffix", ["%00junk", "%00", "%01", "%0A", "%0D%0AX:1", "%1F", "%7F", "%FF"])
+@pytest.mark.parametrize("field", TOKEN_FIELDS)
+def test_nul_and_control_bytes_in_every_token_field_are_401(server, field, suffix):
+    # A valid session-token credential, so every field (X-Amz-Security-Token too) is present; the
+    # unmodified token is accepted, so the 401 is the appended bytes' doing.
+    good = TEMP.token()
+    assert chat(server, PATHS["v1"], bearer(good)).status_code == 200
+    assert_envelope(chat(server, PATHS["v1"], bearer(append_to_field(good, field, suffix))), 401)
+
+
+@pytest.mark.parametrize("field,value", [("Action", "%43allWithBearerToken"), ("Version", "%31"),
+                                         ("X-Amz-SignedHeaders", "hos%74")])
+def test_a_second_spelling_of_a_signed_value_is_401(server, field, value):
+    url = decode(ALICE.token())
+    start = url.index(field + "=") + len(field) + 1
+    end = url.find("&", start)
+    end = len(url) if end < 0 else end
+    assert_envelope(chat(server, PATHS["v1"], bearer(encode(url[:start] + value + url[end:]))), 401)

@@ -1,0 +1,27 @@
+/* RFC 9112 framing rules checked on a request's parsed header list, before any body byte is read:
+ * Content-Length/Transfer-Encoding conflicts, header name and value bytes, Host. Pure functions, no
+ * I/O and no libmicrohttpd; http.c feeds it what MHD parsed and answers the verdict. */
+#ifndef BERTH_HTTP_FRAMING_H
+#define BERTH_HTTP_FRAMING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    unsigned n_content_length;
+    uint64_t content_length; /* the first valid value */
+    unsigned n_transfer_encoding;
+    unsigned n_host;
+    int status;        /* 0 while nothing is wrong; else 400 or 501 (the first problem wins) */
+    char message[160]; /* why, safe to send: names the header, never echoes its value */
+} http_framing;
+
+void http_framing_init(http_framing *f);
+/* One header field as parsed, `name` and `value` with their lengths (they may hold NUL bytes). */
+void http_framing_header(http_framing *f, const char *name, size_t name_len, const char *value,
+                         size_t value_len);
+/* After the last header: checks what needs all of them. `version` is "HTTP/1.1" or "HTTP/1.0".
+ * Returns f->status (0 = acceptable). */
+int http_framing_finish(http_framing *f, const char *version);
+
+#endif

@@ -1,0 +1,99 @@
+"""`berth serve`'s HTTP-edge options reach the server: --header-timeout closes a connection that
+trickles its headers, --min-body-rate cuts a trickling body with a 400, --max-connections-per-ip
+refuses one address's extra connection, framing violations are refused on the real binary, and
+/ping, /health and /metrics answer within 100 ms with 1,000 slow clients open."""
+import socket
+import time
+
+import httpx
+
+
+def read_all(s, timeout=10):
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return data, True
+            data += d
+    except socket.timeout:
+        return data, False
+    except ConnectionResetError:
+        return data, True
+
+
+def test_edge_options(start_server):
+    s = start_server("--header-timeout", "1", "--min-body-rate", "1000", "--max-connections-per-ip", "3")
+    # headers one byte every 300 ms: never complete, cut at about 1 s
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"GET /ping HTTP/1.1\r\nX")
+        closed = False
+        while time.monotonic() - t0 < 6 and not closed:
+            try:
+                c.sendall(b"a")
+            except OSError:
+                closed = True
+                break
+            c.settimeout(0.3)
+            try:
+                closed = c.recv(1) == b""
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+        assert closed and time.monotonic() - t0 < 4, "a trickled head outlived --header-timeout 1"
+    # a body announced as 10 kB that sends 5 bytes: 400 after the grace
+    with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+        c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n{\"pr")
+        data, closed = read_all(c)
+        assert data.startswith(b"HTTP/1.1 400") and b"bad_framing" in data and closed, data
+    # per-address limit: the fourth connection is closed unanswered
+    held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(3)]
+    try:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as extra:
+            extra.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            data, closed = read_all(extra, 5)
+            assert data == b"" and closed
+    finally:
+        for h in held:
+            h.close()
+    time.sleep(0.3)
+    assert httpx.get(s.base + "/health").status_code == 200
+
+
+def test_smuggling_is_refused_by_berth_serve(server):
+    raw = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+           b"\r\n0\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
+        c.sendall(raw)
+        data, closed = read_all(c)
+    assert data.count(b"HTTP/1.1 ") == 1 and data.startswith(b"HTTP/1.1 400"), data
+    assert b'"code":"bad_framing"' in data and closed
+
+
+def test_probes_answer_fast_with_1000_slow_clients(server):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 4096), hard), hard))
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"
+    slow = []
+    try:
+        for i in range(1000):
+            c = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            c.sendall(b"GET /ping HTTP/1.1\r\nX" if i % 2 else head)
+            slow.append(c)
+        worst = {}
+        with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as cl:
+            for _ in range(5):
+                for path in ("/ping", "/health", "/metrics"):
+                    t0 = time.monotonic()
+                    assert cl.get(server.base + path).status_code == 200
+                    worst[path] = max(worst.get(path, 0), time.monotonic() - t0)
+            r = cl.post(server.v1 + "/completions", json={"prompt": "hi", "max_tokens": 4})
+            assert r.status_code == 200, r.text
+        assert max(worst.values()) < 0.1, {p: f"{w * 1000:.0f} ms" for p, w in worst.items()}
+    finally:
+        for c in slow:
+            c.close()
