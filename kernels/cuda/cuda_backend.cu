@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -260,6 +263,18 @@ static void cu_graph_free(bk_backend *be, bk_graph *g)
     bk_cuda_graph_free((bk_cuda_graph *)g);
 }
 
+/* The fixed part (flags, cuBLASLt workspace, op scratch) is carved from the same cudaMalloc as the
+ * tensors, so the share's in_use counts it from the start. */
+static void cu_memory_stats(const bk_backend *be, bk_memory_stats *out)
+{
+    const cu_state *st = (const cu_state *)be->impl;
+    size_t fixed = (size_t)(st->mem - st->alloc);
+    *out = (bk_memory_stats){.budget = fixed + st->mem_size,
+                             .fixed = fixed,
+                             .in_use = fixed + st->arena.used,
+                             .peak = fixed + st->arena.peak};
+}
+
 static const bk_ops cu_ops = {
     cu_tensor_alloc,
     cu_tensor_from_host,
@@ -268,6 +283,8 @@ static const bk_ops cu_ops = {
     cu_download_rows,
     cu_fill_bytes,
     bk_cuda_bytes_free,
+    cu_memory_stats,
+    NULL, /* sample_workspace_bytes: the sample op uses the fixed scratch only */
     cu_embedding,
     cu_add_rmsnorm,
     cu_matmul,
@@ -309,6 +326,76 @@ extern "C" int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *tot
         return -1;
     }
     return 0;
+}
+
+/* What the probe's child writes to its pipe. */
+typedef struct probe_reply {
+    int ok;
+    size_t free_b, total_b;
+    char what[160];
+} probe_reply;
+
+extern "C" int bk_cuda_probe_context(int device, size_t *total, size_t *context, char *err,
+                                     size_t errlen)
+{
+    int fds[2];
+    if (pipe(fds)) {
+        snprintf(err, errlen, "cuda context probe: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(err, errlen, "cuda context probe: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The child: the first runtime call creates its context; it exits without cleanup. */
+        probe_reply r;
+        memset(&r, 0, sizeof r);
+        cudaError_t e = cudaSetDevice(device);
+        const char *call = "cudaSetDevice";
+        if (e == cudaSuccess) {
+            call = "cudaFree(0) (context creation)";
+            e = cudaFree(0);
+        }
+        if (e == cudaSuccess) {
+            call = "cudaMemGetInfo";
+            e = cudaMemGetInfo(&r.free_b, &r.total_b);
+        }
+        r.ok = e == cudaSuccess;
+        if (!r.ok)
+            snprintf(r.what, sizeof r.what, "%s on device %d: %s (%s)", call, device,
+                     cudaGetErrorName(e), cudaGetErrorString(e));
+        ssize_t w = write(fds[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    probe_reply r;
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = read(fds[0], (char *)&r + got, sizeof r - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof r) {
+        snprintf(err, errlen, "cuda context probe: the child process ended without a reply "
+                 "(status %d)", status);
+        return -1;
+    }
+    if (!r.ok) {
+        snprintf(err, errlen, "cuda context probe: %s", r.what);
+        return -1;
+    }
+    *total = r.total_b;
+    *context = r.total_b - (r.free_b < r.total_b ? r.free_b : r.total_b);
+    return 1;
 }
 
 extern "C" void *bk_cuda_stream(bk_backend *be)

@@ -23,6 +23,10 @@ int bk_cuda_device_count(void);
 /* Free and total memory of a device, in bytes. 0, or -1 when it cannot be read. */
 int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);
 
+/* bk_cuda_context_probe (kernels/backends.h): a forked child creates a context on `device` and
+ * reports total and free memory. 1, or -1 with err naming the failing call and its error. */
+int bk_cuda_probe_context(int device, size_t *total, size_t *context, char *err, size_t errlen);
+
 /* The backend's one stream (a cudaStream_t), for timing with CUDA events. */
 void *bk_cuda_stream(bk_backend *be);
 

@@ -76,7 +76,7 @@ section "Build"
 if cmake -S "$root" -B "$build" -DBERTH_CUDA=ON -DBERTH_SERVER=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "${cmake_extra[@]}" >"$logdir/configure.log" 2>&1 &&
     cmake --build "$build" -j "$jobs" --target test_cuda_arena test_cuda_ops test_cuda_attention \
-        test_cuda_sample test_cuda_model test_cuda_graph engine_graphs_cuda bench_cuda bench_model >"$logdir/build.log" 2>&1; then
+        test_cuda_sample test_cuda_model test_cuda_graph test_cuda_share engine_graphs_cuda bench_cuda bench_model >"$logdir/build.log" 2>&1; then
     echo "Built the GPU tests and benchmarks (RelWithDebInfo, BERTH_SERVER=OFF) in $(($(date +%s) - start)) s." >>"$report"
 else
     echo "**Build failed.** Last lines:" >>"$report"
@@ -104,6 +104,31 @@ if [ $rc -ne 0 ]; then
     echo "Failures (first 80 lines):" >>"$report"
     grep -E "FAIL|nmse|failed|error|differ" "$logdir/ctest.log" | head -80 >"$logdir/ctest.fail" || true
     fence "$logdir/ctest.fail"
+fi
+
+section "Memory shares under NVIDIA MPS (CUDA_MPS_PINNED_DEVICE_MEM_LIMIT)"
+# test_cuda_share ran above without MPS (context probe, share accounting). Here: an MPS control
+# daemon of our own (its own pipe and log folders), one client with a 512 MiB pinned limit that
+# must fail to allocate a 1 GiB share and serve a 256 MiB one (docs/components.md).
+if command -v nvidia-cuda-mps-control >/dev/null; then
+    mps_dir=$(mktemp -d)
+    export CUDA_MPS_PIPE_DIRECTORY=$mps_dir/pipe CUDA_MPS_LOG_DIRECTORY=$mps_dir/log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    if nvidia-cuda-mps-control -d >"$logdir/mps.log" 2>&1; then
+        CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=0=512M BERTH_TEST_MPS_LIMIT_MIB=512 \
+            timeout 120 "$build/tests/gpu/test_cuda_share" >>"$logdir/mps.log" 2>&1
+        rc=$?
+        echo quit | nvidia-cuda-mps-control >>"$logdir/mps.log" 2>&1
+        [ $rc -ne 0 ] && status=1
+        echo "test_cuda_share under MPS: exit $rc" >>"$report"
+    else
+        status=1
+        echo "**nvidia-cuda-mps-control -d failed** (MPS may need the GPU in a compute mode that allows it):" >>"$report"
+    fi
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    fence "$logdir/mps.log"
+else
+    echo "Not run: nvidia-cuda-mps-control is not on this machine (the check needs the MPS daemon)." >>"$report"
 fi
 
 section "Kernel benchmark"
