@@ -67,9 +67,20 @@ typedef struct cu_state {
     char err[512];
 } cu_state;
 
+/* The current device is per host thread, and ops are launched from the engine's thread, not the one
+ * that created the backend: a kernel launched into another device's stream fails. Every op gets its
+ * state through cu_st, so every launching thread is bound here (cudaGetDevice is a host-side read). */
+static inline void cu_bind(const cu_state *st)
+{
+    int d = -1;
+    if (st && (cudaGetDevice(&d) != cudaSuccess || d != st->device)) cudaSetDevice(st->device);
+}
+
 static inline cu_state *cu_st(bk_backend *be)
 {
-    return (cu_state *)be;
+    cu_state *st = (cu_state *)be;
+    cu_bind(st);
+    return st;
 }
 
 /* Writes "cuda <message>" into the backend's error buffer; returns -1. */
