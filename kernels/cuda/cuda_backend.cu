@@ -302,14 +302,28 @@ static const bk_ops cu_ops = {
     cu_graph_free,
 };
 
+/* Why the last bk_cuda_device_count found no device, when it was not simply the absence of one. */
+static char init_error[256];
+
 extern "C" int bk_cuda_device_count(void)
 {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
         cudaGetLastError(); /* clear the sticky "no driver" error */
+        /* An old driver, a driver/library mismatch or a compat problem is not "no GPU". */
+        if (e != cudaErrorNoDevice)
+            snprintf(init_error, sizeof init_error, "cudaGetDeviceCount failed: %s (%s)",
+                     cudaGetErrorName(e), cudaGetErrorString(e));
         return 0;
     }
+    init_error[0] = 0;
     return n;
+}
+
+extern "C" const char *bk_cuda_init_error(void)
+{
+    return init_error;
 }
 
 extern "C" int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes)
@@ -437,7 +451,10 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
 {
     int count = bk_cuda_device_count();
     if (count == 0) {
-        snprintf(err, errlen, "cuda: no CUDA device (driver missing or no GPU visible)");
+        if (init_error[0])
+            snprintf(err, errlen, "cuda: CUDA cannot start: %s", init_error);
+        else
+            snprintf(err, errlen, "cuda: no CUDA device (no GPU visible: cudaErrorNoDevice)");
         return NULL;
     }
     if (device < 0 || device >= count) {

@@ -19,6 +19,10 @@ bk_backend *bk_cuda_create(int device, size_t memory_budget, char *err, size_t e
 
 /* 0 when no driver or GPU is present: the GPU tests then exit 77. */
 int bk_cuda_device_count(void);
+/* After bk_cuda_device_count returned 0: "" when there is simply no device, else the CUDA call and
+ * error that failed (an old driver, a mismatch): the GPU tests then fail with it instead of
+ * skipping. */
+const char *bk_cuda_init_error(void);
 
 /* Free and total memory of a device, in bytes. 0, or -1 when it cannot be read. */
 int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);

@@ -185,6 +185,8 @@ static const struct {
     {cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer", "invalid device pointer"},
     {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection", "invalid copy direction for memcpy"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver", "CUDA driver version is insufficient for CUDA runtime version"},
+    {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the present state"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
@@ -240,6 +242,8 @@ static int device_count(void)
 cudaError_t cudaGetDeviceCount(int *count)
 {
     if (!count) return fail(cudaErrorInvalidValue);
+    /* BERTH_EMU_INIT_ERROR=1: start-up fails as with a driver older than the runtime. */
+    if (getenv("BERTH_EMU_INIT_ERROR")) return fail(cudaErrorInsufficientDriver);
     *count = device_count();
     return cudaSuccess;
 }

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (bk_cuda_device_count() == 0) {
-        fprintf(stderr, "bench_cuda: no CUDA device\n");
+        fprintf(stderr, "bench_cuda: no CUDA device %s\n", bk_cuda_init_error());
         return 77;
     }
     struct cudaDeviceProp prop;

@@ -45,6 +45,10 @@ static void *run_ops(void *arg)
 int main(void)
 {
     int n = bk_cuda_device_count();
+    if (n == 0 && bk_cuda_init_error()[0]) {
+        printf("FAILED: %s\n", bk_cuda_init_error());
+        return 1;
+    }
     if (n < 2) {
         printf("SKIPPED: %d CUDA device(s); --device N != 0 needs two\n", n);
         return 77;
