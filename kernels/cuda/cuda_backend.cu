@@ -513,6 +513,7 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
     workspace_sizes(memory_budget, &st->lt_ws_size, &st->scratch_size);
     /* Layout: [flags 256 B][cuBLASLt workspace][scratch][tensors ...] */
     st->flags = (unsigned int *)st->mem;
+    st->fp64_evals = (unsigned long long *)(st->mem + 8);
     st->lt_ws = st->mem + CU_ARENA_ALIGN;
     st->scratch = (char *)st->lt_ws + st->lt_ws_size;
     size_t fixed = CU_ARENA_ALIGN + st->lt_ws_size + st->scratch_size;
@@ -525,7 +526,7 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
     /* Tensors live after the fixed part: shift the arena's offsets by moving its base. */
     st->mem += fixed;
     st->mem_size -= fixed;
-    CREATE_CHECK(cudaMemsetAsync(st->flags, 0, sizeof *st->flags, st->stream));
+    CREATE_CHECK(cudaMemsetAsync(st->flags, 0, 16, st->stream)); /* flags and fp64_evals */
     if (cublasLtCreate(&st->lt) != CUBLAS_STATUS_SUCCESS) {
         cu_fail(st, "cublasLtCreate failed (cuBLASLt library missing or no device memory)");
         create_fail(st, err, errlen);

@@ -31,6 +31,16 @@ int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);
  * reports total and free memory. 1, or -1 with err naming the failing call and its error. */
 int bk_cuda_probe_context(int device, size_t *total, size_t *context, char *err, size_t errlen);
 
+/* Counting the sample op's FP64 work (finding 2 of the 2026-12-07 review): with on = 1, later sample
+ * calls count every candidate weight that reaches the FP64 exponential (CU_SAMPLE_FP64_OPS double
+ * operations each); *evals gets the count so far and the counter restarts. For benchmarks and tests:
+ * counting costs one block reduction per row. 0, or -1 (last_error set). */
+int bk_cuda_sample_fp64(bk_backend *be, int on, unsigned long long *evals);
+/* Double operations of one weight evaluation (sm_weight + sm_exp_neg in sampling_math_scalar.h):
+ * the difference and its two conversions (3), the range reduction (k: mul, add, floor; r: 2 mul,
+ * 2 add = 7), the degree-13 polynomial (13 mul + 13 add = 26), ldexp (1) and the scaling (1). */
+#define CU_SAMPLE_FP64_OPS 38
+
 /* The backend's one stream (a cudaStream_t), for timing with CUDA events. */
 void *bk_cuda_stream(bk_backend *be);
 

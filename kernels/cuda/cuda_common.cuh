@@ -56,6 +56,10 @@ typedef struct cu_state {
     size_t mem_size;
     cu_arena arena;         /* tensors */
     unsigned int *flags;    /* device word of CU_FLAG_* */
+    /* Device u64 beside flags: the sample op's FP64 weight evaluations, counted while count_fp64 is
+     * set (bk_cuda_sample_fp64, the benchmarks); NULL to the kernel otherwise. */
+    unsigned long long *fp64_evals;
+    int count_fp64;
     void *lt_ws;            /* cuBLASLt workspace */
     size_t lt_ws_size;
     void *scratch;          /* op scratch: bf16 activations for GEMMs, split-attention partials */
