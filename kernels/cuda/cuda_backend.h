@@ -41,6 +41,12 @@ int bk_cuda_sample_fp64(bk_backend *be, int on, unsigned long long *evals);
  * 2 add = 7), the degree-13 polynomial (13 mul + 13 add = 26), ldexp (1) and the scaling (1). */
 #define CU_SAMPLE_FP64_OPS 38
 
+/* cuBLASLt heuristic calls so far: plans made (tests: none while capturing, none for a hot shape). */
+unsigned long long bk_cuda_lt_heuristics(const bk_backend *be);
+/* Shapes cuBLASLt's heuristic found no algorithm for, computed by the GEMV in 8-row tiles instead
+ * (each reads W T/8 times): the GPU report prints it (review check 4). */
+unsigned long long bk_cuda_lt_fallbacks(const bk_backend *be);
+
 /* The backend's one stream (a cudaStream_t), for timing with CUDA events. */
 void *bk_cuda_stream(bk_backend *be);
 

@@ -32,10 +32,16 @@ enum {
     CU_FLAG_GATHER_ROW = 1u << 5,
 };
 
-#define CU_LT_PLANS 32
+/* cuBLASLt plans, least recently used evicted: every prefill length makes about five new plans,
+ * and with 32 slots in round robin a decode bucket's plans were gone before its graph was recorded,
+ * so the heuristic ran inside the capture (review 2026-12-07, finding 3). 256 plans hold ~50
+ * prefill shapes beside every decode bucket's. */
+#define CU_LT_PLANS 256
 
 typedef struct cu_lt_plan {
     int used;
+    uint64_t last_use; /* cu_state.plan_clock when last returned */
+    int no_algo;       /* cuBLASLt has no algorithm for the shape: the GEMV computes it */
     int64_t m, n, k;
     uint32_t align; /* the least alignment of the four pointers the algorithm was chosen for */
     cudaDataType_t ab_type;
@@ -65,7 +71,9 @@ typedef struct cu_state {
     void *scratch;          /* op scratch: bf16 activations for GEMMs, split-attention partials */
     size_t scratch_size;
     cu_lt_plan plans[CU_LT_PLANS];
-    int next_plan;
+    uint64_t plan_clock;
+    uint64_t plan_heuristics; /* heuristic calls so far (tests: none while capturing) */
+    uint64_t lt_fallbacks;    /* shapes cuBLASLt had no algorithm for (GEMV fallback) */
     int capturing;      /* between bk_cuda_capture_begin and _end */
     int capture_failed; /* an op failed while capturing: the graph would be incomplete */
     char err[512];
