@@ -52,8 +52,7 @@ __device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)
     return v;
 }
 
-/* Sum over the block for u64 (exact in any order) and double (the logprobs' log-sum-exp, within
- * 1e-6 of the host's); every thread gets the result. */
+/* Sum over the block for u64 (exact in any order); every thread gets the result. */
 template <typename T> __device__ __forceinline__ T block_sum(T v, T *slot)
 {
     for (int o = 16; o > 0; o >>= 1)
@@ -63,6 +62,28 @@ template <typename T> __device__ __forceinline__ T block_sum(T v, T *slot)
     if ((threadIdx.x & 31) == 0) atomicAdd(slot, v);
     __syncthreads();
     v = *slot;
+    __syncthreads();
+    return v;
+}
+
+/* A double sum in a fixed order (each warp's shuffle tree, then the warps in index order by thread
+ * 0), so that a row's logprobs are bit-identical from run to run and between a graph and its eager
+ * run: atomicAdd on a double adds the warps in whatever order they arrive (review 2026-12-07,
+ * finding 7). red holds one double per warp. */
+__device__ __forceinline__ double block_sum_fixed(double v, double *red)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0;
+        for (unsigned w = 0; w < (blockDim.x + 31) / 32; w++)
+            t += red[w];
+        red[0] = t;
+    }
+    __syncthreads();
+    v = red[0];
     __syncthreads();
     return v;
 }
@@ -126,7 +147,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     __shared__ u64 hist[256];
     __shared__ sm_search shared_s;
     __shared__ u64 slot;
-    __shared__ double dslot;
+    __shared__ double dred[SAMPLE_THREADS / 32];
     const int64_t row = blockIdx.x;
     sample_row r;
     r.raw = logits + row * V;
@@ -201,7 +222,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     double sum = 0;
     for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
         sum += exp((double)raw_logit(r, i) - max);
-    const double lse = max + log(block_sum(sum, &dslot));
+    const double lse = max + log(block_sum_fixed(sum, dred));
     float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
     int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
     if (threadIdx.x == 0) lp[0] = (float)((double)raw_logit(r, tok) - lse);

@@ -237,6 +237,44 @@ static void check_fp64_work(void)
     free_inputs(&in);
 }
 
+/* Logprobs are bit-identical from run to run (a fixed-order double sum; review 2026-12-07,
+ * finding 7). The emulator schedules warps in one order, so only a GPU can fail this. */
+static void check_logprobs_repeat(void)
+{
+    const int32_t R = 8, V = 151936;
+    int case_idx = 0;
+    sample_inputs in;
+    make_inputs(&in, R, V, &case_idx);
+    for (int32_t r = 0; r < R; r++)
+        in.params[r] = (bk_sample_params){.seed = 3 + (uint64_t)r, .temperature = 0.9f,
+                                          .top_p = 1.0f, .repetition_penalty = 1.0f,
+                                          .num_logprobs = 5};
+    bk_backend *g = twin_gpu;
+    bk_tensor logits, params, out, lp, ti;
+    static float a[8 * (1 + BK_SAMPLE_MAX_TOP)], b[8 * (1 + BK_SAMPLE_MAX_TOP)];
+    if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &lp, BK_F32, R, 1 + BK_SAMPLE_MAX_TOP), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &ti, BK_I32, R, BK_SAMPLE_MAX_TOP), "logprobs repeat") &&
+        twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "logprobs repeat") &&
+        twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "logprobs repeat")) {
+        int differ = 0;
+        for (int it = 0; it < 20; it++) {
+            CHECK(g->ops->sample(g, &out, &lp, &ti, &logits, &params, NULL, NULL, NULL, R) == 0);
+            CHECK(g->ops->download_rows(g, &lp, R, it ? b : a) == 0);
+            differ += it && memcmp(a, b, sizeof a) != 0;
+        }
+        CHECKF(differ == 0, "logprobs differed between runs in %d of 19 repeats", differ);
+        g->ops->tensor_free(g, &logits);
+        g->ops->tensor_free(g, &params);
+        g->ops->tensor_free(g, &out);
+        g->ops->tensor_free(g, &lp);
+        g->ops->tensor_free(g, &ti);
+    }
+    free_inputs(&in);
+}
+
 /* A decode step's worth of rows at Qwen3's vocabulary, no logprobs: the op alone, synced by the
  * download of the ids. Informational. */
 static void time_decode_step(void)
@@ -298,6 +336,7 @@ int main(void)
     /* The CPU emulator (tests/cuda_emu) runs this file too: its timing would mean nothing there and
      * take minutes, so it sets BERTH_GPU_TEST_NO_TIMING=1. */
     check_fp64_work();
+    check_logprobs_repeat();
     const char *no_timing = getenv("BERTH_GPU_TEST_NO_TIMING");
     if (!no_timing || strcmp(no_timing, "1") != 0) time_decode_step();
     twin_stop();
