@@ -46,7 +46,8 @@ int cpu_charge(bk_backend *be, const char *op, size_t bytes)
 {
     cpu_state *st = cpu_st(be);
     if (st->budget && (bytes > st->budget || st->in_use > st->budget - bytes))
-        return cpu_fail(be, "cpu %s: needs %zu bytes but %zu of the %zu-byte memory budget are in use",
+        return cpu_fail(be,
+                        "cpu %s: needs %zu bytes but %zu of the %zu-byte memory budget are in use",
                         op, bytes, st->in_use, st->budget);
     st->in_use += bytes;
     if (st->in_use > st->peak) st->peak = st->in_use;
@@ -95,7 +96,10 @@ static int cpu_tensor_from_host(bk_backend *be, bk_tensor *out, bk_dtype dtype, 
     bool charged = cpu_st(be)->budget != 0;
     if (charged && cpu_charge(be, "tensor_from_host (weights)", bytes)) return -1;
     /* The checkpoint mapping outlives the backend, so the CPU reads weights where they lie. */
-    *out = (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = (void *)host,
+    *out = (bk_tensor){.dtype = dtype,
+                       .rows = rows,
+                       .cols = cols,
+                       .data = (void *)host,
                        .owned = charged ? -1 : 0};
     return 0;
 }

@@ -399,8 +399,10 @@ extern "C" int bk_cuda_probe_context(int device, size_t *total, size_t *context,
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (got != sizeof r) {
-        snprintf(err, errlen, "cuda context probe: the child process ended without a reply "
-                 "(status %d)", status);
+        snprintf(err, errlen,
+                 "cuda context probe: the child process ended without a reply "
+                 "(status %d)",
+                 status);
         return -1;
     }
     if (!r.ok) {

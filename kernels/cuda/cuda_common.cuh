@@ -81,7 +81,8 @@ typedef struct cu_state {
 
 /* The current device is per host thread, and ops are launched from the engine's thread, not the one
  * that created the backend: a kernel launched into another device's stream fails. Every op gets its
- * state through cu_st, so every launching thread is bound here (cudaGetDevice is a host-side read). */
+ * state through cu_st, so every launching thread is bound here (cudaGetDevice is a host-side read).
+ */
 static inline void cu_bind(const cu_state *st)
 {
     int d = -1;

@@ -179,8 +179,10 @@ static cu_lt_plan *plan_get(cu_state *st, int64_t m, int64_t n, int64_t k, cudaD
      * needs every plan cached by an uncaptured run first (step_graphs runs the step eagerly right
      * before recording it), and a missing one fails the recording instead. */
     if (st->capturing) {
-        cu_fail(st, "matmul: no cuBLASLt plan cached for %lld x %lld x %lld before graph capture "
-                "(run the step uncaptured first)", (long long)m, (long long)n, (long long)k);
+        cu_fail(st,
+                "matmul: no cuBLASLt plan cached for %lld x %lld x %lld before graph capture "
+                "(run the step uncaptured first)",
+                (long long)m, (long long)n, (long long)k);
         return NULL;
     }
     cu_lt_plan *p = lru;

@@ -191,7 +191,9 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
             u64 key;
             total += cand_weight(r, c, i, &key);
-            if (fp64) fp64_local += (u64)weight_uses_fp64(c, sm_temper(row_logit(r, i), c.temperature), key);
+            if (fp64)
+                fp64_local +=
+                    (u64)weight_uses_fp64(c, sm_temper(row_logit(r, i), c.temperature), key);
         }
         total = block_sum(total, &slot);
         if (r.p.top_p < 1.0f) {
@@ -273,13 +275,12 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
         return cu_fail(st,
                        "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
     if (num_rows == 0) return 0;
-    CU_LAUNCH(num_rows, SAMPLE_THREADS, 0, st->stream, sample_kernel)(
-        (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
-        top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
-        (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
-        counts ? (const int32_t *)counts->data : nullptr,
-        mask ? (const uint32_t *)mask->data : nullptr, V,
-        st->count_fp64 ? st->fp64_evals : nullptr);
+    CU_LAUNCH(num_rows, SAMPLE_THREADS, 0, st->stream, sample_kernel)
+    ((int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
+     top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
+     (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
+     counts ? (const int32_t *)counts->data : nullptr,
+     mask ? (const uint32_t *)mask->data : nullptr, V, st->count_fp64 ? st->fp64_evals : nullptr);
     CUDA_CHECK_LAUNCH(st);
     return 0;
 }
@@ -289,7 +290,8 @@ extern "C" int bk_cuda_sample_fp64(bk_backend *be, int on, unsigned long long *e
     cu_state *st = cu_st(be);
     if (st->capturing) return cu_fail(st, "sample_fp64: refused while recording a graph");
     unsigned long long n = 0;
-    CUDA_CHECK(st, cudaMemcpyAsync(&n, st->fp64_evals, sizeof n, cudaMemcpyDeviceToHost, st->stream));
+    CUDA_CHECK(st,
+               cudaMemcpyAsync(&n, st->fp64_evals, sizeof n, cudaMemcpyDeviceToHost, st->stream));
     CUDA_CHECK(st, cudaStreamSynchronize(st->stream));
     CUDA_CHECK(st, cudaMemsetAsync(st->fp64_evals, 0, sizeof n, st->stream));
     st->count_fp64 = on;

@@ -104,8 +104,8 @@ static void share_need(const serve_ctx *s, bk_backend *be, const model_config *m
     size_t per_token = (size_t)mc->num_layers * 2 * (size_t)mc->num_kv_heads *
                        (size_t)mc->head_dim * bk_dtype_size(be->kv_dtype);
     int64_t blocks = ec.num_kv_blocks > 0 ? ec.num_kv_blocks
-                     : len_given         ? kvb_blocks_for(ec.max_model_len)
-                                         : 1;
+                     : len_given          ? kvb_blocks_for(ec.max_model_len)
+                                          : 1;
     if (ec.cuda_graphs >= 0 && be->ops->graph_capture_begin) blocks++; /* the trash block */
     size_t kv = (size_t)blocks * BK_KV_BLOCK * per_token;
     *need = (memshare_need){.weights = weights,

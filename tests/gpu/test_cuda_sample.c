@@ -198,7 +198,8 @@ static void compare(const sample_inputs *in)
 /* The sample op's FP64 work per row (review 2026-12-07, finding 2): with the prefix test before the
  * weight, a radix search evaluates every candidate's FP64 weight at its first level only, so a row
  * with top-p on and top-k off costs about three full passes (the total, then level 0 of the top-p
- * and of the draw search), not seventeen. The tokens are checked against the CPU twin by compare(). */
+ * and of the draw search), not seventeen. The tokens are checked against the CPU twin by compare().
+ */
 static void check_fp64_work(void)
 {
     const int32_t R = 2, V = 151936;
@@ -209,15 +210,18 @@ static void check_fp64_work(void)
         float *l = in.logits + (size_t)r * V;
         for (int32_t i = 0; i < V; i++) /* every candidate within the FP64 range */
             l[i] = (float)((i * 7919) % 1200) / 100.0f - 6.0f;
-        in.params[r] = (bk_sample_params){.seed = 7 + (uint64_t)r, .temperature = 0.7f,
-                                          .top_p = 0.8f, .repetition_penalty = 1.0f,
+        in.params[r] = (bk_sample_params){.seed = 7 + (uint64_t)r,
+                                          .temperature = 0.7f,
+                                          .top_p = 0.8f,
+                                          .repetition_penalty = 1.0f,
                                           .num_logprobs = -1};
     }
     bk_backend *g = twin_gpu;
     bk_tensor logits, params, out;
     unsigned long long evals = 0;
     if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "fp64 count") &&
-        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS), "fp64 count") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS),
+                "fp64 count") &&
         twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "fp64 count") &&
         twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "fp64 count") &&
         twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "fp64 count")) {
@@ -246,16 +250,20 @@ static void check_logprobs_repeat(void)
     sample_inputs in;
     make_inputs(&in, R, V, &case_idx);
     for (int32_t r = 0; r < R; r++)
-        in.params[r] = (bk_sample_params){.seed = 3 + (uint64_t)r, .temperature = 0.9f,
-                                          .top_p = 1.0f, .repetition_penalty = 1.0f,
+        in.params[r] = (bk_sample_params){.seed = 3 + (uint64_t)r,
+                                          .temperature = 0.9f,
+                                          .top_p = 1.0f,
+                                          .repetition_penalty = 1.0f,
                                           .num_logprobs = 5};
     bk_backend *g = twin_gpu;
     bk_tensor logits, params, out, lp, ti;
     static float a[8 * (1 + BK_SAMPLE_MAX_TOP)], b[8 * (1 + BK_SAMPLE_MAX_TOP)];
     if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "logprobs repeat") &&
-        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS),
+                "logprobs repeat") &&
         twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "logprobs repeat") &&
-        twin_ok(g, g->ops->tensor_alloc(g, &lp, BK_F32, R, 1 + BK_SAMPLE_MAX_TOP), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &lp, BK_F32, R, 1 + BK_SAMPLE_MAX_TOP),
+                "logprobs repeat") &&
         twin_ok(g, g->ops->tensor_alloc(g, &ti, BK_I32, R, BK_SAMPLE_MAX_TOP), "logprobs repeat") &&
         twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "logprobs repeat") &&
         twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "logprobs repeat")) {
