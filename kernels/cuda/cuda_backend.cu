@@ -311,10 +311,18 @@ extern "C" int bk_cuda_device_count(void)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         cudaGetLastError(); /* clear the sticky "no driver" error */
-        /* An old driver, a driver/library mismatch or a compat problem is not "no GPU". */
-        if (e != cudaErrorNoDevice)
-            snprintf(init_error, sizeof init_error, "cudaGetDeviceCount failed: %s (%s)",
-                     cudaGetErrorName(e), cudaGetErrorString(e));
+        /* An old driver, a driver/library mismatch or a compat problem is not "no GPU". Without
+         * any driver the runtime also says cudaErrorInsufficientDriver, but then reports driver
+         * version 0: that machine simply has no GPU. */
+        int driver = 0;
+        if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+        cudaGetLastError();
+        if (e != cudaErrorNoDevice && driver != 0)
+            snprintf(init_error, sizeof init_error,
+                     "cudaGetDeviceCount failed: %s (%s); driver supports CUDA %d.%d",
+                     cudaGetErrorName(e), cudaGetErrorString(e), driver / 1000, driver % 1000 / 10);
+        else
+            init_error[0] = 0;
         return 0;
     }
     init_error[0] = 0;

@@ -248,6 +248,14 @@ cudaError_t cudaGetDeviceCount(int *count)
     return cudaSuccess;
 }
 
+/* The driver a CUDA 13 build needs; with BERTH_EMU_INIT_ERROR an older one (12.4). */
+cudaError_t cudaDriverGetVersion(int *version)
+{
+    if (!version) return fail(cudaErrorInvalidValue);
+    *version = getenv("BERTH_EMU_INIT_ERROR") ? 12040 : 13000;
+    return cudaSuccess;
+}
+
 cudaError_t cudaGetDevice(int *device)
 {
     if (!device) return fail(cudaErrorInvalidValue);
