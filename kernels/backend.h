@@ -27,7 +27,8 @@ typedef struct bk_tensor {
     bk_dtype dtype;
     int64_t rows, cols;
     void *data; /* device address: opaque outside the backend that made it */
-    int owned;  /* freed by tensor_free (0 for views and zero-copy host wraps) */
+    int owned;  /* freed by tensor_free (0 for views and zero-copy host wraps; -1 for a host wrap
+                 * charged to a CPU memory budget: tensor_free only uncharges it) */
 } bk_tensor;
 
 static inline int64_t bk_numel(const bk_tensor *t)
@@ -97,6 +98,16 @@ typedef struct bk_sample_params {
 #define BK_SAMPLE_IN_PROMPT (1 << 30)
 
 typedef struct bk_backend bk_backend;
+
+/* A backend's memory accounting: every byte it holds for weights, KV cache and workspace counts,
+ * library workspaces included. */
+typedef struct bk_memory_stats {
+    size_t budget; /* the whole budget (the share); 0 = no limit */
+    size_t fixed;  /* reserved at create for the backend's own workspace (cuBLASLt, op scratch) */
+    size_t in_use; /* fixed + every tensor and op scratch now held */
+    size_t peak;   /* the most in_use has been */
+} bk_memory_stats;
+
 /* A recorded sequence of ops (a CUDA graph), opaque outside the backend that recorded it. */
 typedef struct bk_graph bk_graph;
 
@@ -119,6 +130,13 @@ typedef struct bk_ops {
     /* Bytes tensor_alloc can still hand out: the rest of the memory budget, SIZE_MAX without one.
      * The engine sizes the KV cache with it. Optional: NULL means no limit is known. */
     size_t (*bytes_free)(const bk_backend *be);
+    /* What the memory budget holds (docs/components.md, "Memory shares"). Optional (NULL: no
+     * accounting). */
+    void (*memory_stats)(const bk_backend *be, struct bk_memory_stats *out);
+    /* Bytes the sample op takes beside its tensors for a vocabulary of `vocab` (host scratch on the
+     * CPU, charged to the budget at its first call), so that a KV cache sized from what is left
+     * leaves room for it. Optional: NULL means none. */
+    size_t (*sample_workspace_bytes)(const bk_backend *be, int32_t vocab);
 
     /* ---- ops ---- */
     /* out[t] = table[ids[t]] converted to f32. out: [T][H] f32, table: [V][H] any float dtype. */

@@ -51,6 +51,19 @@ int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, in
     return 0;
 }
 
+int bk_cuda_context_probe(int device, size_t *total, size_t *context, char *err, size_t errlen)
+{
+    *total = *context = 0;
+#ifdef BERTH_HAVE_CUDA
+    return bk_cuda_probe_context(device, total, context, err, errlen);
+#else
+    (void)device;
+    snprintf(err, errlen, "this berth was built without the CUDA backend (available: %s)",
+             bk_available());
+    return -1;
+#endif
+}
+
 static bk_backend *create_cuda(const bk_create_options *opt, char *err, size_t errlen)
 {
 #ifdef BERTH_HAVE_CUDA

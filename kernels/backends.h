@@ -25,6 +25,14 @@ typedef struct bk_create_options {
 int bk_cuda_budget(size_t free_bytes, size_t total_bytes, double utilization, int device,
                    size_t *budget, char *err, size_t errlen);
 
+/* CUDA device `device`'s total memory and one process's context: a child process creates a
+ * context there and reports the device's free memory, so the caller never holds one (call it before
+ * this process uses CUDA: a forked child cannot use a parent's context). *context = total - free
+ * seen by the child: on an idle device its own context, on a busy one more (the check stays on the
+ * safe side). 1 when measured; -1 with err naming the CUDA call and its error (or a build without
+ * CUDA). */
+int bk_cuda_context_probe(int device, size_t *total, size_t *context, char *err, size_t errlen);
+
 /* NULL with err set when the backend is unknown, was not built, or cannot start. */
 bk_backend *bk_create(const bk_create_options *opt, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <omp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,24 @@ static size_t tensor_bytes(bk_backend *be, const char *op, bk_dtype dtype, int64
     return bytes ? bytes : CPU_ALIGN;
 }
 
+int cpu_charge(bk_backend *be, const char *op, size_t bytes)
+{
+    cpu_state *st = cpu_st(be);
+    if (st->budget && (bytes > st->budget || st->in_use > st->budget - bytes))
+        return cpu_fail(be,
+                        "cpu %s: needs %zu bytes but %zu of the %zu-byte memory budget are in use",
+                        op, bytes, st->in_use, st->budget);
+    st->in_use += bytes;
+    if (st->in_use > st->peak) st->peak = st->in_use;
+    return 0;
+}
+
+void cpu_uncharge(bk_backend *be, size_t bytes)
+{
+    cpu_state *st = cpu_st(be);
+    st->in_use = bytes <= st->in_use ? st->in_use - bytes : 0;
+}
+
 static int cpu_tensor_alloc(bk_backend *be, bk_tensor *out, bk_dtype dtype, int64_t rows,
                             int64_t cols)
 {
@@ -56,7 +75,10 @@ static int cpu_tensor_alloc(bk_backend *be, bk_tensor *out, bk_dtype dtype, int6
                         st->budget);
     void *p = aligned_alloc(CPU_ALIGN, bytes);
     if (!p) return cpu_fail(be, "cpu tensor_alloc: out of host memory allocating %zu bytes", bytes);
-    st->in_use += bytes;
+    if (cpu_charge(be, "tensor_alloc", bytes)) { /* cannot fail: checked above */
+        free(p);
+        return -1;
+    }
     *out = (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = p, .owned = 1};
     return 0;
 }
@@ -66,10 +88,19 @@ static int cpu_tensor_from_host(bk_backend *be, bk_tensor *out, bk_dtype dtype, 
 {
     if (!out) return cpu_fail(be, "cpu tensor_from_host: out is NULL");
     if (!host) return cpu_fail(be, "cpu tensor_from_host: host pointer is NULL");
-    if (!tensor_bytes(be, "tensor_from_host", dtype, rows, cols)) return -1;
+    size_t bytes = tensor_bytes(be, "tensor_from_host", dtype, rows, cols);
+    if (!bytes) return -1;
+    /* With a budget (a memory share) the weights count although they stay in the checkpoint's
+     * mapping: their pages are this process's memory as soon as they are read. owned -1 marks a
+     * charged wrap, which tensor_free uncharges without freeing. */
+    bool charged = cpu_st(be)->budget != 0;
+    if (charged && cpu_charge(be, "tensor_from_host (weights)", bytes)) return -1;
     /* The checkpoint mapping outlives the backend, so the CPU reads weights where they lie. */
-    *out =
-        (bk_tensor){.dtype = dtype, .rows = rows, .cols = cols, .data = (void *)host, .owned = 0};
+    *out = (bk_tensor){.dtype = dtype,
+                       .rows = rows,
+                       .cols = cols,
+                       .data = (void *)host,
+                       .owned = charged ? -1 : 0};
     return 0;
 }
 
@@ -77,10 +108,8 @@ static void cpu_tensor_free(bk_backend *be, bk_tensor *t)
 {
     if (!t) return;
     if (t->owned && t->data) {
-        cpu_state *st = cpu_st(be);
-        size_t bytes = tensor_bytes(be, "tensor_free", t->dtype, t->rows, t->cols);
-        st->in_use = bytes <= st->in_use ? st->in_use - bytes : 0;
-        free(t->data);
+        cpu_uncharge(be, tensor_bytes(be, "tensor_free", t->dtype, t->rows, t->cols));
+        if (t->owned == 1) free(t->data);
     }
     *t = (bk_tensor){0};
 }
@@ -129,8 +158,20 @@ static const char *cpu_last_error(bk_backend *be)
 static void cpu_destroy(bk_backend *be)
 {
     if (!be) return;
+    free(cpu_st(be)->sample_scratch);
     free(be->impl);
     free(be);
+}
+
+static void cpu_memory_stats(const bk_backend *be, bk_memory_stats *out)
+{
+    const cpu_state *st = be->impl;
+    *out = (bk_memory_stats){.budget = st->budget, .in_use = st->in_use, .peak = st->peak};
+}
+
+static size_t cpu_sample_workspace_bytes(const bk_backend *be, int32_t vocab)
+{
+    return cpu_sample_scratch_bytes(be, vocab);
 }
 
 static const bk_ops cpu_ops_table = {
@@ -141,6 +182,8 @@ static const bk_ops cpu_ops_table = {
     .download_rows = cpu_download_rows,
     .fill_bytes = cpu_fill_bytes,
     .bytes_free = bk_cpu_bytes_free,
+    .memory_stats = cpu_memory_stats,
+    .sample_workspace_bytes = cpu_sample_workspace_bytes,
     .embedding = cpu_embedding,
     .add_rmsnorm = cpu_add_rmsnorm,
     .matmul = cpu_matmul,

@@ -9,11 +9,11 @@
 #include "kernels/backend.h"
 
 /* num_threads 0 = every core (OpenMP default). memory_budget 0 = unlimited; otherwise tensor_alloc
- * fails with a message naming requested/used/budget bytes once the budget would be exceeded (host
- * wraps from tensor_from_host do not count). Returns NULL with a message in err on failure. */
+ * fails with a message naming requested/used/budget bytes once the budget would be exceeded; with a
+ * budget, host wraps from tensor_from_host (weights) and the sample op's scratch count too. Returns NULL with a message in err on failure. */
 bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size_t errlen);
 
-/* Bytes of tensors allocated by tensor_alloc and not yet freed. */
+/* Bytes of tensors allocated by tensor_alloc and not yet freed, plus what else is charged (above). */
 size_t bk_cpu_bytes_in_use(const bk_backend *be);
 /* Bytes of the memory budget not in use; SIZE_MAX without a budget. */
 size_t bk_cpu_bytes_free(const bk_backend *be);

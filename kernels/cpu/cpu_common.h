@@ -11,7 +11,11 @@
 typedef struct cpu_state {
     int num_threads; /* what every parallel region asks for (never 0: resolved at create) */
     size_t budget;   /* 0 = unlimited */
-    size_t in_use;
+    size_t in_use;   /* tensors, host wraps (with a budget) and the sample scratch */
+    size_t peak;     /* the most in_use has been */
+    /* The sample op's per-thread rows, kept between calls so that they are charged once. */
+    void *sample_scratch;
+    size_t sample_scratch_bytes;
     char err[512];
 } cpu_state;
 
@@ -19,6 +23,13 @@ static inline cpu_state *cpu_st(bk_backend *be)
 {
     return (cpu_state *)be->impl;
 }
+
+/* Charges `bytes` to the budget (op names the caller in the message): 0, or -1 with the numbers
+ * when the budget would be exceeded. */
+int cpu_charge(bk_backend *be, const char *op, size_t bytes);
+void cpu_uncharge(bk_backend *be, size_t bytes);
+/* Bytes of the sample op's scratch for a vocabulary of V with this backend's threads. */
+size_t cpu_sample_scratch_bytes(const bk_backend *be, int32_t V);
 
 /* Formats the backend's last error and returns -1, so an op can `return cpu_fail(...)`. */
 int cpu_fail(bk_backend *be, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,6 @@
 #include "kernels/cpu/cpu_sample.h"
 
+#include <omp.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu_common.h"
@@ -30,6 +31,37 @@ static void prepare_row(float *x, const float *raw, const float *bias, const int
     }
 }
 
+/* Per thread: keys and weights (u64), then the prepared and the masked row (f32). */
+static size_t thread_scratch_bytes(int64_t V)
+{
+    return ((size_t)V * 24 + 63) / 64 * 64;
+}
+
+size_t cpu_sample_scratch_bytes(const bk_backend *be, int32_t V)
+{
+    return (size_t)((const cpu_state *)be->impl)->num_threads * thread_scratch_bytes(V);
+}
+
+/* The scratch is kept between calls (and charged to the budget once), grown for a larger V. */
+static int ensure_scratch(bk_backend *be, int64_t V)
+{
+    cpu_state *st = cpu_st(be);
+    size_t need = cpu_sample_scratch_bytes(be, (int32_t)V);
+    if (need <= st->sample_scratch_bytes) return 0;
+    cpu_uncharge(be, st->sample_scratch_bytes);
+    free(st->sample_scratch);
+    st->sample_scratch = NULL;
+    st->sample_scratch_bytes = 0;
+    if (cpu_charge(be, "sample (row scratch)", need)) return -1;
+    st->sample_scratch = aligned_alloc(64, need);
+    if (!st->sample_scratch) {
+        cpu_uncharge(be, need);
+        return cpu_fail(be, "cpu sample: out of memory for %zu bytes of row scratch", need);
+    }
+    st->sample_scratch_bytes = need;
+    return 0;
+}
+
 int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *top_ids,
                const bk_tensor *logits, const bk_tensor *params, const bk_tensor *bias,
                const bk_tensor *counts, const bk_tensor *mask, int32_t num_rows)
@@ -55,17 +87,19 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
          cpu_check(be, op, "top_ids", top_ids, BK_I32, num_rows, BK_SAMPLE_MAX_TOP)))
         return -1;
 
-    int failed = 0;
-#pragma omp parallel num_threads(cpu_st(be)->num_threads) reduction(| : failed)
+    if (num_rows == 0) return 0;
+    if (ensure_scratch(be, V)) return -1;
+    char *scratch = cpu_st(be)->sample_scratch;
+#pragma omp parallel num_threads(cpu_st(be)->num_threads)
     {
-        float *x = malloc(sizeof(float) * (size_t)V);
-        uint64_t *keys = malloc(sizeof(uint64_t) * (size_t)V);
-        uint64_t *weights = malloc(sizeof(uint64_t) * (size_t)V);
-        float *m = mask ? malloc(sizeof(float) * (size_t)V) : NULL;
-        failed = !x || !keys || !weights || (mask && !m);
+        /* A region may run with fewer threads than asked for, never more. */
+        char *mine = scratch + (size_t)omp_get_thread_num() * thread_scratch_bytes(V);
+        uint64_t *keys = (uint64_t *)mine;
+        uint64_t *weights = keys + V;
+        float *x = (float *)(weights + V);
+        float *m = x + V;
 #pragma omp for schedule(dynamic, 1)
         for (int32_t r = 0; r < num_rows; r++) {
-            if (failed) continue;
             const bk_sample_params *p = (const bk_sample_params *)params->data + r;
             const float *raw = (const float *)logits->data + r * V;
             if (mask && p->masked) {
@@ -86,12 +120,6 @@ int cpu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk_tensor *t
                                 (int32_t *)top_ids->data + r * BK_SAMPLE_MAX_TOP, lp + 1);
             }
         }
-        free(x);
-        free(keys);
-        free(weights);
-        free(m);
     }
-    if (failed)
-        return cpu_fail(be, "cpu sample: out of memory for %lld-entry row scratch", (long long)V);
     return 0;
 }

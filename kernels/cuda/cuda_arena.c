@@ -43,6 +43,7 @@ size_t cu_arena_alloc(cu_arena *a, size_t bytes)
             a->nfree--;
         }
         a->used += need;
+        if (a->used > a->peak) a->peak = a->used;
         return off;
     }
     return (size_t)-1;

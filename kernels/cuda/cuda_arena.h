@@ -20,6 +20,7 @@ typedef struct cu_range {
 typedef struct cu_arena {
     size_t capacity;
     size_t used;
+    size_t peak; /* the most `used` has been: the share's high-water mark */
     cu_range *free; /* sorted by offset, never adjacent (coalesced) */
     size_t nfree, cap_free;
 } cu_arena;

@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -260,6 +263,18 @@ static void cu_graph_free(bk_backend *be, bk_graph *g)
     bk_cuda_graph_free((bk_cuda_graph *)g);
 }
 
+/* The fixed part (flags, cuBLASLt workspace, op scratch) is carved from the same cudaMalloc as the
+ * tensors, so the share's in_use counts it from the start. */
+static void cu_memory_stats(const bk_backend *be, bk_memory_stats *out)
+{
+    const cu_state *st = (const cu_state *)be->impl;
+    size_t fixed = (size_t)(st->mem - st->alloc);
+    *out = (bk_memory_stats){.budget = fixed + st->mem_size,
+                             .fixed = fixed,
+                             .in_use = fixed + st->arena.used,
+                             .peak = fixed + st->arena.peak};
+}
+
 static const bk_ops cu_ops = {
     cu_tensor_alloc,
     cu_tensor_from_host,
@@ -268,6 +283,8 @@ static const bk_ops cu_ops = {
     cu_download_rows,
     cu_fill_bytes,
     bk_cuda_bytes_free,
+    cu_memory_stats,
+    NULL, /* sample_workspace_bytes: the sample op uses the fixed scratch only */
     cu_embedding,
     cu_add_rmsnorm,
     cu_matmul,
@@ -285,14 +302,36 @@ static const bk_ops cu_ops = {
     cu_graph_free,
 };
 
+/* Why the last bk_cuda_device_count found no device, when it was not simply the absence of one. */
+static char init_error[256];
+
 extern "C" int bk_cuda_device_count(void)
 {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
         cudaGetLastError(); /* clear the sticky "no driver" error */
+        /* An old driver, a driver/library mismatch or a compat problem is not "no GPU". Without
+         * any driver the runtime also says cudaErrorInsufficientDriver, but then reports driver
+         * version 0: that machine simply has no GPU. */
+        int driver = 0;
+        if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+        cudaGetLastError();
+        if (e != cudaErrorNoDevice && driver != 0)
+            snprintf(init_error, sizeof init_error,
+                     "cudaGetDeviceCount failed: %s (%s); driver supports CUDA %d.%d",
+                     cudaGetErrorName(e), cudaGetErrorString(e), driver / 1000, driver % 1000 / 10);
+        else
+            init_error[0] = 0;
         return 0;
     }
+    init_error[0] = 0;
     return n;
+}
+
+extern "C" const char *bk_cuda_init_error(void)
+{
+    return init_error;
 }
 
 extern "C" int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes)
@@ -309,6 +348,78 @@ extern "C" int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *tot
         return -1;
     }
     return 0;
+}
+
+/* What the probe's child writes to its pipe. */
+typedef struct probe_reply {
+    int ok;
+    size_t free_b, total_b;
+    char what[160];
+} probe_reply;
+
+extern "C" int bk_cuda_probe_context(int device, size_t *total, size_t *context, char *err,
+                                     size_t errlen)
+{
+    int fds[2];
+    if (pipe(fds)) {
+        snprintf(err, errlen, "cuda context probe: pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        snprintf(err, errlen, "cuda context probe: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The child: the first runtime call creates its context; it exits without cleanup. */
+        probe_reply r;
+        memset(&r, 0, sizeof r);
+        cudaError_t e = cudaSetDevice(device);
+        const char *call = "cudaSetDevice";
+        if (e == cudaSuccess) {
+            call = "cudaFree(0) (context creation)";
+            e = cudaFree(0);
+        }
+        if (e == cudaSuccess) {
+            call = "cudaMemGetInfo";
+            e = cudaMemGetInfo(&r.free_b, &r.total_b);
+        }
+        r.ok = e == cudaSuccess;
+        if (!r.ok)
+            snprintf(r.what, sizeof r.what, "%s on device %d: %s (%s)", call, device,
+                     cudaGetErrorName(e), cudaGetErrorString(e));
+        ssize_t w = write(fds[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    probe_reply r;
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = read(fds[0], (char *)&r + got, sizeof r - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != sizeof r) {
+        snprintf(err, errlen,
+                 "cuda context probe: the child process ended without a reply "
+                 "(status %d)",
+                 status);
+        return -1;
+    }
+    if (!r.ok) {
+        snprintf(err, errlen, "cuda context probe: %s", r.what);
+        return -1;
+    }
+    *total = r.total_b;
+    *context = r.total_b - (r.free_b < r.total_b ? r.free_b : r.total_b);
+    return 1;
 }
 
 extern "C" void *bk_cuda_stream(bk_backend *be)
@@ -350,7 +461,10 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
 {
     int count = bk_cuda_device_count();
     if (count == 0) {
-        snprintf(err, errlen, "cuda: no CUDA device (driver missing or no GPU visible)");
+        if (init_error[0])
+            snprintf(err, errlen, "cuda: CUDA cannot start: %s", init_error);
+        else
+            snprintf(err, errlen, "cuda: no CUDA device (no GPU visible: cudaErrorNoDevice)");
         return NULL;
     }
     if (device < 0 || device >= count) {
@@ -409,6 +523,7 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
     workspace_sizes(memory_budget, &st->lt_ws_size, &st->scratch_size);
     /* Layout: [flags 256 B][cuBLASLt workspace][scratch][tensors ...] */
     st->flags = (unsigned int *)st->mem;
+    st->fp64_evals = (unsigned long long *)(st->mem + 8);
     st->lt_ws = st->mem + CU_ARENA_ALIGN;
     st->scratch = (char *)st->lt_ws + st->lt_ws_size;
     size_t fixed = CU_ARENA_ALIGN + st->lt_ws_size + st->scratch_size;
@@ -421,7 +536,7 @@ extern "C" bk_backend *bk_cuda_create(int device, size_t memory_budget, char *er
     /* Tensors live after the fixed part: shift the arena's offsets by moving its base. */
     st->mem += fixed;
     st->mem_size -= fixed;
-    CREATE_CHECK(cudaMemsetAsync(st->flags, 0, sizeof *st->flags, st->stream));
+    CREATE_CHECK(cudaMemsetAsync(st->flags, 0, 16, st->stream)); /* flags and fp64_evals */
     if (cublasLtCreate(&st->lt) != CUBLAS_STATUS_SUCCESS) {
         cu_fail(st, "cublasLtCreate failed (cuBLASLt library missing or no device memory)");
         create_fail(st, err, errlen);

@@ -19,9 +19,33 @@ bk_backend *bk_cuda_create(int device, size_t memory_budget, char *err, size_t e
 
 /* 0 when no driver or GPU is present: the GPU tests then exit 77. */
 int bk_cuda_device_count(void);
+/* After bk_cuda_device_count returned 0: "" when there is simply no device, else the CUDA call and
+ * error that failed (an old driver, a mismatch): the GPU tests then fail with it instead of
+ * skipping. */
+const char *bk_cuda_init_error(void);
 
 /* Free and total memory of a device, in bytes. 0, or -1 when it cannot be read. */
 int bk_cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes);
+
+/* bk_cuda_context_probe (kernels/backends.h): a forked child creates a context on `device` and
+ * reports total and free memory. 1, or -1 with err naming the failing call and its error. */
+int bk_cuda_probe_context(int device, size_t *total, size_t *context, char *err, size_t errlen);
+
+/* Counting the sample op's FP64 work (finding 2 of the 2026-12-07 review): with on = 1, later sample
+ * calls count every candidate weight that reaches the FP64 exponential (CU_SAMPLE_FP64_OPS double
+ * operations each); *evals gets the count so far and the counter restarts. For benchmarks and tests:
+ * counting costs one block reduction per row. 0, or -1 (last_error set). */
+int bk_cuda_sample_fp64(bk_backend *be, int on, unsigned long long *evals);
+/* Double operations of one weight evaluation (sm_weight + sm_exp_neg in sampling_math_scalar.h):
+ * the difference and its two conversions (3), the range reduction (k: mul, add, floor; r: 2 mul,
+ * 2 add = 7), the degree-13 polynomial (13 mul + 13 add = 26), ldexp (1) and the scaling (1). */
+#define CU_SAMPLE_FP64_OPS 38
+
+/* cuBLASLt heuristic calls so far: plans made (tests: none while capturing, none for a hot shape). */
+unsigned long long bk_cuda_lt_heuristics(const bk_backend *be);
+/* Shapes cuBLASLt's heuristic found no algorithm for, computed by the GEMV in 8-row tiles instead
+ * (each reads W T/8 times): the GPU report prints it (review check 4). */
+unsigned long long bk_cuda_lt_fallbacks(const bk_backend *be);
 
 /* The backend's one stream (a cudaStream_t), for timing with CUDA events. */
 void *bk_cuda_stream(bk_backend *be);

@@ -32,10 +32,16 @@ enum {
     CU_FLAG_GATHER_ROW = 1u << 5,
 };
 
-#define CU_LT_PLANS 32
+/* cuBLASLt plans, least recently used evicted: every prefill length makes about five new plans,
+ * and with 32 slots in round robin a decode bucket's plans were gone before its graph was recorded,
+ * so the heuristic ran inside the capture (review 2026-12-07, finding 3). 256 plans hold ~50
+ * prefill shapes beside every decode bucket's. */
+#define CU_LT_PLANS 256
 
 typedef struct cu_lt_plan {
     int used;
+    uint64_t last_use; /* cu_state.plan_clock when last returned */
+    int no_algo;       /* cuBLASLt has no algorithm for the shape: the GEMV computes it */
     int64_t m, n, k;
     uint32_t align; /* the least alignment of the four pointers the algorithm was chosen for */
     cudaDataType_t ab_type;
@@ -56,20 +62,38 @@ typedef struct cu_state {
     size_t mem_size;
     cu_arena arena;         /* tensors */
     unsigned int *flags;    /* device word of CU_FLAG_* */
+    /* Device u64 beside flags: the sample op's FP64 weight evaluations, counted while count_fp64 is
+     * set (bk_cuda_sample_fp64, the benchmarks); NULL to the kernel otherwise. */
+    unsigned long long *fp64_evals;
+    int count_fp64;
     void *lt_ws;            /* cuBLASLt workspace */
     size_t lt_ws_size;
     void *scratch;          /* op scratch: bf16 activations for GEMMs, split-attention partials */
     size_t scratch_size;
     cu_lt_plan plans[CU_LT_PLANS];
-    int next_plan;
+    uint64_t plan_clock;
+    uint64_t plan_heuristics; /* heuristic calls so far (tests: none while capturing) */
+    uint64_t lt_fallbacks;    /* shapes cuBLASLt had no algorithm for (GEMV fallback) */
     int capturing;      /* between bk_cuda_capture_begin and _end */
     int capture_failed; /* an op failed while capturing: the graph would be incomplete */
     char err[512];
 } cu_state;
 
+/* The current device is per host thread, and ops are launched from the engine's thread, not the one
+ * that created the backend: a kernel launched into another device's stream fails. Every op gets its
+ * state through cu_st, so every launching thread is bound here (cudaGetDevice is a host-side read).
+ */
+static inline void cu_bind(const cu_state *st)
+{
+    int d = -1;
+    if (st && (cudaGetDevice(&d) != cudaSuccess || d != st->device)) cudaSetDevice(st->device);
+}
+
 static inline cu_state *cu_st(bk_backend *be)
 {
-    return (cu_state *)be;
+    cu_state *st = (cu_state *)be;
+    cu_bind(st);
+    return st;
 }
 
 /* Writes "cuda <message>" into the backend's error buffer; returns -1. */

@@ -133,6 +133,16 @@ static void plan_destroy(cu_lt_plan *p)
     p->used = 0;
 }
 
+extern "C" unsigned long long bk_cuda_lt_heuristics(const bk_backend *be)
+{
+    return (unsigned long long)((const cu_state *)be)->plan_heuristics;
+}
+
+extern "C" unsigned long long bk_cuda_lt_fallbacks(const bk_backend *be)
+{
+    return (unsigned long long)((const cu_state *)be)->lt_fallbacks;
+}
+
 extern "C" void cu_matmul_release(cu_state *st)
 {
     for (int i = 0; i < CU_LT_PLANS; i++) plan_destroy(&st->plans[i]);
@@ -151,15 +161,34 @@ static cu_lt_plan *plan_get(cu_state *st, int64_t m, int64_t n, int64_t k, cudaD
                             uint32_t align, int *unsupported)
 {
     *unsupported = 0;
+    cu_lt_plan *lru = &st->plans[0];
     for (int i = 0; i < CU_LT_PLANS; i++) {
         cu_lt_plan *p = &st->plans[i];
         if (p->used && p->m == m && p->n == n && p->k == k && p->ab_type == ab &&
-            p->align == align)
+            p->align == align) {
+            p->last_use = ++st->plan_clock;
+            if (p->no_algo) { /* remembered: the GEMV fallback, no second heuristic call */
+                *unsupported = 1;
+                return NULL;
+            }
             return p;
+        }
+        if (lru->used && (!p->used || p->last_use < lru->last_use)) lru = p;
     }
-    cu_lt_plan *p = &st->plans[st->next_plan];
-    st->next_plan = (st->next_plan + 1) % CU_LT_PLANS;
+    /* Whether cuBLASLt's heuristic may run during stream capture is not documented: a recording
+     * needs every plan cached by an uncaptured run first (step_graphs runs the step eagerly right
+     * before recording it), and a missing one fails the recording instead. */
+    if (st->capturing) {
+        cu_fail(st,
+                "matmul: no cuBLASLt plan cached for %lld x %lld x %lld before graph capture "
+                "(run the step uncaptured first)",
+                (long long)m, (long long)n, (long long)k);
+        return NULL;
+    }
+    cu_lt_plan *p = lru;
     plan_destroy(p);
+    p->last_use = ++st->plan_clock;
+    st->plan_heuristics++;
     if (cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) {
         cu_fail(st, "matmul: cublasLtMatmulDescCreate failed");
         return NULL;
@@ -195,10 +224,12 @@ static cu_lt_plan *plan_get(cu_state *st, int64_t m, int64_t n, int64_t k, cudaD
                                                       &res, &count);
     cublasLtMatmulPreferenceDestroy(pref);
     if (s != CUBLAS_STATUS_SUCCESS || count == 0) {
-        plan_destroy(p);
+        p->no_algo = 1;
+        st->lt_fallbacks++;
         *unsupported = 1;
         return NULL;
     }
+    p->no_algo = 0;
     p->algo = res.algo;
     return p;
 }

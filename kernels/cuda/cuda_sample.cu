@@ -52,8 +52,7 @@ __device__ __forceinline__ u64 block_max_u64(u64 v, u64 *slot)
     return v;
 }
 
-/* Sum over the block for u64 (exact in any order) and double (the logprobs' log-sum-exp, within
- * 1e-6 of the host's); every thread gets the result. */
+/* Sum over the block for u64 (exact in any order); every thread gets the result. */
 template <typename T> __device__ __forceinline__ T block_sum(T v, T *slot)
 {
     for (int o = 16; o > 0; o >>= 1)
@@ -67,6 +66,28 @@ template <typename T> __device__ __forceinline__ T block_sum(T v, T *slot)
     return v;
 }
 
+/* A double sum in a fixed order (each warp's shuffle tree, then the warps in index order by thread
+ * 0), so that a row's logprobs are bit-identical from run to run and between a graph and its eager
+ * run: atomicAdd on a double adds the warps in whatever order they arrive (review 2026-12-07,
+ * finding 7). red holds one double per warp. */
+__device__ __forceinline__ double block_sum_fixed(double v, double *red)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0;
+        for (unsigned w = 0; w < (blockDim.x + 31) / 32; w++)
+            t += red[w];
+        red[0] = t;
+    }
+    __syncthreads();
+    v = red[0];
+    __syncthreads();
+    return v;
+}
+
 /* A candidate's weight under the cuts so far (sm_cand_weight), and its key. */
 __device__ __forceinline__ u64 cand_weight(const sample_row &r, const sm_cut &c, int64_t i,
                                            u64 *key)
@@ -76,11 +97,18 @@ __device__ __forceinline__ u64 cand_weight(const sample_row &r, const sm_cut &c,
     return sm_cand_weight(&c, x, *key);
 }
 
+/* Whether sm_cand_weight reaches the FP64 exponential for this candidate (sm_weight's tests). */
+__device__ __forceinline__ int weight_uses_fp64(const sm_cut &c, float x, u64 key)
+{
+    if (key < c.floor || c.by_count || x == c.xmax || c.xmax != c.xmax) return 0;
+    return __dadd_rn((double)x, -(double)c.xmax) > -28.0;
+}
+
 /* sm_search with the histogram of each level built by the whole CTA and the digit picked by thread
  * 0 (the CPU op runs the same levels sequentially: sm_choose_radix). Returns the key found and its
  * cumulative weight. */
 __device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 target, u64 *hist,
-                                  sm_search *shared_s)
+                                  sm_search *shared_s, u64 *fp64)
 {
     sm_search s = {0, 0, 0};
     for (int shift = 56; shift >= 0; shift -= 8) {
@@ -88,9 +116,14 @@ __device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 targ
             hist[d] = 0;
         __syncthreads();
         for (int64_t i = threadIdx.x; i < r.V; i += blockDim.x) {
-            u64 key;
-            const u64 w = cand_weight(r, c, i, &key);
-            if (w && sm_search_match(&s, key, shift)) atomicAdd(&hist[(key >> shift) & 255], w);
+            /* The prefix test first: the FP64 weight only for keys still in the search (level 0:
+             * every candidate; below: the chosen bin). The same weights, so the same token. */
+            const float x = sm_temper(row_logit(r, i), c.temperature);
+            const u64 key = sm_key(x, (int32_t)i);
+            if (!sm_search_match(&s, key, shift)) continue;
+            if (fp64) *fp64 += (u64)weight_uses_fp64(c, x, key);
+            const u64 w = sm_cand_weight(&c, x, key);
+            if (w) atomicAdd(&hist[(key >> shift) & 255], w);
         }
         __syncthreads();
         if (threadIdx.x == 0) {
@@ -107,12 +140,14 @@ __device__ sm_search radix_search(const sample_row &r, const sm_cut &c, u64 targ
 __global__ void __launch_bounds__(SAMPLE_THREADS)
     sample_kernel(int32_t *out, float *logprobs, int32_t *top_ids, const float *logits,
                   const bk_sample_params *params, const float *bias, const int32_t *counts,
-                  const uint32_t *mask, int64_t V)
+                  const uint32_t *mask, int64_t V, unsigned long long *fp64_evals)
 {
+    u64 fp64_local = 0;
+    u64 *fp64 = fp64_evals ? &fp64_local : nullptr;
     __shared__ u64 hist[256];
     __shared__ sm_search shared_s;
     __shared__ u64 slot;
-    __shared__ double dslot;
+    __shared__ double dred[SAMPLE_THREADS / 32];
     const int64_t row = blockIdx.x;
     sample_row r;
     r.raw = logits + row * V;
@@ -149,25 +184,33 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
         c.xmax = sm_temper(row_logit(r, sm_key_index(c.kmax)), c.temperature);
         if (r.p.top_k > 0 && r.p.top_k < V) {
             c.by_count = 1;
-            c.floor = radix_search(r, c, (u64)r.p.top_k - 1, hist, &shared_s).prefix;
+            c.floor = radix_search(r, c, (u64)r.p.top_k - 1, hist, &shared_s, fp64).prefix;
             c.by_count = 0;
         }
         u64 total = 0;
         for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
             u64 key;
             total += cand_weight(r, c, i, &key);
+            if (fp64)
+                fp64_local +=
+                    (u64)weight_uses_fp64(c, sm_temper(row_logit(r, i), c.temperature), key);
         }
         total = block_sum(total, &slot);
         if (r.p.top_p < 1.0f) {
             const sm_search cut =
-                radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist, &shared_s);
+                radix_search(r, c, sm_top_p_limit(r.p.top_p, total) - 1, hist, &shared_s, fp64);
             c.floor = cut.prefix;
             total = cut.above + cut.last;
         }
         const u64 target = sm_draw_target(sm_uniform(r.p.seed, r.p.step), total);
-        tok = sm_key_index(radix_search(r, c, target, hist, &shared_s).prefix);
+        tok = sm_key_index(radix_search(r, c, target, hist, &shared_s, fp64).prefix);
     }
     if (threadIdx.x == 0) out[row] = tok;
+    if (fp64_evals) {
+        /* Every thread reaches this (the branches above are uniform per row). */
+        const u64 n = block_sum(fp64_local, &slot);
+        if (threadIdx.x == 0) atomicAdd(fp64_evals, (unsigned long long)n);
+    }
 
     if (!logprobs || r.p.num_logprobs < 0) return;
     /* Raw (masked) log-softmax: fp64 sums (another order than the host's: equal to ~1e-12). */
@@ -181,7 +224,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS)
     double sum = 0;
     for (int64_t i = threadIdx.x; i < V; i += blockDim.x)
         sum += exp((double)raw_logit(r, i) - max);
-    const double lse = max + log(block_sum(sum, &dslot));
+    const double lse = max + log(block_sum_fixed(sum, dred));
     float *lp = logprobs + row * (1 + BK_SAMPLE_MAX_TOP);
     int32_t *ti = top_ids + row * BK_SAMPLE_MAX_TOP;
     if (threadIdx.x == 0) lp[0] = (float)((double)raw_logit(r, tok) - lse);
@@ -232,12 +275,26 @@ extern "C" int cu_sample(bk_backend *be, bk_tensor *out, bk_tensor *logprobs, bk
         return cu_fail(st,
                        "sample: params data is not 8-byte aligned (bk_sample_params holds u64)");
     if (num_rows == 0) return 0;
-    CU_LAUNCH(num_rows, SAMPLE_THREADS, 0, st->stream, sample_kernel)(
-        (int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
-        top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
-        (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
-        counts ? (const int32_t *)counts->data : nullptr,
-        mask ? (const uint32_t *)mask->data : nullptr, V);
+    CU_LAUNCH(num_rows, SAMPLE_THREADS, 0, st->stream, sample_kernel)
+    ((int32_t *)out->data, logprobs ? (float *)logprobs->data : nullptr,
+     top_ids ? (int32_t *)top_ids->data : nullptr, (const float *)logits->data,
+     (const bk_sample_params *)params->data, bias ? (const float *)bias->data : nullptr,
+     counts ? (const int32_t *)counts->data : nullptr,
+     mask ? (const uint32_t *)mask->data : nullptr, V, st->count_fp64 ? st->fp64_evals : nullptr);
     CUDA_CHECK_LAUNCH(st);
+    return 0;
+}
+
+extern "C" int bk_cuda_sample_fp64(bk_backend *be, int on, unsigned long long *evals)
+{
+    cu_state *st = cu_st(be);
+    if (st->capturing) return cu_fail(st, "sample_fp64: refused while recording a graph");
+    unsigned long long n = 0;
+    CUDA_CHECK(st,
+               cudaMemcpyAsync(&n, st->fp64_evals, sizeof n, cudaMemcpyDeviceToHost, st->stream));
+    CUDA_CHECK(st, cudaStreamSynchronize(st->stream));
+    CUDA_CHECK(st, cudaMemsetAsync(st->fp64_evals, 0, sizeof n, st->stream));
+    st->count_fp64 = on;
+    if (evals) *evals = n;
     return 0;
 }

@@ -19,6 +19,20 @@ static int alloc_f32(model *m, bk_tensor *t, int64_t rows, int64_t cols, char *e
     return 0;
 }
 
+/* The activation workspace: f32 tensors residual, normed, qkv, q, attn, delta, gate_up, act (T rows)
+ * and rows, logits (R rows); one list for reserving and for sizing a memory share. */
+#define WS_TENSORS 10
+static void ws_shapes(const model_config *c, int64_t T, int64_t R, int64_t *rows, int64_t *cols)
+{
+    int64_t H = c->hidden_size, D = c->head_dim, I = c->intermediate_size;
+    int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
+    const int64_t c_[WS_TENSORS] = {H, H, qkv_dim, q_dim, q_dim, H, 2 * I, I, H, c->vocab_size};
+    for (int i = 0; i < WS_TENSORS; i++) {
+        rows[i] = i < 8 ? T : R;
+        cols[i] = c_[i];
+    }
+}
+
 int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows, char *err,
                             size_t errlen)
 {
@@ -35,22 +49,26 @@ int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows
                  max_tokens, max_logit_rows);
         return -1;
     }
-    int64_t T = max_tokens, H = c->hidden_size, D = c->head_dim, I = c->intermediate_size;
-    int64_t q_dim = (int64_t)c->num_q_heads * D, qkv_dim = q_dim + 2 * (int64_t)c->num_kv_heads * D;
     w->max_tokens = max_tokens;
     w->max_logit_rows = max_logit_rows;
-    if (alloc_f32(m, &w->residual, T, H, err, errlen) ||
-        alloc_f32(m, &w->normed, T, H, err, errlen) ||
-        alloc_f32(m, &w->qkv, T, qkv_dim, err, errlen) ||
-        alloc_f32(m, &w->q, T, q_dim, err, errlen) ||
-        alloc_f32(m, &w->attn, T, q_dim, err, errlen) ||
-        alloc_f32(m, &w->delta, T, H, err, errlen) ||
-        alloc_f32(m, &w->gate_up, T, 2 * I, err, errlen) ||
-        alloc_f32(m, &w->act, T, I, err, errlen) ||
-        alloc_f32(m, &w->rows, max_logit_rows, H, err, errlen) ||
-        alloc_f32(m, &w->logits, max_logit_rows, c->vocab_size, err, errlen))
-        return -1;
+    int64_t rows[WS_TENSORS], cols[WS_TENSORS];
+    ws_shapes(c, max_tokens, max_logit_rows, rows, cols);
+    bk_tensor *ts[WS_TENSORS] = {&w->residual, &w->normed, &w->qkv, &w->q,    &w->attn,
+                                 &w->delta,    &w->gate_up, &w->act, &w->rows, &w->logits};
+    for (int i = 0; i < WS_TENSORS; i++)
+        if (alloc_f32(m, ts[i], rows[i], cols[i], err, errlen)) return -1;
     return 0;
+}
+
+size_t model_workspace_bytes(const model_config *c, int32_t max_tokens, int32_t max_logit_rows,
+                             size_t align)
+{
+    int64_t rows[WS_TENSORS], cols[WS_TENSORS];
+    ws_shapes(c, max_tokens, max_logit_rows, rows, cols);
+    size_t total = 0;
+    for (int i = 0; i < WS_TENSORS; i++)
+        total += ((size_t)rows[i] * (size_t)cols[i] * sizeof(float) + align - 1) / align * align;
+    return total;
 }
 
 int model_reserve_kv(model *m, int32_t num_blocks, char *err, size_t errlen)

@@ -34,6 +34,15 @@ int model_reserve_workspace(model *m, int32_t max_tokens, int32_t max_logit_rows
                             size_t errlen);
 int model_reserve_kv(model *m, int32_t num_blocks, char *err, size_t errlen);
 
+/* Bytes model_reserve_workspace takes for these sizes, each tensor rounded up to `align`. */
+size_t model_workspace_bytes(const model_config *c, int32_t max_tokens, int32_t max_logit_rows,
+                             size_t align);
+/* Bytes model_load will put in the backend's memory for the safetensors checkpoint in dir (each
+ * tensor rounded up to `align`), computed from the files' headers without loading: the memory
+ * share check before anything loads. -1 with err set when dir has no safetensors checkpoint. */
+int model_weights_bytes(const char *dir, const model_config *c, size_t align, size_t *out,
+                        char *err, size_t errlen);
+
 /* Bytes of KV cache per token (all layers, K and V) in the backend's KV dtype. */
 size_t model_kv_bytes_per_token(const model *m, bk_dtype kv_dtype);
 

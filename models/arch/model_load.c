@@ -343,3 +343,37 @@ void model_free(model *m)
     if (m->ck) st_checkpoint_close(m->ck);
     free(m);
 }
+
+/* Whether model_load reads a tensor of this name (the rest of a checkpoint, e.g. layers past
+ * num_hidden_layers, stays unread). */
+static bool weight_loaded(const char *name, const model_config *c)
+{
+    if (!strcmp(name, "model.embed_tokens.weight") || !strcmp(name, "model.norm.weight"))
+        return true;
+    if (!strcmp(name, "lm_head.weight")) return !c->tie_word_embeddings;
+    int layer = -1, used = 0;
+    if (sscanf(name, "model.layers.%d.%n", &layer, &used) != 1 || used == 0) return false;
+    return layer >= 0 && layer < c->num_layers;
+}
+
+int model_weights_bytes(const char *dir, const model_config *c, size_t align, size_t *out,
+                        char *err, size_t errlen)
+{
+    *out = 0;
+    st_checkpoint *ck;
+    if (st_checkpoint_open(&ck, dir, err, errlen)) return -1;
+    size_t total = 0;
+    for (size_t i = 0; i < st_checkpoint_count(ck); i++) {
+        const st_tensor *t = st_checkpoint_tensor(ck, i);
+        if (!weight_loaded(t->name, c)) continue;
+        /* Vectors (norms, biases) become f32; matrices keep their dtype (load_vector_f32 and
+         * load_matrix / load_stacked). */
+        size_t bytes = t->ndim == 1 ? (size_t)t->shape[0] * sizeof(float) : (size_t)t->nbytes;
+        total += (bytes + align - 1) / align * align;
+    }
+    st_checkpoint_close(ck);
+    /* The RoPE inverse frequencies (load_rope). */
+    total += ((size_t)c->head_dim / 2 * sizeof(float) + align - 1) / align * align;
+    *out = total;
+    return 0;
+}

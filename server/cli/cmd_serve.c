@@ -111,6 +111,15 @@ static void serve_usage(FILE *f)
             "  --memory-budget BYTES       all memory the model may use: weights, KV cache, workspace\n"
             "                              (default: CPU no limit, CUDA --gpu-memory-utilization)\n"
             "                              [BERTH_MEMORY_BUDGET]\n"
+            "  --memory-mib N              this worker's hard memory share in MiB: weights, KV cache and\n"
+            "                              every workspace are carved from it and never exceed it; the\n"
+            "                              KV cache gets what the rest leaves; a model that does not fit\n"
+            "                              refuses to start with the numbers. Takes precedence over\n"
+            "                              --gpu-memory-utilization and --cpu-kv-cache-fraction\n"
+            "                              (docs/components.md, \"Memory shares\") [BERTH_MEMORY_MIB]\n"
+            "  --mps                       CUDA under NVIDIA MPS: sets CUDA_MPS_PINNED_DEVICE_MEM_LIMIT\n"
+            "                              to the --memory-mib share so the driver enforces it too\n"
+            "                              [BERTH_MPS=1]\n"
             "  --gpu-memory-utilization F  CUDA without --memory-budget: the share of the device's\n"
             "                              total memory berth takes, as vLLM's (default 0.9; the\n"
             "                              default shrinks to fit what other processes leave free, an\n"
@@ -184,12 +193,55 @@ static const char *env(const char *name)
     return v && *v ? v : NULL;
 }
 
+/* --memory-mib: the share becomes the backend's whole budget and wins over the fractions that
+ * would otherwise size it (docs/components.md, "Memory shares"). */
+static int apply_memory_share(serve_args *a, long long mib, bool budget_given, bool mps)
+{
+    if (budget_given) {
+        fprintf(stderr, "berth serve: --memory-mib and --memory-budget both give the backend's "
+                        "memory: give one\n");
+        return -1;
+    }
+    size_t share = (size_t)mib << 20;
+    if (a->backend.gpu_memory_utilization || a->opts.cpu_kv_fraction) {
+        fprintf(stderr, "berth serve: --memory-mib %lld takes precedence: %s ignored\n", mib,
+                a->backend.gpu_memory_utilization ? "--gpu-memory-utilization"
+                                                  : "--cpu-kv-cache-fraction");
+        a->backend.gpu_memory_utilization = 0;
+        a->opts.cpu_kv_fraction = 0;
+    }
+    a->backend.memory_budget = share;
+    a->opts.memory_share = share;
+    if (!mps) return 0;
+    if (a->backend.name && !strcmp(a->backend.name, "cpu")) {
+        fprintf(stderr, "berth serve: --mps applies to the cuda backend, not --backend cpu\n");
+        return -1;
+    }
+    /* Read by the driver when this process creates its CUDA context, so set before bk_create. An
+     * operator's own value is kept (it may name devices by UUID). */
+    const char *have = getenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT");
+    if (have && *have) {
+        fprintf(stderr, "berth serve: --mps: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s kept as set\n",
+                have);
+        return 0;
+    }
+    char limit[64];
+    snprintf(limit, sizeof limit, "%d=%lldM", a->backend.device, mib);
+    if (setenv("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", limit, 1)) {
+        fprintf(stderr, "berth serve: --mps: cannot set CUDA_MPS_PINNED_DEVICE_MEM_LIMIT\n");
+        return -1;
+    }
+    fprintf(stderr, "berth serve: --mps: CUDA_MPS_PINNED_DEVICE_MEM_LIMIT=%s\n", limit);
+    return 0;
+}
+
 static int parse_serve_args(int argc, char **argv, serve_args *a)
 {
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE,
+           O_MIB, O_MPS };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -222,6 +274,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"memory-budget", required_argument, 0, O_BUDGET},
         {"gpu-memory-utilization", required_argument, 0, O_GPUUTIL},
         {"cpu-kv-cache-fraction", required_argument, 0, O_CPUKV},
+        {"memory-mib", required_argument, 0, O_MIB},
+        {"mps", no_argument, 0, O_MPS},
         {"auth-key-store", required_argument, 0, O_KEYSTORE},
         {"auth-region", required_argument, 0, O_REGION},
         {"auth-accept-bedrock", no_argument, 0, O_BEDROCK},
@@ -283,6 +337,12 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     }
     if (env("BERTH_API_KEY")) a->api_keys[a->n_api_keys++] = env("BERTH_API_KEY");
     a->api_keys_file = env("BERTH_API_KEYS_FILE");
+    long long memory_mib = 0;
+    if (env("BERTH_MEMORY_MIB") &&
+        parse_num("BERTH_MEMORY_MIB", env("BERTH_MEMORY_MIB"), 32, 1ll << 30, &memory_mib))
+        return -1;
+    bool mps = env("BERTH_MPS") && !strcmp(env("BERTH_MPS"), "1");
+    bool budget_given = a->backend.memory_budget != 0;
     const char *tool_parser = env("BERTH_TOOL_CALL_PARSER");
     int c;
     optind = 1;
@@ -321,7 +381,9 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
-        case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
+        case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; budget_given = true; break;
+        case O_MIB: if (parse_num("--memory-mib", optarg, 32, 1ll << 30, &memory_mib)) return -1; break;
+        case O_MPS: mps = true; break;
         case O_GPUUTIL: if (parse_fraction("--gpu-memory-utilization", optarg, &a->backend.gpu_memory_utilization)) return -1; break;
         case O_CPUKV: if (parse_fraction("--cpu-kv-cache-fraction", optarg, &a->opts.cpu_kv_fraction)) return -1; break;
         case O_KEYSTORE: a->auth_key_store = optarg; break;
@@ -368,6 +430,13 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         }
         a->opts.tool_call_parser_given = true;
     }
+    if (memory_mib && apply_memory_share(a, memory_mib, budget_given, mps)) return -1;
+    if (!memory_mib && mps) {
+        fprintf(stderr, "berth serve: --mps needs --memory-mib: the MPS limit is the share\n");
+        return -1;
+    }
+    /* --memory-budget is a share in bytes: the same checks. */
+    a->opts.memory_share = a->backend.memory_budget;
     if (a->backend.memory_budget && a->backend.gpu_memory_utilization) {
         fprintf(stderr, "berth serve: --memory-budget and --gpu-memory-utilization both size the "
                         "CUDA backend's memory: give one\n");

@@ -327,6 +327,17 @@ void engine_get_stats(engine *e, engine_stats *out)
 
 /* ---- the engine thread ---- */
 
+/* The backend's memory accounting into the stats; call with the lock held, from the thread that
+ * allocates (start, then the engine thread). */
+static void snapshot_memory(engine *e)
+{
+    bk_memory_stats ms = {0};
+    if (e->be->ops->memory_stats) e->be->ops->memory_stats(e->be, &ms);
+    e->stats.memory_budget_bytes = ms.budget;
+    e->stats.memory_in_use_bytes = ms.in_use;
+    e->stats.memory_peak_bytes = ms.peak;
+}
+
 /* Blocks held by sequences (the graphs' trash block is not one of them). */
 static int32_t blocks_used(const engine *e)
 {
@@ -436,6 +447,7 @@ static void publish(engine *e, engine_request **sched, int32_t n)
     e->stats.waiting = e->waiting.count;
     e->stats.kv_blocks_used = blocks_used(e);
     e->stats.steps_total++;
+    snapshot_memory(e); /* the engine thread is the only one allocating after start */
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -578,6 +590,9 @@ static int plan_kv(engine *e, engine_config *cfg, bool len_given, char *err, siz
     size_t left = e->be->ops->bytes_free ? e->be->ops->bytes_free(e->be) : SIZE_MAX;
     size_t batch = step_batch_device_bytes(cfg->max_batched_tokens, cfg->max_num_seqs,
                                            kvb_blocks_for(cfg->max_model_len), ENGINE_ALLOC_ALIGN);
+    /* The sample op's own scratch (the CPU's, charged at its first call) comes after the cache. */
+    if (!e->sampler.on_host && e->be->ops->sample_workspace_bytes)
+        batch += e->be->ops->sample_workspace_bytes(e->be, e->vocab);
     left = left > batch ? left - batch : 0;
     size_t memory = cfg->kv_cache_bytes;
     if (memory == SIZE_MAX) {
@@ -668,6 +683,7 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         goto fail;
     }
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
+    snapshot_memory(e);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->drained, NULL);

@@ -119,6 +119,8 @@ typedef struct engine_stats {
     uint64_t constrained_steps_total; /* steps with at least one constrained row */
     uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
     uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */
+    /* The backend's memory (bk_memory_stats) as of the last step: budget 0 = no limit. */
+    size_t memory_budget_bytes, memory_in_use_bytes, memory_peak_bytes;
 } engine_stats;
 
 typedef struct engine engine;

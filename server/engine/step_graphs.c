@@ -97,6 +97,10 @@ int step_graphs_run(step_graphs *g, model *m, const bk_batch *batch, step_sample
                       : (s->use_bias ? 1 : 0) + (s->use_counts ? 2 : 0) + (s->use_logprobs ? 4 : 0);
     step_graph_slot *slot = &g->slots[b * VARIANTS + variant];
     if (slot->state == SLOT_SEEN) {
+        /* This very step runs uncaptured first, so that every plan its ops need (cuBLASLt's) is
+         * cached right before the capture, however many other shapes went by since the bucket was
+         * first seen; that run is the step's result, and the graph serves the next ones. */
+        if (eager(g, m, batch, s, logits, err, errlen)) return -1;
         char why[512];
         if (record(g, m, batch, s, &slot->graph, why, sizeof why) == 0) {
             slot->state = SLOT_RECORDED;
@@ -109,6 +113,8 @@ int step_graphs_run(step_graphs *g, model *m, const bk_batch *batch, step_sample
                         batch->num_seqs, why);
             g->failure_logged = true;
         }
+        g->logits = *logits;
+        return 0;
     }
     if (slot->state == SLOT_RECORDED) {
         if (g->be->ops->graph_launch(g->be, slot->graph)) {

@@ -33,6 +33,17 @@ static int alloc_rows(step_sampler *s, bk_tensor *t, bk_dtype dtype, char *err, 
     return 0;
 }
 
+size_t step_sampler_device_bytes(int32_t max_rows, int32_t vocab, size_t align)
+{
+    /* params, out, logprobs, top_ids, bias, counts, mask: as step_sampler_init allocates them. */
+    const size_t cols[] = {BK_SAMPLE_PARAM_WORDS, 1, 1 + BK_SAMPLE_MAX_TOP, BK_SAMPLE_MAX_TOP,
+                           (size_t)vocab, (size_t)vocab, (size_t)BK_SAMPLE_MASK_WORDS(vocab)};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        total += ((size_t)max_rows * cols[i] * 4 + align - 1) / align * align;
+    return total;
+}
+
 int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab,
                       bool on_host, char *err, size_t errlen)
 {

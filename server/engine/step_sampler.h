@@ -59,6 +59,9 @@ typedef struct step_sampler {
 int step_sampler_init(step_sampler *s, bk_backend *be, int32_t max_rows, int32_t vocab,
                       bool on_host, char *err, size_t errlen);
 void step_sampler_free(step_sampler *s);
+/* Device bytes step_sampler_init allocates when sampling on the device, each tensor rounded up to
+ * `align` (the memory share check before anything loads). */
+size_t step_sampler_device_bytes(int32_t max_rows, int32_t vocab, size_t align);
 
 /* Before the forward: uploads params for rows [0, num_rows) and the bias / counts rows they need.
  * padded_rows >= num_rows: rows past num_rows are greedy idle rows whose tokens nobody reads (a

@@ -150,6 +150,17 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         (unsigned long long)st->graph_steps_total, model_id,
         (unsigned long long)st->constrained_steps_total, model_id,
         (double)st->mask_wait_ns_total / 1e9, model_id, (double)st->mask_compute_ns_total / 1e9);
+    put(&t,
+        "# HELP berth_kv_cache_tokens Tokens the KV cache holds (its blocks times the block size).\n"
+        "# TYPE berth_kv_cache_tokens gauge\nberth_kv_cache_tokens{model_name=\"%s\"} %lld\n"
+        "# HELP berth_memory_share_bytes The backend's memory budget (--memory-mib); 0 = no limit.\n"
+        "# TYPE berth_memory_share_bytes gauge\nberth_memory_share_bytes{model_name=\"%s\"} %zu\n"
+        "# HELP berth_memory_in_use_bytes Backend memory held: weights, KV cache, workspace.\n"
+        "# TYPE berth_memory_in_use_bytes gauge\nberth_memory_in_use_bytes{model_name=\"%s\"} %zu\n"
+        "# HELP berth_memory_peak_bytes The most backend memory held since start.\n"
+        "# TYPE berth_memory_peak_bytes gauge\nberth_memory_peak_bytes{model_name=\"%s\"} %zu\n",
+        model_id, (long long)st->kv_blocks_total * BK_KV_BLOCK, model_id, st->memory_budget_bytes,
+        model_id, st->memory_in_use_bytes, model_id, st->memory_peak_bytes);
     histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &m->ttft, model_id);
     histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &m->itl, model_id);
     histogram(&t, "berth_e2e_request_latency_seconds", "Request latency, receipt to last token.",

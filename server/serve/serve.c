@@ -7,7 +7,11 @@
 #include "server/serve/constraint.h"
 
 #include "models/source/model_source.h"
+#include "server/engine/kv_blocks.h"
 #include "server/engine/kv_budget.h"
+#include "server/engine/memory_share.h"
+#include "server/engine/step_batch.h"
+#include "server/engine/step_sampler.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -75,6 +79,73 @@ static int choose_kv_memory(serve_ctx *s, bk_backend *be, char *err, size_t errl
     return 0;
 }
 
+/* Allocations in a backend are rounded up to at most this many bytes (CUDA: CU_ARENA_ALIGN). */
+#define SHARE_ALIGN 256
+
+/* What the model needs inside its memory share besides its weights, from the engine's settings as
+ * engine_start will resolve them (docs/components.md, "Memory shares"). */
+static void share_need(const serve_ctx *s, bk_backend *be, const model_config *mc, size_t weights,
+                       memshare_need *need)
+{
+    engine_config ec = s->engine_cfg;
+    bool len_given = ec.max_model_len > 0;
+    if (ec.num_kv_blocks <= 0 && !ec.kv_cache_bytes)
+        ec.kv_cache_bytes = s->opts.kv_cache_bytes ? s->opts.kv_cache_bytes : SIZE_MAX;
+    engine_config_defaults(&ec, mc);
+    bk_memory_stats ms = {0};
+    if (be->ops->memory_stats) be->ops->memory_stats(be, &ms);
+    int32_t T = ec.max_batched_tokens, S = ec.max_num_seqs, V = mc->vocab_size;
+    size_t ws = ms.fixed + model_workspace_bytes(mc, T, S, SHARE_ALIGN) +
+                step_batch_device_bytes(T, S, kvb_blocks_for(ec.max_model_len), SHARE_ALIGN);
+    if (!ec.host_sampling && be->ops->sample && V <= BK_SAMPLE_MAX_VOCAB) {
+        ws += step_sampler_device_bytes(S, V, SHARE_ALIGN);
+        if (be->ops->sample_workspace_bytes) ws += be->ops->sample_workspace_bytes(be, V);
+    }
+    size_t per_token = (size_t)mc->num_layers * 2 * (size_t)mc->num_kv_heads *
+                       (size_t)mc->head_dim * bk_dtype_size(be->kv_dtype);
+    int64_t blocks = ec.num_kv_blocks > 0 ? ec.num_kv_blocks
+                     : len_given          ? kvb_blocks_for(ec.max_model_len)
+                                          : 1;
+    if (ec.cuda_graphs >= 0 && be->ops->graph_capture_begin) blocks++; /* the trash block */
+    size_t kv = (size_t)blocks * BK_KV_BLOCK * per_token;
+    *need = (memshare_need){.weights = weights,
+                            .workspace = ws,
+                            .min_kv = kv + (size_t)mc->num_layers * 2 * SHARE_ALIGN};
+}
+
+/* Before the weights load (a safetensors checkpoint: their size from the file headers), so that a
+ * model that cannot fit refuses at once; GGUF weights are only known once dequantized. */
+static int share_precheck(const serve_ctx *s, bk_backend *be, const char *dir, char *err,
+                          size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%.4096s/config.json", dir);
+    model_config mc;
+    size_t weights;
+    if (model_config_load(&mc, path, err, errlen) ||
+        model_weights_bytes(dir, &mc, SHARE_ALIGN, &weights, err, errlen))
+        return -1;
+    memshare_need need;
+    share_need(s, be, &mc, weights, &need);
+    return memshare_fit(&need, s->opts.memory_share, err, errlen);
+}
+
+/* Once loaded, with the weights as the backend holds them; logs how the share is spent. */
+static int share_check_loaded(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
+{
+    bk_memory_stats ms = {0};
+    if (be->ops->memory_stats) be->ops->memory_stats(be, &ms);
+    memshare_need need;
+    share_need(s, be, s->cfg, ms.in_use - ms.fixed, &need);
+    if (memshare_fit(&need, s->opts.memory_share, err, errlen)) return -1;
+    fprintf(stderr,
+            "berth serve: memory share %.1f MiB: weights %.1f MiB, workspace %.1f MiB, the KV "
+            "cache gets the rest (at least %.1f MiB)\n",
+            (double)s->opts.memory_share / MEMSHARE_MIB, (double)need.weights / MEMSHARE_MIB,
+            (double)need.workspace / MEMSHARE_MIB, (double)need.min_kv / MEMSHARE_MIB);
+    return 0;
+}
+
 void serve_set_identity(serve_ctx *s)
 {
     const char *from = s->opts.model_dir;
@@ -134,8 +205,10 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
                                                     : op_tool_format_detect(tmpl, &why);
     fprintf(stderr, "berth serve: tool-call parser %s (%s)\n", op_tool_format_name(s->tool_format),
             why);
+    if (s->opts.memory_share && !gguf && share_precheck(s, be, dir, err, errlen)) return -1;
     if (model_load(&s->m, dir, be, err, errlen)) return -1;
     s->cfg = model_get_config(s->m);
+    if (s->opts.memory_share && share_check_loaded(s, be, err, errlen)) return -1;
     s->gen = model_get_generation_config(s->m);
     if (tok_vocab_size(s->tok) > s->cfg->vocab_size) {
         snprintf(err, errlen, "%s: the tokenizer has %d tokens but the model's vocab_size is %d", dir,

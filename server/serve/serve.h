@@ -27,6 +27,9 @@ typedef struct serve_options {
      * CPU with a memory budget), else cpu_kv_fraction of MemAvailable (kv_budget_cpu_share). */
     size_t kv_cache_bytes;
     double cpu_kv_fraction; /* 0 = KV_BUDGET_CPU_FRACTION */
+    /* --memory-mib in bytes (0 = none): the backend's budget, already given to it at create; here
+     * the model is checked against it before and after its weights load (memory_share.h). */
+    size_t memory_share;
     bool tool_call_parser_given;   /* else the format is detected from the chat template */
     op_tool_format tool_call_parser;
     const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */

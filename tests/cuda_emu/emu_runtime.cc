@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "emu_sched.h"
 
 struct CUstream_st {
+    int device; /* the current device of the thread that created it */
     unsigned int flags;
     bool capturing, invalidated;
     cudaStreamCaptureMode mode;
@@ -150,6 +152,10 @@ void launch(const site &where, dim3 grid, dim3 block, size_t smem, cudaStream_t 
         const size_t limit = it != smem_limits.end() && it->second > SMEM_DEFAULT ? (size_t)it->second
                                                                                   : SMEM_DEFAULT;
         if (smem > limit) e = cudaErrorInvalidValue;
+        /* A kernel goes to a stream of the launching thread's current device (Programming Guide,
+         * "Stream and event behavior"). */
+        if (stream && streams.count(stream) && stream->device != current_device)
+            e = cudaErrorInvalidResourceHandle;
     }
     if (e != cudaSuccess) {
         if (stream && streams.count(stream) && stream->capturing) stream->invalidated = true;
@@ -179,6 +185,8 @@ static const struct {
     {cudaErrorInvalidDevicePointer, "cudaErrorInvalidDevicePointer", "invalid device pointer"},
     {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection", "invalid copy direction for memcpy"},
     {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver", "CUDA driver version is insufficient for CUDA runtime version"},
+    {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the present state"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
@@ -222,10 +230,29 @@ cudaError_t cudaPeekAtLastError(void)
 
 /* ---- device ---------------------------------------------------------------------------------- */
 
+/* BERTH_EMU_DEVICES=N emulates N identical devices (default 1) sharing one memory, so that the
+ * per-thread current device and a stream's device can be checked as a GPU checks them. */
+static int device_count(void)
+{
+    const char *v = getenv("BERTH_EMU_DEVICES");
+    int n = v ? atoi(v) : 1;
+    return n >= 1 && n <= 16 ? n : 1;
+}
+
 cudaError_t cudaGetDeviceCount(int *count)
 {
     if (!count) return fail(cudaErrorInvalidValue);
-    *count = 1;
+    /* BERTH_EMU_INIT_ERROR=1: start-up fails as with a driver older than the runtime. */
+    if (getenv("BERTH_EMU_INIT_ERROR")) return fail(cudaErrorInsufficientDriver);
+    *count = device_count();
+    return cudaSuccess;
+}
+
+/* The driver a CUDA 13 build needs; with BERTH_EMU_INIT_ERROR an older one (12.4). */
+cudaError_t cudaDriverGetVersion(int *version)
+{
+    if (!version) return fail(cudaErrorInvalidValue);
+    *version = getenv("BERTH_EMU_INIT_ERROR") ? 12040 : 13000;
     return cudaSuccess;
 }
 
@@ -238,7 +265,7 @@ cudaError_t cudaGetDevice(int *device)
 
 cudaError_t cudaSetDevice(int device)
 {
-    if (device != 0) return fail(cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return fail(cudaErrorInvalidDevice);
     current_device = device;
     return cudaSuccess;
 }
@@ -246,7 +273,7 @@ cudaError_t cudaSetDevice(int device)
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device)
 {
     if (!value) return fail(cudaErrorInvalidValue);
-    if (device != 0) return fail(cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return fail(cudaErrorInvalidDevice);
     switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
     case cudaDevAttrMaxSharedMemoryPerBlock: *value = SMEM_DEFAULT; break;
@@ -371,6 +398,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags)
     if (!stream || flags > cudaStreamNonBlocking) return fail(cudaErrorInvalidValue);
     std::lock_guard<std::recursive_mutex> lock(big_lock);
     CUstream_st *s = new CUstream_st{};
+    s->device = current_device;
     s->flags = flags;
     streams.insert(s);
     *stream = s;

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (bk_cuda_device_count() == 0) {
-        fprintf(stderr, "bench_cuda: no CUDA device\n");
+        fprintf(stderr, "bench_cuda: no CUDA device %s\n", bk_cuda_init_error());
         return 77;
     }
     struct cudaDeviceProp prop;
@@ -196,6 +196,8 @@ int main(int argc, char **argv)
     free(wh);
     free(xh);
     bench_prefill_attention(out, be, peak);
+    fprintf(out, "\ncuBLASLt: %llu plans made, %llu shapes without an algorithm (GEMV fallback)\n",
+            bk_cuda_lt_heuristics(be), bk_cuda_lt_fallbacks(be));
     be->ops->destroy(be);
     if (out != stdout) fclose(out);
     return 0;

@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     if (argc > 3) ctx = atoi(argv[3]);
     if (ctx < 16 || ctx > 32768) die("CTX", "expected 16 .. 32768");
     if (bk_cuda_device_count() == 0) {
-        fprintf(stderr, "bench_model: no CUDA device\n");
+        fprintf(stderr, "bench_model: no CUDA device %s\n", bk_cuda_init_error());
         return 77;
     }
     FILE *out = fopen(argv[2], "w");

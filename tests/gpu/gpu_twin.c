@@ -15,6 +15,10 @@ bk_backend *twin_cpu, *twin_gpu;
 int twin_start(size_t gpu_budget)
 {
     if (bk_cuda_device_count() == 0) {
+        if (bk_cuda_init_error()[0]) {
+            printf("FAILED: %s\n", bk_cuda_init_error());
+            exit(1);
+        }
         printf("SKIPPED: no CUDA device\n");
         exit(77);
     }

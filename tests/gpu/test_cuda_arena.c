@@ -14,7 +14,7 @@ static void test_alloc_free_coalesce(void)
     CHECK(a.capacity == 10 * A); /* the ragged tail is never handed out */
     size_t x = cu_arena_alloc(&a, 1), y = cu_arena_alloc(&a, A + 1), z = cu_arena_alloc(&a, 3 * A);
     CHECK(x == 0 && y == A && z == 3 * A);
-    CHECK(a.used == 6 * A);
+    CHECK(a.used == 6 * A && a.peak == 6 * A);
     CHECK(cu_arena_alloc(&a, 5 * A) == (size_t)-1); /* 4 * A left */
     CHECK(cu_arena_largest_free(&a) == 4 * A);
     CHECK(cu_arena_free(&a, y, A + 1) == 0);
@@ -26,6 +26,7 @@ static void test_alloc_free_coalesce(void)
     CHECK(a.nfree == 2 && a.free[0].off == 0 && a.free[0].size == 3 * A);
     CHECK(cu_arena_free(&a, z, 3 * A) == 0); /* joins both neighbours */
     CHECK(a.nfree == 1 && a.free[0].size == 10 * A && a.used == 0);
+    CHECK(a.peak == 6 * A); /* the high-water mark of a memory share stays */
     CHECK(cu_arena_free(&a, 11 * A, 1) == -1); /* outside */
     CHECK(cu_arena_free(&a, 3, 1) == -1);      /* misaligned */
     cu_arena_release(&a);

@@ -170,6 +170,10 @@ static void test_errors(gm_runner *r)
 int main(void)
 {
     if (bk_cuda_device_count() == 0) {
+        if (bk_cuda_init_error()[0]) {
+            printf("FAILED: %s\n", bk_cuda_init_error());
+            return 1;
+        }
         printf("SKIPPED: no CUDA device\n");
         return 77;
     }

@@ -308,6 +308,10 @@ static void test_generation(const ref_fixture *f)
 int main(void)
 {
     if (bk_cuda_device_count() == 0) {
+        if (bk_cuda_init_error()[0]) {
+            printf("FAILED: %s\n", bk_cuda_init_error());
+            return 1;
+        }
         printf("SKIPPED: no CUDA device\n");
         return 77;
     }

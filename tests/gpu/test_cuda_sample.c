@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/cuda/cuda_backend.h"
 #include "tests/gpu/gpu_twin.h"
 #include "tests/support/test_support.h"
 
@@ -194,6 +195,94 @@ static void compare(const sample_inputs *in)
     free(neg);
 }
 
+/* The sample op's FP64 work per row (review 2026-12-07, finding 2): with the prefix test before the
+ * weight, a radix search evaluates every candidate's FP64 weight at its first level only, so a row
+ * with top-p on and top-k off costs about three full passes (the total, then level 0 of the top-p
+ * and of the draw search), not seventeen. The tokens are checked against the CPU twin by compare().
+ */
+static void check_fp64_work(void)
+{
+    const int32_t R = 2, V = 151936;
+    int case_idx = 0;
+    sample_inputs in;
+    make_inputs(&in, R, V, &case_idx);
+    for (int32_t r = 0; r < R; r++) {
+        float *l = in.logits + (size_t)r * V;
+        for (int32_t i = 0; i < V; i++) /* every candidate within the FP64 range */
+            l[i] = (float)((i * 7919) % 1200) / 100.0f - 6.0f;
+        in.params[r] = (bk_sample_params){.seed = 7 + (uint64_t)r,
+                                          .temperature = 0.7f,
+                                          .top_p = 0.8f,
+                                          .repetition_penalty = 1.0f,
+                                          .num_logprobs = -1};
+    }
+    bk_backend *g = twin_gpu;
+    bk_tensor logits, params, out;
+    unsigned long long evals = 0;
+    if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "fp64 count") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS),
+                "fp64 count") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "fp64 count") &&
+        twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "fp64 count") &&
+        twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "fp64 count")) {
+        CHECK(bk_cuda_sample_fp64(g, 1, NULL) == 0);
+        CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
+        CHECK(bk_cuda_sample_fp64(g, 0, &evals) == 0);
+        double per_row = (double)evals / R;
+        CHECKF(per_row >= 2.0 * V && per_row <= 3.5 * V,
+               "FP64 weight evaluations per row %.0f, expected about 3 x V = %d", per_row, 3 * V);
+        printf("sample V=%d top-p 0.8: %.0f FP64 weight evaluations per row (%.2f x V), %.1f M "
+               "double ops\n",
+               V, per_row, per_row / V, per_row * CU_SAMPLE_FP64_OPS / 1e6);
+        g->ops->tensor_free(g, &logits);
+        g->ops->tensor_free(g, &params);
+        g->ops->tensor_free(g, &out);
+    }
+    free_inputs(&in);
+}
+
+/* Logprobs are bit-identical from run to run (a fixed-order double sum; review 2026-12-07,
+ * finding 7). The emulator schedules warps in one order, so only a GPU can fail this. */
+static void check_logprobs_repeat(void)
+{
+    const int32_t R = 8, V = 151936;
+    int case_idx = 0;
+    sample_inputs in;
+    make_inputs(&in, R, V, &case_idx);
+    for (int32_t r = 0; r < R; r++)
+        in.params[r] = (bk_sample_params){.seed = 3 + (uint64_t)r,
+                                          .temperature = 0.9f,
+                                          .top_p = 1.0f,
+                                          .repetition_penalty = 1.0f,
+                                          .num_logprobs = 5};
+    bk_backend *g = twin_gpu;
+    bk_tensor logits, params, out, lp, ti;
+    static float a[8 * (1 + BK_SAMPLE_MAX_TOP)], b[8 * (1 + BK_SAMPLE_MAX_TOP)];
+    if (twin_ok(g, g->ops->tensor_alloc(g, &logits, BK_F32, R, V), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &params, BK_I32, R, BK_SAMPLE_PARAM_WORDS),
+                "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &out, BK_I32, 1, R), "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &lp, BK_F32, R, 1 + BK_SAMPLE_MAX_TOP),
+                "logprobs repeat") &&
+        twin_ok(g, g->ops->tensor_alloc(g, &ti, BK_I32, R, BK_SAMPLE_MAX_TOP), "logprobs repeat") &&
+        twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "logprobs repeat") &&
+        twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "logprobs repeat")) {
+        int differ = 0;
+        for (int it = 0; it < 20; it++) {
+            CHECK(g->ops->sample(g, &out, &lp, &ti, &logits, &params, NULL, NULL, NULL, R) == 0);
+            CHECK(g->ops->download_rows(g, &lp, R, it ? b : a) == 0);
+            differ += it && memcmp(a, b, sizeof a) != 0;
+        }
+        CHECKF(differ == 0, "logprobs differed between runs in %d of 19 repeats", differ);
+        g->ops->tensor_free(g, &logits);
+        g->ops->tensor_free(g, &params);
+        g->ops->tensor_free(g, &out);
+        g->ops->tensor_free(g, &lp);
+        g->ops->tensor_free(g, &ti);
+    }
+    free_inputs(&in);
+}
+
 /* A decode step's worth of rows at Qwen3's vocabulary, no logprobs: the op alone, synced by the
  * download of the ids. Informational. */
 static void time_decode_step(void)
@@ -218,7 +307,10 @@ static void time_decode_step(void)
         twin_ok(g, g->ops->upload_rows(g, &logits, 0, R, in.logits), "sample timing") &&
         twin_ok(g, g->ops->upload_rows(g, &params, 0, R, in.params), "sample timing")) {
         struct timespec t0, t1;
+        unsigned long long evals = 0;
+        CHECK(bk_cuda_sample_fp64(g, 1, NULL) == 0);
         CHECK(g->ops->sample(g, &out, NULL, NULL, &logits, &params, NULL, NULL, NULL, R) == 0);
+        CHECK(bk_cuda_sample_fp64(g, 0, &evals) == 0);
         CHECK(g->ops->download_rows(g, &out, 1, tok) == 0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int it = 0; it < 10; it++)
@@ -227,7 +319,9 @@ static void time_decode_step(void)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms =
             ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / 10;
-        printf("sample R=%d V=%d (top-p 0.8, half top-k 20): %.3f ms per call\n", R, V, ms);
+        printf("sample R=%d V=%d (top-p 0.8, half top-k 20): %.3f ms per call, %.1f M FP64 ops "
+               "per row (%.2f weight evaluations x V)\n",
+               R, V, ms, (double)evals / R * CU_SAMPLE_FP64_OPS / 1e6, (double)evals / R / V);
         g->ops->tensor_free(g, &logits);
         g->ops->tensor_free(g, &params);
         g->ops->tensor_free(g, &out);
@@ -249,6 +343,8 @@ int main(void)
         }
     /* The CPU emulator (tests/cuda_emu) runs this file too: its timing would mean nothing there and
      * take minutes, so it sets BERTH_GPU_TEST_NO_TIMING=1. */
+    check_fp64_work();
+    check_logprobs_repeat();
     const char *no_timing = getenv("BERTH_GPU_TEST_NO_TIMING");
     if (!no_timing || strcmp(no_timing, "1") != 0) time_decode_step();
     twin_stop();
