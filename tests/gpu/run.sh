@@ -14,7 +14,8 @@
 # when the machine has none), CMAKE_PREFIX_PATH and LD_LIBRARY_PATH at it.
 # Also the review's first checks (../shared/reviews/cuda-review-2026-12-07.md): driver >= 580,
 # --device N != 0 (two GPUs), compute-sanitizer memcheck/racecheck/synccheck on test_cuda_ops and
-# test_cuda_attention (BERTH_GPU_SANITIZE_S seconds each, default 90: up to 9 minutes more), graph
+# test_cuda_attention (BERTH_GPU_SANITIZE_S seconds each, default 30: up to 3 minutes more;
+# the device budget is 15 minutes a session, so raise it only on a machine of your own), graph
 # recordings that fell back, the sampler's time and FP64 work at 256 rows (ncu when present), the
 # cuBLASLt fallbacks (bench_cuda); and memory shares under MPS.
 # Environment: BERTH_GPU_BUILD (build folder, default build-gpu), BERTH_BENCH_MODEL (where the random
@@ -133,7 +134,7 @@ else
     echo "- --device N != 0 from a thread that did not create the backend (test_cuda_device): exit $rc" >>"$report"
 fi
 # 1. compute-sanitizer on the ops and attention tests (small shapes), one fault named per kernel.
-san_s=${BERTH_GPU_SANITIZE_S:-90}
+san_s=${BERTH_GPU_SANITIZE_S:-30}
 if command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck synccheck; do
         for t in test_cuda_ops test_cuda_attention; do
