@@ -13,6 +13,7 @@
 
 #include "kernels/backends.h"
 #include "server/cli/commands.h"
+#include "server/router/router.h"
 #include "server/serve/serve.h"
 #include "server/serve/serve_auth.h"
 
@@ -38,12 +39,17 @@ typedef struct serve_args {
     const char *api_keys[16];
     size_t n_api_keys;
     const char *api_keys_file;
+    const char *config_path;     /* --config: the router of an endpoint with inference components */
+    const char *unix_socket;     /* --unix-socket: a worker behind the router */
+    const char *per_model_flag;  /* the first per-model option given (an error with --config) */
 } serve_args;
 
 static void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: berth serve --model DIR [options]\n"
+            "       berth serve --config FILE [options]   (several inference components; see\n"
+            "                                             docs/components.md)\n"
             "\n"
             "Serves one model over the OpenAI API (/v1/chat/completions, /v1/completions,\n"
             "/v1/models), the same routes under /endpoints/{endpoint}/openai/v1/ and\n"
@@ -55,6 +61,12 @@ static void serve_usage(FILE *f)
             "                              or a llama.cpp .gguf file (or a directory holding one)\n"
             "                              [BERTH_MODEL; SageMaker: SM_MODEL_DIR, else /opt/ml/model\n"
             "                              when it holds a config.json]\n"
+            "  --config FILE               an endpoint with inference components (JSON; see\n"
+            "                              docs/components.md): a router process serves HTTP, TLS and\n"
+            "                              authentication and runs one worker per component copy;\n"
+            "                              per-model options then go in the file, not on the command line\n"
+            "  --unix-socket PATH          serve HTTP on this Unix socket instead of --host/--port (how\n"
+            "                              the router reaches its workers)\n"
             "  --host ADDR                 listen address (default 0.0.0.0) [BERTH_HOST]\n"
             "  --port N                    listen port (default 8080) [BERTH_PORT, SAGEMAKER_BIND_TO_PORT]\n"
             "  --served-model-name NAME    model id in responses and /v1/models (default: the\n"
@@ -174,7 +186,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_CONFIG, O_UNIX };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -211,6 +223,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"api-keys-file", required_argument, 0, O_APIKEYS},
         {"tool-call-parser", required_argument, 0, O_TOOLPARSER},
         {"test-scripted-outputs", required_argument, 0, O_SCRIPTED},
+        {"config", required_argument, 0, O_CONFIG},
+        {"unix-socket", required_argument, 0, O_UNIX},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -266,8 +280,18 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     const char *tool_parser = env("BERTH_TOOL_CALL_PARSER");
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    /* Options that size or shape one model: with --config each component's go in the file. */
+    static const int per_model[] = {'m', O_NAME, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM, O_WAIT,
+                                    O_TIMEOUT, O_THREADS, O_BACKEND, O_EAGER, O_DEVICE, O_BUDGET,
+                                    O_GPUUTIL, O_CPUKV, O_TOOLPARSER, O_SCRIPTED, O_UNIX};
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        for (size_t k = 0; k < sizeof per_model / sizeof per_model[0] && !a->per_model_flag; k++)
+            if (c == per_model[k]) a->per_model_flag = c == 'm' || li < 0 ? "model" : longopts[li].name;
+        li = -1;
         switch (c) {
+        case O_CONFIG: a->config_path = optarg; break;
+        case O_UNIX: a->unix_socket = optarg; break;
         case 'm': a->opts.model_dir = optarg; break;
         case O_HOST: a->host = optarg; break;
         case O_PORT: if (parse_num("--port", optarg, 0, 65535, &v)) return -1; a->port = (int)v; break;
@@ -328,10 +352,17 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         fprintf(stderr, "berth serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (!a->opts.model_dir && access("/opt/ml/model/config.json", R_OK) == 0)
+    if (a->config_path) {
+        if (a->per_model_flag) {
+            fprintf(stderr, "berth serve: --%s does not go with --config: give it per component in "
+                            "the configuration file (docs/components.md)\n", a->per_model_flag);
+            return -1;
+        }
+        a->opts.model_dir = NULL; /* BERTH_MODEL and SM_MODEL_DIR do not apply to an endpoint file */
+    } else if (!a->opts.model_dir && access("/opt/ml/model/config.json", R_OK) == 0)
         a->opts.model_dir = "/opt/ml/model"; /* where SageMaker puts the model data */
-    if (!a->opts.model_dir) {
-        fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL; SageMaker's "
+    if (!a->opts.model_dir && !a->config_path) {
+        fprintf(stderr, "berth serve: --model DIR (or --config FILE) is required (or BERTH_MODEL; SageMaker's "
                         "/opt/ml/model is used when it holds a config.json)\n");
         return -1;
     }
@@ -435,6 +466,80 @@ static void drain(serve_ctx *s, const sigset_t *sigs, int first, double timeout_
     fprintf(stderr, "berth serve: shutting down\n");
 }
 
+/* The memory shares must fit the machine before any worker loads. */
+static int check_shares(const cc_config *cfg, char *err, size_t errlen)
+{
+    bool cpu = !strcmp(cfg->backend, "cpu") || (strcmp(cfg->backend, "cuda") && !strstr(bk_available(), "cuda"));
+    /* CUDA (or auto in a CUDA build): the check against the device's capacity, less each worker's
+     * CUDA context, comes with the memory-share work that enforces memory_mib inside workers. */
+    if (!cpu) return 0;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return 0;
+    return cc_check_shares(cfg, (int64_t)pages * page >> 20, "this machine's physical memory", err, errlen);
+}
+
+/* berth serve --config: the router, its workers, and the same signals as one model. */
+static int run_router(const serve_args *a, auth_ctx *auth, const sigset_t *sigs)
+{
+    char err[1024] = "";
+    cc_config cfg;
+    if (cc_config_load(a->config_path, &cfg, err, sizeof err)) {
+        fprintf(stderr, "berth serve: --config %s\n", err);
+        return 2;
+    }
+    if (check_shares(&cfg, err, sizeof err)) {
+        fprintf(stderr, "berth serve: --config %s: %s\n", a->config_path, err);
+        cc_config_free(&cfg);
+        return 2;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "berth serve: cannot find the berth binary for the workers: /proc/self/exe: %s\n",
+                strerror(errno));
+        cc_config_free(&cfg);
+        return 1;
+    }
+    exe[n] = 0;
+    char endpoint[CC_NAME_MAX + 1], names[1200] = "";
+    snprintf(endpoint, sizeof endpoint, "%s", cfg.endpoint);
+    for (int i = 0; i < cfg.n_components; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s (%d cop%s)", i ? ", " : "",
+                 cfg.components[i].name, cfg.components[i].copies, cfg.components[i].copies == 1 ? "y" : "ies");
+    http_config hc = {.host = a->host, .port = a->port, .max_body_bytes = a->max_body_bytes,
+                      .keepalive_ms = a->keepalive_ms, .idle_timeout_s = a->idle_timeout_s,
+                      .tls_cert_path = a->tls_cert, .tls_key_path = a->tls_key};
+    serve_auth sa = {.auth = auth, .default_endpoint = endpoint, .metrics = NULL};
+    if (auth) {
+        hc.authorize = serve_auth_authorize;
+        hc.authorize_ctx = &sa;
+    }
+    router *rt = router_start(&cfg, &hc, exe, err, sizeof err);
+    if (!rt) {
+        fprintf(stderr, "berth serve: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "berth serve: router listening on %s://%s:%d, endpoint %s: %s\n",
+            a->tls_cert ? "https" : "http", a->host, router_port(rt), endpoint, names);
+    int sig = 0;
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP) reload_auth(auth, a->auth_key_store);
+    router_stop_accepting(rt);
+    fprintf(stderr, "berth serve: %s: refusing new requests, %d in flight (waiting at most %.0f s)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", router_in_flight(rt), a->shutdown_timeout_s);
+    double end = serve_now() + a->shutdown_timeout_s;
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (router_in_flight(rt) > 0 && serve_now() < end) {
+        int s2 = sigtimedwait(sigs, NULL, &tick);
+        if (s2 == SIGHUP) reload_auth(auth, a->auth_key_store);
+        else if (s2 == SIGINT || s2 == SIGTERM) break;
+    }
+    if (router_in_flight(rt) > 0)
+        fprintf(stderr, "berth serve: aborting %d requests still in flight\n", router_in_flight(rt));
+    fprintf(stderr, "berth serve: shutting down\n");
+    router_free(rt, 3);
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     serve_args a;
@@ -455,6 +560,11 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "berth serve: %s\n", err);
         return 1;
     }
+    if (a.config_path) {
+        int rrc = run_router(&a, auth, &sigs);
+        auth_destroy(auth);
+        return rrc;
+    }
     int rc = 1;
     serve_ctx *s = calloc(1, sizeof *s);
     s->opts = a.opts;
@@ -464,7 +574,8 @@ int cmd_serve(int argc, char **argv)
     http_config hc = {.host = a.host, .port = a.port, .max_body_bytes = a.max_body_bytes,
                       .keepalive_ms = a.keepalive_ms, .idle_timeout_s = a.idle_timeout_s,
                       .tls_cert_path = a.tls_cert,
-                      .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+                      .tls_key_path = a.tls_key, .endpoints = a.endpoints, .n_endpoints = a.n_endpoints,
+                      .unix_socket_path = a.unix_socket};
     serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
     if (auth) {
         hc.authorize = serve_auth_authorize;
@@ -474,8 +585,11 @@ int cmd_serve(int argc, char **argv)
     serve_set_identity(s);
     if (!srv || serve_register_routes(s, srv, err, sizeof err) || http_server_start(srv, err, sizeof err))
         goto out;
-    fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
-            a.host, http_server_port(srv), a.opts.model_dir);
+    if (a.unix_socket)
+        fprintf(stderr, "berth serve: listening on unix:%s, loading %s\n", a.unix_socket, a.opts.model_dir);
+    else
+        fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
+                a.host, http_server_port(srv), a.opts.model_dir);
 
     be = bk_create(&a.backend, err, sizeof err);
     if (!be) goto out;

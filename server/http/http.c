@@ -20,7 +20,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTP_MAX_ROUTES 64
 #define HTTP_NAME_MAX 63      /* SageMaker endpoint and component names are 1..63 chars */
@@ -43,6 +45,7 @@ struct http_server {
     size_t n_routes;
     struct MHD_Daemon *daemon;
     int port;
+    char *unix_path; /* the socket file we created (unlinked on free) */
 };
 
 struct http_request {
@@ -503,6 +506,7 @@ static enum MHD_Result dispatch(http_request *r)
      * MHD would otherwise close the connection under them. on_completed restores it. */
     MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     const char *suffix = NULL; /* the path after /v1 for OpenAI routes */
+    const char *component_rest = NULL; /* after .../inference-components/{c} when not openai/v1 */
     const char *p = r->path;
     int sagemaker = 0;
     if (!strncmp(p, "/endpoints/", 11)) {
@@ -517,11 +521,16 @@ static enum MHD_Result dispatch(http_request *r)
             if (!take_segment(&p, r->component, sizeof r->component))
                 return answer_error(r, 404, "not_found", NULL, "no route for %s", r->path);
             r->has_component = 1;
+            component_rest = p;
         }
-        if (!take_segment(&p, seg, sizeof seg) || strcmp(seg, "openai") ||
-            !take_segment(&p, seg, sizeof seg) || strcmp(seg, "v1"))
+        if (take_segment(&p, seg, sizeof seg) && !strcmp(seg, "openai") &&
+            take_segment(&p, seg, sizeof seg) && !strcmp(seg, "v1"))
+            suffix = p;
+        else if (component_rest)
+            p = component_rest;
+        else
             return answer_error(r, 404, "not_found", NULL, "no route for %s", r->path);
-        suffix = p;
+        if (suffix) component_rest = NULL;
     } else if (!strncmp(p, "/v1/", 4)) {
         suffix = p + 3;
     }
@@ -530,7 +539,9 @@ static enum MHD_Result dispatch(http_request *r)
     for (size_t i = 0; i < s->n_routes; i++) {
         const struct route *rt = &s->routes[i];
         int match = (!sagemaker && (rt->flags & HTTP_ROUTE_ROOT) && !strcmp(rt->path, r->path)) ||
-                    (suffix && (rt->flags & HTTP_ROUTE_OPENAI) && !strcmp(rt->path, suffix));
+                    (suffix && (rt->flags & HTTP_ROUTE_OPENAI) && !strcmp(rt->path, suffix)) ||
+                    (component_rest && (rt->flags & HTTP_ROUTE_COMPONENT) &&
+                     !strcmp(rt->path, component_rest));
         if (!match) continue;
         allowed |= rt->method;
         if (rt->method == method_bit(r->method) && !hit) hit = rt;
@@ -724,12 +735,43 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
     return 0;
 }
 
+/* A bound, listening Unix socket at cfg.unix_socket_path (MHD owns and closes it), or -1. */
+static int unix_listen(http_server *s, char *err, size_t errlen)
+{
+    const char *path = s->cfg.unix_socket_path;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "http: Unix socket path %s is longer than %zu bytes", path,
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "http: socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    unlink(path); /* a stale socket file from a process that died would make bind fail */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 128)) {
+        snprintf(err, errlen, "http: cannot listen on Unix socket %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!(s->unix_path = strdup(path))) {
+        snprintf(err, errlen, "http: out of memory");
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
 int http_server_start(http_server *s, char *err, size_t errlen)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
     struct sockaddr_storage addr;
     int have_addr = 0;
-    if (s->cfg.host) {
+    if (s->cfg.host && !s->cfg.unix_socket_path) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
         char port[16];
         snprintf(port, sizeof port, "%d", s->cfg.port);
@@ -750,7 +792,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         }
         flags |= MHD_USE_TLS;
     }
-    struct MHD_OptionItem opts[9];
+    struct MHD_OptionItem opts[10];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.connection_limit, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
@@ -761,6 +803,11 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     if (s->cert_pem) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
+    }
+    if (s->cfg.unix_socket_path) {
+        int fd = unix_listen(s, err, errlen);
+        if (fd < 0) return -1;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
@@ -781,6 +828,8 @@ void http_server_free(http_server *s)
 {
     if (!s) return;
     if (s->daemon) MHD_stop_daemon(s->daemon);
+    if (s->unix_path) unlink(s->unix_path);
+    free(s->unix_path);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
     free(s->cert_pem);

@@ -1,0 +1,440 @@
+#include "server/router/supervisor.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define SUP_TICK_MS 50
+#define SUP_PROBE_S 0.2 /* how often a starting copy's /health is asked */
+#define SUP_BACKOFF_MIN_S 0.5
+#define SUP_BACKOFF_MAX_S 30.0
+#define SUP_STABLE_S 60.0 /* a copy ready this long before it exits starts over at the minimum */
+
+enum { COPY_WAITING, COPY_STARTING, COPY_READY, COPY_STOPPED };
+
+struct sup_copy {
+    int idx, copy;
+    char socket[108];
+    atomic_int state;
+    atomic_int outstanding;
+    atomic_int pid;
+    double next_start, next_probe, ready_at, backoff_s;
+};
+
+typedef struct sup_component {
+    const cc_component *cfg;
+    sup_copy copies[CC_MAX_COPIES];
+    atomic_ulong restarts;
+    atomic_uint rr; /* breaks ties between equally loaded copies */
+} sup_component;
+
+struct supervisor {
+    const cc_config *cfg;
+    char exe[4096];
+    char dir[64];
+    sup_component comps[CC_MAX_COMPONENTS];
+    char **envp; /* the router's environment less BERTH_* (workers take settings from argv only) */
+    pthread_t thread;
+    atomic_bool stopping;
+    double grace_s;
+    int thread_started;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int add_arg(char **argv, int *argc, char *store, size_t store_len, size_t *used,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int add_arg(char **argv, int *argc, char *store, size_t store_len, size_t *used,
+                   const char *fmt, ...)
+{
+    if (*argc >= SUP_MAX_ARGS || *used >= store_len) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(store + *used, store_len - *used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= store_len - *used) return -1;
+    argv[(*argc)++] = store + *used;
+    argv[*argc] = NULL;
+    *used += (size_t)n + 1;
+    return 0;
+}
+
+int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe,
+                    const char *socket_path, char **argv, char *store, size_t store_len)
+{
+    int argc = 0;
+    size_t used = 0;
+    int bad = 0;
+#define ARG(...) (bad |= add_arg(argv, &argc, store, store_len, &used, __VA_ARGS__))
+    ARG("%s", exe);
+    ARG("serve");
+    ARG("--model");
+    ARG("%s", c->model);
+    ARG("--unix-socket");
+    ARG("%s", socket_path);
+    /* Responses name the component, which is what clients addressed. */
+    ARG("--served-model-name");
+    ARG("%s", c->name);
+    ARG("--endpoint-name");
+    ARG("%s", cfg->endpoint);
+    /* The router drains first; by the time a worker gets SIGTERM its work is done or abandoned. */
+    ARG("--shutdown-timeout");
+    ARG("5");
+    if (cfg->backend[0]) {
+        ARG("--backend");
+        ARG("%s", cfg->backend);
+    }
+    if (c->max_num_seqs) {
+        ARG("--max-num-seqs");
+        ARG("%d", c->max_num_seqs);
+    }
+    if (c->max_model_len) {
+        ARG("--max-model-len");
+        ARG("%d", c->max_model_len);
+    }
+    if (c->max_num_batched_tokens) {
+        ARG("--max-num-batched-tokens");
+        ARG("%d", c->max_num_batched_tokens);
+    }
+    if (c->kv_cache_tokens) {
+        ARG("--kv-cache-tokens");
+        ARG("%lld", (long long)c->kv_cache_tokens);
+    }
+    if (c->threads) {
+        ARG("--threads");
+        ARG("%d", c->threads);
+    }
+    if (c->tool_call_parser[0]) {
+        ARG("--tool-call-parser");
+        ARG("%s", c->tool_call_parser);
+    }
+    if (c->request_timeout_s) {
+        ARG("--request-timeout");
+        ARG("%lld", (long long)c->request_timeout_s);
+    }
+    /* MEMSHARE: the memory share goes here, once workers take it (the --memory-mib worker flag
+     * lands with the memory-share work): if (c->memory_mib) { ARG("--memory-mib");
+     * ARG("%lld", (long long)c->memory_mib); } */
+#undef ARG
+    return bad ? -1 : 0;
+}
+
+/* Runs on the monitor thread only: PR_SET_PDEATHSIG fires when the forking *thread* ends, and the
+ * monitor thread lives until every worker is stopped. */
+static void spawn(supervisor *s, sup_copy *c)
+{
+    const cc_component *k = s->comps[c->idx].cfg;
+    char *argv[SUP_MAX_ARGS + 1];
+    char store[8192];
+    if (sup_worker_argv(s->cfg, k, s->exe, c->socket, argv, store, sizeof store)) {
+        fprintf(stderr, "berth router: component %s: worker arguments too long\n", k->name);
+        atomic_store(&c->state, COPY_STOPPED);
+        return;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a router that dies takes its workers along */
+        if (getppid() != parent) _exit(1);
+        execve(s->exe, argv, s->envp);
+        _exit(127);
+    }
+    if (pid < 0) {
+        fprintf(stderr, "berth router: component %s copy %d: fork: %s\n", k->name, c->copy,
+                strerror(errno));
+        c->next_start = now_s() + c->backoff_s;
+        return;
+    }
+    atomic_store(&c->pid, pid);
+    atomic_store(&c->state, COPY_STARTING);
+    c->next_probe = now_s() + SUP_PROBE_S;
+    fprintf(stderr, "berth router: component %s copy %d: worker pid %d starting on %s\n", k->name,
+            c->copy, (int)pid, c->socket);
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return sz * n;
+}
+
+/* 1 when the worker answers GET /health with 200 (it answers 503 while it loads). */
+static int probe(CURL *h, const char *socket)
+{
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, socket);
+    curl_easy_setopt(h, CURLOPT_URL, "http://localhost/health");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    long code = 0;
+    if (curl_easy_perform(h) != CURLE_OK) return 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    return code == 200;
+}
+
+static sup_copy *copy_of_pid(supervisor *s, pid_t pid)
+{
+    for (int i = 0; i < s->cfg->n_components; i++)
+        for (int j = 0; j < s->cfg->components[i].copies; j++)
+            if (atomic_load(&s->comps[i].copies[j].pid) == pid) return &s->comps[i].copies[j];
+    return NULL;
+}
+
+static void reap(supervisor *s)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        sup_copy *c = copy_of_pid(s, pid);
+        if (!c) continue;
+        sup_component *k = &s->comps[c->idx];
+        int was_ready = atomic_load(&c->state) == COPY_READY;
+        atomic_store(&c->pid, 0);
+        char how[64];
+        if (WIFSIGNALED(status))
+            snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
+                     strsignal(WTERMSIG(status)));
+        else
+            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+        if (atomic_load(&s->stopping)) {
+            atomic_store(&c->state, COPY_STOPPED);
+            fprintf(stderr, "berth router: component %s copy %d: worker pid %d %s\n", k->cfg->name,
+                    c->copy, (int)pid, how);
+            continue;
+        }
+        double t = now_s();
+        if (was_ready && t - c->ready_at >= SUP_STABLE_S) c->backoff_s = SUP_BACKOFF_MIN_S;
+        atomic_store(&c->state, COPY_WAITING);
+        c->next_start = t + c->backoff_s;
+        unsigned long n = atomic_fetch_add(&k->restarts, 1) + 1;
+        fprintf(stderr,
+                "berth router: component %s copy %d: worker pid %d %s; restart %lu in %.1f s\n",
+                k->cfg->name, c->copy, (int)pid, how, n, c->backoff_s);
+        c->backoff_s = c->backoff_s * 2 > SUP_BACKOFF_MAX_S ? SUP_BACKOFF_MAX_S : c->backoff_s * 2;
+    }
+}
+
+/* On the monitor thread (see spawn): SIGTERM, then SIGKILL after grace_s. */
+static void stop_workers(supervisor *s, double grace_s)
+{
+    int alive = 0;
+    for (int i = 0; i < s->cfg->n_components; i++)
+        for (int j = 0; j < s->cfg->components[i].copies; j++) {
+            pid_t pid = atomic_load(&s->comps[i].copies[j].pid);
+            if (pid > 0 && kill(pid, SIGTERM) == 0) alive++;
+        }
+    double end = now_s() + grace_s;
+    while (alive > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, now_s() < end ? WNOHANG : 0);
+        if (pid > 0) {
+            sup_copy *c = copy_of_pid(s, pid);
+            if (c) {
+                atomic_store(&c->pid, 0);
+                alive--;
+            }
+            continue;
+        }
+        if (pid < 0 && errno != EINTR) break;
+        if (now_s() >= end) {
+            for (int i = 0; i < s->cfg->n_components; i++)
+                for (int j = 0; j < s->cfg->components[i].copies; j++) {
+                    pid_t p = atomic_load(&s->comps[i].copies[j].pid);
+                    if (p > 0) {
+                        fprintf(stderr,
+                                "berth router: worker pid %d still running after %.0f s: SIGKILL\n",
+                                (int)p, grace_s);
+                        kill(p, SIGKILL);
+                    }
+                }
+            end = now_s() + 3600; /* wait for the killed ones without killing again */
+            continue;
+        }
+        struct timespec tick = {0, SUP_TICK_MS * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+}
+
+static void *monitor(void *arg)
+{
+    supervisor *s = arg;
+    CURL *h = curl_easy_init();
+    while (!atomic_load(&s->stopping)) {
+        reap(s);
+        double t = now_s();
+        for (int i = 0; i < s->cfg->n_components; i++)
+            for (int j = 0; j < s->cfg->components[i].copies; j++) {
+                sup_copy *c = &s->comps[i].copies[j];
+                int st = atomic_load(&c->state);
+                if (st == COPY_WAITING && t >= c->next_start) {
+                    spawn(s, c);
+                } else if (st == COPY_STARTING && t >= c->next_probe && h) {
+                    c->next_probe = t + SUP_PROBE_S;
+                    if (probe(h, c->socket)) {
+                        c->ready_at = now_s();
+                        atomic_store(&c->state, COPY_READY);
+                        fprintf(stderr, "berth router: component %s copy %d: worker pid %d ready\n",
+                                s->cfg->components[i].name, j, (int)atomic_load(&c->pid));
+                    }
+                }
+            }
+        struct timespec tick = {0, SUP_TICK_MS * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    if (h) curl_easy_cleanup(h);
+    stop_workers(s, s->grace_s);
+    return NULL;
+}
+
+static char **worker_environment(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **envp = calloc(n + 1, sizeof *envp);
+    if (!envp) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "BERTH_", 6) &&
+            strncmp(environ[i], "SAGEMAKER_BIND_TO_PORT=", 23) &&
+            strncmp(environ[i], "SM_MODEL_DIR=", 13))
+            envp[k++] = environ[i];
+    return envp;
+}
+
+supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t errlen)
+{
+    supervisor *s = calloc(1, sizeof *s);
+    if (!s || !(s->envp = worker_environment())) {
+        snprintf(err, errlen, "out of memory");
+        if (s) free(s);
+        return NULL;
+    }
+    s->cfg = cfg;
+    snprintf(s->exe, sizeof s->exe, "%s", exe);
+    const char *tmp = getenv("TMPDIR");
+    /* Unix socket paths are limited to 107 bytes: a short directory of our own (mode 0700, so only
+     * this user reaches the workers, which check no credentials). */
+    snprintf(s->dir, sizeof s->dir, "%s/berth-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(s->dir)) {
+        snprintf(err, errlen, "cannot create the worker socket directory %s: %s", s->dir,
+                 strerror(errno));
+        free(s->envp);
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < cfg->n_components; i++) {
+        s->comps[i].cfg = &cfg->components[i];
+        for (int j = 0; j < cfg->components[i].copies; j++) {
+            sup_copy *c = &s->comps[i].copies[j];
+            c->idx = i;
+            c->copy = j;
+            c->backoff_s = SUP_BACKOFF_MIN_S;
+            snprintf(c->socket, sizeof c->socket, "%s/%d-%d.sock", s->dir, i, j);
+            atomic_store(&c->state, COPY_WAITING);
+        }
+    }
+    if (pthread_create(&s->thread, NULL, monitor, s)) {
+        snprintf(err, errlen, "cannot start the supervisor thread");
+        rmdir(s->dir);
+        free(s->envp);
+        free(s);
+        return NULL;
+    }
+    s->thread_started = 1;
+    return s;
+}
+
+void sup_stop(supervisor *s, double grace_s)
+{
+    if (!s) return;
+    s->grace_s = grace_s;
+    atomic_store(&s->stopping, true);
+    if (s->thread_started) pthread_join(s->thread, NULL);
+    for (int i = 0; i < s->cfg->n_components; i++)
+        for (int j = 0; j < s->cfg->components[i].copies; j++)
+            unlink(s->comps[i].copies[j].socket);
+    rmdir(s->dir);
+    free(s->envp);
+    free(s);
+}
+
+sup_copy *sup_acquire(supervisor *s, int idx)
+{
+    sup_component *k = &s->comps[idx];
+    int n = k->cfg->copies;
+    unsigned start = atomic_fetch_add(&k->rr, 1);
+    sup_copy *best = NULL;
+    int best_load = 0;
+    for (int j = 0; j < n; j++) {
+        sup_copy *c = &k->copies[(start + (unsigned)j) % (unsigned)n];
+        if (atomic_load(&c->state) != COPY_READY) continue;
+        int load = atomic_load(&c->outstanding);
+        if (!best || load < best_load) {
+            best = c;
+            best_load = load;
+        }
+    }
+    if (best) atomic_fetch_add(&best->outstanding, 1);
+    return best;
+}
+
+void sup_release(sup_copy *c)
+{
+    atomic_fetch_sub(&c->outstanding, 1);
+}
+
+const char *sup_copy_socket(const sup_copy *c)
+{
+    return c->socket;
+}
+
+int sup_ready_copies(supervisor *s, int idx)
+{
+    int n = 0;
+    for (int j = 0; j < s->comps[idx].cfg->copies; j++)
+        n += atomic_load(&s->comps[idx].copies[j].state) == COPY_READY;
+    return n;
+}
+
+unsigned long sup_restarts(supervisor *s, int idx)
+{
+    return atomic_load(&s->comps[idx].restarts);
+}
+
+int sup_outstanding(supervisor *s, int idx)
+{
+    int n = 0;
+    for (int j = 0; j < s->comps[idx].cfg->copies; j++)
+        n += atomic_load(&s->comps[idx].copies[j].outstanding);
+    return n;
+}
+
+pid_t sup_pid(supervisor *s, int idx, int copy)
+{
+    return atomic_load(&s->comps[idx].copies[copy].pid);
+}
