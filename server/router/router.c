@@ -250,10 +250,18 @@ static void handle_component_health(void *ctx, http_request *r)
         return;
     }
     int ready = sup_ready_copies(rt->sup, i);
-    char json[256];
-    snprintf(
-        json, sizeof json, "{\"name\":\"%s\",\"ready_copies\":%d,\"copies\":%d,\"restarts\":%lu}",
-        rt->cfg.components[i].name, ready, rt->cfg.components[i].copies, sup_restarts(rt->sup, i));
+    const cc_component *k = &rt->cfg.components[i];
+    char json[256 + CC_MAX_COPIES * 80];
+    int n = snprintf(json, sizeof json,
+                     "{\"name\":\"%s\",\"ready_copies\":%d,\"copies\":%d,\"restarts\":%lu,"
+                     "\"workers\":[",
+                     k->name, ready, k->copies, sup_restarts(rt->sup, i));
+    for (int j = 0; j < k->copies; j++)
+        n += snprintf(json + n, sizeof json - (size_t)n,
+                      "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d}", j ? "," : "", j,
+                      (int)sup_pid(rt->sup, i, j), sup_copy_ready(rt->sup, i, j) ? "true" : "false",
+                      sup_copy_outstanding(rt->sup, i, j));
+    snprintf(json + n, sizeof json - (size_t)n, "]}");
     int status = ready > 0 && !atomic_load(&rt->draining) ? 200 : 503;
     count_unrouted(rt, status);
     http_respond_json(r, status, json);

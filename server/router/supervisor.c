@@ -438,3 +438,13 @@ pid_t sup_pid(supervisor *s, int idx, int copy)
 {
     return atomic_load(&s->comps[idx].copies[copy].pid);
 }
+
+int sup_copy_ready(supervisor *s, int idx, int copy)
+{
+    return atomic_load(&s->comps[idx].copies[copy].state) == COPY_READY;
+}
+
+int sup_copy_outstanding(supervisor *s, int idx, int copy)
+{
+    return atomic_load(&s->comps[idx].copies[copy].outstanding);
+}

@@ -31,6 +31,9 @@ unsigned long sup_restarts(supervisor *s, int idx);
 int sup_outstanding(supervisor *s, int idx);
 /* The pid of copy `copy` of component idx (0 while it is not running), for logs and tests. */
 pid_t sup_pid(supervisor *s, int idx, int copy);
+/* Whether that copy is ready, and its outstanding requests. */
+int sup_copy_ready(supervisor *s, int idx, int copy);
+int sup_copy_outstanding(supervisor *s, int idx, int copy);
 
 /* Builds a worker's argv: the one place where a component's settings become worker flags.
  * argv gets at most SUP_MAX_ARGS entries plus NULL; strings live in store. -1 if they do not fit.
