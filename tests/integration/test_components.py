@@ -257,17 +257,26 @@ def test_sigkill_of_one_worker_mid_stream(two_components):
     assert status == 200 and events(raw)[-1] == "[DONE]", raw
 
 
-def test_copies_share_load_by_least_outstanding(demo_model, tmp_path):
+def test_copies_share_load_by_least_outstanding_behind_authentication(demo_model, tmp_path):
     cfg = write_config(tmp_path / "ep.json", [
         {"name": "qwen", "model": str(demo_model), "kv_cache_tokens": 4096, "threads": 1, "copies": 2}])
-    r = BerthRouter(cfg)
+    r = BerthRouter(cfg, "--api-key", "k-123")
+    auth = {"Authorization": "Bearer k-123"}
     try:
+        # the router authenticates; health checks never need credentials
+        assert r.get("/v1/models").status_code == 401
+        assert httpx.get(r.base + "/v1/models", headers=auth, timeout=60).json()["data"][0]["id"] == "qwen"
+        assert httpx.post(r.base + "/v1/chat/completions", json=chat_body(), timeout=60).status_code == 401
+        comp = f"/endpoints/{ENDPOINT}/inference-components/qwen/health"
+        assert r.get(comp).status_code == 401
+        r.component = lambda name: httpx.get(r.base + comp.replace("qwen", name), headers=auth,
+                                             timeout=60).json()
         # /health is 200 once one copy is ready; the second may still be loading
         assert wait_for(lambda: r.component("qwen")["ready_copies"] == 2, 60), r.text()
         started = threading.Barrier(3)
         body = chat_body(None, max_tokens=200, ignore_eos=True)  # one component: no model needed
         with ThreadPoolExecutor(2) as pool:
-            futs = [pool.submit(stream, r.base + "/v1/chat/completions", body, None,
+            futs = [pool.submit(stream, r.base + "/v1/chat/completions", body, auth,
                                 lambda: started.wait(60)) for _ in range(2)]
             started.wait(60)
             workers = r.component("qwen")["workers"]
