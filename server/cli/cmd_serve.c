@@ -42,6 +42,8 @@ typedef struct serve_args {
     const char *config_path;     /* --config: the router of an endpoint with inference components */
     const char *unix_socket;     /* --unix-socket: a worker behind the router */
     const char *per_model_flag;  /* the first per-model option given (an error with --config) */
+    const char *admin_keys[16];  /* --admin-api-key: the inference-component admin API */
+    size_t n_admin_keys;
 } serve_args;
 
 static void serve_usage(FILE *f)
@@ -65,6 +67,10 @@ static void serve_usage(FILE *f)
             "                              docs/components.md): a router process serves HTTP, TLS and\n"
             "                              authentication and runs one worker per component copy;\n"
             "                              per-model options then go in the file, not on the command line\n"
+            "  --admin-api-key KEY         with --config: a bearer key for the admin API (Create/Update/\n"
+            "                              Delete/Describe/ListInferenceComponent(s)); repeat for several.\n"
+            "                              Key-store identities allowed sagemaker:<Operation> may call it\n"
+            "                              too; plain --api-key keys never can [BERTH_ADMIN_API_KEY]\n"
             "  --unix-socket PATH          serve HTTP on this Unix socket instead of --host/--port (how\n"
             "                              the router reaches its workers)\n"
             "  --host ADDR                 listen address (default 0.0.0.0) [BERTH_HOST]\n"
@@ -186,7 +192,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_CONFIG, O_UNIX };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_CONFIG, O_UNIX, O_ADMINKEY };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -225,6 +231,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"test-scripted-outputs", required_argument, 0, O_SCRIPTED},
         {"config", required_argument, 0, O_CONFIG},
         {"unix-socket", required_argument, 0, O_UNIX},
+        {"admin-api-key", required_argument, 0, O_ADMINKEY},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -292,6 +299,13 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         switch (c) {
         case O_CONFIG: a->config_path = optarg; break;
         case O_UNIX: a->unix_socket = optarg; break;
+        case O_ADMINKEY:
+            if (a->n_admin_keys == 16) {
+                fprintf(stderr, "berth serve: at most 16 --admin-api-key\n");
+                return -1;
+            }
+            a->admin_keys[a->n_admin_keys++] = optarg;
+            break;
         case 'm': a->opts.model_dir = optarg; break;
         case O_HOST: a->host = optarg; break;
         case O_PORT: if (parse_num("--port", optarg, 0, 65535, &v)) return -1; a->port = (int)v; break;
@@ -352,7 +366,12 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         fprintf(stderr, "berth serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (a->n_admin_keys && !a->config_path) {
+        fprintf(stderr, "berth serve: --admin-api-key manages inference components: it needs --config\n");
+        return -1;
+    }
     if (a->config_path) {
+        if (env("BERTH_ADMIN_API_KEY") && a->n_admin_keys < 16) a->admin_keys[a->n_admin_keys++] = env("BERTH_ADMIN_API_KEY");
         if (a->per_model_flag) {
             fprintf(stderr, "berth serve: --%s does not go with --config: give it per component in "
                             "the configuration file (docs/components.md)\n", a->per_model_flag);
@@ -466,16 +485,15 @@ static void drain(serve_ctx *s, const sigset_t *sigs, int first, double timeout_
     fprintf(stderr, "berth serve: shutting down\n");
 }
 
-/* The memory shares must fit the machine before any worker loads. */
-static int check_shares(const cc_config *cfg, char *err, size_t errlen)
+/* What the memory shares must fit in, in MiB; 0 = not checked. */
+static int64_t share_capacity_mib(const cc_config *cfg)
 {
     bool cpu = !strcmp(cfg->backend, "cpu") || (strcmp(cfg->backend, "cuda") && !strstr(bk_available(), "cuda"));
     /* CUDA (or auto in a CUDA build): the check against the device's capacity, less each worker's
      * CUDA context, comes with the memory-share work that enforces memory_mib inside workers. */
     if (!cpu) return 0;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0) return 0;
-    return cc_check_shares(cfg, (int64_t)pages * page >> 20, "this machine's physical memory", err, errlen);
+    return pages > 0 && page > 0 ? (int64_t)pages * page >> 20 : 0;
 }
 
 /* berth serve --config: the router, its workers, and the same signals as one model. */
@@ -487,7 +505,12 @@ static int run_router(const serve_args *a, auth_ctx *auth, const sigset_t *sigs)
         fprintf(stderr, "berth serve: --config %s\n", err);
         return 2;
     }
-    if (check_shares(&cfg, err, sizeof err)) {
+    router_options ro = {.share_capacity_mib = share_capacity_mib(&cfg),
+                         .share_capacity_what = "this machine's physical memory", .auth = auth,
+                         .admin_keys = a->admin_keys, .n_admin_keys = a->n_admin_keys,
+                         .drain_s = a->shutdown_timeout_s};
+    if (ro.share_capacity_mib &&
+        cc_check_shares(&cfg, ro.share_capacity_mib, ro.share_capacity_what, err, sizeof err)) {
         fprintf(stderr, "berth serve: --config %s: %s\n", a->config_path, err);
         cc_config_free(&cfg);
         return 2;
@@ -501,6 +524,7 @@ static int run_router(const serve_args *a, auth_ctx *auth, const sigset_t *sigs)
         return 1;
     }
     exe[n] = 0;
+    ro.exe = exe;
     char endpoint[CC_NAME_MAX + 1], names[1200] = "";
     snprintf(endpoint, sizeof endpoint, "%s", cfg.endpoint);
     for (int i = 0; i < cfg.n_components; i++)
@@ -514,7 +538,7 @@ static int run_router(const serve_args *a, auth_ctx *auth, const sigset_t *sigs)
         hc.authorize = serve_auth_authorize;
         hc.authorize_ctx = &sa;
     }
-    router *rt = router_start(&cfg, &hc, exe, err, sizeof err);
+    router *rt = router_start(&cfg, &hc, &ro, err, sizeof err);
     if (!rt) {
         fprintf(stderr, "berth serve: %s\n", err);
         return 1;

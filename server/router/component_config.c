@@ -80,7 +80,36 @@ static int only_keys(const cJSON *obj, const char *const *keys, const char *wher
     return 0;
 }
 
+static int parse_component_at(const cJSON *o, const char *where, cc_component *c, char *err,
+                              size_t errlen);
+
+int cc_component_parse(const cJSON *o, const char *where, cc_component *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(o)) {
+        snprintf(err, errlen, "%s: expected an object", where);
+        return -1;
+    }
+    if (parse_component_at(o, where, out, err, errlen) == 0) return 0;
+    free(out->model);
+    out->model = NULL;
+    return -1;
+}
+
 static int parse_component(const cJSON *o, int idx, cc_component *c, char *err, size_t errlen)
+{
+    char where[48];
+    snprintf(where, sizeof where, "components[%d].", idx);
+    if (!cJSON_IsObject(o)) {
+        snprintf(err, errlen, "components[%d]: expected an object", idx);
+        return -1;
+    }
+    return parse_component_at(o, where, c, err, errlen);
+}
+
+static int parse_component_at(const cJSON *o, const char *where, cc_component *c, char *err,
+                              size_t errlen)
 {
     static const char *const keys[] = {"name",
                                        "model",
@@ -94,12 +123,6 @@ static int parse_component(const cJSON *o, int idx, cc_component *c, char *err, 
                                        "tool_call_parser",
                                        "request_timeout_s",
                                        NULL};
-    char where[48];
-    snprintf(where, sizeof where, "components[%d].", idx);
-    if (!cJSON_IsObject(o)) {
-        snprintf(err, errlen, "components[%d]: expected an object", idx);
-        return -1;
-    }
     if (only_keys(o, keys, where, err, errlen)) return -1;
     if (get_str(o, "name", where, 1, c->name, sizeof c->name, err, errlen)) return -1;
     if (!cc_valid_name(c->name)) {

@@ -35,6 +35,12 @@ typedef struct cc_config {
 /* Parses and validates JSON text. 0, or -1 with err naming the key path and the value
  * ("components[1].memory_mib: ..."). On success free with cc_config_free. */
 int cc_config_parse(const char *json, size_t len, cc_config *out, char *err, size_t errlen);
+/* One component object (a cJSON object) as in the file's components array; where prefixes the
+ * key names in errors ("components[1]."). 0, or -1 with err (then free nothing). */
+struct cJSON;
+int cc_component_parse(const struct cJSON *o, const char *where, cc_component *out, char *err,
+                       size_t errlen);
+
 /* Reads and parses a file; err starts with the file's path. */
 int cc_config_load(const char *path, cc_config *out, char *err, size_t errlen);
 void cc_config_free(cc_config *c);

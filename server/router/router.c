@@ -14,28 +14,10 @@
 
 #include "server/api/api_response.h"
 #include "server/router/proxy.h"
+#include "server/router/router_internal.h"
 #include "server/router/supervisor.h"
 
-#define ROUTER_CODES 600
-
-typedef struct comp_stats {
-    atomic_ulong by_code[ROUTER_CODES];
-    atomic_ulong worker_failures;
-    atomic_int in_flight;
-} comp_stats;
-
-struct router {
-    cc_config cfg;
-    supervisor *sup;
-    http_server *srv;
-    atomic_bool draining;
-    atomic_int in_flight;
-    int64_t created;
-    comp_stats stats[CC_MAX_COMPONENTS];
-    atomic_ulong unrouted[ROUTER_CODES]; /* answered by the router itself (404, 503, ...) */
-};
-
-static void count_unrouted(router *rt, int status)
+void router_count_unrouted(router *rt, int status)
 {
     if (status > 0 && status < ROUTER_CODES) atomic_fetch_add(&rt->unrouted[status], 1);
 }
@@ -46,22 +28,38 @@ static void respond_error(router *rt, http_request *r, int status, const char *t
     http_response_error e;
     http_error_set(&e, status, type, param, code, "%s", msg);
     if (status == 503) e.retry_after = 1;
-    count_unrouted(rt, status);
+    router_count_unrouted(rt, status);
     http_respond_error(r, &e);
 }
 
 static void names_list(const router *rt, char *out, size_t cap)
 {
     out[0] = 0;
-    for (int i = 0; i < rt->cfg.n_components; i++)
-        snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? ", " : "",
-                 rt->cfg.components[i].name);
+    EACH_ACTIVE(rt, i)
+    snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? ", " : "",
+             rt->cfg.components[i].name);
 }
 
-static int find(const router *rt, const char *name)
+int router_find(const router *rt, const char *name)
 {
-    for (int i = 0; i < rt->cfg.n_components; i++)
-        if (!strcmp(rt->cfg.components[i].name, name)) return i;
+    EACH_ACTIVE(rt, i)
+    if (!strcmp(rt->cfg.components[i].name, name)) return i;
+    return -1;
+}
+
+int router_n_active(const router *rt)
+{
+    int n = 0;
+    EACH_ACTIVE(rt, i)
+    n++;
+    return n;
+}
+
+/* The one component when there is exactly one. */
+static int only_component(const router *rt)
+{
+    EACH_ACTIVE(rt, i)
+    return i;
     return -1;
 }
 
@@ -80,11 +78,11 @@ static int component_of_openai(router *rt, http_request *r)
 {
     const char *c = http_request_component(r);
     if (c) {
-        int i = find(rt, c);
+        int i = router_find(rt, c);
         if (i < 0) not_found(rt, r, c);
         return i;
     }
-    if (rt->cfg.n_components == 1) return 0;
+    if (router_n_active(rt) == 1) return only_component(rt);
     size_t len;
     const char *body = http_request_body(r, &len);
     cJSON *root = cJSON_ParseWithLength(body, len);
@@ -98,7 +96,7 @@ static int component_of_openai(router *rt, http_request *r)
                  "use /endpoints/{endpoint}/inference-components/{name}/openai/v1",
                  list);
         respond_error(rt, r, 400, "invalid_request_error", "model", "invalid_value", msg);
-    } else if ((i = find(rt, m->valuestring)) < 0) {
+    } else if ((i = router_find(rt, m->valuestring)) < 0) {
         not_found(rt, r, m->valuestring);
     }
     cJSON_Delete(root);
@@ -123,61 +121,82 @@ static void on_done(void *ctx, int status, int worker_failed)
     free(f);
 }
 
+/* Called with the read lock held (so the component cannot go away while a copy is chosen);
+ * releases it before the long wait on the worker. */
 static void forward(router *rt, http_request *r, int idx, const char *worker_path)
 {
-    const char *name = rt->cfg.components[idx].name;
-    char msg[256];
+    char name[CC_NAME_MAX + 1], msg[256];
+    memcpy(name, rt->cfg.components[idx].name, sizeof name);
     if (atomic_load(&rt->draining)) {
         respond_error(rt, r, 503, "server_error", NULL, NULL, "the server is shutting down");
+        pthread_rwlock_unlock(&rt->lock);
         return;
     }
     sup_copy *c = sup_acquire(rt->sup, idx);
+    inflight *f = c ? malloc(sizeof *f) : NULL;
+    if (f) {
+        *f = (inflight){rt, idx, c};
+        atomic_fetch_add(&rt->in_flight, 1);
+        atomic_fetch_add(&rt->stats[idx].in_flight, 1);
+    }
+    pthread_rwlock_unlock(&rt->lock);
     if (!c) {
         snprintf(msg, sizeof msg,
-                 "inference component '%s' has no ready copy yet (starting or "
-                 "restarting); retry shortly",
+                 "inference component '%s' has no ready copy yet (starting or restarting); retry "
+                 "shortly",
                  name);
         respond_error(rt, r, 503, "server_error", NULL, "component_not_ready", msg);
         return;
     }
-    inflight *f = malloc(sizeof *f);
     if (!f) {
         sup_release(c);
         respond_error(rt, r, 500, "server_error", NULL, NULL, "out of memory");
         return;
     }
-    *f = (inflight){rt, idx, c};
-    atomic_fetch_add(&rt->in_flight, 1);
-    atomic_fetch_add(&rt->stats[idx].in_flight, 1);
     proxy_forward(r, sup_copy_socket(c), worker_path, name, on_done, f);
+}
+
+static void route_openai(router *rt, http_request *r, const char *worker_path)
+{
+    pthread_rwlock_rdlock(&rt->lock);
+    int i = component_of_openai(rt, r);
+    if (i >= 0)
+        forward(rt, r, i, worker_path);
+    else
+        pthread_rwlock_unlock(&rt->lock);
 }
 
 static void handle_chat(void *ctx, http_request *r)
 {
-    router *rt = ctx;
-    int i = component_of_openai(rt, r);
-    if (i >= 0) forward(rt, r, i, "/v1/chat/completions");
+    route_openai(ctx, r, "/v1/chat/completions");
 }
 
 static void handle_completion(void *ctx, http_request *r)
 {
-    router *rt = ctx;
-    int i = component_of_openai(rt, r);
-    if (i >= 0) forward(rt, r, i, "/v1/completions");
+    route_openai(ctx, r, "/v1/completions");
 }
+
+static void invocations_locked(router *rt, http_request *r);
 
 /* SageMaker's InvokeEndpoint names the component in this header (one component: optional). */
 static void handle_invocations(void *ctx, http_request *r)
 {
     router *rt = ctx;
+    pthread_rwlock_rdlock(&rt->lock);
+    invocations_locked(rt, r);
+}
+
+static void invocations_locked(router *rt, http_request *r)
+{
     const char *c = http_request_header(r, "X-Amzn-SageMaker-Inference-Component");
-    int i = 0;
+    int i = only_component(rt);
     if (c) {
-        if ((i = find(rt, c)) < 0) {
+        if ((i = router_find(rt, c)) < 0) {
             not_found(rt, r, c);
+            pthread_rwlock_unlock(&rt->lock);
             return;
         }
-    } else if (rt->cfg.n_components > 1) {
+    } else if (router_n_active(rt) != 1) {
         char list[1200], msg[1400];
         names_list(rt, list, sizeof list);
         snprintf(msg, sizeof msg,
@@ -186,47 +205,56 @@ static void handle_invocations(void *ctx, http_request *r)
                  list);
         respond_error(rt, r, 400, "invalid_request_error", "X-Amzn-SageMaker-Inference-Component",
                       "missing_header", msg);
+        pthread_rwlock_unlock(&rt->lock);
         return;
     }
     forward(rt, r, i, "/invocations");
 }
 
-static void handle_models(void *ctx, http_request *r)
+static void handle_models_locked(void *ctx, http_request *r)
 {
     router *rt = ctx;
     const char *ids[CC_MAX_COMPONENTS];
     size_t n = 0;
     const char *c = http_request_component(r);
     if (c) {
-        int i = find(rt, c);
+        int i = router_find(rt, c);
         if (i < 0) {
             not_found(rt, r, c);
             return;
         }
         ids[n++] = rt->cfg.components[i].name;
     } else {
-        for (int i = 0; i < rt->cfg.n_components; i++)
-            ids[n++] = rt->cfg.components[i].name;
+        EACH_ACTIVE(rt, i)
+        ids[n++] = rt->cfg.components[i].name;
     }
     char *json = api_models_json(ids, n, rt->created, "berth");
     if (!json) {
         respond_error(rt, r, 500, "server_error", NULL, NULL, "out of memory");
         return;
     }
-    count_unrouted(rt, 200);
+    router_count_unrouted(rt, 200);
     http_respond_json(r, 200, json);
     free(json);
 }
 
+static void handle_models(void *ctx, http_request *r)
+{
+    router *rt = ctx;
+    pthread_rwlock_rdlock(&rt->lock);
+    handle_models_locked(ctx, r);
+    pthread_rwlock_unlock(&rt->lock);
+}
+
 /* /ping and /health: 200 once every component has a ready copy. */
-static void handle_health(void *ctx, http_request *r)
+static void handle_health_locked(void *ctx, http_request *r)
 {
     router *rt = ctx;
     char waiting[1200] = "";
-    for (int i = 0; i < rt->cfg.n_components; i++)
-        if (sup_ready_copies(rt->sup, i) == 0)
-            snprintf(waiting + strlen(waiting), sizeof waiting - strlen(waiting), "%s%s",
-                     waiting[0] ? ", " : "", rt->cfg.components[i].name);
+    EACH_ACTIVE(rt, i)
+    if (sup_ready_copies(rt->sup, i) == 0)
+        snprintf(waiting + strlen(waiting), sizeof waiting - strlen(waiting), "%s%s",
+                 waiting[0] ? ", " : "", rt->cfg.components[i].name);
     char msg[1400];
     if (atomic_load(&rt->draining)) {
         respond_error(rt, r, 503, "server_error", NULL, NULL, "the server is shutting down");
@@ -234,17 +262,25 @@ static void handle_health(void *ctx, http_request *r)
         snprintf(msg, sizeof msg, "inference components without a ready copy: %s", waiting);
         respond_error(rt, r, 503, "server_error", NULL, "component_not_ready", msg);
     } else {
-        count_unrouted(rt, 200);
+        router_count_unrouted(rt, 200);
         http_respond(r, 200, "application/json", "{}", 2);
     }
 }
 
+static void handle_health(void *ctx, http_request *r)
+{
+    router *rt = ctx;
+    pthread_rwlock_rdlock(&rt->lock);
+    handle_health_locked(ctx, r);
+    pthread_rwlock_unlock(&rt->lock);
+}
+
 /* /endpoints/{endpoint}/inference-components/{name}/health */
-static void handle_component_health(void *ctx, http_request *r)
+static void handle_component_health_locked(void *ctx, http_request *r)
 {
     router *rt = ctx;
     const char *c = http_request_component(r);
-    int i = c ? find(rt, c) : -1;
+    int i = c ? router_find(rt, c) : -1;
     if (i < 0) {
         not_found(rt, r, c ? c : "");
         return;
@@ -256,21 +292,31 @@ static void handle_component_health(void *ctx, http_request *r)
                      "{\"name\":\"%s\",\"ready_copies\":%d,\"copies\":%d,\"restarts\":%lu,"
                      "\"workers\":[",
                      k->name, ready, k->copies, sup_restarts(rt->sup, i));
-    for (int j = 0; j < k->copies; j++)
-        n += snprintf(json + n, sizeof json - (size_t)n,
-                      "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d}", j ? "," : "", j,
-                      (int)sup_pid(rt->sup, i, j), sup_copy_ready(rt->sup, i, j) ? "true" : "false",
-                      sup_copy_outstanding(rt->sup, i, j));
+    for (int j = 0; j < CC_MAX_COPIES; j++)
+        if (j < k->copies || sup_pid(rt->sup, i, j))
+            n += snprintf(json + n, sizeof json - (size_t)n,
+                          "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d}",
+                          j ? "," : "", j, (int)sup_pid(rt->sup, i, j),
+                          sup_copy_ready(rt->sup, i, j) ? "true" : "false",
+                          sup_copy_outstanding(rt->sup, i, j));
     snprintf(json + n, sizeof json - (size_t)n, "]}");
     int status = ready > 0 && !atomic_load(&rt->draining) ? 200 : 503;
-    count_unrouted(rt, status);
+    router_count_unrouted(rt, status);
     http_respond_json(r, status, json);
+}
+
+static void handle_component_health(void *ctx, http_request *r)
+{
+    router *rt = ctx;
+    pthread_rwlock_rdlock(&rt->lock);
+    handle_component_health_locked(ctx, r);
+    pthread_rwlock_unlock(&rt->lock);
 }
 
 static void handle_version(void *ctx, http_request *r)
 {
     router *rt = ctx;
-    count_unrouted(rt, 200);
+    router_count_unrouted(rt, 200);
     http_respond_json(r, 200, "{\"version\": \"" BERTH_VERSION "\"}");
 }
 
@@ -307,7 +353,7 @@ static void put(sbuf *b, const char *fmt, ...)
     }
 }
 
-static void handle_metrics(void *ctx, http_request *r)
+static void handle_metrics_locked(void *ctx, http_request *r)
 {
     router *rt = ctx;
     sbuf b = {0};
@@ -315,13 +361,13 @@ static void handle_metrics(void *ctx, http_request *r)
         "# HELP berth_component_requests_total Requests routed to an inference component, by the "
         "status the client got (a stream counts 200 when it starts).\n"
         "# TYPE berth_component_requests_total counter\n");
-    for (int i = 0; i < rt->cfg.n_components; i++)
-        for (int code = 0; code < ROUTER_CODES; code++) {
-            unsigned long n = atomic_load(&rt->stats[i].by_code[code]);
-            if (n)
-                put(&b, "berth_component_requests_total{component=\"%s\",code=\"%d\"} %lu\n",
-                    rt->cfg.components[i].name, code, n);
-        }
+    EACH_ACTIVE(rt, i)
+    for (int code = 0; code < ROUTER_CODES; code++) {
+        unsigned long n = atomic_load(&rt->stats[i].by_code[code]);
+        if (n)
+            put(&b, "berth_component_requests_total{component=\"%s\",code=\"%d\"} %lu\n",
+                rt->cfg.components[i].name, code, n);
+    }
     const struct {
         const char *name, *type, *help;
     } series[] = {
@@ -336,7 +382,8 @@ static void handle_metrics(void *ctx, http_request *r)
     for (size_t s = 0; s < sizeof series / sizeof series[0]; s++) {
         put(&b, "# HELP %s %s\n# TYPE %s %s\n", series[s].name, series[s].help, series[s].name,
             series[s].type);
-        for (int i = 0; i < rt->cfg.n_components; i++) {
+        EACH_ACTIVE(rt, i)
+        {
             long v = s == 0   ? (long)atomic_load(&rt->stats[i].worker_failures)
                      : s == 1 ? (long)sup_restarts(rt->sup, i)
                      : s == 2 ? sup_ready_copies(rt->sup, i)
@@ -358,12 +405,41 @@ static void handle_metrics(void *ctx, http_request *r)
         respond_error(rt, r, 500, "server_error", NULL, NULL, "out of memory");
         return;
     }
-    count_unrouted(rt, 200);
+    router_count_unrouted(rt, 200);
     http_respond(r, 200, "text/plain; version=0.0.4", b.p, b.len);
     free(b.p);
 }
 
-router *router_start(cc_config *cfg, const http_config *hc, const char *exe, char *err,
+static void handle_metrics(void *ctx, http_request *r)
+{
+    router *rt = ctx;
+    pthread_rwlock_rdlock(&rt->lock);
+    handle_metrics_locked(ctx, r);
+    pthread_rwlock_unlock(&rt->lock);
+}
+
+/* Frees the slot of a deleted component once its copies are gone and its requests answered. */
+static void *keep(void *arg)
+{
+    router *rt = arg;
+    while (!atomic_load(&rt->stop_keeper)) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        pthread_rwlock_wrlock(&rt->lock);
+        for (int i = 0; i < CC_MAX_COMPONENTS; i++)
+            if (rt->state[i] == SLOT_DELETING && sup_live_copies(rt->sup, i) == 0 &&
+                atomic_load(&rt->stats[i].in_flight) == 0) {
+                fprintf(stderr, "berth router: component %s deleted\n", rt->cfg.components[i].name);
+                free(rt->cfg.components[i].model);
+                memset(&rt->cfg.components[i], 0, sizeof rt->cfg.components[i]);
+                rt->state[i] = SLOT_FREE;
+            }
+        pthread_rwlock_unlock(&rt->lock);
+    }
+    return NULL;
+}
+
+router *router_start(cc_config *cfg, const http_config *hc, const router_options *o, char *err,
                      size_t errlen)
 {
     router *rt = calloc(1, sizeof *rt);
@@ -374,7 +450,15 @@ router *router_start(cc_config *cfg, const http_config *hc, const char *exe, cha
     }
     rt->cfg = *cfg;
     memset(cfg, 0, sizeof *cfg);
+    rt->opt = *o;
     rt->created = (int64_t)time(NULL);
+    pthread_rwlock_init(&rt->lock, NULL);
+    for (int i = 0; i < rt->cfg.n_components; i++) {
+        rt->state[i] = SLOT_ACTIVE;
+        rt->created_at[i] = rt->modified_at[i] = rt->created;
+    }
+    rt->cfg.n_components =
+        CC_MAX_COMPONENTS; /* slots from here on (cc_config_free frees them all) */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     http_config h = *hc;
     const char *endpoints[1] = {rt->cfg.endpoint};
@@ -396,6 +480,8 @@ router *router_start(cc_config *cfg, const http_config *hc, const char *exe, cha
         {HTTP_GET, "/health", HTTP_ROUTE_COMPONENT, handle_component_health},
         {HTTP_GET, "/version", HTTP_ROUTE_ROOT, handle_version},
         {HTTP_GET, "/metrics", HTTP_ROUTE_ROOT, handle_metrics},
+        /* its own authentication: admin keys or key-store identities, never plain API keys */
+        {HTTP_POST, "/", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, router_handle_admin},
     };
     rt->srv = http_server_new(&h, err, errlen);
     for (size_t i = 0; rt->srv && i < sizeof routes / sizeof routes[0]; i++)
@@ -403,7 +489,14 @@ router *router_start(cc_config *cfg, const http_config *hc, const char *exe, cha
                               routes[i].fn, rt, err, errlen))
             goto fail;
     if (!rt->srv || http_server_start(rt->srv, err, errlen)) goto fail;
-    if (!(rt->sup = sup_start(&rt->cfg, exe, err, errlen))) goto fail;
+    if (!(rt->sup = sup_start(&rt->cfg, o->exe, err, errlen))) goto fail;
+    for (int i = 0; i < CC_MAX_COMPONENTS; i++)
+        if (rt->state[i] == SLOT_ACTIVE) sup_add(rt->sup, i, &rt->cfg.components[i]);
+    if (pthread_create(&rt->keeper, NULL, keep, rt)) {
+        snprintf(err, errlen, "cannot start a router thread");
+        sup_stop(rt->sup, 0);
+        goto fail;
+    }
     return rt;
 fail:
     http_server_free(rt->srv);
@@ -433,8 +526,11 @@ void router_free(router *rt, double grace_s)
     atomic_store(&rt->draining, true);
     /* Workers first: a stream still open then ends with its error event, and the HTTP server's
      * stop (which waits for every connection) does not wait on a generation. */
+    atomic_store(&rt->stop_keeper, true);
+    pthread_join(rt->keeper, NULL);
     sup_stop(rt->sup, grace_s);
     http_server_free(rt->srv);
+    pthread_rwlock_destroy(&rt->lock);
     cc_config_free(&rt->cfg);
     free(rt);
 }

@@ -23,7 +23,10 @@ extern char **environ;
 #define SUP_BACKOFF_MAX_S 30.0
 #define SUP_STABLE_S 60.0 /* a copy ready this long before it exits starts over at the minimum */
 
-enum { COPY_WAITING, COPY_STARTING, COPY_READY, COPY_STOPPED };
+/* A copy's life: UNUSED -> WAITING -> STARTING -> READY, back to WAITING when it exits (restart
+ * after a backoff); RETIRING (scaled down or deleted: no new requests, SIGTERM once idle or at its
+ * deadline) -> STOPPING (SIGKILL at kill_at) -> UNUSED when reaped. */
+enum { COPY_UNUSED, COPY_WAITING, COPY_STARTING, COPY_READY, COPY_RETIRING, COPY_STOPPING };
 
 struct sup_copy {
     int idx, copy;
@@ -32,17 +35,18 @@ struct sup_copy {
     atomic_int outstanding;
     atomic_int pid;
     double next_start, next_probe, ready_at, backoff_s;
+    _Atomic double retire_by, kill_at;
 };
 
 typedef struct sup_component {
-    const cc_component *cfg;
+    _Atomic(const cc_component *) cfg;
     sup_copy copies[CC_MAX_COPIES];
     atomic_ulong restarts;
     atomic_uint rr; /* breaks ties between equally loaded copies */
 } sup_component;
 
 struct supervisor {
-    const cc_config *cfg;
+    cc_config shell; /* endpoint and backend only */
     char exe[4096];
     char dir[64];
     sup_component comps[CC_MAX_COMPONENTS];
@@ -52,6 +56,11 @@ struct supervisor {
     double grace_s;
     int thread_started;
 };
+
+#define EACH_COPY(s, c)                                                                            \
+    for (int i_ = 0; i_ < CC_MAX_COMPONENTS; i_++)                                                 \
+        for (int j_ = 0; j_ < CC_MAX_COPIES; j_++)                                                 \
+            for (sup_copy *c = &(s)->comps[i_].copies[j_]; c; c = NULL)
 
 static double now_s(void)
 {
@@ -141,12 +150,12 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
  * monitor thread lives until every worker is stopped. */
 static void spawn(supervisor *s, sup_copy *c)
 {
-    const cc_component *k = s->comps[c->idx].cfg;
+    const cc_component *k = atomic_load(&s->comps[c->idx].cfg);
     char *argv[SUP_MAX_ARGS + 1];
     char store[8192];
-    if (sup_worker_argv(s->cfg, k, s->exe, c->socket, argv, store, sizeof store)) {
-        fprintf(stderr, "berth router: component %s: worker arguments too long\n", k->name);
-        atomic_store(&c->state, COPY_STOPPED);
+    if (!k || sup_worker_argv(&s->shell, k, s->exe, c->socket, argv, store, sizeof store)) {
+        fprintf(stderr, "berth router: component slot %d: worker arguments too long\n", c->idx);
+        atomic_store(&c->state, COPY_UNUSED);
         return;
     }
     pid_t parent = getpid();
@@ -168,7 +177,10 @@ static void spawn(supervisor *s, sup_copy *c)
         return;
     }
     atomic_store(&c->pid, pid);
-    atomic_store(&c->state, COPY_STARTING);
+    int expected = COPY_WAITING;
+    /* scaled down while we forked: it retires at once */
+    if (!atomic_compare_exchange_strong(&c->state, &expected, COPY_STARTING))
+        atomic_store(&c->retire_by, 0.0);
     c->next_probe = now_s() + SUP_PROBE_S;
     fprintf(stderr, "berth router: component %s copy %d: worker pid %d starting on %s\n", k->name,
             c->copy, (int)pid, c->socket);
@@ -198,10 +210,15 @@ static int probe(CURL *h, const char *socket)
 
 static sup_copy *copy_of_pid(supervisor *s, pid_t pid)
 {
-    for (int i = 0; i < s->cfg->n_components; i++)
-        for (int j = 0; j < s->cfg->components[i].copies; j++)
-            if (atomic_load(&s->comps[i].copies[j].pid) == pid) return &s->comps[i].copies[j];
+    EACH_COPY(s, c)
+    if (atomic_load(&c->pid) == pid) return c;
     return NULL;
+}
+
+static const char *name_of(supervisor *s, const sup_copy *c)
+{
+    const cc_component *k = atomic_load(&s->comps[c->idx].cfg);
+    return k ? k->name : "?";
 }
 
 static void reap(supervisor *s)
@@ -212,7 +229,7 @@ static void reap(supervisor *s)
         sup_copy *c = copy_of_pid(s, pid);
         if (!c) continue;
         sup_component *k = &s->comps[c->idx];
-        int was_ready = atomic_load(&c->state) == COPY_READY;
+        int st = atomic_load(&c->state);
         atomic_store(&c->pid, 0);
         char how[64];
         if (WIFSIGNALED(status))
@@ -220,20 +237,24 @@ static void reap(supervisor *s)
                      strsignal(WTERMSIG(status)));
         else
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
-        if (atomic_load(&s->stopping)) {
-            atomic_store(&c->state, COPY_STOPPED);
-            fprintf(stderr, "berth router: component %s copy %d: worker pid %d %s\n", k->cfg->name,
-                    c->copy, (int)pid, how);
+        if (atomic_load(&s->stopping) || st == COPY_RETIRING || st == COPY_STOPPING) {
+            atomic_store(&c->state, COPY_UNUSED);
+            fprintf(stderr, "berth router: component %s copy %d: worker pid %d %s (stopped)\n",
+                    name_of(s, c), c->copy, (int)pid, how);
             continue;
         }
         double t = now_s();
-        if (was_ready && t - c->ready_at >= SUP_STABLE_S) c->backoff_s = SUP_BACKOFF_MIN_S;
-        atomic_store(&c->state, COPY_WAITING);
+        if (st == COPY_READY && t - c->ready_at >= SUP_STABLE_S) c->backoff_s = SUP_BACKOFF_MIN_S;
         c->next_start = t + c->backoff_s;
+        int expected = st;
+        if (!atomic_compare_exchange_strong(&c->state, &expected, COPY_WAITING)) {
+            atomic_store(&c->state, COPY_UNUSED); /* retired in the meantime */
+            continue;
+        }
         unsigned long n = atomic_fetch_add(&k->restarts, 1) + 1;
         fprintf(stderr,
                 "berth router: component %s copy %d: worker pid %d %s; restart %lu in %.1f s\n",
-                k->cfg->name, c->copy, (int)pid, how, n, c->backoff_s);
+                name_of(s, c), c->copy, (int)pid, how, n, c->backoff_s);
         c->backoff_s = c->backoff_s * 2 > SUP_BACKOFF_MAX_S ? SUP_BACKOFF_MAX_S : c->backoff_s * 2;
     }
 }
@@ -242,40 +263,76 @@ static void reap(supervisor *s)
 static void stop_workers(supervisor *s, double grace_s)
 {
     int alive = 0;
-    for (int i = 0; i < s->cfg->n_components; i++)
-        for (int j = 0; j < s->cfg->components[i].copies; j++) {
-            pid_t pid = atomic_load(&s->comps[i].copies[j].pid);
-            if (pid > 0 && kill(pid, SIGTERM) == 0) alive++;
-        }
+    EACH_COPY(s, c)
+    {
+        pid_t pid = atomic_load(&c->pid);
+        if (pid > 0 && kill(pid, SIGTERM) == 0) alive++;
+    }
     double end = now_s() + grace_s;
+    int killed = 0;
     while (alive > 0) {
         int status;
-        pid_t pid = waitpid(-1, &status, now_s() < end ? WNOHANG : 0);
+        pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid > 0) {
             sup_copy *c = copy_of_pid(s, pid);
             if (c) {
                 atomic_store(&c->pid, 0);
+                atomic_store(&c->state, COPY_UNUSED);
                 alive--;
             }
             continue;
         }
         if (pid < 0 && errno != EINTR) break;
-        if (now_s() >= end) {
-            for (int i = 0; i < s->cfg->n_components; i++)
-                for (int j = 0; j < s->cfg->components[i].copies; j++) {
-                    pid_t p = atomic_load(&s->comps[i].copies[j].pid);
-                    if (p > 0) {
-                        fprintf(stderr,
-                                "berth router: worker pid %d still running after %.0f s: SIGKILL\n",
-                                (int)p, grace_s);
-                        kill(p, SIGKILL);
-                    }
+        if (!killed && now_s() >= end) {
+            EACH_COPY(s, c)
+            {
+                pid_t p = atomic_load(&c->pid);
+                if (p > 0) {
+                    fprintf(stderr,
+                            "berth router: worker pid %d still running after %.0f s: SIGKILL\n",
+                            (int)p, grace_s);
+                    kill(p, SIGKILL);
                 }
-            end = now_s() + 3600; /* wait for the killed ones without killing again */
-            continue;
+            }
+            killed = 1;
         }
         struct timespec tick = {0, SUP_TICK_MS * 1000000L};
         nanosleep(&tick, NULL);
+    }
+}
+
+static void tend(supervisor *s, sup_copy *c, CURL *h, double t)
+{
+    int st = atomic_load(&c->state);
+    pid_t pid = atomic_load(&c->pid);
+    if (st == COPY_WAITING && t >= c->next_start) {
+        spawn(s, c);
+    } else if (st == COPY_STARTING && t >= c->next_probe && h) {
+        c->next_probe = t + SUP_PROBE_S;
+        int expected = COPY_STARTING;
+        if (probe(h, c->socket) &&
+            atomic_compare_exchange_strong(&c->state, &expected, COPY_READY)) {
+            c->ready_at = now_s();
+            fprintf(stderr, "berth router: component %s copy %d: worker pid %d ready\n",
+                    name_of(s, c), c->copy, (int)pid);
+        }
+    } else if (st == COPY_RETIRING) {
+        if (pid <= 0) {
+            atomic_store(&c->state, COPY_UNUSED);
+        } else if (atomic_load(&c->outstanding) == 0 || t >= atomic_load(&c->retire_by)) {
+            if (atomic_load(&c->outstanding) > 0)
+                fprintf(
+                    stderr,
+                    "berth router: component %s copy %d: %d requests still in flight at the drain "
+                    "deadline\n",
+                    name_of(s, c), c->copy, atomic_load(&c->outstanding));
+            kill(pid, SIGTERM);
+            atomic_store(&c->kill_at, t + 5);
+            atomic_store(&c->state, COPY_STOPPING);
+        }
+    } else if (st == COPY_STOPPING && pid > 0 && t >= atomic_load(&c->kill_at)) {
+        kill(pid, SIGKILL);
+        atomic_store(&c->kill_at, t + 3600);
     }
 }
 
@@ -286,22 +343,8 @@ static void *monitor(void *arg)
     while (!atomic_load(&s->stopping)) {
         reap(s);
         double t = now_s();
-        for (int i = 0; i < s->cfg->n_components; i++)
-            for (int j = 0; j < s->cfg->components[i].copies; j++) {
-                sup_copy *c = &s->comps[i].copies[j];
-                int st = atomic_load(&c->state);
-                if (st == COPY_WAITING && t >= c->next_start) {
-                    spawn(s, c);
-                } else if (st == COPY_STARTING && t >= c->next_probe && h) {
-                    c->next_probe = t + SUP_PROBE_S;
-                    if (probe(h, c->socket)) {
-                        c->ready_at = now_s();
-                        atomic_store(&c->state, COPY_READY);
-                        fprintf(stderr, "berth router: component %s copy %d: worker pid %d ready\n",
-                                s->cfg->components[i].name, j, (int)atomic_load(&c->pid));
-                    }
-                }
-            }
+        EACH_COPY(s, c)
+        if (atomic_load(&c->state) != COPY_UNUSED) tend(s, c, h, t);
         struct timespec tick = {0, SUP_TICK_MS * 1000000L};
         nanosleep(&tick, NULL);
     }
@@ -331,10 +374,11 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
     supervisor *s = calloc(1, sizeof *s);
     if (!s || !(s->envp = worker_environment())) {
         snprintf(err, errlen, "out of memory");
-        if (s) free(s);
+        free(s);
         return NULL;
     }
-    s->cfg = cfg;
+    memcpy(s->shell.endpoint, cfg->endpoint, sizeof s->shell.endpoint);
+    memcpy(s->shell.backend, cfg->backend, sizeof s->shell.backend);
     snprintf(s->exe, sizeof s->exe, "%s", exe);
     const char *tmp = getenv("TMPDIR");
     /* Unix socket paths are limited to 107 bytes: a short directory of our own (mode 0700, so only
@@ -347,17 +391,14 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
         free(s);
         return NULL;
     }
-    for (int i = 0; i < cfg->n_components; i++) {
-        s->comps[i].cfg = &cfg->components[i];
-        for (int j = 0; j < cfg->components[i].copies; j++) {
+    for (int i = 0; i < CC_MAX_COMPONENTS; i++)
+        for (int j = 0; j < CC_MAX_COPIES; j++) {
             sup_copy *c = &s->comps[i].copies[j];
             c->idx = i;
             c->copy = j;
             c->backoff_s = SUP_BACKOFF_MIN_S;
             snprintf(c->socket, sizeof c->socket, "%s/%d-%d.sock", s->dir, i, j);
-            atomic_store(&c->state, COPY_WAITING);
         }
-    }
     if (pthread_create(&s->thread, NULL, monitor, s)) {
         snprintf(err, errlen, "cannot start the supervisor thread");
         rmdir(s->dir);
@@ -369,15 +410,52 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
     return s;
 }
 
+void sup_add(supervisor *s, int idx, const cc_component *c)
+{
+    sup_component *k = &s->comps[idx];
+    atomic_store(&k->restarts, 0);
+    atomic_store(&k->cfg, c);
+    sup_scale(s, idx, c->copies, 0);
+}
+
+void sup_scale(supervisor *s, int idx, int copies, double drain_s)
+{
+    double by = now_s() + drain_s;
+    for (int j = 0; j < CC_MAX_COPIES; j++) {
+        sup_copy *c = &s->comps[idx].copies[j];
+        if (j < copies) {
+            int expected = COPY_UNUSED;
+            if (atomic_load(&c->state) == COPY_UNUSED) {
+                c->backoff_s = SUP_BACKOFF_MIN_S;
+                c->next_start = 0;
+                atomic_compare_exchange_strong(&c->state, &expected, COPY_WAITING);
+            }
+            continue;
+        }
+        atomic_store(&c->retire_by, by);
+        for (int st = atomic_load(&c->state);
+             st == COPY_WAITING || st == COPY_STARTING || st == COPY_READY;)
+            if (atomic_compare_exchange_weak(&c->state, &st, COPY_RETIRING)) break;
+    }
+}
+
+int sup_live_copies(supervisor *s, int idx)
+{
+    int n = 0;
+    for (int j = 0; j < CC_MAX_COPIES; j++)
+        n += atomic_load(&s->comps[idx].copies[j].state) != COPY_UNUSED ||
+             atomic_load(&s->comps[idx].copies[j].outstanding) > 0;
+    return n;
+}
+
 void sup_stop(supervisor *s, double grace_s)
 {
     if (!s) return;
     s->grace_s = grace_s;
     atomic_store(&s->stopping, true);
     if (s->thread_started) pthread_join(s->thread, NULL);
-    for (int i = 0; i < s->cfg->n_components; i++)
-        for (int j = 0; j < s->cfg->components[i].copies; j++)
-            unlink(s->comps[i].copies[j].socket);
+    EACH_COPY(s, c)
+    unlink(c->socket);
     rmdir(s->dir);
     free(s->envp);
     free(s);
@@ -386,12 +464,11 @@ void sup_stop(supervisor *s, double grace_s)
 sup_copy *sup_acquire(supervisor *s, int idx)
 {
     sup_component *k = &s->comps[idx];
-    int n = k->cfg->copies;
     unsigned start = atomic_fetch_add(&k->rr, 1);
     sup_copy *best = NULL;
     int best_load = 0;
-    for (int j = 0; j < n; j++) {
-        sup_copy *c = &k->copies[(start + (unsigned)j) % (unsigned)n];
+    for (int j = 0; j < CC_MAX_COPIES; j++) {
+        sup_copy *c = &k->copies[(start + (unsigned)j) % CC_MAX_COPIES];
         if (atomic_load(&c->state) != COPY_READY) continue;
         int load = atomic_load(&c->outstanding);
         if (!best || load < best_load) {
@@ -416,7 +493,7 @@ const char *sup_copy_socket(const sup_copy *c)
 int sup_ready_copies(supervisor *s, int idx)
 {
     int n = 0;
-    for (int j = 0; j < s->comps[idx].cfg->copies; j++)
+    for (int j = 0; j < CC_MAX_COPIES; j++)
         n += atomic_load(&s->comps[idx].copies[j].state) == COPY_READY;
     return n;
 }
@@ -429,7 +506,7 @@ unsigned long sup_restarts(supervisor *s, int idx)
 int sup_outstanding(supervisor *s, int idx)
 {
     int n = 0;
-    for (int j = 0; j < s->comps[idx].cfg->copies; j++)
+    for (int j = 0; j < CC_MAX_COPIES; j++)
         n += atomic_load(&s->comps[idx].copies[j].outstanding);
     return n;
 }

@@ -13,9 +13,18 @@
 typedef struct supervisor supervisor;
 typedef struct sup_copy sup_copy;
 
-/* Starts the monitor thread, which launches every copy; returns at once (copies become ready
- * later: see sup_ready_copies). exe is the berth binary workers run. NULL with err on failure. */
+/* Starts the monitor thread, with no component yet (cfg gives the endpoint and backend every
+ * worker gets). exe is the berth binary workers run. NULL with err on failure. */
 supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t errlen);
+/* Slot idx (< CC_MAX_COMPONENTS) runs component c (which must outlive its copies) with c->copies
+ * copies; the monitor thread launches them and they become ready later (sup_ready_copies). */
+void sup_add(supervisor *s, int idx, const cc_component *c);
+/* Sets the number of copies of slot idx. Copies beyond it stop taking requests at once and get
+ * SIGTERM when their last request ends or drain_s from now, whichever comes first (SIGKILL 5 s
+ * later). sup_scale(s, idx, 0, d) retires a component. */
+void sup_scale(supervisor *s, int idx, int copies, double drain_s);
+/* Copies of slot idx still running or still answering requests (0: the slot may be reused). */
+int sup_live_copies(supervisor *s, int idx);
 /* SIGTERM to every worker, SIGKILL to those still alive after grace_s; joins and frees. */
 void sup_stop(supervisor *s, double grace_s);
 
