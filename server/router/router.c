@@ -16,6 +16,7 @@
 #include "server/router/proxy.h"
 #include "server/router/router_internal.h"
 #include "server/router/supervisor.h"
+#include "server/router/worker_metrics.h"
 
 void router_count_unrouted(router *rt, int status)
 {
@@ -353,10 +354,17 @@ static void put(sbuf *b, const char *fmt, ...)
     }
 }
 
-static void handle_metrics_locked(void *ctx, http_request *r)
+/* The router's own series, and the sockets of the ready copies whose metrics follow them. */
+static void render_metrics(router *rt, sbuf *out, const char **sockets, int *copies, size_t *n_sockets)
 {
-    router *rt = ctx;
     sbuf b = {0};
+    *n_sockets = 0;
+    EACH_ACTIVE(rt, i)
+    for (int j = 0; j < CC_MAX_COPIES; j++)
+        if (sup_copy_ready(rt->sup, i, j)) {
+            sockets[*n_sockets] = sup_copy_socket_of(rt->sup, i, j);
+            copies[(*n_sockets)++] = j;
+        }
     put(&b,
         "# HELP berth_component_requests_total Requests routed to an inference component, by the "
         "status the client got (a stream counts 200 when it starts).\n"
@@ -400,6 +408,34 @@ static void handle_metrics_locked(void *ctx, http_request *r)
         unsigned long n = atomic_load(&rt->unrouted[code]);
         if (n) put(&b, "berth_router_requests_total{code=\"%d\"} %lu\n", code, n);
     }
+    *out = b;
+}
+
+static void handle_metrics(void *ctx, http_request *r)
+{
+    router *rt = ctx;
+    sbuf b;
+    const char *sockets[CC_MAX_COMPONENTS * CC_MAX_COPIES];
+    char paths[CC_MAX_COMPONENTS * CC_MAX_COPIES][108];
+    int copies[CC_MAX_COMPONENTS * CC_MAX_COPIES];
+    size_t n;
+    pthread_rwlock_rdlock(&rt->lock);
+    render_metrics(rt, &b, sockets, copies, &n);
+    pthread_rwlock_unlock(&rt->lock);
+    /* the workers are asked without the lock: a slow one must not hold up the admin API */
+    for (size_t i = 0; i < n; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s", sockets[i]);
+        sockets[i] = paths[i];
+    }
+    char *workers = wm_collect(sockets, copies, n);
+    if (b.oom || !workers) {
+        free(b.p);
+        free(workers);
+        respond_error(rt, r, 500, "server_error", NULL, NULL, "out of memory");
+        return;
+    }
+    put(&b, "%s", workers);
+    free(workers);
     if (b.oom) {
         free(b.p);
         respond_error(rt, r, 500, "server_error", NULL, NULL, "out of memory");
@@ -408,14 +444,6 @@ static void handle_metrics_locked(void *ctx, http_request *r)
     router_count_unrouted(rt, 200);
     http_respond(r, 200, "text/plain; version=0.0.4", b.p, b.len);
     free(b.p);
-}
-
-static void handle_metrics(void *ctx, http_request *r)
-{
-    router *rt = ctx;
-    pthread_rwlock_rdlock(&rt->lock);
-    handle_metrics_locked(ctx, r);
-    pthread_rwlock_unlock(&rt->lock);
 }
 
 /* Frees the slot of a deleted component once its copies are gone and its requests answered. */

@@ -525,3 +525,8 @@ int sup_copy_outstanding(supervisor *s, int idx, int copy)
 {
     return atomic_load(&s->comps[idx].copies[copy].outstanding);
 }
+
+const char *sup_copy_socket_of(supervisor *s, int idx, int copy)
+{
+    return s->comps[idx].copies[copy].socket;
+}

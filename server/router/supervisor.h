@@ -40,6 +40,8 @@ unsigned long sup_restarts(supervisor *s, int idx);
 int sup_outstanding(supervisor *s, int idx);
 /* The pid of copy `copy` of component idx (0 while it is not running), for logs and tests. */
 pid_t sup_pid(supervisor *s, int idx, int copy);
+/* That copy's Unix socket path (fixed for the supervisor's life). */
+const char *sup_copy_socket_of(supervisor *s, int idx, int copy);
 /* Whether that copy is ready, and its outstanding requests. */
 int sup_copy_ready(supervisor *s, int idx, int copy);
 int sup_copy_outstanding(supervisor *s, int idx, int copy);

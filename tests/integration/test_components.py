@@ -157,7 +157,7 @@ def test_concurrent_streams_through_all_three_routing_forms(two_components):
         for form in ("path", "invocations", "model"):
             for _ in range(2):
                 url, headers, model = url_for(r, form, name)
-                jobs.append((name, url, headers, chat_body(model)))
+                jobs.append((name, url, headers, chat_body(model, ignore_eos=True)))
     with ThreadPoolExecutor(len(jobs)) as pool:
         results = list(pool.map(lambda j: (j[0],) + stream(j[1], j[3], j[2]), jobs))
     by_component = {}
@@ -176,6 +176,13 @@ def test_concurrent_streams_through_all_three_routing_forms(two_components):
         key = f'berth_component_requests_total{{component="{name}",code="200"}}'
         assert after[key] - before.get(key, 0) == 6, after
         assert after[f'berth_component_requests_in_flight{{component="{name}"}}'] == 0
+        # the workers' own engine metrics, one copy label per worker
+        assert after[f'berth_kv_cache_blocks_total{{model_name="{name}",copy="0"}}'] > 0
+        tokens = f'berth_generation_tokens_total{{model_name="{name}",copy="0"}}'
+        assert after[tokens] - before.get(tokens, 0) == 6 * 12
+    # one TYPE line per metric family, as the exposition format requires
+    types = [line.split()[2] for line in r.get("/metrics").text.splitlines() if line.startswith("# TYPE")]
+    assert len(types) == len(set(types)), types
 
 
 def test_models_health_and_unknown_components(two_components):
