@@ -142,10 +142,15 @@ static int shares_fit(router *rt, http_request *r, int skip, int64_t extra_mib)
     return 0;
 }
 
+/* Failed: no copy has become ready and workers keep exiting (a bad model path, a model that does
+ * not fit); the supervisor keeps retrying with backoff, so it may still recover. */
+#define ADMIN_FAILED_AFTER 3
+
 static const char *status_of(router *rt, int i)
 {
     if (rt->state[i] == SLOT_DELETING) return "Deleting";
     int ready = sup_ready_copies(rt->sup, i);
+    if (ready == 0 && sup_restarts(rt->sup, i) >= ADMIN_FAILED_AFTER) return "Failed";
     return ready == 0                              ? "Creating"
            : ready != rt->cfg.components[i].copies ? "Updating"
                                                    : "InService";
@@ -375,6 +380,11 @@ static void describe(router *rt, http_request *r, const cJSON *body, const char 
         cJSON_AddStringToObject(bp, "tool_call_parser", k->tool_call_parser);
     if (k->request_timeout_s)
         cJSON_AddNumberToObject(bp, "request_timeout_s", (double)k->request_timeout_s);
+    if (!strcmp(status_of(rt, i), "Failed"))
+        cJSON_AddStringToObject(
+            o, "FailureReason",
+            "its workers keep exiting before they are ready (the router's log has "
+            "their messages); berth keeps retrying with backoff");
     cJSON *rc = cJSON_AddObjectToObject(o, "RuntimeConfig");
     cJSON_AddNumberToObject(rc, "DesiredCopyCount", rt->state[i] == SLOT_DELETING ? 0 : k->copies);
     cJSON_AddNumberToObject(rc, "CurrentCopyCount", sup_ready_copies(rt->sup, i));

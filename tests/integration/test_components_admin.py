@@ -53,6 +53,13 @@ def test_components_created_scaled_and_deleted_at_runtime(demo_model, tmp_path):
         assert p.returncode == 1 and "Specification.BerthParameters.max_num_seqs: expected an integer" in p.stderr
         p = cli(r, "create", "--name", "smol", "--model", SMOL, "--memory-mib", 16 << 20)
         assert p.returncode == 1 and "ResourceLimitExceeded" in p.stderr, p.stderr
+        # a model that cannot load: its workers keep exiting, it is Failed, the endpoint stays up
+        p = cli(r, "create", "--name", "broken", "--model", tmp_path / "no-such-model")
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "broken"})
+                        .json()["InferenceComponentStatus"] == "Failed", 30), r.text()
+        assert cli(r, "delete", "--name", "broken").returncode == 0
+        assert wait_for(lambda: "component broken deleted" in r.text(), 30), r.text()
         resp = admin(r, "CreateInferenceComponent", {"InferenceComponentName": "smol", "EndpointName": ENDPOINT,
                                                      "Specification": {"Container": {"ArtifactUrl": str(SMOL)}},
                                                      "Colour": 1})
