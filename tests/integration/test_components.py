@@ -316,3 +316,15 @@ def test_configuration_errors_name_the_key(tmp_path, demo_model):
     assert "worker pid" not in p.stderr
     p = run_config(tmp_path, {"components": [{"name": "a", "model": "m"}]}, "--max-num-seqs", "4")
     assert p.returncode == 2 and "--max-num-seqs does not go with --config" in p.stderr, p.stderr
+
+
+def test_a_client_that_leaves_frees_the_worker(two_components):
+    r = two_components
+    with httpx.stream("POST", r.base + "/v1/chat/completions", timeout=60,
+                      json=chat_body("qwen", max_tokens=1000, ignore_eos=True)) as resp:
+        for _ in resp.iter_text():
+            break  # one chunk, then the client hangs up
+    running = 'berth_num_requests_running{model_name="qwen",copy="0"}'
+    in_flight = 'berth_component_requests_in_flight{component="qwen"}'
+    # the router drops its worker connection and the worker cancels the sequence
+    assert wait_for(lambda: (lambda m: m[running] == 0 and m[in_flight] == 0)(r.metrics()), 15), r.metrics()
