@@ -804,14 +804,19 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem};
     }
+    int unix_fd = -1;
     if (s->cfg.unix_socket_path) {
-        int fd = unix_listen(s, err, errlen);
-        if (fd < 0) return -1;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+        if ((unix_fd = unix_listen(s, err, errlen)) < 0) return -1;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, unix_fd, NULL};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!s->daemon && unix_fd >= 0) {
+        close(unix_fd);
+        snprintf(err, errlen, "http: cannot serve on Unix socket %s", s->cfg.unix_socket_path);
+        return -1;
+    }
     if (!s->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s:%d%s (port in use, or a bad TLS key/cert)",
                  s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->cert_pem ? " with TLS" : "");
