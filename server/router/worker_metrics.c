@@ -83,25 +83,15 @@ static void put_sample(buf *b, const char *line, size_t len, int copy)
     put(b, "\n", 1);
 }
 
-char *wm_collect(const char *const *sockets, const int *copies, size_t n)
+/* Merges the exposition texts (NULL entries are skipped) by family, copy label added. */
+char *wm_merge(const char *const *texts, const int *copies, size_t n)
 {
     family *fams = NULL;
     size_t nf = 0;
     int oom = 0;
-    CURL *h = curl_easy_init();
-    for (size_t w = 0; h && w < n && !oom; w++) {
-        buf text = {0};
-        curl_easy_reset(h);
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sockets[w]);
-        curl_easy_setopt(h, CURLOPT_URL, "http://localhost/metrics");
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &text);
-        long code = 0;
-        if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    for (size_t w = 0; w < n && !oom; w++) {
         family *cur = NULL;
-        for (const char *p = text.p; code == 200 && p && *p;) {
+        for (const char *p = texts[w]; p && *p;) {
             const char *e = strchr(p, '\n');
             size_t len = e ? (size_t)(e - p) : strlen(p);
             if (len > 7 && !strncmp(p, "# HELP ", 7)) {
@@ -125,9 +115,7 @@ char *wm_collect(const char *const *sockets, const int *copies, size_t n)
             if (cur && len && p[0] != '#') put_sample(&cur->samples, p, len, copies[w]);
             p = e ? e + 1 : p + len;
         }
-        free(text.p);
     }
-    if (h) curl_easy_cleanup(h);
     buf out = {0};
     put(&out, "", 0);
     for (size_t i = 0; i < nf; i++) {
@@ -142,6 +130,38 @@ char *wm_collect(const char *const *sockets, const int *copies, size_t n)
         free(out.p);
         return NULL;
     }
-    if (!out.p) return strdup("");
-    return out.p;
+    return out.p ? out.p : strdup("");
+}
+
+char *wm_collect(const char *const *sockets, const int *copies, size_t n)
+{
+    char **texts = calloc(n ? n : 1, sizeof *texts);
+    CURL *h = curl_easy_init();
+    if (!texts || !h) {
+        free(texts);
+        if (h) curl_easy_cleanup(h);
+        return NULL;
+    }
+    for (size_t w = 0; w < n; w++) {
+        buf text = {0};
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sockets[w]);
+        curl_easy_setopt(h, CURLOPT_URL, "http://localhost/metrics");
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &text);
+        long code = 0;
+        if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (code == 200 && !text.oom)
+            texts[w] = text.p;
+        else
+            free(text.p);
+    }
+    curl_easy_cleanup(h);
+    char *out = wm_merge((const char *const *)texts, copies, n);
+    for (size_t w = 0; w < n; w++)
+        free(texts[w]);
+    free(texts);
+    return out;
 }

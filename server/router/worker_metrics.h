@@ -11,4 +11,8 @@
  * and returns the merged text (malloc'ed; "" when none answered), or NULL on OOM. */
 char *wm_collect(const char *const *sockets, const int *copies, size_t n);
 
+/* The merge alone (what wm_collect does with the answers): texts[i] (NULL = none) is a worker's
+ * exposition text, copies[i] its copy number. Malloc'ed, or NULL on OOM. */
+char *wm_merge(const char *const *texts, const int *copies, size_t n);
+
 #endif
