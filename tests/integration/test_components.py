@@ -27,7 +27,8 @@ ENDPOINT = "my-ep"
 class BerthRouter:
     """`berth serve --config FILE --host 127.0.0.1 --port 0`, ready once /health answers 200."""
 
-    def __init__(self, config_path, *args, ready_timeout=120):
+    def __init__(self, config_path, *args, ready_timeout=120, verify=True):
+        self.verify = verify
         need(BERTH, "the berth binary (build the project first)")
         self.proc = subprocess.Popen(
             [str(BERTH), "serve", "--config", str(config_path), "--host", "127.0.0.1", "--port", "0",
@@ -39,9 +40,9 @@ class BerthRouter:
         def read():
             for line in self.proc.stderr:
                 self.log.append(line)
-                m = re.search(r"router listening on http://[^:]+:(\d+)", line)
+                m = re.search(r"router listening on (https?)://[^:]+:(\d+)", line)
                 if m:
-                    self.port = int(m.group(1))
+                    self.scheme, self.port = m.group(1), int(m.group(2))
                     got_port.set()
             got_port.set()
 
@@ -50,7 +51,7 @@ class BerthRouter:
         if not got_port.wait(30) or self.port is None:
             self.proc.kill()
             pytest.fail("berth serve --config did not start:\n" + self.text())
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.scheme}://127.0.0.1:{self.port}"
         if not wait_for(lambda: self.get("/health").status_code == 200, ready_timeout):
             self.stop_now()
             pytest.fail("the components did not become ready:\n" + self.text())
@@ -59,7 +60,7 @@ class BerthRouter:
         return "".join(self.log)
 
     def get(self, path):
-        return httpx.get(self.base + path, timeout=60)
+        return httpx.get(self.base + path, timeout=60, verify=self.verify)
 
     def component(self, name):
         return self.get(f"/endpoints/{ENDPOINT}/inference-components/{name}/health").json()
@@ -328,3 +329,33 @@ def test_a_client_that_leaves_frees_the_worker(two_components):
     in_flight = 'berth_component_requests_in_flight{component="qwen"}'
     # the router drops its worker connection and the worker cancels the sequence
     assert wait_for(lambda: (lambda m: m[running] == 0 and m[in_flight] == 0)(r.metrics()), 15), r.metrics()
+
+
+def test_router_serves_https_to_the_openai_sdk(demo_model, tmp_path):
+    import openai
+    import ssl
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=berth test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=localhost")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "cert.pem", "-days", "2", "-extfile", "ext.cnf")
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "kv_cache_tokens": 4096, "threads": 1}])
+    r = BerthRouter(cfg, "--tls-cert", tmp_path / "cert.pem", "--tls-key", tmp_path / "key.pem", verify=ctx)
+    try:
+        assert r.base.startswith("https://")
+        client = openai.OpenAI(base_url=r.base + f"/endpoints/{ENDPOINT}/inference-components/qwen/openai/v1",
+                               api_key="unused", http_client=httpx.Client(verify=ctx, timeout=120))
+        chunks = list(client.chat.completions.create(model="qwen", messages=[{"role": "user", "content": "Hi"}],
+                                                     max_tokens=5, temperature=0, stream=True))
+        assert chunks[0].model == "qwen" and chunks[-1].choices[0].finish_reason == "length"
+        with pytest.raises(httpx.ConnectError):  # an untrusted client gets no answer
+            httpx.get(r.base + "/ping", timeout=10)
+    finally:
+        r.stop()
