@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -237,11 +236,12 @@ def test_sigkill_of_one_worker_mid_stream(two_components):
         return stream(url, chat_body("qwen", max_tokens=1000, ignore_eos=True),
                       on_first=lambda: started.wait(60))
 
-    with ThreadPoolExecutor(6) as pool:
+    with ThreadPoolExecutor(5) as pool:
         qwen = [pool.submit(qwen_stream) for _ in range(2)]
         started.wait(60)  # both qwen streams are producing tokens
-        smol = [pool.submit(stream, url, smol_body) for _ in range(3)]
-        time.sleep(0.3)
+        smol_started = threading.Barrier(4)
+        smol = [pool.submit(stream, url, smol_body, None, lambda: smol_started.wait(60)) for _ in range(3)]
+        smol_started.wait(60)  # the other component's streams are producing tokens too
         os.kill(pid, signal.SIGKILL)
         qwen_results = [f.result() for f in qwen]
         smol_results = [f.result() for f in smol]
