@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -146,6 +147,57 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
     return bad ? -1 : 0;
 }
 
+/* A worker's stderr, line by line, onto the router's with "[component/copy] " in front, so that
+ * the logs of several workers stay apart. Ends at EOF, when the worker has exited. */
+typedef struct log_relay {
+    int fd;
+    char prefix[96];
+} log_relay;
+
+static void *relay(void *arg)
+{
+    log_relay *lr = arg;
+    FILE *f = fdopen(lr->fd, "r");
+    char line[4096];
+    while (f && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        fprintf(stderr, "%s%s%s", lr->prefix, line, n && line[n - 1] == '\n' ? "" : "\n");
+    }
+    if (f)
+        fclose(f);
+    else
+        close(lr->fd);
+    free(lr);
+    return NULL;
+}
+
+/* The write end of a pipe whose read end a relay thread owns, or -1 (the worker then writes to the
+ * router's own stderr). */
+static int start_relay(const char *name, int copy)
+{
+    int fds[2];
+    log_relay *lr = malloc(sizeof *lr);
+    if (!lr || pipe2(fds, O_CLOEXEC)) {
+        free(lr);
+        return -1;
+    }
+    lr->fd = fds[0];
+    snprintf(lr->prefix, sizeof lr->prefix, "[%s/%d] ", name, copy);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&t, &attr, relay, lr) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+        close(fds[0]);
+        close(fds[1]);
+        free(lr);
+        return -1;
+    }
+    return fds[1];
+}
+
 /* Runs on the monitor thread only: PR_SET_PDEATHSIG fires when the forking *thread* ends, and the
  * monitor thread lives until every worker is stopped. */
 static void spawn(supervisor *s, sup_copy *c)
@@ -158,9 +210,11 @@ static void spawn(supervisor *s, sup_copy *c)
         atomic_store(&c->state, COPY_UNUSED);
         return;
     }
+    int log_fd = start_relay(k->name, c->copy);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        if (log_fd >= 0) dup2(log_fd, 2);
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -170,6 +224,7 @@ static void spawn(supervisor *s, sup_copy *c)
         execve(s->exe, argv, s->envp);
         _exit(127);
     }
+    if (log_fd >= 0) close(log_fd); /* the worker holds it now; its exit ends the relay */
     if (pid < 0) {
         fprintf(stderr, "berth router: component %s copy %d: fork: %s\n", k->name, c->copy,
                 strerror(errno));
