@@ -194,6 +194,8 @@ def test_models_health_and_unknown_components(two_components):
     assert r.get("/ping").status_code == 200
     h = r.component("qwen")
     assert h["ready_copies"] == 1 and h["copies"] == 1 and h["workers"][0]["pid"] > 0, h
+    # the workers' logs, told apart
+    assert "[qwen/0] berth serve: ready in" in r.text() and "[smol/0] berth serve: ready in" in r.text()
 
     for resp in (
         httpx.post(r.base + "/v1/chat/completions", json=chat_body("nope", stream=False), timeout=60),
