@@ -160,6 +160,48 @@ int auth_check_request(auth_ctx *a, const char *authorization, const char *endpo
     return finish(out, 401, a->api_keys ? BEARER_UNKNOWN_KEY : BEARER_MALFORMED);
 }
 
+bool auth_has_key_store(const auth_ctx *a) { return a && a->keys; }
+
+int auth_check_admin(auth_ctx *a, const char *authorization, const char *action, const char *component,
+                     int64_t now, auth_result *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t len = 0;
+    const char *cred = authorization ? bearer_credential(authorization, &len) : NULL;
+    if (!a || !a->keys || !cred || len == 0 || !looks_like_token(cred, len))
+        return finish(out, 401, cred && len ? BEARER_MALFORMED : BEARER_MISSING);
+    bearer_token t;
+    bearer_status st = bearer_parse(cred, len, &a->opt, &t);
+    if (st != BEARER_OK) {
+        bearer_token_free(&t);
+        return finish(out, 401, st);
+    }
+    keystore *ks = keystore_handle_acquire(a->keys);
+    const keystore_identity *id = keystore_find(ks, t.access_key_id);
+    bearer_key key = {0};
+    if (id) key = (bearer_key){id->secret_access_key, id->session_token, id->expiration};
+    st = bearer_verify(&t, id ? &key : NULL, &a->opt, now);
+    int status = 401;
+    if (st == BEARER_OK) {
+        char call[64], arn[512];
+        snprintf(call, sizeof call, "%s:CallWithBearerToken", t.service);
+        int n = component ? snprintf(arn, sizeof arn, "arn:aws:sagemaker:%s:%s:inference-component/%s", t.region,
+                                     id->account, component)
+                          : snprintf(arn, sizeof arn, "*");
+        /* SageMaker lower-cases resource names in ARNs */
+        if (component && n > 0 && (size_t)n < sizeof arn)
+            for (char *p = strrchr(arn, '/') + 1; *p; p++)
+                if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        bool allowed = n > 0 && (size_t)n < sizeof arn && policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
+                       policy_evaluate(&id->policy, action, arn) == POLICY_ALLOW;
+        status = allowed ? 200 : 403;
+        snprintf(out->principal_arn, sizeof out->principal_arn, "%s", id->principal_arn);
+    }
+    keystore_release(ks);
+    bearer_token_free(&t);
+    return finish(out, status, st);
+}
+
 int auth_reload(auth_ctx *a, char *err, size_t errlen)
 {
     if (!a->keys) {

@@ -43,6 +43,14 @@ bool auth_enabled(const auth_ctx *a);
  * (an inference component resolves to its endpoint); `now` Unix seconds. Thread-safe. */
 int auth_check_request(auth_ctx *a, const char *authorization, const char *endpoint_name,
                        int64_t now, auth_result *out);
+/* The inference-component admin API: 200 only for a SageMaker bearer token whose identity's
+ * policy allows `action` (e.g. "sagemaker:CreateInferenceComponent") on
+ * arn:aws:sagemaker:REGION:ACCOUNT:inference-component/COMPONENT (on "*" when component is NULL, as
+ * for List). Static API keys never pass here (the router has its own admin keys). Thread-safe. */
+int auth_check_admin(auth_ctx *a, const char *authorization, const char *action, const char *component,
+                     int64_t now, auth_result *out);
+bool auth_has_key_store(const auth_ctx *a);
+
 /* Re-reads the key store (SIGHUP). On error the old store stays in force and err says why. */
 int auth_reload(auth_ctx *a, char *err, size_t errlen);
 void auth_destroy(auth_ctx *a);

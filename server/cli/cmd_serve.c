@@ -13,6 +13,8 @@
 
 #include "kernels/backends.h"
 #include "server/cli/commands.h"
+#include "server/engine/memory_share.h"
+#include "server/router/router.h"
 #include "server/serve/serve.h"
 #include "server/serve/serve_auth.h"
 
@@ -40,12 +42,19 @@ typedef struct serve_args {
     const char *api_keys[16];
     size_t n_api_keys;
     const char *api_keys_file;
+    const char *config_path;     /* --config: the router of an endpoint with inference components */
+    const char *unix_socket;     /* --unix-socket: a worker behind the router */
+    const char *per_model_flag;  /* the first per-model option given (an error with --config) */
+    const char *admin_keys[16];  /* --admin-api-key: the inference-component admin API */
+    size_t n_admin_keys;
 } serve_args;
 
 static void serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: berth serve --model DIR [options]\n"
+            "       berth serve --config FILE [options]   (several inference components; see\n"
+            "                                             docs/components.md)\n"
             "\n"
             "Serves one model over the OpenAI API (/v1/chat/completions, /v1/completions,\n"
             "/v1/models), the same routes under /endpoints/{endpoint}/openai/v1/ and\n"
@@ -57,6 +66,16 @@ static void serve_usage(FILE *f)
             "                              or a llama.cpp .gguf file (or a directory holding one)\n"
             "                              [BERTH_MODEL; SageMaker: SM_MODEL_DIR, else /opt/ml/model\n"
             "                              when it holds a config.json]\n"
+            "  --config FILE               an endpoint with inference components (JSON; see\n"
+            "                              docs/components.md): a router process serves HTTP, TLS and\n"
+            "                              authentication and runs one worker per component copy;\n"
+            "                              per-model options then go in the file, not on the command line\n"
+            "  --admin-api-key KEY         with --config: a bearer key for the admin API (Create/Update/\n"
+            "                              Delete/Describe/ListInferenceComponent(s)); repeat for several.\n"
+            "                              Key-store identities allowed sagemaker:<Operation> may call it\n"
+            "                              too; plain --api-key keys never can [BERTH_ADMIN_API_KEY]\n"
+            "  --unix-socket PATH          serve HTTP on this Unix socket instead of --host/--port (how\n"
+            "                              the router reaches its workers)\n"
             "  --host ADDR                 listen address (default 0.0.0.0) [BERTH_HOST]\n"
             "  --port N                    listen port (default 8080) [BERTH_PORT, SAGEMAKER_BIND_TO_PORT]\n"
             "  --served-model-name NAME    model id in responses and /v1/models (default: the\n"
@@ -241,7 +260,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
            O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE,
-           O_MIB, O_MPS };
+           O_MIB, O_MPS, O_CONFIG, O_UNIX, O_ADMINKEY };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -285,6 +304,9 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"api-keys-file", required_argument, 0, O_APIKEYS},
         {"tool-call-parser", required_argument, 0, O_TOOLPARSER},
         {"test-scripted-outputs", required_argument, 0, O_SCRIPTED},
+        {"config", required_argument, 0, O_CONFIG},
+        {"unix-socket", required_argument, 0, O_UNIX},
+        {"admin-api-key", required_argument, 0, O_ADMINKEY},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -346,8 +368,25 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     const char *tool_parser = env("BERTH_TOOL_CALL_PARSER");
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    /* Options that size or shape one model: with --config each component's go in the file. */
+    static const int per_model[] = {'m', O_NAME, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM, O_WAIT,
+                                    O_TIMEOUT, O_THREADS, O_BACKEND, O_EAGER, O_DEVICE, O_BUDGET,
+                                    O_GPUUTIL, O_CPUKV, O_TOOLPARSER, O_SCRIPTED, O_UNIX, O_MIB, O_MPS};
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        for (size_t k = 0; k < sizeof per_model / sizeof per_model[0] && !a->per_model_flag; k++)
+            if (c == per_model[k]) a->per_model_flag = c == 'm' || li < 0 ? "model" : longopts[li].name;
+        li = -1;
         switch (c) {
+        case O_CONFIG: a->config_path = optarg; break;
+        case O_UNIX: a->unix_socket = optarg; break;
+        case O_ADMINKEY:
+            if (a->n_admin_keys == 16) {
+                fprintf(stderr, "berth serve: at most 16 --admin-api-key\n");
+                return -1;
+            }
+            a->admin_keys[a->n_admin_keys++] = optarg;
+            break;
         case 'm': a->opts.model_dir = optarg; break;
         case O_HOST: a->host = optarg; break;
         case O_PORT: if (parse_num("--port", optarg, 0, 65535, &v)) return -1; a->port = (int)v; break;
@@ -415,10 +454,22 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         fprintf(stderr, "berth serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (!a->opts.model_dir && access("/opt/ml/model/config.json", R_OK) == 0)
+    if (a->n_admin_keys && !a->config_path) {
+        fprintf(stderr, "berth serve: --admin-api-key manages inference components: it needs --config\n");
+        return -1;
+    }
+    if (a->config_path) {
+        if (env("BERTH_ADMIN_API_KEY") && a->n_admin_keys < 16) a->admin_keys[a->n_admin_keys++] = env("BERTH_ADMIN_API_KEY");
+        if (a->per_model_flag) {
+            fprintf(stderr, "berth serve: --%s does not go with --config: give it per component in "
+                            "the configuration file (docs/components.md)\n", a->per_model_flag);
+            return -1;
+        }
+        a->opts.model_dir = NULL; /* BERTH_MODEL and SM_MODEL_DIR do not apply to an endpoint file */
+    } else if (!a->opts.model_dir && access("/opt/ml/model/config.json", R_OK) == 0)
         a->opts.model_dir = "/opt/ml/model"; /* where SageMaker puts the model data */
-    if (!a->opts.model_dir) {
-        fprintf(stderr, "berth serve: --model DIR is required (or BERTH_MODEL; SageMaker's "
+    if (!a->opts.model_dir && !a->config_path) {
+        fprintf(stderr, "berth serve: --model DIR (or --config FILE) is required (or BERTH_MODEL; SageMaker's "
                         "/opt/ml/model is used when it holds a config.json)\n");
         return -1;
     }
@@ -538,6 +589,115 @@ static void drain(serve_ctx *s, const sigset_t *sigs, int first, double timeout_
     fprintf(stderr, "berth serve: shutting down\n");
 }
 
+/* What the memory shares must fit in, in MiB, and what that is (for the error); -1 with err when
+ * an explicitly chosen CUDA device cannot be read. On CUDA that is the device's memory less one
+ * measured CUDA context per worker started now (copies created at runtime are checked against the
+ * same figure, so each of those contexts is not counted). On the CPU backend: physical memory. */
+static int share_capacity(const cc_config *cfg, int64_t *mib, char *what, size_t whatlen, char *err,
+                          size_t errlen)
+{
+    bool want_cuda = !strcmp(cfg->backend, "cuda") ||
+                     (strcmp(cfg->backend, "cpu") && strstr(bk_available(), "cuda"));
+    memshare_device dev;
+    if (want_cuda && memshare_probe("cuda", 0, &dev, err, errlen) == 0) {
+        size_t copies = 0;
+        for (int i = 0; i < cfg->n_components; i++) copies += (size_t)cfg->components[i].copies;
+        size_t contexts = dev.per_process * copies;
+        *mib = dev.total > contexts ? (int64_t)((dev.total - contexts) >> 20) : 0;
+        snprintf(what, whatlen, "CUDA device 0's %zu MiB less %zu CUDA contexts of %zu MiB (%s)",
+                 dev.total >> 20, copies, dev.per_process >> 20,
+                 dev.measured ? "measured" : "not measured: the documented default");
+        return 0;
+    }
+    if (want_cuda && !strcmp(cfg->backend, "cuda")) return -1; /* err says which call failed */
+    if (memshare_probe("cpu", 0, &dev, err, errlen)) return -1;
+    *mib = (int64_t)(dev.total >> 20);
+    snprintf(what, whatlen, "this machine's physical memory");
+    return 0;
+}
+
+/* berth serve --config: the router, its workers, and the same signals as one model. */
+static int run_router(const serve_args *a, auth_ctx *auth, const sigset_t *sigs)
+{
+    char err[1024] = "";
+    cc_config cfg;
+    if (cc_config_load(a->config_path, &cfg, err, sizeof err)) {
+        fprintf(stderr, "berth serve: --config %s\n", err);
+        return 2;
+    }
+    char capacity_what[160];
+    int64_t capacity_mib = 0;
+    if (share_capacity(&cfg, &capacity_mib, capacity_what, sizeof capacity_what, err, sizeof err)) {
+        fprintf(stderr, "berth serve: --config %s: cannot check the memory shares: %s\n", a->config_path,
+                err);
+        cc_config_free(&cfg);
+        return 2;
+    }
+    router_options ro = {.share_capacity_mib = capacity_mib, .share_capacity_what = capacity_what, .auth = auth,
+                         .admin_keys = a->admin_keys, .n_admin_keys = a->n_admin_keys,
+                         .drain_s = a->shutdown_timeout_s};
+    if (ro.share_capacity_mib &&
+        cc_check_shares(&cfg, ro.share_capacity_mib, ro.share_capacity_what, err, sizeof err)) {
+        fprintf(stderr, "berth serve: --config %s: %s\n", a->config_path, err);
+        cc_config_free(&cfg);
+        return 2;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "berth serve: cannot find the berth binary for the workers: /proc/self/exe: %s\n",
+                strerror(errno));
+        cc_config_free(&cfg);
+        return 1;
+    }
+    exe[n] = 0;
+    ro.exe = exe;
+    char endpoint[CC_NAME_MAX + 1], names[1200] = "";
+    snprintf(endpoint, sizeof endpoint, "%s", cfg.endpoint);
+    for (int i = 0; i < cfg.n_components; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s (%d cop%s)", i ? ", " : "",
+                 cfg.components[i].name, cfg.components[i].copies, cfg.components[i].copies == 1 ? "y" : "ies");
+    http_config hc = {.host = a->host, .port = a->port, .max_body_bytes = a->max_body_bytes,
+                      .keepalive_ms = a->keepalive_ms, .idle_timeout_s = a->idle_timeout_s,
+                      .tls_cert_path = a->tls_cert, .tls_key_path = a->tls_key,
+                      .tls_priorities = a->tls_priorities, .connection_limit = a->max_connections,
+                      .connection_limit_per_ip = a->max_connections_per_ip,
+                      .header_timeout_s = a->header_timeout_s, .min_body_rate = a->min_body_rate};
+    serve_auth sa = {.auth = auth, .default_endpoint = endpoint, .metrics = NULL};
+    if (auth) {
+        hc.authorize = serve_auth_authorize;
+        hc.authorize_ctx = &sa;
+    }
+    router *rt = router_start(&cfg, &hc, &ro, err, sizeof err);
+    if (!rt) {
+        fprintf(stderr, "berth serve: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "berth serve: router listening on %s://%s:%d, endpoint %s: %s\n",
+            a->tls_cert ? "https" : "http", a->host, router_port(rt), endpoint, names);
+    g_reload_srv = router_http_server(rt);
+    if (http_server_tls_priorities(g_reload_srv))
+        fprintf(stderr, "berth serve: TLS priorities %s\n", http_server_tls_priorities(g_reload_srv));
+    int sig = 0;
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP) reload_auth(auth, a->auth_key_store);
+    router_stop_accepting(rt);
+    fprintf(stderr, "berth serve: %s: refusing new requests, %d in flight (waiting at most %.0f s)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", router_in_flight(rt), a->shutdown_timeout_s);
+    double end = serve_now() + a->shutdown_timeout_s;
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (router_in_flight(rt) > 0 && serve_now() < end) {
+        int s2 = sigtimedwait(sigs, NULL, &tick);
+        if (s2 == SIGHUP) reload_auth(auth, a->auth_key_store);
+        else if (s2 == SIGINT || s2 == SIGTERM) break;
+    }
+    if (router_in_flight(rt) > 0)
+        fprintf(stderr, "berth serve: aborting %d requests still in flight\n", router_in_flight(rt));
+    fprintf(stderr, "berth serve: shutting down\n");
+    g_reload_srv = NULL;
+    router_free(rt, 3);
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     serve_args a;
@@ -558,6 +718,11 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "berth serve: %s\n", err);
         return 1;
     }
+    if (a.config_path) {
+        int rrc = run_router(&a, auth, &sigs);
+        auth_destroy(auth);
+        return rrc;
+    }
     int rc = 1;
     serve_ctx *s = calloc(1, sizeof *s);
     s->opts = a.opts;
@@ -571,7 +736,8 @@ int cmd_serve(int argc, char **argv)
                       .connection_limit = a.max_connections,
                       .connection_limit_per_ip = a.max_connections_per_ip,
                       .header_timeout_s = a.header_timeout_s, .min_body_rate = a.min_body_rate,
-                      .endpoints = a.endpoints, .n_endpoints = a.n_endpoints};
+                      .endpoints = a.endpoints, .n_endpoints = a.n_endpoints,
+                      .unix_socket_path = a.unix_socket};
     serve_auth sa = {.auth = auth, .default_endpoint = a.endpoints[0], .metrics = &s->metrics};
     if (auth) {
         hc.authorize = serve_auth_authorize;
@@ -581,8 +747,11 @@ int cmd_serve(int argc, char **argv)
     serve_set_identity(s);
     if (!srv || serve_register_routes(s, srv, err, sizeof err) || http_server_start(srv, err, sizeof err))
         goto out;
-    fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
-            a.host, http_server_port(srv), a.opts.model_dir);
+    if (a.unix_socket)
+        fprintf(stderr, "berth serve: listening on unix:%s, loading %s\n", a.unix_socket, a.opts.model_dir);
+    else
+        fprintf(stderr, "berth serve: listening on %s://%s:%d, loading %s\n", a.tls_cert ? "https" : "http",
+                a.host, http_server_port(srv), a.opts.model_dir);
     g_reload_srv = srv;
     if (http_server_tls_priorities(srv))
         fprintf(stderr, "berth serve: TLS priorities %s\n", http_server_tls_priorities(srv));

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"serve", cmd_serve, "serve a model over the OpenAI API (HTTP)"},
     {"fetch", cmd_fetch, "download a model from S3 (s3://BUCKET/PREFIX/) into a directory"},
+    {"components", cmd_components, "manage the inference components of a running berth serve --config"},
     {"run", cmd_run, "generate token ids from token ids with a local model (debugging, benchmarks)"},
 };
 
@@ -18,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: berth COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'berth COMMAND --help' describes a command's options.\n");
 }
 

@@ -24,7 +24,9 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTP_MAX_ROUTES 64
 #define HTTP_NAME_MAX 63      /* SageMaker endpoint and component names are 1..63 chars */
@@ -49,6 +51,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     int port;
     http_deadlines *deadlines;
+    char *unix_path; /* the socket file we created (unlinked on free) */
 };
 
 struct http_request {
@@ -510,6 +513,7 @@ static enum MHD_Result route_request(http_request *r)
 {
     http_server *s = r->srv;
     const char *suffix = NULL; /* the path after /v1 for OpenAI routes */
+    const char *component_rest = NULL; /* after .../inference-components/{c} when not openai/v1 */
     const char *p = r->path;
     int sagemaker = 0;
     if (!strncmp(p, "/endpoints/", 11)) {
@@ -524,11 +528,16 @@ static enum MHD_Result route_request(http_request *r)
             if (!take_segment(&p, r->component, sizeof r->component))
                 return answer_error(r, 404, "not_found", NULL, "no route for %s", r->path);
             r->has_component = 1;
+            component_rest = p;
         }
-        if (!take_segment(&p, seg, sizeof seg) || strcmp(seg, "openai") ||
-            !take_segment(&p, seg, sizeof seg) || strcmp(seg, "v1"))
+        if (take_segment(&p, seg, sizeof seg) && !strcmp(seg, "openai") &&
+            take_segment(&p, seg, sizeof seg) && !strcmp(seg, "v1"))
+            suffix = p;
+        else if (component_rest)
+            p = component_rest;
+        else
             return answer_error(r, 404, "not_found", NULL, "no route for %s", r->path);
-        suffix = p;
+        if (suffix) component_rest = NULL;
     } else if (!strncmp(p, "/v1/", 4)) {
         suffix = p + 3;
     }
@@ -537,7 +546,9 @@ static enum MHD_Result route_request(http_request *r)
     for (size_t i = 0; i < s->n_routes; i++) {
         const struct route *rt = &s->routes[i];
         int match = (!sagemaker && (rt->flags & HTTP_ROUTE_ROOT) && !strcmp(rt->path, r->path)) ||
-                    (suffix && (rt->flags & HTTP_ROUTE_OPENAI) && !strcmp(rt->path, suffix));
+                    (suffix && (rt->flags & HTTP_ROUTE_OPENAI) && !strcmp(rt->path, suffix)) ||
+                    (component_rest && (rt->flags & HTTP_ROUTE_COMPONENT) &&
+                     !strcmp(rt->path, component_rest));
         if (!match) continue;
         allowed |= rt->method;
         if (rt->method == method_bit(r->method) && !hit) hit = rt;
@@ -778,6 +789,37 @@ int http_server_route(http_server *s, int method, const char *path, int flags, h
     return 0;
 }
 
+/* A bound, listening Unix socket at cfg.unix_socket_path (MHD owns and closes it), or -1. */
+static int unix_listen(http_server *s, char *err, size_t errlen)
+{
+    const char *path = s->cfg.unix_socket_path;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "http: Unix socket path %s is longer than %zu bytes", path,
+                 sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "http: socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    unlink(path); /* a stale socket file from a process that died would make bind fail */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 128)) {
+        snprintf(err, errlen, "http: cannot listen on Unix socket %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!(s->unix_path = strdup(path))) {
+        snprintf(err, errlen, "http: out of memory");
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
 int http_server_start(http_server *s, char *err, size_t errlen)
 {
     /* poll(), not MHD's default select(): select cannot watch a descriptor above FD_SETSIZE (1024),
@@ -785,7 +827,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     struct sockaddr_storage addr;
     int have_addr = 0;
-    if (s->cfg.host) {
+    if (s->cfg.host && !s->cfg.unix_socket_path) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
         char port[16];
         snprintf(port, sizeof port, "%d", s->cfg.port);
@@ -814,7 +856,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    struct MHD_OptionItem opts[12];
+    struct MHD_OptionItem opts[14];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_deadlines_notify,
                                         s->deadlines};
@@ -833,9 +875,19 @@ int http_server_start(http_server *s, char *err, size_t errlen)
                                             http_tls_retrieve_callback()};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities};
     }
+    int unix_fd = -1;
+    if (s->cfg.unix_socket_path) {
+        if ((unix_fd = unix_listen(s, err, errlen)) < 0) return -1;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, unix_fd, NULL};
+    }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!s->daemon && unix_fd >= 0) {
+        close(unix_fd);
+        snprintf(err, errlen, "http: cannot serve on Unix socket %s", s->cfg.unix_socket_path);
+        return -1;
+    }
     if (!s->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s:%d%s (port in use, or a bad TLS key/cert)",
                  s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->tls ? " with TLS" : "");
@@ -869,6 +921,8 @@ void http_server_free(http_server *s)
     http_deadlines_stop(s->deadlines);
     if (s->daemon) MHD_stop_daemon(s->daemon);
     http_deadlines_free(s->deadlines);
+    if (s->unix_path) unlink(s->unix_path);
+    free(s->unix_path);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
     http_tls_free(s->tls);

@@ -35,6 +35,8 @@ enum http_route_flags {
     HTTP_ROUTE_ROOT = 1,     /* the path as given */
     HTTP_ROUTE_OPENAI = 2,   /* /v1 + path and both SageMaker endpoint prefixes + /v1 + path */
     HTTP_ROUTE_NO_AUTH = 4,  /* the authorize hook is skipped (always for root /ping and /health) */
+    HTTP_ROUTE_COMPONENT = 8, /* the path after /endpoints/{endpoint}/inference-components/{component},
+                                 e.g. "/health" (a component's own routes outside openai/v1) */
 };
 
 /* A handler answers exactly once: http_respond_*, or it hands the request to another thread with
@@ -63,6 +65,8 @@ typedef struct http_config {
     unsigned idle_timeout_s;      /* close a connection silent this long while no request of it
                                      is being answered (idle keep-alive, a stalled upload);
                                      0 = 60 */
+    const char *unix_socket_path; /* listen on this Unix socket instead of host:port (created, and
+                                     any stale socket file there replaced); NULL = TCP */
     const char *tls_cert_path;    /* PEM files; both NULL = plain HTTP */
     const char *tls_key_path;
     const char *tls_priorities;   /* GnuTLS priority string; NULL = HTTP_TLS_DEFAULT_PRIORITIES */

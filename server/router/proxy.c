@@ -1,0 +1,262 @@
+/* One thread per forwarded request runs curl_easy_perform: the handler must return before the HTTP
+ * layer sends a stream's bytes, so the transfer cannot run on the handler's thread. The handler
+ * waits only until the worker's headers arrive, then either starts an SSE stream that the transfer
+ * thread feeds (and finishes), or waits for the whole body and answers it itself. */
+#include "server/router/proxy.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { PHASE_SENDING, PHASE_HEADERS, PHASE_DONE };
+
+typedef struct pjob {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase;
+    int decided; /* the handler chose: stream != NULL (SSE) or buffered */
+    http_stream *stream;
+    long status;
+    char ctype[128];
+    char *body; /* a buffered answer */
+    size_t len, cap;
+    char *req_body;
+    size_t req_len;
+    char url[512];
+    char socket[108];
+    char component[64];
+    atomic_bool cancelled;
+    CURLcode rc;
+    char errbuf[CURL_ERROR_SIZE];
+    proxy_done_fn done;
+    void *done_ctx;
+} pjob;
+
+static void job_free(pjob *j)
+{
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->body);
+    free(j->req_body);
+    free(j);
+}
+
+typedef struct wctx {
+    struct pjob *j;
+    CURL *h;
+} wctx;
+
+static void headers_done(pjob *j, CURL *h);
+
+static size_t on_header(char *p, size_t sz, size_t n, void *u)
+{
+    wctx *w = u;
+    pjob *j = w->j;
+    size_t len = sz * n;
+    if (len > 13 && !strncasecmp(p, "Content-Type:", 13)) {
+        const char *v = p + 13;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t vl = (size_t)(p + len - v);
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl >= sizeof j->ctype) vl = sizeof j->ctype - 1;
+        memcpy(j->ctype, v, vl);
+        j->ctype[vl] = 0;
+    } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200) headers_done(j, w->h); /* not the end of a 100 Continue */
+    }
+    return len;
+}
+
+/* The end of the headers is known at the first body byte (or at the end of a bodyless answer):
+ * hand the decision to the handler and wait for it. */
+static void headers_done(pjob *j, CURL *h)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->phase == PHASE_SENDING) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &j->status);
+        j->phase = PHASE_HEADERS;
+        pthread_cond_broadcast(&j->cv);
+        while (!j->decided)
+            pthread_cond_wait(&j->cv, &j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static size_t on_write(char *p, size_t sz, size_t n, void *u)
+{
+    wctx *w = u;
+    pjob *j = w->j;
+    size_t len = sz * n;
+    headers_done(j, w->h);
+    if (j->stream) {
+        if (http_stream_push(j->stream, p, len) == 0) return len;
+        atomic_store(&j->cancelled, true); /* the client left */
+        return 0;
+    }
+    if (j->len + len + 1 > j->cap) {
+        size_t cap = (j->len + len + 1) * 2;
+        char *nb = realloc(j->body, cap);
+        if (!nb) return 0;
+        j->body = nb;
+        j->cap = cap;
+    }
+    memcpy(j->body + j->len, p, len);
+    j->len += len;
+    return len;
+}
+
+static int on_progress(void *u, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load(&((pjob *)u)->cancelled) ? 1 : 0;
+}
+
+static void on_cancel(void *ctx)
+{
+    atomic_store(&((pjob *)ctx)->cancelled, true);
+}
+
+static void stream_error_event(pjob *j)
+{
+    http_response_error e;
+    http_error_set(&e, 502, "server_error", NULL, "worker_failed",
+                   "inference component '%s': its worker failed mid-response (%s)", j->component,
+                   j->errbuf[0] ? j->errbuf : curl_easy_strerror(j->rc));
+    char *json = http_error_json(&e);
+    if (!json) return;
+    http_stream_push(j->stream, "data: ", 6);
+    http_stream_push(j->stream, json, strlen(json));
+    http_stream_push(j->stream, "\n\n", 2);
+    free(json);
+}
+
+static void *transfer(void *arg)
+{
+    pjob *j = arg;
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    wctx w = {j, h};
+    if (h) {
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, j->socket);
+        curl_easy_setopt(h, CURLOPT_URL, j->url);
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->req_body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req_len);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &w);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &w);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, j);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, j->errbuf);
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 16384L);
+        j->rc = curl_easy_perform(h);
+        if (j->rc == CURLE_OK) headers_done(j, h); /* a bodyless answer */
+    } else {
+        j->rc = CURLE_OUT_OF_MEMORY;
+    }
+    long code = 0;
+    if (h) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdrs);
+    if (h) curl_easy_cleanup(h);
+    pthread_mutex_lock(&j->mu);
+    http_stream *stream = j->stream;
+    int was_sending = j->phase == PHASE_SENDING;
+    j->phase = PHASE_DONE;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (was_sending || !stream) return NULL; /* the handler answers and frees */
+    /* A stream: this thread finishes it. A client that left is not the worker's failure. */
+    int failed = j->rc != CURLE_OK && !atomic_load(&j->cancelled);
+    if (failed) stream_error_event(j);
+    http_stream_close(stream);
+    if (j->done) j->done(j->done_ctx, 200, failed);
+    job_free(j);
+    return NULL;
+}
+
+void proxy_forward(http_request *r, const char *socket_path, const char *path,
+                   const char *component, proxy_done_fn done, void *done_ctx)
+{
+    http_response_error e;
+    pjob *j = calloc(1, sizeof *j);
+    size_t len;
+    const char *body = http_request_body(r, &len);
+    if (!j || !(j->req_body = malloc(len + 1))) {
+        free(j);
+        http_error_set(&e, 500, "server_error", NULL, NULL, "out of memory");
+        http_respond_error(r, &e);
+        if (done) done(done_ctx, 500, 0);
+        return;
+    }
+    memcpy(j->req_body, body, len + 1);
+    j->req_len = len;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    snprintf(j->url, sizeof j->url, "http://localhost%s", path);
+    snprintf(j->socket, sizeof j->socket, "%s", socket_path);
+    snprintf(j->component, sizeof j->component, "%s", component);
+    j->done = done;
+    j->done_ctx = done_ctx;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int started = pthread_create(&t, &attr, transfer, j) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        job_free(j);
+        http_error_set(&e, 503, "server_error", NULL, NULL, "cannot start a proxy thread");
+        http_respond_error(r, &e);
+        if (done) done(done_ctx, 503, 0);
+        return;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (j->phase == PHASE_SENDING)
+        pthread_cond_wait(&j->cv, &j->mu);
+    if (j->phase == PHASE_HEADERS && j->status == 200 &&
+        !strncmp(j->ctype, "text/event-stream", 17)) {
+        j->stream = http_respond_stream(r, on_cancel, j);
+        if (j->stream) {
+            /* From here the transfer thread owns j: it finishes the stream and frees it. */
+            j->decided = 1;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+            return;
+        }
+        atomic_store(&j->cancelled, true);
+    }
+    j->decided = 1;
+    pthread_cond_broadcast(&j->cv);
+    while (j->phase != PHASE_DONE)
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    int status, failed = j->rc != CURLE_OK;
+    if (!failed) {
+        status = (int)j->status;
+        http_respond(r, status, j->ctype[0] ? j->ctype : "application/json", j->body ? j->body : "",
+                     j->len);
+    } else {
+        status = 502;
+        http_error_set(&e, 502, "server_error", NULL, "worker_failed",
+                       "inference component '%s': its worker failed (%s)", component,
+                       j->errbuf[0] ? j->errbuf : curl_easy_strerror(j->rc));
+        http_respond_error(r, &e);
+    }
+    if (done) done(done_ctx, status, failed);
+    job_free(j);
+}

@@ -1,0 +1,56 @@
+/* The component supervisor: one worker process (`berth serve` re-executed on a Unix socket) per
+ * component copy, readiness probes, restarts with backoff, least-outstanding copy choice, and the
+ * stop at shutdown. Owns the worker processes and their socket directory; knows no HTTP route. */
+#ifndef BERTH_ROUTER_SUPERVISOR_H
+#define BERTH_ROUTER_SUPERVISOR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "server/router/component_config.h"
+
+typedef struct supervisor supervisor;
+typedef struct sup_copy sup_copy;
+
+/* Starts the monitor thread, with no component yet (cfg gives the endpoint and backend every
+ * worker gets). exe is the berth binary workers run. NULL with err on failure. */
+supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t errlen);
+/* Slot idx (< CC_MAX_COMPONENTS) runs component c (which must outlive its copies) with c->copies
+ * copies; the monitor thread launches them and they become ready later (sup_ready_copies). */
+void sup_add(supervisor *s, int idx, const cc_component *c);
+/* Sets the number of copies of slot idx. Copies beyond it stop taking requests at once and get
+ * SIGTERM when their last request ends or drain_s from now, whichever comes first (SIGKILL 5 s
+ * later). sup_scale(s, idx, 0, d) retires a component. */
+void sup_scale(supervisor *s, int idx, int copies, double drain_s);
+/* Copies of slot idx still running or still answering requests (0: the slot may be reused). */
+int sup_live_copies(supervisor *s, int idx);
+/* SIGTERM to every worker, SIGKILL to those still alive after grace_s; joins and frees. */
+void sup_stop(supervisor *s, double grace_s);
+
+/* A ready copy of component idx with the fewest outstanding requests (now one more), or NULL when
+ * none is ready. Give it back with sup_release. */
+sup_copy *sup_acquire(supervisor *s, int idx);
+void sup_release(sup_copy *c);
+/* The copy's Unix socket path (stable across its restarts). */
+const char *sup_copy_socket(const sup_copy *c);
+
+int sup_ready_copies(supervisor *s, int idx);
+unsigned long sup_restarts(supervisor *s, int idx);
+int sup_outstanding(supervisor *s, int idx);
+/* The pid of copy `copy` of component idx (0 while it is not running), for logs and tests. */
+pid_t sup_pid(supervisor *s, int idx, int copy);
+/* That copy's Unix socket path (fixed for the supervisor's life). */
+const char *sup_copy_socket_of(supervisor *s, int idx, int copy);
+/* Whether that copy is ready, and its outstanding requests. */
+int sup_copy_ready(supervisor *s, int idx, int copy);
+int sup_copy_outstanding(supervisor *s, int idx, int copy);
+
+/* Builds a worker's argv: the one place where a component's settings become worker flags.
+ * argv gets at most SUP_MAX_ARGS entries plus NULL; strings live in store. -1 if they do not fit.
+ */
+#define SUP_MAX_ARGS 40
+int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe,
+                    const char *socket_path, char **argv, char *store, size_t store_len);
+
+#endif

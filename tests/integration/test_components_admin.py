@@ -1,0 +1,137 @@
+"""The inference-component admin API (SageMaker's operations over POST / with X-Amz-Target) and its
+client `berth components`: admin credentials (plain API keys never pass), a component created at
+runtime serves while the other keeps serving, copies scale up and down, a deleted component refuses
+new requests at once, lets its stream in flight finish, then disappears, and a SIGTERM drains."""
+import json
+import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from berth_process import BERTH, wait_for
+from test_components import ENDPOINT, SMOL, BerthRouter, chat_body, events, stream, write_config
+
+USER = {"Authorization": "Bearer user-key"}
+
+
+def admin(router, op, body, key="adm-key"):
+    headers = {"X-Amz-Target": f"SageMaker.{op}"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.post(router.base + "/", json=body, headers=headers, timeout=60)
+
+
+def cli(router, *args):
+    env = dict(os.environ, BERTH_ADMIN_API_KEY="adm-key", BERTH_URL=router.base)
+    return subprocess.run([str(BERTH), "components", *map(str, args)], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def health(router, name):
+    return httpx.get(router.base + f"/endpoints/{ENDPOINT}/inference-components/{name}/health",
+                     headers=USER, timeout=60)
+
+
+def test_components_created_scaled_and_deleted_at_runtime(demo_model, tmp_path):
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "kv_cache_tokens": 4096, "threads": 1}])
+    r = BerthRouter(cfg, "--api-key", "user-key", "--admin-api-key", "adm-key", "--shutdown-timeout", "120")
+    try:
+        # admin credentials: none, a plain API key, the admin key
+        assert admin(r, "ListInferenceComponents", {}, key=None).status_code == 401
+        assert admin(r, "ListInferenceComponents", {}, key="user-key").status_code == 401
+        listed = admin(r, "ListInferenceComponents", {}).json()["InferenceComponents"]
+        assert [(c["InferenceComponentName"], c["InferenceComponentStatus"]) for c in listed] == [("qwen", "InService")]
+        bad = admin(r, "NoSuchOperation", {})
+        assert bad.status_code == 400 and bad.json()["__type"] == "UnknownOperationException"
+
+        # validation names the field; shares past the machine are refused
+        p = cli(r, "create", "--name", "smol", "--model", SMOL, "--berth-parameters", '{"max_num_seqs": "8"}')
+        assert p.returncode == 1 and "Specification.BerthParameters.max_num_seqs: expected an integer" in p.stderr
+        p = cli(r, "create", "--name", "smol", "--model", SMOL, "--memory-mib", 16 << 20)
+        assert p.returncode == 1 and "ResourceLimitExceeded" in p.stderr, p.stderr
+        # a model that cannot load: its workers keep exiting, it is Failed, the endpoint stays up
+        p = cli(r, "create", "--name", "broken", "--model", tmp_path / "no-such-model")
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "broken"})
+                        .json()["InferenceComponentStatus"] == "Failed", 30), r.text()
+        assert cli(r, "delete", "--name", "broken").returncode == 0
+        assert wait_for(lambda: "component broken deleted" in r.text(), 30), r.text()
+        resp = admin(r, "CreateInferenceComponent", {"InferenceComponentName": "smol", "EndpointName": ENDPOINT,
+                                                     "Specification": {"Container": {"ArtifactUrl": str(SMOL)}},
+                                                     "Colour": 1})
+        assert resp.status_code == 400 and "Colour: unknown field" in resp.text
+
+        # created at runtime while qwen serves a stream
+        qwen_body = chat_body("qwen", max_tokens=300, ignore_eos=True)
+        with ThreadPoolExecutor(1) as pool:
+            qwen = pool.submit(stream, r.base + "/v1/chat/completions", qwen_body, USER)
+            p = cli(r, "create", "--name", "smol", "--model", SMOL, "--threads", 1,
+                    "--berth-parameters", '{"kv_cache_tokens": 2048, "max_model_len": 1024}')
+            assert p.returncode == 0, p.stderr
+            assert json.loads(p.stdout)["InferenceComponentArn"].endswith(":inference-component/smol")
+            assert wait_for(lambda: health(r, "smol").status_code == 200, 60), r.text()
+            status, raw = stream(r.base + "/v1/chat/completions", chat_body("smol"), USER)
+            assert status == 200 and events(raw)[-1] == "[DONE]" and '"model":"smol"' in raw
+            status, raw = qwen.result()
+            assert status == 200 and events(raw)[-1] == "[DONE]"
+        d = json.loads(cli(r, "describe", "--name", "smol").stdout)
+        assert d["InferenceComponentStatus"] == "InService" and d["RuntimeConfig"]["CurrentCopyCount"] == 1
+        assert d["Specification"]["BerthParameters"]["kv_cache_tokens"] == 2048
+        names = [c["InferenceComponentName"] for c in json.loads(cli(r, "list").stdout)["InferenceComponents"]]
+        assert names == ["qwen", "smol"]
+        models = httpx.get(r.base + "/v1/models", headers=USER, timeout=60).json()["data"]
+        assert [m["id"] for m in models] == ["qwen", "smol"]
+
+        # scale qwen to 2 copies and back
+        assert cli(r, "update", "--name", "qwen", "--copies", 2).returncode == 0
+        assert wait_for(lambda: health(r, "qwen").json()["ready_copies"] == 2, 60), r.text()
+        second = health(r, "qwen").json()["workers"][1]["pid"]
+        assert cli(r, "update", "--name", "qwen", "--copies", 1).returncode == 0
+        assert wait_for(lambda: len(health(r, "qwen").json()["workers"]) == 1, 30), health(r, "qwen").text
+        assert f"worker pid {second} exited with status 0 (stopped)" in r.text()
+
+        # delete smol with a stream in flight: new requests are refused at once, the stream finishes
+        started = threading.Event()
+        smol_pid = health(r, "smol").json()["workers"][0]["pid"]
+        with ThreadPoolExecutor(1) as pool:
+            inflight = pool.submit(stream, r.base + "/v1/chat/completions",
+                                   chat_body("smol", max_tokens=16, ignore_eos=True), USER, started.set)
+            assert started.wait(60)
+            assert cli(r, "delete", "--name", "smol").returncode == 0
+            # (on /v1 any model name now reaches qwen, the one component left)
+            refused = httpx.post(r.base + f"/endpoints/{ENDPOINT}/inference-components/smol/openai/v1/chat/completions",
+                                 json=chat_body(stream=False), headers=USER, timeout=60)
+            assert refused.status_code == 404 and "'smol'" in refused.text
+            status, raw = inflight.result()
+            assert status == 200 and events(raw)[-1] == "[DONE]", raw[-300:]
+            assert json.loads(events(raw)[-2])["choices"][0]["finish_reason"] == "length"  # all 16 tokens
+        assert wait_for(lambda: "component smol deleted" in r.text(), 30), r.text()
+        assert f"worker pid {smol_pid} exited with status 0 (stopped)" in r.text()
+        names = [c["InferenceComponentName"] for c in admin(r, "ListInferenceComponents", {}).json()["InferenceComponents"]]
+        assert names == ["qwen"]
+        assert admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "smol"}).status_code == 400
+        # the name can be used again
+        p = cli(r, "create", "--name", "smol", "--model", SMOL, "--threads", 1,
+                "--berth-parameters", '{"kv_cache_tokens": 2048, "max_model_len": 1024}')
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: health(r, "smol").status_code == 200, 60), r.text()
+        assert httpx.post(r.base + "/v1/chat/completions", json=chat_body("smol", stream=False), headers=USER,
+                          timeout=120).status_code == 200
+
+        # SIGTERM: the stream in flight finishes, then the router and its workers exit
+        started.clear()
+        with ThreadPoolExecutor(1) as pool:
+            inflight = pool.submit(stream, r.base + "/v1/chat/completions",
+                                   chat_body("qwen", max_tokens=40, ignore_eos=True), USER, started.set)
+            assert started.wait(60)
+            r.proc.send_signal(signal.SIGTERM)
+            status, raw = inflight.result()
+            assert status == 200 and events(raw)[-1] == "[DONE]", raw[-300:]
+        assert r.proc.wait(timeout=150) == 0, r.text()
+    finally:
+        if r.proc.poll() is None:
+            r.stop()
