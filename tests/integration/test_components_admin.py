@@ -135,3 +135,31 @@ def test_components_created_scaled_and_deleted_at_runtime(demo_model, tmp_path):
     finally:
         if r.proc.poll() is None:
             r.stop()
+
+
+def test_memory_shares_reach_the_workers(demo_model, tmp_path):
+    """memory_mib is each worker's hard share: a component that fits serves with its KV cache sized
+    from the share; one whose model does not fit is Failed, and the log gives the numbers."""
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "memory_mib": 300, "threads": 1}])
+    r = BerthRouter(cfg, "--admin-api-key", "adm-key")
+    try:
+        status, raw = stream(r.base + "/v1/chat/completions", chat_body("qwen"))
+        assert status == 200 and events(raw)[-1] == "[DONE]"
+        metrics = r.get("/metrics").text
+        share = [l for l in metrics.splitlines()
+                 if l.startswith("berth_memory_share_bytes") and 'model_name="qwen"' in l]
+        assert share and float(share[0].split()[-1]) == 300 * 2**20, metrics
+        kv = [l for l in metrics.splitlines()
+              if l.startswith("berth_kv_cache_tokens") and 'model_name="qwen"' in l]
+        assert kv and float(kv[0].split()[-1]) > 0, metrics
+
+        p = cli(r, "create", "--name", "tiny", "--model", demo_model, "--memory-mib", 40, "--threads", 1)
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "tiny"})
+                        .json()["InferenceComponentStatus"] == "Failed", 60), r.text()
+        assert "> share 40.0 MiB" in r.text(), r.text()
+        status, raw = stream(r.base + "/v1/chat/completions", chat_body("qwen"))
+        assert status == 200 and events(raw)[-1] == "[DONE]"
+    finally:
+        r.stop_now()
