@@ -9,11 +9,13 @@
 #include "server/http/http.h"
 #include "server/http/http_deadline.h"
 #include "server/http/http_framing.h"
+#include "server/http/http_front.h"
 #include "server/http/http_tls.h"
 
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -52,6 +54,7 @@ struct http_server {
     int port;
     http_deadlines *deadlines;
     char *unix_path; /* the socket file we created (unlinked on free) */
+    http_front *front; /* plain HTTP: accepts and checks raw heads before MHD sees them */
 };
 
 struct http_request {
@@ -709,6 +712,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- server lifecycle ---------------------------------------------------------------------- */
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    http_deadlines_notify(s->deadlines, conn, socket_context, code);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED && s->front) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci) http_front_closed(s->front, ci->client_addr);
+    }
+}
+
 http_server *http_server_new(const http_config *cfg, char *err, size_t errlen)
 {
     if (!!cfg->tls_cert_path != !!cfg->tls_key_path) {
@@ -826,6 +841,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
      * so past about a thousand open connections every new one was reset. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     struct sockaddr_storage addr;
+    socklen_t addrlen = 0;
     int have_addr = 0;
     if (s->cfg.host && !s->cfg.unix_socket_path) {
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
@@ -837,6 +853,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
             return -1;
         }
         memcpy(&addr, res->ai_addr, res->ai_addrlen);
+        addrlen = res->ai_addrlen;
         if (res->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
         freeaddrinfo(res);
         have_addr = 1;
@@ -858,8 +875,7 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     }
     struct MHD_OptionItem opts[14];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_deadlines_notify,
-                                        s->deadlines};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
     if (s->cfg.connection_limit_per_ip)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                                             s->cfg.connection_limit_per_ip, NULL};
@@ -868,33 +884,75 @@ int http_server_start(http_server *s, char *err, size_t errlen)
     /* Without it an idle or half-sent connection would hold its thread and a slot of the
      * connection limit forever (slowloris). */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, NULL};
-    if (have_addr) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
     if (s->tls) {
         /* The pair comes from a callback so that SIGHUP can swap it on the running daemon. */
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
                                             http_tls_retrieve_callback()};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->tls_priorities};
     }
-    int unix_fd = -1;
+    /* Plain HTTP: berth's front accepts, and hands MHD only connections whose raw head passed
+     * (docs/design/http-edge.md, "The front"); a worker's Unix socket goes through it too. Under
+     * TLS the head is encrypted: MHD accepts. */
+    int listen_fd = -1;
     if (s->cfg.unix_socket_path) {
-        if ((unix_fd = unix_listen(s, err, errlen)) < 0) return -1;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, unix_fd, NULL};
+        if ((listen_fd = unix_listen(s, err, errlen)) < 0) return -1;
+        if (s->tls) {
+            opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+            listen_fd = -1; /* MHD owns and accepts on it */
+        } else {
+            flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+        }
+        have_addr = 0;
+    } else if (!s->tls) {
+        if (!have_addr) {
+            struct sockaddr_in any = {.sin_family = AF_INET,
+                                      .sin_port = htons((uint16_t)s->cfg.port)};
+            memcpy(&addr, &any, sizeof any);
+            addrlen = sizeof any;
+        }
+        char why[128];
+        listen_fd = http_front_listen((struct sockaddr *)&addr, addrlen, why, sizeof why);
+        if (listen_fd < 0) {
+            snprintf(err, errlen, "http: cannot listen on %s:%d: %s",
+                     s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, why);
+            return -1;
+        }
+        flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+        have_addr = 0;
     }
+    if (have_addr) opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!s->daemon && unix_fd >= 0) {
-        close(unix_fd);
+    if (!s->daemon && s->cfg.unix_socket_path) {
+        if (listen_fd >= 0) close(listen_fd);
         snprintf(err, errlen, "http: cannot serve on Unix socket %s", s->cfg.unix_socket_path);
         return -1;
     }
     if (!s->daemon) {
+        if (listen_fd >= 0) close(listen_fd);
         snprintf(err, errlen, "http: cannot listen on %s:%d%s (port in use, or a bad TLS key/cert)",
                  s->cfg.host ? s->cfg.host : "0.0.0.0", s->cfg.port, s->tls ? " with TLS" : "");
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
+    if (listen_fd >= 0) {
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof bound;
+        if (getsockname(listen_fd, (struct sockaddr *)&bound, &bl) == 0 &&
+            (bound.ss_family == AF_INET || bound.ss_family == AF_INET6))
+            s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
+        s->front = http_front_new(listen_fd, s->daemon, s->cfg.header_timeout_s,
+                                  s->cfg.idle_timeout_s, s->cfg.connection_limit,
+                                  s->cfg.connection_limit_per_ip);
+        if (!s->front || http_front_start(s->front) != 0) {
+            if (!s->front) close(listen_fd);
+            snprintf(err, errlen, "http: cannot start the connection front");
+            return -1;
+        }
+    }
     if (http_deadlines_start(s->deadlines) != 0) {
         snprintf(err, errlen, "http: cannot start the header-deadline thread");
         return -1;
@@ -919,10 +977,12 @@ void http_server_free(http_server *s)
 {
     if (!s) return;
     http_deadlines_stop(s->deadlines);
+    http_front_stop(s->front);
     if (s->daemon) MHD_stop_daemon(s->daemon);
     http_deadlines_free(s->deadlines);
     if (s->unix_path) unlink(s->unix_path);
     free(s->unix_path);
+    http_front_free(s->front);
     for (size_t i = 0; i < s->n_endpoints; i++) free(s->endpoints[i]);
     free(s->endpoints);
     http_tls_free(s->tls);

@@ -123,3 +123,40 @@ int http_framing_finish(http_framing *f, const char *version)
     if (http11 && f->n_host == 0) fail(f, 400, "an HTTP/1.1 request needs a Host header");
     return f->status;
 }
+
+long http_framing_raw_head(http_framing *f, const char *buf, size_t len)
+{
+    size_t i = 0;
+    while (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n')
+        i += 2;
+    size_t line = i; /* where the current line starts */
+    bool request_line = true;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c == 0) {
+            fail(f, 400, "the request head holds a NUL byte");
+            return -1;
+        }
+        if (c == '\n') {
+            fail(f, 400, "a line of the request head ends in a bare LF (CRLF is required)");
+            return -1;
+        }
+        if (i == line && !request_line && (c == ' ' || c == '\t')) {
+            /* obs-fold, or whitespace between the request line and the first header: another
+             * parser may join the line to the previous value or read it as a header of its own. */
+            fail(f, 400, "a header line starts with whitespace (obs-fold is not accepted)");
+            return -1;
+        }
+        if (c != '\r') continue;
+        if (i + 1 == len) return 0;
+        if (buf[i + 1] != '\n') {
+            fail(f, 400, "the request head holds a CR that does not end a line");
+            return -1;
+        }
+        if (i == line && !request_line) return (long)(i + 2);
+        request_line = false;
+        i++;
+        line = i + 1;
+    }
+    return 0;
+}

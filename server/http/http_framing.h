@@ -24,4 +24,11 @@ void http_framing_header(http_framing *f, const char *name, size_t name_len, con
  * Returns f->status (0 = acceptable). */
 int http_framing_finish(http_framing *f, const char *version);
 
+/* The raw bytes of a request head as received, before libmicrohttpd parses them: what its parse
+ * hides is checked here (a NUL anywhere, a bare LF or CR line end, obs-fold, whitespace before the
+ * first header). Empty lines before the request line are skipped (RFC 9112 2.2). Returns the head's
+ * length through its empty line once it is complete and acceptable, 0 while it is acceptable so far
+ * but not complete, or -1 with f->status (400) and f->message set. */
+long http_framing_raw_head(http_framing *f, const char *buf, size_t len);
+
 #endif

@@ -2,7 +2,9 @@
  * auth hook, body limits) runs once in this process on 127.0.0.1; each input goes out on a fresh
  * connection whose write side is then closed, and the answer is read. The server must answer with
  * an HTTP status line or close, never hang, and must still answer /ping afterwards. The same bytes,
- * cut into header lines, also go straight to http_framing, which must not read out of bounds. */
+ * cut into header lines, also go straight to http_framing, which must not read out of bounds, and
+ * whole to http_framing_raw_head (the front's check of the raw head), whose verdict on a prefix must
+ * agree with its verdict on the whole input. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -122,10 +124,32 @@ static void framing_lines(const uint8_t *data, size_t size)
     if (f.status && !f.message[0]) abort();
 }
 
+/* A head found complete (or refused) in a prefix is the same head (or refused) in the whole: the
+ * front decides on whatever part of the head has arrived. */
+static void raw_head(const uint8_t *data, size_t size)
+{
+    http_framing f;
+    http_framing_init(&f);
+    long whole = http_framing_raw_head(&f, (const char *)data, size);
+    if (whole < -1 || whole > (long)size) abort();
+    if (whole == -1 && (f.status != 400 || !f.message[0])) abort();
+    if (whole > 0 && memcmp(data + whole - 2, "\r\n", 2) != 0) abort();
+    for (size_t cut = 0; cut < size; cut += 1 + cut / 2) {
+        http_framing_init(&f);
+        long part = http_framing_raw_head(&f, (const char *)data, cut);
+        if ((part != 0 && part != whole) || (part == 0 && whole > 0 && (size_t)whole <= cut)) {
+            fprintf(stderr, "fuzz_http_request: raw head verdict %ld on %zu bytes, %ld on %zu\n",
+                    part, cut, whole, size);
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 65536) return 0;
     framing_lines(data, size);
+    raw_head(data, size);
     int port = server_port();
     static char out[1 << 16];
     size_t n = exchange(port, data, size, out, sizeof out);

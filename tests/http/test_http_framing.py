@@ -87,6 +87,24 @@ FRAMING = {
     "unknown transfer-encoding": (
         post("Host: x\r\n" + GOOD_AUTH + "Transfer-Encoding: xchunked\r\n",
              b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED), 501),
+    # The next five are invisible after libmicrohttpd's parse (it cuts a value at NUL, joins folded
+    # lines, takes LF for CRLF): berth's front refuses them from the raw head (http_front.c).
+    "NUL inside the Authorization value": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sekret\x00junk\r\n\r\n", 400),
+    "NUL inside another value": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n" + GOOD_AUTH.encode() + b"\r\n", 400),
+    "obs-fold": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + GOOD_AUTH.encode() + b"X-A: a\r\n b\r\n\r\n", 400),
+    "obs-fold with a tab": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n" + GOOD_AUTH.encode() + b"\r\n", 400),
+    "whitespace before the first header": (
+        b"GET /v1/models HTTP/1.1\r\n Host: x\r\n" + GOOD_AUTH.encode() + b"\r\n", 400),
+    "bare LF line ends": (
+        b"GET /v1/models HTTP/1.1\nHost: x\n" + GOOD_AUTH.encode().replace(b"\r\n", b"\n") + b"\n", 400),
+    "one bare LF among CRLFs": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\n" + GOOD_AUTH.encode() + b"\r\n", 400),
+    "bare LF ending the head": (
+        b"GET /v1/models HTTP/1.1\r\nHost: x\r\n" + GOOD_AUTH.encode() + b"\n", 400),
     "gzip then chunked": (
         post("Host: x\r\n" + GOOD_AUTH + "Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n" + SMUGGLED),
         501),

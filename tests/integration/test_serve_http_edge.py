@@ -1,7 +1,8 @@
 """`berth serve`'s HTTP-edge options reach the server: --header-timeout closes a connection that
 trickles its headers, --min-body-rate cuts a trickling body with a 400, --max-connections-per-ip
-refuses one address's extra connection, framing violations are refused on the real binary, and
-/ping, /health and /metrics answer within 100 ms with 1,000 slow clients open."""
+refuses one address's extra connection, framing violations (NUL, obs-fold and bare LF included) are
+refused on the real binary, and /ping, /health and /metrics answer within 100 ms with 1,000 slow
+clients open."""
 import socket
 import time
 
@@ -97,3 +98,14 @@ def test_probes_answer_fast_with_1000_slow_clients(server):
     finally:
         for c in slow:
             c.close()
+
+
+def test_nul_obs_fold_and_bare_lf_are_refused_by_berth_serve(server):
+    # Invisible after libmicrohttpd's parse; berth's front refuses them from the raw head.
+    for raw in (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\x00junk\r\n\r\n",
+                b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+                b"GET /v1/models HTTP/1.1\nHost: x\n\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
+            c.sendall(raw)
+            data, closed = read_all(c)
+        assert data.startswith(b"HTTP/1.1 400") and b'"code":"bad_framing"' in data and closed, data
