@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_kern.h"
 
 typedef struct cpu_state {
-    int num_threads; /* what every parallel region asks for (never 0: resolved at create) */
-    size_t budget;   /* 0 = unlimited */
+    int num_threads;         /* what every parallel region asks for (never 0: resolved at create) */
+    const cpu_kernels *kern; /* the kernel set cpu_isa_select chose at create */
+    size_t budget;           /* 0 = unlimited */
     size_t in_use;
     char err[512];
 } cpu_state;

@@ -479,6 +479,9 @@ int cmd_serve(int argc, char **argv)
 
     be = bk_create(&a.backend, err, sizeof err);
     if (!be) goto out;
+    char desc[256];
+    bk_describe(be, desc, sizeof desc);
+    fprintf(stderr, "berth serve: backend %s\n", desc);
     double t0 = serve_now();
     if (serve_load(s, be, err, sizeof err)) goto out;
     fprintf(stderr,
