@@ -32,46 +32,29 @@ static inline vf vexp_neg(vf x)
     return bits(keep & ubits(y * bits(scale)));
 }
 
-/* out[j] = dot(q, k + j * D) for j < 4: the four keys share each q load and run four chains. */
-static inline void dot4(const float *restrict q, const float *restrict k, int D, float *out)
+static inline float hmax(const float *a, int n)
 {
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    int i = 0;
-    for (; i + VL <= D; i += VL) {
-        vf qv = ld(q + i);
-        a0 += qv * ld(k + i);
-        a1 += qv * ld(k + D + i);
-        a2 += qv * ld(k + 2 * D + i);
-        a3 += qv * ld(k + 3 * D + i);
-    }
-    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);
-    for (; i < D; i++)
-        for (int j = 0; j < 4; j++)
-            out[j] += q[i] * k[j * D + i];
-}
-
-static inline float dot1(const float *restrict q, const float *restrict k, int D)
-{
-    vf a = {0};
-    int i = 0;
-    for (; i + VL <= D; i += VL)
-        a += ld(q + i) * ld(k + i);
-    float s = hsum(a);
-    for (; i < D; i++)
-        s += q[i] * k[i];
-    return s;
+    float m = a[0];
+    for (int j = 1; j < n; j++)
+        m = a[j] > m ? a[j] : m;
+    return m;
 }
 
 /* One (token chunk, kv head) item: every (token, q head) row shares each K/V block, which is
- * converted to f32 once (bf16 caches) and then read from L1 by all rows. Per row an online
- * softmax one 16-key block at a time: scores, new running max, rescale, weighted V rows. */
+ * converted to f32 once per item (K transposed to [D][16], so a row's 16 scores are D vector FMAs
+ * of a broadcast q element, with no horizontal sums) and then read from L1 by all rows. Per row an
+ * online softmax one 16-key block at a time: scores, new running max, rescale, weighted V rows. */
 static void attention_item(const cpu_attn_item *it)
 {
-    enum { MAXD = 512, BLK = BK_KV_BLOCK };
+    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
     const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
     float acc[CPU_ATTN_MAX_ROWS][MAXD] __attribute__((aligned(64)));
-    float kf[BLK * MAXD] __attribute__((aligned(64))), vfb[BLK * MAXD] __attribute__((aligned(64)));
+    float kt[MAXD * BLK] __attribute__((aligned(64))), vfb[BLK * MAXD] __attribute__((aligned(64)));
+    vi lane[NS];
+    for (int ns = 0; ns < NS; ns++)
+        for (int j = 0; j < VL; j++)
+            lane[ns][j] = ns * VL + j;
     float m[CPU_ATTN_MAX_ROWS], l[CPU_ATTN_MAX_ROWS];
     int32_t plast[CPU_ATTN_MAX_ROWS], pfirst[CPU_ATTN_MAX_ROWS];
     const float *qrow[CPU_ATTN_MAX_ROWS];
@@ -90,7 +73,7 @@ static void attention_item(const cpu_attn_item *it)
     }
     for (int32_t b = bmin; b <= bmax; b++) {
         const int64_t tile = ((int64_t)it->block_table[b] * Hkv + it->g) * BLK * D;
-        const float *kb, *vb;
+        const float *vb;
         /* Keys this block holds for any row: rows never read past their own position, so slots
          * not yet written (uninitialised memory) are never touched. */
         int32_t nmax = 0;
@@ -99,62 +82,69 @@ static void attention_item(const cpu_attn_item *it)
             n = n > BLK ? BLK : n;
             nmax = n > nmax ? n : nmax;
         }
+        /* Slots at or past nmax are zero in kt, never uninitialised memory. */
         if (it->kv_dtype == BK_BF16) {
-            const uint16_t *k16 = (const uint16_t *)it->k + tile,
-                           *v16 = (const uint16_t *)it->v + tile;
+            const uint16_t *k16 = (const uint16_t *)it->k + tile;
+            const uint16_t *v16 = (const uint16_t *)it->v + tile;
             int64_t e = 0, ne = (int64_t)nmax * D;
-            for (; e + VL <= ne; e += VL) {
-                st(kf + e, cvt_bf16(k16 + e));
+            for (; e + VL <= ne; e += VL)
                 st(vfb + e, cvt_bf16(v16 + e));
-            }
             for (; e < ne; e++)
-                kf[e] = cpu_bf16_to_f32(k16[e]), vfb[e] = cpu_bf16_to_f32(v16[e]);
-            kb = kf, vb = vfb;
+                vfb[e] = cpu_bf16_to_f32(v16[e]);
+            for (int j = 0; j < BLK; j++)
+                for (int d = 0; d < D; d++)
+                    kt[d * BLK + j] = j < nmax ? cpu_bf16_to_f32(k16[(int64_t)j * D + d]) : 0.0f;
+            vb = vfb;
         } else {
-            kb = (const float *)it->k + tile, vb = (const float *)it->v + tile;
+            const float *k32 = (const float *)it->k + tile;
+            for (int j = 0; j < BLK; j++)
+                for (int d = 0; d < D; d++)
+                    kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
+            vb = (const float *)it->v + tile;
         }
         for (int r = 0; r < R; r++) {
             int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
             j0 = j0 < 0 ? 0 : j0;
             j1 = j1 > BLK ? BLK : j1;
             if (j1 <= j0) continue;
+            /* Two partial sums over d (D is even) for two independent FMA chains. */
+            vf s0[NS], s1[NS];
+            for (int ns = 0; ns < NS; ns++)
+                s0[ns] = s1[ns] = (vf){0};
+            const float *qv = qrow[r];
+            for (int d = 0; d < D; d += 2)
+                for (int ns = 0; ns < NS; ns++) {
+                    s0[ns] += qv[d] * ld(kt + d * BLK + ns * VL);
+                    s1[ns] += qv[d + 1] * ld(kt + (d + 1) * BLK + ns * VL);
+                }
             float sc[BLK] __attribute__((aligned(64)));
-            for (int j = 0; j < BLK; j++)
-                sc[j] = -INFINITY;
-            int j = j0;
-            for (; j + 4 <= j1; j += 4)
-                dot4(qrow[r], kb + (int64_t)j * D, D, sc + j);
-            for (; j < j1; j++)
-                sc[j] = dot1(qrow[r], kb + (int64_t)j * D, D);
-            float bm = -INFINITY;
-            for (j = j0; j < j1; j++) {
-                sc[j] *= it->scale;
-                bm = sc[j] > bm ? sc[j] : bm;
+            for (int ns = 0; ns < NS; ns++) {
+                /* Keys outside [j0, j1) get -inf, so their weight is exactly 0. */
+                const vu in = (vu)(lane[ns] >= j0) & (vu)(lane[ns] < j1);
+                const vf sv = (s0[ns] + s1[ns]) * it->scale;
+                st(sc + ns * VL, bits((in & ubits(sv)) | (~in & ubits((vf){0} - INFINITY))));
             }
+            const float bm = hmax(sc + j0, j1 - j0);
             const float mnew = bm > m[r] ? bm : m[r];
-            /* Scores outside [j0, j1) stay -inf and become 0. */
-            float corr;
-            {
-                vf c = vexp_neg((vf){0} + (m[r] - mnew));
-                corr = c[0];
+            const float corr = vexp_neg((vf){0} + (m[r] - mnew))[0];
+            vf lv = {0};
+            for (int ns = 0; ns < NS; ns++) {
+                vf p = vexp_neg(ld(sc + ns * VL) - mnew);
+                st(sc + ns * VL, p);
+                lv += p;
             }
-            for (int jj = 0; jj < BLK; jj += VL)
-                st(sc + jj, vexp_neg(ld(sc + jj) - mnew));
-            float lsum = 0.0f;
-            for (j = j0; j < j1; j++)
-                lsum += sc[j];
-            l[r] = l[r] * corr + lsum;
+            l[r] = l[r] * corr + hsum(lv);
             float *a = acc[r];
             int i = 0;
             for (; i + VL <= D; i += VL) {
                 vf av = ld(a + i) * corr;
-                for (j = j0; j < j1; j++)
+                for (int j = j0; j < j1; j++)
                     av += sc[j] * ld(vb + (int64_t)j * D + i);
                 st(a + i, av);
             }
             for (; i < D; i++) {
                 float s = a[i] * corr;
-                for (j = j0; j < j1; j++)
+                for (int j = j0; j < j1; j++)
                     s += sc[j] * vb[(int64_t)j * D + i];
                 a[i] = s;
             }
