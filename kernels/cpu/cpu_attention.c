@@ -220,9 +220,10 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
     const int32_t S = batch->num_seqs, MB = batch->max_blocks, group = Hq / Hkv;
     const cpu_kernels *kern = cpu_st(be)->kern;
     /* An item is a chunk of consecutive tokens times some q heads of one kv head, so every K/V
-     * block it reads serves up to CPU_ATTN_MAX_ROWS (token, head) rows from cache. */
-    const int hper = group < CPU_ATTN_MAX_ROWS ? group : CPU_ATTN_MAX_ROWS;
-    const int nhs = (group + hper - 1) / hper, qb = CPU_ATTN_MAX_ROWS / hper;
+     * block it reads serves up to cpu_attn_max_rows(D) (token, head) rows from cache. */
+    const int max_rows = cpu_attn_max_rows(D);
+    const int hper = group < max_rows ? group : max_rows;
+    const int nhs = (group + hper - 1) / hper, qb = max_rows / hper;
     const int64_t nchunks = ((int64_t)T + qb - 1) / qb, per_chunk = (int64_t)Hkv * nhs;
     const int64_t items = nchunks * per_chunk;
     /* Dynamic, latest chunk first: a token late in a long prompt costs far more than an early

@@ -14,7 +14,7 @@ typedef void (*cpu_rows_fn)(const void *w, const float *x, const float *bias, fl
                             int64_t K, int64_t T, int64_t n0, int64_t n1);
 
 /* One attention work item: tokens [t0, t1) of one sequence (their positions in pos) times q heads
- * g * group + [h0, h0 + nh) of kv head g; (t1 - t0) * nh <= CPU_ATTN_MAX_ROWS and D <= 512. The
+ * g * group + [h0, h0 + nh) of kv head g; (t1 - t0) * nh <= cpu_attn_max_rows(D) and D <= 512. The
  * caller guarantees the block table covers every position. */
 typedef struct cpu_attn_item {
     const float *q; /* [T][Hq][D] */
@@ -39,8 +39,16 @@ static inline int cpu_kern_dtype_index(bk_dtype dt)
     return dt == BK_F16 ? 1 : dt == BK_BF16 ? 2 : 0;
 }
 
-/* The most tokens (times q heads per kv head) one attention item handles at once. */
-#define CPU_ATTN_MAX_ROWS 16
+/* The most (token, q head) rows one attention item handles at once: 64, or fewer when head_dim is
+ * large, so that the rows' f32 accumulators fit CPU_ATTN_ACC_FLOATS (32 KiB of stack). More rows
+ * per item means each K/V block, read once per item, serves more rows from L1. */
+#define CPU_ATTN_MAX_ROWS 64
+#define CPU_ATTN_ACC_FLOATS 8192
+static inline int cpu_attn_max_rows(int D)
+{
+    int r = CPU_ATTN_ACC_FLOATS / D;
+    return r < CPU_ATTN_MAX_ROWS ? r : CPU_ATTN_MAX_ROWS;
+}
 
 extern const cpu_kernels cpu_kernels_portable;
 #if defined(BERTH_CPU_X86)

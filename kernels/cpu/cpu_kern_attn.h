@@ -49,7 +49,7 @@ static void attention_item(const cpu_attn_item *it)
     enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
     const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
-    float acc[CPU_ATTN_MAX_ROWS][MAXD] __attribute__((aligned(64)));
+    float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
     float kt[MAXD * BLK] __attribute__((aligned(64))), vfb[BLK * MAXD] __attribute__((aligned(64)));
     vi lane[NS];
     for (int ns = 0; ns < NS; ns++)
@@ -67,7 +67,7 @@ static void attention_item(const cpu_attn_item *it)
         pfirst[r] =
             it->sliding_window > 0 && p >= it->sliding_window ? p - it->sliding_window + 1 : 0;
         m[r] = -INFINITY, l[r] = 0.0f;
-        memset(acc[r], 0, (size_t)D * sizeof(float));
+        memset(accs + (int64_t)r * D, 0, (size_t)D * sizeof(float));
         bmin = pfirst[r] / BLK < bmin ? pfirst[r] / BLK : bmin;
         bmax = p / BLK > bmax ? p / BLK : bmax;
     }
@@ -134,7 +134,7 @@ static void attention_item(const cpu_attn_item *it)
                 lv += p;
             }
             l[r] = l[r] * corr + hsum(lv);
-            float *a = acc[r];
+            float *a = accs + (int64_t)r * D;
             int i = 0;
             for (; i + VL <= D; i += VL) {
                 vf av = ld(a + i) * corr;
@@ -156,6 +156,6 @@ static void attention_item(const cpu_attn_item *it)
         float *o = it->out + ((int64_t)t * Hq + h) * D;
         const float inv = 1.0f / l[r];
         for (int i = 0; i < D; i++)
-            o[i] = acc[r][i] * inv;
+            o[i] = accs[(int64_t)r * D + i] * inv;
     }
 }
