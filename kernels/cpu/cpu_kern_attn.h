@@ -51,6 +51,7 @@ static void attention_item(const cpu_attn_item *it)
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
     float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
     float kt[MAXD * BLK] __attribute__((aligned(64))), vfb[BLK * MAXD] __attribute__((aligned(64)));
+    float raw[CPU_ATTN_MAX_ROWS * BLK] __attribute__((aligned(64)));
     vi lane[NS];
     for (int ns = 0; ns < NS; ns++)
         for (int j = 0; j < VL; j++)
@@ -102,26 +103,37 @@ static void attention_item(const cpu_attn_item *it)
                     kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
             vb = (const float *)it->v + tile;
         }
+        /* Raw scores of every row, four rows at a time: each kt vector loaded once feeds four
+         * independent FMA chains (one row's chain alone is latency-bound). Rows past R repeat
+         * row R - 1 and are not stored. */
+        for (int r0 = 0; r0 < R; r0 += 4) {
+            const float *q4[4];
+            for (int u = 0; u < 4; u++)
+                q4[u] = qrow[r0 + u < R ? r0 + u : R - 1];
+            vf s4[4][NS];
+            for (int u = 0; u < 4; u++)
+                for (int ns = 0; ns < NS; ns++)
+                    s4[u][ns] = (vf){0};
+            for (int d = 0; d < D; d++)
+                for (int ns = 0; ns < NS; ns++) {
+                    const vf kv = ld(kt + d * BLK + ns * VL);
+                    for (int u = 0; u < 4; u++)
+                        s4[u][ns] += q4[u][d] * kv;
+                }
+            for (int u = 0; u < 4 && r0 + u < R; u++)
+                for (int ns = 0; ns < NS; ns++)
+                    st(raw + (r0 + u) * BLK + ns * VL, s4[u][ns]);
+        }
         for (int r = 0; r < R; r++) {
             int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
             j0 = j0 < 0 ? 0 : j0;
             j1 = j1 > BLK ? BLK : j1;
             if (j1 <= j0) continue;
-            /* Two partial sums over d (D is even) for two independent FMA chains. */
-            vf s0[NS], s1[NS];
-            for (int ns = 0; ns < NS; ns++)
-                s0[ns] = s1[ns] = (vf){0};
-            const float *qv = qrow[r];
-            for (int d = 0; d < D; d += 2)
-                for (int ns = 0; ns < NS; ns++) {
-                    s0[ns] += qv[d] * ld(kt + d * BLK + ns * VL);
-                    s1[ns] += qv[d + 1] * ld(kt + (d + 1) * BLK + ns * VL);
-                }
             float sc[BLK] __attribute__((aligned(64)));
             for (int ns = 0; ns < NS; ns++) {
                 /* Keys outside [j0, j1) get -inf, so their weight is exactly 0. */
                 const vu in = (vu)(lane[ns] >= j0) & (vu)(lane[ns] < j1);
-                const vf sv = (s0[ns] + s1[ns]) * it->scale;
+                const vf sv = ld(raw + r * BLK + ns * VL) * it->scale;
                 st(sc + ns * VL, bits((in & ubits(sv)) | (~in & ubits((vf){0} - INFINITY))));
             }
             const float bm = hmax(sc + j0, j1 - j0);
@@ -137,10 +149,15 @@ static void attention_item(const cpu_attn_item *it)
             float *a = accs + (int64_t)r * D;
             int i = 0;
             for (; i + VL <= D; i += VL) {
-                vf av = ld(a + i) * corr;
-                for (int j = j0; j < j1; j++)
+                /* Two chains (even and odd keys) halve the dependent FMA latency. */
+                vf av = ld(a + i) * corr, av1 = {0};
+                int j = j0;
+                for (; j + 2 <= j1; j += 2) {
                     av += sc[j] * ld(vb + (int64_t)j * D + i);
-                st(a + i, av);
+                    av1 += sc[j + 1] * ld(vb + (int64_t)(j + 1) * D + i);
+                }
+                if (j < j1) av += sc[j] * ld(vb + (int64_t)j * D + i);
+                st(a + i, av + av1);
             }
             for (; i < D; i++) {
                 float s = a[i] * corr;
