@@ -104,3 +104,12 @@ bk_backend *bk_create(const bk_create_options *opt, char *err, size_t errlen)
     snprintf(err, errlen, "unknown backend '%s' (available: %s, auto)", name, bk_available());
     return NULL;
 }
+
+void bk_describe(const bk_backend *be, char *buf, size_t len)
+{
+    if (!strcmp(be->name, "cpu"))
+        snprintf(buf, len, "cpu: %s kernels, %d threads (CPU has %s; BERTH_CPU_ISA forces a set)",
+                 bk_cpu_kernels(be), bk_cpu_num_threads(be), bk_cpu_features());
+    else
+        snprintf(buf, len, "%s", be->name);
+}

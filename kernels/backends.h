@@ -36,6 +36,10 @@ int bk_cuda_context_probe(int device, size_t *total, size_t *context, char *err,
 /* NULL with err set when the backend is unknown, was not built, or cannot start. */
 bk_backend *bk_create(const bk_create_options *opt, char *err, size_t errlen);
 
+/* One line saying what `be` runs on, for a start-up log: for the CPU the kernel set it chose and
+ * the CPU features that choice saw ("cpu: avx512 kernels, 2 threads (CPU has avx2 fma ...)"). */
+void bk_describe(const bk_backend *be, char *buf, size_t len);
+
 /* "cpu" or "cpu, cuda": what this build can create. */
 const char *bk_available(void);
 

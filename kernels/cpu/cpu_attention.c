@@ -3,10 +3,10 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_kern.h"
 
 /* Per-head scratch lives on the stack; 512 covers every head size in use (64..256). */
 #define CPU_MAX_HEAD_DIM 512
-#define CPU_LANES 16
 
 static int check_shape(bk_backend *be, const char *op, bk_attn_shape sh)
 {
@@ -136,36 +136,6 @@ int cpu_qk_norm_rope_store(bk_backend *be, bk_tensor *q_out, const bk_tensor *qk
     return 0;
 }
 
-static inline float dot_f32(const float *restrict a, const float *restrict b, int D)
-{
-    float acc[CPU_LANES] = {0};
-    int i = 0;
-    for (; i + CPU_LANES <= D; i += CPU_LANES)
-        for (int j = 0; j < CPU_LANES; j++)
-            acc[j] += a[i + j] * b[i + j];
-    float s = 0.0f;
-    for (int j = 0; j < CPU_LANES; j++)
-        s += acc[j];
-    for (; i < D; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
-static inline float dot_bf16(const float *restrict a, const uint16_t *restrict b, int D)
-{
-    float acc[CPU_LANES] = {0};
-    int i = 0;
-    for (; i + CPU_LANES <= D; i += CPU_LANES)
-        for (int j = 0; j < CPU_LANES; j++)
-            acc[j] += a[i + j] * cpu_bf16_to_f32(b[i + j]);
-    float s = 0.0f;
-    for (int j = 0; j < CPU_LANES; j++)
-        s += acc[j];
-    for (; i < D; i++)
-        s += a[i] * cpu_bf16_to_f32(b[i]);
-    return s;
-}
-
 /* Checks the batch arrays attention reads, so the kernel can index without further tests. */
 static int check_batch(bk_backend *be, const bk_batch *b, int64_t num_blocks)
 {
@@ -248,60 +218,45 @@ int cpu_attention(bk_backend *be, bk_tensor *out, const bk_tensor *q, const bk_k
     const int32_t *qs = batch->query_start.data, *pos = batch->positions.data;
     const int32_t *bt = batch->block_tables.data;
     const int32_t S = batch->num_seqs, MB = batch->max_blocks, group = Hq / Hkv;
-    const bk_dtype dt = kv->k.dtype;
-    const float *qd = q->data;
-    float *od = out->data;
-    const int64_t items = (int64_t)T * Hq;
-    /* Dynamic: a prefill token late in a long prompt costs far more than an early one. */
-#pragma omp parallel for num_threads(cpu_st(be)->num_threads) schedule(dynamic, 4)
-    for (int64_t it = 0; it < items; it++) {
-        const int32_t t = (int32_t)(it / Hq), h = (int32_t)(it % Hq), g = h / group;
-        const int32_t s = seq_of(qs, S, t), p = pos[t];
-        const float *qv = qd + it * D;
-        float acc[CPU_MAX_HEAD_DIM], sc[BK_KV_BLOCK];
-        float m = -INFINITY, l = 0.0f;
-        for (int i = 0; i < D; i++)
-            acc[i] = 0.0f;
-        /* The first position in the window: blocks before it are skipped, its own block starts
-         * at it. */
-        const int32_t first =
-            sh.sliding_window > 0 && p >= sh.sliding_window ? p - sh.sliding_window + 1 : 0;
-        /* Online softmax one block at a time: rescale the running sum when the max grows. */
-        for (int32_t b = first / BK_KV_BLOCK; b <= p / BK_KV_BLOCK; b++) {
-            int64_t tile = ((int64_t)bt[(int64_t)s * MB + b] * Hkv + g) * BK_KV_BLOCK * D;
-            int n = p + 1 - b * BK_KV_BLOCK < BK_KV_BLOCK ? p + 1 - b * BK_KV_BLOCK : BK_KV_BLOCK;
-            int j0 = first > b * BK_KV_BLOCK ? first - b * BK_KV_BLOCK : 0;
-            float bm = -INFINITY;
-            for (int j = j0; j < n; j++) {
-                int64_t o = tile + (int64_t)j * D;
-                sc[j] = scale * (dt == BK_BF16 ? dot_bf16(qv, (const uint16_t *)kv->k.data + o, D)
-                                               : dot_f32(qv, (const float *)kv->k.data + o, D));
-                bm = sc[j] > bm ? sc[j] : bm;
-            }
-            float mnew = bm > m ? bm : m;
-            float corr = expf(m - mnew);
-            l *= corr;
-            for (int i = 0; i < D; i++)
-                acc[i] *= corr;
-            for (int j = j0; j < n; j++) {
-                float pj = expf(sc[j] - mnew);
-                int64_t o = tile + (int64_t)j * D;
-                l += pj;
-                if (dt == BK_BF16) {
-                    const uint16_t *v = (const uint16_t *)kv->v.data + o;
-                    for (int i = 0; i < D; i++)
-                        acc[i] += pj * cpu_bf16_to_f32(v[i]);
-                } else {
-                    const float *v = (const float *)kv->v.data + o;
-                    for (int i = 0; i < D; i++)
-                        acc[i] += pj * v[i];
-                }
-            }
-            m = mnew;
+    const cpu_kernels *kern = cpu_st(be)->kern;
+    /* An item is a chunk of consecutive tokens times some q heads of one kv head, so every K/V
+     * block it reads serves up to cpu_attn_max_rows(D) (token, head) rows from cache. */
+    const int max_rows = cpu_attn_max_rows(D);
+    const int hper = group < max_rows ? group : max_rows;
+    const int nhs = (group + hper - 1) / hper, qb = max_rows / hper;
+    const int64_t nchunks = ((int64_t)T + qb - 1) / qb, per_chunk = (int64_t)Hkv * nhs;
+    const int64_t items = nchunks * per_chunk;
+    /* Dynamic, latest chunk first: a token late in a long prompt costs far more than an early
+     * one, so the expensive items start first and the cheap ones fill the gaps. */
+#pragma omp parallel for num_threads(cpu_st(be)->num_threads) schedule(dynamic, 1)
+    for (int64_t idx = 0; idx < items; idx++) {
+        const int64_t c = nchunks - 1 - idx / per_chunk, rem = idx % per_chunk;
+        const int32_t g = (int32_t)(rem / nhs), hs = (int32_t)(rem % nhs) * hper;
+        int32_t t0 = (int32_t)(c * qb);
+        const int32_t tend = t0 + qb < T ? t0 + qb : T;
+        while (t0 < tend) {
+            const int32_t s = seq_of(qs, S, t0), t1 = qs[s + 1] < tend ? qs[s + 1] : tend;
+            const cpu_attn_item item = {.q = q->data,
+                                        .out = out->data,
+                                        .k = kv->k.data,
+                                        .v = kv->v.data,
+                                        .pos = pos,
+                                        .block_table = bt + (int64_t)s * MB,
+                                        .kv_dtype = kv->k.dtype,
+                                        .t0 = t0,
+                                        .t1 = t1,
+                                        .g = g,
+                                        .group = group,
+                                        .h0 = hs,
+                                        .nh = group - hs < hper ? group - hs : hper,
+                                        .Hq = Hq,
+                                        .Hkv = Hkv,
+                                        .D = D,
+                                        .sliding_window = sh.sliding_window,
+                                        .scale = scale};
+            kern->attention(&item);
+            t0 = t1;
         }
-        float inv = 1.0f / l;
-        for (int i = 0; i < D; i++)
-            od[it * D + i] = acc[i] * inv;
     }
     return 0;
 }

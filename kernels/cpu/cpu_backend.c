@@ -8,6 +8,7 @@
 
 #include "kernels/cpu/cpu_attention.h"
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/cpu_matmul.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_sample.h"
@@ -204,6 +205,8 @@ bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size
                  num_threads);
         return NULL;
     }
+    const cpu_kernels *kern = cpu_isa_select(err, errlen);
+    if (!kern) return NULL;
     bk_backend *be = calloc(1, sizeof *be);
     cpu_state *st = calloc(1, sizeof *st);
     if (!be || !st) {
@@ -216,6 +219,7 @@ bk_backend *bk_cpu_create(int num_threads, size_t memory_budget, char *err, size
      * other code later sets with omp_set_num_threads. */
     st->num_threads = num_threads ? num_threads : omp_get_max_threads();
     st->budget = memory_budget;
+    st->kern = kern;
     be->ops = &cpu_ops_table;
     be->name = "cpu";
     be->kv_dtype = BK_F32;
@@ -244,4 +248,19 @@ int bk_cpu_num_threads(const bk_backend *be)
         n = omp_get_num_threads();
     }
     return n;
+}
+
+const char *bk_cpu_kernels(const bk_backend *be)
+{
+    return ((const cpu_state *)be->impl)->kern->name;
+}
+
+const char *bk_cpu_features(void)
+{
+    return cpu_isa_features();
+}
+
+int bk_cpu_kernels_supported(const char *name)
+{
+    return cpu_isa_supported(name);
 }

@@ -21,4 +21,12 @@ size_t bk_cpu_bytes_free(const bk_backend *be);
 /* The number of threads an op's parallel region actually runs with (measured by opening one). */
 int bk_cpu_num_threads(const bk_backend *be);
 
+/* The kernel set the backend runs ("portable", "avx2", "avx512"; BERTH_CPU_ISA forces one). */
+const char *bk_cpu_kernels(const bk_backend *be);
+/* Whether this CPU can run the named kernel set (portable always; avx2, avx512 on x86-64 CPUs and
+ * OSes that have them). */
+int bk_cpu_kernels_supported(const char *name);
+/* The CPU features that choice looked at, space separated (for the serve log). */
+const char *bk_cpu_features(void);
+
 #endif

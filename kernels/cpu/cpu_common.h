@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_kern.h"
 
 typedef struct cpu_state {
-    int num_threads; /* what every parallel region asks for (never 0: resolved at create) */
-    size_t budget;   /* 0 = unlimited */
-    size_t in_use;   /* tensors, host wraps (with a budget) and the sample scratch */
-    size_t peak;     /* the most in_use has been */
+    int num_threads;         /* what every parallel region asks for (never 0: resolved at create) */
+    const cpu_kernels *kern; /* the kernel set cpu_isa_select chose at create */
+    size_t budget;           /* 0 = unlimited */
+    size_t in_use;           /* tensors, host wraps (with a budget) and the sample scratch */
+    size_t peak;             /* the most in_use has been */
     /* The sample op's per-thread rows, kept between calls so that they are charged once. */
     void *sample_scratch;
     size_t sample_scratch_bytes;

@@ -289,6 +289,9 @@ int cmd_run(int argc, char **argv)
     bk_create_options bo = {.name = o.backend, .threads = o.threads, .device = o.device};
     st.be = bk_create(&bo, err, sizeof err);
     if (!st.be) goto out;
+    char desc[256];
+    bk_describe(st.be, desc, sizeof desc);
+    fprintf(stderr, "berth run: backend %s\n", desc);
     char local_dir[4096];
     model_source_options so = {0};
     if (model_source_resolve(o.model_dir, &so, local_dir, sizeof local_dir, err, sizeof err) ||

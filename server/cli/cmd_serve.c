@@ -144,6 +144,9 @@ static void serve_usage(FILE *f)
             "                              default shrinks to fit what other processes leave free, an\n"
             "                              explicit one fails) [BERTH_GPU_MEMORY_UTILIZATION]\n"
             "  --threads N                 CPU backend threads (default: every core)\n"
+            "                              (the CPU kernels use the widest vector instructions\n"
+            "                              the CPU has; BERTH_CPU_ISA=portable|avx2|avx512 forces\n"
+            "                              a set, and the start-up log names the one in use)\n"
             "  --tool-call-parser NAME     how chat output's tool calls are read, as vLLM names them:\n"
             "                              hermes (<tool_call>{...}</tool_call>), llama3_json\n"
             "                              ({\"name\", \"parameters\"}; ...), mistral ([TOOL_CALLS]...)\n"
@@ -758,6 +761,9 @@ int cmd_serve(int argc, char **argv)
 
     be = bk_create(&a.backend, err, sizeof err);
     if (!be) goto out;
+    char desc[256];
+    bk_describe(be, desc, sizeof desc);
+    fprintf(stderr, "berth serve: backend %s\n", desc);
     double t0 = serve_now();
     if (serve_load(s, be, err, sizeof err)) goto out;
     fprintf(stderr,

@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "tests/kernels/op_harness.h"
+#include "tests/kernels/cpu_isa_forced.h"
 #include "tests/support/test_support.h"
 
 typedef struct shape_case {
@@ -317,9 +318,11 @@ int main(void)
     char err[256];
     oh_rng r;
     oh_seed(&r, 777);
+    cpu_isa_forced_guard("test_cpu_attention");
     bk_backend *be = bk_cpu_create(2, 0, err, sizeof err);
     CHECKF(be, "bk_cpu_create: %s", err);
     if (!be) return test_finish("test_cpu_attention");
+    cpu_isa_forced_check(be);
     const bk_dtype kv_dtypes[2] = {BK_F32, BK_BF16};
     for (int si = 0; si < NUM_SHAPES; si++)
         for (int ki = 0; ki < 2; ki++)

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "tests/kernels/op_harness.h"
+#include "tests/kernels/cpu_isa_forced.h"
 #include "tests/support/test_support.h"
 
 static const bk_dtype float_dtypes[] = {BK_F32, BK_F16, BK_BF16};
@@ -16,6 +17,38 @@ static const bk_dtype float_dtypes[] = {BK_F32, BK_F16, BK_BF16};
 static int has(const char *haystack, const char *needle)
 {
     return strstr(haystack, needle) != NULL;
+}
+
+/* BERTH_CPU_ISA: an unknown set and (where the CPU lacks it) an unsupported one fail creation with
+ * the variable and its value named; the variable is restored after. */
+static void test_isa_select(void)
+{
+    char err[256];
+    const char *prev = getenv("BERTH_CPU_ISA");
+    char saved[64] = "";
+    if (prev) snprintf(saved, sizeof saved, "%s", prev);
+    setenv("BERTH_CPU_ISA", "avx9000", 1);
+    CHECK(bk_cpu_create(1, 0, err, sizeof err) == NULL && has(err, "BERTH_CPU_ISA") &&
+          has(err, "avx9000") && has(err, "portable"));
+    setenv("BERTH_CPU_ISA", "portable", 1);
+    bk_backend *be = bk_cpu_create(1, 0, err, sizeof err);
+    CHECKF(be && !strcmp(bk_cpu_kernels(be), "portable"), "forced portable: %s", be ? "" : err);
+    if (be) be->ops->destroy(be);
+    static const char *const sets[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++) {
+        setenv("BERTH_CPU_ISA", sets[i], 1);
+        be = bk_cpu_create(1, 0, err, sizeof err);
+        if (bk_cpu_kernels_supported(sets[i]))
+            CHECKF(be && !strcmp(bk_cpu_kernels(be), sets[i]), "forced %s: %s", sets[i],
+                   be ? bk_cpu_kernels(be) : err);
+        else
+            CHECKF(!be && has(err, "lacks"), "unsupported %s: %s", sets[i], be ? "created" : err);
+        if (be) be->ops->destroy(be);
+    }
+    if (prev)
+        setenv("BERTH_CPU_ISA", saved, 1);
+    else
+        unsetenv("BERTH_CPU_ISA");
 }
 
 static void test_memory(void)
@@ -356,11 +389,14 @@ int main(void)
     char err[256];
     oh_rng r;
     oh_seed(&r, 20240601);
+    cpu_isa_forced_guard("test_cpu_ops");
+    test_isa_select();
     test_memory();
     test_threads();
     bk_backend *be = bk_cpu_create(2, 0, err, sizeof err);
     CHECKF(be, "bk_cpu_create: %s", err);
     if (!be) return test_finish("test_cpu_ops");
+    cpu_isa_forced_check(be);
     test_embedding(be, &r);
     test_add_rmsnorm(be, &r);
     test_matmul(be, &r);

@@ -17,6 +17,7 @@
 #include "models/arch/model.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/step_batch.h"
+#include "tests/kernels/cpu_isa_forced.h"
 #include "tests/model/reference_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -223,6 +224,7 @@ static void test_fixture(const char *dir)
     h.be = bk_cpu_create(0, 0, err, sizeof err);
     CHECKF(h.be != NULL, "cpu backend: %s", err);
     if (!h.be) goto out;
+    cpu_isa_forced_check(h.be);
     if (model_load(&h.m, dir, h.be, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s: %s", dir, err);
         goto out;
@@ -275,6 +277,7 @@ int main(void)
 {
     char **dirs;
     int count;
+    cpu_isa_forced_guard("model_reference");
     if (ref_fixture_list(&dirs, &count) || count == 0) {
         fprintf(stderr, "no reference fixtures under tests/fixtures (see tools/reference)\n");
         return 1;

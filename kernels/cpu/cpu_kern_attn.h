@@ -1,0 +1,178 @@
+/* Attention part of one kernel set, included by cpu_kern_body.h only (it uses that file's vector
+ * types, VL and helpers). Must not: be included anywhere else. */
+
+typedef int32_t vi __attribute__((vector_size(VL * 4)));
+
+static inline vu ubits(vf f)
+{
+    vu u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* exp(x) for x <= 0 (all an online softmax needs), vectorised: x = n ln2 + r with |r| <= ln2/2,
+ * Cephes' degree-6 polynomial for e^r (about 1 ulp), 2^n put in the exponent bits. Below -87.3
+ * (where e^x leaves the normal floats), for -inf and for NaN the result is 0. */
+static inline vf vexp_neg(vf x)
+{
+    const vu keep = (vu)(x > -87.3f);
+    x = bits((keep & ubits(x)) | (~keep & ubits((vf){0} - 87.3f)));
+    /* n = round(x log2 e); for t <= 0, truncating t - 0.5 toward zero rounds t to nearest. */
+    vi n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, vi);
+    vf fn = __builtin_convertvector(n, vf);
+    vf r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+    vf p = (vf){0} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    vf y = p * r * r + r + 1.0f;
+    vu scale = (vu)(n + 127) << 23;
+    return bits(keep & ubits(y * bits(scale)));
+}
+
+static inline float hmax(const float *a, int n)
+{
+    float m = a[0];
+    for (int j = 1; j < n; j++)
+        m = a[j] > m ? a[j] : m;
+    return m;
+}
+
+/* One (token chunk, kv head) item: every (token, q head) row shares each K/V block, which is
+ * converted to f32 once per item (K transposed to [D][16], so a row's 16 scores are D vector FMAs
+ * of a broadcast q element, with no horizontal sums) and then read from L1 by all rows. Per row an
+ * online softmax one 16-key block at a time: scores, new running max, rescale, weighted V rows. */
+static void attention_item(const cpu_attn_item *it)
+{
+    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
+    const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
+    const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
+    float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
+    float kt[MAXD * BLK] __attribute__((aligned(64))), vfb[BLK * MAXD] __attribute__((aligned(64)));
+    float raw[CPU_ATTN_MAX_ROWS * BLK] __attribute__((aligned(64)));
+    vi lane[NS];
+    for (int ns = 0; ns < NS; ns++)
+        for (int j = 0; j < VL; j++)
+            lane[ns][j] = ns * VL + j;
+    float m[CPU_ATTN_MAX_ROWS], l[CPU_ATTN_MAX_ROWS];
+    int32_t plast[CPU_ATTN_MAX_ROWS], pfirst[CPU_ATTN_MAX_ROWS];
+    const float *qrow[CPU_ATTN_MAX_ROWS];
+    int32_t bmin = INT32_MAX, bmax = 0;
+    for (int r = 0; r < R; r++) {
+        const int32_t t = it->t0 + r / nh, h = it->g * group + it->h0 + r % nh, p = it->pos[t];
+        qrow[r] = it->q + ((int64_t)t * Hq + h) * D;
+        plast[r] = p;
+        /* The first position in the window: blocks before it are skipped. */
+        pfirst[r] =
+            it->sliding_window > 0 && p >= it->sliding_window ? p - it->sliding_window + 1 : 0;
+        m[r] = -INFINITY, l[r] = 0.0f;
+        memset(accs + (int64_t)r * D, 0, (size_t)D * sizeof(float));
+        bmin = pfirst[r] / BLK < bmin ? pfirst[r] / BLK : bmin;
+        bmax = p / BLK > bmax ? p / BLK : bmax;
+    }
+    for (int32_t b = bmin; b <= bmax; b++) {
+        const int64_t tile = ((int64_t)it->block_table[b] * Hkv + it->g) * BLK * D;
+        const float *vb;
+        /* Keys this block holds for any row: rows never read past their own position, so slots
+         * not yet written (uninitialised memory) are never touched. */
+        int32_t nmax = 0;
+        for (int r = 0; r < R; r++) {
+            int32_t n = plast[r] + 1 - b * BLK;
+            n = n > BLK ? BLK : n;
+            nmax = n > nmax ? n : nmax;
+        }
+        /* Slots at or past nmax are zero in kt, never uninitialised memory. */
+        if (it->kv_dtype == BK_BF16) {
+            const uint16_t *k16 = (const uint16_t *)it->k + tile;
+            const uint16_t *v16 = (const uint16_t *)it->v + tile;
+            int64_t e = 0, ne = (int64_t)nmax * D;
+            for (; e + VL <= ne; e += VL)
+                st(vfb + e, cvt_bf16(v16 + e));
+            for (; e < ne; e++)
+                vfb[e] = cpu_bf16_to_f32(v16[e]);
+            for (int j = 0; j < BLK; j++)
+                for (int d = 0; d < D; d++)
+                    kt[d * BLK + j] = j < nmax ? cpu_bf16_to_f32(k16[(int64_t)j * D + d]) : 0.0f;
+            vb = vfb;
+        } else {
+            const float *k32 = (const float *)it->k + tile;
+            for (int j = 0; j < BLK; j++)
+                for (int d = 0; d < D; d++)
+                    kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
+            vb = (const float *)it->v + tile;
+        }
+        /* Raw scores of every row, four rows at a time: each kt vector loaded once feeds four
+         * independent FMA chains (one row's chain alone is latency-bound). Rows past R repeat
+         * row R - 1 and are not stored. */
+        for (int r0 = 0; r0 < R; r0 += 4) {
+            const float *q4[4];
+            for (int u = 0; u < 4; u++)
+                q4[u] = qrow[r0 + u < R ? r0 + u : R - 1];
+            vf s4[4][NS];
+            for (int u = 0; u < 4; u++)
+                for (int ns = 0; ns < NS; ns++)
+                    s4[u][ns] = (vf){0};
+            for (int d = 0; d < D; d++)
+                for (int ns = 0; ns < NS; ns++) {
+                    const vf kv = ld(kt + d * BLK + ns * VL);
+                    for (int u = 0; u < 4; u++)
+                        s4[u][ns] += q4[u][d] * kv;
+                }
+            for (int u = 0; u < 4 && r0 + u < R; u++)
+                for (int ns = 0; ns < NS; ns++)
+                    st(raw + (r0 + u) * BLK + ns * VL, s4[u][ns]);
+        }
+        for (int r = 0; r < R; r++) {
+            int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
+            j0 = j0 < 0 ? 0 : j0;
+            j1 = j1 > BLK ? BLK : j1;
+            if (j1 <= j0) continue;
+            float sc[BLK] __attribute__((aligned(64)));
+            for (int ns = 0; ns < NS; ns++) {
+                /* Keys outside [j0, j1) get -inf, so their weight is exactly 0. */
+                const vu in = (vu)(lane[ns] >= j0) & (vu)(lane[ns] < j1);
+                const vf sv = ld(raw + r * BLK + ns * VL) * it->scale;
+                st(sc + ns * VL, bits((in & ubits(sv)) | (~in & ubits((vf){0} - INFINITY))));
+            }
+            const float bm = hmax(sc + j0, j1 - j0);
+            const float mnew = bm > m[r] ? bm : m[r];
+            const float corr = vexp_neg((vf){0} + (m[r] - mnew))[0];
+            vf lv = {0};
+            for (int ns = 0; ns < NS; ns++) {
+                vf p = vexp_neg(ld(sc + ns * VL) - mnew);
+                st(sc + ns * VL, p);
+                lv += p;
+            }
+            l[r] = l[r] * corr + hsum(lv);
+            float *a = accs + (int64_t)r * D;
+            int i = 0;
+            for (; i + VL <= D; i += VL) {
+                /* Two chains (even and odd keys) halve the dependent FMA latency. */
+                vf av = ld(a + i) * corr, av1 = {0};
+                int j = j0;
+                for (; j + 2 <= j1; j += 2) {
+                    av += sc[j] * ld(vb + (int64_t)j * D + i);
+                    av1 += sc[j + 1] * ld(vb + (int64_t)(j + 1) * D + i);
+                }
+                if (j < j1) av += sc[j] * ld(vb + (int64_t)j * D + i);
+                st(a + i, av + av1);
+            }
+            for (; i < D; i++) {
+                float s = a[i] * corr;
+                for (int j = j0; j < j1; j++)
+                    s += sc[j] * vb[(int64_t)j * D + i];
+                a[i] = s;
+            }
+            m[r] = mnew;
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const int32_t t = it->t0 + r / nh, h = it->g * group + it->h0 + r % nh;
+        float *o = it->out + ((int64_t)t * Hq + h) * D;
+        const float inv = 1.0f / l[r];
+        for (int i = 0; i < D; i++)
+            o[i] = accs[(int64_t)r * D + i] * inv;
+    }
+}

@@ -1,0 +1,195 @@
+/* The body of one kernel set (see cpu_kern.h), included once by each of cpu_kern_portable.c,
+ * cpu_kern_avx2.c and cpu_kern_avx512.c, which are compiled with their own target flags and define
+ * CPU_KERN_VL (f32 lanes per vector), CPU_KERN_TT (tokens per matmul tile) and CPU_KERN_TABLE (the
+ * table's name). Must not: be included anywhere else, call anything that needs those flags from
+ * outside its own translation unit. */
+#include <math.h>
+#include <string.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_kern.h"
+
+#define VL CPU_KERN_VL
+#define TT CPU_KERN_TT
+/* Rows per matmul tile: every weight vector converted to f32 feeds TT tokens, every x vector RB
+ * rows, and RB x TT independent FMA chains hide the FMA latency. */
+#define RB 4
+
+/* The vectors are gcc/clang vector extensions: the compiler lowers them to whatever the file's
+ * flags allow (SSE2 or NEON pairs, AVX2 ymm, AVX-512 zmm), so one source serves every level. */
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef uint32_t vu __attribute__((vector_size(VL * 4)));
+typedef uint16_t vh __attribute__((vector_size(VL * 2)));
+
+static inline vf ld(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st(float *p, vf v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static inline vf bits(vu u)
+{
+    vf f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Widens VL 16-bit weights. gcc lowers __builtin_convertvector to two half-width widenings and an
+ * insert; the one-instruction vpmovzxwd keeps the conversion off the shuffle port the FMAs share.
+ */
+static inline vu ld_u16(const uint16_t *p)
+{
+    vu u;
+#if defined(__AVX512F__) && VL == 16
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    memcpy(&u, &v, sizeof u);
+#elif defined(__AVX2__) && VL == 8
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    memcpy(&u, &v, sizeof u);
+#else
+    vh h;
+    memcpy(&h, p, sizeof h);
+    u = __builtin_convertvector(h, vu);
+#endif
+    return u;
+}
+
+static inline vf cvt_f32(const float *p)
+{
+    return ld(p);
+}
+
+static inline vf cvt_bf16(const uint16_t *p)
+{
+    return bits(ld_u16(p) << 16);
+}
+
+/* The vector form of cpu_f16_to_f32's branch-free conversion. */
+static inline vf cvt_f16(const uint16_t *p)
+{
+    vu h = ld_u16(p);
+    vu em = h & 0x7fffu;
+    vf scaled = bits(em << 13) * 0x1p112f;
+    vu r;
+    memcpy(&r, &scaled, sizeof r);
+    r |= (vu)(em >= 0x7c00u) & 0x7f800000u;
+    return bits(r | (h & 0x8000u) << 16);
+}
+
+static inline float one_f32(float v)
+{
+    return v;
+}
+
+/* Pairwise, so the reduction is a log2(VL) tree of vector adds. */
+static inline float hsum(vf v)
+{
+    float a[VL];
+    memcpy(a, &v, sizeof a);
+    for (int w = VL / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++)
+            a[j] += a[j + w];
+    return a[0];
+}
+
+/* res[r * TT + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
+ * that the loops unroll and the rb x tt accumulators stay in registers. */
+#define DEFINE_TILE(NAME, WT, CVT, CVT1)                                                           \
+    static inline __attribute__((always_inline)) void NAME(const WT *restrict w,                   \
+                                                           const float *restrict x, int64_t K,     \
+                                                           const int rb, const int tt, float *res) \
+    {                                                                                              \
+        vf acc[RB][TT];                                                                            \
+        for (int r = 0; r < rb; r++)                                                               \
+            for (int t = 0; t < tt; t++)                                                           \
+                acc[r][t] = (vf){0};                                                               \
+        int64_t k = 0;                                                                             \
+        for (; k + VL <= K; k += VL) {                                                             \
+            vf wv[RB];                                                                             \
+            for (int r = 0; r < rb; r++)                                                           \
+                wv[r] = CVT(w + r * K + k);                                                        \
+            for (int t = 0; t < tt; t++) {                                                         \
+                vf xv = ld(x + t * K + k);                                                         \
+                for (int r = 0; r < rb; r++)                                                       \
+                    acc[r][t] += wv[r] * xv;                                                       \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < rb; r++)                                                               \
+            for (int t = 0; t < tt; t++) {                                                         \
+                float s = hsum(acc[r][t]);                                                         \
+                for (int64_t kk = k; kk < K; kk++)                                                 \
+                    s += x[t * K + kk] * CVT1(w[r * K + kk]);                                      \
+                res[r * TT + t] = s;                                                               \
+            }                                                                                      \
+    }
+
+/* One call per constant (rb, tt) pair; tt runs 1..TT (TT is at most 4). */
+#define TILE_CASE(DOT, RBC)                                                                        \
+    switch (tt) {                                                                                  \
+    case 1:                                                                                        \
+        DOT(wn, xt, K, RBC, 1, res);                                                               \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        DOT(wn, xt, K, RBC, TT >= 2 ? 2 : 1, res);                                                 \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        DOT(wn, xt, K, RBC, TT >= 3 ? 3 : 1, res);                                                 \
+        break;                                                                                     \
+    default:                                                                                       \
+        DOT(wn, xt, K, RBC, TT, res);                                                              \
+        break;                                                                                     \
+    }
+
+/* Rows [n0, n1) for all T tokens: token tiles outside, so the block's rows (a few KiB) are read
+ * from memory by the first tile and from cache by the others. */
+#define DEFINE_ROWS(NAME, DOT, WT)                                                                 \
+    static void NAME(const void *wv, const float *x, const float *bias, float *out, int64_t N,     \
+                     int64_t K, int64_t T, int64_t n0, int64_t n1)                                 \
+    {                                                                                              \
+        const WT *w = wv;                                                                          \
+        float res[RB * TT];                                                                        \
+        for (int64_t t0 = 0; t0 < T; t0 += TT) {                                                   \
+            const int tt = T - t0 < TT ? (int)(T - t0) : TT;                                       \
+            const float *xt = x + t0 * K;                                                          \
+            for (int64_t n = n0; n < n1;) {                                                        \
+                const WT *wn = w + n * K;                                                          \
+                const int rb = n1 - n >= RB ? RB : 1;                                              \
+                if (rb == RB) {                                                                    \
+                    TILE_CASE(DOT, RB)                                                             \
+                } else {                                                                           \
+                    TILE_CASE(DOT, 1)                                                              \
+                }                                                                                  \
+                for (int r = 0; r < rb; r++) {                                                     \
+                    float b = bias ? bias[n + r] : 0.0f;                                           \
+                    for (int t = 0; t < tt; t++)                                                   \
+                        out[(t0 + t) * N + n + r] = res[r * TT + t] + b;                           \
+                }                                                                                  \
+                n += rb;                                                                           \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_TILE(tile_f32, float, cvt_f32, one_f32)
+DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32)
+DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32)
+DEFINE_ROWS(rows_f32, tile_f32, float)
+DEFINE_ROWS(rows_f16, tile_f16, uint16_t)
+DEFINE_ROWS(rows_bf16, tile_bf16, uint16_t)
+
+#include "kernels/cpu/cpu_kern_attn.h"
+
+const cpu_kernels CPU_KERN_TABLE = {
+    .name = CPU_KERN_NAME,
+    .lanes = VL,
+    .rows = {rows_f32, rows_f16, rows_bf16},
+    .attention = attention_item,
+};
