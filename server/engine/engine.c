@@ -109,7 +109,8 @@ static void finish_request(engine *e, engine_request *r, finish_reason why, cons
     kvb_table_release(&e->pool, &r->table);
     engine_event ev = {.finish = why,
                        .prompt_tokens = r->prompt_len,
-                       .completion_tokens = r->num_tokens - r->prompt_len};
+                       .completion_tokens = r->num_tokens - r->prompt_len,
+                       .cached_tokens = r->cached_tokens};
     if (tok) {
         ev.has_token = true;
         ev.token = *tok;
@@ -325,12 +326,30 @@ void engine_get_stats(engine *e, engine_stats *out)
     out->mask_compute_ns_total = atomic_load(&e->mask_compute_ns);
 }
 
+void engine_reset_prefix_cache(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t ticket = ++e->resets_asked;
+    pthread_cond_signal(&e->work);
+    while (e->resets_done < ticket && !e->stopping && !e->failed)
+        pthread_cond_wait(&e->reset_cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+}
+
 /* ---- the engine thread ---- */
 
-/* Blocks held by sequences (the graphs' trash block is not one of them). */
+/* Blocks held by sequences (the graphs' trash block is not one of them; evictable cached blocks
+ * are not held). */
 static int32_t blocks_used(const engine *e)
 {
-    return e->pool.num_blocks - e->pool.num_free - e->trash.num_blocks;
+    return e->pool.num_blocks - kvb_pool_available(&e->pool) - e->trash.num_blocks;
+}
+
+/* The block counts of the stats. With e->lock held. */
+static void update_block_stats(engine *e)
+{
+    e->stats.kv_blocks_used = blocks_used(e);
+    e->stats.prefix_cache_blocks = e->pc.pool ? e->pc.num_indexed : 0;
 }
 
 static bool is_stop_token(const engine_request *r, int32_t token)
@@ -362,9 +381,14 @@ static void take_inbox(engine *e)
             }
         }
     }
+    if (e->resets_done != e->resets_asked) {
+        if (e->pc.pool) prefix_cache_reset(&e->pc);
+        e->resets_done = e->resets_asked;
+        pthread_cond_broadcast(&e->reset_cond);
+    }
     e->stats.waiting = e->waiting.count;
     e->stats.running = e->running.count;
-    e->stats.kv_blocks_used = blocks_used(e);
+    update_block_stats(e);
 }
 
 /* The step's logits rows, in row order, as the sampler sees them; the constrained ones get a mask
@@ -427,14 +451,17 @@ static void publish(engine *e, engine_request **sched, int32_t n)
             request_list_remove(&e->running, r);
             finish_request(e, r, why, why == FINISH_ERROR ? NULL : picked);
         } else {
-            engine_event ev = {.has_token = true, .token = *picked, .prompt_tokens = r->prompt_len,
-                               .completion_tokens = generated};
+            engine_event ev = {.has_token = true,
+                               .token = *picked,
+                               .prompt_tokens = r->prompt_len,
+                               .completion_tokens = generated,
+                               .cached_tokens = r->cached_tokens};
             push_event(r, &ev);
         }
     }
     e->stats.running = e->running.count;
     e->stats.waiting = e->waiting.count;
-    e->stats.kv_blocks_used = blocks_used(e);
+    update_block_stats(e);
     e->stats.steps_total++;
     pthread_mutex_unlock(&e->lock);
 }
@@ -538,7 +565,8 @@ static void *engine_main(void *arg)
     engine_request **sched = malloc(sizeof *sched * (size_t)e->cfg.max_num_seqs);
     for (;;) {
         pthread_mutex_lock(&e->lock);
-        while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count)
+        while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count &&
+               e->resets_done == e->resets_asked)
             pthread_cond_wait(&e->work, &e->lock);
         take_inbox(e);
         if (e->stopping) {
@@ -556,6 +584,7 @@ static void *engine_main(void *arg)
             pthread_mutex_lock(&e->lock);
             e->failed = true;
             snprintf(e->failure, sizeof e->failure, "%s", err);
+            pthread_cond_broadcast(&e->reset_cond);
             abort_all(e);
             pthread_mutex_unlock(&e->lock);
             break;
@@ -667,15 +696,29 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         snprintf(err, errlen, "out of host memory for the graphs' trash block");
         goto fail;
     }
+    /* After the trash block: it is never indexed, and the pool never hands it out again. */
+    if (cfg->prefix_caching >= 0) {
+        cfg->prefix_caching = 1;
+        e->cfg.prefix_caching = 1;
+        e->match = malloc(sizeof *e->match * (size_t)kvb_blocks_for(cfg->max_model_len));
+        if (!e->match) {
+            snprintf(err, errlen, "out of host memory for prefix lookups");
+            goto fail;
+        }
+        if (prefix_cache_init(&e->pc, &e->pool, err, errlen)) goto fail;
+        prefix_cache_set_hash(&e->pc, cfg->prefix_cache_hash);
+    }
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->drained, NULL);
+    pthread_cond_init(&e->reset_cond, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e)) {
         snprintf(err, errlen, "cannot start the engine thread");
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->work);
         pthread_cond_destroy(&e->drained);
+        pthread_cond_destroy(&e->reset_cond);
         goto fail;
     }
     *out = e;
@@ -687,6 +730,8 @@ fail:
     if (e->sampler.be) step_sampler_free(&e->sampler);
     if (e->graphs.be) step_graphs_free(&e->graphs);
     kvb_table_free(&e->trash);
+    prefix_cache_free(&e->pc);
+    free(e->match);
     kvb_pool_free(&e->pool);
     free(e->rows);
     free(e->picked);
@@ -701,6 +746,7 @@ void engine_shutdown(engine *e)
     bool already = e->stopping;
     e->stopping = true;
     pthread_cond_signal(&e->work);
+    pthread_cond_broadcast(&e->reset_cond);
     pthread_mutex_unlock(&e->lock);
     if (already) return;
     pthread_join(e->thread, NULL);
@@ -719,7 +765,10 @@ void engine_stop(engine *e)
     engine_shutdown(e);
     pthread_cond_destroy(&e->drained);
     step_batch_free(&e->batch);
+    prefix_cache_free(&e->pc);
+    free(e->match);
     kvb_pool_free(&e->pool);
+    pthread_cond_destroy(&e->reset_cond);
     free(e->waiting.items);
     free(e->running.items);
     step_sampler_free(&e->sampler);

@@ -31,6 +31,12 @@ typedef struct engine_config {
     int32_t cuda_graphs;
     /* Host threads computing constraint masks while the forward runs: 0 = the default (2). */
     int32_t mask_threads;
+    /* Automatic prefix caching (prefix_cache.h): 0 = on (resolved to 1 by engine_start), < 0 off.
+     */
+    int32_t prefix_caching;
+    /* Test only: the prefix cache's key function (a constant one forces collisions); NULL = the
+     * default. */
+    uint64_t (*prefix_cache_hash)(uint64_t parent, const int32_t *tokens, int32_t n);
 } engine_config;
 
 typedef enum {
@@ -101,6 +107,7 @@ typedef struct engine_event {
     sampled_token token;
     finish_reason finish;
     int32_t prompt_tokens, completion_tokens;
+    int32_t cached_tokens; /* prompt tokens found in the prefix cache when it was first scheduled */
 } engine_event;
 
 typedef enum {
@@ -119,6 +126,10 @@ typedef struct engine_stats {
     uint64_t constrained_steps_total; /* steps with at least one constrained row */
     uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
     uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */
+    /* Prefix cache: prompt tokens looked up and found (each admission, as vLLM counts), and the
+     * blocks whose content is indexed (held or evictable). */
+    uint64_t prefix_cache_queries_total, prefix_cache_hits_total;
+    int32_t prefix_cache_blocks;
 } engine_stats;
 
 typedef struct engine engine;
@@ -150,5 +161,8 @@ void engine_cancel(engine_request *r);
 void engine_release(engine_request *r);
 
 void engine_get_stats(engine *e, engine_stats *out);
+/* Drops the prefix cache's index (POST /reset_prefix_cache): blocks held by sequences stay theirs,
+ * the others become free. Returns once the engine thread has done it (after the step in flight). */
+void engine_reset_prefix_cache(engine *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/mask_pool.h"
+#include "server/engine/prefix_cache.h"
 #include "server/engine/step_batch.h"
 #include "server/engine/step_graphs.h"
 #include "server/engine/step_sampler.h"
@@ -21,6 +22,9 @@ struct engine_request {
     int32_t *tokens;     /* prompt, then generated tokens */
     int32_t prompt_len, num_tokens, capacity;
     int32_t num_computed; /* tokens whose K/V are in the cache */
+    int32_t num_indexed;  /* leading blocks of table in the prefix cache's index */
+    int32_t cached_tokens; /* prompt tokens shared from the prefix cache at first admission */
+    bool admitted;         /* scheduled at least once */
     kvb_table table;
     sampler_state sampler;
     sampling_params sampling;
@@ -65,6 +69,8 @@ struct engine {
     engine_config cfg;
     int32_t vocab;
     kvb_pool pool;
+    prefix_cache pc; /* pc.pool == NULL: prefix caching off */
+    int32_t *match;  /* [blocks of max_model_len]: a prefix lookup's blocks */
     step_batch batch;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -75,6 +81,8 @@ struct engine {
     int32_t inbox_count;
     bool stopping;
     bool failed;
+    uint64_t resets_asked, resets_done; /* engine_reset_prefix_cache, guarded by lock */
+    pthread_cond_t reset_cond;
     char failure[512];
     uint64_t next_arrival;
     /* engine thread only */
