@@ -90,6 +90,9 @@ static void serve_usage(FILE *f)
             "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
             "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
             "                              present) [BERTH_BACKEND]\n"
+            "  --no-prefix-caching         compute every prompt in full (default: full KV blocks of\n"
+            "                              earlier prompts are reused; POST /reset_prefix_cache\n"
+            "                              drops them)\n"
             "  --no-cuda-graphs            run every step op by op (alias --enforce-eager; default:\n"
             "                              decode steps replay CUDA graphs on the cuda backend)\n"
             "  --device N                  CUDA device (default 0)\n"
@@ -174,7 +177,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     enum { O_HOST = 256, O_PORT, O_NAME, O_ENDPOINT, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM,
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
-           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV };
+           O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_NOPREFIX };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -198,6 +201,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"backend", required_argument, 0, O_BACKEND},
         {"no-cuda-graphs", no_argument, 0, O_EAGER},
         {"enforce-eager", no_argument, 0, O_EAGER},
+        {"no-prefix-caching", no_argument, 0, O_NOPREFIX},
         {"device", required_argument, 0, O_DEVICE},
         {"memory-budget", required_argument, 0, O_BUDGET},
         {"gpu-memory-utilization", required_argument, 0, O_GPUUTIL},
@@ -295,6 +299,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;
+        case O_NOPREFIX: a->engine.prefix_caching = -1; break;
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
         case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; break;
         case O_GPUUTIL: if (parse_fraction("--gpu-memory-utilization", optarg, &a->backend.gpu_memory_utilization)) return -1; break;

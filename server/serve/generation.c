@@ -33,6 +33,7 @@ typedef struct gen_choice {
     bool done, started;
     const char *finish_reason;
     int32_t completion_tokens;
+    int32_t cached_tokens; /* prompt tokens the engine found in its prefix cache */
     char *text; /* non-streaming: everything emitted */
     size_t text_len, text_cap;
     token_logprob_owned *lps; /* non-streaming logprobs */
@@ -279,6 +280,11 @@ static api_usage usage_of(const gen_job *j)
 {
     api_usage u = {.prompt_tokens = j->prompt_tokens};
     for (size_t i = 0; i < j->n_choices; i++) u.completion_tokens += j->choices[i].completion_tokens;
+    /* Each prompt counts once in prompt_tokens, so its cached tokens are its first choice's (the
+     * other choices share that choice's blocks). */
+    size_t n = j->n_prompts ? j->n_choices / j->n_prompts : 1;
+    for (size_t p = 0; p < j->n_prompts; p++)
+        u.cached_tokens += j->choices[p * n].cached_tokens;
     return u;
 }
 
@@ -386,6 +392,7 @@ static void finish_choice(gen_job *j, gen_choice *c, const char *reason)
 static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
 {
     serve_ctx *s = j->s;
+    c->cached_tokens = ev->cached_tokens;
     if (ev->has_token) {
         double now = serve_now();
         if (!j->first_token_seen) {
