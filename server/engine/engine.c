@@ -50,6 +50,16 @@ int request_list_push_front(request_list *l, engine_request *r)
     return 0;
 }
 
+int request_list_insert_round(request_list *l, engine_request *r)
+{
+    int32_t at = l->count;
+    while (at > 0 && l->items[at - 1]->round > r->round) at--;
+    if (request_list_push(l, r)) return -1;
+    memmove(l->items + at + 1, l->items + at, sizeof *l->items * (size_t)(l->count - 1 - at));
+    l->items[at] = r;
+    return 0;
+}
+
 void request_list_remove(request_list *l, engine_request *r)
 {
     for (int32_t i = 0; i < l->count; i++) {
@@ -146,9 +156,10 @@ static int32_t merge_bias(const int32_t *ids, const float *values, int32_t n, in
     return m;
 }
 
-engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
-                            const engine_request_params *p, engine_request **out, char *err,
-                            size_t errlen)
+/* A checked, unqueued request (the caller queues or discards it). */
+static engine_status request_new(engine *e, const int32_t *prompt, int32_t prompt_len,
+                                 const engine_request_params *p, engine_request **out, char *err,
+                                 size_t errlen)
 {
     *out = NULL;
     if (prompt_len <= 0 || p->max_tokens <= 0) {
@@ -217,31 +228,6 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
     r->sampling.num_suppress = r->num_stop_ids;
     if (constraint_attach(r, &p->constraint)) goto oom_free;
     pthread_cond_init(&r->cond, NULL);
-
-    pthread_mutex_lock(&e->lock);
-    if (e->stopping || e->failed) {
-        pthread_mutex_unlock(&e->lock);
-        snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
-        constraint_unattach(r);
-        request_free(r);
-        return ENGINE_STOPPED;
-    }
-    if (e->inbox_count + e->stats.waiting >= e->cfg.max_waiting) {
-        pthread_mutex_unlock(&e->lock);
-        snprintf(err, errlen, "the server is at capacity (%d requests waiting)", e->cfg.max_waiting);
-        constraint_unattach(r);
-        request_free(r);
-        return ENGINE_OVERLOADED;
-    }
-    r->arrival = e->next_arrival++;
-    r->arrival_counted = true;
-    e->live_requests++;
-    if (e->inbox_tail) e->inbox_tail->next_inbox = r;
-    else e->inbox_head = r;
-    e->inbox_tail = r;
-    e->inbox_count++;
-    pthread_cond_signal(&e->work);
-    pthread_mutex_unlock(&e->lock);
     *out = r;
     return ENGINE_OK;
 oom_free:
@@ -257,6 +243,92 @@ oom_free:
 oom:
     snprintf(err, errlen, "out of host memory");
     return ENGINE_INVALID;
+}
+
+/* The first n of rs, never queued: freed, their grammar references back with the caller. */
+static void discard_requests(engine_request **rs, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        constraint_unattach(rs[i]);
+        request_free(rs[i]);
+    }
+}
+
+engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const *prompts,
+                                  const int32_t *prompt_lens, const engine_request_params *params,
+                                  engine_request **out, char *err, size_t errlen)
+{
+    int64_t capacity = (int64_t)e->cfg.max_num_seqs + e->cfg.max_waiting;
+    if (count <= 0) {
+        snprintf(err, errlen, "a request needs at least one sequence (got %d)", count);
+        return ENGINE_INVALID;
+    }
+    if (count > capacity) {
+        snprintf(err, errlen,
+                 "a request of %d sequences can never be queued: the server holds %lld "
+                 "(--max-num-seqs %d running + --max-waiting %d waiting)",
+                 count, (long long)capacity, e->cfg.max_num_seqs, e->cfg.max_waiting);
+        return ENGINE_TOO_MANY;
+    }
+    engine_request **rs = calloc((size_t)count, sizeof *rs);
+    if (!rs) {
+        snprintf(err, errlen, "out of host memory");
+        return ENGINE_INVALID;
+    }
+    for (int32_t i = 0; i < count; i++) {
+        engine_status st = request_new(e, prompts[i], prompt_lens[i], &params[i], &rs[i], err, errlen);
+        if (st != ENGINE_OK) {
+            discard_requests(rs, i);
+            free(rs);
+            return st;
+        }
+    }
+    pthread_mutex_lock(&e->lock);
+    engine_status st = ENGINE_OK;
+    /* Counted as the engine thread last published them, plus what it has not taken yet. */
+    int64_t queued = (int64_t)e->inbox_count + e->stats.waiting + e->stats.running;
+    if (e->stopping || e->failed) {
+        snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
+        st = ENGINE_STOPPED;
+    } else if (queued + count > capacity) {
+        snprintf(err, errlen,
+                 "the server is at capacity (%lld of %lld sequences running or waiting, %d more "
+                 "asked for)",
+                 (long long)queued, (long long)capacity, count);
+        st = ENGINE_OVERLOADED;
+    }
+    if (st != ENGINE_OK) {
+        pthread_mutex_unlock(&e->lock);
+        discard_requests(rs, count);
+        free(rs);
+        return st;
+    }
+    uint64_t group = e->next_group++;
+    for (int32_t i = 0; i < count; i++) {
+        engine_request *r = rs[i];
+        r->arrival = e->next_arrival++;
+        r->group = group;
+        r->round = i;
+        r->arrival_counted = true;
+        e->live_requests++;
+        if (e->inbox_tail) e->inbox_tail->next_inbox = r;
+        else e->inbox_head = r;
+        e->inbox_tail = r;
+        e->inbox_count++;
+        out[i] = r;
+    }
+    pthread_cond_signal(&e->work);
+    pthread_mutex_unlock(&e->lock);
+    free(rs);
+    return ENGINE_OK;
+}
+
+engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
+                            const engine_request_params *p, engine_request **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    return engine_submit_group(e, 1, &prompt, &prompt_len, p, out, err, errlen);
 }
 
 int engine_next(engine_request *r, engine_event *ev, int timeout_ms)
@@ -365,7 +437,7 @@ static void take_inbox(engine *e)
     for (engine_request *r = e->inbox_head, *next; r; r = next) {
         next = r->next_inbox;
         r->next_inbox = NULL;
-        if (request_list_push(&e->waiting, r)) finish_request(e, r, FINISH_ABORT, NULL);
+        if (request_list_insert_round(&e->waiting, r)) finish_request(e, r, FINISH_ABORT, NULL);
     }
     e->inbox_head = e->inbox_tail = NULL;
     e->inbox_count = 0;

@@ -21,7 +21,9 @@ typedef struct engine_config {
      * lowered from the model's to what the cache holds (kv_budget.h). 0 = four sequences of
      * max_model_len. */
     size_t kv_cache_bytes;
-    int32_t max_waiting;        /* bounded waiting queue: past it submit reports overload */
+    /* Sequences queued beyond the running batch: submit reports overload when a request's
+     * sequences do not fit max_num_seqs + max_waiting minus those already running or waiting. */
+    int32_t max_waiting;
     float kv_watermark;         /* fraction of blocks kept free when admitting new sequences */
     /* Sample on the host (sampler.c on downloaded logits) instead of with the backend's sample op:
      * the reference in tests. Forced for a vocabulary above BK_SAMPLE_MAX_VOCAB. */
@@ -116,6 +118,7 @@ typedef enum {
     ENGINE_TOO_LONG,   /* prompt + max_tokens exceeds max_model_len */
     ENGINE_INVALID,    /* a token id outside the vocabulary, an empty prompt, bad params */
     ENGINE_STOPPED,    /* the engine is shutting down or failed */
+    ENGINE_TOO_MANY,   /* more sequences than max_num_seqs + max_waiting: can never be queued */
 } engine_status;
 
 typedef struct engine_stats {
@@ -147,10 +150,17 @@ void engine_stop(engine *e);
 
 void engine_config_defaults(engine_config *cfg, const model_config *mc);
 
-/* Queues a request. The prompt and params are copied. */
+/* Queues a request of one sequence. The prompt and params are copied. */
 engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
                             const engine_request_params *params, engine_request **out, char *err,
                             size_t errlen);
+/* Queues the count sequences of one client request (its prompts times n), all or none: out[i] gets
+ * sequence i. Admission is round-robin between requests: the k-th waiting sequence of a request is
+ * admitted after the k-1-th of every other, so a request of many sequences does not hold a small
+ * one back behind all of them. */
+engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const *prompts,
+                                  const int32_t *prompt_lens, const engine_request_params *params,
+                                  engine_request **out, char *err, size_t errlen);
 /* Waits up to timeout_ms (-1: forever) for the next event. Returns 1 with an event, 0 on timeout,
  * -1 when the request is finished and every event has been read. */
 int engine_next(engine_request *r, engine_event *ev, int timeout_ms);

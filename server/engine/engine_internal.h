@@ -17,6 +17,8 @@
 struct engine_request {
     engine *e;
     uint64_t arrival;    /* FCFS order */
+    uint64_t group;      /* the client request it belongs to (engine_submit_group) */
+    int32_t round;       /* its index among its group's waiting sequences; -1: at the head */
     bool arrival_counted; /* counted in e->live_requests */
     /* ---- engine thread only ---- */
     int32_t *tokens;     /* prompt, then generated tokens */
@@ -84,7 +86,7 @@ struct engine {
     uint64_t resets_asked, resets_done; /* engine_reset_prefix_cache, guarded by lock */
     pthread_cond_t reset_cond;
     char failure[512];
-    uint64_t next_arrival;
+    uint64_t next_arrival, next_group;
     /* engine thread only */
     request_list waiting, running;
     step_sampler sampler;
@@ -118,5 +120,7 @@ void constraint_after_token(engine_request *r, int32_t token);
 void request_list_remove(request_list *l, engine_request *r);
 int request_list_push(request_list *l, engine_request *r);
 int request_list_push_front(request_list *l, engine_request *r);
+/* Inserts r after the last waiting sequence of a round <= r->round (round-robin admission). */
+int request_list_insert_round(request_list *l, engine_request *r);
 
 #endif

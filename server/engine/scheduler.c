@@ -1,15 +1,17 @@
 /* Which tokens go into the next step (continuous batching with a token budget):
  *   1. running sequences that decode (one token each), oldest first;
  *   2. running sequences still prefilling, one chunk each, oldest first, while budget remains;
- *   3. waiting sequences (FCFS, preempted ones at the head) while budget, sequence slots and KV
- * blocks above the watermark remain. When a running sequence needs a block and none is free, the
- * newest running sequence is preempted: its blocks are freed and it goes back to the head of the
- * waiting queue to be recomputed. With prefix caching, an admitted sequence first shares the
- * longest run of indexed full blocks matching its tokens (all but the last token, so the step
- * computes at least one and has logits), and every full block a step computes is indexed when it is
- * scheduled: it is written by the end of the step, and within the step each layer writes every
- * token's K/V before any attention reads them, so a sequence admitted later in the same step may
- * already share it (the choices of n > 1). */
+ *   3. waiting sequences (preempted ones at the head, then round-robin between client requests,
+ *      arrival order within a round: engine.c's request_list_insert_round) while budget, sequence
+ *      slots and KV blocks above the watermark remain.
+ * When a running sequence needs a block and none is free, the newest running sequence is preempted:
+ * its blocks are freed and it goes back to the head of the waiting queue to be recomputed.
+ * With prefix caching, an admitted sequence first shares the longest run of indexed full blocks
+ * matching its tokens (all but the last token, so the step computes at least one and has logits),
+ * and every full block a step computes is indexed when it is scheduled: it is written by the end of
+ * the step, and within the step each layer writes every token's K/V before any attention reads
+ * them, so a sequence admitted later in the same step may already share it (the choices of n > 1).
+ */
 #include "server/engine/engine_internal.h"
 
 #include <stdio.h>
@@ -19,6 +21,7 @@ void sched_preempt(engine *e, engine_request *r)
     kvb_table_release(&e->pool, &r->table);
     r->num_computed = 0;
     r->num_indexed = 0;
+    r->round = -1;
     request_list_remove(&e->running, r);
     request_list_push_front(&e->waiting, r);
     /* The scheduler runs without e->lock, but the stats are read by /metrics (engine_get_stats). */
