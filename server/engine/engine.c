@@ -371,6 +371,7 @@ void engine_cancel(engine_request *r)
     pthread_mutex_lock(&e->lock);
     if (!r->finished) {
         r->cancelled = true;
+        atomic_store(&r->stop_asked, true);
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->lock);
@@ -385,6 +386,7 @@ void engine_release(engine_request *r)
         request_free(r);
     } else {
         r->cancelled = true;
+        atomic_store(&r->stop_asked, true);
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->lock);
@@ -577,10 +579,26 @@ static int forward(engine *e, int32_t rows, const bk_tensor **logits, char *err,
         return 0;
     }
     if (step_batch_upload(&e->batch, err, errlen) ||
-        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
-        model_forward(e->m, &e->batch.dev, logits, err, errlen))
+        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen))
         return -1;
+    int rc = model_forward(e->m, &e->batch.dev, logits, err, errlen);
+    if (rc) return rc;
     return e->sampler.use_mask ? 0 : step_sampler_enqueue(&e->sampler, *logits, err, errlen);
+}
+
+/* The forward's abandon check (model_set_abandon), between layers: stop when shutting down, or when
+ * cancelled sequences hold at least half of the step's tokens (a cancelled long prefill), so that
+ * the others rarely lose work. Only eager steps with a prefill are armed: a decode step is short,
+ * and a graph's forward must never stop halfway through its capture. */
+static bool step_abandoned(void *ctx)
+{
+    engine *e = ctx;
+    if (!e->abandon_armed) return false;
+    if (atomic_load(&e->stop_now)) return true;
+    int64_t cancelled = 0;
+    for (int32_t i = 0; i < e->step_count; i++)
+        if (atomic_load(&e->step_reqs[i]->stop_asked)) cancelled += e->step_reqs[i]->step_tokens;
+    return cancelled > 0 && 2 * cancelled >= e->batch.num_tokens;
 }
 
 /* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. The
@@ -591,6 +609,11 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
     int32_t jobs;
     int32_t rows = sampling_rows(e, sched, n, &jobs);
     e->step_bucket = graph_bucket(e, sched, n);
+    e->step_reqs = sched;
+    e->step_count = n;
+    e->abandon_armed = false;
+    if (e->step_bucket == 0)
+        for (int32_t i = 0; i < n; i++) e->abandon_armed |= sched[i]->step_tokens > 1;
     if (jobs > 0) mask_pool_start(&e->masks, e->mask_jobs, jobs);
     const bk_tensor *logits;
     int rc = forward(e, rows, &logits, err, errlen);
@@ -602,7 +625,7 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
         e->stats.constrained_steps_total++;
         e->stats.mask_wait_ns_total += waited;
         pthread_mutex_unlock(&e->lock);
-        if (rc) return -1;
+        if (rc) return rc;
         if (failed) {
             snprintf(err, errlen, "%d constraint mask%s failed", failed, failed == 1 ? "" : "s");
             return -1;
@@ -611,7 +634,7 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
             step_sampler_enqueue(&e->sampler, logits, err, errlen))
             return -1;
     }
-    if (rc) return -1;
+    if (rc) return rc;
     return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
 }
 
@@ -650,7 +673,15 @@ static void *engine_main(void *arg)
 
         int32_t n = sched_build_step(e, sched, err, sizeof err);
         if (n == 0) continue;
-        if (n < 0 || run_step(e, sched, n, err, sizeof err)) {
+        int rc = n < 0 ? -1 : run_step(e, sched, n, err, sizeof err);
+        if (rc == MODEL_FORWARD_ABANDONED) {
+            sched_abandon(e, sched, n);
+            pthread_mutex_lock(&e->lock);
+            e->stats.abandoned_steps_total++;
+            pthread_mutex_unlock(&e->lock);
+            continue;
+        }
+        if (rc) {
             /* A failed step leaves the KV cache in an unknown state: stop serving, loudly. */
             fprintf(stderr, "engine: step failed: %s\n", err);
             pthread_mutex_lock(&e->lock);
@@ -764,6 +795,7 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
                         kvb_blocks_for(cfg->max_model_len), err, errlen))
         goto fail;
     if (mask_pool_init(&e->masks, cfg->mask_threads, err, errlen)) goto fail;
+    model_set_abandon(m, step_abandoned, e);
     if (e->graphs.be && kvb_table_reserve(&e->pool, &e->trash, 1)) {
         snprintf(err, errlen, "out of host memory for the graphs' trash block");
         goto fail;
@@ -817,6 +849,7 @@ void engine_shutdown(engine *e)
     pthread_mutex_lock(&e->lock);
     bool already = e->stopping;
     e->stopping = true;
+    atomic_store(&e->stop_now, true);
     pthread_cond_signal(&e->work);
     pthread_cond_broadcast(&e->reset_cond);
     pthread_mutex_unlock(&e->lock);

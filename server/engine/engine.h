@@ -126,6 +126,7 @@ typedef struct engine_stats {
     int32_t kv_blocks_used, kv_blocks_total;
     uint64_t prompt_tokens_total, generation_tokens_total, preemptions_total, steps_total;
     uint64_t graph_steps_total; /* steps run as a replayed graph */
+    uint64_t abandoned_steps_total; /* steps stopped between layers for a cancelled prefill */
     uint64_t constrained_steps_total; /* steps with at least one constrained row */
     uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
     uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */

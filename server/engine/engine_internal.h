@@ -26,7 +26,10 @@ struct engine_request {
     int32_t num_computed; /* tokens whose K/V are in the cache */
     int32_t num_indexed;  /* leading blocks of table in the prefix cache's index */
     int32_t cached_tokens; /* prompt tokens shared from the prefix cache at first admission */
-    bool admitted;         /* scheduled at least once */
+    bool admitted;        /* scheduled at least once */
+    bool admitted_now;    /* admitted into the step being built */
+    int32_t step_indexed_from; /* num_indexed before the step being built */
+    atomic_bool stop_asked; /* cancelled or released: read by the forward's abandon check */
     kvb_table table;
     sampler_state sampler;
     sampling_params sampling;
@@ -97,6 +100,10 @@ struct engine {
     mask_pool masks;             /* constraint masks, while the forward runs */
     mask_job *mask_jobs;         /* [max_num_seqs] */
     int32_t step_bucket;         /* the step's graph bucket, 0: op by op */
+    engine_request **step_reqs;  /* the step's sequences, for the abandon check */
+    int32_t step_count;
+    bool abandon_armed;          /* the forward may be abandoned (an eager step with a prefill) */
+    atomic_bool stop_now;        /* shutting down: abandon the forward */
     atomic_uint_fast64_t mask_compute_ns; /* summed by the mask threads */
     engine_stats stats;          /* guarded by lock */
 };
@@ -106,6 +113,8 @@ struct engine {
 int32_t sched_build_step(engine *e, engine_request **scheduled, char *err, size_t errlen);
 /* Frees a sequence's blocks and puts it back at the head of the waiting queue (recompute). */
 void sched_preempt(engine *e, engine_request *r);
+/* Undoes a step whose forward was abandoned between layers: as if it had not been scheduled. */
+void sched_abandon(engine *e, engine_request **scheduled, int32_t n);
 
 /* engine_constraint.c: the constraint's part of a request's life. */
 int constraint_attach(engine_request *r, const engine_constraint *c); /* at submit; -1: OOM */

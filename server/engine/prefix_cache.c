@@ -142,6 +142,14 @@ void prefix_cache_commit(prefix_cache *pc, const kvb_table *table, const int32_t
     if (full > *num_indexed) *num_indexed = full;
 }
 
+void prefix_cache_forget(prefix_cache *pc, const kvb_table *table, int32_t from, int32_t to)
+{
+    for (int32_t i = from; i < to && i < table->num_blocks; i++) {
+        unindex(pc, table->blocks[i]);
+        kvb_pool_set_cached(pc->pool, table->blocks[i], false);
+    }
+}
+
 void prefix_cache_reset(prefix_cache *pc)
 {
     for (int32_t b = 0; b < pc->num_blocks; b++) {

@@ -52,6 +52,8 @@ int32_t prefix_cache_match(const prefix_cache *pc, const int32_t *tokens, int32_
  * caller promises their K/V are written by the end of the current step. */
 void prefix_cache_commit(prefix_cache *pc, const kvb_table *table, const int32_t *tokens,
                          int32_t num_tokens, int32_t *num_indexed);
+/* Forgets blocks from..to-1 of table (indexed by its own commit, their content since spoiled). */
+void prefix_cache_forget(prefix_cache *pc, const kvb_table *table, int32_t from, int32_t to);
 /* Forgets every block: unheld ones become free, held ones stay with their sequences. */
 void prefix_cache_reset(prefix_cache *pc);
 

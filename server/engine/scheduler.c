@@ -30,6 +30,32 @@ void sched_preempt(engine *e, engine_request *r)
     pthread_mutex_unlock(&e->lock);
 }
 
+void sched_abandon(engine *e, engine_request **sched, int32_t n)
+{
+    /* The blocks the step indexed hold K/V of only some layers: forgotten first, so that releasing
+     * them below frees them instead of keeping them findable. */
+    for (int32_t i = 0; i < n; i++) {
+        engine_request *r = sched[i];
+        if (e->pc.pool && r->num_indexed > r->step_indexed_from)
+            prefix_cache_forget(&e->pc, &r->table, r->step_indexed_from, r->num_indexed);
+        r->num_indexed = r->step_indexed_from;
+        r->in_step = false;
+    }
+    /* Sequences the step admitted may share those blocks: back to waiting, in their order. The
+     * others keep their blocks and num_computed, and redo the same tokens in the next step. */
+    for (int32_t i = n - 1; i >= 0; i--) {
+        engine_request *r = sched[i];
+        if (!r->admitted_now) continue;
+        kvb_table_release(&e->pool, &r->table);
+        r->num_computed = 0;
+        r->num_indexed = 0;
+        r->round = -1;
+        r->admitted_now = false;
+        request_list_remove(&e->running, r);
+        request_list_push_front(&e->waiting, r);
+    }
+}
+
 /* The newest running sequence that has no tokens in the step being built: only those can give up
  * their blocks without invalidating the batch. */
 static engine_request *newest_unscheduled(engine *e)
@@ -60,6 +86,7 @@ static int add_to_step(engine *e, engine_request *r, int32_t n, engine_request *
     int32_t row = step_batch_add(&e->batch, &r->table, r->tokens + r->num_computed, n,
                                  r->num_computed, ends, err, errlen);
     if (row < -1) return -1;
+    r->step_indexed_from = r->num_indexed;
     if (e->pc.pool)
         prefix_cache_commit(&e->pc, &r->table, r->tokens, r->num_computed + n, &r->num_indexed);
     r->step_tokens = n;
@@ -73,7 +100,10 @@ int32_t sched_build_step(engine *e, engine_request **sched, char *err, size_t er
 {
     step_batch_reset(&e->batch);
     int32_t budget = e->cfg.max_batched_tokens, count = 0;
-    for (int32_t i = 0; i < e->running.count; i++) e->running.items[i]->in_step = false;
+    for (int32_t i = 0; i < e->running.count; i++) {
+        e->running.items[i]->in_step = false;
+        e->running.items[i]->admitted_now = false;
+    }
 
     /* 1 + 2: running sequences, decodes before prefill chunks. */
     for (int pass = 0; pass < 2; pass++) {
@@ -124,6 +154,7 @@ int32_t sched_build_step(engine *e, engine_request **sched, char *err, size_t er
         if (!r->admitted)
             r->cached_tokens = hit_tokens < r->prompt_len ? hit_tokens : r->prompt_len;
         r->admitted = true;
+        r->admitted_now = true;
         request_list_remove(&e->waiting, r);
         request_list_push(&e->running, r);
         if (add_to_step(e, r, n, sched, &count, err, errlen)) return -1;

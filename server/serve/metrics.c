@@ -151,7 +151,11 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "berth_prefix_cache_hits_total{model_name=\"%s\"} %llu\n"
         "# HELP berth_prefix_cache_blocks KV-cache blocks whose content the prefix cache indexes.\n"
         "# TYPE berth_prefix_cache_blocks gauge\n"
-        "berth_prefix_cache_blocks{model_name=\"%s\"} %d\n",
+        "berth_prefix_cache_blocks{model_name=\"%s\"} %d\n"
+        "# HELP berth_abandoned_steps_total Engine steps stopped between layers for a cancelled "
+        "prefill.\n"
+        "# TYPE berth_abandoned_steps_total counter\n"
+        "berth_abandoned_steps_total{model_name=\"%s\"} %llu\n",
         model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id, st->kv_blocks_total,
         model_id, (unsigned long long)st->prompt_tokens_total, model_id,
         (unsigned long long)st->generation_tokens_total, model_id,
@@ -160,7 +164,8 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         (unsigned long long)st->constrained_steps_total, model_id,
         (double)st->mask_wait_ns_total / 1e9, model_id, (double)st->mask_compute_ns_total / 1e9,
         model_id, (unsigned long long)st->prefix_cache_queries_total, model_id,
-        (unsigned long long)st->prefix_cache_hits_total, model_id, st->prefix_cache_blocks);
+        (unsigned long long)st->prefix_cache_hits_total, model_id, st->prefix_cache_blocks,
+        model_id, (unsigned long long)st->abandoned_steps_total);
     histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &m->ttft, model_id);
     histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &m->itl, model_id);
     histogram(&t, "berth_e2e_request_latency_seconds", "Request latency, receipt to last token.",

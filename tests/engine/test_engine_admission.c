@@ -145,6 +145,56 @@ static void round_robin(model *m)
     engine_stop(e);
 }
 
+/* A cancelled long prefill, cancelled at random moments of its forward: some steps are abandoned
+ * between layers, and a request admitted in the same step that shares the cancelled one's prompt
+ * blocks still produces its greedy output (its shared blocks were forgotten and recomputed). */
+static void abandon(model *m)
+{
+    char err[512];
+    engine_config cfg = {.max_num_seqs = 4, .max_batched_tokens = 256, .max_model_len = 256,
+                         .num_kv_blocks = 64};
+    engine *e = start(m, cfg);
+    if (!e) return;
+    enum { LEN = 240 };
+    int32_t prompt[LEN];
+    engine_stats st = {0};
+    int iter = 0;
+    unsigned seed = 12345;
+    for (; iter < 400 && (iter < 20 || st.abandoned_steps_total < 3); iter++) {
+        for (int i = 0; i < LEN; i++) prompt[i] = (iter * 7919 + i * 31) % 440;
+        engine_request_params pk = greedy(8), pv = greedy(4);
+        engine_request *ref, *victim, *keeper;
+        int32_t want[8], got[8], n = 0;
+        CHECK(engine_submit(e, prompt, LEN, &pk, &ref, err, sizeof err) == ENGINE_OK);
+        engine_event ev;
+        while (engine_next(ref, &ev, 60000) == 1)
+            if (ev.has_token && n < 8) want[n++] = ev.token.token;
+        engine_release(ref);
+        engine_reset_prefix_cache(e);
+        CHECK(engine_submit(e, prompt, LEN, &pv, &victim, err, sizeof err) == ENGINE_OK);
+        CHECK(engine_submit(e, prompt, LEN, &pk, &keeper, err, sizeof err) == ENGINE_OK);
+        seed = seed * 1103515245u + 12345u;
+        usleep((seed >> 16) % 1500);
+        engine_cancel(victim);
+        int k = 0;
+        while (engine_next(keeper, &ev, 60000) == 1)
+            if (ev.has_token && k < 8) got[k++] = ev.token.token;
+        engine_release(keeper);
+        drain(victim);
+        engine_release(victim);
+        CHECKF(k == n && n == 8 && !memcmp(want, got, sizeof want),
+               "iteration %d: the keeper's output differs after its step was abandoned", iter);
+        engine_get_stats(e, &st);
+    }
+    CHECKF(st.abandoned_steps_total > 0, "no step was abandoned in %d cancellations", iter);
+    fprintf(stderr, "abandon: %llu steps abandoned in %d cancellations\n",
+            (unsigned long long)st.abandoned_steps_total, iter);
+    wait_idle(e);
+    engine_get_stats(e, &st);
+    CHECK(st.kv_blocks_used == 0);
+    engine_stop(e);
+}
+
 int main(void)
 {
     char dir[1024], err[1024];
@@ -164,6 +214,7 @@ int main(void)
     } while (0)
     WITH_MODEL(capacity(m));
     WITH_MODEL(round_robin(m));
+    WITH_MODEL(abandon(m));
     be->ops->destroy(be);
     return test_finish("engine_admission");
 }
