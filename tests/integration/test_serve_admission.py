@@ -74,7 +74,7 @@ def test_never_fitting_request_is_400_and_burst_admits_what_help_says(start_serv
 
 def test_small_request_is_not_held_behind_a_large_one(start_server):
     server = start_server("--max-num-seqs", "2")
-    big = {"prompt": "x", "n": 16, "max_tokens": 24, "ignore_eos": True}
+    big = {"prompt": "x", "n": 12, "max_tokens": 16, "ignore_eos": True}
     small = {"prompt": "y", "max_tokens": 2}
     with ThreadPoolExecutor(2) as pool:
         t0 = time.time()
@@ -83,7 +83,7 @@ def test_small_request_is_not_held_behind_a_large_one(start_server):
         r, small_s = post(server, small), time.time() - t0
         assert r.status_code == 200, r.text
         rb, big_s = big_done.result()
-    assert rb.status_code == 200 and len(rb.json()["choices"]) == 16
-    # Two slots, 16 sequences of 24 tokens ahead of it: behind all of them the small request would
+    assert rb.status_code == 200 and len(rb.json()["choices"]) == 12
+    # Two slots, 12 sequences of 16 tokens ahead of it: behind all of them the small request would
     # finish last; round-robin admits it in the first free slot.
     assert small_s < big_s / 4, (small_s, big_s)
