@@ -276,7 +276,8 @@ engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const
         return ENGINE_INVALID;
     }
     for (int32_t i = 0; i < count; i++) {
-        engine_status st = request_new(e, prompts[i], prompt_lens[i], &params[i], &rs[i], err, errlen);
+        engine_status st =
+            request_new(e, prompts[i], prompt_lens[i], &params[i], &rs[i], err, errlen);
         if (st != ENGINE_OK) {
             discard_requests(rs, i);
             free(rs);
@@ -288,7 +289,8 @@ engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const
     /* Counted as the engine thread last published them, plus what it has not taken yet. */
     int64_t queued = (int64_t)e->inbox_count + e->stats.waiting + e->stats.running;
     if (e->stopping || e->failed) {
-        snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
+        snprintf(err, errlen, "the engine is %s",
+                 e->failed ? "down after an error" : "shutting down");
         st = ENGINE_STOPPED;
     } else if (queued + count > capacity) {
         snprintf(err, errlen,

@@ -622,7 +622,8 @@ static int submit_group(gen_job *j, const api_sampling *a, api_error *e)
         lens[i] = c->prompt_len;
     }
     char err[512];
-    engine_status st = engine_submit_group(s->eng, (int32_t)n, prompts, lens, eps, reqs, err, sizeof err);
+    engine_status st =
+        engine_submit_group(s->eng, (int32_t)n, prompts, lens, eps, reqs, err, sizeof err);
     if (st != ENGINE_OK) {
         for (size_t i = 0; i < n; i++)
             if (eps[i].constraint.ops) eps[i].constraint.ops->release(eps[i].constraint.grammar);
