@@ -115,6 +115,12 @@ int model_reserve(model *m, int32_t num_blocks, int32_t max_tokens, int32_t max_
         }                                                                                          \
     } while (0)
 
+void model_set_abandon(model *m, model_abandon_fn fn, void *ctx)
+{
+    m->abandon = fn;
+    m->abandon_ctx = ctx;
+}
+
 int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, char *err,
                   size_t errlen)
 {
@@ -137,6 +143,10 @@ int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, cha
 
     OP(ops->embedding(be, &w->residual, &m->embed, &batch->token_ids, T));
     for (int l = 0; l < c->num_layers; l++) {
+        if (m->abandon && m->abandon(m->abandon_ctx)) {
+            snprintf(err, errlen, "forward: abandoned before layer %d of %d", l, c->num_layers);
+            return MODEL_FORWARD_ABANDONED;
+        }
         model_layer *L = &m->layers[l];
         /* The previous layer's MLP output joins the residual stream here. */
         OP(ops->add_rmsnorm(be, &w->residual, l ? &w->delta : NULL, &L->input_norm, &w->normed,
@@ -147,6 +157,11 @@ int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, cha
                                    c->rms_norm_eps, &L->kv, batch, shape));
         OP(ops->attention(be, &w->attn, &w->q, &L->kv, batch, shape, scale));
         OP(ops->matmul(be, &w->delta, &w->attn, &L->o_proj, NULL, T));
+        /* And before the MLP: a layer of a long prefill can take a second on a CPU. */
+        if (m->abandon && m->abandon(m->abandon_ctx)) {
+            snprintf(err, errlen, "forward: abandoned in layer %d of %d", l, c->num_layers);
+            return MODEL_FORWARD_ABANDONED;
+        }
         OP(ops->add_rmsnorm(be, &w->residual, &w->delta, &L->post_attn_norm, &w->normed,
                             c->rms_norm_eps, T));
         OP(ops->matmul(be, &w->gate_up, &w->normed, &L->gate_up, NULL, T));

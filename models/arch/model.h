@@ -5,6 +5,7 @@
 #ifndef BERTH_MODELS_ARCH_MODEL_H
 #define BERTH_MODELS_ARCH_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,13 @@ size_t model_kv_bytes_per_token(const model *m, bk_dtype kv_dtype);
  * forward). */
 int model_forward(model *m, const bk_batch *batch, const bk_tensor **logits, char *err,
                   size_t errlen);
+
+/* Polled by model_forward before each layer's attention and MLP: when it returns true the forward
+ * stops there and returns MODEL_FORWARD_ABANDONED, the batch's K/V written by only some layers (the
+ * caller redoes or drops those tokens). Lets a cancelled long prefill stop within a layer instead of
+ * a whole chunk. NULL: never. */
+typedef bool (*model_abandon_fn)(void *ctx);
+void model_set_abandon(model *m, model_abandon_fn fn, void *ctx);
+#define MODEL_FORWARD_ABANDONED 1
 
 #endif

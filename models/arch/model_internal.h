@@ -37,6 +37,8 @@ struct model {
     model_layer *layers;
     int32_t kv_blocks;
     model_workspace ws;
+    model_abandon_fn abandon;
+    void *abandon_ctx;
 };
 
 #endif

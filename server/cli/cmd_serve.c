@@ -97,7 +97,12 @@ static void serve_usage(FILE *f)
             "                              [BERTH_CPU_KV_CACHE_FRACTION]\n"
             "  Without --max-model-len, a KV cache that cannot hold the model's full length lowers\n"
             "  max_model_len to what it holds (logged); an explicit one that does not fit fails.\n"
-            "  --max-waiting N             requests queued beyond the batch; more get 429 (default 1024)\n"
+            "  --max-waiting N             sequences (prompts x n) queued beyond the running batch:\n"
+            "                              a request whose sequences do not fit --max-num-seqs +\n"
+            "                              N minus those running or waiting gets 429, one that\n"
+            "                              never could gets 400 (default 1024)\n"
+            "  --max-seqs-per-request N    sequences (prompts x n) one request may ask for; more\n"
+            "                              get 400 (default 128)\n"
             "  --max-body-bytes N          larger request bodies get 413 (default 6291456)\n"
             "  --request-timeout SECONDS   abort a request running longer (default: no limit)\n"
             "                              [BERTH_REQUEST_TIMEOUT]\n"
@@ -124,6 +129,9 @@ static void serve_usage(FILE *f)
             "                              this rate or the connection is closed (default 1024)\n"
             "  --backend NAME              cpu, cuda or auto (default auto: CUDA when a GPU is\n"
             "                              present) [BERTH_BACKEND]\n"
+            "  --no-prefix-caching         compute every prompt in full (default: full KV blocks of\n"
+            "                              earlier prompts are reused; POST /reset_prefix_cache\n"
+            "                              drops them)\n"
             "  --no-cuda-graphs            run every step op by op (alias --enforce-eager; default:\n"
             "                              decode steps replay CUDA graphs on the cuda backend)\n"
             "  --device N                  CUDA device (default 0)\n"
@@ -263,7 +271,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
            O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE,
-           O_MIB, O_MPS, O_CONFIG, O_UNIX, O_ADMINKEY };
+           O_MIB, O_MPS, O_CONFIG, O_UNIX, O_ADMINKEY, O_NOPREFIX, O_SEQSPERREQ };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -276,6 +284,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"kv-cache-tokens", required_argument, 0, O_KVTOK},
         {"kv-cache-memory", required_argument, 0, O_KVMEM},
         {"max-waiting", required_argument, 0, O_WAIT},
+        {"max-seqs-per-request", required_argument, 0, O_SEQSPERREQ},
         {"max-body-bytes", required_argument, 0, O_BODY},
         {"request-timeout", required_argument, 0, O_TIMEOUT},
         {"keepalive-ms", required_argument, 0, O_KEEPALIVE},
@@ -292,6 +301,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         {"backend", required_argument, 0, O_BACKEND},
         {"no-cuda-graphs", no_argument, 0, O_EAGER},
         {"enforce-eager", no_argument, 0, O_EAGER},
+        {"no-prefix-caching", no_argument, 0, O_NOPREFIX},
         {"device", required_argument, 0, O_DEVICE},
         {"memory-budget", required_argument, 0, O_BUDGET},
         {"gpu-memory-utilization", required_argument, 0, O_GPUUTIL},
@@ -319,6 +329,7 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     a->port = 8080;
     a->opts.served_model_name = env("BERTH_SERVED_MODEL_NAME");
     a->opts.retry_after_s = 1;
+    a->opts.max_seqs_per_request = 128;
     long long v;
     const char *port_env = env("BERTH_PORT") ? env("BERTH_PORT") : env("SAGEMAKER_BIND_TO_PORT");
     if (port_env) {
@@ -374,7 +385,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
     /* Options that size or shape one model: with --config each component's go in the file. */
     static const int per_model[] = {'m', O_NAME, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM, O_WAIT,
                                     O_TIMEOUT, O_THREADS, O_BACKEND, O_EAGER, O_DEVICE, O_BUDGET,
-                                    O_GPUUTIL, O_CPUKV, O_TOOLPARSER, O_SCRIPTED, O_UNIX, O_MIB, O_MPS};
+                                    O_GPUUTIL, O_CPUKV, O_TOOLPARSER, O_SCRIPTED, O_UNIX, O_MIB, O_MPS,
+                                    O_NOPREFIX, O_SEQSPERREQ};
     int li = -1;
     while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
         for (size_t k = 0; k < sizeof per_model / sizeof per_model[0] && !a->per_model_flag; k++)
@@ -422,6 +434,8 @@ static int parse_serve_args(int argc, char **argv, serve_args *a)
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;
+        case O_NOPREFIX: a->engine.prefix_caching = -1; break;
+        case O_SEQSPERREQ: if (parse_num("--max-seqs-per-request", optarg, 1, 1 << 24, &v)) return -1; a->opts.max_seqs_per_request = (int)v; break;
         case O_DEVICE: if (parse_num("--device", optarg, 0, 64, &v)) return -1; a->backend.device = (int)v; break;
         case O_BUDGET: if (parse_num("--memory-budget", optarg, 1 << 20, 1ll << 50, &v)) return -1; a->backend.memory_budget = (size_t)v; budget_given = true; break;
         case O_MIB: if (parse_num("--memory-mib", optarg, 32, 1ll << 30, &memory_mib)) return -1; break;

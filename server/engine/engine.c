@@ -50,6 +50,16 @@ int request_list_push_front(request_list *l, engine_request *r)
     return 0;
 }
 
+int request_list_insert_round(request_list *l, engine_request *r)
+{
+    int32_t at = l->count;
+    while (at > 0 && l->items[at - 1]->round > r->round) at--;
+    if (request_list_push(l, r)) return -1;
+    memmove(l->items + at + 1, l->items + at, sizeof *l->items * (size_t)(l->count - 1 - at));
+    l->items[at] = r;
+    return 0;
+}
+
 void request_list_remove(request_list *l, engine_request *r)
 {
     for (int32_t i = 0; i < l->count; i++) {
@@ -109,7 +119,8 @@ static void finish_request(engine *e, engine_request *r, finish_reason why, cons
     kvb_table_release(&e->pool, &r->table);
     engine_event ev = {.finish = why,
                        .prompt_tokens = r->prompt_len,
-                       .completion_tokens = r->num_tokens - r->prompt_len};
+                       .completion_tokens = r->num_tokens - r->prompt_len,
+                       .cached_tokens = r->cached_tokens};
     if (tok) {
         ev.has_token = true;
         ev.token = *tok;
@@ -145,9 +156,10 @@ static int32_t merge_bias(const int32_t *ids, const float *values, int32_t n, in
     return m;
 }
 
-engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
-                            const engine_request_params *p, engine_request **out, char *err,
-                            size_t errlen)
+/* A checked, unqueued request (the caller queues or discards it). */
+static engine_status request_new(engine *e, const int32_t *prompt, int32_t prompt_len,
+                                 const engine_request_params *p, engine_request **out, char *err,
+                                 size_t errlen)
 {
     *out = NULL;
     if (prompt_len <= 0 || p->max_tokens <= 0) {
@@ -216,31 +228,6 @@ engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len
     r->sampling.num_suppress = r->num_stop_ids;
     if (constraint_attach(r, &p->constraint)) goto oom_free;
     pthread_cond_init(&r->cond, NULL);
-
-    pthread_mutex_lock(&e->lock);
-    if (e->stopping || e->failed) {
-        pthread_mutex_unlock(&e->lock);
-        snprintf(err, errlen, "the engine is %s", e->failed ? "down after an error" : "shutting down");
-        constraint_unattach(r);
-        request_free(r);
-        return ENGINE_STOPPED;
-    }
-    if (e->inbox_count + e->stats.waiting >= e->cfg.max_waiting) {
-        pthread_mutex_unlock(&e->lock);
-        snprintf(err, errlen, "the server is at capacity (%d requests waiting)", e->cfg.max_waiting);
-        constraint_unattach(r);
-        request_free(r);
-        return ENGINE_OVERLOADED;
-    }
-    r->arrival = e->next_arrival++;
-    r->arrival_counted = true;
-    e->live_requests++;
-    if (e->inbox_tail) e->inbox_tail->next_inbox = r;
-    else e->inbox_head = r;
-    e->inbox_tail = r;
-    e->inbox_count++;
-    pthread_cond_signal(&e->work);
-    pthread_mutex_unlock(&e->lock);
     *out = r;
     return ENGINE_OK;
 oom_free:
@@ -256,6 +243,94 @@ oom_free:
 oom:
     snprintf(err, errlen, "out of host memory");
     return ENGINE_INVALID;
+}
+
+/* The first n of rs, never queued: freed, their grammar references back with the caller. */
+static void discard_requests(engine_request **rs, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        constraint_unattach(rs[i]);
+        request_free(rs[i]);
+    }
+}
+
+engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const *prompts,
+                                  const int32_t *prompt_lens, const engine_request_params *params,
+                                  engine_request **out, char *err, size_t errlen)
+{
+    int64_t capacity = (int64_t)e->cfg.max_num_seqs + e->cfg.max_waiting;
+    if (count <= 0) {
+        snprintf(err, errlen, "a request needs at least one sequence (got %d)", count);
+        return ENGINE_INVALID;
+    }
+    if (count > capacity) {
+        snprintf(err, errlen,
+                 "a request of %d sequences can never be queued: the server holds %lld "
+                 "(--max-num-seqs %d running + --max-waiting %d waiting)",
+                 count, (long long)capacity, e->cfg.max_num_seqs, e->cfg.max_waiting);
+        return ENGINE_TOO_MANY;
+    }
+    engine_request **rs = calloc((size_t)count, sizeof *rs);
+    if (!rs) {
+        snprintf(err, errlen, "out of host memory");
+        return ENGINE_INVALID;
+    }
+    for (int32_t i = 0; i < count; i++) {
+        engine_status st =
+            request_new(e, prompts[i], prompt_lens[i], &params[i], &rs[i], err, errlen);
+        if (st != ENGINE_OK) {
+            discard_requests(rs, i);
+            free(rs);
+            return st;
+        }
+    }
+    pthread_mutex_lock(&e->lock);
+    engine_status st = ENGINE_OK;
+    /* Counted as the engine thread last published them, plus what it has not taken yet. */
+    int64_t queued = (int64_t)e->inbox_count + e->stats.waiting + e->stats.running;
+    if (e->stopping || e->failed) {
+        snprintf(err, errlen, "the engine is %s",
+                 e->failed ? "down after an error" : "shutting down");
+        st = ENGINE_STOPPED;
+    } else if (queued + count > capacity) {
+        snprintf(err, errlen,
+                 "the server is at capacity (%lld of %lld sequences running or waiting, %d more "
+                 "asked for)",
+                 (long long)queued, (long long)capacity, count);
+        st = ENGINE_OVERLOADED;
+    }
+    if (st != ENGINE_OK) {
+        pthread_mutex_unlock(&e->lock);
+        discard_requests(rs, count);
+        free(rs);
+        return st;
+    }
+    uint64_t group = e->next_group++;
+    for (int32_t i = 0; i < count; i++) {
+        engine_request *r = rs[i];
+        r->arrival = e->next_arrival++;
+        r->group = group;
+        r->round = i;
+        r->arrival_counted = true;
+        e->live_requests++;
+        if (e->inbox_tail) e->inbox_tail->next_inbox = r;
+        else e->inbox_head = r;
+        e->inbox_tail = r;
+        e->inbox_count++;
+        out[i] = r;
+    }
+    pthread_cond_signal(&e->work);
+    pthread_mutex_unlock(&e->lock);
+    free(rs);
+    return ENGINE_OK;
+}
+
+engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
+                            const engine_request_params *p, engine_request **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    return engine_submit_group(e, 1, &prompt, &prompt_len, p, out, err, errlen);
 }
 
 int engine_next(engine_request *r, engine_event *ev, int timeout_ms)
@@ -298,6 +373,7 @@ void engine_cancel(engine_request *r)
     pthread_mutex_lock(&e->lock);
     if (!r->finished) {
         r->cancelled = true;
+        atomic_store(&r->stop_asked, true);
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->lock);
@@ -312,6 +388,7 @@ void engine_release(engine_request *r)
         request_free(r);
     } else {
         r->cancelled = true;
+        atomic_store(&r->stop_asked, true);
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->lock);
@@ -323,6 +400,16 @@ void engine_get_stats(engine *e, engine_stats *out)
     *out = e->stats;
     pthread_mutex_unlock(&e->lock);
     out->mask_compute_ns_total = atomic_load(&e->mask_compute_ns);
+}
+
+void engine_reset_prefix_cache(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t ticket = ++e->resets_asked;
+    pthread_cond_signal(&e->work);
+    while (e->resets_done < ticket && !e->stopping && !e->failed)
+        pthread_cond_wait(&e->reset_cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
 }
 
 /* ---- the engine thread ---- */
@@ -338,10 +425,18 @@ static void snapshot_memory(engine *e)
     e->stats.memory_peak_bytes = ms.peak;
 }
 
-/* Blocks held by sequences (the graphs' trash block is not one of them). */
+/* Blocks held by sequences (the graphs' trash block is not one of them; evictable cached blocks
+ * are not held). */
 static int32_t blocks_used(const engine *e)
 {
-    return e->pool.num_blocks - e->pool.num_free - e->trash.num_blocks;
+    return e->pool.num_blocks - kvb_pool_available(&e->pool) - e->trash.num_blocks;
+}
+
+/* The block counts of the stats. With e->lock held. */
+static void update_block_stats(engine *e)
+{
+    e->stats.kv_blocks_used = blocks_used(e);
+    e->stats.prefix_cache_blocks = e->pc.pool ? e->pc.num_indexed : 0;
 }
 
 static bool is_stop_token(const engine_request *r, int32_t token)
@@ -357,7 +452,7 @@ static void take_inbox(engine *e)
     for (engine_request *r = e->inbox_head, *next; r; r = next) {
         next = r->next_inbox;
         r->next_inbox = NULL;
-        if (request_list_push(&e->waiting, r)) finish_request(e, r, FINISH_ABORT, NULL);
+        if (request_list_insert_round(&e->waiting, r)) finish_request(e, r, FINISH_ABORT, NULL);
     }
     e->inbox_head = e->inbox_tail = NULL;
     e->inbox_count = 0;
@@ -373,9 +468,14 @@ static void take_inbox(engine *e)
             }
         }
     }
+    if (e->resets_done != e->resets_asked) {
+        if (e->pc.pool) prefix_cache_reset(&e->pc);
+        e->resets_done = e->resets_asked;
+        pthread_cond_broadcast(&e->reset_cond);
+    }
     e->stats.waiting = e->waiting.count;
     e->stats.running = e->running.count;
-    e->stats.kv_blocks_used = blocks_used(e);
+    update_block_stats(e);
 }
 
 /* The step's logits rows, in row order, as the sampler sees them; the constrained ones get a mask
@@ -438,14 +538,17 @@ static void publish(engine *e, engine_request **sched, int32_t n)
             request_list_remove(&e->running, r);
             finish_request(e, r, why, why == FINISH_ERROR ? NULL : picked);
         } else {
-            engine_event ev = {.has_token = true, .token = *picked, .prompt_tokens = r->prompt_len,
-                               .completion_tokens = generated};
+            engine_event ev = {.has_token = true,
+                               .token = *picked,
+                               .prompt_tokens = r->prompt_len,
+                               .completion_tokens = generated,
+                               .cached_tokens = r->cached_tokens};
             push_event(r, &ev);
         }
     }
     e->stats.running = e->running.count;
     e->stats.waiting = e->waiting.count;
-    e->stats.kv_blocks_used = blocks_used(e);
+    update_block_stats(e);
     e->stats.steps_total++;
     snapshot_memory(e); /* the engine thread is the only one allocating after start */
     pthread_mutex_unlock(&e->lock);
@@ -490,10 +593,26 @@ static int forward(engine *e, int32_t rows, const bk_tensor **logits, char *err,
         return 0;
     }
     if (step_batch_upload(&e->batch, err, errlen) ||
-        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen) ||
-        model_forward(e->m, &e->batch.dev, logits, err, errlen))
+        step_sampler_stage(&e->sampler, e->rows, rows, rows, err, errlen))
         return -1;
+    int rc = model_forward(e->m, &e->batch.dev, logits, err, errlen);
+    if (rc) return rc;
     return e->sampler.use_mask ? 0 : step_sampler_enqueue(&e->sampler, *logits, err, errlen);
+}
+
+/* The forward's abandon check (model_set_abandon), between layers: stop when shutting down, or when
+ * cancelled sequences hold at least half of the step's tokens (a cancelled long prefill), so that
+ * the others rarely lose work. Only eager steps with a prefill are armed: a decode step is short,
+ * and a graph's forward must never stop halfway through its capture. */
+static bool step_abandoned(void *ctx)
+{
+    engine *e = ctx;
+    if (!e->abandon_armed) return false;
+    if (atomic_load(&e->stop_now)) return true;
+    int64_t cancelled = 0;
+    for (int32_t i = 0; i < e->step_count; i++)
+        if (atomic_load(&e->step_reqs[i]->stop_asked)) cancelled += e->step_reqs[i]->step_tokens;
+    return cancelled > 0 && 2 * cancelled >= e->batch.num_tokens;
 }
 
 /* One step's device work: upload the batch and the sampling inputs, forward, sample, collect. The
@@ -504,6 +623,11 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
     int32_t jobs;
     int32_t rows = sampling_rows(e, sched, n, &jobs);
     e->step_bucket = graph_bucket(e, sched, n);
+    e->step_reqs = sched;
+    e->step_count = n;
+    e->abandon_armed = false;
+    if (e->step_bucket == 0)
+        for (int32_t i = 0; i < n; i++) e->abandon_armed |= sched[i]->step_tokens > 1;
     if (jobs > 0) mask_pool_start(&e->masks, e->mask_jobs, jobs);
     const bk_tensor *logits;
     int rc = forward(e, rows, &logits, err, errlen);
@@ -515,7 +639,7 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
         e->stats.constrained_steps_total++;
         e->stats.mask_wait_ns_total += waited;
         pthread_mutex_unlock(&e->lock);
-        if (rc) return -1;
+        if (rc) return rc;
         if (failed) {
             snprintf(err, errlen, "%d constraint mask%s failed", failed, failed == 1 ? "" : "s");
             return -1;
@@ -524,7 +648,7 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
             step_sampler_enqueue(&e->sampler, logits, err, errlen))
             return -1;
     }
-    if (rc) return -1;
+    if (rc) return rc;
     return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
 }
 
@@ -550,7 +674,8 @@ static void *engine_main(void *arg)
     engine_request **sched = malloc(sizeof *sched * (size_t)e->cfg.max_num_seqs);
     for (;;) {
         pthread_mutex_lock(&e->lock);
-        while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count)
+        while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count &&
+               e->resets_done == e->resets_asked)
             pthread_cond_wait(&e->work, &e->lock);
         take_inbox(e);
         if (e->stopping) {
@@ -562,12 +687,21 @@ static void *engine_main(void *arg)
 
         int32_t n = sched_build_step(e, sched, err, sizeof err);
         if (n == 0) continue;
-        if (n < 0 || run_step(e, sched, n, err, sizeof err)) {
+        int rc = n < 0 ? -1 : run_step(e, sched, n, err, sizeof err);
+        if (rc == MODEL_FORWARD_ABANDONED) {
+            sched_abandon(e, sched, n);
+            pthread_mutex_lock(&e->lock);
+            e->stats.abandoned_steps_total++;
+            pthread_mutex_unlock(&e->lock);
+            continue;
+        }
+        if (rc) {
             /* A failed step leaves the KV cache in an unknown state: stop serving, loudly. */
             fprintf(stderr, "engine: step failed: %s\n", err);
             pthread_mutex_lock(&e->lock);
             e->failed = true;
             snprintf(e->failure, sizeof e->failure, "%s", err);
+            pthread_cond_broadcast(&e->reset_cond);
             abort_all(e);
             pthread_mutex_unlock(&e->lock);
             break;
@@ -678,20 +812,35 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
                         kvb_blocks_for(cfg->max_model_len), err, errlen))
         goto fail;
     if (mask_pool_init(&e->masks, cfg->mask_threads, err, errlen)) goto fail;
+    model_set_abandon(m, step_abandoned, e);
     if (e->graphs.be && kvb_table_reserve(&e->pool, &e->trash, 1)) {
         snprintf(err, errlen, "out of host memory for the graphs' trash block");
         goto fail;
+    }
+    /* After the trash block: it is never indexed, and the pool never hands it out again. */
+    if (cfg->prefix_caching >= 0) {
+        cfg->prefix_caching = 1;
+        e->cfg.prefix_caching = 1;
+        e->match = malloc(sizeof *e->match * (size_t)kvb_blocks_for(cfg->max_model_len));
+        if (!e->match) {
+            snprintf(err, errlen, "out of host memory for prefix lookups");
+            goto fail;
+        }
+        if (prefix_cache_init(&e->pc, &e->pool, err, errlen)) goto fail;
+        prefix_cache_set_hash(&e->pc, cfg->prefix_cache_hash);
     }
     e->stats.kv_blocks_total = cfg->num_kv_blocks;
     snapshot_memory(e);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->drained, NULL);
+    pthread_cond_init(&e->reset_cond, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e)) {
         snprintf(err, errlen, "cannot start the engine thread");
         pthread_mutex_destroy(&e->lock);
         pthread_cond_destroy(&e->work);
         pthread_cond_destroy(&e->drained);
+        pthread_cond_destroy(&e->reset_cond);
         goto fail;
     }
     *out = e;
@@ -703,6 +852,8 @@ fail:
     if (e->sampler.be) step_sampler_free(&e->sampler);
     if (e->graphs.be) step_graphs_free(&e->graphs);
     kvb_table_free(&e->trash);
+    prefix_cache_free(&e->pc);
+    free(e->match);
     kvb_pool_free(&e->pool);
     free(e->rows);
     free(e->picked);
@@ -716,7 +867,9 @@ void engine_shutdown(engine *e)
     pthread_mutex_lock(&e->lock);
     bool already = e->stopping;
     e->stopping = true;
+    atomic_store(&e->stop_now, true);
     pthread_cond_signal(&e->work);
+    pthread_cond_broadcast(&e->reset_cond);
     pthread_mutex_unlock(&e->lock);
     if (already) return;
     pthread_join(e->thread, NULL);
@@ -735,7 +888,10 @@ void engine_stop(engine *e)
     engine_shutdown(e);
     pthread_cond_destroy(&e->drained);
     step_batch_free(&e->batch);
+    prefix_cache_free(&e->pc);
+    free(e->match);
     kvb_pool_free(&e->pool);
+    pthread_cond_destroy(&e->reset_cond);
     free(e->waiting.items);
     free(e->running.items);
     step_sampler_free(&e->sampler);

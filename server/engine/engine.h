@@ -21,7 +21,9 @@ typedef struct engine_config {
      * lowered from the model's to what the cache holds (kv_budget.h). 0 = four sequences of
      * max_model_len. */
     size_t kv_cache_bytes;
-    int32_t max_waiting;        /* bounded waiting queue: past it submit reports overload */
+    /* Sequences queued beyond the running batch: submit reports overload when a request's
+     * sequences do not fit max_num_seqs + max_waiting minus those already running or waiting. */
+    int32_t max_waiting;
     float kv_watermark;         /* fraction of blocks kept free when admitting new sequences */
     /* Sample on the host (sampler.c on downloaded logits) instead of with the backend's sample op:
      * the reference in tests. Forced for a vocabulary above BK_SAMPLE_MAX_VOCAB. */
@@ -31,6 +33,12 @@ typedef struct engine_config {
     int32_t cuda_graphs;
     /* Host threads computing constraint masks while the forward runs: 0 = the default (2). */
     int32_t mask_threads;
+    /* Automatic prefix caching (prefix_cache.h): 0 = on (resolved to 1 by engine_start), < 0 off.
+     */
+    int32_t prefix_caching;
+    /* Test only: the prefix cache's key function (a constant one forces collisions); NULL = the
+     * default. */
+    uint64_t (*prefix_cache_hash)(uint64_t parent, const int32_t *tokens, int32_t n);
 } engine_config;
 
 typedef enum {
@@ -101,6 +109,7 @@ typedef struct engine_event {
     sampled_token token;
     finish_reason finish;
     int32_t prompt_tokens, completion_tokens;
+    int32_t cached_tokens; /* prompt tokens found in the prefix cache when it was first scheduled */
 } engine_event;
 
 typedef enum {
@@ -109,6 +118,7 @@ typedef enum {
     ENGINE_TOO_LONG,   /* prompt + max_tokens exceeds max_model_len */
     ENGINE_INVALID,    /* a token id outside the vocabulary, an empty prompt, bad params */
     ENGINE_STOPPED,    /* the engine is shutting down or failed */
+    ENGINE_TOO_MANY,   /* more sequences than max_num_seqs + max_waiting: can never be queued */
 } engine_status;
 
 typedef struct engine_stats {
@@ -116,11 +126,16 @@ typedef struct engine_stats {
     int32_t kv_blocks_used, kv_blocks_total;
     uint64_t prompt_tokens_total, generation_tokens_total, preemptions_total, steps_total;
     uint64_t graph_steps_total; /* steps run as a replayed graph */
+    uint64_t abandoned_steps_total; /* steps stopped between layers for a cancelled prefill */
     uint64_t constrained_steps_total; /* steps with at least one constrained row */
     uint64_t mask_wait_ns_total;      /* engine thread waiting for masks after its forward */
     uint64_t mask_compute_ns_total;   /* mask threads computing masks (hidden behind forwards) */
     /* The backend's memory (bk_memory_stats) as of the last step: budget 0 = no limit. */
     size_t memory_budget_bytes, memory_in_use_bytes, memory_peak_bytes;
+    /* Prefix cache: prompt tokens looked up and found (each admission, as vLLM counts), and the
+     * blocks whose content is indexed (held or evictable). */
+    uint64_t prefix_cache_queries_total, prefix_cache_hits_total;
+    int32_t prefix_cache_blocks;
 } engine_stats;
 
 typedef struct engine engine;
@@ -138,10 +153,17 @@ void engine_stop(engine *e);
 
 void engine_config_defaults(engine_config *cfg, const model_config *mc);
 
-/* Queues a request. The prompt and params are copied. */
+/* Queues a request of one sequence. The prompt and params are copied. */
 engine_status engine_submit(engine *e, const int32_t *prompt, int32_t prompt_len,
                             const engine_request_params *params, engine_request **out, char *err,
                             size_t errlen);
+/* Queues the count sequences of one client request (its prompts times n), all or none: out[i] gets
+ * sequence i. Admission is round-robin between requests: the k-th waiting sequence of a request is
+ * admitted after the k-1-th of every other, so a request of many sequences does not hold a small
+ * one back behind all of them. */
+engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const *prompts,
+                                  const int32_t *prompt_lens, const engine_request_params *params,
+                                  engine_request **out, char *err, size_t errlen);
 /* Waits up to timeout_ms (-1: forever) for the next event. Returns 1 with an event, 0 on timeout,
  * -1 when the request is finished and every event has been read. */
 int engine_next(engine_request *r, engine_event *ev, int timeout_ms);
@@ -152,5 +174,8 @@ void engine_cancel(engine_request *r);
 void engine_release(engine_request *r);
 
 void engine_get_stats(engine *e, engine_stats *out);
+/* Drops the prefix cache's index (POST /reset_prefix_cache): blocks held by sequences stay theirs,
+ * the others become free. Returns once the engine thread has done it (after the step in flight). */
+void engine_reset_prefix_cache(engine *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include "server/engine/engine.h"
 #include "server/engine/kv_blocks.h"
 #include "server/engine/mask_pool.h"
+#include "server/engine/prefix_cache.h"
 #include "server/engine/step_batch.h"
 #include "server/engine/step_graphs.h"
 #include "server/engine/step_sampler.h"
@@ -16,11 +17,19 @@
 struct engine_request {
     engine *e;
     uint64_t arrival;    /* FCFS order */
+    uint64_t group;      /* the client request it belongs to (engine_submit_group) */
+    int32_t round;       /* its index among its group's waiting sequences; -1: at the head */
     bool arrival_counted; /* counted in e->live_requests */
     /* ---- engine thread only ---- */
     int32_t *tokens;     /* prompt, then generated tokens */
     int32_t prompt_len, num_tokens, capacity;
     int32_t num_computed; /* tokens whose K/V are in the cache */
+    int32_t num_indexed;  /* leading blocks of table in the prefix cache's index */
+    int32_t cached_tokens; /* prompt tokens shared from the prefix cache at first admission */
+    bool admitted;        /* scheduled at least once */
+    bool admitted_now;    /* admitted into the step being built */
+    int32_t step_indexed_from; /* num_indexed before the step being built */
+    atomic_bool stop_asked; /* cancelled or released: read by the forward's abandon check */
     kvb_table table;
     sampler_state sampler;
     sampling_params sampling;
@@ -65,6 +74,8 @@ struct engine {
     engine_config cfg;
     int32_t vocab;
     kvb_pool pool;
+    prefix_cache pc; /* pc.pool == NULL: prefix caching off */
+    int32_t *match;  /* [blocks of max_model_len]: a prefix lookup's blocks */
     step_batch batch;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -75,8 +86,10 @@ struct engine {
     int32_t inbox_count;
     bool stopping;
     bool failed;
+    uint64_t resets_asked, resets_done; /* engine_reset_prefix_cache, guarded by lock */
+    pthread_cond_t reset_cond;
     char failure[512];
-    uint64_t next_arrival;
+    uint64_t next_arrival, next_group;
     /* engine thread only */
     request_list waiting, running;
     step_sampler sampler;
@@ -87,6 +100,10 @@ struct engine {
     mask_pool masks;             /* constraint masks, while the forward runs */
     mask_job *mask_jobs;         /* [max_num_seqs] */
     int32_t step_bucket;         /* the step's graph bucket, 0: op by op */
+    engine_request **step_reqs;  /* the step's sequences, for the abandon check */
+    int32_t step_count;
+    bool abandon_armed;          /* the forward may be abandoned (an eager step with a prefill) */
+    atomic_bool stop_now;        /* shutting down: abandon the forward */
     atomic_uint_fast64_t mask_compute_ns; /* summed by the mask threads */
     engine_stats stats;          /* guarded by lock */
 };
@@ -96,6 +113,8 @@ struct engine {
 int32_t sched_build_step(engine *e, engine_request **scheduled, char *err, size_t errlen);
 /* Frees a sequence's blocks and puts it back at the head of the waiting queue (recompute). */
 void sched_preempt(engine *e, engine_request *r);
+/* Undoes a step whose forward was abandoned between layers: as if it had not been scheduled. */
+void sched_abandon(engine *e, engine_request **scheduled, int32_t n);
 
 /* engine_constraint.c: the constraint's part of a request's life. */
 int constraint_attach(engine_request *r, const engine_constraint *c); /* at submit; -1: OOM */
@@ -110,5 +129,7 @@ void constraint_after_token(engine_request *r, int32_t token);
 void request_list_remove(request_list *l, engine_request *r);
 int request_list_push(request_list *l, engine_request *r);
 int request_list_push_front(request_list *l, engine_request *r);
+/* Inserts r after the last waiting sequence of a round <= r->round (round-robin admission). */
+int request_list_insert_round(request_list *l, engine_request *r);
 
 #endif

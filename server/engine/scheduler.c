@@ -1,10 +1,17 @@
 /* Which tokens go into the next step (continuous batching with a token budget):
  *   1. running sequences that decode (one token each), oldest first;
  *   2. running sequences still prefilling, one chunk each, oldest first, while budget remains;
- *   3. waiting sequences (FCFS, preempted ones at the head) while budget, sequence slots and KV blocks
- *      above the watermark remain.
+ *   3. waiting sequences (preempted ones at the head, then round-robin between client requests,
+ *      arrival order within a round: engine.c's request_list_insert_round) while budget, sequence
+ *      slots and KV blocks above the watermark remain.
  * When a running sequence needs a block and none is free, the newest running sequence is preempted:
- * its blocks are freed and it goes back to the head of the waiting queue to be recomputed. */
+ * its blocks are freed and it goes back to the head of the waiting queue to be recomputed.
+ * With prefix caching, an admitted sequence first shares the longest run of indexed full blocks
+ * matching its tokens (all but the last token, so the step computes at least one and has logits),
+ * and every full block a step computes is indexed when it is scheduled: it is written by the end of
+ * the step, and within the step each layer writes every token's K/V before any attention reads
+ * them, so a sequence admitted later in the same step may already share it (the choices of n > 1).
+ */
 #include "server/engine/engine_internal.h"
 
 #include <stdio.h>
@@ -13,12 +20,40 @@ void sched_preempt(engine *e, engine_request *r)
 {
     kvb_table_release(&e->pool, &r->table);
     r->num_computed = 0;
+    r->num_indexed = 0;
+    r->round = -1;
     request_list_remove(&e->running, r);
     request_list_push_front(&e->waiting, r);
     /* The scheduler runs without e->lock, but the stats are read by /metrics (engine_get_stats). */
     pthread_mutex_lock(&e->lock);
     e->stats.preemptions_total++;
     pthread_mutex_unlock(&e->lock);
+}
+
+void sched_abandon(engine *e, engine_request **sched, int32_t n)
+{
+    /* The blocks the step indexed hold K/V of only some layers: forgotten first, so that releasing
+     * them below frees them instead of keeping them findable. */
+    for (int32_t i = 0; i < n; i++) {
+        engine_request *r = sched[i];
+        if (e->pc.pool && r->num_indexed > r->step_indexed_from)
+            prefix_cache_forget(&e->pc, &r->table, r->step_indexed_from, r->num_indexed);
+        r->num_indexed = r->step_indexed_from;
+        r->in_step = false;
+    }
+    /* Sequences the step admitted may share those blocks: back to waiting, in their order. The
+     * others keep their blocks and num_computed, and redo the same tokens in the next step. */
+    for (int32_t i = n - 1; i >= 0; i--) {
+        engine_request *r = sched[i];
+        if (!r->admitted_now) continue;
+        kvb_table_release(&e->pool, &r->table);
+        r->num_computed = 0;
+        r->num_indexed = 0;
+        r->round = -1;
+        r->admitted_now = false;
+        request_list_remove(&e->running, r);
+        request_list_push_front(&e->waiting, r);
+    }
 }
 
 /* The newest running sequence that has no tokens in the step being built: only those can give up
@@ -51,6 +86,9 @@ static int add_to_step(engine *e, engine_request *r, int32_t n, engine_request *
     int32_t row = step_batch_add(&e->batch, &r->table, r->tokens + r->num_computed, n,
                                  r->num_computed, ends, err, errlen);
     if (row < -1) return -1;
+    r->step_indexed_from = r->num_indexed;
+    if (e->pc.pool)
+        prefix_cache_commit(&e->pc, &r->table, r->tokens, r->num_computed + n, &r->num_indexed);
     r->step_tokens = n;
     r->logits_row = row;
     r->in_step = true;
@@ -62,7 +100,10 @@ int32_t sched_build_step(engine *e, engine_request **sched, char *err, size_t er
 {
     step_batch_reset(&e->batch);
     int32_t budget = e->cfg.max_batched_tokens, count = 0;
-    for (int32_t i = 0; i < e->running.count; i++) e->running.items[i]->in_step = false;
+    for (int32_t i = 0; i < e->running.count; i++) {
+        e->running.items[i]->in_step = false;
+        e->running.items[i]->admitted_now = false;
+    }
 
     /* 1 + 2: running sequences, decodes before prefill chunks. */
     for (int pass = 0; pass < 2; pass++) {
@@ -85,12 +126,35 @@ int32_t sched_build_step(engine *e, engine_request **sched, char *err, size_t er
     int32_t watermark = (int32_t)(e->cfg.kv_watermark * (float)e->pool.num_blocks);
     while (e->waiting.count && budget > 0 && e->running.count < e->cfg.max_num_seqs) {
         engine_request *r = e->waiting.items[0];
-        int32_t left = r->num_tokens - r->num_computed;
+        /* A waiting sequence holds no blocks (new, or preempted and released). */
+        int32_t hits =
+            e->pc.pool ? prefix_cache_match(&e->pc, r->tokens, r->num_tokens - 1, e->match) : 0;
+        int32_t hit_tokens = hits * BK_KV_BLOCK;
+        int32_t left = r->num_tokens - hit_tokens;
         int32_t n = left < budget ? left : budget;
-        int32_t need = kvb_blocks_for((int64_t)r->num_computed + n) - r->table.num_blocks;
+        /* Shared blocks that nobody holds leave the evictable list: they count as taken. */
+        int32_t need = kvb_blocks_for((int64_t)hit_tokens + n) - hits +
+                       kvb_pool_count_unheld(&e->pool, e->match, hits);
         bool alone = e->running.count == 0;
-        if (e->pool.num_free - need < (alone ? 0 : watermark)) break;
-        if (kvb_table_reserve(&e->pool, &r->table, (int64_t)r->num_computed + n)) break;
+        if (kvb_pool_available(&e->pool) - need < (alone ? 0 : watermark)) break;
+        kvb_table hit_view = {.blocks = e->match, .num_blocks = hits, .capacity = hits};
+        if (kvb_table_share(&e->pool, &r->table, &hit_view, hits) ||
+            kvb_table_reserve(&e->pool, &r->table, (int64_t)hit_tokens + n)) {
+            kvb_table_release(&e->pool, &r->table);
+            break;
+        }
+        r->num_computed = hit_tokens;
+        r->num_indexed = hits;
+        if (e->pc.pool) {
+            pthread_mutex_lock(&e->lock);
+            e->stats.prefix_cache_queries_total += (uint64_t)r->num_tokens;
+            e->stats.prefix_cache_hits_total += (uint64_t)hit_tokens;
+            pthread_mutex_unlock(&e->lock);
+        }
+        if (!r->admitted)
+            r->cached_tokens = hit_tokens < r->prompt_len ? hit_tokens : r->prompt_len;
+        r->admitted = true;
+        r->admitted_now = true;
         request_list_remove(&e->waiting, r);
         request_list_push(&e->running, r);
         if (add_to_step(e, r, n, sched, &count, err, errlen)) return -1;

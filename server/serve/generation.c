@@ -33,6 +33,7 @@ typedef struct gen_choice {
     bool done, started;
     const char *finish_reason;
     int32_t completion_tokens;
+    int32_t cached_tokens; /* prompt tokens the engine found in its prefix cache */
     char *text; /* non-streaming: everything emitted */
     size_t text_len, text_cap;
     token_logprob_owned *lps; /* non-streaming logprobs */
@@ -279,6 +280,11 @@ static api_usage usage_of(const gen_job *j)
 {
     api_usage u = {.prompt_tokens = j->prompt_tokens};
     for (size_t i = 0; i < j->n_choices; i++) u.completion_tokens += j->choices[i].completion_tokens;
+    /* Each prompt counts once in prompt_tokens, so its cached tokens are its first choice's (the
+     * other choices share that choice's blocks). */
+    size_t n = j->n_prompts ? j->n_choices / j->n_prompts : 1;
+    for (size_t p = 0; p < j->n_prompts; p++)
+        u.cached_tokens += j->choices[p * n].cached_tokens;
     return u;
 }
 
@@ -386,6 +392,7 @@ static void finish_choice(gen_job *j, gen_choice *c, const char *reason)
 static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
 {
     serve_ctx *s = j->s;
+    c->cached_tokens = ev->cached_tokens;
     if (ev->has_token) {
         double now = serve_now();
         if (!j->first_token_seen) {
@@ -580,31 +587,73 @@ static void on_client_gone(void *ctx)
 
 /* ---- submission ---- */
 
+/* The param a request's sequence count is blamed on: n when it asks for several choices. */
+static const char *seqs_param(const gen_job *j)
+{
+    return j->n_choices > j->n_prompts ? "n" : j->chat ? "messages" : "prompt";
+}
+
+/* Every choice goes to the engine as one group: all queued or none, admitted round-robin with the
+ * other requests' sequences. */
+static int submit_group(gen_job *j, const api_sampling *a, api_error *e)
+{
+    serve_ctx *s = j->s;
+    size_t n = j->n_choices;
+    resolved_params *rps = calloc(n, sizeof *rps);
+    engine_request_params *eps = calloc(n, sizeof *eps);
+    const int32_t **prompts = calloc(n, sizeof *prompts);
+    int32_t *lens = calloc(n, sizeof *lens);
+    engine_request **reqs = calloc(n, sizeof *reqs);
+    int rc = -1;
+    if (!rps || !eps || !prompts || !lens || !reqs) {
+        api_error_set(e, 500, NULL, NULL, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        gen_choice *c = &j->choices[i];
+        resolve_params(s, a, c->prompt_len, &rps[i]);
+        /* Choice 0 uses the request's seed as given; the others derive theirs from it. */
+        if (i % (size_t)a->n) rps[i].ep.sampling.seed = splitmix64(rps[i].ep.sampling.seed + i);
+        rps[i].ep.scripted_tokens = j->scripted;
+        rps[i].ep.num_scripted_tokens = j->n_scripted;
+        sc_request_constraint(&j->constraint, &rps[i].ep.constraint);
+        eps[i] = rps[i].ep;
+        prompts[i] = c->prompt;
+        lens[i] = c->prompt_len;
+    }
+    char err[512];
+    engine_status st =
+        engine_submit_group(s->eng, (int32_t)n, prompts, lens, eps, reqs, err, sizeof err);
+    if (st != ENGINE_OK) {
+        for (size_t i = 0; i < n; i++)
+            if (eps[i].constraint.ops) eps[i].constraint.ops->release(eps[i].constraint.grammar);
+        if (st == ENGINE_OVERLOADED) api_error_overloaded(e, s->opts.retry_after_s);
+        else if (st == ENGINE_TOO_LONG)
+            api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", "context_length_exceeded",
+                          "%s", err);
+        else if (st == ENGINE_TOO_MANY) api_error_set(e, 400, NULL, seqs_param(j), NULL, "%s", err);
+        else if (st == ENGINE_STOPPED) api_error_set(e, 503, NULL, NULL, NULL, "%s", err);
+        else api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", NULL, "%s", err);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) j->choices[i].req = reqs[i];
+    rc = 0;
+done:
+    free(rps);
+    free(eps);
+    free(prompts);
+    free(lens);
+    free(reqs);
+    return rc;
+}
+
 static int submit_choices(gen_job *j, const api_sampling *a, char *const *stops, size_t n_stops,
                           api_error *e)
 {
     serve_ctx *s = j->s;
+    if (submit_group(j, a, e)) return -1;
     for (size_t i = 0; i < j->n_choices; i++) {
         gen_choice *c = &j->choices[i];
-        resolved_params rp;
-        resolve_params(s, a, c->prompt_len, &rp);
-        /* Choice 0 uses the request's seed as given; the others derive theirs from it. */
-        if (i % (size_t)a->n) rp.ep.sampling.seed = splitmix64(rp.ep.sampling.seed + i);
-        rp.ep.scripted_tokens = j->scripted;
-        rp.ep.num_scripted_tokens = j->n_scripted;
-        char err[512];
-        sc_request_constraint(&j->constraint, &rp.ep.constraint);
-        engine_status st = engine_submit(s->eng, c->prompt, c->prompt_len, &rp.ep, &c->req, err, sizeof err);
-        if (st != ENGINE_OK) {
-            if (rp.ep.constraint.ops) rp.ep.constraint.ops->release(rp.ep.constraint.grammar);
-            if (st == ENGINE_OVERLOADED) api_error_overloaded(e, s->opts.retry_after_s);
-            else if (st == ENGINE_TOO_LONG)
-                api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", "context_length_exceeded",
-                              "%s", err);
-            else if (st == ENGINE_STOPPED) api_error_set(e, 503, NULL, NULL, NULL, "%s", err);
-            else api_error_set(e, 400, NULL, j->chat ? "messages" : "prompt", NULL, "%s", err);
-            return -1;
-        }
         /* As vLLM's mistral parser asks: [TOOL_CALLS] and [ARGS] are special tokens, and the
          * parser must see them. */
         c->keep_special = j->chat && j->parse_tools && s->tool_format == OP_TOOLS_MISTRAL;
@@ -737,6 +786,19 @@ static gen_job *job_new(serve_ctx *s, bool chat, size_t n_prompts, int32_t n)
     return j;
 }
 
+/* --max-seqs-per-request: checked before any prompt is tokenized. */
+static int check_seq_count(const serve_ctx *s, const gen_job *j, int32_t n, api_error *e)
+{
+    if (s->opts.max_seqs_per_request <= 0 || j->n_choices <= (size_t)s->opts.max_seqs_per_request)
+        return 0;
+    api_error_set(e, 400, NULL, seqs_param(j), NULL,
+                  "this request asks for %zu sequences (%zu prompt%s x n = %d); the server accepts "
+                  "at most %d per request (--max-seqs-per-request)",
+                  j->n_choices, j->n_prompts, j->n_prompts == 1 ? "" : "s", n,
+                  s->opts.max_seqs_per_request);
+    return -1;
+}
+
 static int tokenize(serve_ctx *s, const char *text, int32_t **ids, int32_t *n, const char *param,
                     api_error *e)
 {
@@ -767,7 +829,8 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
     j->chat_req = *req;
     char *prompt = NULL;
     int32_t len = 0;
-    if (chat_prompt_render(s, &j->chat_req, &prompt, &e) ||
+    if (check_seq_count(s, j, req->sampling.n, &e) ||
+        chat_prompt_render(s, &j->chat_req, &prompt, &e) ||
         tokenize(s, prompt, &j->prompts[0], &len, "messages", &e)) {
         free(prompt);
         serve_respond_error(s, hr, &e);
@@ -806,6 +869,7 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
     }
     j->comp_req = *req;
     j->echo = req->echo;
+    if (check_seq_count(s, j, req->sampling.n, &e)) goto fail;
     if (sc_for_completion(s->constraints, &req->structured, &j->constraint, &e)) goto fail;
     int32_t vocab = s->cfg->vocab_size;
     for (size_t p = 0; p < req->n_prompts; p++) {

@@ -142,14 +142,30 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "# HELP berth_mask_compute_seconds_total Time the mask threads spent computing constraint "
         "masks.\n"
         "# TYPE berth_mask_compute_seconds_total counter\n"
-        "berth_mask_compute_seconds_total{model_name=\"%s\"} %.6f\n",
+        "berth_mask_compute_seconds_total{model_name=\"%s\"} %.6f\n"
+        "# HELP berth_prefix_cache_queries_total Prompt tokens looked up in the prefix cache.\n"
+        "# TYPE berth_prefix_cache_queries_total counter\n"
+        "berth_prefix_cache_queries_total{model_name=\"%s\"} %llu\n"
+        "# HELP berth_prefix_cache_hits_total Prompt tokens found in the prefix cache.\n"
+        "# TYPE berth_prefix_cache_hits_total counter\n"
+        "berth_prefix_cache_hits_total{model_name=\"%s\"} %llu\n"
+        "# HELP berth_prefix_cache_blocks KV-cache blocks whose content the prefix cache indexes.\n"
+        "# TYPE berth_prefix_cache_blocks gauge\n"
+        "berth_prefix_cache_blocks{model_name=\"%s\"} %d\n"
+        "# HELP berth_abandoned_steps_total Engine steps stopped between layers for a cancelled "
+        "prefill.\n"
+        "# TYPE berth_abandoned_steps_total counter\n"
+        "berth_abandoned_steps_total{model_name=\"%s\"} %llu\n",
         model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id, st->kv_blocks_total,
         model_id, (unsigned long long)st->prompt_tokens_total, model_id,
         (unsigned long long)st->generation_tokens_total, model_id,
         (unsigned long long)st->preemptions_total, model_id,
         (unsigned long long)st->graph_steps_total, model_id,
         (unsigned long long)st->constrained_steps_total, model_id,
-        (double)st->mask_wait_ns_total / 1e9, model_id, (double)st->mask_compute_ns_total / 1e9);
+        (double)st->mask_wait_ns_total / 1e9, model_id, (double)st->mask_compute_ns_total / 1e9,
+        model_id, (unsigned long long)st->prefix_cache_queries_total, model_id,
+        (unsigned long long)st->prefix_cache_hits_total, model_id, st->prefix_cache_blocks,
+        model_id, (unsigned long long)st->abandoned_steps_total);
     put(&t,
         "# HELP berth_kv_cache_tokens Tokens the KV cache holds (its blocks times the block size).\n"
         "# TYPE berth_kv_cache_tokens gauge\nberth_kv_cache_tokens{model_name=\"%s\"} %lld\n"

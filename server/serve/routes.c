@@ -123,6 +123,16 @@ static void handle_metrics(void *ctx, http_request *r)
     free(text);
 }
 
+/* POST /reset_prefix_cache, as vLLM: forgets every cached block (held ones stay with their
+ * sequences); answers once the engine has done it. */
+static void handle_reset_prefix_cache(void *ctx, http_request *r)
+{
+    serve_ctx *s = ctx;
+    if (!require_ready(s, r)) return;
+    engine_reset_prefix_cache(s->eng);
+    respond_json(s, r, 200, strdup("{}"));
+}
+
 /* POST /tokenize: {"prompt": "..."} or {"messages": [...]} (templated first), as vLLM. */
 static void handle_tokenize(void *ctx, http_request *r)
 {
@@ -235,6 +245,7 @@ int serve_register_routes(serve_ctx *s, http_server *srv, char *err, size_t errl
         {HTTP_GET, "/version", HTTP_ROUTE_ROOT, handle_version},
         {HTTP_GET, "/metrics", HTTP_ROUTE_ROOT, handle_metrics},
         {HTTP_POST, "/tokenize", HTTP_ROUTE_ROOT, handle_tokenize},
+        {HTTP_POST, "/reset_prefix_cache", HTTP_ROUTE_ROOT, handle_reset_prefix_cache},
         {HTTP_POST, "/detokenize", HTTP_ROUTE_ROOT, handle_detokenize},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)

@@ -23,6 +23,7 @@ typedef struct serve_options {
     const char *served_model_name; /* NULL: the model directory's last path component */
     double request_timeout_s;      /* 0 = none */
     int retry_after_s;             /* Retry-After on 429 */
+    int max_seqs_per_request;      /* prompts x n of one request; more get 400 (0 = no cap) */
     /* KV-cache memory when engine_cfg.num_kv_blocks is 0; 0 = all the backend has left (CUDA, or a
      * CPU with a memory budget), else cpu_kv_fraction of MemAvailable (kv_budget_cpu_share). */
     size_t kv_cache_bytes;
