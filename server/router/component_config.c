@@ -182,7 +182,7 @@ static int parse_component_at(const cJSON *o, const char *where, cc_component *c
 
 int cc_config_parse(const char *json, size_t len, cc_config *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"endpoint", "backend", "components", NULL};
+    static const char *const keys[] = {"endpoint", "backend", "mps", "components", NULL};
     memset(out, 0, sizeof *out);
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root || !cJSON_IsObject(root)) {
@@ -206,6 +206,16 @@ int cc_config_parse(const char *json, size_t len, cc_config *out, char *err, siz
     if (out->backend[0] && strcmp(out->backend, "cpu") && strcmp(out->backend, "cuda") &&
         strcmp(out->backend, "auto")) {
         snprintf(err, errlen, "backend: '%s' is not one of cpu, cuda, auto", out->backend);
+        goto done;
+    }
+    const cJSON *mps = cJSON_GetObjectItemCaseSensitive(root, "mps");
+    if (mps && !cJSON_IsBool(mps)) {
+        snprintf(err, errlen, "mps: expected true or false");
+        goto done;
+    }
+    out->mps = cJSON_IsTrue(mps);
+    if (out->mps && !strcmp(out->backend, "cpu")) {
+        snprintf(err, errlen, "mps: NVIDIA MPS limits CUDA workers; backend is cpu");
         goto done;
     }
     const cJSON *comps = cJSON_GetObjectItemCaseSensitive(root, "components");

@@ -28,6 +28,7 @@ typedef struct cc_component {
 typedef struct cc_config {
     char endpoint[CC_NAME_MAX + 1]; /* default "berth" */
     char backend[16];               /* cpu, cuda or auto ("" = the worker's default) */
+    int mps; /* workers with a memory_mib run under NVIDIA MPS with it as their pinned limit */
     int n_components;
     cc_component components[CC_MAX_COMPONENTS];
 } cc_config;

@@ -143,6 +143,7 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
     if (c->memory_mib) { /* the worker holds it as a hard limit (docs/components.md) */
         ARG("--memory-mib");
         ARG("%lld", (long long)c->memory_mib);
+        if (cfg->mps) ARG("--mps"); /* the driver holds the worker to its share too */
     }
 #undef ARG
     return bad ? -1 : 0;

@@ -71,11 +71,30 @@ int main(void)
           has_pair(argv, "--kv-cache-tokens", "4096") && has_pair(argv, "--threads", "3") &&
           has_pair(argv, "--tool-call-parser", "llama3_json") &&
           has_pair(argv, "--request-timeout", "60"));
+    CHECK(has_pair(argv, "--memory-mib", "12000") && !has(argv, "--mps"));
     CHECK(sup_worker_argv(&c, s, "/bin/berth", "/tmp/x/1-0.sock", argv, store, sizeof store) == 0);
     CHECK(!has(argv, "--max-num-seqs") && !has(argv, "--threads") &&
-          !has(argv, "--tool-call-parser"));
+          !has(argv, "--tool-call-parser") && has_pair(argv, "--memory-mib", "3000"));
     CHECK(sup_worker_argv(&c, g, "/bin/berth", "/tmp/x/0-0.sock", argv, store, 64) == -1);
     cc_config_free(&c);
+
+    /* mps: workers with a share get --mps beside it; one without a share runs unlimited */
+    const char *mps = "{\"backend\": \"cuda\", \"mps\": true, \"components\": ["
+                      "{\"name\": \"a\", \"model\": \"m\", \"memory_mib\": 4000},"
+                      "{\"name\": \"b\", \"model\": \"m\"}]}";
+    CHECKF(cc_config_parse(mps, strlen(mps), &c, err, sizeof err) == 0, "%s", err);
+    CHECK(c.mps);
+    CHECK(sup_worker_argv(&c, &c.components[0], "/bin/berth", "/tmp/x/0-0.sock", argv, store,
+                          sizeof store) == 0);
+    CHECK(has_pair(argv, "--memory-mib", "4000") && has(argv, "--mps"));
+    CHECK(sup_worker_argv(&c, &c.components[1], "/bin/berth", "/tmp/x/1-0.sock", argv, store,
+                          sizeof store) == 0);
+    CHECK(!has(argv, "--memory-mib") && !has(argv, "--mps"));
+    cc_config_free(&c);
+    bad("{\"mps\": 1, \"components\": [{\"name\": \"a\", \"model\": \"m\"}]}",
+        "mps: expected true or false");
+    bad("{\"backend\": \"cpu\", \"mps\": true, \"components\": [{\"name\": \"a\", \"model\": \"m\"}]}",
+        "mps: NVIDIA MPS limits CUDA workers");
 
     const char *one = "{\"components\": [{\"name\": \"a\", \"model\": \"m\"}]}";
     CHECKF(cc_config_parse(one, strlen(one), &c, err, sizeof err) == 0, "%s", err);
