@@ -3,6 +3,7 @@
  * stacks are one node and a state is a sorted set of node ids. States are interned and their
  * transitions memoised (a lazily built DFA over the stack sets), which makes re-walking the
  * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,9 +15,26 @@
 #define M_MAX_NODES (1 << 20)
 #define M_MAX_STATES (1 << 14)
 #define M_MAX_POOL (1 << 22)
-#define M_MASK_CACHE 4
-#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice */
-#define M_PSET 1024     /* > 2 * M_MAX_PAIRS: the pair set stays under half full */
+#define M_MASK_CACHE 32
+/* Matchers a grammar keeps for its next sequences, and the tables beyond which one is not kept
+ * (a pooled matcher holds at most a few MiB) */
+#define M_POOL_IDLE 2
+#define M_POOL_MAX_NODES (1 << 18)
+#define M_POOL_MAX_STATES (1 << 13)
+#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice from a state */
+/* and from a rule alone (rule_slice): its states are small, its result serves every state that
+ * enters the rule, and the rule of an object's other keys (a trie of the defined keys with a way
+ * out at each node) has a pair per trie node */
+#define M_MAX_RULE_PAIRS 4096
+#define M_PSET 16384 /* > 2 * M_MAX_RULE_PAIRS: the pair set stays under half full */
+/* Work (expansion units, a few ns each) one exploration may spend before it gives up (the slice
+ * is then not used: a slower mask, never a wrong one): from a state, from one rule, and over the
+ * rules of one state. Without these a state of hundreds of stacks could spend the whole call's
+ * budget choosing how to compute its mask and fail the call. */
+#define M_STATE_UNITS (1ll << 20)
+#define M_RULE_UNITS (1ll << 20)
+#define M_HINT_UNITS (1ll << 21)
+#define M_MAX_XR 1024 /* rules recorded per state (rule_slice hints) */
 
 typedef struct mnode {
     int32_t pos, parent, hnext;
@@ -24,6 +42,7 @@ typedef struct mnode {
 
 typedef struct mstate {
     int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
+    int32_t rules_at, n_rules; /* the rules its closure entered at their start (in pool) */
     uint32_t hash;
     bool accept;
     int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
@@ -50,7 +69,13 @@ struct gr_matcher {
     int32_t *work, *out;
     int32_t cap_work, cap_out;
     int32_t cur;
-    int32_t *dfs; /* states along the trie path during fill_mask */
+    int32_t *dfs;
+    /* rules entered during the current expansion (deduplicated by rule_stamp == cur_stamp) */
+    int32_t *xr, n_xr;
+    uint32_t *rule_stamp;
+    /* per rule: the slice every string of which stays alive inside the rule alone (GR_N_SLICES
+     * none, -1 not known yet); see rule_slice */
+    int8_t *rule_slice; /* states along the trie path during fill_mask */
     /* the last masks computed, by state: text inside one string or number keeps coming back to
      * the same state (equal stacks are one node), so most steps of a long value are a copy */
     int32_t mask_state[M_MASK_CACHE];
@@ -59,15 +84,47 @@ struct gr_matcher {
     uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
     int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
     int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
-    int32_t pair_a[2][M_MAX_PAIRS]; /* slice exploration: this level's and the next level's pairs */
-    int8_t pair_q[2][M_MAX_PAIRS];
+    int32_t pair_a[2][M_MAX_RULE_PAIRS]; /* slice exploration: this and the next level's pairs */
+    int8_t pair_q[2][M_MAX_RULE_PAIRS];
     uint64_t pset_key[M_PSET];
     uint32_t pset_mark[M_PSET], pset_gen;
     int64_t budget;     /* expansion units left to this API call */
     uint32_t clock_div; /* the deadline is read every 4096 expansions */
     double deadline;    /* CLOCK_MONOTONIC seconds */
     bool exhausted;     /* the budget ran out: results of this call are not cached */
+    bool uncached;      /* not pooled (gr_matcher_new_uncached) */
+    bool no_slices;     /* every mask walks the whole trie (gr_matcher_new_uncached) */
 };
+
+struct gr_matcher_pool {
+    pthread_mutex_t lock;
+    gr_matcher *idle[M_POOL_IDLE];
+    int n_idle;
+};
+
+bool gr_pool_new(gr_grammar *g)
+{
+    g->pool = calloc(1, sizeof *g->pool);
+    if (!g->pool) return false;
+    if (pthread_mutex_init(&g->pool->lock, NULL) != 0) {
+        free(g->pool);
+        g->pool = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void matcher_destroy(gr_matcher *m);
+
+void gr_pool_free(gr_grammar *g)
+{
+    if (!g->pool) return;
+    for (int i = 0; i < g->pool->n_idle; i++)
+        matcher_destroy(g->pool->idle[i]);
+    pthread_mutex_destroy(&g->pool->lock);
+    free(g->pool);
+    g->pool = NULL;
+}
 
 static double now_s(void)
 {
@@ -188,7 +245,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
             return i;
     }
     if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
-        !grow64((void **)&m->pool, &m->cap_pool, m->n_pool + n, sizeof *m->pool))
+        !grow64((void **)&m->pool, &m->cap_pool, m->n_pool + n + m->n_xr, sizeof *m->pool))
         return -1;
     int32_t id = m->n_states++;
     mstate *s = &m->states[id];
@@ -200,6 +257,10 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->slice = -1;
     if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
+    s->rules_at = (int32_t)m->n_pool;
+    s->n_rules = m->n_xr;
+    if (m->n_xr) memcpy(m->pool + m->n_pool, m->xr, (size_t)m->n_xr * sizeof *m->xr);
+    m->n_pool += m->n_xr;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
         if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
     } else {
@@ -246,6 +307,10 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
         } else {
             int32_t ret = g->code[pos + 1].kind == GR_END ? parent : cons(m, pos + 1, parent);
             if (ret == -2) return false;
+            if (m->rule_stamp[e->arg] != m->cur_stamp && m->n_xr < M_MAX_XR) {
+                m->rule_stamp[e->arg] = m->cur_stamp;
+                m->xr[m->n_xr++] = e->arg;
+            }
             for (int32_t a = g->alt_first[e->arg]; a < g->alt_first[e->arg + 1]; a++)
                 if (!visit(m, cons(m, g->alts[a], ret), &n_work)) return false;
         }
@@ -275,6 +340,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         if (t != UNKNOWN) return t;
     }
     m->cur_stamp++;
+    m->n_xr = 0;
     int32_t n_work = 0, n_out = 0;
     bool accept = false, ok = true;
     const gr_grammar *g = m->g;
@@ -313,18 +379,29 @@ static void reset_tables(gr_matcher *m)
     memset(m->nbucket, 0xff, (size_t)(m->nbmask + 1) * sizeof *m->nbucket);
     memset(m->sbucket, 0xff, (size_t)(m->sbmask + 1) * sizeof *m->sbucket);
     m->cur_stamp = 1;
+    memset(m->rule_stamp, 0, (size_t)m->g->n_rules * sizeof *m->rule_stamp);
     /* state 0 is the dead state; intern() answers it without a lookup */
-    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES};
+    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES, .rules_at = 0};
     m->n_states = 1;
 }
 
+static int32_t expand_rule(gr_matcher *m, int32_t r);
+
 static int32_t initial_state(gr_matcher *m)
+{
+    return expand_rule(m, m->g->root);
+}
+
+/* The state whose stacks are rule r's alternatives at their start over an empty stack: the state
+ * of the start rule at the beginning, and of rule r taken alone (rule_slice). */
+static int32_t expand_rule(gr_matcher *m, int32_t r)
 {
     const gr_grammar *g = m->g;
     m->cur_stamp++;
+    m->n_xr = 0;
     int32_t n_work = 0, n_out = 0;
     bool accept = false;
-    for (int32_t a = g->alt_first[g->root]; a < g->alt_first[g->root + 1]; a++)
+    for (int32_t a = g->alt_first[r]; a < g->alt_first[r + 1]; a++)
         if (!visit(m, cons(m, g->alts[a], -1), &n_work)) return -1;
     if (!closure(m, n_work, &n_out, &accept)) return -1;
     return finish_state(m, n_out, accept);
@@ -361,6 +438,7 @@ static bool compact(gr_matcher *m)
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
     int32_t n_out = 0;
+    m->n_xr = 0; /* the rebuilt state keeps no rules: its slice is found by exploration */
     bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
     for (int64_t r = 0; ok && r < w;) {
         int32_t node = -1;
@@ -386,7 +464,33 @@ static void begin_call(gr_matcher *m)
 
 static void slice_moves(gr_matcher *m);
 
+static gr_matcher *matcher_create(const gr_grammar *g);
+
 gr_matcher *gr_matcher_new(const gr_grammar *g)
+{
+    gr_matcher *m = NULL;
+    pthread_mutex_lock(&g->pool->lock);
+    if (g->pool->n_idle > 0) m = g->pool->idle[--g->pool->n_idle];
+    pthread_mutex_unlock(&g->pool->lock);
+    if (!m) return matcher_create(g);
+    /* a finished sequence's matcher: its tables stay, the sequence starts over */
+    begin_call(m);
+    if (compact(m) && (m->cur = initial_state(m)) >= 0) return m;
+    matcher_destroy(m);
+    return matcher_create(g);
+}
+
+gr_matcher *gr_matcher_new_uncached(const gr_grammar *g, bool no_slices)
+{
+    gr_matcher *m = matcher_create(g);
+    if (m) {
+        m->uncached = true;
+        m->no_slices = no_slices;
+    }
+    return m;
+}
+
+static gr_matcher *matcher_create(const gr_grammar *g)
 {
     gr_matcher *m = calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -394,13 +498,17 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
     m->nbucket = malloc(1024 * sizeof *m->nbucket);
     m->sbucket = malloc(256 * sizeof *m->sbucket);
     m->dfs = malloc(((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
+    m->xr = malloc(M_MAX_XR * sizeof *m->xr);
+    m->rule_stamp = calloc((size_t)g->n_rules, sizeof *m->rule_stamp);
+    m->rule_slice = malloc((size_t)g->n_rules);
     m->nbmask = 1023;
     m->sbmask = 255;
-    if (!m->nbucket || !m->sbucket || !m->dfs ||
+    if (!m->nbucket || !m->sbucket || !m->dfs || !m->xr || !m->rule_stamp || !m->rule_slice ||
         !grow32((void **)&m->states, &m->cap_states, 64, sizeof *m->states)) {
-        gr_matcher_free(m);
+        matcher_destroy(m);
         return NULL;
     }
+    memset(m->rule_slice, -1, (size_t)g->n_rules);
     reset_tables(m);
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
@@ -408,7 +516,7 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
     begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
-        gr_matcher_free(m);
+        matcher_destroy(m);
         return NULL;
     }
     return m;
@@ -417,8 +525,23 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
 void gr_matcher_free(gr_matcher *m)
 {
     if (!m) return;
+    if (!m->uncached && m->n_nodes <= M_POOL_MAX_NODES && m->n_states <= M_POOL_MAX_STATES) {
+        struct gr_matcher_pool *p = m->g->pool;
+        pthread_mutex_lock(&p->lock);
+        bool kept = p->n_idle < M_POOL_IDLE;
+        if (kept) p->idle[p->n_idle++] = m;
+        pthread_mutex_unlock(&p->lock);
+        if (kept) return;
+    }
+    matcher_destroy(m);
+}
+
+static void matcher_destroy(gr_matcher *m)
+{
+    if (!m) return;
     free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
     free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    free(m->xr), free(m->rule_stamp), free(m->rule_slice);
     for (int i = 0; i < M_MASK_CACHE; i++)
         free(m->mask_cache[i]);
     free(m);
@@ -478,7 +601,7 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
         memset(mask, 0, v->n_words * sizeof *mask);
         return GR_ERR;
     }
-    for (int i = 0; i < M_MASK_CACHE; i++)
+    for (int i = 0; i < M_MASK_CACHE && !m->no_slices; i++)
         if (m->mask_state[i] == m->cur) {
             memcpy(mask, m->mask_cache[i], v->n_words * sizeof *mask);
             return GR_OK;
@@ -548,13 +671,15 @@ static bool pset_insert(gr_matcher *m, int32_t a, int q)
  * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
  * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
  * of the slice that long is allowed from s. */
-static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
+static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth, int max_pairs,
+                           int64_t max_units)
 {
+    int64_t stop = m->budget - max_units;
     /* closure mode bounds the pairs of all levels together (they share one set), level mode the
      * pairs of one level: the set never fills beyond half */
-    int max_pairs = M_MAX_PAIRS, n_total = 1;
-    int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
-    int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
+    int n_total = 1;
+    int32_t(*pa)[M_MAX_RULE_PAIRS] = m->pair_a;
+    int8_t(*pq)[M_MAX_RULE_PAIRS] = m->pair_q;
     int n = 1, cur = 0;
     pa[0][0] = s;
     pq[0][0] = 0;
@@ -568,7 +693,7 @@ static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
             for (int j = 0; j < m->n_moves[k][q]; j++) {
                 int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
                 int8_t q2 = m->move_q[k][q][j];
-                if (a2 == DEAD) return d - 1;
+                if (a2 == DEAD || m->budget < stop) return d - 1;
                 if (!pset_insert(m, a2, q2)) continue;
                 if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
                 pa[nx][nn] = a2;
@@ -582,17 +707,72 @@ static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
     return max_depth;
 }
 
+/* When slice k's exploration from (s, 0) closed, every pair it reached is alive with all its
+ * continuations too: the states reached at a character boundary need no exploration of their own.
+ */
+static void mark_closed(gr_matcher *m, int k)
+{
+    for (int h = 0; h < M_PSET; h++)
+        if (m->pset_mark[h] == m->pset_gen && (m->pset_key[h] & 7) == 0) {
+            mstate *st = &m->states[(int32_t)(m->pset_key[h] >> 3)];
+            if (st->slice < 0 || st->slice > k) {
+                st->slice = (int8_t)k;
+                st->tier = 0;
+            }
+        }
+}
+
+/* The slice every string of which stays alive inside rule r alone, from r's start over an empty
+ * stack (GR_N_SLICES: none). A state whose expansion entered r holds every stack of that expansion
+ * (on top of r's return), so every string alive inside r alone is alive from the state: its
+ * slice's tokens are allowed without exploring the state itself. This is what makes object keys
+ * cheap: the state after '{"' holds dozens of stacks (each remaining property's literal key, and
+ * the rule of any other key at each place it may occur), whose product with a slice has more
+ * pairs than an exploration visits, while the rule of any other key alone is small. */
+static int rule_slice(gr_matcher *m, int32_t r)
+{
+    if (m->rule_slice[r] >= 0) return m->rule_slice[r];
+    int32_t s = expand_rule(m, r);
+    if (s < 0 || m->exhausted) return GR_N_SLICES; /* not cached: the next call may succeed */
+    int k = m->states[s].slice;
+    if (k >= 0 && m->states[s].tier > 0) k = GR_N_SLICES; /* tiered: no slice is closed */
+    if (k < 0) {
+        for (k = 0; k < GR_N_SLICES; k++) {
+            if (slice_depth(m, s, k, 0, M_MAX_RULE_PAIRS, M_RULE_UNITS) == INT32_MAX) {
+                mark_closed(m, k);
+                break;
+            }
+            if (m->exhausted) return GR_N_SLICES;
+        }
+    }
+    m->rule_slice[r] = (int8_t)k;
+    return k;
+}
+
 /* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
  * wholesale (the smallest remaining trie), or none. */
 static void choose_slice(gr_matcher *m, int32_t s)
 {
+    int best = GR_N_SLICES;
+    int64_t stop = m->budget - M_HINT_UNITS;
+    for (int32_t i = 0; i < m->states[s].n_rules && best > 0 && m->budget > stop; i++) {
+        int k = rule_slice(m, m->pool[m->states[s].rules_at + i]);
+        if (m->exhausted) return;
+        if (k < best) best = k;
+    }
+    if (best < GR_N_SLICES) {
+        m->states[s].slice = (int8_t)best;
+        m->states[s].tier = 0;
+        return;
+    }
     int k = 0, tier = 0;
-    while (k < GR_N_SLICES && slice_depth(m, s, k, 0) != INT32_MAX)
+    while (k < GR_N_SLICES && slice_depth(m, s, k, 0, M_MAX_PAIRS, M_STATE_UNITS) != INT32_MAX)
         k++;
+    if (k < GR_N_SLICES && !m->exhausted) mark_closed(m, k);
     if (k == GR_N_SLICES) {
         int32_t depth[GR_N_SLICES];
         for (int j = 0; j < GR_N_SLICES; j++)
-            depth[j] = slice_depth(m, s, j, gr_tier_len[1]);
+            depth[j] = slice_depth(m, s, j, gr_tier_len[1], M_MAX_PAIRS, M_STATE_UNITS);
         for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
             for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
                 if (depth[j] >= gr_tier_len[tier]) k = j;
@@ -611,7 +791,10 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
     if (m->states[m->cur].n_tops == 0) return;
-    if (m->states[m->cur].slice < 0) choose_slice(m, m->cur);
+    if (m->no_slices)
+        m->states[m->cur].slice = GR_N_SLICES, m->states[m->cur].tier = 0;
+    else if (m->states[m->cur].slice < 0)
+        choose_slice(m, m->cur);
     if (m->exhausted) return;
     const gr_trie *t = &v->all;
     int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
