@@ -30,10 +30,12 @@
 /* Work (expansion units, a few ns each) one exploration may spend before it gives up (the slice
  * is then not used: a slower mask, never a wrong one): from a state, from one rule, and over the
  * rules of one state. Without these a state of hundreds of stacks could spend the whole call's
- * budget choosing how to compute its mask and fail the call. */
+ * budget choosing how to compute its mask and fail the call. A rule's check gets more: its result
+ * is kept for every later state (and sequence) of the grammar, and the rule of any other key of an
+ * object with 50 long names has a thousand trie nodes, each with a move per byte class. */
 #define M_STATE_UNITS (1ll << 20)
-#define M_RULE_UNITS (1ll << 20)
-#define M_HINT_UNITS (1ll << 21)
+#define M_RULE_UNITS (1ll << 23)
+#define M_HINT_UNITS (1ll << 23)
 #define M_MAX_XR 1024 /* rules recorded per state (rule_slice hints) */
 
 typedef struct mnode {
