@@ -67,7 +67,9 @@ struct gr_matcher {
     int32_t *pool;
     int64_t n_pool, cap_pool;
     int32_t *trans;
-    int64_t n_trans, cap_trans;
+    /* per transition: which of the state's tops (up to 64) the byte class matches; see step */
+    uint64_t *tsig;
+    int64_t n_trans, cap_trans, cap_tsig;
     int32_t *work, *out;
     int32_t cap_work, cap_out;
     int32_t cur;
@@ -341,12 +343,32 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         int32_t t = m->trans[m->states[s].trans_at + c];
         if (t != UNKNOWN) return t;
     }
+    const gr_grammar *g = m->g;
+    int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
+    /* The next state depends only on which tops the byte matches: a class that matches the same
+     * tops as a class already followed from s shares its transition. A grammar's classes are cut
+     * by all its literals (an object's key letters), so a state inside a free string sees ~100
+     * classes but only a handful of distinct matches; each would otherwise be expanded cold. */
+    uint64_t sig = ~0ull;
+    if (n <= 64) {
+        sig = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (gr_set_has(&g->classes[g->code[m->nodes[m->pool[at + i]].pos].arg], b))
+                sig |= 1ull << i;
+        if (m->states[s].trans_at >= 0) {
+            int64_t row = m->states[s].trans_at;
+            for (int32_t k = 0; k < g->n_byte_cls; k++)
+                if (m->trans[row + k] != UNKNOWN && m->tsig[row + k] == sig) {
+                    m->trans[row + c] = m->trans[row + k];
+                    m->tsig[row + c] = sig;
+                    return m->trans[row + k];
+                }
+        }
+    }
     m->cur_stamp++;
     m->n_xr = 0;
     int32_t n_work = 0, n_out = 0;
     bool accept = false, ok = true;
-    const gr_grammar *g = m->g;
-    int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
     m->budget -= n;
     for (int32_t i = 0; i < n && ok; i++) {
         const mnode *t = &m->nodes[m->pool[at + i]];
@@ -361,7 +383,8 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
         int32_t nc = g->n_byte_cls;
-        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans))
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans) ||
+            !grow64((void **)&m->tsig, &m->cap_tsig, m->n_trans + nc, sizeof *m->tsig))
             return next;
         st->trans_at = (int32_t)m->n_trans;
         for (int32_t i = 0; i < nc; i++)
@@ -369,6 +392,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         m->n_trans += nc;
     }
     m->trans[st->trans_at + c] = next;
+    m->tsig[st->trans_at + c] = sig;
     return next;
 }
 
@@ -542,7 +566,7 @@ static void matcher_destroy(gr_matcher *m)
 {
     if (!m) return;
     free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
-    free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    free(m->pool), free(m->trans), free(m->tsig), free(m->work), free(m->out), free(m->dfs);
     free(m->xr), free(m->rule_stamp), free(m->rule_slice);
     for (int i = 0; i < M_MASK_CACHE; i++)
         free(m->mask_cache[i]);
