@@ -8,97 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "models/grammar/gr_internal.h"
-
-/* Past these the matcher drops its caches and rebuilds its live state: a matcher's tables stay
- * within a few tens of MiB whatever the grammar and the length of the output. */
-#define M_MAX_NODES (1 << 20)
-#define M_MAX_STATES (1 << 14)
-#define M_MAX_POOL (1 << 22)
-#define M_MASK_CACHE 32
-/* Matchers a grammar keeps for its next sequences, and the tables beyond which one is not kept
- * (a pooled matcher holds at most a few MiB) */
-#define M_POOL_IDLE 2
-#define M_POOL_MAX_NODES (1 << 18)
-#define M_POOL_MAX_STATES (1 << 13)
-#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice from a state */
-/* and from a rule alone (rule_slice): its states are small, its result serves every state that
- * enters the rule, and the rule of an object's other keys (a trie of the defined keys with a way
- * out at each node) has a pair per trie node */
-#define M_MAX_RULE_PAIRS 4096
-#define M_PSET 16384 /* > 2 * M_MAX_RULE_PAIRS: the pair set stays under half full */
-/* Work (expansion units, a few ns each) one exploration may spend before it gives up (the slice
- * is then not used: a slower mask, never a wrong one): from a state, from one rule, and over the
- * rules of one state. Without these a state of hundreds of stacks could spend the whole call's
- * budget choosing how to compute its mask and fail the call. A rule's check gets more: its result
- * is kept for every later state (and sequence) of the grammar, and the rule of any other key of an
- * object with 50 long names has a thousand trie nodes, each with a move per byte class. */
-#define M_STATE_UNITS (1ll << 20)
-#define M_RULE_UNITS (1ll << 23)
-#define M_HINT_UNITS (1ll << 23)
-#define M_MAX_XR 1024 /* rules recorded per state (rule_slice hints) */
-
-typedef struct mnode {
-    int32_t pos, parent, hnext;
-} mnode;
-
-typedef struct mstate {
-    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
-    int32_t rules_at, n_rules; /* the rules its closure entered at their start (in pool) */
-    uint32_t hash;
-    bool accept;
-    int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
-    int8_t tier;  /* and its tier (gr_tier_len) */
-} mstate;
-
-enum { DEAD = 0, UNKNOWN = -1 };
-
-struct gr_matcher {
-    const gr_grammar *g;
-    mnode *nodes;
-    int32_t n_nodes, cap_nodes;
-    int32_t *nbucket;
-    uint32_t nbmask;
-    uint32_t *stamp, cur_stamp;
-    mstate *states;
-    int32_t n_states, cap_states;
-    int32_t *sbucket;
-    uint32_t sbmask;
-    int32_t *pool;
-    int64_t n_pool, cap_pool;
-    int32_t *trans;
-    /* per transition: which of the state's tops (up to 64) the byte class matches; see step */
-    uint64_t *tsig;
-    int64_t n_trans, cap_trans, cap_tsig;
-    int32_t *work, *out;
-    int32_t cap_work, cap_out;
-    int32_t cur;
-    int32_t *dfs;
-    /* rules entered during the current expansion (deduplicated by rule_stamp == cur_stamp) */
-    int32_t *xr, n_xr;
-    uint32_t *rule_stamp;
-    /* per rule: the slice every string of which stays alive inside the rule alone (GR_N_SLICES
-     * none, -1 not known yet); see rule_slice */
-    int8_t *rule_slice; /* states along the trie path during fill_mask */
-    /* the last masks computed, by state: text inside one string or number keeps coming back to
-     * the same state (equal stacks are one node), so most steps of a long value are a copy */
-    int32_t mask_state[M_MASK_CACHE];
-    uint32_t *mask_cache[M_MASK_CACHE];
-    int mask_next;
-    uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
-    int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
-    int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
-    int32_t pair_a[2][M_MAX_RULE_PAIRS]; /* slice exploration: this and the next level's pairs */
-    int8_t pair_q[2][M_MAX_RULE_PAIRS];
-    uint64_t pset_key[M_PSET];
-    uint32_t pset_mark[M_PSET], pset_gen;
-    int64_t budget;     /* expansion units left to this API call */
-    uint32_t clock_div; /* the deadline is read every 4096 expansions */
-    double deadline;    /* CLOCK_MONOTONIC seconds */
-    bool exhausted;     /* the budget ran out: results of this call are not cached */
-    bool uncached;      /* not pooled (gr_matcher_new_uncached) */
-    bool no_slices;     /* every mask walks the whole trie (gr_matcher_new_uncached) */
-};
+#include "models/grammar/gr_match_int.h"
 
 struct gr_matcher_pool {
     pthread_mutex_t lock;
@@ -137,16 +47,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static uint32_t mix(uint32_t h)
-{
-    h ^= h >> 16;
-    h *= 0x7feb352d;
-    h ^= h >> 15;
-    h *= 0x846ca68b;
-    h ^= h >> 16;
-    return h;
-}
-
 static bool grow64(void **p, int64_t *cap, int64_t need, size_t elem)
 {
     if (need <= *cap) return true;
@@ -175,7 +75,8 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
     memset(b, 0xff, (size_t)nb * sizeof *b);
     for (int32_t i = 0; i < m->n_nodes; i++) {
         uint32_t h =
-            mix((uint32_t)m->nodes[i].pos * 0x9E3779B1u ^ (uint32_t)m->nodes[i].parent) & (nb - 1);
+            gr_mmix((uint32_t)m->nodes[i].pos * 0x9E3779B1u ^ (uint32_t)m->nodes[i].parent) &
+            (nb - 1);
         m->nodes[i].hnext = b[h];
         b[h] = i;
     }
@@ -188,7 +89,7 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
 /* The node for stack (pos, parent); -2 when out of memory (-1 is the empty stack). */
 static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
 {
-    uint32_t h = mix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
+    uint32_t h = gr_mmix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
     m->budget--;
     for (int32_t i = m->nbucket[h & m->nbmask]; i >= 0; i = m->nodes[i].hnext)
         if (m->nodes[i].pos == pos && m->nodes[i].parent == parent) return i;
@@ -241,7 +142,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     if (n == 0 && !accept) return DEAD;
     uint32_t h = accept ? 0x51ed27u : 0x2545F491u;
     for (int32_t i = 0; i < n; i++)
-        h = mix(h ^ (uint32_t)tops[i]) + (uint32_t)i;
+        h = gr_mmix(h ^ (uint32_t)tops[i]) + (uint32_t)i;
     for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
         const mstate *s = &m->states[i];
         if (s->hash == h && s->n_tops == n && s->accept == accept &&
@@ -335,7 +236,7 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 
 /* The state after byte b from state s: DEAD when b leaves the language, and also when the stack set
  * would exceed GR_MAX_TOPS or memory runs out (a refusal, never a wrong accept). */
-static int32_t step(gr_matcher *m, int32_t s, unsigned b)
+int32_t gr_mstep(gr_matcher *m, int32_t s, unsigned b)
 {
     if (s == DEAD || m->exhausted) return DEAD;
     unsigned c = m->g->byte_cls[b];
@@ -411,16 +312,14 @@ static void reset_tables(gr_matcher *m)
     m->n_states = 1;
 }
 
-static int32_t expand_rule(gr_matcher *m, int32_t r);
-
 static int32_t initial_state(gr_matcher *m)
 {
-    return expand_rule(m, m->g->root);
+    return gr_mexpand_rule(m, m->g->root);
 }
 
 /* The state whose stacks are rule r's alternatives at their start over an empty stack: the state
  * of the start rule at the beginning, and of rule r taken alone (rule_slice). */
-static int32_t expand_rule(gr_matcher *m, int32_t r)
+int32_t gr_mexpand_rule(gr_matcher *m, int32_t r)
 {
     const gr_grammar *g = m->g;
     m->cur_stamp++;
@@ -488,8 +387,6 @@ static void begin_call(gr_matcher *m)
     m->exhausted = false;
 }
 
-static void slice_moves(gr_matcher *m);
-
 static gr_matcher *matcher_create(const gr_grammar *g);
 
 gr_matcher *gr_matcher_new(const gr_grammar *g)
@@ -538,7 +435,7 @@ static gr_matcher *matcher_create(const gr_grammar *g)
     reset_tables(m);
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
-    slice_moves(m);
+    gr_mslice_moves(m);
     begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
@@ -579,7 +476,7 @@ int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len)
     if (!compact(m)) return GR_ERR;
     int32_t s = m->cur;
     for (size_t i = 0; i < len; i++) {
-        s = step(m, s, bytes[i]);
+        s = gr_mstep(m, s, bytes[i]);
         if (s == DEAD) return GR_ERR;
     }
     m->cur = s;
@@ -604,7 +501,7 @@ bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
     begin_call(m);
     int32_t s = m->cur;
     for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
-        s = step(m, s, v->bytes[token][i]);
+        s = gr_mstep(m, s, v->bytes[token][i]);
     return s != DEAD;
 }
 
@@ -648,167 +545,6 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
     return GR_OK;
 }
 
-/* The (byte class, next slice state) moves of slice k from slice state q, one representative byte
- * each: exploring a slice costs one step per distinct move, not per byte. */
-static void slice_moves(gr_matcher *m)
-{
-    for (int k = 0; k < GR_N_SLICES; k++)
-        for (int q = 0; q < GR_SLICE_STATES; q++) {
-            int n = 0;
-            for (unsigned b = 0; b < 256; b++) {
-                int q2 = gr_slice_next(k, q, b);
-                if (q2 < 0) continue;
-                bool seen = false;
-                for (int i = 0; i < n && !seen; i++)
-                    seen = m->g->byte_cls[m->move_b[k][q][i]] == m->g->byte_cls[b] &&
-                           m->move_q[k][q][i] == q2;
-                if (seen) continue;
-                m->move_b[k][q][n] = (uint8_t)b;
-                m->move_q[k][q][n++] = (int8_t)q2;
-            }
-            m->n_moves[k][q] = (int16_t)n;
-        }
-}
-
-static void next_gen(gr_matcher *m)
-{
-    if (++m->pset_gen == 0) { /* wrapped: old marks could look current */
-        memset(m->pset_mark, 0, sizeof m->pset_mark);
-        m->pset_gen = 1;
-    }
-}
-
-/* A set of (state, slice state) pairs: open addressing, cleared by bumping the generation. */
-static bool pset_insert(gr_matcher *m, int32_t a, int q)
-{
-    uint64_t key = ((uint64_t)(uint32_t)a << 3) | (uint64_t)q;
-    uint32_t h = mix((uint32_t)(key ^ (key >> 32))) & (M_PSET - 1);
-    for (;; h = (h + 1) & (M_PSET - 1)) {
-        if (m->pset_mark[h] != m->pset_gen) {
-            m->pset_mark[h] = m->pset_gen;
-            m->pset_key[h] = key;
-            return true;
-        }
-        if (m->pset_key[h] == key) return false;
-    }
-}
-
-/* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
- * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
- * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
- * of the slice that long is allowed from s. */
-static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth, int max_pairs,
-                           int64_t max_units)
-{
-    int64_t stop = m->budget - max_units;
-    /* closure mode bounds the pairs of all levels together (they share one set), level mode the
-     * pairs of one level: the set never fills beyond half */
-    int n_total = 1;
-    int32_t(*pa)[M_MAX_RULE_PAIRS] = m->pair_a;
-    int8_t(*pq)[M_MAX_RULE_PAIRS] = m->pair_q;
-    int n = 1, cur = 0;
-    pa[0][0] = s;
-    pq[0][0] = 0;
-    next_gen(m);
-    pset_insert(m, s, 0);
-    for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
-        int nn = 0, nx = 1 - cur;
-        if (max_depth > 0) next_gen(m); /* levels: a pair may recur at another depth */
-        for (int i = 0; i < n; i++) {
-            int q = pq[cur][i];
-            for (int j = 0; j < m->n_moves[k][q]; j++) {
-                int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
-                int8_t q2 = m->move_q[k][q][j];
-                if (a2 == DEAD || m->budget < stop) return d - 1;
-                if (!pset_insert(m, a2, q2)) continue;
-                if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
-                pa[nx][nn] = a2;
-                pq[nx][nn++] = q2;
-            }
-        }
-        if (nn == 0) return INT32_MAX; /* closed: every reachable pair is alive */
-        n = nn;
-        cur = nx;
-    }
-    return max_depth;
-}
-
-/* When slice k's exploration from (s, 0) closed, every pair it reached is alive with all its
- * continuations too: the states reached at a character boundary need no exploration of their own.
- */
-static void mark_closed(gr_matcher *m, int k)
-{
-    for (int h = 0; h < M_PSET; h++)
-        if (m->pset_mark[h] == m->pset_gen && (m->pset_key[h] & 7) == 0) {
-            mstate *st = &m->states[(int32_t)(m->pset_key[h] >> 3)];
-            if (st->slice < 0 || st->slice > k) {
-                st->slice = (int8_t)k;
-                st->tier = 0;
-            }
-        }
-}
-
-/* The slice every string of which stays alive inside rule r alone, from r's start over an empty
- * stack (GR_N_SLICES: none). A state whose expansion entered r holds every stack of that expansion
- * (on top of r's return), so every string alive inside r alone is alive from the state: its
- * slice's tokens are allowed without exploring the state itself. This is what makes object keys
- * cheap: the state after '{"' holds dozens of stacks (each remaining property's literal key, and
- * the rule of any other key at each place it may occur), whose product with a slice has more
- * pairs than an exploration visits, while the rule of any other key alone is small. */
-static int rule_slice(gr_matcher *m, int32_t r)
-{
-    if (m->rule_slice[r] >= 0) return m->rule_slice[r];
-    int32_t s = expand_rule(m, r);
-    if (s < 0 || m->exhausted) return GR_N_SLICES; /* not cached: the next call may succeed */
-    int k = m->states[s].slice;
-    if (k >= 0 && m->states[s].tier > 0) k = GR_N_SLICES; /* tiered: no slice is closed */
-    if (k < 0) {
-        for (k = 0; k < GR_N_SLICES; k++) {
-            if (slice_depth(m, s, k, 0, M_MAX_RULE_PAIRS, M_RULE_UNITS) == INT32_MAX) {
-                mark_closed(m, k);
-                break;
-            }
-            if (m->exhausted) return GR_N_SLICES;
-        }
-    }
-    m->rule_slice[r] = (int8_t)k;
-    return k;
-}
-
-/* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
- * wholesale (the smallest remaining trie), or none. */
-static void choose_slice(gr_matcher *m, int32_t s)
-{
-    int best = GR_N_SLICES;
-    int64_t stop = m->budget - M_HINT_UNITS;
-    for (int32_t i = 0; i < m->states[s].n_rules && best > 0 && m->budget > stop; i++) {
-        int k = rule_slice(m, m->pool[m->states[s].rules_at + i]);
-        if (m->exhausted) return;
-        if (k < best) best = k;
-    }
-    if (best < GR_N_SLICES) {
-        m->states[s].slice = (int8_t)best;
-        m->states[s].tier = 0;
-        return;
-    }
-    int k = 0, tier = 0;
-    while (k < GR_N_SLICES && slice_depth(m, s, k, 0, M_MAX_PAIRS, M_STATE_UNITS) != INT32_MAX)
-        k++;
-    if (k < GR_N_SLICES && !m->exhausted) mark_closed(m, k);
-    if (k == GR_N_SLICES) {
-        int32_t depth[GR_N_SLICES];
-        for (int j = 0; j < GR_N_SLICES; j++)
-            depth[j] = slice_depth(m, s, j, gr_tier_len[1], M_MAX_PAIRS, M_STATE_UNITS);
-        for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
-            for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
-                if (depth[j] >= gr_tier_len[tier]) k = j;
-        tier--;
-    }
-    if (m->exhausted) return;
-    m->states[s].slice = (int8_t)k;
-    m->states[s].tier = (int8_t)(k < GR_N_SLICES ? tier : 0);
-}
-
 static void walk_trie(gr_matcher *m, uint32_t *mask)
 {
     const gr_vocab *v = m->g->vocab;
@@ -820,7 +556,7 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
     if (m->no_slices)
         m->states[m->cur].slice = GR_N_SLICES, m->states[m->cur].tier = 0;
     else if (m->states[m->cur].slice < 0)
-        choose_slice(m, m->cur);
+        gr_mchoose_slice(m, m->cur);
     if (m->exhausted) return;
     const gr_trie *t = &v->all;
     int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
@@ -835,7 +571,7 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
     const uint16_t *depth = t->depth;
     const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
     for (int32_t i = 1; i < t->n_nodes;) {
-        int32_t s = step(m, st[depth[i] - 1], byte[i]);
+        int32_t s = gr_mstep(m, st[depth[i] - 1], byte[i]);
         if (s == DEAD) {
             if (m->exhausted) return;
             i = end[i];
