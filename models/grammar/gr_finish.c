@@ -236,7 +236,7 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
         g->alt_first = malloc(((size_t)n + 1) * sizeof *g->alt_first);
         g->classes = malloc(((size_t)b->n_classes + 1) * sizeof *g->classes);
     }
-    if (!g || !g->code || !g->alts || !g->alt_first || !g->classes) {
+    if (!g || !g->code || !g->alts || !g->alt_first || !g->classes || !gr_pool_new(g)) {
         gr_grammar_free(g);
         gr_errf(b->err, b->errlen, "out of memory compiling the grammar");
         return GR_ERR;
@@ -283,6 +283,7 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
 void gr_grammar_free(gr_grammar *g)
 {
     if (!g) return;
+    gr_pool_free(g);
     free(g->code), free(g->alts), free(g->alt_first), free(g->classes);
     free(g);
 }

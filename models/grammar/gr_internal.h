@@ -58,7 +58,18 @@ struct gr_grammar {
     uint8_t byte_cls[256];
     int32_t n_byte_cls;
     const gr_vocab *vocab;
+    /* Matchers of finished sequences, kept with their memoised states, transitions, slices and
+     * masks (all functions of the grammar alone) for the next sequences: a grammar's later
+     * sequences start warm. The only mutable part of a grammar, guarded by its own lock. */
+    struct gr_matcher_pool *pool;
 };
+
+/* The matcher pool (gr_match.c): made by gr_builder_finish, freed with the grammar. */
+bool gr_pool_new(gr_grammar *g);
+void gr_pool_free(gr_grammar *g);
+/* A matcher that neither takes from nor returns to the pool and, with no_slices, walks the whole
+ * vocabulary trie at every mask: the reference the caches are tested against. */
+gr_matcher *gr_matcher_new_uncached(const gr_grammar *g, bool no_slices);
 
 /* ---- building (gr_ir.c) ---- */
 typedef struct gr_seq {

@@ -3,87 +3,48 @@
  * stacks are one node and a state is a sorted set of node ids. States are interned and their
  * transitions memoised (a lazily built DFA over the stack sets), which makes re-walking the
  * vocabulary trie for each mask cheap. Exact for every grammar gr_builder_finish accepts. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "models/grammar/gr_internal.h"
+#include "models/grammar/gr_match_int.h"
 
-/* Past these the matcher drops its caches and rebuilds its live state: a matcher's tables stay
- * within a few tens of MiB whatever the grammar and the length of the output. */
-#define M_MAX_NODES (1 << 20)
-#define M_MAX_STATES (1 << 14)
-#define M_MAX_POOL (1 << 22)
-#define M_MASK_CACHE 4
-#define M_MAX_PAIRS 256 /* pairs per level when exploring a slice */
-#define M_PSET 1024     /* > 2 * M_MAX_PAIRS: the pair set stays under half full */
-
-typedef struct mnode {
-    int32_t pos, parent, hnext;
-} mnode;
-
-typedef struct mstate {
-    int32_t tops_at, n_tops, hnext, trans_at; /* trans_at: one entry per byte class, -1 if none */
-    uint32_t hash;
-    bool accept;
-    int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
-    int8_t tier;  /* and its tier (gr_tier_len) */
-} mstate;
-
-enum { DEAD = 0, UNKNOWN = -1 };
-
-struct gr_matcher {
-    const gr_grammar *g;
-    mnode *nodes;
-    int32_t n_nodes, cap_nodes;
-    int32_t *nbucket;
-    uint32_t nbmask;
-    uint32_t *stamp, cur_stamp;
-    mstate *states;
-    int32_t n_states, cap_states;
-    int32_t *sbucket;
-    uint32_t sbmask;
-    int32_t *pool;
-    int64_t n_pool, cap_pool;
-    int32_t *trans;
-    int64_t n_trans, cap_trans;
-    int32_t *work, *out;
-    int32_t cap_work, cap_out;
-    int32_t cur;
-    int32_t *dfs; /* states along the trie path during fill_mask */
-    /* the last masks computed, by state: text inside one string or number keeps coming back to
-     * the same state (equal stacks are one node), so most steps of a long value are a copy */
-    int32_t mask_state[M_MASK_CACHE];
-    uint32_t *mask_cache[M_MASK_CACHE];
-    int mask_next;
-    uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
-    int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
-    int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];
-    int32_t pair_a[2][M_MAX_PAIRS]; /* slice exploration: this level's and the next level's pairs */
-    int8_t pair_q[2][M_MAX_PAIRS];
-    uint64_t pset_key[M_PSET];
-    uint32_t pset_mark[M_PSET], pset_gen;
-    int64_t budget;     /* expansion units left to this API call */
-    uint32_t clock_div; /* the deadline is read every 4096 expansions */
-    double deadline;    /* CLOCK_MONOTONIC seconds */
-    bool exhausted;     /* the budget ran out: results of this call are not cached */
+struct gr_matcher_pool {
+    pthread_mutex_t lock;
+    gr_matcher *idle[M_POOL_IDLE];
+    int n_idle;
 };
+
+bool gr_pool_new(gr_grammar *g)
+{
+    g->pool = calloc(1, sizeof *g->pool);
+    if (!g->pool) return false;
+    if (pthread_mutex_init(&g->pool->lock, NULL) != 0) {
+        free(g->pool);
+        g->pool = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void matcher_destroy(gr_matcher *m);
+
+void gr_pool_free(gr_grammar *g)
+{
+    if (!g->pool) return;
+    for (int i = 0; i < g->pool->n_idle; i++)
+        matcher_destroy(g->pool->idle[i]);
+    pthread_mutex_destroy(&g->pool->lock);
+    free(g->pool);
+    g->pool = NULL;
+}
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint32_t mix(uint32_t h)
-{
-    h ^= h >> 16;
-    h *= 0x7feb352d;
-    h ^= h >> 15;
-    h *= 0x846ca68b;
-    h ^= h >> 16;
-    return h;
 }
 
 static bool grow64(void **p, int64_t *cap, int64_t need, size_t elem)
@@ -114,7 +75,8 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
     memset(b, 0xff, (size_t)nb * sizeof *b);
     for (int32_t i = 0; i < m->n_nodes; i++) {
         uint32_t h =
-            mix((uint32_t)m->nodes[i].pos * 0x9E3779B1u ^ (uint32_t)m->nodes[i].parent) & (nb - 1);
+            gr_mmix((uint32_t)m->nodes[i].pos * 0x9E3779B1u ^ (uint32_t)m->nodes[i].parent) &
+            (nb - 1);
         m->nodes[i].hnext = b[h];
         b[h] = i;
     }
@@ -127,7 +89,7 @@ static bool rehash_nodes(gr_matcher *m, uint32_t nb)
 /* The node for stack (pos, parent); -2 when out of memory (-1 is the empty stack). */
 static int32_t cons(gr_matcher *m, int32_t pos, int32_t parent)
 {
-    uint32_t h = mix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
+    uint32_t h = gr_mmix((uint32_t)pos * 0x9E3779B1u ^ (uint32_t)parent);
     m->budget--;
     for (int32_t i = m->nbucket[h & m->nbmask]; i >= 0; i = m->nodes[i].hnext)
         if (m->nodes[i].pos == pos && m->nodes[i].parent == parent) return i;
@@ -180,7 +142,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     if (n == 0 && !accept) return DEAD;
     uint32_t h = accept ? 0x51ed27u : 0x2545F491u;
     for (int32_t i = 0; i < n; i++)
-        h = mix(h ^ (uint32_t)tops[i]) + (uint32_t)i;
+        h = gr_mmix(h ^ (uint32_t)tops[i]) + (uint32_t)i;
     for (int32_t i = m->sbucket[h & m->sbmask]; i >= 0; i = m->states[i].hnext) {
         const mstate *s = &m->states[i];
         if (s->hash == h && s->n_tops == n && s->accept == accept &&
@@ -188,7 +150,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
             return i;
     }
     if (!grow32((void **)&m->states, &m->cap_states, m->n_states + 1, sizeof *m->states) ||
-        !grow64((void **)&m->pool, &m->cap_pool, m->n_pool + n, sizeof *m->pool))
+        !grow64((void **)&m->pool, &m->cap_pool, m->n_pool + n + m->n_xr, sizeof *m->pool))
         return -1;
     int32_t id = m->n_states++;
     mstate *s = &m->states[id];
@@ -200,6 +162,10 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->slice = -1;
     if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
+    s->rules_at = (int32_t)m->n_pool;
+    s->n_rules = m->n_xr;
+    if (m->n_xr) memcpy(m->pool + m->n_pool, m->xr, (size_t)m->n_xr * sizeof *m->xr);
+    m->n_pool += m->n_xr;
     if ((uint32_t)m->n_states > 2 * (m->sbmask + 1)) {
         if (!rehash_states(m, 4 * (m->sbmask + 1))) return -1;
     } else {
@@ -246,6 +212,10 @@ static bool closure(gr_matcher *m, int32_t n_work, int32_t *n_out, bool *accept)
         } else {
             int32_t ret = g->code[pos + 1].kind == GR_END ? parent : cons(m, pos + 1, parent);
             if (ret == -2) return false;
+            if (m->rule_stamp[e->arg] != m->cur_stamp && m->n_xr < M_MAX_XR) {
+                m->rule_stamp[e->arg] = m->cur_stamp;
+                m->xr[m->n_xr++] = e->arg;
+            }
             for (int32_t a = g->alt_first[e->arg]; a < g->alt_first[e->arg + 1]; a++)
                 if (!visit(m, cons(m, g->alts[a], ret), &n_work)) return false;
         }
@@ -266,7 +236,7 @@ static int32_t finish_state(gr_matcher *m, int32_t n_out, bool accept)
 
 /* The state after byte b from state s: DEAD when b leaves the language, and also when the stack set
  * would exceed GR_MAX_TOPS or memory runs out (a refusal, never a wrong accept). */
-static int32_t step(gr_matcher *m, int32_t s, unsigned b)
+int32_t gr_mstep(gr_matcher *m, int32_t s, unsigned b)
 {
     if (s == DEAD || m->exhausted) return DEAD;
     unsigned c = m->g->byte_cls[b];
@@ -274,11 +244,32 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         int32_t t = m->trans[m->states[s].trans_at + c];
         if (t != UNKNOWN) return t;
     }
-    m->cur_stamp++;
-    int32_t n_work = 0, n_out = 0;
-    bool accept = false, ok = true;
     const gr_grammar *g = m->g;
     int32_t at = m->states[s].tops_at, n = m->states[s].n_tops;
+    /* The next state depends only on which tops the byte matches: a class that matches the same
+     * tops as a class already followed from s shares its transition. A grammar's classes are cut
+     * by all its literals (an object's key letters), so a state inside a free string sees ~100
+     * classes but only a handful of distinct matches; each would otherwise be expanded cold. */
+    uint64_t sig = ~0ull;
+    if (n <= 64) {
+        sig = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (gr_set_has(&g->classes[g->code[m->nodes[m->pool[at + i]].pos].arg], b))
+                sig |= 1ull << i;
+        if (m->states[s].trans_at >= 0) {
+            int64_t row = m->states[s].trans_at;
+            for (int32_t k = 0; k < g->n_byte_cls; k++)
+                if (m->trans[row + k] != UNKNOWN && m->tsig[row + k] == sig) {
+                    m->trans[row + c] = m->trans[row + k];
+                    m->tsig[row + c] = sig;
+                    return m->trans[row + k];
+                }
+        }
+    }
+    m->cur_stamp++;
+    m->n_xr = 0;
+    int32_t n_work = 0, n_out = 0;
+    bool accept = false, ok = true;
     m->budget -= n;
     for (int32_t i = 0; i < n && ok; i++) {
         const mnode *t = &m->nodes[m->pool[at + i]];
@@ -293,7 +284,8 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
     mstate *st = &m->states[s];
     if (st->trans_at < 0) {
         int32_t nc = g->n_byte_cls;
-        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans))
+        if (!grow64((void **)&m->trans, &m->cap_trans, m->n_trans + nc, sizeof *m->trans) ||
+            !grow64((void **)&m->tsig, &m->cap_tsig, m->n_trans + nc, sizeof *m->tsig))
             return next;
         st->trans_at = (int32_t)m->n_trans;
         for (int32_t i = 0; i < nc; i++)
@@ -301,6 +293,7 @@ static int32_t step(gr_matcher *m, int32_t s, unsigned b)
         m->n_trans += nc;
     }
     m->trans[st->trans_at + c] = next;
+    m->tsig[st->trans_at + c] = sig;
     return next;
 }
 
@@ -313,18 +306,27 @@ static void reset_tables(gr_matcher *m)
     memset(m->nbucket, 0xff, (size_t)(m->nbmask + 1) * sizeof *m->nbucket);
     memset(m->sbucket, 0xff, (size_t)(m->sbmask + 1) * sizeof *m->sbucket);
     m->cur_stamp = 1;
+    memset(m->rule_stamp, 0, (size_t)m->g->n_rules * sizeof *m->rule_stamp);
     /* state 0 is the dead state; intern() answers it without a lookup */
-    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES};
+    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES, .rules_at = 0};
     m->n_states = 1;
 }
 
 static int32_t initial_state(gr_matcher *m)
 {
+    return gr_mexpand_rule(m, m->g->root);
+}
+
+/* The state whose stacks are rule r's alternatives at their start over an empty stack: the state
+ * of the start rule at the beginning, and of rule r taken alone (rule_slice). */
+int32_t gr_mexpand_rule(gr_matcher *m, int32_t r)
+{
     const gr_grammar *g = m->g;
     m->cur_stamp++;
+    m->n_xr = 0;
     int32_t n_work = 0, n_out = 0;
     bool accept = false;
-    for (int32_t a = g->alt_first[g->root]; a < g->alt_first[g->root + 1]; a++)
+    for (int32_t a = g->alt_first[r]; a < g->alt_first[r + 1]; a++)
         if (!visit(m, cons(m, g->alts[a], -1), &n_work)) return -1;
     if (!closure(m, n_work, &n_out, &accept)) return -1;
     return finish_state(m, n_out, accept);
@@ -361,6 +363,7 @@ static bool compact(gr_matcher *m)
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
     int32_t n_out = 0;
+    m->n_xr = 0; /* the rebuilt state keeps no rules: its slice is found by exploration */
     bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
     for (int64_t r = 0; ok && r < w;) {
         int32_t node = -1;
@@ -384,9 +387,33 @@ static void begin_call(gr_matcher *m)
     m->exhausted = false;
 }
 
-static void slice_moves(gr_matcher *m);
+static gr_matcher *matcher_create(const gr_grammar *g);
 
 gr_matcher *gr_matcher_new(const gr_grammar *g)
+{
+    gr_matcher *m = NULL;
+    pthread_mutex_lock(&g->pool->lock);
+    if (g->pool->n_idle > 0) m = g->pool->idle[--g->pool->n_idle];
+    pthread_mutex_unlock(&g->pool->lock);
+    if (!m) return matcher_create(g);
+    /* a finished sequence's matcher: its tables stay, the sequence starts over */
+    begin_call(m);
+    if (compact(m) && (m->cur = initial_state(m)) >= 0) return m;
+    matcher_destroy(m);
+    return matcher_create(g);
+}
+
+gr_matcher *gr_matcher_new_uncached(const gr_grammar *g, bool no_slices)
+{
+    gr_matcher *m = matcher_create(g);
+    if (m) {
+        m->uncached = true;
+        m->no_slices = no_slices;
+    }
+    return m;
+}
+
+static gr_matcher *matcher_create(const gr_grammar *g)
 {
     gr_matcher *m = calloc(1, sizeof *m);
     if (!m) return NULL;
@@ -394,21 +421,25 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
     m->nbucket = malloc(1024 * sizeof *m->nbucket);
     m->sbucket = malloc(256 * sizeof *m->sbucket);
     m->dfs = malloc(((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
+    m->xr = malloc(M_MAX_XR * sizeof *m->xr);
+    m->rule_stamp = calloc((size_t)g->n_rules, sizeof *m->rule_stamp);
+    m->rule_slice = malloc((size_t)g->n_rules);
     m->nbmask = 1023;
     m->sbmask = 255;
-    if (!m->nbucket || !m->sbucket || !m->dfs ||
+    if (!m->nbucket || !m->sbucket || !m->dfs || !m->xr || !m->rule_stamp || !m->rule_slice ||
         !grow32((void **)&m->states, &m->cap_states, 64, sizeof *m->states)) {
-        gr_matcher_free(m);
+        matcher_destroy(m);
         return NULL;
     }
+    memset(m->rule_slice, -1, (size_t)g->n_rules);
     reset_tables(m);
     for (int i = 0; i < M_MASK_CACHE; i++)
         m->mask_state[i] = -1;
-    slice_moves(m);
+    gr_mslice_moves(m);
     begin_call(m);
     m->cur = initial_state(m);
     if (m->cur < 0) {
-        gr_matcher_free(m);
+        matcher_destroy(m);
         return NULL;
     }
     return m;
@@ -417,8 +448,23 @@ gr_matcher *gr_matcher_new(const gr_grammar *g)
 void gr_matcher_free(gr_matcher *m)
 {
     if (!m) return;
+    if (!m->uncached && m->n_nodes <= M_POOL_MAX_NODES && m->n_states <= M_POOL_MAX_STATES) {
+        struct gr_matcher_pool *p = m->g->pool;
+        pthread_mutex_lock(&p->lock);
+        bool kept = p->n_idle < M_POOL_IDLE;
+        if (kept) p->idle[p->n_idle++] = m;
+        pthread_mutex_unlock(&p->lock);
+        if (kept) return;
+    }
+    matcher_destroy(m);
+}
+
+static void matcher_destroy(gr_matcher *m)
+{
+    if (!m) return;
     free(m->nodes), free(m->nbucket), free(m->stamp), free(m->states), free(m->sbucket);
-    free(m->pool), free(m->trans), free(m->work), free(m->out), free(m->dfs);
+    free(m->pool), free(m->trans), free(m->tsig), free(m->work), free(m->out), free(m->dfs);
+    free(m->xr), free(m->rule_stamp), free(m->rule_slice);
     for (int i = 0; i < M_MASK_CACHE; i++)
         free(m->mask_cache[i]);
     free(m);
@@ -430,7 +476,7 @@ int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len)
     if (!compact(m)) return GR_ERR;
     int32_t s = m->cur;
     for (size_t i = 0; i < len; i++) {
-        s = step(m, s, bytes[i]);
+        s = gr_mstep(m, s, bytes[i]);
         if (s == DEAD) return GR_ERR;
     }
     m->cur = s;
@@ -455,7 +501,7 @@ bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
     begin_call(m);
     int32_t s = m->cur;
     for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
-        s = step(m, s, v->bytes[token][i]);
+        s = gr_mstep(m, s, v->bytes[token][i]);
     return s != DEAD;
 }
 
@@ -478,7 +524,7 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
         memset(mask, 0, v->n_words * sizeof *mask);
         return GR_ERR;
     }
-    for (int i = 0; i < M_MASK_CACHE; i++)
+    for (int i = 0; i < M_MASK_CACHE && !m->no_slices; i++)
         if (m->mask_state[i] == m->cur) {
             memcpy(mask, m->mask_cache[i], v->n_words * sizeof *mask);
             return GR_OK;
@@ -499,110 +545,6 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
     return GR_OK;
 }
 
-/* The (byte class, next slice state) moves of slice k from slice state q, one representative byte
- * each: exploring a slice costs one step per distinct move, not per byte. */
-static void slice_moves(gr_matcher *m)
-{
-    for (int k = 0; k < GR_N_SLICES; k++)
-        for (int q = 0; q < GR_SLICE_STATES; q++) {
-            int n = 0;
-            for (unsigned b = 0; b < 256; b++) {
-                int q2 = gr_slice_next(k, q, b);
-                if (q2 < 0) continue;
-                bool seen = false;
-                for (int i = 0; i < n && !seen; i++)
-                    seen = m->g->byte_cls[m->move_b[k][q][i]] == m->g->byte_cls[b] &&
-                           m->move_q[k][q][i] == q2;
-                if (seen) continue;
-                m->move_b[k][q][n] = (uint8_t)b;
-                m->move_q[k][q][n++] = (int8_t)q2;
-            }
-            m->n_moves[k][q] = (int16_t)n;
-        }
-}
-
-static void next_gen(gr_matcher *m)
-{
-    if (++m->pset_gen == 0) { /* wrapped: old marks could look current */
-        memset(m->pset_mark, 0, sizeof m->pset_mark);
-        m->pset_gen = 1;
-    }
-}
-
-/* A set of (state, slice state) pairs: open addressing, cleared by bumping the generation. */
-static bool pset_insert(gr_matcher *m, int32_t a, int q)
-{
-    uint64_t key = ((uint64_t)(uint32_t)a << 3) | (uint64_t)q;
-    uint32_t h = mix((uint32_t)(key ^ (key >> 32))) & (M_PSET - 1);
-    for (;; h = (h + 1) & (M_PSET - 1)) {
-        if (m->pset_mark[h] != m->pset_gen) {
-            m->pset_mark[h] = m->pset_gen;
-            m->pset_key[h] = key;
-            return true;
-        }
-        if (m->pset_key[h] == key) return false;
-    }
-}
-
-/* Explores the pairs (matcher state, slice state) reachable from (s, 0) on the slice's bytes, level
- * by level, up to max_depth levels (0: until no new pair appears). Returns the number of levels
- * whose pairs were all alive: max_depth (or INT32_MAX when unbounded and closed) means every string
- * of the slice that long is allowed from s. */
-static int32_t slice_depth(gr_matcher *m, int32_t s, int k, int max_depth)
-{
-    /* closure mode bounds the pairs of all levels together (they share one set), level mode the
-     * pairs of one level: the set never fills beyond half */
-    int max_pairs = M_MAX_PAIRS, n_total = 1;
-    int32_t(*pa)[M_MAX_PAIRS] = m->pair_a;
-    int8_t(*pq)[M_MAX_PAIRS] = m->pair_q;
-    int n = 1, cur = 0;
-    pa[0][0] = s;
-    pq[0][0] = 0;
-    next_gen(m);
-    pset_insert(m, s, 0);
-    for (int d = 1; max_depth == 0 || d <= max_depth; d++) {
-        int nn = 0, nx = 1 - cur;
-        if (max_depth > 0) next_gen(m); /* levels: a pair may recur at another depth */
-        for (int i = 0; i < n; i++) {
-            int q = pq[cur][i];
-            for (int j = 0; j < m->n_moves[k][q]; j++) {
-                int32_t a2 = step(m, pa[cur][i], m->move_b[k][q][j]);
-                int8_t q2 = m->move_q[k][q][j];
-                if (a2 == DEAD) return d - 1;
-                if (!pset_insert(m, a2, q2)) continue;
-                if (nn == max_pairs || (max_depth == 0 && ++n_total > max_pairs)) return d - 1;
-                pa[nx][nn] = a2;
-                pq[nx][nn++] = q2;
-            }
-        }
-        if (nn == 0) return INT32_MAX; /* closed: every reachable pair is alive */
-        n = nn;
-        cur = nx;
-    }
-    return max_depth;
-}
-
-/* Chooses how the mask of state s is computed: the slice and tier whose tokens are allowed
- * wholesale (the smallest remaining trie), or none. */
-static void choose_slice(gr_matcher *m, int32_t s)
-{
-    int k = 0, tier = 0;
-    while (k < GR_N_SLICES && slice_depth(m, s, k, 0) != INT32_MAX)
-        k++;
-    if (k == GR_N_SLICES) {
-        int32_t depth[GR_N_SLICES];
-        for (int j = 0; j < GR_N_SLICES; j++)
-            depth[j] = slice_depth(m, s, j, gr_tier_len[1]);
-        for (tier = 1; tier < GR_N_TIERS && k == GR_N_SLICES; tier++)
-            for (int j = 0; j < GR_N_SLICES && k == GR_N_SLICES; j++)
-                if (depth[j] >= gr_tier_len[tier]) k = j;
-        tier--;
-    }
-    if (m->exhausted) return;
-    m->states[s].slice = (int8_t)k;
-    m->states[s].tier = (int8_t)(k < GR_N_SLICES ? tier : 0);
-}
-
 static void walk_trie(gr_matcher *m, uint32_t *mask)
 {
     const gr_vocab *v = m->g->vocab;
@@ -611,7 +553,10 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
         for (size_t i = 0; i < v->n_eos; i++)
             mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
     if (m->states[m->cur].n_tops == 0) return;
-    if (m->states[m->cur].slice < 0) choose_slice(m, m->cur);
+    if (m->no_slices)
+        m->states[m->cur].slice = GR_N_SLICES, m->states[m->cur].tier = 0;
+    else if (m->states[m->cur].slice < 0)
+        gr_mchoose_slice(m, m->cur);
     if (m->exhausted) return;
     const gr_trie *t = &v->all;
     int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
@@ -626,7 +571,7 @@ static void walk_trie(gr_matcher *m, uint32_t *mask)
     const uint16_t *depth = t->depth;
     const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
     for (int32_t i = 1; i < t->n_nodes;) {
-        int32_t s = step(m, st[depth[i] - 1], byte[i]);
+        int32_t s = gr_mstep(m, st[depth[i] - 1], byte[i]);
         if (s == DEAD) {
             if (m->exhausted) return;
             i = end[i];

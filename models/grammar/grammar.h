@@ -1,10 +1,10 @@
 /* Constrained decoding: grammars over bytes (GBNF-style EBNF, regular expressions, JSON Schema) and
- * the per-sequence matcher that turns one into token masks over a tokenizer's vocabulary. Depends on
- * the tokenizer only; knows nothing of HTTP, requests or the engine. docs/structured-outputs.md
+ * the per-sequence matcher that turns one into token masks over a tokenizer's vocabulary. Depends
+ * on the tokenizer only; knows nothing of HTTP, requests or the engine. docs/structured-outputs.md
  * documents the grammar dialect and the JSON Schema keywords accepted.
  *
- * Lifetimes: a gr_vocab is built once per tokenizer; a gr_grammar is immutable once compiled and may
- * be shared by any number of matchers on any threads (callers cache them by source text); a
+ * Lifetimes: a gr_vocab is built once per tokenizer; a gr_grammar is immutable once compiled and
+ * may be shared by any number of matchers on any threads (callers cache them by source text); a
  * gr_matcher belongs to one sequence and one thread at a time. */
 #ifndef BERTH_GRAMMAR_H
 #define BERTH_GRAMMAR_H
@@ -15,7 +15,8 @@
 
 #include "models/tokenizer/tokenizer.h"
 
-/* Every int-returning function returns GR_OK or GR_ERR (with a message in err where it takes one). */
+/* Every int-returning function returns GR_OK or GR_ERR (with a message in err where it takes one).
+ */
 enum { GR_OK = 0, GR_ERR = -1 };
 
 /* The vocabulary as the matcher sees it: each token's bytes (tok_token_bytes) and whether it is
@@ -60,10 +61,16 @@ enum { GR_REGEX_SEARCH = 1u, GR_REGEX_JSON_STRING = 2u };
 int gr_regex_to_gbnf_ex(const char *regex, const char *prefix, unsigned flags, char **gbnf,
                         char *err, size_t errlen);
 
+/* The JSON string of the bytes s[0..n) in the one form the JSON Schema grammars produce, the form
+ * Python's json.dumps(ensure_ascii=False) writes: quoted, '"' as \", '\' as \\, \b \f \n \r \t,
+ * other bytes below 0x20 as \u00xx (lowercase hex), every other byte as is. Writes at most
+ * 6 * n + 2 bytes to out (no NUL) and returns how many. */
+size_t gr_json_string(const char *s, size_t n, char *out);
+
 /* ---- compiled grammars ---- */
 typedef struct gr_grammar gr_grammar;
-/* GBNF text (docs/structured-outputs.md): rules `name ::= ...`, start rule `root`. Every error names
- * the line and column. */
+/* GBNF text (docs/structured-outputs.md): rules `name ::= ...`, start rule `root`. Every error
+ * names the line and column. */
 int gr_compile_gbnf(gr_grammar **out, const gr_vocab *v, const char *gbnf, size_t len, char *err,
                     size_t errlen);
 /* Convenience wrappers: schema, regex, any JSON object, or one of n literal strings. */
@@ -86,7 +93,8 @@ void gr_matcher_free(gr_matcher *m);
  * Never leaves an empty mask while the grammar can continue. GR_ERR, with an empty mask, when the
  * call exceeds the matcher's time bound (only wildly ambiguous grammars do; see the docs). */
 int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask);
-/* Advances by one token. GR_ERR when the grammar does not allow it (the matcher is then unchanged). */
+/* Advances by one token. GR_ERR when the grammar does not allow it (the matcher is then unchanged).
+ */
 int gr_matcher_accept_token(gr_matcher *m, int32_t token);
 /* Advances by raw bytes (tests, forced text); GR_ERR when they leave the language (unchanged). */
 int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len);

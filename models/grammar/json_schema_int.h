@@ -73,6 +73,8 @@ enum {
     JS_B_CHAR = 1u << 5,
     JS_B_HEX = 1u << 6,
     JS_B_ESC = 1u << 7,
+    JS_B_KEYREST = 1u << 8, /* a non-ASCII character or an escape, then any characters */
+    JS_B_CHARS = 1u << 9,   /* char*, as one rule shared by its uses (see trie_rule) */
 };
 
 /* After a failed js_gen: true (and the failure cleared) when it failed only because the schema

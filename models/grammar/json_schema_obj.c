@@ -81,17 +81,38 @@ static char *trie_rule(js_ctx *c, const trie *t)
         n++;
     }
     js_cset other = {0};
-    for (const trie *k = t->kids; k; k = k->next)
+    bool ascii_kids = true;
+    for (const trie *k = t->kids; k; k = k->next) {
         js_cset_add(&other, k->cp, k->cp);
+        ascii_kids = ascii_kids && k->cp >= 0x20 && k->cp < 0x80 && k->cp != '"' && k->cp != '\\';
+    }
     js_cset_invert(&other);
+    if (ascii_kids) {
+        /* The characters that leave the trie at every node: the ASCII ones here, the others (and
+         * the escapes) through one shared rule, and the rest of the name (free after any of them)
+         * through another (`chars`, not `char*`, which would be a new rule at each use). Shared
+         * rules make the matcher's states after a multi-byte character or an escape one state
+         * however many nodes the trie has, which keeps checking the whole rule against a slice
+         * (gr_match.c, rule_slice) cheap. */
+        js_cset ascii = {0};
+        js_cset_add(&ascii, 0x20, 0x21);
+        js_cset_add(&ascii, 0x23, 0x5B);
+        js_cset_add(&ascii, 0x5D, 0x7F);
+        js_cset_intersect(&other, &ascii);
+        js_cset_free(&ascii);
+    }
     js_buf cls = {0};
     js_cset_emit_json_char(c, &cls, &other);
     js_cset_free(&other);
     if (cls.len) {
         if (n++) js_buf_puts(&b, " | ");
-        js_buf_printf(&b, "%s %s*", cls.p, js_builtin(c, JS_B_CHAR));
+        js_buf_printf(&b, "%s %s", cls.p, js_builtin(c, JS_B_CHARS));
     }
     free(cls.p);
+    if (ascii_kids) {
+        if (n++) js_buf_puts(&b, " | ");
+        js_buf_puts(&b, js_builtin(c, JS_B_KEYREST));
+    }
     for (const trie *k = t->kids; k; k = k->next) {
         char *sub = trie_rule(c, k);
         if (!sub) {

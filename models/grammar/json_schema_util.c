@@ -270,18 +270,35 @@ void js_cset_emit_json_char(js_ctx *c, js_buf *b, const js_cset *s)
     free(tail.p);
 }
 
+size_t gr_json_string(const char *s, size_t n, char *out)
+{
+    size_t w = 0;
+    out[w++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        char tmp[8];
+        const char *e = json_escape((unsigned char)s[i], tmp);
+        if (e) {
+            size_t el = strlen(e);
+            memcpy(out + w, e, el);
+            w += el;
+        } else {
+            out[w++] = s[i];
+        }
+    }
+    out[w++] = '"';
+    return w;
+}
+
 static void json_string_text(js_buf *b, const char *s)
 {
-    js_buf_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char tmp[8];
-        const char *e = json_escape(*p, tmp);
-        if (e)
-            js_buf_puts(b, e);
-        else
-            js_buf_add(b, (const char *)p, 1);
+    size_t n = strlen(s);
+    char *t = malloc(6 * n + 2);
+    if (!t) {
+        b->oom = true;
+        return;
     }
-    js_buf_puts(b, "\"");
+    js_buf_add(b, t, gr_json_string(s, n, t));
+    free(t);
 }
 
 void js_lit_json_string(js_buf *b, const char *s)
@@ -479,6 +496,12 @@ const char *js_builtin(js_ctx *c, unsigned which)
     case JS_B_ESC:
         stem = "esc";
         break;
+    case JS_B_KEYREST:
+        stem = "keyrest";
+        break;
+    case JS_B_CHARS:
+        stem = "chars";
+        break;
     }
     if (!(c->builtins & which)) {
         c->builtins |= which;
@@ -500,6 +523,21 @@ const char *js_builtin(js_ctx *c, unsigned which)
         }
         case JS_B_HEX:
             js_buf_puts(&body, "[0-9a-fA-F]");
+            break;
+        case JS_B_KEYREST: {
+            js_cset rest = {0};
+            js_cset_add(&rest, 0, 0x1F);
+            js_cset_add(&rest, 0x22, 0x22);
+            js_cset_add(&rest, 0x5C, 0x5C);
+            js_cset_add(&rest, 0x80, 0xD7FF);
+            js_cset_add(&rest, 0xE000, 0x10FFFF);
+            js_cset_emit_json_char(c, &body, &rest);
+            js_cset_free(&rest);
+            js_buf_printf(&body, " %s", js_builtin(c, JS_B_CHARS));
+            break;
+        }
+        case JS_B_CHARS:
+            js_buf_printf(&body, "%s*", js_builtin(c, JS_B_CHAR));
             break;
         case JS_B_ESC: /* the canonical escapes json.dumps writes */
             js_buf_puts(&body, "\"\\\\\" ([\\x22\\x5Cbfnrt] | \"u00\" (\"0\" [0-7bef] | \"1\" "

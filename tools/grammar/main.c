@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: berth-grammar check --tokenizer DIR_OR_FILE [--limit N] [--every K] [--mask-every K] "
-    "FILE.jsonl[.gz]\n"
+    "[--slow-us T] [--cpu-time] FILE.jsonl[.gz]\n"
     "       berth-grammar dump FILE.jsonl[.gz]\n"
     "       berth-grammar gbnf [--flexible-whitespace] [--strict] SCHEMA.json\n"
     "check: for each line {\"id\", \"schema\", \"tests\": [{\"valid\", \"data\"}, ...]} compiles "
@@ -32,13 +32,29 @@ static const char usage[] =
     "  --mask-every K: compute (and time) the mask at every K-th step only (default 1: every\n"
     "  step); acceptance is decided by the matcher either way, and end-of-sequence is always\n"
     "  checked in the mask. For quick runs: the published figures use K = 1.\n"
+    "  --slow-us T: report on stderr every mask that took T microseconds or more (the schema id,\n"
+    "  the byte offset and the text before it), to find where the tail goes.\n"
+    "  --cpu-time: time masks by the thread's CPU clock instead of the wall clock (on a loaded\n"
+    "  machine, where preemption dominates the wall-clock tail).\n"
+    "  A mask call over the matcher's time or work bound (GR_ERR) rejects the instance and is\n"
+    "  reported on stderr.\n"
     "dump: the serialised data of every test, one per line (to compare with Python).\n"
     "gbnf: the GBNF text gr_json_schema_to_gbnf makes of a schema file.\n";
+
+static bool cpu_time; /* --cpu-time: masks timed by the thread's CPU clock, not the wall clock */
 
 static double now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static double mask_clock_us(void)
+{
+    if (!cpu_time) return now_us();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
@@ -118,16 +134,14 @@ static void print_stats(stats *s, bool split)
 
 static void json_str(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+    size_t n = strlen(s);
+    char *t = malloc(6 * n + 2);
+    if (!t) {
+        fprintf(stderr, "berth-grammar: out of memory\n");
+        exit(1);
     }
-    fputc('"', f);
+    fwrite(t, 1, gr_json_string(s, n, t), f);
+    free(t);
 }
 
 static stats *split_of(stats **splits, size_t *n, const char *id)
@@ -150,7 +164,8 @@ static stats *split_of(stats **splits, size_t *n, const char *id)
 
 /* Walks one instance: 1 accepted to the end with end-of-sequence allowed, 0 rejected, and the
  * byte offset of the rejection in *at. */
-static long mask_every = 1, line_every = 1, mismatches;
+static long mask_every = 1, line_every = 1, mismatches, mask_failures;
+static double slow_us;
 static const char *cur_id = "";
 static unsigned long mask_step;
 
@@ -167,16 +182,19 @@ static int walk(const gr_grammar *g, const gr_vocab *v, const tok_tokenizer *tok
     }
     gr_matcher *m = gr_matcher_new(g);
     if (!m) exit(1);
-    int ok = 1;
+    int ok = 1, mask_rc = GR_OK;
     long off = 0;
     for (size_t i = 0; i <= n; i++) {
         /* timed: the sampled steps only, so that sampling keeps the steps' proportions */
         bool sampled = mask_step++ % (unsigned long)mask_every == 0;
         bool masked = sampled || i == n;
         if (masked) {
-            double t0 = now_us();
-            gr_matcher_fill_mask(m, mask);
-            double dt = now_us() - t0;
+            double t0 = mask_clock_us();
+            mask_rc = gr_matcher_fill_mask(m, mask);
+            double dt = mask_clock_us() - t0;
+            if (slow_us > 0 && dt >= slow_us)
+                fprintf(stderr, "berth-grammar: slow mask %.0f us: %s at byte %ld: %.*s\n", dt,
+                        cur_id, off, (int)(off < 60 ? off : 60), text + (off < 60 ? 0 : off - 60));
             if (sampled) {
                 dvec_push(&all->mask, dt);
                 dvec_push(&sp->mask, dt);
@@ -195,6 +213,17 @@ static int walk(const gr_grammar *g, const gr_vocab *v, const tok_tokenizer *tok
             break;
         }
         bool allowed = masked ? (mask[ids[i] >> 5] >> (ids[i] & 31)) & 1 : true;
+        if (masked && mask_rc != GR_OK) {
+            /* the call went over the matcher's time or work bound: by contract an empty mask and
+             * an error (the request fails), not a disagreement with accept_token, whose call has
+             * a fresh bound */
+            mask_failures++;
+            fprintf(stderr,
+                    "berth-grammar: %s: the mask call failed (over its bound) at byte %ld\n",
+                    cur_id, off);
+            ok = 0;
+            break;
+        }
         bool accepted = gr_matcher_accept_token(m, ids[i]) == GR_OK;
         if (masked && allowed != accepted) {
             /* an engine bug: reported, and the token counts as rejected either way (the mask is
@@ -355,6 +384,9 @@ static int cmd_check(const char *tok_path, const char *path, long limit)
     if (mismatches)
         fprintf(stderr, "berth-grammar: %ld mask/matcher disagreements (engine bugs; see above)\n",
                 mismatches);
+    if (mask_failures)
+        fprintf(stderr, "berth-grammar: %ld mask calls over their bound (see above)\n",
+                mask_failures);
     print_stats(&all, false);
     free(all.mask.v);
     free(all.compile.v);
@@ -451,6 +483,10 @@ int main(int argc, char **argv)
                 line_every = atol(argv[++i]);
             else if (strcmp(argv[i], "--mask-every") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0)
                 mask_every = atol(argv[++i]);
+            else if (strcmp(argv[i], "--cpu-time") == 0)
+                cpu_time = true;
+            else if (strcmp(argv[i], "--slow-us") == 0 && i + 1 < argc)
+                slow_us = atof(argv[++i]);
             else if (!file && argv[i][0] != '-')
                 file = argv[i];
             else

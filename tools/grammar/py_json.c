@@ -1,6 +1,8 @@
 /* JSON parsing that keeps source text, and serialisation matching Python's json module. */
 #include "tools/grammar/py_json.h"
 
+#include "models/grammar/grammar.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -323,42 +325,13 @@ char *pj_string(const pj_value *v, size_t *len)
 
 static void dump_string(buf *b, const char *s, size_t n)
 {
-    put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char tmp[8];
-        switch (c) {
-        case '"':
-            puts_(b, "\\\"");
-            break;
-        case '\\':
-            puts_(b, "\\\\");
-            break;
-        case '\n':
-            puts_(b, "\\n");
-            break;
-        case '\r':
-            puts_(b, "\\r");
-            break;
-        case '\t':
-            puts_(b, "\\t");
-            break;
-        case '\b':
-            puts_(b, "\\b");
-            break;
-        case '\f':
-            puts_(b, "\\f");
-            break;
-        default:
-            if (c < 0x20) {
-                snprintf(tmp, sizeof tmp, "\\u%04x", c);
-                puts_(b, tmp);
-            } else {
-                put(b, (const char *)&c, 1);
-            }
-        }
+    char *t = malloc(6 * n + 2);
+    if (!t) {
+        b->oom = true;
+        return;
     }
-    put(b, "\"", 1);
+    put(b, t, gr_json_string(s, n, t));
+    free(t);
 }
 
 /* float.__repr__: shortest round-trip digits; fixed notation for exponents in [-4, 16). */
