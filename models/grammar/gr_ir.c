@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "models/grammar/gr_internal.h"
+#include "models/tokenizer/tok_utf8.h"
 
 void gr_errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -173,28 +174,10 @@ static bool push_byte_range(gr_builder *b, gr_seq *s, unsigned lo, unsigned hi)
     return k >= 0 && gr_seq_push(b, s, GR_CLASS, k);
 }
 
+/* Code points here are already checked (<= 0x10FFFF), so the tokenizer's encoder serves. */
 static int utf8_encode(uint32_t cp, uint8_t out[4])
 {
-    if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (uint8_t)(0xC0 | (cp >> 6));
-        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (uint8_t)(0xE0 | (cp >> 12));
-        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xF0 | (cp >> 18));
-    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
+    return (int)tok_utf8_encode((int32_t)cp, out);
 }
 
 bool gr_seq_push_cp(gr_builder *b, gr_seq *s, uint32_t cp)
