@@ -113,8 +113,13 @@ static bool looks_like_token(const char *c, size_t n)
            (n >= bp && memcmp(c, BEARER_BEDROCK_PREFIX, bp) == 0);
 }
 
-static int check_token(auth_ctx *a, const char *cred, size_t len, const char *endpoint, int64_t now,
-                       auth_result *out)
+/* What a verified identity asks to do, decided against its policy (beside CallWithBearerToken). */
+typedef bool (*grant_fn)(const bearer_token *t, const keystore_identity *id, const void *ctx);
+
+/* Parses a signed token, verifies it against the key store, then grants: 200, 403 (signed by a
+ * known identity whose policy denies) or 401 with the token's status. */
+static int check_signed(auth_ctx *a, const char *cred, size_t len, int64_t now, grant_fn grant,
+                        const void *ctx, auth_result *out)
 {
     bearer_token t;
     bearer_status st = bearer_parse(cred, len, &a->opt, &t);
@@ -129,20 +134,26 @@ static int check_token(auth_ctx *a, const char *cred, size_t len, const char *en
     st = bearer_verify(&t, id ? &key : NULL, &a->opt, now);
     int status = 401;
     if (st == BEARER_OK) {
-        char call[64], arn[512];
+        char call[64];
         snprintf(call, sizeof call, "%s:CallWithBearerToken", t.service);
-        /* An endpoint name that does not fit an ARN cannot be granted: deny. */
         bool allowed =
-            keystore_endpoint_arn(arn, sizeof arn, t.region, id->account,
-                                  endpoint ? endpoint : "") == 0 &&
-            policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
-            policy_evaluate(&id->policy, "sagemaker:InvokeEndpoint", arn) == POLICY_ALLOW;
+            policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW && grant(&t, id, ctx);
         status = allowed ? 200 : 403;
         snprintf(out->principal_arn, sizeof out->principal_arn, "%s", id->principal_arn);
     }
     keystore_release(ks);
     bearer_token_free(&t);
     return finish(out, status, st);
+}
+
+/* sagemaker:InvokeEndpoint on the endpoint's ARN; a name that does not fit an ARN is denied. */
+static bool grant_invoke(const bearer_token *t, const keystore_identity *id, const void *ctx)
+{
+    const char *endpoint = ctx;
+    char arn[512];
+    return keystore_endpoint_arn(arn, sizeof arn, t->region, id->account,
+                                 endpoint ? endpoint : "") == 0 &&
+           policy_evaluate(&id->policy, "sagemaker:InvokeEndpoint", arn) == POLICY_ALLOW;
 }
 
 int auth_check_request(auth_ctx *a, const char *authorization, const char *endpoint_name,
@@ -155,51 +166,48 @@ int auth_check_request(auth_ctx *a, const char *authorization, const char *endpo
     const char *cred = bearer_credential(authorization, &len);
     if (!cred || len == 0) return finish(out, 401, cred ? BEARER_MISSING : BEARER_MALFORMED);
     if (a->keys && looks_like_token(cred, len))
-        return check_token(a, cred, len, endpoint_name, now, out);
+        return check_signed(a, cred, len, now, grant_invoke, endpoint_name, out);
     if (a->api_keys && apikeys_check(a->api_keys, cred, len)) return finish(out, 200, BEARER_OK);
     return finish(out, 401, a->api_keys ? BEARER_UNKNOWN_KEY : BEARER_MALFORMED);
 }
 
-bool auth_has_key_store(const auth_ctx *a) { return a && a->keys; }
+bool auth_has_key_store(const auth_ctx *a)
+{
+    return a && a->keys;
+}
 
-int auth_check_admin(auth_ctx *a, const char *authorization, const char *action, const char *component,
-                     int64_t now, auth_result *out)
+typedef struct admin_ask {
+    const char *action;    /* sagemaker:<Operation> */
+    const char *component; /* NULL: the operation is not on one component (List) */
+} admin_ask;
+
+/* The admin action on the component's ARN ("*" when there is none). */
+static bool grant_admin(const bearer_token *t, const keystore_identity *id, const void *ctx)
+{
+    const admin_ask *ask = ctx;
+    char arn[512];
+    int n = ask->component
+                ? snprintf(arn, sizeof arn, "arn:aws:sagemaker:%s:%s:inference-component/%s",
+                           t->region, id->account, ask->component)
+                : snprintf(arn, sizeof arn, "*");
+    if (n <= 0 || (size_t)n >= sizeof arn) return false;
+    /* SageMaker lower-cases resource names in ARNs */
+    if (ask->component)
+        for (char *p = strrchr(arn, '/') + 1; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    return policy_evaluate(&id->policy, ask->action, arn) == POLICY_ALLOW;
+}
+
+int auth_check_admin(auth_ctx *a, const char *authorization, const char *action,
+                     const char *component, int64_t now, auth_result *out)
 {
     memset(out, 0, sizeof *out);
     size_t len = 0;
     const char *cred = authorization ? bearer_credential(authorization, &len) : NULL;
     if (!a || !a->keys || !cred || len == 0 || !looks_like_token(cred, len))
         return finish(out, 401, cred && len ? BEARER_MALFORMED : BEARER_MISSING);
-    bearer_token t;
-    bearer_status st = bearer_parse(cred, len, &a->opt, &t);
-    if (st != BEARER_OK) {
-        bearer_token_free(&t);
-        return finish(out, 401, st);
-    }
-    keystore *ks = keystore_handle_acquire(a->keys);
-    const keystore_identity *id = keystore_find(ks, t.access_key_id);
-    bearer_key key = {0};
-    if (id) key = (bearer_key){id->secret_access_key, id->session_token, id->expiration};
-    st = bearer_verify(&t, id ? &key : NULL, &a->opt, now);
-    int status = 401;
-    if (st == BEARER_OK) {
-        char call[64], arn[512];
-        snprintf(call, sizeof call, "%s:CallWithBearerToken", t.service);
-        int n = component ? snprintf(arn, sizeof arn, "arn:aws:sagemaker:%s:%s:inference-component/%s", t.region,
-                                     id->account, component)
-                          : snprintf(arn, sizeof arn, "*");
-        /* SageMaker lower-cases resource names in ARNs */
-        if (component && n > 0 && (size_t)n < sizeof arn)
-            for (char *p = strrchr(arn, '/') + 1; *p; p++)
-                if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
-        bool allowed = n > 0 && (size_t)n < sizeof arn && policy_evaluate(&id->policy, call, "*") == POLICY_ALLOW &&
-                       policy_evaluate(&id->policy, action, arn) == POLICY_ALLOW;
-        status = allowed ? 200 : 403;
-        snprintf(out->principal_arn, sizeof out->principal_arn, "%s", id->principal_arn);
-    }
-    keystore_release(ks);
-    bearer_token_free(&t);
-    return finish(out, status, st);
+    admin_ask ask = {action, component};
+    return check_signed(a, cred, len, now, grant_admin, &ask, out);
 }
 
 int auth_reload(auth_ctx *a, char *err, size_t errlen)
