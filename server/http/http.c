@@ -350,14 +350,25 @@ static int queue(http_request *r, int status, struct MHD_Response *resp)
     return ok == MHD_YES ? 0 : -1;
 }
 
-int http_respond(http_request *r, int status, const char *content_type, const char *body, size_t len)
+int http_respond_retry_after(http_request *r, int status, const char *content_type, const char *body,
+                             size_t len, int retry_after_s)
 {
     if (r->answered) return -1;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!resp) return -1;
     MHD_add_response_header(resp, "Content-Type", content_type);
+    if (retry_after_s > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", v);
+    }
     return queue(r, status, resp);
+}
+
+int http_respond(http_request *r, int status, const char *content_type, const char *body, size_t len)
+{
+    return http_respond_retry_after(r, status, content_type, body, len, 0);
 }
 
 int http_respond_json(http_request *r, int status, const char *json)

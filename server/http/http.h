@@ -106,6 +106,10 @@ const char *http_request_component(const http_request *r);
 
 /* ---- answering ---- */
 int http_respond(http_request *r, int status, const char *content_type, const char *body, size_t len);
+/* http_respond with a Retry-After header of retry_after_s seconds when it is > 0 (a proxied 429
+ * or 503 keeps its worker's advice). */
+int http_respond_retry_after(http_request *r, int status, const char *content_type, const char *body,
+                             size_t len, int retry_after_s);
 int http_respond_json(http_request *r, int status, const char *json);
 int http_respond_error(http_request *r, const http_response_error *e);
 /* Writes the OpenAI error envelope of e into a malloc'ed string (NULL on OOM). */

@@ -371,6 +371,7 @@ static void describe(router *rt, http_request *r, const cJSON *body, const char 
     if (k->threads) cJSON_AddNumberToObject(res, "NumberOfCpuCoresRequired", k->threads);
     cJSON *bp = cJSON_AddObjectToObject(spec, "BerthParameters");
     if (k->max_num_seqs) cJSON_AddNumberToObject(bp, "max_num_seqs", k->max_num_seqs);
+    if (k->max_waiting) cJSON_AddNumberToObject(bp, "max_waiting", k->max_waiting);
     if (k->max_model_len) cJSON_AddNumberToObject(bp, "max_model_len", k->max_model_len);
     if (k->max_num_batched_tokens)
         cJSON_AddNumberToObject(bp, "max_num_batched_tokens", k->max_num_batched_tokens);

@@ -116,6 +116,7 @@ static int parse_component_at(const cJSON *o, const char *where, cc_component *c
                                        "memory_mib",
                                        "copies",
                                        "max_num_seqs",
+                                       "max_waiting",
                                        "max_model_len",
                                        "max_num_batched_tokens",
                                        "kv_cache_tokens",
@@ -153,6 +154,9 @@ static int parse_component_at(const cJSON *o, const char *where, cc_component *c
     v = 0;
     if (get_int(o, "max_num_seqs", where, 1, 4096, &v, err, errlen)) return -1;
     c->max_num_seqs = (int)v;
+    v = 0;
+    if (get_int(o, "max_waiting", where, 1, 1 << 24, &v, err, errlen)) return -1;
+    c->max_waiting = (int)v;
     v = 0;
     if (get_int(o, "max_model_len", where, 1, 1 << 24, &v, err, errlen)) return -1;
     c->max_model_len = (int)v;

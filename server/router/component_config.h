@@ -17,6 +17,7 @@ typedef struct cc_component {
     int64_t memory_mib;         /* 0 = not given (no share) */
     int copies;                 /* worker processes, default 1 */
     int max_num_seqs;           /* 0 = the worker's default */
+    int max_waiting;            /* sequences queued beyond max_num_seqs; 0 = the worker's default */
     int max_model_len;          /* 0 = the worker's default */
     int max_num_batched_tokens; /* 0 = the worker's default */
     int64_t kv_cache_tokens;    /* 0 = the worker's default */

@@ -23,7 +23,8 @@ typedef struct pjob {
     http_stream *stream;
     long status;
     char ctype[128];
-    char *body; /* a buffered answer */
+    int retry_after; /* the worker's Retry-After (seconds), 0 = none */
+    char *body;      /* a buffered answer */
     size_t len, cap;
     char *req_body;
     size_t req_len;
@@ -68,6 +69,9 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
         if (vl >= sizeof j->ctype) vl = sizeof j->ctype - 1;
         memcpy(j->ctype, v, vl);
         j->ctype[vl] = 0;
+    } else if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        long s = strtol(p + 12, NULL, 10); /* delta-seconds, as berth's workers send it */
+        j->retry_after = s > 0 && s < 86400 ? (int)s : 0;
     } else if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         long code = 0;
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &code);
@@ -248,8 +252,8 @@ void proxy_forward(http_request *r, const char *socket_path, const char *path,
     int status, failed = j->rc != CURLE_OK;
     if (!failed) {
         status = (int)j->status;
-        http_respond(r, status, j->ctype[0] ? j->ctype : "application/json", j->body ? j->body : "",
-                     j->len);
+        http_respond_retry_after(r, status, j->ctype[0] ? j->ctype : "application/json",
+                                 j->body ? j->body : "", j->len, j->retry_after);
     } else {
         status = 502;
         http_error_set(&e, 502, "server_error", NULL, "worker_failed",

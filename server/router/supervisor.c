@@ -116,6 +116,10 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
         ARG("--max-num-seqs");
         ARG("%d", c->max_num_seqs);
     }
+    if (c->max_waiting) {
+        ARG("--max-waiting");
+        ARG("%d", c->max_waiting);
+    }
     if (c->max_model_len) {
         ARG("--max-model-len");
         ARG("%d", c->max_model_len);

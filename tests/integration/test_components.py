@@ -361,3 +361,31 @@ def test_router_serves_https_to_the_openai_sdk(demo_model, tmp_path):
             httpx.get(r.base + "/ping", timeout=10)
     finally:
         r.stop()
+
+
+def test_worker_backpressure_passes_through(demo_model, tmp_path):
+    """A worker's 429 reaches the client with its Retry-After, as from `berth serve` alone:
+    max_num_seqs 1 and max_waiting 1 queue two requests; the third is told to come back."""
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "max_num_seqs": 1, "max_waiting": 1,
+         "kv_cache_tokens": 4096, "threads": 1}])
+    r = BerthRouter(cfg)
+    try:
+        url = r.base + "/v1/chat/completions"
+        started = threading.Event()
+        with ThreadPoolExecutor(2) as pool:
+            running = pool.submit(stream, url, chat_body("qwen", max_tokens=400, ignore_eos=True),
+                                  None, started.set)
+            assert started.wait(60), r.text()
+            queued = pool.submit(stream, url, chat_body("qwen", max_tokens=4))
+            assert wait_for(lambda: 'berth_num_requests_waiting{model_name="qwen",copy="0"} 1'
+                            in r.get("/metrics").text, 30), r.get("/metrics").text
+            refused = httpx.post(url, json={**chat_body("qwen"), "stream": False}, timeout=60)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers.get("retry-after") == "1", refused.headers
+            assert refused.json()["error"]["type"], refused.text
+            for job in (running, queued):
+                status, raw = job.result()
+                assert status == 200 and events(raw)[-1] == "[DONE]"
+    finally:
+        r.stop_now()

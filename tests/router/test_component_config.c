@@ -36,7 +36,7 @@ int main(void)
     const char *full =
         "{\"endpoint\": \"my-ep\", \"backend\": \"cpu\", \"components\": ["
         "{\"name\": \"general\", \"model\": \"/models/qwen3-4b\", \"memory_mib\": 12000, "
-        "\"copies\": 2, \"max_num_seqs\": 64, \"max_model_len\": 8192, "
+        "\"copies\": 2, \"max_num_seqs\": 64, \"max_waiting\": 32, \"max_model_len\": 8192, "
         "\"max_num_batched_tokens\": 512, \"kv_cache_tokens\": 4096, \"threads\": 3, "
         "\"tool_call_parser\": \"llama3_json\", \"request_timeout_s\": 60},"
         "{\"name\": \"small\", \"model\": \"s3://bucket/qwen3-0.6b/\", \"memory_mib\": 3000}]}";
@@ -66,14 +66,14 @@ int main(void)
     CHECK(has_pair(argv, "--served-model-name", "general") &&
           has_pair(argv, "--endpoint-name", "my-ep"));
     CHECK(has_pair(argv, "--backend", "cpu") && has_pair(argv, "--max-num-seqs", "64") &&
-          has_pair(argv, "--max-model-len", "8192") &&
+          has_pair(argv, "--max-waiting", "32") && has_pair(argv, "--max-model-len", "8192") &&
           has_pair(argv, "--max-num-batched-tokens", "512") &&
           has_pair(argv, "--kv-cache-tokens", "4096") && has_pair(argv, "--threads", "3") &&
           has_pair(argv, "--tool-call-parser", "llama3_json") &&
           has_pair(argv, "--request-timeout", "60"));
     CHECK(has_pair(argv, "--memory-mib", "12000") && !has(argv, "--mps"));
     CHECK(sup_worker_argv(&c, s, "/bin/berth", "/tmp/x/1-0.sock", argv, store, sizeof store) == 0);
-    CHECK(!has(argv, "--max-num-seqs") && !has(argv, "--threads") &&
+    CHECK(!has(argv, "--max-num-seqs") && !has(argv, "--max-waiting") && !has(argv, "--threads") &&
           !has(argv, "--tool-call-parser") && has_pair(argv, "--memory-mib", "3000"));
     CHECK(sup_worker_argv(&c, g, "/bin/berth", "/tmp/x/0-0.sock", argv, store, 64) == -1);
     cc_config_free(&c);
@@ -93,7 +93,8 @@ int main(void)
     cc_config_free(&c);
     bad("{\"mps\": 1, \"components\": [{\"name\": \"a\", \"model\": \"m\"}]}",
         "mps: expected true or false");
-    bad("{\"backend\": \"cpu\", \"mps\": true, \"components\": [{\"name\": \"a\", \"model\": \"m\"}]}",
+    bad("{\"backend\": \"cpu\", \"mps\": true, \"components\": [{\"name\": \"a\", \"model\": "
+        "\"m\"}]}",
         "mps: NVIDIA MPS limits CUDA workers");
 
     const char *one = "{\"components\": [{\"name\": \"a\", \"model\": \"m\"}]}";
