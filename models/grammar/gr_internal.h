@@ -18,7 +18,8 @@
 #define GR_MAX_REPEAT 100000 /* largest m or n in x{m,n} */
 #define GR_MAX_NEST 256      /* parenthesis depth */
 /* A matcher step whose stack set grows beyond GR_MAX_TOPS stacks, or whose expansion takes more
- * than GR_MAX_STEP_WORK units, is refused (the byte is rejected, never wrongly accepted). One call
+ * than GR_MAX_STEP_WORK units, fails its call like an exhausted budget: a silent refusal would let
+ * a mask that takes a vocabulary slice wholesale (rule hints) allow a token the step refuses. One call
  * of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS of
  * wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling the
  * engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */

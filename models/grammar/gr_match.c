@@ -278,7 +278,10 @@ int32_t gr_mstep(gr_matcher *m, int32_t s, unsigned b)
             ok = visit(m, cons(m, pos, parent), &n_work);
         }
     }
-    int32_t next = ok && closure(m, n_work, &n_out, &accept) ? finish_state(m, n_out, accept) : -1;
+    /* A cap or a failed allocation is the matcher's limit, not the language's: the call fails (as
+     * on an exhausted budget) rather than refuse a byte that a wholesale slice allowed. */
+    if (!ok || !closure(m, n_work, &n_out, &accept)) m->exhausted = true;
+    int32_t next = m->exhausted ? -1 : finish_state(m, n_out, accept);
     if (m->exhausted) return DEAD; /* not cached: the next call has a fresh budget */
     if (next < 0) next = DEAD;
     mstate *st = &m->states[s];
@@ -503,6 +506,11 @@ bool gr_matcher_allows_token(gr_matcher *m, int32_t token)
     for (uint32_t i = 0; i < v->len[token] && s != DEAD; i++)
         s = gr_mstep(m, s, v->bytes[token][i]);
     return s != DEAD;
+}
+
+bool gr_matcher_call_failed(const gr_matcher *m)
+{
+    return m->exhausted;
 }
 
 bool gr_matcher_is_complete(const gr_matcher *m)

@@ -100,6 +100,9 @@ int gr_matcher_accept_token(gr_matcher *m, int32_t token);
 int gr_matcher_accept_bytes(gr_matcher *m, const uint8_t *bytes, size_t len);
 /* Whether gr_matcher_accept_token would succeed, without advancing (tests, forced tokens). */
 bool gr_matcher_allows_token(gr_matcher *m, int32_t token);
+/* The last call failed on the matcher's limits (time, work, stack count), not on the grammar: its
+ * answer (an empty mask, GR_ERR, false) says nothing about the language. */
+bool gr_matcher_call_failed(const gr_matcher *m);
 /* The input so far is a complete sentence (end-of-sequence would be accepted). */
 bool gr_matcher_is_complete(const gr_matcher *m);
 /* No token but end-of-sequence can follow: the caller may stop without sampling. */
