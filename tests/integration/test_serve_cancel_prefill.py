@@ -2,6 +2,7 @@
 within a layer instead of computing the rest of its chunk (here a 96-layer CPU demo model whose
 one-chunk prefill takes seconds)."""
 import json
+import os
 import random
 import socket
 import time
@@ -34,9 +35,11 @@ def prompt(seed, length):
 
 
 def test_disconnect_during_a_long_prefill_is_released_within_a_second(deep_model):
-    # 48 KiB of KV per token: room for two whole sequences.
+    # 48 KiB of KV per token: room for two whole sequences. One thread on the portable kernels, so
+    # that the prefill is long (seconds) on any machine the suite runs on, a fast one included.
     server = BerthServer(deep_model, "--max-model-len", "1280", "--max-num-batched-tokens", "1280",
-                         "--max-num-seqs", "4", kv_cache_memory=160 << 20)
+                         "--max-num-seqs", "4", "--threads", "1", kv_cache_memory=160 << 20,
+                         env=dict(os.environ, BERTH_CPU_ISA="portable"))
     try:
         # A prompt long enough for a prefill of ~6 s on this build and machine (sanitizer builds are
         # slower): measured on 200 tokens first.
