@@ -102,45 +102,25 @@ int tok_parse_normalizer(tok_tokenizer *t, const cJSON *root, char *err, size_t 
     return TOK_OK;
 }
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} buf;
-
-static int put(buf *b, const char *p, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap + n + 1) * 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) return -1;
-        b->s = ns;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->s + b->n, p, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return 0;
-}
-
 /* Every match of re in p (empty ones too, as NormalizedString::replace does) becomes with. */
 static int replace_all(const pcre2_code *re, const char *with, size_t with_len, const char *p,
-                       size_t n, buf *out)
+                       size_t n, tok_buf *out)
 {
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     tok_spans sp = {0};
     char msg[160];
     int rc = md ? tok_regex_find(re, md, p, n, &sp, msg, sizeof msg) : TOK_ERR;
     for (size_t i = 0; i < sp.n && rc == TOK_OK; i++)
-        if (put(out, sp.v[i].match ? with : p + sp.v[i].s,
-                sp.v[i].match ? with_len : sp.v[i].e - sp.v[i].s) != 0)
+        if (tok_buf_put(out, sp.v[i].match ? with : p + sp.v[i].s,
+                        sp.v[i].match ? with_len : sp.v[i].e - sp.v[i].s) != 0)
             rc = TOK_ERR;
-    if (rc == TOK_OK && !out->s) rc = put(out, "", 0);
+    if (rc == TOK_OK && !out->s) rc = tok_buf_put(out, "", 0);
     free(sp.v);
     pcre2_match_data_free(md);
     return rc;
 }
 
-static int strip(const tok_norm_step *s, const char *p, size_t n, buf *out)
+static int strip(const tok_norm_step *s, const char *p, size_t n, tok_buf *out)
 {
     size_t a = 0, b = n;
     int32_t cp;
@@ -156,23 +136,23 @@ static int strip(const tok_norm_step *s, const char *p, size_t n, buf *out)
             break;
         b = st;
     }
-    return put(out, p + a, b - a);
+    return tok_buf_put(out, p + a, b - a);
 }
 
-static int put_cp(buf *b, int32_t cp)
+static int put_cp(tok_buf *b, int32_t cp)
 {
     char u[4];
     size_t k = tok_utf8_encode(cp, (uint8_t *)u);
-    return put(b, u, k);
+    return tok_buf_put(b, u, k);
 }
 
 /* BertNormalizer's passes in HF's order: clean_text (drop NUL, U+FFFD and control characters,
  * whitespace to ' '), spaces around CJK ideographs, strip_accents (NFD, then non-spacing marks
  * dropped), lowercase (char by char, a character may become several). */
-static int bert(const tok_norm_step *s, const char *p, size_t n, buf *out)
+static int bert(const tok_norm_step *s, const char *p, size_t n, tok_buf *out)
 {
-    buf a = {0};
-    int rc = put(&a, "", 0);
+    tok_buf a = {0};
+    int rc = tok_buf_put(&a, "", 0);
     for (size_t i = 0; i < n && rc == 0;) {
         int32_t cp;
         size_t k = tok_utf8_next((const uint8_t *)p + i, n - i, &cp);
@@ -183,7 +163,7 @@ static int bert(const tok_norm_step *s, const char *p, size_t n, buf *out)
             if (tok_bert_is_whitespace(cp)) cp = ' ';
         }
         if (s->chinese && tok_bert_is_chinese(cp))
-            rc = put(&a, " ", 1) || put_cp(&a, cp) || put(&a, " ", 1) ? -1 : 0;
+            rc = tok_buf_put(&a, " ", 1) || put_cp(&a, cp) || tok_buf_put(&a, " ", 1) ? -1 : 0;
         else
             rc = put_cp(&a, cp);
     }
@@ -192,8 +172,8 @@ static int bert(const tok_norm_step *s, const char *p, size_t n, buf *out)
         size_t olen = 0;
         rc = tok_normal_form(a.s, a.n, false, false, &o, &olen);
         free(a.s);
-        a = (buf){0};
-        if (rc == 0) rc = put(&a, o ? o : "", olen);
+        a = (tok_buf){0};
+        if (rc == 0) rc = tok_buf_put(&a, o ? o : "", olen);
         free(o);
     }
     for (size_t i = 0; i < a.n && rc == 0;) {
@@ -208,19 +188,19 @@ static int bert(const tok_norm_step *s, const char *p, size_t n, buf *out)
         for (int j = 0; j < m && rc == 0; j++)
             rc = put_cp(out, low[j]);
     }
-    if (rc == 0) rc = put(out, "", 0);
+    if (rc == 0) rc = tok_buf_put(out, "", 0);
     free(a.s);
     return rc;
 }
 
-static int apply(const tok_norm_step *s, const char *p, size_t n, buf *out)
+static int apply(const tok_norm_step *s, const char *p, size_t n, tok_buf *out)
 {
     switch (s->kind) {
     case TOK_NORM_PREPEND:
-        if (n == 0) return put(out, "", 0);
-        return put(out, s->text, s->text_len) || put(out, p, n) ? -1 : 0;
+        if (n == 0) return tok_buf_put(out, "", 0);
+        return tok_buf_put(out, s->text, s->text_len) || tok_buf_put(out, p, n) ? -1 : 0;
     case TOK_NORM_REPLACE:
-        if (!s->re) return put(out, p, n);
+        if (!s->re) return tok_buf_put(out, p, n);
         return replace_all(s->re, s->text, s->text_len, p, n, out);
     case TOK_NORM_STRIP:
         return strip(s, p, n, out);
@@ -232,7 +212,7 @@ static int apply(const tok_norm_step *s, const char *p, size_t n, buf *out)
         bool compose = s->kind == TOK_NORM_NFC || s->kind == TOK_NORM_NFKC;
         bool compat = s->kind == TOK_NORM_NFKC || s->kind == TOK_NORM_NFKD;
         if (tok_normal_form(p, n, compose, compat, &o, &olen) != 0) return -1;
-        int rc = put(out, o ? o : "", olen);
+        int rc = tok_buf_put(out, o ? o : "", olen);
         free(o);
         return rc;
     }
@@ -246,7 +226,7 @@ int tok_normalize(const tok_tokenizer *t, const char *p, size_t n, char **out, s
     if (t->n_norm == 0 || (t->nfc_only && !tok_needs_nfc(p, n))) return TOK_OK;
     char *cur = NULL;
     for (size_t i = 0; i < t->n_norm; i++) {
-        buf b = {0};
+        tok_buf b = {0};
         int rc = apply(&t->norm[i], cur ? cur : p, cur ? *outlen : n, &b);
         free(cur);
         if (rc != 0) {
