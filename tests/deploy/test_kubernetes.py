@@ -202,8 +202,6 @@ def test_autoscaler_metric_is_exported_by_berth_and_published_by_the_adapter(ove
     name = m["pods"]["metric"]["name"]
     if overlay.endswith("components"):
         assert name.startswith("berth_component_")  # what the --config router exports
-        if not (ROOT / "server" / "router").is_dir():
-            pytest.skip("the inference-components router (server/router) is not in this tree yet")
     else:
         assert name == "berth_num_requests_waiting"
     assert name in exported_gauges(), f"berth does not export the gauge {name}"
