@@ -389,3 +389,46 @@ def test_worker_backpressure_passes_through(demo_model, tmp_path):
                 assert status == 200 and events(raw)[-1] == "[DONE]"
     finally:
         r.stop_now()
+
+
+def test_openai_sdk_tool_loop_through_a_component(demo_model, tmp_path):
+    """An agent's loop as the OpenAI SDK drives it, through the router's component path: the model
+    must call the tool (tool_choice named, enforced by the worker's grammar), the client runs it and
+    sends back the SDK's assistant message with content null and the tool result, and the next
+    turn answers in text. Streaming and not; the router passes every byte through."""
+    import openai
+
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "kv_cache_tokens": 8192, "threads": 1}])
+    r = BerthRouter(cfg)
+    try:
+        client = openai.OpenAI(base_url=r.base + f"/endpoints/{ENDPOINT}/inference-components/qwen/openai/v1",
+                               api_key="unused", timeout=120)
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "Weather in a city", "strict": True,
+            "parameters": {"type": "object", "additionalProperties": False, "required": ["city"],
+                           "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo"]}}}}}]
+        messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+        first = client.chat.completions.create(
+            model="qwen", messages=messages, tools=tools, max_tokens=60, temperature=0,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}})
+        msg = first.choices[0].message
+        assert first.choices[0].finish_reason == "tool_calls", first
+        (call,) = msg.tool_calls
+        args = json.loads(call.function.arguments)
+        assert call.function.name == "get_weather" and args["city"] in ("Paris", "Oslo")
+        # The assistant turn as agents send it back: the SDK's own message, content null.
+        messages.append({**msg.model_dump(exclude_none=True), "content": None})
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": f"Sunny in {args['city']}"})
+
+        answer = client.chat.completions.create(model="qwen", messages=messages, tools=tools,
+                                                tool_choice="none", max_tokens=8, temperature=0)
+        assert answer.choices[0].finish_reason == "length" and not answer.choices[0].message.tool_calls
+        assert answer.usage.prompt_tokens > first.usage.prompt_tokens  # the tool turn reached the prompt
+
+        streamed = client.chat.completions.create(model="qwen", messages=messages, tools=tools,
+                                                  tool_choice="none", max_tokens=8, temperature=0, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        assert text == answer.choices[0].message.content
+    finally:
+        r.stop()
