@@ -163,3 +163,75 @@ def test_memory_shares_reach_the_workers(demo_model, tmp_path):
         assert status == 200 and events(raw)[-1] == "[DONE]"
     finally:
         r.stop_now()
+
+
+def test_rolling_update_of_a_components_specification(demo_model, tmp_path):
+    """UpdateInferenceComponent with a new Specification replaces the copies without downtime:
+    requests under concurrent load keep succeeding through the switch, and the new memory share is
+    in force afterwards. An update whose new copies cannot start (a share too small for the model)
+    is rolled back: the old copy keeps serving and Describe gives the FailureReason; a second update
+    while one is in progress is refused."""
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "memory_mib": 300, "threads": 1}])
+    r = BerthRouter(cfg, "--admin-api-key", "adm-key")
+
+    def share(metrics):
+        return [float(l.split()[-1]) for l in metrics.splitlines()
+                if l.startswith("berth_memory_share_bytes") and 'model_name="qwen"' in l]
+
+    def describe():
+        return admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "qwen"}).json()
+
+    try:
+        stop = threading.Event()
+        results = []
+
+        def load(streamed):
+            while not stop.is_set():
+                body = chat_body("qwen", max_tokens=3, stream=streamed)
+                if streamed:
+                    status, raw = stream(r.base + "/v1/chat/completions", body)
+                    results.append(status == 200 and events(raw)[-1] == "[DONE]")
+                else:
+                    resp = httpx.post(r.base + "/v1/chat/completions", json=body, timeout=120)
+                    results.append(resp.status_code == 200 and resp.json()["choices"][0]["message"])
+
+        old_pid = health(r, "qwen").json()["workers"][0]["pid"]
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(load, s) for s in (False, True)]
+            assert wait_for(lambda: len(results) >= 2, 60)
+            p = cli(r, "update", "--name", "qwen", "--memory-mib", 320)
+            assert p.returncode == 0, p.stderr
+            assert describe()["InferenceComponentStatus"] == "Updating"
+            assert wait_for(lambda: describe()["InferenceComponentStatus"] == "InService", 60), r.text()
+            assert wait_for(lambda: f"worker pid {old_pid} exited with status 0 (stopped)" in r.text(), 30)
+            n = len(results)
+            assert wait_for(lambda: len(results) >= n + 2, 60)  # served by the new copy
+            stop.set()
+            for j in jobs:
+                j.result()
+        assert results and all(results), results
+        assert share(r.get("/metrics").text) == [320 * 2**20], r.get("/metrics").text
+        d = describe()
+        assert d["Specification"]["ComputeResourceRequirements"]["MaxMemoryRequiredInMb"] == 320
+        assert d["RuntimeConfig"]["CurrentCopyCount"] == 1 and "FailureReason" not in d
+        new_pid = [w for w in health(r, "qwen").json()["workers"] if w["ready"]][0]["pid"]
+
+        # a share too small for the model: rolled back, the running copy keeps serving
+        p = cli(r, "update", "--name", "qwen", "--memory-mib", 40)
+        assert p.returncode == 0, p.stderr
+        again = admin(r, "UpdateInferenceComponent", {"InferenceComponentName": "qwen",
+                                                     "RuntimeConfig": {"CopyCount": 2}})
+        assert again.status_code == 400 and again.json()["__type"] == "ValidationException", again.text
+        assert "in progress" in again.json()["message"]
+        assert wait_for(lambda: "FailureReason" in describe(), 60), r.text()
+        d = describe()
+        assert d["InferenceComponentStatus"] == "InService", d
+        assert "rolled back" in d["FailureReason"] and "> share 40.0 MiB" in d["FailureReason"], d
+        assert d["Specification"]["ComputeResourceRequirements"]["MaxMemoryRequiredInMb"] == 320
+        assert [w["pid"] for w in health(r, "qwen").json()["workers"] if w["ready"]] == [new_pid]
+        status, raw = stream(r.base + "/v1/chat/completions", chat_body("qwen", max_tokens=3))
+        assert status == 200 and events(raw)[-1] == "[DONE]"
+        assert share(r.get("/metrics").text) == [320 * 2**20]
+    finally:
+        r.stop_now()
