@@ -23,7 +23,7 @@ int main(void)
     snprintf(shell.endpoint, sizeof shell.endpoint, "ep");
     supervisor *s = sup_start(&shell, "/bin/sh", err, sizeof err);
     CHECKF(s != NULL, "sup_start: %s", err);
-    if (!s) return test_finish("test_supervisor_sets");
+    if (!s) return test_finish("test_router_supervisor");
 
     cc_component old = {.name = "c", .model = "/models/old", .copies = 2};
     cc_component next = {.name = "c", .model = "/models/new", .memory_mib = 64, .copies = 2};
@@ -64,5 +64,5 @@ int main(void)
     sup_retire(s, 0, 0xffff, 0);
     CHECK(sup_live_mask(s, 0) == 0);
     sup_stop(s, 1);
-    return test_finish("test_supervisor_sets");
+    return test_finish("test_router_supervisor");
 }
