@@ -38,9 +38,11 @@ static void usage(FILE *f)
         "Options:\n"
         "  --url URL        the router (default http://127.0.0.1:8080) [BERTH_URL]\n"
         "  --endpoint NAME  the endpoint name for create (default: the one its components list)\n"
-        "  --api-key KEY    the router's --admin-api-key (prefer the environment: argv is visible "
-        "in ps)\n"
-        "                   [BERTH_ADMIN_API_KEY]\n");
+        "  --api-key KEY    the router's --admin-api-key, or a bearer token of a key-store "
+        "identity\n"
+        "                   allowed the operation (berth-token makes one); prefer the "
+        "environment:\n"
+        "                   argv is visible in ps [BERTH_ADMIN_API_KEY]\n");
 }
 
 static size_t collect(char *p, size_t sz, size_t n, void *u)
