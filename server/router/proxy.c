@@ -323,6 +323,7 @@ static void *transfer(void *arg)
         j->rc = CURLE_OUT_OF_MEMORY;
     }
     curl_slist_free_all(hdrs);
+    CURLcode rc = j->rc; /* once PHASE_DONE is set, a handler that answers itself frees j */
     pthread_mutex_lock(&j->mu);
     j->conn = NULL;
     http_stream *stream = j->stream, *deferred = j->deferred;
@@ -331,7 +332,7 @@ static void *transfer(void *arg)
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     /* A connection that failed (or that a client's departure shut) is not kept. */
-    if (j->rc == CURLE_OK)
+    if (rc == CURLE_OK)
         pool_put(c);
     else
         pconn_free(c);

@@ -408,7 +408,10 @@ def test_worker_backpressure_passes_through(demo_model, tmp_path):
             assert refused.headers.get("retry-after") == "1", refused.headers
             assert refused.json()["error"]["type"], refused.text
             for job in (running, queued):
-                status, raw = job.result()
+                try:
+                    status, raw = job.result()
+                except Exception as e:
+                    pytest.fail(f"{e!r}\n{r.text()}")
                 assert status == 200 and events(raw)[-1] == "[DONE]"
     finally:
         r.stop_now()
