@@ -25,15 +25,24 @@ static void usage(FILE *f)
         "file's\n"
         "                                        per-component keys, e.g. '{\"max_num_seqs\": "
         "8}')\n"
-        "  update --name N --copies N            UpdateInferenceComponent\n"
+        "  update --name N [--copies N] [--model M] [--memory-mib N] [--threads N]\n"
+        "         [--berth-parameters JSON]      UpdateInferenceComponent: --copies alone "
+        "scales;\n"
+        "                                        any other option is a rolling update to the\n"
+        "                                        component's current specification with those "
+        "changes\n"
+        "                                        (--berth-parameters keys replace those "
+        "keys)\n"
         "  delete --name N                       DeleteInferenceComponent (drains, then stops)\n"
         "\n"
         "Options:\n"
         "  --url URL        the router (default http://127.0.0.1:8080) [BERTH_URL]\n"
         "  --endpoint NAME  the endpoint name for create (default: the one its components list)\n"
-        "  --api-key KEY    the router's --admin-api-key (prefer the environment: argv is visible "
-        "in ps)\n"
-        "                   [BERTH_ADMIN_API_KEY]\n");
+        "  --api-key KEY    the router's --admin-api-key, or a bearer token of a key-store "
+        "identity\n"
+        "                   allowed the operation (berth-token makes one); prefer the "
+        "environment:\n"
+        "                   argv is visible in ps [BERTH_ADMIN_API_KEY]\n");
 }
 
 static size_t collect(char *p, size_t sz, size_t n, void *u)
@@ -177,8 +186,10 @@ int cmd_components(int argc, char **argv)
                         "s3:// URI)\n");
         return 2;
     }
-    if (!strcmp(action, "update") && !copies) {
-        fprintf(stderr, "berth components update: --copies is required\n");
+    int respec = !strcmp(action, "update") && (model || mem || threads || params);
+    if (!strcmp(action, "update") && !copies && !respec) {
+        fprintf(stderr, "berth components update: give --copies, or what to change (--model, "
+                        "--memory-mib, --threads, --berth-parameters)\n");
         return 2;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -208,22 +219,62 @@ int cmd_components(int argc, char **argv)
             }
         }
         cJSON_AddStringToObject(body, "EndpointName", endpoint);
-        cJSON *spec = cJSON_AddObjectToObject(body, "Specification");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(spec, "Container"), "ArtifactUrl", model);
-        if (mem || threads) {
-            cJSON *res = cJSON_AddObjectToObject(spec, "ComputeResourceRequirements");
-            if (mem) cJSON_AddNumberToObject(res, "MaxMemoryRequiredInMb", (double)mem);
-            if (threads) cJSON_AddNumberToObject(res, "NumberOfCpuCoresRequired", (double)threads);
+    }
+    if (!strcmp(action, "create") || respec) {
+        cJSON *spec = NULL;
+        if (respec) {
+            /* SageMaker's Update takes a whole Specification: the current one, changed */
+            char *cur = NULL, q[256];
+            snprintf(q, sizeof q, "{\"InferenceComponentName\":\"%s\"}", name);
+            long st = call(url, key, "DescribeInferenceComponent", q, &cur);
+            cJSON *d = st == 200 ? cJSON_Parse(cur) : NULL;
+            if (st > 0 && st != 200)
+                fprintf(stderr, "berth components update: HTTP %ld: %s\n", st, cur ? cur : "");
+            free(cur);
+            spec = cJSON_DetachItemFromObjectCaseSensitive(d, "Specification");
+            cJSON_Delete(d);
+            if (!cJSON_IsObject(spec)) {
+                cJSON_Delete(spec);
+                goto done;
+            }
+            cJSON_AddItemToObject(body, "Specification", spec);
+        } else {
+            spec = cJSON_AddObjectToObject(body, "Specification");
+        }
+        cJSON *cont = cJSON_GetObjectItemCaseSensitive(spec, "Container");
+        if (!cont) cont = cJSON_AddObjectToObject(spec, "Container");
+        if (model) {
+            cJSON_DeleteItemFromObjectCaseSensitive(cont, "ArtifactUrl");
+            cJSON_AddStringToObject(cont, "ArtifactUrl", model);
+        }
+        cJSON *res = cJSON_GetObjectItemCaseSensitive(spec, "ComputeResourceRequirements");
+        if (!res && (mem || threads))
+            res = cJSON_AddObjectToObject(spec, "ComputeResourceRequirements");
+        if (mem) {
+            cJSON_DeleteItemFromObjectCaseSensitive(res, "MinMemoryRequiredInMb");
+            cJSON_DeleteItemFromObjectCaseSensitive(res, "MaxMemoryRequiredInMb");
+            cJSON_AddNumberToObject(res, "MaxMemoryRequiredInMb", (double)mem);
+        }
+        if (threads) {
+            cJSON_DeleteItemFromObjectCaseSensitive(res, "NumberOfCpuCoresRequired");
+            cJSON_AddNumberToObject(res, "NumberOfCpuCoresRequired", (double)threads);
         }
         if (params) {
             cJSON *p = cJSON_Parse(params);
             if (!cJSON_IsObject(p)) {
-                fprintf(stderr,
-                        "berth components create: --berth-parameters: expected a JSON object\n");
+                fprintf(stderr, "berth components %s: --berth-parameters: expected a JSON object\n",
+                        action);
                 cJSON_Delete(p);
                 goto done;
             }
-            cJSON_AddItemToObject(spec, "BerthParameters", p);
+            cJSON *bp = cJSON_GetObjectItemCaseSensitive(spec, "BerthParameters");
+            if (!bp) bp = cJSON_AddObjectToObject(spec, "BerthParameters");
+            while (p->child) {
+                cJSON *it = cJSON_DetachItemViaPointer(p, p->child);
+                cJSON_DeleteItemFromObjectCaseSensitive(bp, it->string);
+                cJSON_AddItemToObject(bp, it->string, it);
+            }
+            cJSON_Delete(p);
         }
     }
     if (copies)

@@ -133,7 +133,8 @@ static int shares_fit(router *rt, http_request *r, int skip, int64_t extra_mib)
     int64_t total = extra_mib;
     for (int i = 0; i < CC_MAX_COMPONENTS; i++)
         if (i != skip && rt->state[i] != SLOT_FREE)
-            total += rt->cfg.components[i].memory_mib * rt->cfg.components[i].copies;
+            total += rt->cfg.components[i].memory_mib * rt->cfg.components[i].copies +
+                     rt->pending[i].memory_mib * rt->pending[i].copies; /* during an update */
     if (total <= rt->opt.share_capacity_mib) return 1;
     admin_error(rt, r, 400, "ResourceLimitExceeded",
                 "the memory shares would add up to %lld MiB, more than the %lld MiB of %s",
@@ -145,10 +146,13 @@ static int shares_fit(router *rt, http_request *r, int skip, int64_t extra_mib)
 /* Failed: no copy has become ready and workers keep exiting (a bad model path, a model that does
  * not fit); the supervisor keeps retrying with backoff, so it may still recover. */
 #define ADMIN_FAILED_AFTER 3
+/* An update whose new copies are not all ready by then is rolled back. */
+#define ADMIN_UPDATE_DEADLINE_S 900
 
 static const char *status_of(router *rt, int i)
 {
     if (rt->state[i] == SLOT_DELETING) return "Deleting";
+    if (rt->pending[i].model) return "Updating";
     int ready = sup_ready_copies(rt->sup, i);
     if (ready == 0 && sup_restarts(rt->sup, i) >= ADMIN_FAILED_AFTER) return "Failed";
     return ready == 0                              ? "Creating"
@@ -156,11 +160,11 @@ static const char *status_of(router *rt, int i)
                                                    : "InService";
 }
 
-static void create(router *rt, http_request *r, const cJSON *body, const char *name)
+/* Specification and RuntimeConfig.CopyCount of a Create or Update body, as the component named
+ * name (copies: the CopyCount, else dflt_copies). 0, or -1 once r is answered. */
+static int parse_spec(router *rt, http_request *r, const cJSON *body, const char *name,
+                      long dflt_copies, cc_component *comp)
 {
-    static const char *const top[] = {
-        "InferenceComponentName", "EndpointName", "VariantName", "Specification",
-        "RuntimeConfig",          "Tags",         NULL};
     static const char *const spec_keys[] = {"Container", "ComputeResourceRequirements",
                                             "BerthParameters", NULL};
     static const char *const res_keys[] = {"MinMemoryRequiredInMb", "MaxMemoryRequiredInMb",
@@ -168,13 +172,6 @@ static void create(router *rt, http_request *r, const cJSON *body, const char *n
                                            "NumberOfAcceleratorDevicesRequired", NULL};
     static const char *const reserved[] = {"name",   "model",   "memory_mib",
                                            "copies", "threads", NULL};
-    if (only_keys(rt, r, body, "", top)) return;
-    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(body, "EndpointName");
-    if (!cJSON_IsString(ep) || strcmp(ep->valuestring, rt->cfg.endpoint)) {
-        admin_error(rt, r, 400, "ValidationException",
-                    "EndpointName: expected this endpoint's name, '%s'", rt->cfg.endpoint);
-        return;
-    }
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(body, "Specification");
     const cJSON *cont = cJSON_GetObjectItemCaseSensitive(spec, "Container");
     const cJSON *url = cJSON_GetObjectItemCaseSensitive(cont, "ArtifactUrl");
@@ -184,16 +181,15 @@ static void create(router *rt, http_request *r, const cJSON *body, const char *n
     if (!cJSON_IsObject(spec) || only_keys(rt, r, spec, "Specification.", spec_keys)) {
         if (!cJSON_IsObject(spec))
             admin_error(rt, r, 400, "ValidationException", "Specification: required, an object");
-        return;
+        return -1;
     }
     if (!cJSON_IsString(url) || !url->valuestring[0]) {
         admin_error(rt, r, 400, "ValidationException",
                     "Specification.Container.ArtifactUrl: required, the model (an s3:// URI, a "
-                    "directory or a "
-                    ".gguf file)");
-        return;
+                    "directory or a .gguf file)");
+        return -1;
     }
-    long mem = 0, cores = 0, accel = 0, copies = 1;
+    long mem = 0, cores = 0, accel = 0, copies = dflt_copies;
     if ((res && (!cJSON_IsObject(res) ||
                  only_keys(rt, r, res, "Specification.ComputeResourceRequirements.", res_keys))) ||
         int_field(rt, r, res, "MinMemoryRequiredInMb", "Specification.ComputeResourceRequirements.",
@@ -208,12 +204,12 @@ static void create(router *rt, http_request *r, const cJSON *body, const char *n
         if (res && !cJSON_IsObject(res))
             admin_error(rt, r, 400, "ValidationException",
                         "Specification.ComputeResourceRequirements: expected an object");
-        return;
+        return -1;
     }
     if (berth && !cJSON_IsObject(berth)) {
         admin_error(rt, r, 400, "ValidationException",
                     "Specification.BerthParameters: expected an object");
-        return;
+        return -1;
     }
     cJSON *obj = berth ? cJSON_Duplicate(berth, 1) : cJSON_CreateObject();
     for (size_t i = 0; reserved[i] && obj; i++)
@@ -224,21 +220,43 @@ static void create(router *rt, http_request *r, const cJSON *body, const char *n
                         "ArtifactUrl, MaxMemoryRequiredInMb, CopyCount, NumberOfCpuCoresRequired)",
                         reserved[i]);
             cJSON_Delete(obj);
-            return;
+            return -1;
         }
     cJSON_AddStringToObject(obj, "name", name);
     cJSON_AddStringToObject(obj, "model", url->valuestring);
     if (mem) cJSON_AddNumberToObject(obj, "memory_mib", (double)mem);
     if (cores) cJSON_AddNumberToObject(obj, "threads", (double)cores);
     cJSON_AddNumberToObject(obj, "copies", (double)copies);
-    cc_component comp;
     char err[768];
-    int rc = cc_component_parse(obj, "Specification.BerthParameters.", &comp, err, sizeof err);
+    int rc = cc_component_parse(obj, "Specification.BerthParameters.", comp, err, sizeof err);
     cJSON_Delete(obj);
-    if (rc) {
-        admin_error(rt, r, 400, "ValidationException", "%s", err);
+    if (rc) admin_error(rt, r, 400, "ValidationException", "%s", err);
+    return rc ? -1 : 0;
+}
+
+static void answer_arn(router *rt, http_request *r, const char *name)
+{
+    char a[256];
+    arn(a, sizeof a, "inference-component", name);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "InferenceComponentArn", a);
+    admin_ok(rt, r, o);
+}
+
+static void create(router *rt, http_request *r, const cJSON *body, const char *name)
+{
+    static const char *const top[] = {
+        "InferenceComponentName", "EndpointName", "VariantName", "Specification",
+        "RuntimeConfig",          "Tags",         NULL};
+    if (only_keys(rt, r, body, "", top)) return;
+    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(body, "EndpointName");
+    if (!cJSON_IsString(ep) || strcmp(ep->valuestring, rt->cfg.endpoint)) {
+        admin_error(rt, r, 400, "ValidationException",
+                    "EndpointName: expected this endpoint's name, '%s'", rt->cfg.endpoint);
         return;
     }
+    cc_component comp;
+    if (parse_spec(rt, r, body, name, 1, &comp)) return;
     pthread_rwlock_wrlock(&rt->lock);
     int slot = -1;
     for (int i = 0; i < CC_MAX_COMPONENTS && slot < 0; i++)
@@ -256,57 +274,151 @@ static void create(router *rt, http_request *r, const cJSON *body, const char *n
             atomic_store(&rt->stats[slot].by_code[c], 0);
         atomic_store(&rt->stats[slot].worker_failures, 0);
         rt->created_at[slot] = rt->modified_at[slot] = (int64_t)time(NULL);
+        rt->failure[slot][0] = 0;
         rt->state[slot] = SLOT_ACTIVE;
         sup_add(rt->sup, slot, &rt->cfg.components[slot]);
         fprintf(stderr, "berth router: component %s created (%d cop%s, model %s)\n", name,
-                (int)copies, copies == 1 ? "y" : "ies", rt->cfg.components[slot].model);
-        char a[256];
-        arn(a, sizeof a, "inference-component", name);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "InferenceComponentArn", a);
-        admin_ok(rt, r, o);
+                rt->cfg.components[slot].copies, rt->cfg.components[slot].copies == 1 ? "y" : "ies",
+                rt->cfg.components[slot].model);
+        answer_arn(rt, r, name);
     }
     pthread_rwlock_unlock(&rt->lock);
     free(comp.model);
 }
 
+/* A changed Specification: start the new copies beside the old ones (router_tend_updates switches
+ * over once they are ready, or gives up and keeps the old ones). Under the write lock. */
+static void start_rolling(router *rt, http_request *r, int i, cc_component *comp)
+{
+    const cc_component *old = &rt->cfg.components[i];
+    unsigned live = sup_live_mask(rt->sup, i);
+    if (__builtin_popcount(live) + comp->copies > CC_MAX_COPIES) {
+        admin_error(rt, r, 400, "ValidationException",
+                    "RuntimeConfig.CopyCount: %d new copies beside the %d running ones pass the "
+                    "%d copies a component may run during an update",
+                    comp->copies, __builtin_popcount(live), CC_MAX_COPIES);
+        return;
+    }
+    /* both sets run during the switch */
+    if (!shares_fit(rt, r, i, old->memory_mib * old->copies + comp->memory_mib * comp->copies))
+        return;
+    rt->pending[i] = *comp;
+    comp->model = NULL;
+    rt->upd_mask[i] = sup_start_copies(rt->sup, i, &rt->pending[i], rt->pending[i].copies);
+    if (!rt->upd_mask[i]) {
+        free(rt->pending[i].model);
+        memset(&rt->pending[i], 0, sizeof rt->pending[i]);
+        admin_error(rt, r, 500, "InternalFailure", "cannot start the new copies");
+        return;
+    }
+    rt->upd_deadline[i] = (int64_t)time(NULL) + ADMIN_UPDATE_DEADLINE_S;
+    rt->failure[i][0] = 0;
+    rt->modified_at[i] = (int64_t)time(NULL);
+    fprintf(stderr,
+            "berth router: component %s: rolling update to model %s (memory_mib %lld, %d cop%s) "
+            "started; the %d running cop%s serve until the new ones are ready\n",
+            old->name, rt->pending[i].model, (long long)rt->pending[i].memory_mib,
+            rt->pending[i].copies, rt->pending[i].copies == 1 ? "y" : "ies",
+            __builtin_popcount(live), __builtin_popcount(live) == 1 ? "y" : "ies");
+    answer_arn(rt, r, old->name);
+}
+
 static void update(router *rt, http_request *r, const cJSON *body, const char *name)
 {
     static const char *const top[] = {"InferenceComponentName", "RuntimeConfig", "Specification",
-                                      NULL};
+                                      "DeploymentConfig", NULL};
     if (only_keys(rt, r, body, "", top)) return;
-    if (cJSON_GetObjectItemCaseSensitive(body, "Specification")) {
-        admin_error(rt, r, 400, "ValidationException",
-                    "Specification: changing a component's model or limits is not supported yet: "
-                    "delete it and "
-                    "create it again");
+    const cJSON *dc = cJSON_GetObjectItemCaseSensitive(body, "DeploymentConfig");
+    if (dc && !cJSON_IsObject(dc)) {
+        admin_error(rt, r, 400, "ValidationException", "DeploymentConfig: expected an object");
         return;
     }
     const cJSON *runtime = cJSON_GetObjectItemCaseSensitive(body, "RuntimeConfig");
+    int has_spec = cJSON_GetObjectItemCaseSensitive(body, "Specification") != NULL;
     long copies = 0;
     if (int_field(rt, r, runtime, "CopyCount", "RuntimeConfig.", 1, CC_MAX_COPIES, &copies)) return;
-    if (!copies) {
-        admin_error(rt, r, 400, "ValidationException", "RuntimeConfig.CopyCount: required");
+    if (!copies && !has_spec) {
+        admin_error(rt, r, 400, "ValidationException",
+                    "RuntimeConfig.CopyCount or Specification: required");
         return;
     }
+    cc_component comp = {0};
+    if (has_spec && parse_spec(rt, r, body, name, 1, &comp)) return;
     pthread_rwlock_wrlock(&rt->lock);
     int i = router_find(rt, name);
     if (i < 0) {
         admin_error(rt, r, 400, "ValidationException", "Could not find inference component '%s'",
                     name);
+    } else if (rt->pending[i].model) {
+        admin_error(rt, r, 400, "ValidationException",
+                    "Cannot update inference component '%s' while its previous update is in "
+                    "progress (status Updating)",
+                    name);
+    } else if (has_spec) {
+        if (!copies) comp.copies = rt->cfg.components[i].copies;
+        start_rolling(rt, r, i, &comp);
     } else if (shares_fit(rt, r, i, rt->cfg.components[i].memory_mib * copies)) {
         fprintf(stderr, "berth router: component %s: %d -> %ld copies\n", name,
                 rt->cfg.components[i].copies, copies);
         rt->cfg.components[i].copies = (int)copies;
         rt->modified_at[i] = (int64_t)time(NULL);
         sup_scale(rt->sup, i, (int)copies, rt->opt.drain_s);
-        char a[256];
-        arn(a, sizeof a, "inference-component", name);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "InferenceComponentArn", a);
-        admin_ok(rt, r, o);
+        answer_arn(rt, r, name);
     }
     pthread_rwlock_unlock(&rt->lock);
+    free(comp.model);
+}
+
+/* Drops an update in progress: its new copies are stopped at once (they serve nothing yet, or
+ * requests that were routed to them finish first within the drain deadline). */
+static void abandon_update(router *rt, int i, double drain_s)
+{
+    sup_retire(rt->sup, i, rt->upd_mask[i], drain_s);
+    free(rt->pending[i].model);
+    memset(&rt->pending[i], 0, sizeof rt->pending[i]);
+    rt->upd_mask[i] = 0;
+}
+
+void router_tend_updates(router *rt)
+{
+    EACH_ACTIVE(rt, i)
+    {
+        if (!rt->pending[i].model) continue;
+        unsigned mask = rt->upd_mask[i];
+        cc_component *k = &rt->cfg.components[i];
+        char last[256];
+        unsigned long exits = sup_exits_in(rt->sup, i, mask, last, sizeof last);
+        int64_t now = (int64_t)time(NULL);
+        if (sup_ready_in(rt->sup, i, mask) == __builtin_popcount(mask)) {
+            /* every new copy answers: the old ones take no new request from here and drain */
+            sup_retire(rt->sup, i, sup_live_mask(rt->sup, i) & ~mask, rt->opt.drain_s);
+            free(k->model);
+            *k = rt->pending[i];
+            memset(&rt->pending[i], 0, sizeof rt->pending[i]);
+            sup_set_spec(rt->sup, i, k);
+            rt->upd_mask[i] = 0;
+            rt->modified_at[i] = now;
+            fprintf(stderr,
+                    "berth router: component %s: updated (model %s, memory_mib %lld); the old "
+                    "copies drain\n",
+                    k->name, k->model, (long long)k->memory_mib);
+        } else if (exits >= ADMIN_FAILED_AFTER || now >= rt->upd_deadline[i]) {
+            if (exits >= ADMIN_FAILED_AFTER)
+                snprintf(rt->failure[i], sizeof rt->failure[i],
+                         "UpdateInferenceComponent failed and was rolled back: the new copies "
+                         "exited %lu times before becoming ready (last: %s); the previous "
+                         "specification keeps serving",
+                         exits, last[0] ? last : "no message");
+            else
+                snprintf(rt->failure[i], sizeof rt->failure[i],
+                         "UpdateInferenceComponent failed and was rolled back: the new copies "
+                         "were not ready within %d s; the previous specification keeps serving",
+                         ADMIN_UPDATE_DEADLINE_S);
+            fprintf(stderr, "berth router: component %s: %s\n", k->name, rt->failure[i]);
+            abandon_update(rt, i, 0);
+            rt->modified_at[i] = now;
+        }
+    }
 }
 
 static void delete (router *rt, http_request *r, const cJSON *body, const char *name)
@@ -321,6 +433,7 @@ static void delete (router *rt, http_request *r, const cJSON *body, const char *
     } else {
         /* No new requests from here (lookups see active slots only); those in flight get drain_s.
          */
+        if (rt->pending[i].model) abandon_update(rt, i, rt->opt.drain_s);
         rt->state[i] = SLOT_DELETING;
         rt->modified_at[i] = (int64_t)time(NULL);
         sup_scale(rt->sup, i, 0, rt->opt.drain_s);
@@ -386,6 +499,8 @@ static void describe(router *rt, http_request *r, const cJSON *body, const char 
             o, "FailureReason",
             "its workers keep exiting before they are ready (the router's log has "
             "their messages); berth keeps retrying with backoff");
+    else if (rt->failure[i][0])
+        cJSON_AddStringToObject(o, "FailureReason", rt->failure[i]);
     cJSON *rc = cJSON_AddObjectToObject(o, "RuntimeConfig");
     cJSON_AddNumberToObject(rc, "DesiredCopyCount", rt->state[i] == SLOT_DELETING ? 0 : k->copies);
     cJSON_AddNumberToObject(rc, "CurrentCopyCount", sup_ready_copies(rt->sup, i));

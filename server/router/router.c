@@ -293,11 +293,11 @@ static void handle_component_health_locked(void *ctx, http_request *r)
                      "{\"name\":\"%s\",\"ready_copies\":%d,\"copies\":%d,\"restarts\":%lu,"
                      "\"workers\":[",
                      k->name, ready, k->copies, sup_restarts(rt->sup, i));
-    for (int j = 0; j < CC_MAX_COPIES; j++)
-        if (j < k->copies || sup_pid(rt->sup, i, j))
+    for (int j = 0, listed = 0; j < CC_MAX_COPIES; j++)
+        if (sup_copy_live(rt->sup, i, j) || sup_pid(rt->sup, i, j))
             n += snprintf(json + n, sizeof json - (size_t)n,
                           "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d}",
-                          j ? "," : "", j, (int)sup_pid(rt->sup, i, j),
+                          listed++ ? "," : "", j, (int)sup_pid(rt->sup, i, j),
                           sup_copy_ready(rt->sup, i, j) ? "true" : "false",
                           sup_copy_outstanding(rt->sup, i, j));
     snprintf(json + n, sizeof json - (size_t)n, "]}");
@@ -454,6 +454,7 @@ static void *keep(void *arg)
         struct timespec tick = {0, 100 * 1000 * 1000};
         nanosleep(&tick, NULL);
         pthread_rwlock_wrlock(&rt->lock);
+        router_tend_updates(rt);
         for (int i = 0; i < CC_MAX_COMPONENTS; i++)
             if (rt->state[i] == SLOT_DELETING && sup_live_copies(rt->sup, i) == 0 &&
                 atomic_load(&rt->stats[i].in_flight) == 0) {
@@ -563,6 +564,8 @@ void router_free(router *rt, double grace_s)
     pthread_join(rt->keeper, NULL);
     sup_stop(rt->sup, grace_s);
     http_server_free(rt->srv);
+    for (int i = 0; i < CC_MAX_COMPONENTS; i++)
+        free(rt->pending[i].model);
     pthread_rwlock_destroy(&rt->lock);
     cc_config_free(&rt->cfg);
     free(rt);

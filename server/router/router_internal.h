@@ -29,6 +29,13 @@ struct router {
     cc_config cfg; /* components[i] is slot i; n_components is CC_MAX_COMPONENTS once started */
     int state[CC_MAX_COMPONENTS];
     int64_t created_at[CC_MAX_COMPONENTS], modified_at[CC_MAX_COMPONENTS];
+    /* A rolling update in progress (pending[i].model != NULL): the new specification, the copies
+     * started with it (a mask) and its deadline; failure[i] is the last failed update's reason
+     * (DescribeInferenceComponent's FailureReason). */
+    cc_component pending[CC_MAX_COMPONENTS];
+    unsigned upd_mask[CC_MAX_COMPONENTS];
+    int64_t upd_deadline[CC_MAX_COMPONENTS];
+    char failure[CC_MAX_COMPONENTS][640];
     pthread_rwlock_t lock;
     supervisor *sup;
     http_server *srv;
@@ -53,5 +60,7 @@ void router_count_unrouted(router *rt, int status);
 
 /* POST / with X-Amz-Target: SageMaker.<Operation> (admin.c). */
 void router_handle_admin(void *ctx, http_request *r);
+/* Moves the rolling updates in progress on (switch over, or roll back); under the write lock. */
+void router_tend_updates(router *rt);
 
 #endif

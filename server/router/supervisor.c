@@ -35,12 +35,19 @@ struct sup_copy {
     atomic_int state;
     atomic_int outstanding;
     atomic_int pid;
+    atomic_ulong exits; /* since the copy was last assigned a specification */
     double next_start, next_probe, ready_at, backoff_s;
     _Atomic double retire_by, kill_at;
+    /* What this copy runs: a deep copy made while the copy is UNUSED (the monitor thread does not
+     * touch unused copies), so a rolling update can run two specifications side by side and the
+     * router may replace its own copy at any time. */
+    cc_component spec;
+    pthread_mutex_t log_mu;
+    char last_log[256]; /* the worker's last stderr line, for a FailureReason */
 };
 
 typedef struct sup_component {
-    _Atomic(const cc_component *) cfg;
+    _Atomic(const cc_component *) cfg; /* what sup_scale starts new copies with */
     sup_copy copies[CC_MAX_COPIES];
     atomic_ulong restarts;
     atomic_uint rr; /* breaks ties between equally loaded copies */
@@ -54,6 +61,7 @@ struct supervisor {
     char **envp; /* the router's environment less BERTH_* (workers take settings from argv only) */
     pthread_t thread;
     atomic_bool stopping;
+    atomic_int relays;
     double grace_s;
     int thread_started;
 };
@@ -158,6 +166,8 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
 typedef struct log_relay {
     int fd;
     char prefix[96];
+    sup_copy *copy;
+    atomic_int *live; /* the supervisor's count of relays, which sup_stop waits for */
 } log_relay;
 
 static void *relay(void *arg)
@@ -168,18 +178,22 @@ static void *relay(void *arg)
     while (f && fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
         fprintf(stderr, "%s%s%s", lr->prefix, line, n && line[n - 1] == '\n' ? "" : "\n");
+        pthread_mutex_lock(&lr->copy->log_mu);
+        snprintf(lr->copy->last_log, sizeof lr->copy->last_log, "%.*s", (int)(n ? n - 1 : 0), line);
+        pthread_mutex_unlock(&lr->copy->log_mu);
     }
     if (f)
         fclose(f);
     else
         close(lr->fd);
+    atomic_fetch_sub(lr->live, 1);
     free(lr);
     return NULL;
 }
 
 /* The write end of a pipe whose read end a relay thread owns, or -1 (the worker then writes to the
  * router's own stderr). */
-static int start_relay(const char *name, int copy)
+static int start_relay(supervisor *s, sup_copy *c, const char *name)
 {
     int fds[2];
     log_relay *lr = malloc(sizeof *lr);
@@ -188,7 +202,10 @@ static int start_relay(const char *name, int copy)
         return -1;
     }
     lr->fd = fds[0];
-    snprintf(lr->prefix, sizeof lr->prefix, "[%s/%d] ", name, copy);
+    lr->copy = c;
+    lr->live = &s->relays;
+    atomic_fetch_add(&s->relays, 1);
+    snprintf(lr->prefix, sizeof lr->prefix, "[%s/%d] ", name, c->copy);
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -196,6 +213,7 @@ static int start_relay(const char *name, int copy)
     int ok = pthread_create(&t, &attr, relay, lr) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) {
+        atomic_fetch_sub(&s->relays, 1);
         close(fds[0]);
         close(fds[1]);
         free(lr);
@@ -208,15 +226,15 @@ static int start_relay(const char *name, int copy)
  * monitor thread lives until every worker is stopped. */
 static void spawn(supervisor *s, sup_copy *c)
 {
-    const cc_component *k = atomic_load(&s->comps[c->idx].cfg);
+    const cc_component *k = &c->spec;
     char *argv[SUP_MAX_ARGS + 1];
     char store[8192];
-    if (!k || sup_worker_argv(&s->shell, k, s->exe, c->socket, argv, store, sizeof store)) {
+    if (!k->model || sup_worker_argv(&s->shell, k, s->exe, c->socket, argv, store, sizeof store)) {
         fprintf(stderr, "berth router: component slot %d: worker arguments too long\n", c->idx);
         atomic_store(&c->state, COPY_UNUSED);
         return;
     }
-    int log_fd = start_relay(k->name, c->copy);
+    int log_fd = start_relay(s, c, k->name);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -278,8 +296,8 @@ static sup_copy *copy_of_pid(supervisor *s, pid_t pid)
 
 static const char *name_of(supervisor *s, const sup_copy *c)
 {
-    const cc_component *k = atomic_load(&s->comps[c->idx].cfg);
-    return k ? k->name : "?";
+    (void)s;
+    return c->spec.name[0] ? c->spec.name : "?";
 }
 
 static void reap(supervisor *s)
@@ -299,9 +317,9 @@ static void reap(supervisor *s)
         else
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
         if (atomic_load(&s->stopping) || st == COPY_RETIRING || st == COPY_STOPPING) {
-            atomic_store(&c->state, COPY_UNUSED);
             fprintf(stderr, "berth router: component %s copy %d: worker pid %d %s (stopped)\n",
                     name_of(s, c), c->copy, (int)pid, how);
+            atomic_store(&c->state, COPY_UNUSED); /* last: the copy may be reassigned from here */
             continue;
         }
         double t = now_s();
@@ -312,6 +330,7 @@ static void reap(supervisor *s)
             atomic_store(&c->state, COPY_UNUSED); /* retired in the meantime */
             continue;
         }
+        atomic_fetch_add(&c->exits, 1);
         unsigned long n = atomic_fetch_add(&k->restarts, 1) + 1;
         fprintf(stderr,
                 "berth router: component %s copy %d: worker pid %d %s; restart %lu in %.1f s\n",
@@ -458,6 +477,7 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
             c->idx = i;
             c->copy = j;
             c->backoff_s = SUP_BACKOFF_MIN_S;
+            pthread_mutex_init(&c->log_mu, NULL);
             snprintf(c->socket, sizeof c->socket, "%s/%d-%d.sock", s->dir, i, j);
         }
     if (pthread_create(&s->thread, NULL, monitor, s)) {
@@ -479,25 +499,121 @@ void sup_add(supervisor *s, int idx, const cc_component *c)
     sup_scale(s, idx, c->copies, 0);
 }
 
-void sup_scale(supervisor *s, int idx, int copies, double drain_s)
+void sup_set_spec(supervisor *s, int idx, const cc_component *c)
+{
+    atomic_store(&s->comps[idx].cfg, c);
+}
+
+static int is_live(int st)
+{
+    return st == COPY_WAITING || st == COPY_STARTING || st == COPY_READY;
+}
+
+unsigned sup_live_mask(supervisor *s, int idx)
+{
+    unsigned m = 0;
+    for (int j = 0; j < CC_MAX_COPIES; j++)
+        if (is_live(atomic_load(&s->comps[idx].copies[j].state))) m |= 1u << j;
+    return m;
+}
+
+unsigned sup_start_copies(supervisor *s, int idx, const cc_component *spec, int n)
+{
+    unsigned free_slots = 0;
+    int n_free = 0;
+    for (int j = 0; j < CC_MAX_COPIES; j++) {
+        sup_copy *c = &s->comps[idx].copies[j];
+        if (atomic_load(&c->state) == COPY_UNUSED && atomic_load(&c->pid) == 0) {
+            free_slots |= 1u << j;
+            n_free++;
+        }
+    }
+    if (n <= 0 || n_free < n) return 0;
+    unsigned m = 0;
+    for (int j = 0; j < CC_MAX_COPIES && n > 0; j++) {
+        if (!(free_slots & (1u << j))) continue;
+        sup_copy *c = &s->comps[idx].copies[j];
+        char *model = strdup(spec->model);
+        if (!model) break;
+        free(c->spec.model);
+        c->spec = *spec;
+        c->spec.model = model;
+        c->last_log[0] = 0;
+        atomic_store(&c->exits, 0);
+        c->backoff_s = SUP_BACKOFF_MIN_S;
+        c->next_start = 0;
+        int expected = COPY_UNUSED; /* publishes spec to the monitor thread */
+        if (atomic_compare_exchange_strong(&c->state, &expected, COPY_WAITING)) {
+            m |= 1u << j;
+            n--;
+        }
+    }
+    return m;
+}
+
+void sup_retire(supervisor *s, int idx, unsigned mask, double drain_s)
 {
     double by = now_s() + drain_s;
     for (int j = 0; j < CC_MAX_COPIES; j++) {
+        if (!(mask & (1u << j))) continue;
         sup_copy *c = &s->comps[idx].copies[j];
-        if (j < copies) {
-            int expected = COPY_UNUSED;
-            if (atomic_load(&c->state) == COPY_UNUSED) {
-                c->backoff_s = SUP_BACKOFF_MIN_S;
-                c->next_start = 0;
-                atomic_compare_exchange_strong(&c->state, &expected, COPY_WAITING);
-            }
-            continue;
-        }
         atomic_store(&c->retire_by, by);
-        for (int st = atomic_load(&c->state);
-             st == COPY_WAITING || st == COPY_STARTING || st == COPY_READY;)
+        for (int st = atomic_load(&c->state); is_live(st);)
             if (atomic_compare_exchange_weak(&c->state, &st, COPY_RETIRING)) break;
     }
+}
+
+void sup_scale(supervisor *s, int idx, int copies, double drain_s)
+{
+    unsigned live = sup_live_mask(s, idx);
+    int n = __builtin_popcount(live);
+    const cc_component *spec = atomic_load(&s->comps[idx].cfg);
+    if (n < copies && spec) {
+        sup_start_copies(s, idx, spec, copies - n);
+        return;
+    }
+    /* Scaling down retires copies that are not ready yet first, then the highest-numbered. */
+    unsigned retire = 0;
+    for (int pass = 0; pass < 2 && n > copies; pass++)
+        for (int j = CC_MAX_COPIES - 1; j >= 0 && n > copies; j--) {
+            if (!(live & (1u << j)) || (retire & (1u << j))) continue;
+            if (pass == 0 && atomic_load(&s->comps[idx].copies[j].state) == COPY_READY) continue;
+            retire |= 1u << j;
+            n--;
+        }
+    sup_retire(s, idx, retire, drain_s);
+}
+
+int sup_ready_in(supervisor *s, int idx, unsigned mask)
+{
+    int n = 0;
+    for (int j = 0; j < CC_MAX_COPIES; j++)
+        n += (mask & (1u << j)) && atomic_load(&s->comps[idx].copies[j].state) == COPY_READY;
+    return n;
+}
+
+unsigned long sup_exits_in(supervisor *s, int idx, unsigned mask, char *last_log, size_t len)
+{
+    unsigned long n = 0, most = 0;
+    if (len) last_log[0] = 0;
+    for (int j = 0; j < CC_MAX_COPIES; j++) {
+        if (!(mask & (1u << j))) continue;
+        sup_copy *c = &s->comps[idx].copies[j];
+        unsigned long e = atomic_load(&c->exits);
+        n += e;
+        if (e >= most && len) {
+            most = e;
+            pthread_mutex_lock(&c->log_mu);
+            snprintf(last_log, len, "%s", c->last_log);
+            pthread_mutex_unlock(&c->log_mu);
+        }
+    }
+    return n;
+}
+
+int sup_copy_live(supervisor *s, int idx, int copy)
+{
+    return atomic_load(&s->comps[idx].copies[copy].state) != COPY_UNUSED;
 }
 
 int sup_live_copies(supervisor *s, int idx)
@@ -515,8 +631,17 @@ void sup_stop(supervisor *s, double grace_s)
     s->grace_s = grace_s;
     atomic_store(&s->stopping, true);
     if (s->thread_started) pthread_join(s->thread, NULL);
+    /* every worker is gone, so each relay reads its EOF soon; they write into the copies */
+    for (int i = 0; i < 200 && atomic_load(&s->relays) > 0; i++) {
+        struct timespec tick = {0, 10 * 1000000L};
+        nanosleep(&tick, NULL);
+    }
     EACH_COPY(s, c)
-    unlink(c->socket);
+    {
+        unlink(c->socket);
+        free(c->spec.model);
+        pthread_mutex_destroy(&c->log_mu);
+    }
     rmdir(s->dir);
     free(s->envp);
     free(s);

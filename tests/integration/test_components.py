@@ -333,6 +333,29 @@ def test_a_client_that_leaves_frees_the_worker(two_components):
     assert wait_for(lambda: (lambda m: m[running] == 0 and m[in_flight] == 0)(r.metrics()), 15), r.metrics()
 
 
+def test_a_non_streamed_client_that_leaves_frees_the_worker_at_once(two_components):
+    """A non-streamed request's client leaving aborts the router's worker leg at once: the worker
+    sees its client go and cancels the generation within about a second, and the copy's
+    outstanding count in the router is back to 0."""
+    import socket
+    import time
+
+    r = two_components
+    running = 'berth_num_requests_running{model_name="qwen",copy="0"}'
+    body = json.dumps(chat_body("qwen", max_tokens=1000, ignore_eos=True, stream=False)).encode()
+    s = socket.create_connection(("127.0.0.1", r.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert wait_for(lambda: r.metrics()[running] == 1, 30), r.metrics()
+    s.close()
+    t0 = time.monotonic()
+    assert wait_for(lambda: r.metrics()[running] == 0, 10), r.metrics()
+    took = time.monotonic() - t0
+    assert took < 1.5, f"the worker noticed the client leave after {took:.2f} s"
+    assert wait_for(lambda: r.component("qwen")["workers"][0]["outstanding"] == 0, 5), r.component("qwen")
+    assert r.metrics()['berth_component_requests_in_flight{component="qwen"}'] == 0
+
+
 def test_router_serves_https_to_the_openai_sdk(demo_model, tmp_path):
     import openai
     import ssl
@@ -385,7 +408,10 @@ def test_worker_backpressure_passes_through(demo_model, tmp_path):
             assert refused.headers.get("retry-after") == "1", refused.headers
             assert refused.json()["error"]["type"], refused.text
             for job in (running, queued):
-                status, raw = job.result()
+                try:
+                    status, raw = job.result()
+                except Exception as e:
+                    pytest.fail(f"{e!r}\n{r.text()}")
                 assert status == 200 and events(raw)[-1] == "[DONE]"
     finally:
         r.stop_now()

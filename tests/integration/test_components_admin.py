@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from berth_process import BERTH, wait_for
+from berth_process import BERTH, BUILD, need, wait_for
 from test_components import ENDPOINT, SMOL, BerthRouter, chat_body, events, stream, write_config
 
 USER = {"Authorization": "Bearer user-key"}
@@ -161,5 +161,127 @@ def test_memory_shares_reach_the_workers(demo_model, tmp_path):
         assert "> share 40.0 MiB" in r.text(), r.text()
         status, raw = stream(r.base + "/v1/chat/completions", chat_body("qwen"))
         assert status == 200 and events(raw)[-1] == "[DONE]"
+    finally:
+        r.stop_now()
+
+
+def test_rolling_update_of_a_components_specification(demo_model, tmp_path):
+    """UpdateInferenceComponent with a new Specification replaces the copies without downtime:
+    requests under concurrent load keep succeeding through the switch, and the new memory share is
+    in force afterwards. An update whose new copies cannot start (a share too small for the model)
+    is rolled back: the old copy keeps serving and Describe gives the FailureReason; a second update
+    while one is in progress is refused."""
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "memory_mib": 300, "threads": 1}])
+    r = BerthRouter(cfg, "--admin-api-key", "adm-key")
+
+    def share(metrics):
+        return [float(l.split()[-1]) for l in metrics.splitlines()
+                if l.startswith("berth_memory_share_bytes") and 'model_name="qwen"' in l]
+
+    def describe():
+        return admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "qwen"}).json()
+
+    try:
+        stop = threading.Event()
+        results = []
+
+        def load(streamed):
+            while not stop.is_set():
+                body = chat_body("qwen", max_tokens=3, stream=streamed)
+                if streamed:
+                    status, raw = stream(r.base + "/v1/chat/completions", body)
+                    results.append(status == 200 and events(raw)[-1] == "[DONE]")
+                else:
+                    resp = httpx.post(r.base + "/v1/chat/completions", json=body, timeout=120)
+                    results.append(resp.status_code == 200 and resp.json()["choices"][0]["message"])
+
+        old_pid = health(r, "qwen").json()["workers"][0]["pid"]
+        with ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(load, s) for s in (False, True)]
+            assert wait_for(lambda: len(results) >= 2, 60)
+            p = cli(r, "update", "--name", "qwen", "--memory-mib", 320)
+            assert p.returncode == 0, p.stderr
+            assert describe()["InferenceComponentStatus"] == "Updating"
+            assert wait_for(lambda: describe()["InferenceComponentStatus"] == "InService", 60), r.text()
+            assert wait_for(lambda: f"worker pid {old_pid} exited with status 0 (stopped)" in r.text(), 30)
+            n = len(results)
+            assert wait_for(lambda: len(results) >= n + 2, 60)  # served by the new copy
+            stop.set()
+            for j in jobs:
+                j.result()
+        assert results and all(results), results
+        assert share(r.get("/metrics").text) == [320 * 2**20], r.get("/metrics").text
+        d = describe()
+        assert d["Specification"]["ComputeResourceRequirements"]["MaxMemoryRequiredInMb"] == 320
+        assert d["RuntimeConfig"]["CurrentCopyCount"] == 1 and "FailureReason" not in d
+        new_pid = [w for w in health(r, "qwen").json()["workers"] if w["ready"]][0]["pid"]
+
+        # a share too small for the model: rolled back, the running copy keeps serving
+        p = cli(r, "update", "--name", "qwen", "--memory-mib", 40)
+        assert p.returncode == 0, p.stderr
+        again = admin(r, "UpdateInferenceComponent", {"InferenceComponentName": "qwen",
+                                                     "RuntimeConfig": {"CopyCount": 2}})
+        assert again.status_code == 400 and again.json()["__type"] == "ValidationException", again.text
+        assert "in progress" in again.json()["message"]
+        assert wait_for(lambda: "FailureReason" in describe(), 60), r.text()
+        d = describe()
+        assert d["InferenceComponentStatus"] == "InService", d
+        assert "rolled back" in d["FailureReason"] and "> share 40.0 MiB" in d["FailureReason"], d
+        assert d["Specification"]["ComputeResourceRequirements"]["MaxMemoryRequiredInMb"] == 320
+        assert [w["pid"] for w in health(r, "qwen").json()["workers"] if w["ready"]] == [new_pid]
+        status, raw = stream(r.base + "/v1/chat/completions", chat_body("qwen", max_tokens=3))
+        assert status == 200 and events(raw)[-1] == "[DONE]"
+        assert share(r.get("/metrics").text) == [320 * 2**20]
+    finally:
+        r.stop_now()
+
+
+def test_admin_api_with_a_key_store_identity_and_a_berth_token(demo_model, tmp_path):
+    """A key-store identity allowed Describe and Update on one component, not Delete: its SigV4
+    bearer token (made with berth-token from AWS credentials in the environment, as a user would)
+    passes for the allowed operations, over HTTP and through `berth components`, and Delete gets
+    AccessDeniedException."""
+    account, akid, secret = "111122223333", "AKIAOPSXXXXXXXXXXXXX", "ops-secret/key+0123456789"
+    component_arn = f"arn:aws:sagemaker:*:{account}:inference-component/qwen"
+    store = tmp_path / "keys.json"
+    store.write_text(json.dumps({"identities": [{
+        "access_key_id": akid, "secret_access_key": secret,
+        "principal_arn": f"arn:aws:iam::{account}:user/ops",
+        "policy": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "sagemaker:CallWithBearerToken", "Resource": "*"},
+            {"Effect": "Allow", "Resource": component_arn,
+             "Action": ["sagemaker:DescribeInferenceComponent", "sagemaker:UpdateInferenceComponent"]}]}}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BERTH_"))}
+    token_env = dict(env, AWS_ACCESS_KEY_ID=akid, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1",
+                     AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                     AWS_EC2_METADATA_DISABLED="true")
+    token_bin = BUILD / "tools" / "token" / "berth-token"
+    need(token_bin, "berth-token (build the project first)")
+    made = subprocess.run([str(token_bin), "--expiry", "10m"],
+                          capture_output=True, text=True, timeout=30, env=token_env)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("sagemaker-api-key-")
+
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "qwen", "model": str(demo_model), "kv_cache_tokens": 4096, "threads": 1}])
+    r = BerthRouter(cfg, "--auth-key-store", store, "--auth-region", "us-east-1")
+    try:
+        d = admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "qwen"}, key=token)
+        assert d.status_code == 200 and d.json()["InferenceComponentStatus"] == "InService", d.text
+        p = cli(r, "update", "--name", "qwen", "--copies", 1, "--api-key", token)
+        assert p.returncode == 0 and json.loads(p.stdout)["InferenceComponentArn"].endswith("/qwen"), p.stderr
+        gone = admin(r, "DeleteInferenceComponent", {"InferenceComponentName": "qwen"}, key=token)
+        assert gone.status_code == 403 and gone.json()["__type"] == "AccessDeniedException", gone.text
+        p = cli(r, "delete", "--name", "qwen", "--api-key", token)
+        assert p.returncode == 1 and "AccessDeniedException" in p.stderr, p.stderr
+        # the allowed actions hold for this component only, and a forged token is refused
+        other = admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "other"}, key=token)
+        assert other.status_code == 403 and other.json()["__type"] == "AccessDeniedException"
+        forged = admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "qwen"}, key=token[:-4] + "AAAA")
+        assert forged.status_code in (401, 403), forged.text
+        assert admin(r, "DescribeInferenceComponent", {"InferenceComponentName": "qwen"},
+                     key=token).json()["InferenceComponentStatus"] == "InService"
     finally:
         r.stop_now()
