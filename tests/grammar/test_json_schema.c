@@ -100,8 +100,9 @@ static const schema_case cases[] = {
      {"\"example.com\"", "\"a-b.c\"", "\"localhost\""},
      {"\"-a.com\"", "\"a..b\"", "\"1.2.3\""}},
     {"{\"type\":\"string\",\"format\":\"uri\"}",
-     {"\"https://example.com/a/b?q=1#f\"", "\"ftp://h:21\""},
-     {"\"example.com\"", "\"http://\"", "\"http://a b\""}},
+     {"\"https://example.com/a/b?q=1#f\"", "\"ftp://h:21\"", "\"file:///path/to/f.js\"",
+      "\"urn:isbn:0451450523\"", "\"mailto:a@b.c\"", "\"x:/p%20q\"", "\"http://u:p@h/\""},
+     {"\"example.com\"", "\"http://a b\"", "\"a:\"", "\"1a:b\"", "\"a:%zz\"", "\"a:b c\""}},
     {"{\"type\":\"string\",\"format\":\"no-such-format\"}", {"\"anything\""}, {"1"}},
     /* integers */
     {"{\"type\":\"integer\",\"minimum\":-12,\"maximum\":305}",
