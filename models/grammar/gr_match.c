@@ -425,7 +425,7 @@ static gr_matcher *matcher_create(const gr_grammar *g)
     m->g = g;
     m->nbucket = malloc(1024 * sizeof *m->nbucket);
     m->sbucket = malloc(256 * sizeof *m->sbucket);
-    m->dfs = malloc(((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
+    m->dfs = malloc(2 * ((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
     m->xr = malloc(M_MAX_XR * sizeof *m->xr);
     m->rule_stamp = calloc((size_t)g->n_rules, sizeof *m->rule_stamp);
     m->rule_slice = malloc((size_t)g->n_rules);
@@ -670,23 +670,28 @@ int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
 
 static void walk_trie(gr_matcher *m, int32_t s0, const gr_trie *t, uint32_t *mask)
 {
-    int32_t *st = m->dfs;
+    /* st[d]: the state at depth d, row[d] its transition row (-1 while it has none): the fast path
+     * reads one memoised transition without touching the state itself */
+    int32_t *st = m->dfs, *row = m->dfs + m->g->vocab->max_depth + 1;
     st[0] = s0;
+    row[0] = m->states[s0].trans_at;
     const uint8_t *byte = t->byte;
     const uint16_t *depth = t->depth;
     const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
     const uint8_t *cls = m->g->byte_cls;
     for (int32_t i = 1; i < t->n_nodes;) {
-        /* the memoised transition read in place (most steps of a walk), else gr_mstep */
-        int32_t from = st[depth[i] - 1], row = m->states[from].trans_at, s = UNKNOWN;
-        if (row >= 0) s = m->trans[row + cls[byte[i]]];
-        if (s == UNKNOWN || from == DEAD) s = gr_mstep(m, from, byte[i]);
+        int32_t d = depth[i] - 1, s = row[d] >= 0 ? m->trans[row[d] + cls[byte[i]]] : UNKNOWN;
+        if (s == UNKNOWN) {
+            s = gr_mstep(m, st[d], byte[i]);
+            row[d] = m->states[st[d]].trans_at; /* made by the step, if it was the first */
+        }
         if (s == DEAD) {
             if (m->exhausted) return;
             i = end[i];
             continue;
         }
-        st[depth[i]] = s;
+        st[d + 1] = s;
+        row[d + 1] = m->states[s].trans_at;
         for (int32_t j = tok_first[i]; j < tok_first[i + 1]; j++)
             mask[tok[j] >> 5] |= 1u << (tok[j] & 31);
         i++;
