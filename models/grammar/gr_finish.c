@@ -127,6 +127,68 @@ done:
     return rc;
 }
 
+/* Marks the chains of counted repetitions whose layout allows mapping O_k to O_j (gr_mabs): every
+ * member from k = 2 on is [x, REF to the member below] | [] with the same x, right after the member
+ * below. false when out of memory. */
+static bool find_chains(const gr_builder *b, gr_grammar *g)
+{
+    int32_t n = g->n_rules, any = 0;
+    int32_t *k = calloc((size_t)n, sizeof *k);
+    if (!k) return false;
+    for (int32_t r = 0; r < n; r++) {
+        const gr_brule *br = &b->rules[r];
+        int32_t d = br->chain_depth;
+        if (d <= 0 || br->n_alts != 2 || br->alts[1].n != 0) continue;
+        const gr_seq *a = &br->alts[0];
+        if (d == 1) {
+            if (a->n == 1) k[r] = 1;
+            continue;
+        }
+        const gr_brule *below = &b->rules[r - 1];
+        if (k[r - 1] != d - 1 || a->n != 2 || a->e[1].kind != GR_REF || a->e[1].arg != r - 1 ||
+            below->alts[0].e[0].kind != a->e[0].kind || below->alts[0].e[0].arg != a->e[0].arg)
+            continue;
+        k[r] = d;
+        if (d > GR_BAND0_LEN + 1) any = 1;
+    }
+    if (!any) {
+        free(k);
+        return true;
+    }
+    g->chain_k = k;
+    g->pos_rule = malloc((size_t)g->n_code * sizeof *g->pos_rule);
+    g->reach_chain = calloc((size_t)n, 1);
+    int32_t *stack = malloc(((size_t)n + 1) * sizeof *stack);
+    int32_t *ref_first = calloc((size_t)n + 2, sizeof *ref_first), *refs = NULL;
+    if (!g->pos_rule || !g->reach_chain || !stack || !ref_first) goto oom;
+    for (int32_t p = g->n_code - 1, r = -1; p >= 0; p--) {
+        if (g->code[p].kind == GR_END) r = g->code[p].arg; /* every alternative ends in its rule */
+        g->pos_rule[p] = r;
+    }
+    /* reach_chain: backwards from the long chains' rules over "is referenced by" */
+    for (int32_t p = 0; p < g->n_code; p++)
+        if (g->code[p].kind == GR_REF) ref_first[g->code[p].arg + 2]++;
+    for (int32_t r = 0; r < n; r++)
+        ref_first[r + 2] += ref_first[r + 1];
+    refs = malloc(((size_t)ref_first[n + 1] + 1) * sizeof *refs);
+    if (!refs) goto oom;
+    for (int32_t p = 0; p < g->n_code; p++)
+        if (g->code[p].kind == GR_REF) refs[ref_first[g->code[p].arg + 1]++] = g->pos_rule[p];
+    int32_t top = 0;
+    for (int32_t r = 0; r < n; r++)
+        if (k[r] > GR_BAND0_LEN + 1) g->reach_chain[r] = true, stack[top++] = r;
+    while (top > 0) {
+        int32_t r = stack[--top];
+        for (int32_t i = ref_first[r]; i < ref_first[r + 1]; i++)
+            if (!g->reach_chain[refs[i]]) g->reach_chain[refs[i]] = true, stack[top++] = refs[i];
+    }
+    free(stack), free(ref_first), free(refs);
+    return true;
+oom:
+    free(stack), free(ref_first), free(refs);
+    return false;
+}
+
 int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, gr_grammar **out)
 {
     *out = NULL;
@@ -276,6 +338,11 @@ int gr_builder_finish(gr_builder *b, const char *root_name, const gr_vocab *v, g
         }
         g->n_byte_cls = n_new;
     }
+    if (!find_chains(b, g)) {
+        gr_grammar_free(g);
+        gr_errf(b->err, b->errlen, "out of memory compiling the grammar");
+        return GR_ERR;
+    }
     *out = g;
     return GR_OK;
 }
@@ -285,5 +352,6 @@ void gr_grammar_free(gr_grammar *g)
     if (!g) return;
     gr_pool_free(g);
     free(g->code), free(g->alts), free(g->alt_first), free(g->classes);
+    free(g->chain_k), free(g->pos_rule), free(g->reach_chain);
     free(g);
 }

@@ -19,10 +19,10 @@
 #define GR_MAX_NEST 256      /* parenthesis depth */
 /* A matcher step whose stack set grows beyond GR_MAX_TOPS stacks, or whose expansion takes more
  * than GR_MAX_STEP_WORK units, fails its call like an exhausted budget: a silent refusal would let
- * a mask that takes a vocabulary slice wholesale (rule hints) allow a token the step refuses. One call
- * of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS of
- * wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling the
- * engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */
+ * a mask that takes a vocabulary slice wholesale (rule hints) allow a token the step refuses. One
+ * call of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS
+ * of wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling
+ * the engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */
 #define GR_MAX_TOPS (1 << 14)
 #define GR_MAX_STEP_WORK (1 << 18)
 #define GR_CALL_BUDGET (1ll << 28)
@@ -59,6 +59,15 @@ struct gr_grammar {
     uint8_t byte_cls[256];
     int32_t n_byte_cls;
     const gr_vocab *vocab;
+    /* Counted repetitions (gr_seq_repeat's optional copies O_k ::= x O_{k-1} | (empty)): chain_k[r]
+     * is k for such a rule (0 for any other), every O_k of one chain with k >= 2 laid out alike in
+     * code and numbered consecutively; pos_rule[p] is the rule of code position p. NULL when the
+     * grammar has no chain. Used to give the states of a long bounded repetition one mask (see
+     * gr_mabs): with more than H copies left, O_k matches the same strings of up to H bytes as
+     * O_{H+1}. reach_chain[r]: rule r's expansion may enter a chain rule with k > GR_BAND0_LEN + 1.
+     */
+    int32_t *chain_k, *pos_rule;
+    bool *reach_chain;
     /* Matchers of finished sequences, kept with their memoised states, transitions, slices and
      * masks (all functions of the grammar alone) for the next sequences: a grammar's later
      * sequences start warm. The only mutable part of a grammar, guarded by its own lock. */
@@ -82,7 +91,8 @@ typedef struct gr_brule {
     gr_seq *alts;
     int32_t n_alts, cap_alts;
     bool defined;
-    int32_t line, col; /* first reference (for "undefined rule" errors) */
+    int32_t line, col;   /* first reference (for "undefined rule" errors) */
+    int32_t chain_depth; /* k for gr_seq_repeat's optional copy O_k, 0 for any other rule */
 } gr_brule;
 typedef struct gr_builder {
     gr_brule *rules;
@@ -154,13 +164,29 @@ int gr_slice_next(int slice, int q, unsigned b);
  * bounded repetition such as a maxLength string). */
 enum { GR_N_TIERS = 6 };
 extern const int gr_tier_len[GR_N_TIERS];
+/* Bands: a token of at most GR_BAND0_LEN bytes is allowed or not by the first GR_BAND0_LEN bytes of
+ * what a state accepts, so band 0 (the short tokens, almost all of them) and band 1 (the few long
+ * ones) get separate masks, each kept by the state that stands for every state alike up to the
+ * band's longest token (gr_mabs): the positions of a maxLength string share them. */
+#define GR_BAND0_LEN 16
 
 struct gr_vocab {
     int32_t n_vocab;
     size_t n_words;
-    gr_trie all;                                   /* every ordinary token */
-    gr_trie rest[GR_N_SLICES][GR_N_TIERS];         /* the ordinary tokens outside each tier */
-    uint32_t *slice_mask[GR_N_SLICES][GR_N_TIERS]; /* the ordinary tokens inside each tier */
+    gr_trie all; /* every ordinary token (the reference walk of gr_matcher_new_uncached) */
+    /* band 0, the ordinary tokens of at most GR_BAND0_LEN bytes: all of them, those inside each
+     * slice's tier (tier 0 and 1 are then alike) and the others */
+    gr_trie all0;
+    gr_trie rest[GR_N_SLICES][GR_N_TIERS];
+    uint32_t *slice_mask[GR_N_SLICES][GR_N_TIERS];
+    /* band 1, the longer ordinary tokens ids1[0..n1) (a few thousand): all of them, those inside
+     * each slice and the others. Its tries and masks number the tokens by their index in ids1, so
+     * that a band-1 mask is n1_words words. */
+    gr_trie all1;
+    gr_trie rest1[GR_N_SLICES];
+    uint32_t *slice_mask1[GR_N_SLICES];
+    int32_t *ids1, n1;
+    size_t n1_words;
     int32_t max_depth;
     int32_t *eos;
     size_t n_eos;

@@ -382,6 +382,7 @@ bool gr_seq_repeat(gr_builder *b, gr_seq *s, int32_t from, int64_t min, int64_t 
     for (int64_t k = min; k < max; k++) {
         int32_t r = gr_rule_new(b);
         if (r < 0) return false;
+        b->rules[r].chain_depth = (int32_t)(k - min + 1);
         gr_seq *a = gr_rule_add_alt(b, r);
         if (!a || !gr_seq_push(b, a, x.kind, x.arg)) return false;
         if (prev >= 0 && !gr_seq_push(b, a, GR_REF, prev)) return false;

@@ -160,6 +160,7 @@ static int32_t intern(gr_matcher *m, const int32_t *tops, int32_t n, bool accept
     s->hash = h;
     s->trans_at = -1;
     s->slice = -1;
+    s->abs[0] = s->abs[1] = -1;
     if (n) memcpy(m->pool + m->n_pool, tops, (size_t)n * sizeof *tops);
     m->n_pool += n;
     s->rules_at = (int32_t)m->n_pool;
@@ -311,7 +312,8 @@ static void reset_tables(gr_matcher *m)
     m->cur_stamp = 1;
     memset(m->rule_stamp, 0, (size_t)m->g->n_rules * sizeof *m->rule_stamp);
     /* state 0 is the dead state; intern() answers it without a lookup */
-    m->states[0] = (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES, .rules_at = 0};
+    m->states[0] =
+        (mstate){.trans_at = -1, .hnext = -1, .slice = GR_N_SLICES, .rules_at = 0, .abs = {0, 0}};
     m->n_states = 1;
 }
 
@@ -363,8 +365,8 @@ static bool compact(gr_matcher *m)
         flat[w++] = -1;
     }
     reset_tables(m);
-    for (int i = 0; i < M_MASK_CACHE; i++)
-        m->mask_state[i] = -1;
+    memset(m->mask_state, 0xff, sizeof m->mask_state);
+    memset(m->mask_used, 0, sizeof m->mask_used);
     int32_t n_out = 0;
     m->n_xr = 0; /* the rebuilt state keeps no rules: its slice is found by exploration */
     bool ok = grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out);
@@ -423,7 +425,7 @@ static gr_matcher *matcher_create(const gr_grammar *g)
     m->g = g;
     m->nbucket = malloc(1024 * sizeof *m->nbucket);
     m->sbucket = malloc(256 * sizeof *m->sbucket);
-    m->dfs = malloc(((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
+    m->dfs = malloc(2 * ((size_t)g->vocab->max_depth + 2) * sizeof *m->dfs);
     m->xr = malloc(M_MAX_XR * sizeof *m->xr);
     m->rule_stamp = calloc((size_t)g->n_rules, sizeof *m->rule_stamp);
     m->rule_slice = malloc((size_t)g->n_rules);
@@ -436,8 +438,8 @@ static gr_matcher *matcher_create(const gr_grammar *g)
     }
     memset(m->rule_slice, -1, (size_t)g->n_rules);
     reset_tables(m);
-    for (int i = 0; i < M_MASK_CACHE; i++)
-        m->mask_state[i] = -1;
+    memset(m->mask_state, 0xff, sizeof m->mask_state);
+    memset(m->mask_used, 0, sizeof m->mask_used);
     gr_mslice_moves(m);
     begin_call(m);
     m->cur = initial_state(m);
@@ -469,7 +471,7 @@ static void matcher_destroy(gr_matcher *m)
     free(m->pool), free(m->trans), free(m->tsig), free(m->work), free(m->out), free(m->dfs);
     free(m->xr), free(m->rule_stamp), free(m->rule_slice);
     for (int i = 0; i < M_MASK_CACHE; i++)
-        free(m->mask_cache[i]);
+        free(m->mask_cache[0][i]), free(m->mask_cache[1][i]);
     free(m);
 }
 
@@ -523,69 +525,173 @@ bool gr_matcher_is_terminated(const gr_matcher *m)
     return m->states[m->cur].accept && m->states[m->cur].n_tops == 0;
 }
 
-static void walk_trie(gr_matcher *m, uint32_t *mask);
+/* Code position p of a chain rule O_k with k > lim as the same position of O_lim (its copies). */
+static int32_t canon_pos(const gr_grammar *g, int32_t p, int32_t lim)
+{
+    int32_t r = g->pos_rule[p], k = g->chain_k[r];
+    if (k <= lim) return p;
+    return p - g->alts[g->alt_first[r]] + g->alts[g->alt_first[r - (k - lim)]];
+}
+
+/* The stack of node top with every chain position mapped by canon_pos; -2 when out of memory. */
+static int32_t map_stack(gr_matcher *m, int32_t top, int32_t lim)
+{
+    int32_t d = 0, low = -1;
+    for (int32_t k = top; k >= 0; k = m->nodes[k].parent, d++) {
+        if (!grow32((void **)&m->work, &m->cap_work, d + 1, sizeof *m->work)) return -2;
+        m->work[d] = k;
+        if (canon_pos(m->g, m->nodes[k].pos, lim) != m->nodes[k].pos) low = d;
+    }
+    if (low < 0) return top;
+    int32_t node = m->nodes[m->work[low]].parent;
+    for (int32_t i = low; i >= 0 && node != -2; i--)
+        node = cons(m, canon_pos(m->g, m->nodes[m->work[i]].pos, lim), node);
+    return node;
+}
+
+/* The state that stands for s in band b: s with every stack position inside a counted repetition
+ * with more copies left than the band's longest token has bytes (k > H + 1) moved to the copy
+ * O_{H+1}. Each copy consumes at least one byte, so O_k and O_{H+1} match the same strings of up to
+ * H bytes, and both states allow the same tokens of that band: the positions of a maxLength string
+ * share one mask until they come within H characters of the bound. -1 when out of memory or
+ * budget. */
+static int32_t gr_mabs(gr_matcher *m, int32_t s, int band)
+{
+    const gr_grammar *g = m->g;
+    if (!g->chain_k || m->states[s].n_tops == 0) return s;
+    if (m->states[s].abs[band] >= 0) return m->states[s].abs[band];
+    int32_t lim = (band ? g->vocab->max_depth : GR_BAND0_LEN) + 1;
+    int32_t n = m->states[s].n_tops;
+    if (!grow32((void **)&m->out, &m->cap_out, n + 1, sizeof *m->out)) return -1;
+    bool changed = false;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t top = m->pool[m->states[s].tops_at + i], t = map_stack(m, top, lim);
+        if (t == -2) return -1;
+        m->out[i] = t;
+        changed |= t != top;
+    }
+    if (m->budget < 0) m->exhausted = true;
+    if (m->exhausted) return -1;
+    int32_t id = s;
+    if (changed) {
+        qsort(m->out, (size_t)n, sizeof *m->out, cmp_i32);
+        int32_t w = 0;
+        for (int32_t i = 0; i < n; i++)
+            if (w == 0 || m->out[i] != m->out[w - 1]) m->out[w++] = m->out[i];
+        /* Rule hints stay true for the stand-in when the rule's own expansion holds no moved
+         * position (gr_slice.c): its stacks are then in the stand-in as they are in s. */
+        m->n_xr = 0;
+        for (int32_t i = 0; i < m->states[s].n_rules; i++) {
+            int32_t r = m->pool[m->states[s].rules_at + i];
+            if (!g->reach_chain[r]) m->xr[m->n_xr++] = r;
+        }
+        id = intern(m, m->out, w, m->states[s].accept);
+        if (id < 0) return -1;
+        m->states[id].abs[band] = id;
+    }
+    m->states[s].abs[band] = id;
+    return id;
+}
+
+static void walk_trie(gr_matcher *m, int32_t s, const gr_trie *t, uint32_t *mask);
+
+/* The mask of band b's tokens from state a (a stand-in: gr_mabs), cached; NULL when the call ran
+ * out of budget or memory. Band 1's mask numbers its tokens by their index in v->ids1. */
+static const uint32_t *band_mask(gr_matcher *m, int32_t a, int band)
+{
+    const gr_vocab *v = m->g->vocab;
+    size_t words = band ? v->n1_words : v->n_words;
+    int slot = 0;
+    for (int i = 0; i < M_MASK_CACHE; i++) {
+        if (m->mask_state[band][i] == a) {
+            m->mask_used[band][i] = ++m->mask_clock;
+            return m->mask_cache[band][i];
+        }
+        if (m->mask_used[band][i] < m->mask_used[band][slot]) slot = i;
+    }
+    uint32_t **buf = &m->mask_cache[band][slot];
+    if (!*buf && !(*buf = malloc((words + 1) * sizeof **buf))) return NULL;
+    m->mask_state[band][slot] = -1;
+    if (m->states[a].slice < 0) gr_mchoose_slice(m, a);
+    if (m->exhausted) return NULL;
+    int k = m->states[a].slice, tier = m->states[a].tier;
+    const gr_trie *t = band ? &v->all1 : &v->all0;
+    memset(*buf, 0, words * sizeof **buf);
+    if (k < GR_N_SLICES && (band == 0 || tier == 0)) {
+        memcpy(*buf, band ? v->slice_mask1[k] : v->slice_mask[k][tier], words * sizeof **buf);
+        t = band ? &v->rest1[k] : &v->rest[k][tier];
+    }
+    walk_trie(m, a, t, *buf);
+    if (m->exhausted) return NULL;
+    m->mask_state[band][slot] = a;
+    m->mask_used[band][slot] = ++m->mask_clock;
+    return *buf;
+}
 
 int gr_matcher_fill_mask(gr_matcher *m, uint32_t *mask)
 {
     const gr_vocab *v = m->g->vocab;
-    if (!compact(m)) {
-        memset(mask, 0, v->n_words * sizeof *mask);
-        return GR_ERR;
-    }
-    for (int i = 0; i < M_MASK_CACHE && !m->no_slices; i++)
-        if (m->mask_state[i] == m->cur) {
-            memcpy(mask, m->mask_cache[i], v->n_words * sizeof *mask);
-            return GR_OK;
-        }
+    memset(mask, 0, v->n_words * sizeof *mask);
+    if (!compact(m)) return GR_ERR;
     begin_call(m);
-    walk_trie(m, mask);
+    const mstate *st = &m->states[m->cur];
+    if (st->accept)
+        for (size_t i = 0; i < v->n_eos; i++)
+            mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
+    if (st->n_tops == 0) return GR_OK;
+    if (m->no_slices) { /* the reference: every token walked from the state itself */
+        walk_trie(m, m->cur, &v->all, mask);
+    } else {
+        for (int band = 0; band < 2 && !m->exhausted; band++) {
+            int32_t a = gr_mabs(m, m->cur, band);
+            const uint32_t *bm = a < 0 ? NULL : band_mask(m, a, band);
+            if (!bm) {
+                m->exhausted = true;
+                break;
+            }
+            if (band == 0) {
+                for (size_t w = 0; w < v->n_words; w++)
+                    mask[w] |= bm[w];
+                continue;
+            }
+            for (size_t w = 0; w < v->n1_words; w++) /* band 1 by index in ids1 */
+                for (uint32_t x = bm[w]; x; x &= x - 1) {
+                    int32_t id = v->ids1[32 * w + (size_t)__builtin_ctz(x)];
+                    mask[id >> 5] |= 1u << (id & 31);
+                }
+        }
+    }
     if (m->exhausted) {
         memset(mask, 0, v->n_words * sizeof *mask);
         return GR_ERR;
     }
-    int k = m->mask_next;
-    if (!m->mask_cache[k]) m->mask_cache[k] = malloc(v->n_words * sizeof *mask);
-    if (m->mask_cache[k]) {
-        memcpy(m->mask_cache[k], mask, v->n_words * sizeof *mask);
-        m->mask_state[k] = m->cur;
-        m->mask_next = (k + 1) % M_MASK_CACHE;
-    }
     return GR_OK;
 }
 
-static void walk_trie(gr_matcher *m, uint32_t *mask)
+static void walk_trie(gr_matcher *m, int32_t s0, const gr_trie *t, uint32_t *mask)
 {
-    const gr_vocab *v = m->g->vocab;
-    memset(mask, 0, v->n_words * sizeof *mask);
-    if (m->states[m->cur].accept)
-        for (size_t i = 0; i < v->n_eos; i++)
-            mask[v->eos[i] >> 5] |= 1u << (v->eos[i] & 31);
-    if (m->states[m->cur].n_tops == 0) return;
-    if (m->no_slices)
-        m->states[m->cur].slice = GR_N_SLICES, m->states[m->cur].tier = 0;
-    else if (m->states[m->cur].slice < 0)
-        gr_mchoose_slice(m, m->cur);
-    if (m->exhausted) return;
-    const gr_trie *t = &v->all;
-    int k = m->states[m->cur].slice, tier = m->states[m->cur].tier;
-    if (k < GR_N_SLICES) {
-        for (size_t w = 0; w < v->n_words; w++)
-            mask[w] |= v->slice_mask[k][tier][w];
-        t = &v->rest[k][tier];
-    }
-    int32_t *st = m->dfs;
-    st[0] = m->cur;
+    /* st[d]: the state at depth d, row[d] its transition row (-1 while it has none): the fast path
+     * reads one memoised transition without touching the state itself */
+    int32_t *st = m->dfs, *row = m->dfs + m->g->vocab->max_depth + 1;
+    st[0] = s0;
+    row[0] = m->states[s0].trans_at;
     const uint8_t *byte = t->byte;
     const uint16_t *depth = t->depth;
     const int32_t *end = t->end, *tok_first = t->tok_first, *tok = t->tok;
+    const uint8_t *cls = m->g->byte_cls;
     for (int32_t i = 1; i < t->n_nodes;) {
-        int32_t s = gr_mstep(m, st[depth[i] - 1], byte[i]);
+        int32_t d = depth[i] - 1, s = row[d] >= 0 ? m->trans[row[d] + cls[byte[i]]] : UNKNOWN;
+        if (s == UNKNOWN) {
+            s = gr_mstep(m, st[d], byte[i]);
+            row[d] = m->states[st[d]].trans_at; /* made by the step, if it was the first */
+        }
         if (s == DEAD) {
             if (m->exhausted) return;
             i = end[i];
             continue;
         }
-        st[depth[i]] = s;
+        st[d + 1] = s;
+        row[d + 1] = m->states[s].trans_at;
         for (int32_t j = tok_first[i]; j < tok_first[i + 1]; j++)
             mask[tok[j] >> 5] |= 1u << (tok[j] & 31);
         i++;

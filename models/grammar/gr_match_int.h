@@ -11,7 +11,10 @@
 #define M_MAX_NODES (1 << 20)
 #define M_MAX_STATES (1 << 14)
 #define M_MAX_POOL (1 << 22)
-#define M_MASK_CACHE 32
+/* Masks kept per band (least recently used goes first): 64 band-0 masks are 1.2 MiB on Qwen3 (a
+ * band-1 mask is 240 bytes). A schema's output visits more than 32 distinct states (each key, each
+ * pattern position), and a repeated schema's pooled matcher should still hold the costly ones. */
+#define M_MASK_CACHE 64
 /* Matchers a grammar keeps for its next sequences, and the tables beyond which one is not kept
  * (a pooled matcher holds at most a few MiB) */
 #define M_POOL_IDLE 2
@@ -43,8 +46,9 @@ typedef struct mstate {
     int32_t rules_at, n_rules; /* the rules its closure entered at their start (in pool) */
     uint32_t hash;
     bool accept;
-    int8_t slice; /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
-    int8_t tier;  /* and its tier (gr_tier_len) */
+    int8_t slice;   /* the slice allowed wholesale from here: -1 not known yet, GR_N_SLICES none */
+    int8_t tier;    /* and its tier (gr_tier_len) */
+    int32_t abs[2]; /* the state whose band-b mask this one has (gr_mabs), -1 not known yet */
 } mstate;
 
 enum { DEAD = 0, UNKNOWN = -1 };
@@ -76,11 +80,13 @@ struct gr_matcher {
     /* per rule: the slice every string of which stays alive inside the rule alone (GR_N_SLICES
      * none, -1 not known yet); see rule_slice */
     int8_t *rule_slice; /* states along the trie path during fill_mask */
-    /* the last masks computed, by state: text inside one string or number keeps coming back to
-     * the same state (equal stacks are one node), so most steps of a long value are a copy */
-    int32_t mask_state[M_MASK_CACHE];
-    uint32_t *mask_cache[M_MASK_CACHE];
-    int mask_next;
+    /* the last masks computed per band, by the state that stands for the current one (gr_mabs):
+     * text inside one string or number keeps coming back to the same state (equal stacks are one
+     * node), and every position of a long maxLength string to the same stand-in, so most steps of
+     * a long value are a copy */
+    int32_t mask_state[2][M_MASK_CACHE];
+    uint32_t *mask_cache[2][M_MASK_CACHE];
+    uint64_t mask_used[2][M_MASK_CACHE], mask_clock;   /* least recently used goes first */
     uint8_t move_b[GR_N_SLICES][GR_SLICE_STATES][256]; /* see slice_moves */
     int8_t move_q[GR_N_SLICES][GR_SLICE_STATES][256];
     int16_t n_moves[GR_N_SLICES][GR_SLICE_STATES];

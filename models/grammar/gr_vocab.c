@@ -70,12 +70,18 @@ void gr_vocab_free(gr_vocab *v)
 {
     if (!v) return;
     trie_free(&v->all);
-    for (int k = 0; k < GR_N_SLICES; k++)
+    trie_free(&v->all0);
+    trie_free(&v->all1);
+    for (int k = 0; k < GR_N_SLICES; k++) {
         for (int t = 0; t < GR_N_TIERS; t++) {
             trie_free(&v->rest[k][t]);
             free(v->slice_mask[k][t]);
         }
+        trie_free(&v->rest1[k]);
+        free(v->slice_mask1[k]);
+    }
     free(v->eos), free(v->is_eos), free(v->is_special), free(v->bytes), free(v->len);
+    free(v->ids1);
     free(v);
 }
 
@@ -189,20 +195,57 @@ int gr_vocab_new(gr_vocab **out, const tok_tokenizer *tok, const int32_t *eos_id
         order[i] = st[i].id;
     free(st);
     if (!build_trie(v, &v->all, order, m)) goto oom;
+    for (int band = 0; band < 2; band++) {
+        int32_t r = 0;
+        for (int32_t i = 0; i < m; i++)
+            if ((v->len[order[i]] > GR_BAND0_LEN) == band) rest[r++] = order[i];
+        if (!build_trie(v, band ? &v->all1 : &v->all0, rest, r)) goto oom;
+        if (band == 0) continue;
+        v->n1 = r;
+        v->n1_words = ((size_t)r + 31) / 32;
+        if (!(v->ids1 = malloc(((size_t)r + 1) * sizeof *v->ids1))) goto oom;
+        memcpy(v->ids1, rest, (size_t)r * sizeof *rest);
+    }
+    /* band 1's tries and masks by index in ids1 (idx1: id -> index, only read for band 1) */
+    int32_t *idx1 = malloc((size_t)n * sizeof *idx1);
+    if (!idx1) goto oom;
+    for (int32_t j = 0; j < v->n1; j++)
+        idx1[v->ids1[j]] = j;
     for (int k = 0; k < GR_N_SLICES; k++)
-        for (int t = 0; t < GR_N_TIERS; t++) {
-            uint32_t *sm = v->slice_mask[k][t] = calloc(v->n_words, sizeof *sm);
-            if (!sm) goto oom;
+        for (int t = 0; t <= GR_N_TIERS; t++) { /* t == GR_N_TIERS: band 1 */
+            uint32_t *sm = calloc(t < GR_N_TIERS ? v->n_words : v->n1_words + 1, sizeof *sm);
+            if (!sm) {
+                free(idx1);
+                goto oom;
+            }
+            if (t < GR_N_TIERS)
+                v->slice_mask[k][t] = sm;
+            else
+                v->slice_mask1[k] = sm;
+            uint32_t lo = t < GR_N_TIERS ? 0 : GR_BAND0_LEN + 1;
+            uint32_t hi = t == GR_N_TIERS ? UINT32_MAX : (uint32_t)gr_tier_len[t <= 1 ? 1 : t];
             int32_t r = 0;
             for (int32_t i = 0; i < m; i++) {
                 int32_t id = order[i];
-                if (in_slice(v, k, id) && (t == 0 || v->len[id] <= (uint32_t)gr_tier_len[t]))
-                    sm[id >> 5] |= 1u << (id & 31);
+                if ((t < GR_N_TIERS) != (v->len[id] <= GR_BAND0_LEN)) continue; /* other band */
+                int32_t bit = t < GR_N_TIERS ? id : idx1[id];
+                if (in_slice(v, k, id) && v->len[id] >= lo && v->len[id] <= hi)
+                    sm[bit >> 5] |= 1u << (bit & 31);
                 else
                     rest[r++] = id;
             }
-            if (!build_trie(v, &v->rest[k][t], rest, r)) goto oom;
+            gr_trie *tr = t < GR_N_TIERS ? &v->rest[k][t] : &v->rest1[k];
+            if (!build_trie(v, tr, rest, r)) {
+                free(idx1);
+                goto oom;
+            }
+            if (t == GR_N_TIERS)
+                for (int32_t j = 0; j < tr->tok_first[tr->n_nodes]; j++)
+                    tr->tok[j] = idx1[tr->tok[j]];
         }
+    for (int32_t j = 0; j < v->all1.tok_first[v->all1.n_nodes]; j++)
+        v->all1.tok[j] = idx1[v->all1.tok[j]];
+    free(idx1);
     free(order), free(rest);
     *out = v;
     return GR_OK;

@@ -221,8 +221,9 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         if (!addl_rule) goto done;
     }
     /* patternProperties: supported when all patterns share one schema S. Extra keys are then the
-     * keys matching a pattern, with S; keys matching none (additionalProperties') are only kept
-     * when S constrains nothing (else a subset: they are never produced). */
+     * keys matching a pattern, with S, written after every defined property (a subset: the parse
+     * of a defined key never forks into a pattern key); keys matching none (additionalProperties')
+     * are only kept when S constrains nothing (else a subset: they are never produced). */
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
     const cJSON *pS = NULL;
     bool pp_on = cJSON_IsObject(pp) && pp->child, pS_free = false;
@@ -253,12 +254,13 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             }
             continue; /* may not appear: excluded from additional keys by the trie too */
         }
-        if (pp_on) {
-            int m = name_matches(c, pp, p->string);
-            if (m < 0) goto done;
-            /* the name may also come as a pattern key with S alone: only sound when its own
-             * schema adds nothing to S */
-            if (m && !no_keywords(p) && !cJSON_Compare(p, pS, true)) {
+        int m = pp_on ? name_matches(c, pp, p->string) : 0;
+        if (m < 0) goto done;
+        if (m) {
+            /* Both its own schema and S apply to the name. It may also come as a pattern key with
+             * S alone (the pattern-key rule cannot leave the defined names out), which is only
+             * sound when its own schema adds nothing to S: then the conjunction is S. */
+            if (!no_keywords(p) && !cJSON_Compare(p, pS, true)) {
                 js_fail(c,
                         "json schema: property \"%.100s\" also matches a patternProperties "
                         "pattern: not supported",
@@ -272,7 +274,7 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             if (!q) goto oom;
             ps = q;
         }
-        ps[np] = (prop){.name = p->string, .rule = js_gen(c, p), .required = r};
+        ps[np] = (prop){.name = p->string, .rule = js_gen(c, m ? pS : p), .required = r};
         if (!ps[np].rule) {
             if (!r && js_unsat(c)) continue; /* no value fits: the property may not appear */
             goto done;
@@ -331,8 +333,9 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
                    "(no additional properties, at most that many defined)");
         goto done;
     }
-    /* One extra member (key ws ":" ws value) besides the defined ones, or NULL if none. */
-    char *addkey = NULL;
+    /* One extra member (key ws ":" ws value) besides the defined ones, or NULL if none: addkey
+     * (any other key) anywhere between them, patkey (a pattern key) only after them all. */
+    char *addkey = NULL, *patkey = NULL, *tail = NULL;
     const char *W0 = js_ws(c);
     char w0[160];
     snprintf(w0, sizeof w0, "%s", W0);
@@ -354,34 +357,51 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
         }
         js_buf_printf(&xb, ") \"\\\"\"%s\":\"%s%s)", w0, w0, val);
         free(val);
+        if (xb.oom) {
+            free(xb.p);
+            goto oom;
+        }
+        patkey = xb.p;
+        xb = (js_buf){0};
     }
     if (addl_ok && (!pp_on || pS_free)) {
         char *k = trie_rule(c, &root);
         if (!k) {
             free(xb.p);
+            free(patkey);
             goto done;
         }
-        js_buf_printf(&xb, "%s(\"\\\"\" %s \"\\\"\"%s\":\"%s%s)", xb.len ? " | " : "", k, w0, w0,
-                      addl_rule);
+        js_buf_printf(&xb, "(\"\\\"\" %s \"\\\"\"%s\":\"%s%s)", k, w0, w0, addl_rule);
         free(k);
     }
     if (xb.oom) {
         free(xb.p);
+        free(patkey);
         goto oom;
     }
     addkey = xb.p; /* NULL: no extra members */
-    bool extra = addkey != NULL;
-    if (need_one && np == 0 && !extra) {
-        free(addkey);
+    bool extra = addkey != NULL, pat = patkey != NULL;
+    if (need_one && np == 0 && !extra && !pat) {
+        free(addkey), free(patkey);
         js_fail(c, "json schema: minProperties without any allowed property: the schema matches "
                    "nothing");
         goto done;
     }
-    /* Rules A(k,f): additional members, then S(k,f): property k taken or skipped. f = no member
-     * written yet (no comma before the next one). Each member list has one derivation. */
+    /* Rules A(k,f): additional members, then S(k,f): property k taken or skipped; S(np,f) is the
+     * pattern members, then T (more of them). f = no member written yet (no comma before the next
+     * one). Each member list has one derivation. */
     const char *W = js_ws(c);
     char w[160];
     snprintf(w, sizeof w, "%s", W);
+    if (pat) {
+        js_buf tb = {0};
+        tail = js_new_name(c, "o");
+        if (!tail) goto done_rules;
+        js_buf_printf(&tb, "\",\"%s%s %s | \"\"", w, patkey, tail);
+        int rc = tb.oom ? -1 : js_emit_rule(c, tail, tb.p);
+        free(tb.p);
+        if (rc) goto oom_rules;
+    }
     rules = calloc(2 * (np + 1) * 2, sizeof *rules); /* [k][f][A=0,S=1] */
     if (!rules) goto oom;
     for (size_t i = 0; i < 2 * (np + 1) * 2; i++)
@@ -390,27 +410,31 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
     for (size_t k = 0; k <= np; k++)
         for (int f = 0; f < 2; f++) {
             const char *sep = f ? "" : "\",\"";
-            bool s_empty = need_one && k == np && f; /* S(np, first): no member at all */
-            if (s_empty && !extra) continue;         /* then A(np, first) is never referenced */
+            bool s_empty = need_one && k == np && f; /* S(np, first) may not be empty */
+            bool s_none = s_empty && !pat;           /* and then has no derivation */
+            if (s_none && !extra) continue;          /* then A(np, first) is never referenced */
             js_buf a = {0};
             if (extra)
                 js_buf_printf(&a, "%s%s%s %s%s", sep, f ? "" : w, addkey, RULE(k, 0, 0),
-                              s_empty ? "" : " | ");
-            if (!s_empty) js_buf_puts(&a, RULE(k, f, 1));
+                              s_none ? "" : " | ");
+            if (!s_none) js_buf_puts(&a, RULE(k, f, 1));
             if (js_emit_rule(c, RULE(k, f, 0), a.p)) {
                 free(a.p);
                 goto done_rules;
             }
             free(a.p);
-            if (s_empty) continue;
+            if (s_none) continue;
             js_buf sb = {0};
-            if (k == np) {
+            if (k == np && pat) {
+                js_buf_printf(&sb, "%s%s%s %s%s", sep, f ? "" : w, patkey, tail,
+                              s_empty ? "" : " | \"\"");
+            } else if (k == np) {
                 js_buf_puts(&sb, "\"\"");
             } else {
                 js_buf_printf(&sb, "%s%s", sep, f ? "" : w);
                 js_lit_json_string(&sb, ps[k].name);
                 js_buf_printf(&sb, "%s\":\"%s%s %s", w, w, ps[k].rule, RULE(k + 1, 0, 0));
-                if (!ps[k].required && !(need_one && f && k + 1 == np))
+                if (!ps[k].required && !(need_one && f && k + 1 == np && !pat))
                     js_buf_printf(&sb, " | %s", RULE(k + 1, f, 1));
             }
             if (js_emit_rule(c, RULE(k, f, 1), sb.p)) {
@@ -431,7 +455,7 @@ done_rules:
     for (size_t i = 0; rules && i < 2 * (np + 1) * 2; i++)
         free(rules[i]);
     free(rules);
-    free(addkey);
+    free(addkey), free(patkey), free(tail);
     goto done;
 oom:
     js_fail(c, "json schema: out of memory");

@@ -27,6 +27,8 @@ typedef struct fmt {
 #define H16 HEX "{1,4}"
 #define OCTET "(\"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9])"
 #define PCHAR "([a-zA-Z0-9._~!$&'()*+,;=:@-] | \"%\" " HEX " " HEX ")"
+/* a reg-name character (unreserved, sub-delims, a percent escape) */
+#define REGCHAR "([a-zA-Z0-9._~!$&'()*+,;=-] | \"%\" " HEX " " HEX ")"
 
 static const fmt formats[] = {
     {"date", DATE, 10, 10},
@@ -52,11 +54,13 @@ static const fmt formats[] = {
      "[a-zA-Z0-9_+-]+ (\".\" [a-zA-Z0-9_+-]+)* \"@\" (" LABEL " \".\"){1,2} [a-zA-Z] "
      "([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?",
      5, -1},
+    /* RFC 3986's generic syntax, as ajv's full "uri" format: scheme ":" then "//" authority and
+     * path, an absolute path, or a rootless one (never empty); IP literals in brackets left out */
     {"uri",
-     "[a-zA-Z] [a-zA-Z0-9+.-]* \"://\" (" LABEL " \".\")* " LABEL
-     " (\":\" [0-9]{1,5})? (\"/\" " PCHAR "*)* (\"?\" (" PCHAR " | [/?])*)? (\"#\" (" PCHAR
-     " | [/?])*)?",
-     4, -1},
+     "[a-zA-Z] [a-zA-Z0-9+.-]* \":\" (\"//\" ((" REGCHAR " | \":\")* \"@\")? " REGCHAR "* (\":\" "
+     "[0-9]*)? (\"/\" " PCHAR "*)* | \"/\" (" PCHAR "+ (\"/\" " PCHAR "*)*)? | " PCHAR
+     "+ (\"/\" " PCHAR "*)*) (\"?\" (" PCHAR " | [/?])*)? (\"#\" (" PCHAR " | [/?])*)?",
+     3, -1},
     {"json-pointer", NULL, 0, -1}, /* built from a character set below */
     {NULL, NULL, 0, 0},
 };

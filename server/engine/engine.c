@@ -120,7 +120,8 @@ static void finish_request(engine *e, engine_request *r, finish_reason why, cons
     engine_event ev = {.finish = why,
                        .prompt_tokens = r->prompt_len,
                        .completion_tokens = r->num_tokens - r->prompt_len,
-                       .cached_tokens = r->cached_tokens};
+                       .cached_tokens = r->cached_tokens,
+                       .error = why == FINISH_ERROR ? r->constraint_error : NULL};
     if (tok) {
         ev.has_token = true;
         ev.token = *tok;

@@ -60,7 +60,9 @@ typedef struct engine_constraint_ops {
     /* 0, or -1 on failure (e.g. a time bound): the request ends with FINISH_ERROR, the step and
      * the other requests go on. */
     int (*fill_mask)(void *matcher, uint32_t *mask);
-    int (*accept)(void *matcher, int32_t token);      /* 0, or -1: the token is not allowed */
+    /* 0; -1: the token is not allowed; -2: the matcher failed on its own limits (work, stack
+     * count, time), which says nothing about the token. Either ends the request (FINISH_ERROR). */
+    int (*accept)(void *matcher, int32_t token);
     bool (*is_terminated)(const void *matcher);       /* only end-of-sequence can follow */
     void (*release)(void *grammar);
 } engine_constraint_ops;
@@ -110,6 +112,7 @@ typedef struct engine_event {
     finish_reason finish;
     int32_t prompt_tokens, completion_tokens;
     int32_t cached_tokens; /* prompt tokens found in the prefix cache when it was first scheduled */
+    const char *error;     /* FINISH_ERROR: what failed (a static string), else NULL */
 } engine_event;
 
 typedef enum {

@@ -56,6 +56,9 @@ static int fill_job(void *arg)
     atomic_fetch_add(&r->e->mask_compute_ns, now_ns() - t0);
     if (rc) {
         /* This request fails alone (publish ends it); its row samples unconstrained, unread. */
+        r->constraint_error = "the constraint's mask could not be computed within the grammar "
+                              "matcher's time and work bounds (a pathologically ambiguous grammar)";
+        fprintf(stderr, "engine: %s\n", r->constraint_error);
         r->constraint_broken = true;
         memset(r->mask_out, 0xFF, sizeof(uint32_t) * (((size_t)r->e->vocab + 31) / 32));
         return 0;
@@ -96,21 +99,28 @@ void constraint_after_token(engine_request *r, int32_t token)
     }
     if (!r->matcher) {
         if (token == c->trigger_token && start_matcher(r)) {
-            fprintf(stderr, "engine: out of memory for a constraint matcher\n");
+            r->constraint_error = "out of memory for a constraint matcher";
+            fprintf(stderr, "engine: %s\n", r->constraint_error);
             r->constraint_broken = true;
         }
         return;
     }
-    if (c->ops->accept(r->matcher, token) == 0) {
+    int rc = c->ops->accept(r->matcher, token);
+    if (rc == 0) {
         r->matcher_fed = true;
     } else if (in_prefix(r, token)) {
         r->prefix_left--;
         return;
     } else {
-        /* End-of-sequence ends the request anyway; anything else means the mask was not applied. */
+        /* End-of-sequence ends the request anyway. A matcher over its own limits says nothing
+         * about the token; a refusal of a token its mask allowed means the mask was not applied. */
         for (int32_t i = 0; i < r->num_stop_ids; i++)
             if (r->stop_ids[i] == token) return;
-        fprintf(stderr, "engine: sampled token %d outside its constraint\n", token);
+        r->constraint_error =
+            rc == -2 ? "the grammar matcher went over its work or stack limit on the sampled token "
+                       "(a pathologically ambiguous grammar)"
+                     : "a sampled token was outside the constraint (its mask was not applied)";
+        fprintf(stderr, "engine: token %d: %s\n", token, r->constraint_error);
         r->constraint_broken = true;
         return;
     }

@@ -51,6 +51,7 @@ struct engine_request {
     uint32_t *mask_out;   /* this step's mask row (the mask job's output) */
     bool constraint_ended; /* the matcher terminated (without rearm): finish after this token */
     bool constraint_broken; /* a sampled token was refused or a mask failed: abort */
+    const char *constraint_error; /* why it broke (engine_event.error) */
     /* ---- guarded by e->lock ---- */
     engine_event *events; /* ring buffer */
     int32_t first_event, num_events, cap_events;

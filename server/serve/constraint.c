@@ -91,7 +91,8 @@ static int op_accept(void *matcher, int32_t token)
         m->lead = -1;
         return 0;
     }
-    return gr_matcher_accept_token(m->m, token) == GR_OK ? 0 : -1;
+    if (gr_matcher_accept_token(m->m, token) == GR_OK) return 0;
+    return gr_matcher_call_failed(m->m) ? -2 : -1;
 }
 
 static bool op_terminated(const void *matcher)

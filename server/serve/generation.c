@@ -32,6 +32,7 @@ typedef struct gen_choice {
     bool keep_special; /* mistral tool parsing: special tokens decoded, the final stop token not */
     bool done, started;
     const char *finish_reason;
+    const char *error; /* its constraint failed (engine_event.error): the request answers an error */
     int32_t completion_tokens;
     int32_t cached_tokens; /* prompt tokens the engine found in its prefix cache */
     char *text; /* non-streaming: everything emitted */
@@ -442,6 +443,7 @@ static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             return;
         }
     }
+    if (ev->finish == FINISH_ERROR) c->error = ev->error ? ev->error : "the constraint failed";
     if (ev->finish != FINISH_NONE)
         finish_choice(j, c,
                       ev->finish == FINISH_LENGTH  ? "length"
@@ -541,7 +543,25 @@ static void *produce(void *arg)
     for (size_t i = 0; i < j->n_choices; i++)
         if (!j->choices[i].done) engine_cancel(j->choices[i].req);
     bool gone = atomic_load(&j->client_gone);
-    if (timed_out && !gone) {
+    const gen_choice *broken = NULL; /* a choice whose constraint failed: its output is not valid */
+    for (size_t i = 0; i < j->n_choices && !broken; i++)
+        if (j->choices[i].error) broken = &j->choices[i];
+    if (broken && !timed_out && !gone) {
+        api_error e;
+        api_error_set(&e, 500, "server_error", NULL, "constraint_failed",
+                      "choice %d: %s; its output so far does not complete the constraint",
+                      broken->index, broken->error);
+        if (j->streaming) { /* after the choice's last chunk (finish_reason abort), as a timeout */
+            char *json = api_error_json(&e);
+            if (json) push_sse(j, json);
+            free(json);
+            http_stream_close(j->stream);
+        } else {
+            http_response_error he = to_http_error(&e);
+            http_stream_complete_error(j->stream, &he);
+        }
+        metrics_count_request(&s->metrics, 500);
+    } else if (timed_out && !gone) {
         api_error e;
         api_error_set(&e, 408, "timeout_error", NULL, "request_timeout",
                       "the request did not finish within %.0f s (--request-timeout)",

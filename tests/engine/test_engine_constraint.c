@@ -2,7 +2,8 @@
  * for a grammar: constrained outputs keep to their masks and end when the matcher terminates; a
  * trigger token starts the constraint (free before it), a prefix set is allowed for its first
  * tokens, rearm makes it wait for the next trigger, an opener as the first token defers it to the
- * trigger; a failing mask ends its request alone (FINISH_ERROR); unconstrained requests batched
+ * trigger; a failing mask, or a matcher over its limits on a sampled token, ends its request alone
+ * (FINISH_ERROR, with an error naming which); unconstrained requests batched
  * with constrained ones give bit-identical tokens and logprobs to a run without them; the sample op
  * and the host sampler agree; preemption keeps the matcher right; every grammar reference the
  * engine took is released. */
@@ -19,7 +20,7 @@
 #include "tests/support/test_support.h"
 
 #define NUM_U 4
-#define NUM_C 6
+#define NUM_C 7
 #define MAX_OUT 24
 #include "tests/engine/toy_constraint.h"
 
@@ -33,6 +34,7 @@ typedef struct output {
     int32_t top_ids[MAX_OUT][SAMPLER_MAX_LOGPROBS];
     float top_logprobs[MAX_OUT][SAMPLER_MAX_LOGPROBS];
     finish_reason finish;
+    const char *error;
 } output;
 
 typedef struct setup {
@@ -122,6 +124,9 @@ static void make_setup(setup *s, const ref_fixture *f)
     /* C5: its mask fails after two tokens: it alone ends (FINISH_ERROR), the engine goes on. */
     s->g[5]->fail_at = 2;
     s->g[5]->length = 8;
+    /* C6: its matcher goes over its limits on the fourth token: it alone ends (FINISH_ERROR). */
+    s->g[6]->limit_at = 3;
+    s->g[6]->length = 8;
 }
 
 static void read_all(engine_request *r, output *o)
@@ -137,7 +142,7 @@ static void read_all(engine_request *r, output *o)
             memcpy(o->top_ids[k], ev.token.top_ids, sizeof o->top_ids[k]);
             memcpy(o->top_logprobs[k], ev.token.top_logprobs, sizeof o->top_logprobs[k]);
         }
-        if (ev.finish) o->finish = ev.finish;
+        if (ev.finish) o->finish = ev.finish, o->error = ev.error;
     }
     CHECKF(rc == -1, "engine_next timed out");
 }
@@ -235,6 +240,18 @@ static void check_constrained(const setup *s, const output *o, const char *what)
     c = &o[NUM_U + 5];
     CHECKF(c->n == 2 && c->finish == FINISH_ERROR, "%s, C5: %d tokens, finish %d", what, c->n,
            c->finish);
+    CHECKF(c->error && strstr(c->error, "mask could not be computed"), "%s, C5: error %s", what,
+           c->error ? c->error : "(none)");
+    /* C6: three tokens of the set, then the matcher's limit ends it, named as such (not as a token
+     * outside the constraint) */
+    c = &o[NUM_U + 6];
+    CHECKF(c->n == 3 && c->finish == FINISH_ERROR, "%s, C6: %d tokens, finish %d", what, c->n,
+           c->finish);
+    CHECKF(c->error && strstr(c->error, "work or stack limit") && !strstr(c->error, "outside"),
+           "%s, C6: error %s", what, c->error ? c->error : "(none)");
+    c = &o[NUM_U + 0];
+    CHECKF(c->error == NULL, "%s, C0: error %s on a request that did not fail", what,
+           c->error ? c->error : "");
     /* C4: the set from the first token */
     c = &o[NUM_U + 4];
     CHECKF(c->n == 4 && c->finish == FINISH_STOP, "%s, C4: %d tokens, finish %d", what, c->n,

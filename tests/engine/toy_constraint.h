@@ -17,6 +17,8 @@ typedef struct toy_grammar {
     uint32_t allowed[MAX_WORDS];
     int32_t length;  /* terminated after this many accepted tokens */
     int32_t fail_at; /* > 0: the mask fails once this many tokens were accepted */
+    /* > 0: accepting fails on the matcher's own limits (-2) once this many tokens were accepted */
+    int32_t limit_at;
     atomic_int refs;
 } toy_grammar;
 
@@ -56,6 +58,7 @@ static inline int toy_accept(void *matcher, int32_t token)
 {
     toy_matcher *m = matcher;
     if (token < 0 || !toy_has(m->g, token) || m->count >= m->g->length) return -1;
+    if (m->g->limit_at > 0 && m->count >= m->g->limit_at) return -2;
     m->count++;
     return 0;
 }

@@ -8,7 +8,7 @@
 set -euo pipefail
 bin=$1
 shared=$2
-floor=330
+floor=333
 data=$shared/data/jsonschemabench/maskbench-shared.jsonl.gz
 tok=$shared/data/qwen3-tokenizer
 for f in "$data" "$tok"; do

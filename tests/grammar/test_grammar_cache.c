@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 #include <zlib.h>
 
-#include "models/grammar/gr_internal.h"
+#include "models/grammar/gr_match_int.h"
 #include "tests/grammar/grammar_test_util.h"
 
 /* Every schema of the shared file whose line number is a multiple of this is walked. */
@@ -46,8 +46,12 @@ static int32_t draw(const uint32_t *mask, size_t words, const int32_t *eos, bool
     return -1;
 }
 
+static const gr_vocab *draw_vocab;
+static bool avoid_quote; /* redraw tokens holding '"' (keeps a walk inside a long string) */
+
 /* One walk: returns the number of masks compared. */
-static int walk(const gr_vocab *v, const gr_grammar *g, const int32_t *eos, const char *id)
+static int walk(const gr_vocab *v, const gr_grammar *g, const int32_t *eos, const char *id,
+                int steps)
 {
     size_t words = gr_mask_words(v);
     uint32_t *ma = malloc(words * 4), *mb = malloc(words * 4), *mc = malloc(words * 4);
@@ -55,7 +59,7 @@ static int walk(const gr_vocab *v, const gr_grammar *g, const int32_t *eos, cons
                *c = gr_matcher_new_uncached(g, true);
     CHECK(ma && mb && mc && a && b && c);
     int compared = 0;
-    for (int step = 0; step < STEPS && a && b && c; step++) {
+    for (int step = 0; step < steps && a && b && c; step++) {
         int ra = gr_matcher_fill_mask(a, ma), rb = gr_matcher_fill_mask(b, mb),
             rc = gr_matcher_fill_mask(c, mc);
         CHECKF(ra == GR_OK && rb == GR_OK && rc == GR_OK, "%s step %d: a mask call failed", id,
@@ -73,6 +77,10 @@ static int walk(const gr_vocab *v, const gr_grammar *g, const int32_t *eos, cons
                bad_b);
         bool complete = gr_matcher_is_complete(c);
         int32_t t = draw(mc, words, eos, complete);
+        for (int tries = 0; avoid_quote && t >= 0 && t != eos[0] && tries < 50; tries++) {
+            if (!memchr(draw_vocab->bytes[t], '"', draw_vocab->len[t])) break;
+            t = draw(mc, words, eos, complete);
+        }
         CHECKF(t >= 0, "%s step %d: empty mask while the grammar can continue", id, step);
         if (t < 0 || t == eos[0]) break;
         CHECKF(gr_matcher_accept_token(a, t) == GR_OK && gr_matcher_accept_token(b, t) == GR_OK &&
@@ -86,6 +94,72 @@ static int walk(const gr_vocab *v, const gr_grammar *g, const int32_t *eos, cons
     return compared;
 }
 
+/* Counted repetitions: the states of a long bounded repetition take their masks from stand-ins
+ * (gr_mabs in gr_match.c). Long walks inside the strings (tokens with '"' redrawn) cross both
+ * bands' thresholds: each mask still equals the reference's. */
+static const char *const bounded_schemas[] = {
+    "{\"type\":\"string\",\"maxLength\":300}",
+    "{\"type\":\"string\",\"minLength\":20,\"maxLength\":60}",
+    "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"maxLength\":40},"
+    "\"b\":{\"type\":\"array\",\"maxItems\":50,\"items\":{\"type\":\"object\",\"properties\":"
+    "{\"k\":{\"type\":\"string\",\"maxLength\":200}},\"required\":[\"k\"]}}},\"required\":[\"a\","
+    "\"b\"]}",
+    "{\"type\":\"array\",\"maxItems\":200,\"items\":{\"type\":\"integer\"}}",
+    "{\"type\":\"string\",\"pattern\":\"^[a-z ]{0,150}x$\"}",
+};
+
+static int bounded_walks(const gr_vocab *v, const int32_t *eos)
+{
+    int masks = 0;
+    char err[512];
+    avoid_quote = true;
+    for (size_t i = 0; i < sizeof bounded_schemas / sizeof *bounded_schemas; i++) {
+        gr_grammar *g = NULL;
+        const char *s = bounded_schemas[i];
+        CHECKF(gr_compile_json_schema(&g, v, s, strlen(s), NULL, err, sizeof err) == GR_OK,
+               "%s: %s", s, err);
+        if (!g) continue;
+        CHECKF(g->chain_k != NULL, "%s: no counted repetition found", s);
+        for (int w = 0; w < 2; w++)
+            masks += walk(v, g, eos, s, 90);
+        gr_grammar_free(g);
+    }
+    avoid_quote = false;
+    return masks;
+}
+
+/* Every position of a maxLength string with more than 17 characters left shares one band-0
+ * stand-in (one mask), with more than 129 one band-1 stand-in; closer to the bound, each position
+ * stands for itself. */
+static void stand_ins(const gr_vocab *v, const tok_tokenizer *tok)
+{
+    const char *s = "{\"type\":\"string\",\"maxLength\":1000}";
+    char err[512];
+    gr_grammar *g = NULL;
+    CHECKF(gr_compile_json_schema(&g, v, s, strlen(s), NULL, err, sizeof err) == GR_OK, "%s", err);
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    uint32_t *mask = malloc(gr_mask_words(v) * sizeof *mask);
+    int32_t a = tok_token_id(tok, "a");
+    CHECK(m && mask && a >= 0 && gr_matcher_accept_bytes(m, (const uint8_t *)"\"", 1) == GR_OK);
+    int32_t first0 = -1, first1 = -1, bad = 0;
+    for (int pos = 0; m && pos <= 1000; pos++) {
+        CHECK(gr_matcher_fill_mask(m, mask) == GR_OK);
+        const mstate *st = &m->states[m->cur];
+        int left = 1000 - pos;
+        if (first0 < 0) first0 = st->abs[0], first1 = st->abs[1];
+        bool ok0 = left > 17 ? st->abs[0] == first0 : st->abs[0] == m->cur;
+        bool ok1 = left > 129 ? st->abs[1] == first1 : st->abs[1] == m->cur;
+        if (!ok0 || !ok1) bad++;
+        bool has_a = (mask[a >> 5] >> (a & 31)) & 1;
+        CHECKF(has_a == (left > 0), "position %d: 'a' allowed %d", pos, has_a);
+        if (left > 0) CHECK(gr_matcher_accept_token(m, a) == GR_OK);
+    }
+    CHECKF(bad == 0, "%d positions of a maxLength 1000 string with the wrong stand-in", bad);
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+    free(mask);
+}
+
 int main(void)
 {
     char path[512], err[1024];
@@ -96,6 +170,11 @@ int main(void)
     int32_t eos[2] = {tok_token_id(tok, "<|im_end|>"), tok_token_id(tok, "<|endoftext|>")};
     gr_vocab *v = NULL;
     CHECKF(gr_vocab_new(&v, tok, eos, 2, err, sizeof err) == GR_OK, "%s", err);
+    draw_vocab = v;
+    stand_ins(v, tok);
+    int bounded = bounded_walks(v, eos);
+    printf("grammar_cache: %d states of bounded repetitions compared\n", bounded);
+    CHECK(bounded >= 5 * 2 * 40);
     test_shared_path("data/jsonschemabench/maskbench-shared.jsonl.gz", path, sizeof path);
     gzFile f = gzopen(path, "rb");
     CHECKF(f != NULL, "cannot open %s", path);
@@ -115,7 +194,7 @@ int main(void)
             const char *id = cJSON_IsString(idv) ? idv->valuestring : "?";
             schemas++;
             for (int w = 0; w < WALKS; w++)
-                masks += walk(v, g, eos, id);
+                masks += walk(v, g, eos, id, STEPS);
             gr_grammar_free(g);
         }
         free(text);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "models/grammar/gr_match_int.h"
 #include "tests/grammar/grammar_test_util.h"
 
 static gr_vocab *V;
@@ -99,8 +100,9 @@ static const schema_case cases[] = {
      {"\"example.com\"", "\"a-b.c\"", "\"localhost\""},
      {"\"-a.com\"", "\"a..b\"", "\"1.2.3\""}},
     {"{\"type\":\"string\",\"format\":\"uri\"}",
-     {"\"https://example.com/a/b?q=1#f\"", "\"ftp://h:21\""},
-     {"\"example.com\"", "\"http://\"", "\"http://a b\""}},
+     {"\"https://example.com/a/b?q=1#f\"", "\"ftp://h:21\"", "\"file:///path/to/f.js\"",
+      "\"urn:isbn:0451450523\"", "\"mailto:a@b.c\"", "\"x:/p%20q\"", "\"http://u:p@h/\""},
+     {"\"example.com\"", "\"http://a b\"", "\"a:\"", "\"1a:b\"", "\"a:%zz\"", "\"a:b c\""}},
     {"{\"type\":\"string\",\"format\":\"no-such-format\"}", {"\"anything\""}, {"1"}},
     /* integers */
     {"{\"type\":\"integer\",\"minimum\":-12,\"maximum\":305}",
@@ -163,12 +165,27 @@ static const schema_case cases[] = {
      "\"integer\"}}}",
      {"{\"y\":1}", "{}"},
      {"{\"x\":\"a\"}", "{\"x\":{}}"}},
-    /* patternProperties: keys matching a pattern take its schema; with a constraining schema,
-     * other extra keys are not produced (a subset) */
+    /* patternProperties: keys matching a pattern take its schema, after the defined properties
+     * (a subset: a pattern key before them is not produced); with a constraining schema, other
+     * extra keys are not produced (a subset) */
     {"{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"}},\"patternProperties\":"
      "{\"^x-\":{\"type\":\"string\"}},\"additionalProperties\":false}",
-     {"{\"id\":1}", "{\"x-a\":\"s\",\"id\":1,\"x-\":\"t\"}"},
-     {"{\"x-a\":1}", "{\"y\":\"s\"}", "{\"ax-\":\"s\"}"}},
+     {"{\"id\":1}", "{\"id\":1,\"x-a\":\"s\",\"x-\":\"t\"}", "{\"x-a\":\"s\"}"},
+     {"{\"x-a\":1}", "{\"y\":\"s\"}", "{\"ax-\":\"s\"}", "{\"x-a\":\"s\",\"id\":1}"}},
+    /* a defined name that matches a pattern takes both schemas: here its own adds nothing, so S */
+    {"{\"type\":\"object\",\"properties\":{\"a\":{}},\"patternProperties\":{\"^a$\":{\"type\":"
+     "\"integer\"}},\"additionalProperties\":false}",
+     {"{}", "{\"a\":1}"},
+     {"{\"a\":\"s\"}", "{\"a\":null}", "{\"b\":1}"}},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":"
+     "\"string\"}},\"patternProperties\":{\"^a\":{\"type\":\"integer\"}}}",
+     {"{\"a\":1,\"b\":\"s\",\"ab\":2}", "{\"b\":\"s\",\"a1\":3}", "{\"ab\":2}"},
+     {"{\"a\":\"s\"}", "{\"ab\":\"s\"}", "{\"b\":1}"}},
+    /* names only required, each matching the (search) pattern: written with S, in order */
+    {"{\"type\":\"object\",\"patternProperties\":{\"A|B\":{\"type\":\"integer\"}},\"required\":"
+     "[\"A\",\"B\"],\"additionalProperties\":false}",
+     {"{\"A\":1,\"B\":2}", "{\"A\":1,\"B\":2,\"xA\":3}"},
+     {"{\"A\":1}", "{\"A\":\"s\",\"B\":2}", "{\"A\":1,\"B\":2,\"C\":3}"}},
     {"{\"type\":\"object\",\"patternProperties\":{\"^[0-9]+$\":{\"type\":\"boolean\"}}}",
      {"{}", "{\"12\":true}"},
      {"{\"12\":1}", "{\"1a\":1}"}},
@@ -462,6 +479,42 @@ static void test_pathological(void)
     free(s);
 }
 
+/* A pattern key is never read as a defined one: after each member of an object whose 24 required
+ * names all match its pattern, the parse holds as many stacks as after the first (it used to fork
+ * at every key, one more way per key read, until a mask went over the matcher's bounds). */
+static void test_pattern_keys_do_not_fork(void)
+{
+    char schema[2048], doc[1024];
+    size_t n = (size_t)snprintf(schema, sizeof schema,
+                                "{\"type\":\"object\",\"patternProperties\":{\"K|Q\":{\"type\":"
+                                "\"number\"}},\"additionalProperties\":false,\"required\":[");
+    size_t d = (size_t)snprintf(doc, sizeof doc, "{");
+    for (int i = 0; i < 24; i++) {
+        n += (size_t)snprintf(schema + n, sizeof schema - n, "%s\"K%02d\"", i ? "," : "", i);
+        d += (size_t)snprintf(doc + d, sizeof doc - d, "%s\"K%02d\":%d", i ? "," : "", i, i);
+    }
+    snprintf(schema + n, sizeof schema - n, "]}");
+    snprintf(doc + d, sizeof doc - d, "}");
+    gr_grammar *g = NULL;
+    char err[512];
+    CHECKF(gr_compile_json_schema(&g, V, schema, strlen(schema), NULL, err, sizeof err) == GR_OK,
+           "%s", err);
+    gr_matcher *m = g ? gr_matcher_new(g) : NULL;
+    int32_t first = -1, most = 0;
+    for (size_t i = 0; m && doc[i]; i++) {
+        CHECKF(gr_matcher_accept_bytes(m, (const uint8_t *)doc + i, 1) == GR_OK, "byte %zu", i);
+        if (doc[i] != '"' || doc[i - 1] != ',') continue;
+        int32_t tops = m->states[m->cur].n_tops;
+        if (first < 0) first = tops;
+        if (tops > most) most = tops;
+    }
+    CHECK(m && gr_matcher_is_complete(m));
+    CHECKF(first > 0 && most == first, "stacks at a key: %d at the second, up to %d later", first,
+           most);
+    gr_matcher_free(m);
+    gr_grammar_free(g);
+}
+
 int main(void)
 {
     tok_tokenizer *tok = small_tokenizer();
@@ -475,6 +528,7 @@ int main(void)
     test_refusals();
     test_options();
     test_pathological();
+    test_pattern_keys_do_not_fork();
     gr_vocab_free(V);
     tok_free(tok);
     return test_finish("grammar_json_schema");

@@ -321,3 +321,33 @@ def test_auto_single_call_is_constrained_once_opened(server):
                   logit_bias={str(open_id): 100}, max_tokens=200)["choices"][0]
         assert ch["finish_reason"] == "tool_calls", ch
         check_calls([t["function"] for t in ch["message"]["tool_calls"]], most=1)
+
+
+# Every "x" doubles the parse stacks (the "y"/"z" each one still owes): within a few tokens a mask
+# goes over the matcher's stack bound, so the request fails with that cause, not with a token
+# "outside its constraint"; the engine serves the next request.
+AMBIGUOUS = 'root ::= a\na ::= "x" a "y" | "x" a "z" | "w"\n'
+
+
+def test_matcher_limits_fail_the_request_naming_them(server):
+    x = token_id(server, "x")
+    body = {"messages": MSG, "max_tokens": 60, "seed": 3, **NO_THINK,
+            "guided_grammar": AMBIGUOUS, "logit_bias": {str(x): 100}}
+    r = post(server, body)
+    assert r.status_code == 500, r.text
+    err = r.json()["error"]
+    assert err["code"] == "constraint_failed", err
+    assert "time and work bounds" in err["message"] and "outside" not in err["message"], err
+    events = []
+    with http.stream("POST", server.v1 + "/chat/completions", json={**body, "stream": True},
+                     timeout=300) as s:
+        assert s.status_code == 200
+        events = [json.loads(line[6:]) for line in s.iter_lines()
+                  if line.startswith("data: ") and line != "data: [DONE]"]
+    finishes = [ch["finish_reason"] for e in events for ch in e.get("choices", [])
+                if ch.get("finish_reason")]
+    assert finishes == ["abort"], events
+    assert events[-1].get("error", {}).get("code") == "constraint_failed", events[-1]
+    assert "time and work bounds" in events[-1]["error"]["message"], events[-1]
+    ch = chat(server, guided_choice=["red", "green"])["choices"][0]
+    assert ch["message"]["content"] in ("red", "green"), ch
