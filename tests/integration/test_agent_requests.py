@@ -246,3 +246,70 @@ def test_every_message_shape_reaches_the_prompt(start_server, tmp_path, stream):
         i = prompt.find(w, at)
         assert i >= 0, f"{w!r} missing (in order) from the rendered prompt:\n{prompt}"
         at = i + len(w)
+
+
+# ---- a thinking model's turns ---------------------------------------------------------------------
+
+THINKING = ["<think>\nThe user wants the weather first.\n</think>\n\n" + call("get_weather", city="Paris"),
+            "<think>\nNow the time.\n</think>\n\n" + call("get_time", city="Paris", utc_offset=1),
+            "<think>\nI have both.\n</think>\n\n" + FINAL]
+
+
+@pytest.mark.parametrize("client", ["strands", "langchain", "openai"])
+def test_thinking_model_loop(start_server, tmp_path, client):
+    """Qwen3 thinks before each call and before the answer: the reasoning is never content (nor a
+    call), each client's loop goes on, and the final content is the answer alone. The history is
+    rendered as Qwen3's template renders it (older turns' reasoning dropped; whatever a client sends
+    back of it is accepted)."""
+    from test_agent_loops import check_sequential_prompts, langchain_tools, chat_openai, weather, local_time
+
+    s = Scripted(start_server, tmp_path, THINKING)
+    if client == "strands":
+        from strands import Agent
+        from strands import tool as strands_tool
+        from strands.models.openai import OpenAIModel
+
+        @strands_tool
+        def get_weather(city: str) -> str:
+            """The weather of a city."""
+            return weather(city)
+
+        @strands_tool
+        def get_time(city: str, utc_offset: int) -> str:
+            """The local time of a city."""
+            return local_time(city, utc_offset)
+
+        model = OpenAIModel(client_args={"base_url": s.v1, "api_key": "unused", "max_retries": 0},
+                            model_id=MODEL, params={"max_tokens": 100})
+        agent = Agent(model=model, tools=[get_weather, get_time], system_prompt=SYSTEM, callback_handler=None)
+        result = agent(QUESTION)
+        texts = [b["text"] for b in result.message["content"] if "text" in b]
+        assert [t.strip() for t in texts] == [FINAL]
+    elif client == "langchain":
+        from langchain.agents import create_agent
+        from langchain_core.messages import AIMessageChunk
+
+        agent = create_agent(model=chat_openai(s), tools=langchain_tools([]), system_prompt=SYSTEM)
+        by_id = {}
+        for chunk, _ in agent.stream({"messages": [{"role": "user", "content": QUESTION}]}, stream_mode="messages"):
+            if isinstance(chunk, AIMessageChunk):
+                by_id[chunk.id] = chunk if chunk.id not in by_id else by_id[chunk.id] + chunk
+        streamed = list(by_id.values())
+        assert [m.content for m in streamed] == ["", "", FINAL]
+        assert [[c["name"] for c in m.tool_calls] for m in streamed] == [["get_weather"], ["get_time"], []]
+    else:
+        sdk = openai.OpenAI(base_url=s.v1, api_key="unused", max_retries=0)
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
+        for want in ("get_weather", "get_time"):
+            r = sdk_ask(sdk, True, model=MODEL, messages=messages, tools=TOOLS, max_tokens=100)
+            msg = r.choices[0].message
+            assert not msg.content and [c.function.name for c in msg.tool_calls] == [want]
+            # Sent back with the reasoning the SDK kept (an extra field), as some clients do.
+            assert getattr(msg, "reasoning_content", None), msg
+            messages.append(msg.model_dump())
+            messages.append({"role": "tool", "tool_call_id": msg.tool_calls[0].id,
+                             "content": RUN[want](json.loads(msg.tool_calls[0].function.arguments))})
+        r = sdk_ask(sdk, False, model=MODEL, messages=messages, tools=TOOLS, max_tokens=100)
+        assert r.choices[0].message.content == FINAL
+        assert r.choices[0].message.reasoning_content == "\nI have both.\n"
+    check_sequential_prompts(s.finished())
