@@ -67,9 +67,32 @@ ASAN_OPTIONS=detect_leaks=1 run_tests ctest ctest --test-dir build-asan --output
 step "server tests under ASan + UBSan"
 # The real servers (berth serve, the HTTP test server) under the sanitizers: a leak, race-born
 # use-after-free or undefined behaviour makes the server exit non-zero, which fails the test.
+# Left to the normal pass above: tests that spend minutes of -O0 generation re-running C paths that
+# the tests kept here, or the C tests under the sanitizers, already run (safe because of that):
+# - test_agent_requests.py: message shapes, the output parser, n = 2, include_usage and enforced
+#   tool choice, all run here by test_agent_loops.py, test_serve_chat.py and test_serve_structured.py
+#   and under ctest by test_api_request, test_output_parser and engine_constraint;
+# - test_agent_loops.py's LangChain bind_tools pair and unstreamed prebuilt agent: the same requests
+#   as its streamed agent and OpenAI SDK loops, kept;
+# - test_serve_admission's small-behind-large (12 x 64 tokens): the scheduler's round-robin
+#   admission, which tests/engine/test_engine_admission.c runs under the sanitizers;
+# - test_memory_share's share under load (24 requests): the accounting that the share-that-fits test
+#   (kept) runs, with more requests;
+# - test_serve_structured's unconstrained-beside-constrained (a bit-identity check, which
+#   engine_constraint also makes under the sanitizers) and tool_choice required with parallel calls
+#   (200 tokens of random calls: the grammar, matcher and parser paths of [named] and
+#   test_required_without_parallel_calls_makes_one, kept).
 BERTH_BUILD_DIR="$root/build-asan" ASAN_OPTIONS=detect_leaks=1 \
   run_tests pytest "$root/.venv/bin/python" -m pytest -q tests/integration tests/integration_auth tests/http \
-  --deselect integration/test_demo.py  # node ids are relative to tests/
+  --deselect integration/test_demo.py \
+  --deselect integration/test_agent_requests.py \
+  --deselect integration/test_agent_loops.py::test_langchain_bind_tools_round_trip \
+  --deselect "integration/test_agent_loops.py::test_langchain_prebuilt_agent[invoke]" \
+  --deselect integration/test_serve_admission.py::test_small_request_is_not_held_behind_a_large_one \
+  --deselect integration/test_memory_share.py::test_the_share_is_never_exceeded_under_load \
+  --deselect integration/test_serve_structured.py::test_unconstrained_outputs_unchanged_beside_constrained \
+  --deselect "integration/test_serve_structured.py::test_tool_choice_enforced[required]"
+# (node ids are relative to tests/)
 
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a runner failed without a countable test (a crash, a collection error)
