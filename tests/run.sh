@@ -67,9 +67,46 @@ ASAN_OPTIONS=detect_leaks=1 run_tests ctest ctest --test-dir build-asan --output
 step "server tests under ASan + UBSan"
 # The real servers (berth serve, the HTTP test server) under the sanitizers: a leak, race-born
 # use-after-free or undefined behaviour makes the server exit non-zero, which fails the test.
+# Left to the normal pass above: tests that spend minutes of -O0 generation re-running C paths that
+# the tests kept here, or the C tests under the sanitizers, already run (safe because of that):
+# - test_agent_requests.py: message shapes, the output parser, n = 2, include_usage and enforced
+#   tool choice, all run here by test_agent_loops.py, test_serve_chat.py and test_serve_structured.py
+#   and under ctest by test_api_request, test_output_parser and engine_constraint;
+# - test_agent_loops.py's LangChain bind_tools pair, unstreamed prebuilt agent and unstreamed OpenAI
+#   SDK loop: the same requests as its streamed agents and SDK loop, kept (the unstreamed response
+#   path runs in nearly every other test here);
+# - test_structured_clients.py: json_schema requests from three clients, the constraint paths of
+#   test_serve_structured.py's JSON Schema tests, kept;
+# - test_serve_overload.py: 8 x 120 tokens to reach the 429 with Retry-After, which
+#   test_serve_admission.py's burst test (kept) reaches with one-token requests;
+# - test_serve_admission's small-behind-large (12 x 64 tokens): the scheduler's round-robin
+#   admission, which tests/engine/test_engine_admission.c runs under the sanitizers;
+# - test_memory_share's share under load (24 requests): the accounting that the share-that-fits test
+#   (kept) runs, with more requests;
+# - test_serve_structured's unconstrained-beside-constrained (a bit-identity check, which
+#   engine_constraint also makes under the sanitizers) and tool_choice required with parallel calls
+#   (200 tokens of random calls: the grammar, matcher and parser paths of [named] and
+#   test_required_without_parallel_calls_makes_one, kept); in the other call formats the named
+#   function (its grammar is the required one's with one name: [required-*] are kept, and
+#   test_constraint builds both under ctest), and llama3_json's single call under auto unstreamed
+#   (the streamed one is kept).
 BERTH_BUILD_DIR="$root/build-asan" ASAN_OPTIONS=detect_leaks=1 \
   run_tests pytest "$root/.venv/bin/python" -m pytest -q tests/integration tests/integration_auth tests/http \
-  --deselect integration/test_demo.py  # node ids are relative to tests/
+  --deselect integration/test_demo.py \
+  --deselect integration/test_agent_requests.py \
+  --deselect integration/test_agent_loops.py::test_langchain_bind_tools_round_trip \
+  --deselect "integration/test_agent_loops.py::test_langchain_prebuilt_agent[invoke]" \
+  --deselect "integration/test_agent_loops.py::test_openai_sdk_parallel_calls_loop[create]" \
+  --deselect integration/test_structured_clients.py \
+  --deselect integration/test_serve_overload.py \
+  --deselect integration/test_serve_admission.py::test_small_request_is_not_held_behind_a_large_one \
+  --deselect integration/test_memory_share.py::test_the_share_is_never_exceeded_under_load \
+  --deselect integration/test_serve_structured.py::test_unconstrained_outputs_unchanged_beside_constrained \
+  --deselect "integration/test_serve_structured.py::test_tool_choice_enforced[required]" \
+  --deselect "integration/test_serve_structured.py::test_tool_choice_enforced_in_other_formats[named-llama3_json]" \
+  --deselect "integration/test_serve_structured.py::test_tool_choice_enforced_in_other_formats[named-mistral]" \
+  --deselect "integration/test_serve_structured.py::test_llama3_json_auto_single_call_is_enforced_once_opened[False]"
+# (node ids are relative to tests/)
 
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a runner failed without a countable test (a crash, a collection error)

@@ -83,7 +83,8 @@ typedef struct engine_constraint {
      * trigger (a tool call closed, more text or calls may follow); without: the request finishes. */
     bool rearm;
     /* Tokens allowed, besides the grammar's, as the first prefix_max tokens after the trigger
-     * (whitespace the model writes after </think>), mask layout of kernels/backend.h; NULL: none.
+     * (whitespace the model writes after </think>), never before the first token of a constraint
+     * held from the start (has_open or no trigger); mask layout of kernels/backend.h; NULL: none.
      * Owned by the caller, alive as long as the grammar. */
     const uint32_t *prefix_mask;
     int32_t prefix_max;

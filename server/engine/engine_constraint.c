@@ -10,12 +10,14 @@
 #include <string.h>
 #include <time.h>
 
-static int start_matcher(engine_request *r)
+/* triggered: started by the trigger token, so the prefix tokens (whitespace after </think>) may
+ * come first; a matcher started at submit holds from the very first token. */
+static int start_matcher(engine_request *r, bool triggered)
 {
     r->matcher = r->constraint.ops->matcher_new(r->constraint.grammar);
     if (!r->matcher) return -1;
     r->matcher_fed = false;
-    r->prefix_left = r->constraint.prefix_mask ? r->constraint.prefix_max : 0;
+    r->prefix_left = triggered && r->constraint.prefix_mask ? r->constraint.prefix_max : 0;
     return 0;
 }
 
@@ -24,7 +26,7 @@ int constraint_attach(engine_request *r, const engine_constraint *c)
     r->constraint = *c;
     if (!c->ops) return 0;
     r->open_allowed = c->trigger_token >= 0 && c->has_open;
-    if ((c->trigger_token < 0 || r->open_allowed) && start_matcher(r)) {
+    if ((c->trigger_token < 0 || r->open_allowed) && start_matcher(r, false)) {
         r->constraint.ops = NULL; /* the caller keeps its reference on failure */
         return -1;
     }
@@ -98,7 +100,7 @@ void constraint_after_token(engine_request *r, int32_t token)
         return;
     }
     if (!r->matcher) {
-        if (token == c->trigger_token && start_matcher(r)) {
+        if (token == c->trigger_token && start_matcher(r, true)) {
             r->constraint_error = "out of memory for a constraint matcher";
             fprintf(stderr, "engine: %s\n", r->constraint_error);
             r->constraint_broken = true;

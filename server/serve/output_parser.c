@@ -293,9 +293,18 @@ static int step_content(op_parser *p, bool final)
     }
     size_t seg = 0, open_len = 0;
     bool hit = formats[p->format]->find_open(p, final, &seg, &open_len);
-    if (p->after_tool && all_ws(p->buf, seg)) {
+    bool layout = all_ws(p->buf, seg);
+    bool first = p->n_calls == 0 && p->content.len == 0;
+    if (p->after_tool && layout) {
         /* Whitespace between or after tool calls is layout, not an answer. */
         if (!hit && !final) return 0;
+    } else if (first && layout && !hit && !final) {
+        return 0; /* only whitespace so far: an answer or the layout before a call */
+    } else if (first && layout && hit) {
+        /* Whitespace before the first call ("\n\n<tool_call>") is layout too: content stays
+         * null, as vLLM's. It goes with the marker, given back if the section is not a call. */
+        open_len += seg;
+        seg = 0;
     } else {
         if (op_emit_text(p, OP_EV_CONTENT, p->buf, seg)) return -1;
         if (seg) p->after_tool = false;

@@ -48,6 +48,8 @@ typedef struct setup {
     float bias_values[2];
     int32_t open_bias_ids[2];
     float open_bias_values[3];
+    int32_t c4_bias_ids[2];
+    float c4_bias_values[2];
 } setup;
 
 static void make_setup(setup *s, const ref_fixture *f)
@@ -105,7 +107,8 @@ static void make_setup(setup *s, const ref_fixture *f)
     s->g[2]->length = 3;
     /* C3: the opener is favoured (the trigger more, but it is masked as a first token), so the
      * constraint waits for the trigger, which comes next;
-     * C4: the opener is banned, so the set holds from the first token. */
+     * C4: the opener is banned, so the set holds from the first token, and the prefix tokens
+     * (favoured) are not allowed there: they belong after the trigger only. */
     s->open_bias_ids[0] = s->prefix_token - 1; /* the opener */
     s->open_bias_values[0] = 60.0f;
     s->open_bias_ids[1] = s->trigger;
@@ -121,6 +124,16 @@ static void make_setup(setup *s, const ref_fixture *f)
         p->sampling.num_bias = k == 3 ? 2 : 1;
         s->g[k]->length = 4;
     }
+    s->c4_bias_ids[0] = s->open_bias_ids[0];
+    s->c4_bias_values[0] = -100.0f;
+    s->c4_bias_ids[1] = s->prefix_token;
+    s->c4_bias_values[1] = 100.0f;
+    p = &s->p[NUM_U + 4];
+    p->sampling.bias_ids = s->c4_bias_ids;
+    p->sampling.bias_values = s->c4_bias_values;
+    p->sampling.num_bias = 2;
+    p->constraint.prefix_mask = s->prefix;
+    p->constraint.prefix_max = 2;
     /* C5: its mask fails after two tokens: it alone ends (FINISH_ERROR), the engine goes on. */
     s->g[5]->fail_at = 2;
     s->g[5]->length = 8;
@@ -252,7 +265,7 @@ static void check_constrained(const setup *s, const output *o, const char *what)
     c = &o[NUM_U + 0];
     CHECKF(c->error == NULL, "%s, C0: error %s on a request that did not fail", what,
            c->error ? c->error : "");
-    /* C4: the set from the first token */
+    /* C4: the set from the first token, no prefix token before it */
     c = &o[NUM_U + 4];
     CHECKF(c->n == 4 && c->finish == FINISH_STOP, "%s, C4: %d tokens, finish %d", what, c->n,
            c->finish);

@@ -1,4 +1,5 @@
-"""A client that leaves during a long prefill releases the engine within a second: the forward stops
+"""A client that leaves during a long prefill releases the engine within a second (or a sixth of the
+prefill's time on a machine loaded enough to stretch it past 6 s): the forward stops
 within a layer instead of computing the rest of its chunk (here a 96-layer CPU demo model whose
 one-chunk prefill takes seconds)."""
 import json
@@ -68,7 +69,10 @@ def test_disconnect_during_a_long_prefill_is_released_within_a_second(deep_model
         released = time.time() - left
         print(f"{length}-token prefill {full:.2f} s; cancelled one released {released:.2f} s after "
               "the disconnect")
-        assert released < 1.0, \
+        # Run to its end, the chunk would hold the engine for most of `full` (at least 3/4 of it,
+        # over 1.5 s), a layer is 1/96 of it; a machine loaded enough to stretch the ~6 s prefill
+        # slows both alike, so the bound follows `full` past 1 s.
+        assert released < max(1.0, full / 6), \
             f"released {released:.2f} s after the disconnect ({length}-token prefill: {full:.2f} s)"
         # Nothing left held, and the engine serves again.
         assert wait_for(lambda: server.gauge("berth_kv_cache_blocks_used") == 0, timeout=60)

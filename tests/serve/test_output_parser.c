@@ -246,6 +246,23 @@ static void test_tool_calls(void)
     expect("whitespace after the last call is dropped", OP_THINK_OFF, true,
            "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n \n", NULL, NULL, 1, f,
            fa);
+    /* Whitespace before the first call is layout (vLLM: content null); a plain answer of
+     * whitespace, or whitespace before a section that is not a call, is still given back. */
+    expect("whitespace before the first call is dropped", OP_THINK_OFF, true,
+           "\n\n<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n</tool_call>", NULL, NULL, 1, f,
+           fa);
+    expect("whitespace after thinking and before a call is dropped", OP_THINK_OPTIONAL, true,
+           "<think>\nx\n</think>\n\n \n<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>",
+           "\nx\n", NULL, 1, f, fa);
+    expect("whitespace alone is an answer", OP_THINK_OFF, true, " \n\n", NULL, " \n\n", 0, NULL,
+           NULL);
+    expect("whitespace then text is content", OP_THINK_OFF, true, "\n\nHi <tool", NULL,
+           "\n\nHi <tool", 0, NULL, NULL);
+    expect("whitespace before a section that is not a call is content", OP_THINK_OFF, true,
+           "\n <tool_call>oops", NULL, "\n <tool_call>oops", 0, NULL, NULL);
+    expect("text, whitespace, then a call: the content keeps its layout", OP_THINK_OFF, true,
+           "Sure.\n\n<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>", NULL,
+           "Sure.\n\n", 1, f, fa);
     expect("closing tag never came", OP_THINK_OFF, true,
            "<tool_call>\n{\"name\": \"f\", \"arguments\": {}}\n", NULL, NULL, 1, f, fa);
     expect("arguments absent", OP_THINK_OFF, true, "<tool_call>{\"name\": \"f\"}</tool_call>", NULL,
@@ -416,6 +433,8 @@ static void test_mistral(void)
     const char *fa[] = {"{}"};
     expect("mistral: whitespace after is dropped, text after is content", OP_THINK_OFF, true,
            "[TOOL_CALLS]f{}\n\nDone.", NULL, "\n\nDone.", 1, f, fa);
+    expect("mistral: whitespace before the first call is dropped", OP_THINK_OFF, true,
+           "\n [TOOL_CALLS]f{}", NULL, NULL, 1, f, fa);
     expect("mistral: tools off", OP_THINK_OFF, false, "[TOOL_CALLS]f{}", NULL, "[TOOL_CALLS]f{}", 0,
            NULL, NULL);
     g_format = OP_TOOLS_HERMES;
