@@ -48,8 +48,9 @@ static int request_line(const char *p, size_t n, size_t *method_len, size_t *tar
                          HTTP_CONN_URI_MAX);
     if (i == n) return 0;
     if (p[i] != ' ' || i == t)
-        return (int)fail(e, 400, "bad_request", "the request line is malformed (method SP target SP "
-                                                 "HTTP-version)");
+        return (int)fail(e, 400, "bad_request",
+                         "the request line is malformed (method SP target SP "
+                         "HTTP-version)");
     *target_off = t;
     *target_len = i - t;
     const char *v = p + i + 1;
@@ -85,8 +86,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* The path of a target, %XX decoded as libmicrohttpd did (other bytes as sent, a '%' not followed
- * by two hex digits kept); NULL with e filled on OOM or an encoded NUL (it would cut the path). */
+/* The path of a target, %XX decoded (as the libmicrohttpd berth used before did) (other bytes as
+ * sent, a '%' not followed by two hex digits kept); NULL with e filled on OOM or an encoded NUL (it
+ * would cut the path). */
 static char *decode_path(const char *t, size_t n, http_conn_error *e)
 {
     const char *q = memchr(t, '?', n);
@@ -240,8 +242,20 @@ const char *http_head_field(const http_head *h, const char *name)
 
 /* ---- bodies -------------------------------------------------------------------------------- */
 
-enum { C_SIZE, C_SIZE_WS, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_TRAILER, C_TRAILER_LINE,
-       C_TRAILER_LF, C_LAST_LF, C_DONE };
+enum {
+    C_SIZE,
+    C_SIZE_WS,
+    C_EXT,
+    C_SIZE_LF,
+    C_DATA,
+    C_DATA_CR,
+    C_DATA_LF,
+    C_TRAILER,
+    C_TRAILER_LINE,
+    C_TRAILER_LF,
+    C_LAST_LF,
+    C_DONE
+};
 
 #define CHUNK_LINE_MAX 4096 /* a chunk-size line with its extensions */
 #define TRAILER_MAX 8192
@@ -274,7 +288,8 @@ static int append(http_body *b, const char *p, size_t n, http_conn_error *e)
 
 static int too_large(http_body *b, http_conn_error *e)
 {
-    fail(e, 413, "request_too_large", "request body is larger than the server's limit of %llu bytes",
+    fail(e, 413, "request_too_large",
+         "request body is larger than the server's limit of %llu bytes",
          (unsigned long long)b->max);
     return HTTP_BODY_ERROR;
 }

@@ -34,15 +34,15 @@ static void test_heads(void)
         {"GET /ping HTTP/1.1\r\nHost: a\r\n\r\n", 1},
         {"\r\n\r\nGET /ping HTTP/1.1\r\nHost: a\r\n\r\n", 1},
         {"GET /ping HTTP/1.0\r\n\r\n", 1},
-        {"GET /ping HTTP/1.1\r\n\r\n", -400},             /* no Host */
+        {"GET /ping HTTP/1.1\r\n\r\n", -400}, /* no Host */
         {"GET /ping HTTP/2.0\r\nHost: a\r\n\r\n", -505},
         {"GET /ping HTTP/1.2\r\nHost: a\r\n\r\n", -505},
         {"GET /ping HTTP/1.1\r\nHo", 0},
-        {"GET /ping HTTQ", -400},                          /* known bad before the line ends */
+        {"GET /ping HTTQ", -400}, /* known bad before the line ends */
         {"GET /ping HTTP/x", -400},
-        {"\x16\x03\x01\x02", -400},                        /* a TLS hello */
-        {"GETTTTTTTTTTTTTTTTTTTT", -400},                  /* no method is this long */
-        {"GET  /ping HTTP/1.1\r\nHost: a\r\n\r\n", -400},  /* two spaces */
+        {"\x16\x03\x01\x02", -400},                       /* a TLS hello */
+        {"GETTTTTTTTTTTTTTTTTTTT", -400},                 /* no method is this long */
+        {"GET  /ping HTTP/1.1\r\nHost: a\r\n\r\n", -400}, /* two spaces */
         {"GET /ping\r\nHost: a\r\n\r\n", -400},
         {"GET /ping HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", -400}, /* obs-fold */
         {"GET /ping HTTP/1.1\nHost: a\n\n", -400},
@@ -96,7 +96,8 @@ static void test_fields(void)
     CHECK(http_head_field(&h, "X-Missing") == NULL);
     CHECK(h.keep_alive && h.content_length == 3 && !h.chunked && !h.expect_continue);
     http_head_free(&h);
-    const char c11[] = "PUT / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n";
+    const char c11[] =
+        "PUT / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n";
     CHECK(verdict(c11, sizeof c11 - 1, &h) > 0);
     CHECK(!h.keep_alive && h.expect_continue);
     http_head_free(&h);
