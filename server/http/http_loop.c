@@ -40,8 +40,8 @@ struct http_loop_conn {
     int busy;         /* its handler is running on a worker */
     int handler_done; /* set under l->mu by http_loop_done */
     int queued;       /* on the ready list (under l->mu) */
-    http_loop_conn *ready_next;
-    int rd_eof, close_after, closed, served, stream_started;
+    http_loop_conn *ready_next, *run_next;
+    int rd_eof, close_after, closed, freed, served, stream_started;
     http_timer timer; /* its one deadline; what it means follows the state */
     uint64_t t_accept, t_head, t_idle, t_body, t_last_in, t_last_out;
     uint64_t body_in, lingered;
@@ -143,7 +143,7 @@ static void conn_free(http_loop_conn *c)
     http_body_free(&c->body);
     http_buf_free(&c->in);
     http_buf_free(&c->out);
-    c->closed = 1;
+    c->closed = c->freed = 1;
     c->next = l->dead;
     l->dead = c;
 }
@@ -656,15 +656,17 @@ static void run_ready(http_loop *l)
     pthread_mutex_lock(&l->mu);
     http_loop_conn *list = l->ready;
     l->ready = NULL;
-    for (http_loop_conn *c = list; c; c = c->ready_next)
+    /* Walked through run_next: a conn put back on the ready list while this one is being walked
+     * gets a new ready_next, which must not cut this walk short. */
+    for (http_loop_conn *c = list; c; c = c->ready_next) {
         c->queued = 0;
+        c->run_next = c->ready_next;
+    }
     pthread_mutex_unlock(&l->mu);
-    /* c->ready_next stays valid while walking: only this thread frees, and it unlinks first. */
     while (list) {
         http_loop_conn *c = list;
-        pthread_mutex_lock(&l->mu);
-        list = c->ready_next;
-        pthread_mutex_unlock(&l->mu);
+        list = c->run_next;
+        if (c->freed) continue; /* awaiting bury() since an earlier entry of this walk */
         if (c->closed) {
             pthread_mutex_lock(&l->mu);
             int done = c->handler_done;

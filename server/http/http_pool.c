@@ -164,13 +164,16 @@ int http_pool_submit(http_pool *p, http_pool_fn fn, void *arg)
         free(j);
         return -1;
     }
+    int was_empty = !p->head;
     if (p->tail)
         p->tail->next = j;
     else
         p->head = j;
     p->tail = j;
-    pthread_cond_signal(&p->cv);
-    pthread_cond_signal(&p->mgr_cv);
+    /* Wake-ups are the cost of a hand-off: only an idle worker is woken, and the manager only when
+     * the queue was empty (otherwise it is already timing the head). */
+    if (p->n_idle) pthread_cond_signal(&p->cv);
+    if (was_empty) pthread_cond_signal(&p->mgr_cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
 }
