@@ -86,9 +86,9 @@ static int hexval(char c)
     return -1;
 }
 
-/* The path of a target, %XX decoded (as the libmicrohttpd berth used before did) (other bytes as
- * sent, a '%' not followed by two hex digits kept); NULL with e filled on OOM or an encoded NUL (it
- * would cut the path). */
+/* The path of a target without its query, %XX decoded as handlers have always seen it (other
+ * bytes as sent, a '%' not followed by two hex digits kept); NULL with e filled on OOM or an
+ * encoded NUL (it would cut the path). */
 static char *decode_path(const char *t, size_t n, http_conn_error *e)
 {
     const char *q = memchr(t, '?', n);

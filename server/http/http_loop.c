@@ -101,8 +101,9 @@ static void enqueue(http_loop *l, http_loop_conn *c)
     if (c->queued) return;
     c->queued = 1;
     c->ready_next = l->ready;
+    /* Only the first entry wakes the I/O thread: it takes the whole list at once. */
+    if (!l->ready) kick(l);
     l->ready = c;
-    kick(l);
 }
 
 void http_loop_wake(http_loop *l, http_loop_conn *c)
