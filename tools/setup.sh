@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 debian_packages=(
   build-essential cmake pkg-config git ca-certificates python3 python3-venv
   clang llvm libclang-rt-14-dev          # fuzz targets (libFuzzer) and sanitizers
-  libcjson-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev
+  libcjson-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev
   libutf8proc-dev libpcre2-dev zlib1g-dev
   openssl                                # test CAs for the HTTPS tests
   buildah                                # tools/image.sh and its test (tests/deploy)

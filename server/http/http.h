@@ -1,6 +1,7 @@
-/* The HTTP layer: a libmicrohttpd server with a route table (plain, /v1 and SageMaker endpoint paths),
- * body limits, an auth hook, JSON responses, SSE streams fed from another thread, and TLS.
- * It knows no OpenAI field and no engine: handlers get bytes and names, and answer with bytes. */
+/* The HTTP layer: berth's own event-driven HTTP/1.1 server with a route table (plain, /v1 and
+ * SageMaker endpoint paths), body limits, an auth hook, JSON responses, SSE streams fed from another
+ * thread, and TLS. It knows no OpenAI field and no engine: handlers get bytes and names, and answer
+ * with bytes. */
 #ifndef BERTH_HTTP_H
 #define BERTH_HTTP_H
 
@@ -40,14 +41,16 @@ enum http_route_flags {
 };
 
 /* A handler answers exactly once: http_respond_*, or it hands the request to another thread with
- * http_respond_stream / http_respond_deferred. It runs on the connection's thread, may block. */
+ * http_respond_stream / http_respond_deferred. It runs on a worker thread (never the I/O thread)
+ * and may block; the answer is written once it returns (a stream's bytes as they are pushed). */
 typedef void (*http_handler_fn)(void *ctx, http_request *req);
 
 /* Returns 0 to let the request through, or non-zero with *out filled (401/403). */
 typedef int (*http_authorize_fn)(void *ctx, const http_request *req, http_response_error *out);
 
-/* Called once, from the connection's thread, when the client goes away before the producer closed
- * its stream: the producer should stop and then close the stream as usual. */
+/* Called once, from the server's I/O thread, when the client goes away before the producer closed
+ * its stream: the producer should stop and then close the stream as usual. It must not block (every
+ * connection waits while it runs) and must not call http_stream_close itself. */
 typedef void (*http_cancel_fn)(void *ctx);
 
 typedef struct http_config {
@@ -57,8 +60,8 @@ typedef struct http_config {
     unsigned connection_limit;    /* 0 = 4096 (RLIMIT_NOFILE is raised to fit at start) */
     unsigned connection_limit_per_ip; /* 0 = no per-address limit */
     unsigned header_timeout_s;    /* a new connection must complete its request line and headers
-                                     this long after it opens (0 = 10); later requests on a kept-alive
-                                     connection within idle_timeout_s of the previous answer */
+                                     this long after it opens, a later request this long after its
+                                     first byte (0 = 10) */
     unsigned min_body_rate;       /* bytes/s a body must average once header_timeout_s of grace
                                      has passed, or the connection is closed; 0 = 1024 */
     unsigned keepalive_ms;        /* SSE comment after this much silence; 0 = 15000 */
@@ -90,7 +93,8 @@ int http_server_port(const http_server *s);
 int http_server_reload_tls(http_server *s, char *err, size_t errlen);
 /* The GnuTLS priority string in force (for the start-up log); NULL without TLS. */
 const char *http_server_tls_priorities(const http_server *s);
-/* Stops listening, waits for connection threads, frees everything. NULL is fine. */
+/* Stops listening, closes every connection (on_cancel for answers in progress), waits for running
+ * handlers, frees everything. NULL is fine. */
 void http_server_free(http_server *s);
 
 /* ---- request accessors (valid until the request answers / completes) ---- */
@@ -118,8 +122,8 @@ char *http_error_json(const http_response_error *e);
 /* Starts a 200 text/event-stream answer. Another thread feeds it with http_stream_push and ends it
  * with http_stream_close. on_cancel (may be NULL) is called if the client leaves first. NULL on OOM. */
 http_stream *http_respond_stream(http_request *r, http_cancel_fn on_cancel, void *cancel_ctx);
-/* Answers later with one complete body: the producer ends with http_stream_complete. The connection
- * thread waits, watching the socket, so a client that leaves is noticed (on_cancel) while waiting. */
+/* Answers later with one complete body: the producer ends with http_stream_complete. The I/O
+ * thread watches the socket meanwhile, so a client that leaves is noticed (on_cancel) while waiting. */
 http_stream *http_respond_deferred(http_request *r, http_cancel_fn on_cancel, void *cancel_ctx);
 
 /* Queues bytes for the client. 0, or -1 once the client is gone (keep calling close). */

@@ -1,6 +1,6 @@
 /* RFC 9112 framing rules checked on a request's parsed header list, before any body byte is read:
  * Content-Length/Transfer-Encoding conflicts, header name and value bytes, Host. Pure functions, no
- * I/O and no libmicrohttpd; http.c feeds it what MHD parsed and answers the verdict. */
+ * I/O; http_conn.c feeds it every request's raw head and header fields, and the loop answers. */
 #ifndef BERTH_HTTP_FRAMING_H
 #define BERTH_HTTP_FRAMING_H
 
@@ -24,8 +24,8 @@ void http_framing_header(http_framing *f, const char *name, size_t name_len, con
  * Returns f->status (0 = acceptable). */
 int http_framing_finish(http_framing *f, const char *version);
 
-/* The raw bytes of a request head as received, before libmicrohttpd parses them: what its parse
- * hides is checked here (a NUL anywhere, a bare LF or CR line end, obs-fold, whitespace before the
+/* The raw bytes of a request head as received, before the fields are split: what a lenient parse
+ * would hide is checked here (a NUL anywhere, a bare LF or CR line end, obs-fold, whitespace before the
  * first header). Empty lines before the request line are skipped (RFC 9112 2.2). Returns the head's
  * length through its empty line once it is complete and acceptable, 0 while it is acceptable so far
  * but not complete, or -1 with f->status (400) and f->message set. */

@@ -3,7 +3,7 @@
  * connection whose write side is then closed, and the answer is read. The server must answer with
  * an HTTP status line or close, never hang, and must still answer /ping afterwards. The same bytes,
  * cut into header lines, also go straight to http_framing, which must not read out of bounds, and
- * whole to http_framing_raw_head (the front's check of the raw head), whose verdict on a prefix must
+ * whole to http_framing_raw_head (the raw-head check every request gets), whose verdict on a prefix must
  * agree with its verdict on the whole input. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -125,7 +125,7 @@ static void framing_lines(const uint8_t *data, size_t size)
 }
 
 /* A head found complete (or refused) in a prefix is the same head (or refused) in the whole: the
- * front decides on whatever part of the head has arrived. */
+ * parser decides on whatever part of the head has arrived. */
 static void raw_head(const uint8_t *data, size_t size)
 {
     http_framing f;

@@ -1,10 +1,10 @@
-"""berth's plain-HTTP front (server/http/http_front.c) checks each connection's raw request head
-before libmicrohttpd parses it, and holds connections that wait for their head in one epoll loop.
-Proves: a NUL in Authorization never authenticates (the cut value would have), a head larger than
-32 KiB is a 431 in the OpenAI envelope, heads that arrive a byte at a time or with leading empty
-lines are served, bytes after a valid head still reach libmicrohttpd, and 400 connections trickling
-their heads add no threads to the server, and the per-address limit counts a connection from
-accept until it closes."""
+"""The raw request head as berth's connection layer checks it (server/http/http_conn.c), and
+connections that wait for their head held in one epoll loop (http_loop.c). Proves: a NUL in
+Authorization never authenticates (the cut value would have), a head larger than 32 KiB is a 431 in
+the OpenAI envelope, heads that arrive a byte at a time or with leading empty lines are served, a
+body and a pipelined request after a checked head are served, 400 connections trickling their heads
+add no threads to the server, and the per-address limit counts a connection from accept until it
+closes."""
 import json
 import os
 import socket
@@ -49,7 +49,7 @@ def test_head_sent_a_byte_at_a_time_is_served(start_server):
 
 
 def test_body_and_next_request_after_a_checked_head_reach_the_server(start_server):
-    # The front only peeks: the body and a pipelined second request stay in the socket for MHD.
+    # The body and a pipelined second request after a checked head are both served.
     s = start_server("--api-key", "sekret")
     chat = b'{"messages":[{"role":"user","content":"hi"}]}'
     first = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + GOOD_AUTH.encode()
@@ -86,18 +86,18 @@ def test_connections_waiting_for_their_head_hold_no_thread(start_server):
     finally:
         for c in held:
             c.close()
-    # MHD makes one thread per connection it is given; the 400 are not given to it yet.
+    # A connection waiting for its head is an epoll entry, not a thread.
     assert during - idle < 10, (idle, during)
 
 
 def test_per_address_limit_counts_served_connections_until_they_close(start_server):
-    # The front counts an address's connections from accept until MHD closes them: ten served
+    # The loop counts an address's connections from accept until it closes them: ten served
     # requests in a row must not use up a limit of 2, and two held open do fill it.
     s = start_server("--connection-limit-per-ip", "2")
     for _ in range(10):
         data, _, _ = exchange(s, b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert statuses(data) == [200]
-    time.sleep(0.5)  # MHD reports a closed connection (and so releases its count) a moment later
+    time.sleep(0.5)  # the client's close reaches the server a moment after it returns
     held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(2)]
     try:
         held[0].sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")  # one served and kept alive

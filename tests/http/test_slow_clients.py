@@ -1,5 +1,5 @@
-"""Slow clients: 1,200 connections that trickle their headers one byte at a time (which restarts
-libmicrohttpd's own idle timeout on every byte) are closed at --header-timeout, and while they are
+"""Slow clients: 1,200 connections that trickle their headers one byte at a time (which would
+restart a plain idle timeout on every byte) are closed at --header-timeout, and while they are
 open /ping and /health answer within 100 ms and a completion is served; a long answer on a
 connection is never cut by the header deadline; --connection-limit-per-ip bounds one address."""
 import resource

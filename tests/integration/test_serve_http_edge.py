@@ -115,7 +115,7 @@ def test_probes_answer_fast_with_1000_slow_clients(server):
 
 
 def test_nul_obs_fold_and_bare_lf_are_refused_by_berth_serve(server):
-    # Invisible after libmicrohttpd's parse; berth's front refuses them from the raw head.
+    # A lenient parser would hide them (a value cut at NUL, folded lines joined); berth checks the raw head.
     for raw in (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\x00junk\r\n\r\n",
                 b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
                 b"GET /v1/models HTTP/1.1\nHost: x\n\n"):
