@@ -87,22 +87,29 @@ void http_stream_close(http_stream *s)
     stream_release(s);
 }
 
-void http_stream_complete(http_stream *s, int status, const char *content_type, const char *body,
-                          size_t len)
+void http_stream_complete_retry_after(http_stream *s, int status, const char *content_type,
+                                      const char *body, size_t len, int retry_after_s)
 {
     pthread_mutex_lock(&s->mu);
     s->status = status;
+    s->retry_after = retry_after_s;
     snprintf(s->ctype, sizeof s->ctype, "%s", content_type);
     pthread_mutex_unlock(&s->mu);
     http_stream_push(s, body, len);
     http_stream_close(s);
 }
 
+void http_stream_complete(http_stream *s, int status, const char *content_type, const char *body,
+                          size_t len)
+{
+    http_stream_complete_retry_after(s, status, content_type, body, len, 0);
+}
+
 void http_stream_complete_error(http_stream *s, const http_response_error *e)
 {
     char *json = http_error_json(e);
-    http_stream_complete(s, e->status, "application/json", json ? json : "",
-                         json ? strlen(json) : 0);
+    http_stream_complete_retry_after(s, e->status, "application/json", json ? json : "",
+                                     json ? strlen(json) : 0, e->retry_after);
     free(json);
 }
 
@@ -113,7 +120,7 @@ int http_stream_take(http_stream *s, http_buf *out, int conn_hdr)
     if (s->deferred) {
         if (done)
             rc = http_respond_build(out, s->status, s->ctype, s->out.p ? s->out.p : "", s->out.len,
-                                    conn_hdr, 0, NULL);
+                                    conn_hdr, s->retry_after, NULL);
     } else {
         rc = http_buf_put(out, s->out.p, s->out.len);
         s->out.len = 0;

@@ -133,7 +133,12 @@ void http_stream_close(http_stream *s);
 /* For deferred answers: the status and body, then as http_stream_close. */
 void http_stream_complete(http_stream *s, int status, const char *content_type, const char *body,
                           size_t len);
-/* For deferred answers: an error envelope, then as http_stream_close. */
+/* http_stream_complete with a Retry-After header of retry_after_s seconds when it is > 0 (a proxied
+ * 429 or 503 keeps its worker's advice). */
+void http_stream_complete_retry_after(http_stream *s, int status, const char *content_type,
+                                      const char *body, size_t len, int retry_after_s);
+/* For deferred answers: an error envelope (with Retry-After when e->retry_after > 0), then as
+ * http_stream_close. */
 void http_stream_complete_error(http_stream *s, const http_response_error *e);
 
 #endif

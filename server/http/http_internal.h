@@ -76,6 +76,7 @@ struct http_stream {
     http_cancel_fn on_cancel;
     void *cancel_ctx;
     int status;
+    int retry_after; /* deferred answers: a Retry-After header (seconds) when > 0 */
     char ctype[64];
     http_loop *loop;
     http_loop_conn *conn; /* NULL once the I/O thread let go of the stream */

@@ -2,9 +2,9 @@
  * layer sends a stream's bytes, so the transfer cannot run on the handler's thread. A streamed
  * request: the handler waits until the worker's headers arrive, then starts an SSE stream that the
  * transfer thread feeds (and finishes). A non-streamed one: the handler waits a moment for a quick
- * answer (a worker's 429 keeps its Retry-After that way), then hands the request to the transfer
- * thread with http_respond_deferred, so a client that leaves is noticed while the worker generates
- * and the worker's connection is shut at once (the worker then cancels the generation).
+ * answer, then hands the request to the transfer thread with http_respond_deferred, so a client
+ * that leaves is noticed while the worker generates and the worker's connection is shut at once
+ * (the worker then cancels the generation). Either way a worker's 429 or 503 keeps its Retry-After.
  * Worker connections are kept: each curl easy handle holds one, and idle handles wait in a small
  * pool per worker socket. */
 #include "server/router/proxy.h"
@@ -267,8 +267,9 @@ static void finish_deferred(pjob *j)
         http_stream_close(j->deferred);
     } else if (j->rc == CURLE_OK) {
         status = (int)j->status;
-        http_stream_complete(j->deferred, status, j->ctype[0] ? j->ctype : "application/json",
-                             j->body ? j->body : "", j->len);
+        http_stream_complete_retry_after(j->deferred, status,
+                                         j->ctype[0] ? j->ctype : "application/json",
+                                         j->body ? j->body : "", j->len, j->retry_after);
     } else {
         http_response_error e;
         status = 502;

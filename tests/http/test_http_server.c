@@ -105,13 +105,21 @@ static void on_stream(void *ctx, http_request *r)
 typedef struct {
     http_stream *s;
     int ms;
+    int busy; /* answer a 429 envelope with Retry-After instead of the 201 */
 } later;
 
 static void *answer_later(void *arg)
 {
     later *l = arg;
     usleep((useconds_t)l->ms * 1000);
-    http_stream_complete(l->s, 201, "application/json", "{\"late\":true}", 13);
+    if (l->busy) {
+        http_response_error e;
+        http_error_set(&e, 429, "rate_limit_error", NULL, "server_overloaded", "busy later");
+        e.retry_after = 9;
+        http_stream_complete_error(l->s, &e);
+    } else {
+        http_stream_complete(l->s, 201, "application/json", "{\"late\":true}", 13);
+    }
     free(l);
     return NULL;
 }
@@ -121,6 +129,7 @@ static void on_deferred(void *ctx, http_request *r)
     later *l = malloc(sizeof *l);
     l->s = http_respond_deferred(r, on_cancel, NULL);
     l->ms = *(int *)ctx;
+    l->busy = !strcmp(http_request_path(r), "/later-busy");
     pthread_t t;
     pthread_create(&t, NULL, answer_later, l);
     pthread_detach(t);
@@ -162,6 +171,8 @@ int main(void)
     CHECK(http_server_route(s, HTTP_POST, "/stream", HTTP_ROUTE_ROOT, on_stream, &gap_ms, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/slow", HTTP_ROUTE_ROOT, on_stream, &slow_ms, err, sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/later", HTTP_ROUTE_ROOT, on_deferred, &gap_ms, err, sizeof err) == 0);
+    CHECK(http_server_route(s, HTTP_POST, "/later-busy", HTTP_ROUTE_ROOT, on_deferred, &gap_ms, err,
+                            sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_POST, "/never", HTTP_ROUTE_ROOT, on_deferred, &never_ms, err,
                             sizeof err) == 0);
     CHECK(http_server_route(s, HTTP_GET, "/busy", HTTP_ROUTE_ROOT, on_busy, NULL, err, sizeof err) == 0);
@@ -217,6 +228,11 @@ int main(void)
     free(r);
     r = request(port, "POST", "/later", key, "");
     CHECKF(strstr(r, "201 Created") && strstr(r, "{\"late\":true}"), "deferred: %s", r);
+    free(r);
+    /* a deferred error keeps its Retry-After (a router's late 429 from a worker) */
+    r = request(port, "POST", "/later-busy", key, "");
+    CHECKF(strstr(r, "429 ") && strstr(r, "Retry-After: 9\r\n") && strstr(r, "busy later"),
+           "deferred 429: %s", r);
     free(r);
     CHECK(atomic_load(&cancels) == 0);
 
