@@ -17,6 +17,10 @@
 /* Rows per matmul tile: every weight vector converted to f32 feeds TT tokens, every x vector RB
  * rows, and RB x TT independent FMA chains hide the FMA latency. */
 #define RB 4
+/* Decode streams every weight from DRAM once, and a core's hardware prefetchers alone left it
+ * at the plain read loop's rate: the first token tile also prefetches (into L2) the rows
+ * CPU_PF_ROWS ahead, the next block's, so each core keeps many more lines in flight. */
+#define CPU_PF_ROWS 16
 
 /* The vectors are gcc/clang vector extensions: the compiler lowers them to whatever the file's
  * flags allow (SSE2 or NEON pairs, AVX2 ymm, AVX-512 zmm), so one source serves every level. */
@@ -104,7 +108,7 @@ static inline float hsum(vf v)
 /* res[r * TT + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
  * that the loops unroll and the rb x tt accumulators stay in registers. */
 #define DEFINE_TILE(NAME, WT, CVT, CVT1)                                                           \
-    static inline __attribute__((always_inline)) void NAME(const WT *restrict w,                   \
+    static inline __attribute__((always_inline)) void NAME(const WT *restrict w, const WT *pf,     \
                                                            const float *restrict x, int64_t K,     \
                                                            const int rb, const int tt, float *res) \
     {                                                                                              \
@@ -115,8 +119,10 @@ static inline float hsum(vf v)
         int64_t k = 0;                                                                             \
         for (; k + VL <= K; k += VL) {                                                             \
             vf wv[RB];                                                                             \
-            for (int r = 0; r < rb; r++)                                                           \
+            for (int r = 0; r < rb; r++) {                                                         \
+                if (pf) __builtin_prefetch(pf + r * K + k, 0, 2);                                  \
                 wv[r] = CVT(w + r * K + k);                                                        \
+            }                                                                                      \
             for (int t = 0; t < tt; t++) {                                                         \
                 vf xv = ld(x + t * K + k);                                                         \
                 for (int r = 0; r < rb; r++)                                                       \
@@ -136,16 +142,16 @@ static inline float hsum(vf v)
 #define TILE_CASE(DOT, RBC)                                                                        \
     switch (tt) {                                                                                  \
     case 1:                                                                                        \
-        DOT(wn, xt, K, RBC, 1, res);                                                               \
+        DOT(wn, pf, xt, K, RBC, 1, res);                                                           \
         break;                                                                                     \
     case 2:                                                                                        \
-        DOT(wn, xt, K, RBC, TT >= 2 ? 2 : 1, res);                                                 \
+        DOT(wn, pf, xt, K, RBC, TT >= 2 ? 2 : 1, res);                                             \
         break;                                                                                     \
     case 3:                                                                                        \
-        DOT(wn, xt, K, RBC, TT >= 3 ? 3 : 1, res);                                                 \
+        DOT(wn, pf, xt, K, RBC, TT >= 3 ? 3 : 1, res);                                             \
         break;                                                                                     \
     default:                                                                                       \
-        DOT(wn, xt, K, RBC, TT, res);                                                              \
+        DOT(wn, pf, xt, K, RBC, TT, res);                                                          \
         break;                                                                                     \
     }
 
@@ -163,6 +169,8 @@ static inline float hsum(vf v)
             for (int64_t n = n0; n < n1;) {                                                        \
                 const WT *wn = w + n * K;                                                          \
                 const int rb = n1 - n >= RB ? RB : 1;                                              \
+                /* Prefetch only inside W, and only in the tile that reads W from memory. */       \
+                const WT *pf = t0 == 0 && n + CPU_PF_ROWS + rb <= N ? wn + CPU_PF_ROWS * K : NULL; \
                 if (rb == RB) {                                                                    \
                     TILE_CASE(DOT, RB)                                                             \
                 } else {                                                                           \
