@@ -9,7 +9,9 @@
 
 #include "kernels/backend.h"
 
-/* Rows [n0, n1) of out = x · Wᵀ (+ bias) for all T tokens; W is [N][K] in its storage dtype. */
+/* Rows [n0, n1) of out = x · Wᵀ (+ bias) for all T tokens; W is [N][K] in its storage dtype. The
+ * rows run in blocks of CPU_MATMUL_BLOCK (the callers split N among threads at that grain). */
+#define CPU_MATMUL_BLOCK 16
 typedef void (*cpu_rows_fn)(const void *w, const float *x, const float *bias, float *out, int64_t N,
                             int64_t K, int64_t T, int64_t n0, int64_t n1);
 
