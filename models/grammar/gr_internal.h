@@ -21,7 +21,7 @@
  * than GR_MAX_STEP_WORK units, fails its call like an exhausted budget: a silent refusal would let
  * a mask that takes a vocabulary slice wholesale (rule hints) allow a token the step refuses. One
  * call of the matcher's API (a mask, a token) fails beyond GR_CALL_BUDGET units or GR_CALL_SECONDS
- * of wall time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling
+ * of the thread's CPU time, whichever comes first: wildly ambiguous grammars fail a call instead of stalling
  * the engine. (Units alone cannot bound time: a unit costs 2 ns in cache and 100 ns out of it.) */
 #define GR_MAX_TOPS (1 << 14)
 #define GR_MAX_STEP_WORK (1 << 18)

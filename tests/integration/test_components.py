@@ -70,6 +70,10 @@ class BerthRouter:
     def stop_now(self):
         self.proc.kill()
         self.proc.wait()
+        self.reader.join(5)
+        # Captured, so shown only when the test fails: a failure that surfaces as a client error
+        # (a reset connection, say) still comes with the router's own account of it.
+        print(f"router exit status {self.proc.returncode}; its log:\n{self.text()}")
 
     def stop(self, timeout=30):
         self.proc.send_signal(signal.SIGTERM)
