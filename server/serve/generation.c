@@ -14,7 +14,6 @@
 #include "server/serve/output_parser.h"
 #include "server/serve/text_output.h"
 
-
 /* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
 static http_response_error to_http_error(const api_error *e)
 {
@@ -136,6 +135,21 @@ static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t pr
     rp->ep.min_tokens = (int32_t)a->min_tokens;
 }
 
+/* Ends a job that cannot answer normally with e: streamed, an error event after the chunks already
+ * sent (the status line went out with the first one); not streamed, the envelope. */
+static void end_with_error(gen_job *j, const api_error *e)
+{
+    if (j->streaming) {
+        char *json = api_error_json(e);
+        gen_job_push_sse(j, json);
+        free(json);
+        http_stream_close(j->stream);
+    } else {
+        http_response_error he = to_http_error(e);
+        http_stream_complete_error(j->stream, &he);
+    }
+    metrics_count_request(&j->s->metrics, e->status);
+}
 
 static void *produce(void *arg)
 {
@@ -170,31 +184,13 @@ static void *produce(void *arg)
         api_error_set(&e, 500, "server_error", NULL, "constraint_failed",
                       "choice %d: %s; its output so far does not complete the constraint",
                       broken->index, broken->error);
-        if (j->streaming) { /* after the choice's last chunk (finish_reason abort), as a timeout */
-            char *json = api_error_json(&e);
-            if (json) gen_job_push_sse(j, json);
-            free(json);
-            http_stream_close(j->stream);
-        } else {
-            http_response_error he = to_http_error(&e);
-            http_stream_complete_error(j->stream, &he);
-        }
-        metrics_count_request(&s->metrics, 500);
+        end_with_error(j, &e); /* streamed: after the choice's last chunk (finish_reason abort) */
     } else if (timed_out && !gone) {
         api_error e;
         api_error_set(&e, 408, "timeout_error", NULL, "request_timeout",
                       "the request did not finish within %.0f s (--request-timeout)",
                       s->opts.request_timeout_s);
-        if (j->streaming) {
-            char *json = api_error_json(&e);
-            gen_job_push_sse(j, json);
-            free(json);
-            http_stream_close(j->stream);
-        } else {
-            http_response_error he = to_http_error(&e);
-            http_stream_complete_error(j->stream, &he);
-        }
-        metrics_count_request(&s->metrics, 408);
+        end_with_error(j, &e);
     } else if (j->streaming) {
         if (!gone && j->include_usage) {
             api_usage u = gen_job_usage(j);
