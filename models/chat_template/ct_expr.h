@@ -23,19 +23,33 @@ typedef struct ct_pstate {
 /* Deeply nested input would overflow the C stack; Python's own limit stops Jinja2 near here. */
 enum { CT_EXPR_MAX_DEPTH = 200 };
 
-static inline const ct_token *cur(const ct_pstate *P) { return &P->t[P->i]; }
-static inline const ct_token *look(const ct_pstate *P) { return &P->t[P->i + 1 < P->n ? P->i + 1 : P->i]; }
-static inline void advance(ct_pstate *P) {
+static inline const ct_token *cur(const ct_pstate *P)
+{
+    return &P->t[P->i];
+}
+static inline const ct_token *look(const ct_pstate *P)
+{
+    return &P->t[P->i + 1 < P->n ? P->i + 1 : P->i];
+}
+static inline void advance(ct_pstate *P)
+{
     if (P->i + 1 < P->n) P->i++;
 }
 
-static inline bool tok_is(const ct_token *t, ct_tok_type type, const char *text) {
+static inline bool tok_is(const ct_token *t, ct_tok_type type, const char *text)
+{
     if (t->type != type) return false;
     if (!text) return true;
     return t->n == strlen(text) && memcmp(t->p, text, t->n) == 0;
 }
-static inline bool is_op(const ct_pstate *P, const char *op) { return tok_is(cur(P), CT_TK_OP, op); }
-static inline bool is_name(const ct_pstate *P, const char *name) { return tok_is(cur(P), CT_TK_NAME, name); }
+static inline bool is_op(const ct_pstate *P, const char *op)
+{
+    return tok_is(cur(P), CT_TK_OP, op);
+}
+static inline bool is_name(const ct_pstate *P, const char *name)
+{
+    return tok_is(cur(P), CT_TK_NAME, name);
+}
 
 /* -1 after writing "template line L, column C: " and the message into P's error buffer. */
 __attribute__((format(printf, 3, 4))) int ct_expr_fail_at(ct_pstate *P, const ct_token *t,
