@@ -1,629 +1,51 @@
-/* Recursive descent over Jinja2's grammar; precedence and tuple rules follow jinja2/parser.py
- * (filters and tests bind tighter than arithmetic: `xs|length - 1` is `(xs|length) - 1`). */
+/* Jinja2's statements ({% if %}, {% for %}, {% set %}, macros, call blocks, ...) over ct_lexer
+ * tokens, and the template's top level; the expressions inside them are ct_expr.c's. Follows
+ * jinja2/parser.py. */
 #include "models/chat_template/ct_parser.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "models/chat_template/ct_filters.h"
-
-typedef struct parser {
-    ct_arena *a;
-    const ct_token *t;
-    size_t n, i;
-    char *err;
-    size_t errlen;
-    int depth;
-} parser;
-
-/* Deeply nested input would overflow the C stack; Python's own limit stops Jinja2 near here. */
-enum { MAX_DEPTH = 200 };
-
-static const ct_token *cur(const parser *P) { return &P->t[P->i]; }
-static const ct_token *look(const parser *P) { return &P->t[P->i + 1 < P->n ? P->i + 1 : P->i]; }
-static void advance(parser *P) {
-    if (P->i + 1 < P->n) P->i++;
-}
-
-static bool tok_is(const ct_token *t, ct_tok_type type, const char *text) {
-    if (t->type != type) return false;
-    if (!text) return true;
-    return t->n == strlen(text) && memcmp(t->p, text, t->n) == 0;
-}
-static bool is_op(const parser *P, const char *op) { return tok_is(cur(P), CT_TK_OP, op); }
-static bool is_name(const parser *P, const char *name) { return tok_is(cur(P), CT_TK_NAME, name); }
-
-static void describe(const ct_token *t, char *buf, size_t len) {
-    switch (t->type) {
-    case CT_TK_EOF: snprintf(buf, len, "end of template"); break;
-    case CT_TK_BLOCK_END: snprintf(buf, len, "end of statement block"); break;
-    case CT_TK_VAR_END: snprintf(buf, len, "end of print statement"); break;
-    case CT_TK_DATA: snprintf(buf, len, "template data"); break;
-    case CT_TK_BLOCK_BEGIN: snprintf(buf, len, "begin of statement block"); break;
-    case CT_TK_VAR_BEGIN: snprintf(buf, len, "begin of print statement"); break;
-    case CT_TK_STRING: snprintf(buf, len, "string literal"); break;
-    default: snprintf(buf, len, "'%.*s'", (int)(t->n > 40 ? 40 : t->n), t->p); break;
-    }
-}
-
-__attribute__((format(printf, 3, 4))) static int fail_at(parser *P, const ct_token *t, const char *fmt, ...) {
-    int k = snprintf(P->err, P->errlen, "template line %d, column %d: ", t->line, t->col);
-    if (k >= 0 && (size_t)k < P->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(P->err + k, P->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int fail_unexpected(parser *P, const char *expected) {
-    char d[64];
-    describe(cur(P), d, sizeof d);
-    return fail_at(P, cur(P), "expected %s, got %s", expected, d);
-}
-
-static ct_node *node_new(parser *P, ct_node_kind kind, const ct_token *at) {
-    ct_node *n = ct_alloc(P->a, sizeof *n);
-    if (!n) {
-        fail_at(P, at, "template too large");
-        return NULL;
-    }
-    memset(n, 0, sizeof *n);
-    n->kind = kind;
-    n->line = at->line;
-    n->col = at->col;
-    return n;
-}
-
-static int nodes_push(parser *P, ct_nodes *l, ct_node *n) {
-    /* Grow by doubling when the count reaches a power of two. */
-    if ((l->n & (l->n - 1)) == 0) {
-        size_t cap = l->n ? l->n * 2 : 1;
-        ct_node **v = ct_alloc(P->a, cap * sizeof *v);
-        if (!v) return fail_at(P, cur(P), "template too large");
-        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
-        l->v = v;
-    }
-    l->v[l->n++] = n;
-    return 0;
-}
-
-static const char *tok_str(parser *P, const ct_token *t) { return ct_strndup(P->a, t->p, t->n); }
-
-static int expect_op(parser *P, const char *op) {
-    if (!is_op(P, op)) {
-        char want[16];
-        snprintf(want, sizeof want, "'%s'", op);
-        return fail_unexpected(P, want);
-    }
-    advance(P);
-    return 0;
-}
-
-static ct_node *parse_expression(parser *P, bool with_condexpr);
-static ct_node *parse_tuple(parser *P, bool simplified, bool with_condexpr, const char *extra_end,
-                            bool explicit_parens);
-static ct_node *parse_primary(parser *P, bool with_namespace);
-static ct_node *parse_postfix(parser *P, ct_node *n);
-static ct_node *parse_filter_expr(parser *P, ct_node *n);
-static ct_node *parse_unary(parser *P, bool with_filter);
-
-/* ---- expressions ------------------------------------------------------------------------------ */
-
-static int parse_call_args(parser *P, ct_nodes *args, ct_nodes *kwargs) {
-    const ct_token *open = cur(P);
-    if (expect_op(P, "(") != 0) return -1;
-    bool need_comma = false;
-    while (!is_op(P, ")")) {
-        if (need_comma) {
-            if (expect_op(P, ",") != 0) return -1;
-            if (is_op(P, ")")) break;
-        }
-        if (is_op(P, "*") || is_op(P, "**"))
-            return fail_at(P, cur(P), "*args and **kwargs in calls are not supported");
-        if (cur(P)->type == CT_TK_NAME && tok_is(look(P), CT_TK_OP, "=")) {
-            ct_node *kw = node_new(P, CT_N_KEYWORD, cur(P));
-            if (!kw) return -1;
-            kw->name = tok_str(P, cur(P));
-            P->i += 2;
-            if (!(kw->a = parse_expression(P, true)) || nodes_push(P, kwargs, kw) != 0) return -1;
-        } else {
-            if (kwargs->n) return fail_at(P, open, "invalid syntax for function call expression");
-            ct_node *e = parse_expression(P, true);
-            if (!e || nodes_push(P, args, e) != 0) return -1;
-        }
-        need_comma = true;
-    }
-    advance(P);
-    return 0;
-}
-
-static ct_node *parse_subscribed(parser *P) {
-    const ct_token *at = cur(P);
-    ct_node *parts[3] = {NULL, NULL, NULL};
-    if (!is_op(P, ":")) {
-        ct_node *e = parse_expression(P, true);
-        if (!e || !is_op(P, ":")) return e;
-        parts[0] = e;
-    }
-    advance(P); /* ':' */
-    if (!is_op(P, ":") && !is_op(P, "]") && !is_op(P, ",")) {
-        if (!(parts[1] = parse_expression(P, true))) return NULL;
-    }
-    if (is_op(P, ":")) {
-        advance(P);
-        if (!is_op(P, "]") && !is_op(P, ",") && !(parts[2] = parse_expression(P, true))) return NULL;
-    }
-    ct_node *s = node_new(P, CT_N_SLICE, at);
-    if (!s) return NULL;
-    s->a = parts[0];
-    s->b = parts[1];
-    s->c = parts[2];
-    return s;
-}
-
-static ct_node *parse_postfix(parser *P, ct_node *n) {
-    while (n) {
-        const ct_token *at = cur(P);
-        if (is_op(P, ".")) {
-            advance(P);
-            const ct_token *t = cur(P);
-            if (t->type == CT_TK_NAME) {
-                ct_node *g = node_new(P, CT_N_GETATTR, at);
-                if (!g) return NULL;
-                g->a = n;
-                g->name = tok_str(P, t);
-                g->name_len = t->n;
-                advance(P);
-                n = g;
-            } else if (t->type == CT_TK_INT) {
-                ct_node *g = node_new(P, CT_N_GETITEM, at), *k = node_new(P, CT_N_CONST, t);
-                if (!g || !k) return NULL;
-                k->value = ct_int(t->i);
-                g->a = n;
-                g->b = k;
-                advance(P);
-                n = g;
-            } else {
-                fail_unexpected(P, "name or number");
-                return NULL;
-            }
-        } else if (is_op(P, "[")) {
-            advance(P);
-            ct_nodes idx = {0};
-            while (!is_op(P, "]")) {
-                if (idx.n && expect_op(P, ",") != 0) return NULL;
-                ct_node *e = parse_subscribed(P);
-                if (!e || nodes_push(P, &idx, e) != 0) return NULL;
-            }
-            advance(P);
-            if (idx.n == 0) {
-                fail_at(P, at, "expected subscript expression");
-                return NULL;
-            }
-            ct_node *g = node_new(P, CT_N_GETITEM, at);
-            if (!g) return NULL;
-            g->a = n;
-            if (idx.n == 1) {
-                g->b = idx.v[0];
-            } else {
-                if (!(g->b = node_new(P, CT_N_TUPLE, at))) return NULL;
-                g->b->args = idx;
-            }
-            n = g;
-        } else if (is_op(P, "(")) {
-            ct_node *c = node_new(P, CT_N_CALL, at);
-            if (!c) return NULL;
-            c->a = n;
-            c->line = n->line; /* errors in a call point at the callee, not at '(' */
-            c->col = n->col;
-            if (parse_call_args(P, &c->args, &c->kwargs) != 0) return NULL;
-            n = c;
-        } else {
-            break;
-        }
-    }
-    return n;
-}
-
-static ct_node *parse_filter_or_test(parser *P, ct_node *operand, bool test) {
-    const ct_token *t = cur(P);
-    if (t->type != CT_TK_NAME) {
-        fail_unexpected(P, test ? "test name" : "filter name");
-        return NULL;
-    }
-    ct_node *f = node_new(P, test ? CT_N_TEST : CT_N_FILTER, t);
-    if (!f) return NULL;
-    f->a = operand;
-    f->name = tok_str(P, t);
-    if (is_op(P, ".")) {
-        fail_at(P, t, "dotted filter and test names are not supported");
-        return NULL;
-    }
-    /* As Jinja2 does, an unknown name is refused after parsing (ct_check_unknown) unless it sits in
-     * a conditional, where it is an error only if it runs. */
-    f->unknown = test ? !ct_test_known(f->name) : !ct_filter_known(f->name);
-    advance(P);
-    if (is_op(P, "(")) {
-        if (parse_call_args(P, &f->args, &f->kwargs) != 0) return NULL;
-    } else if (test) {
-        const ct_token *c = cur(P);
-        bool arg_start = c->type == CT_TK_NAME || c->type == CT_TK_STRING || c->type == CT_TK_INT ||
-                         c->type == CT_TK_FLOAT || is_op(P, "[") || is_op(P, "{");
-        if (arg_start && !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and")) {
-            if (is_name(P, "is")) {
-                fail_at(P, c, "You cannot chain multiple tests with is");
-                return NULL;
-            }
-            ct_node *arg = parse_postfix(P, parse_primary(P, false));
-            if (!arg || nodes_push(P, &f->args, arg) != 0) return NULL;
-        }
-    }
-    return f;
-}
-
-static ct_node *parse_filter_expr(parser *P, ct_node *n) {
-    while (n) {
-        if (is_op(P, "|")) {
-            advance(P);
-            n = parse_filter_or_test(P, n, false);
-        } else if (is_name(P, "is")) {
-            const ct_token *at = cur(P);
-            advance(P);
-            bool negated = is_name(P, "not");
-            if (negated) advance(P);
-            n = parse_filter_or_test(P, n, true);
-            if (n && negated) {
-                ct_node *nt = node_new(P, CT_N_UNARY, at);
-                if (!nt) return NULL;
-                nt->op = 'n';
-                nt->a = n;
-                n = nt;
-            }
-        } else if (is_op(P, "(")) {
-            n = parse_postfix(P, n);
-        } else {
-            break;
-        }
-    }
-    return n;
-}
-
-static ct_node *parse_list_or_dict(parser *P, bool dict) {
-    const ct_token *at = cur(P);
-    ct_node *n = node_new(P, dict ? CT_N_DICT : CT_N_LIST, at);
-    if (!n) return NULL;
-    const char *close = dict ? "}" : "]";
-    advance(P);
-    while (!is_op(P, close)) {
-        if (n->args.n && expect_op(P, ",") != 0) return NULL;
-        if (is_op(P, close)) break;
-        ct_node *item = parse_expression(P, true);
-        if (!item) return NULL;
-        if (dict) {
-            ct_node *pair = node_new(P, CT_N_PAIR, at);
-            if (!pair || expect_op(P, ":") != 0) return NULL;
-            pair->a = item;
-            if (!(pair->b = parse_expression(P, true))) return NULL;
-            item = pair;
-        }
-        if (nodes_push(P, &n->args, item) != 0) return NULL;
-    }
-    advance(P);
-    return n;
-}
-
-static ct_node *parse_primary(parser *P, bool with_namespace) {
-    const ct_token *t = cur(P);
-    if (++P->depth > MAX_DEPTH) {
-        fail_at(P, t, "expression nested too deeply");
-        return NULL;
-    }
-    ct_node *n = NULL;
-    if (t->type == CT_TK_NAME) {
-        advance(P);
-        if (tok_is(t, CT_TK_NAME, "true") || tok_is(t, CT_TK_NAME, "True") || tok_is(t, CT_TK_NAME, "false") ||
-            tok_is(t, CT_TK_NAME, "False")) {
-            if ((n = node_new(P, CT_N_CONST, t))) n->value = ct_bool(t->p[0] == 't' || t->p[0] == 'T');
-        } else if (tok_is(t, CT_TK_NAME, "none") || tok_is(t, CT_TK_NAME, "None")) {
-            if ((n = node_new(P, CT_N_CONST, t))) n->value = ct_none();
-        } else if (with_namespace && is_op(P, ".")) {
-            advance(P);
-            if (cur(P)->type != CT_TK_NAME) {
-                fail_unexpected(P, "name");
-                return NULL;
-            }
-            if ((n = node_new(P, CT_N_NSREF, t))) {
-                n->name = tok_str(P, t);
-                n->attr = tok_str(P, cur(P));
-            }
-            advance(P);
-        } else if ((n = node_new(P, CT_N_NAME, t))) {
-            n->name = tok_str(P, t);
-            n->name_len = t->n;
-        }
-    } else if (t->type == CT_TK_STRING) {
-        /* adjacent string literals concatenate, as in Python */
-        size_t total = 0, j = P->i;
-        while (P->t[j].type == CT_TK_STRING) total += P->t[j++].n;
-        char *s = ct_alloc(P->a, total + 1);
-        if (!s) {
-            fail_at(P, t, "template too large");
-            return NULL;
-        }
-        size_t o = 0;
-        while (cur(P)->type == CT_TK_STRING) {
-            memcpy(s + o, cur(P)->p, cur(P)->n);
-            o += cur(P)->n;
-            advance(P);
-        }
-        if ((n = node_new(P, CT_N_CONST, t))) n->value = ct_str(s, o);
-    } else if (t->type == CT_TK_INT || t->type == CT_TK_FLOAT) {
-        advance(P);
-        if ((n = node_new(P, CT_N_CONST, t))) n->value = t->type == CT_TK_INT ? ct_int(t->i) : ct_float(t->f);
-    } else if (is_op(P, "(")) {
-        advance(P);
-        n = parse_tuple(P, false, true, NULL, true);
-        if (n && expect_op(P, ")") != 0) n = NULL;
-    } else if (is_op(P, "[") || is_op(P, "{")) {
-        n = parse_list_or_dict(P, is_op(P, "{"));
-    } else {
-        char d[64];
-        describe(t, d, sizeof d);
-        fail_at(P, t, "unexpected %s", d);
-    }
-    P->depth--;
-    return n;
-}
-
-static ct_node *parse_unary(parser *P, bool with_filter) {
-    const ct_token *t = cur(P);
-    ct_node *n;
-    if (is_op(P, "-") || is_op(P, "+")) {
-        if (++P->depth > MAX_DEPTH) {
-            fail_at(P, t, "expression nested too deeply");
-            return NULL;
-        }
-        char op = t->p[0];
-        advance(P);
-        if (!(n = node_new(P, CT_N_UNARY, t))) return NULL;
-        n->op = op;
-        n->a = parse_unary(P, false);
-        P->depth--;
-        if (!n->a) return NULL;
-    } else {
-        n = parse_primary(P, false);
-    }
-    n = parse_postfix(P, n);
-    return with_filter ? parse_filter_expr(P, n) : n;
-}
-
-static ct_node *binary(parser *P, const ct_token *at, int op, ct_node *l, ct_node *r) {
-    if (!l || !r) return NULL;
-    ct_node *n = node_new(P, CT_N_BINARY, at);
-    if (!n) return NULL;
-    n->op = op;
-    n->a = l;
-    n->b = r;
-    return n;
-}
-
-static ct_node *parse_pow(parser *P) {
-    ct_node *l = parse_unary(P, true);
-    while (l && is_op(P, "**")) {
-        const ct_token *at = cur(P);
-        advance(P);
-        l = binary(P, at, CT_OP_POW, l, parse_unary(P, true));
-    }
-    return l;
-}
-
-static ct_node *parse_math2(parser *P) {
-    ct_node *l = parse_pow(P);
-    for (;;) {
-        const ct_token *at = cur(P);
-        int op = is_op(P, "*") ? CT_OP_MUL : is_op(P, "/") ? CT_OP_DIV : is_op(P, "//") ? CT_OP_FLOORDIV
-                 : is_op(P, "%") ? CT_OP_MOD : -1;
-        if (!l || op < 0) return l;
-        advance(P);
-        l = binary(P, at, op, l, parse_pow(P));
-    }
-}
-
-static ct_node *parse_concat(parser *P) {
-    const ct_token *at = cur(P);
-    ct_node *first = parse_math2(P);
-    if (!first || !is_op(P, "~")) return first;
-    ct_node *n = node_new(P, CT_N_CONCAT, at);
-    if (!n || nodes_push(P, &n->args, first) != 0) return NULL;
-    while (is_op(P, "~")) {
-        advance(P);
-        ct_node *e = parse_math2(P);
-        if (!e || nodes_push(P, &n->args, e) != 0) return NULL;
-    }
-    return n;
-}
-
-static ct_node *parse_math1(parser *P) {
-    ct_node *l = parse_concat(P);
-    while (l && (is_op(P, "+") || is_op(P, "-"))) {
-        const ct_token *at = cur(P);
-        int op = is_op(P, "+") ? CT_OP_ADD : CT_OP_SUB;
-        advance(P);
-        l = binary(P, at, op, l, parse_concat(P));
-    }
-    return l;
-}
-
-static ct_node *parse_compare(parser *P) {
-    const ct_token *at = cur(P);
-    ct_node *first = parse_math1(P);
-    ct_node *cmp = NULL;
-    while (first) {
-        static const char *ops[] = {"==", "!=", "<", "<=", ">", ">="};
-        static const int codes[] = {CT_OP_EQ, CT_OP_NE, CT_OP_LT, CT_OP_LE, CT_OP_GT, CT_OP_GE};
-        int op = -1;
-        for (size_t k = 0; k < 6; k++)
-            if (is_op(P, ops[k])) op = codes[k];
-        if (op >= 0) {
-            advance(P);
-        } else if (is_name(P, "in")) {
-            op = CT_OP_IN;
-            advance(P);
-        } else if (is_name(P, "not") && tok_is(look(P), CT_TK_NAME, "in")) {
-            op = CT_OP_NOTIN;
-            P->i += 2;
-        } else {
-            break;
-        }
-        if (!cmp) {
-            if (!(cmp = node_new(P, CT_N_COMPARE, at))) return NULL;
-            cmp->a = first;
-        }
-        ct_node *operand = node_new(P, CT_N_OPERAND, at);
-        if (!operand) return NULL;
-        operand->op = op;
-        if (!(operand->a = parse_math1(P)) || nodes_push(P, &cmp->args, operand) != 0) return NULL;
-    }
-    return cmp ? cmp : first;
-}
-
-static ct_node *parse_not(parser *P) {
-    if (is_name(P, "not")) {
-        const ct_token *at = cur(P);
-        if (++P->depth > MAX_DEPTH) {
-            fail_at(P, at, "expression nested too deeply");
-            return NULL;
-        }
-        advance(P);
-        ct_node *n = node_new(P, CT_N_UNARY, at);
-        if (!n) return NULL;
-        n->op = 'n';
-        n->a = parse_not(P);
-        P->depth--;
-        return n->a ? n : NULL;
-    }
-    return parse_compare(P);
-}
-
-static ct_node *parse_and(parser *P) {
-    ct_node *l = parse_not(P);
-    while (l && is_name(P, "and")) {
-        const ct_token *at = cur(P);
-        advance(P);
-        l = binary(P, at, CT_OP_AND, l, parse_not(P));
-    }
-    return l;
-}
-
-static ct_node *parse_or(parser *P) {
-    ct_node *l = parse_and(P);
-    while (l && is_name(P, "or")) {
-        const ct_token *at = cur(P);
-        advance(P);
-        l = binary(P, at, CT_OP_OR, l, parse_and(P));
-    }
-    return l;
-}
-
-static ct_node *parse_expression(parser *P, bool with_condexpr) {
-    if (++P->depth > MAX_DEPTH) {
-        fail_at(P, cur(P), "expression nested too deeply");
-        return NULL;
-    }
-    const ct_token *at = cur(P);
-    ct_node *n = parse_or(P);
-    while (with_condexpr && n && is_name(P, "if")) {
-        advance(P);
-        ct_node *c = node_new(P, CT_N_CONDEXPR, at);
-        if (!c) return NULL;
-        c->b = n;
-        if (!(c->a = parse_or(P))) return NULL;
-        if (is_name(P, "else")) {
-            advance(P);
-            if (!(c->c = parse_expression(P, true))) return NULL;
-        }
-        n = c;
-        at = cur(P);
-    }
-    P->depth--;
-    return n;
-}
-
-static bool tuple_end(const parser *P, const char *extra_end) {
-    const ct_token *t = cur(P);
-    if (t->type == CT_TK_VAR_END || t->type == CT_TK_BLOCK_END || t->type == CT_TK_EOF || is_op(P, ")"))
-        return true;
-    return extra_end && is_name(P, extra_end);
-}
-
-static ct_node *parse_tuple(parser *P, bool simplified, bool with_condexpr, const char *extra_end,
-                            bool explicit_parens) {
-    const ct_token *at = cur(P);
-    ct_nodes items = {0};
-    bool is_tuple = false;
-    for (;;) {
-        if (items.n && expect_op(P, ",") != 0) return NULL;
-        if (tuple_end(P, extra_end)) break;
-        ct_node *e = simplified ? parse_primary(P, true) : parse_expression(P, with_condexpr);
-        if (!e || nodes_push(P, &items, e) != 0) return NULL;
-        if (is_op(P, ","))
-            is_tuple = true;
-        else
-            break;
-    }
-    if (!is_tuple) {
-        if (items.n) return items.v[0];
-        if (!explicit_parens) {
-            fail_unexpected(P, "an expression");
-            return NULL;
-        }
-    }
-    ct_node *n = node_new(P, CT_N_TUPLE, at);
-    if (n) n->args = items;
-    return n;
-}
+#include "models/chat_template/ct_expr.h"
 
 /* ---- statements ------------------------------------------------------------------------------- */
 
-static int subparse(parser *P, ct_nodes *body, const char *const *end_tags);
+static int subparse(ct_pstate *P, ct_nodes *body, const char *const *end_tags);
 
-static int expect_block_end(parser *P) {
-    if (cur(P)->type != CT_TK_BLOCK_END) return fail_unexpected(P, "end of statement block");
+static int expect_block_end(ct_pstate *P) {
+    if (cur(P)->type != CT_TK_BLOCK_END) return ct_expr_fail_unexpected(P, "end of statement block");
     advance(P);
     return 0;
 }
 
 /* Parses statements up to one of end_tags; leaves the stream after the matching tag name and
  * returns the index of the tag that ended the list. */
-static int parse_statements(parser *P, ct_nodes *body, const char *const *end_tags, const ct_token *opener) {
+static int parse_statements(ct_pstate *P, ct_nodes *body, const char *const *end_tags, const ct_token *opener) {
     if (expect_block_end(P) != 0) return -1;
     int which = subparse(P, body, end_tags);
     if (which == -1) return -1;
     if (which == -2) {
         size_t last = 0;
         while (end_tags[last + 1]) last++;
-        return fail_at(P, opener, "unclosed tag '%.*s': expected '%s' before the end of the template",
+        return ct_expr_fail_at(P, opener, "unclosed tag '%.*s': expected '%s' before the end of the template",
                        (int)opener->n, opener->p, end_tags[last]);
     }
     advance(P);
     return which;
 }
 
-static ct_node *parse_assign_target(parser *P, bool name_only, const char *extra_end, bool with_ns) {
+static ct_node *parse_assign_target(ct_pstate *P, bool name_only, const char *extra_end, bool with_ns) {
     const ct_token *at = cur(P);
     ct_node *t;
     if (name_only) {
         if (at->type != CT_TK_NAME) {
-            fail_unexpected(P, "name");
+            ct_expr_fail_unexpected(P, "name");
             return NULL;
         }
-        t = parse_primary(P, false);
+        t = ct_expr_primary(P, false);
     } else {
-        t = parse_tuple(P, true, true, extra_end, false);
+        t = ct_expr_tuple(P, true, true, extra_end, false);
     }
     if (!t) return NULL;
     bool ok = t->kind == CT_N_NAME || t->kind == CT_N_NSREF;
@@ -633,54 +55,54 @@ static ct_node *parse_assign_target(parser *P, bool name_only, const char *extra
             if (t->args.v[k]->kind != CT_N_NAME) ok = false;
     }
     if (!ok) {
-        fail_at(P, at, "can't assign to this expression");
+        ct_expr_fail_at(P, at, "can't assign to this expression");
         return NULL;
     }
     return t;
 }
 
-static int parse_signature(parser *P, ct_nodes *params) {
-    if (expect_op(P, "(") != 0) return -1;
+static int parse_signature(ct_pstate *P, ct_nodes *params) {
+    if (ct_expr_expect_op(P, "(") != 0) return -1;
     bool defaults = false;
     while (!is_op(P, ")")) {
-        if (params->n && expect_op(P, ",") != 0) return -1;
+        if (params->n && ct_expr_expect_op(P, ",") != 0) return -1;
         ct_node *p = parse_assign_target(P, true, NULL, false);
         if (!p) return -1;
         if (is_op(P, "=")) {
             advance(P);
-            if (!(p->a = parse_expression(P, true))) return -1;
+            if (!(p->a = ct_expr_parse(P, true))) return -1;
             defaults = true;
         } else if (defaults) {
-            return fail_at(P, cur(P), "non-default argument follows default argument");
+            return ct_expr_fail_at(P, cur(P), "non-default argument follows default argument");
         }
-        if (nodes_push(P, params, p) != 0) return -1;
+        if (ct_expr_nodes_push(P, params, p) != 0) return -1;
     }
     advance(P);
     return 0;
 }
 
-static ct_node *parse_statement(parser *P) {
+static ct_node *parse_statement(ct_pstate *P) {
     const ct_token *t = cur(P);
     if (t->type != CT_TK_NAME) {
-        fail_unexpected(P, "tag name");
+        ct_expr_fail_unexpected(P, "tag name");
         return NULL;
     }
-    if (++P->depth > MAX_DEPTH) {
-        fail_at(P, t, "statements nested too deeply");
+    if (++P->depth > CT_EXPR_MAX_DEPTH) {
+        ct_expr_fail_at(P, t, "statements nested too deeply");
         return NULL;
     }
     ct_node *n = NULL;
     advance(P);
     if (tok_is(t, CT_TK_NAME, "if")) {
-        ct_node *top = node_new(P, CT_N_IF, t), *node = top;
+        ct_node *top = ct_expr_node_new(P, CT_N_IF, t), *node = top;
         while (node) {
-            if (!(node->a = parse_tuple(P, false, false, NULL, false))) return NULL;
+            if (!(node->a = ct_expr_tuple(P, false, false, NULL, false))) return NULL;
             static const char *const ends[] = {"elif", "else", "endif", NULL};
             int which = parse_statements(P, &node->body, ends, t);
             if (which < 0) return NULL;
             if (which == 0) {
-                ct_node *elif = node_new(P, CT_N_IF, t);
-                if (!elif || nodes_push(P, &node->orelse, elif) != 0) return NULL;
+                ct_node *elif = ct_expr_node_new(P, CT_N_IF, t);
+                if (!elif || ct_expr_nodes_push(P, &node->orelse, elif) != 0) return NULL;
                 node = elif;
                 continue;
             }
@@ -692,20 +114,20 @@ static ct_node *parse_statement(parser *P) {
         }
         n = top;
     } else if (tok_is(t, CT_TK_NAME, "for")) {
-        if (!(n = node_new(P, CT_N_FOR, t))) return NULL;
+        if (!(n = ct_expr_node_new(P, CT_N_FOR, t))) return NULL;
         if (!(n->a = parse_assign_target(P, false, "in", false))) return NULL;
         if (!is_name(P, "in")) {
-            fail_unexpected(P, "'in'");
+            ct_expr_fail_unexpected(P, "'in'");
             return NULL;
         }
         advance(P);
-        if (!(n->b = parse_tuple(P, false, false, "recursive", false))) return NULL;
+        if (!(n->b = ct_expr_tuple(P, false, false, "recursive", false))) return NULL;
         if (is_name(P, "if")) {
             advance(P);
-            if (!(n->c = parse_expression(P, true))) return NULL;
+            if (!(n->c = ct_expr_parse(P, true))) return NULL;
         }
         if (is_name(P, "recursive")) {
-            fail_at(P, cur(P), "recursive for loops are not supported");
+            ct_expr_fail_at(P, cur(P), "recursive for loops are not supported");
             return NULL;
         }
         static const char *const ends[] = {"endfor", "else", NULL};
@@ -720,22 +142,22 @@ static ct_node *parse_statement(parser *P) {
         if (!target) return NULL;
         if (is_op(P, "=")) {
             advance(P);
-            if (!(n = node_new(P, CT_N_SET, t))) return NULL;
+            if (!(n = ct_expr_node_new(P, CT_N_SET, t))) return NULL;
             n->a = target;
-            if (!(n->b = parse_tuple(P, false, true, NULL, false))) return NULL;
+            if (!(n->b = ct_expr_tuple(P, false, true, NULL, false))) return NULL;
         } else {
-            if (!(n = node_new(P, CT_N_SETBLOCK, t))) return NULL;
+            if (!(n = ct_expr_node_new(P, CT_N_SETBLOCK, t))) return NULL;
             n->a = target;
             while (is_op(P, "|")) {
                 advance(P);
-                ct_node *f = parse_filter_or_test(P, NULL, false);
-                if (!f || nodes_push(P, &n->args, f) != 0) return NULL;
+                ct_node *f = ct_expr_filter_or_test(P, NULL, false);
+                if (!f || ct_expr_nodes_push(P, &n->args, f) != 0) return NULL;
             }
             static const char *const end[] = {"endset", NULL};
             if (parse_statements(P, &n->body, end, t) < 0) return NULL;
         }
     } else if (tok_is(t, CT_TK_NAME, "macro")) {
-        if (!(n = node_new(P, CT_N_MACRO, t))) return NULL;
+        if (!(n = ct_expr_node_new(P, CT_N_MACRO, t))) return NULL;
         ct_node *name = parse_assign_target(P, true, NULL, false);
         if (!name) return NULL;
         n->name = name->name;
@@ -743,33 +165,33 @@ static ct_node *parse_statement(parser *P) {
         static const char *const end[] = {"endmacro", NULL};
         if (parse_statements(P, &n->body, end, t) < 0) return NULL;
     } else if (tok_is(t, CT_TK_NAME, "call")) {
-        if (!(n = node_new(P, CT_N_CALLBLOCK, t))) return NULL;
+        if (!(n = ct_expr_node_new(P, CT_N_CALLBLOCK, t))) return NULL;
         if (is_op(P, "(") && parse_signature(P, &n->args) != 0) return NULL;
-        if (!(n->a = parse_expression(P, true))) return NULL;
+        if (!(n->a = ct_expr_parse(P, true))) return NULL;
         if (n->a->kind != CT_N_CALL) {
-            fail_at(P, t, "expected call");
+            ct_expr_fail_at(P, t, "expected call");
             return NULL;
         }
         static const char *const end[] = {"endcall", NULL};
         if (parse_statements(P, &n->body, end, t) < 0) return NULL;
     } else if (tok_is(t, CT_TK_NAME, "break") || tok_is(t, CT_TK_NAME, "continue")) {
-        n = node_new(P, t->p[0] == 'b' ? CT_N_BREAK : CT_N_CONTINUE, t);
+        n = ct_expr_node_new(P, t->p[0] == 'b' ? CT_N_BREAK : CT_N_CONTINUE, t);
     } else if (tok_is(t, CT_TK_NAME, "generation")) {
         /* transformers' AssistantTracker tag: a call block that renders its body unchanged */
-        if (!(n = node_new(P, CT_N_BLOCK, t))) return NULL;
+        if (!(n = ct_expr_node_new(P, CT_N_BLOCK, t))) return NULL;
         static const char *const end[] = {"endgeneration", NULL};
         if (parse_statements(P, &n->body, end, t) < 0) return NULL;
     } else if (tok_is(t, CT_TK_NAME, "filter")) {
-        if (!(n = node_new(P, CT_N_FILTERBLOCK, t))) return NULL;
+        if (!(n = ct_expr_node_new(P, CT_N_FILTERBLOCK, t))) return NULL;
         do {
             if (n->args.n) advance(P);
-            ct_node *f = parse_filter_or_test(P, NULL, false);
-            if (!f || nodes_push(P, &n->args, f) != 0) return NULL;
+            ct_node *f = ct_expr_filter_or_test(P, NULL, false);
+            if (!f || ct_expr_nodes_push(P, &n->args, f) != 0) return NULL;
         } while (is_op(P, "|"));
         static const char *const end[] = {"endfilter", NULL};
         if (parse_statements(P, &n->body, end, t) < 0) return NULL;
     } else {
-        fail_at(P, t, "unsupported or unexpected tag '%.*s'", (int)(t->n > 40 ? 40 : t->n), t->p);
+        ct_expr_fail_at(P, t, "unsupported or unexpected tag '%.*s'", (int)(t->n > 40 ? 40 : t->n), t->p);
         return NULL;
     }
     P->depth--;
@@ -778,38 +200,38 @@ static ct_node *parse_statement(parser *P) {
 
 /* Returns the index in end_tags of the tag that stopped it (the stream at that tag's name), -2 at
  * the end of the template, -1 on error. */
-static int subparse(parser *P, ct_nodes *body, const char *const *end_tags) {
+static int subparse(ct_pstate *P, ct_nodes *body, const char *const *end_tags) {
     for (;;) {
         const ct_token *t = cur(P);
         if (t->type == CT_TK_EOF) return -2;
         if (t->type == CT_TK_DATA) {
-            ct_node *d = node_new(P, CT_N_DATA, t);
+            ct_node *d = ct_expr_node_new(P, CT_N_DATA, t);
             if (!d) return -1;
             d->name = t->p;
             d->name_len = t->n;
-            if (nodes_push(P, body, d) != 0) return -1;
+            if (ct_expr_nodes_push(P, body, d) != 0) return -1;
             advance(P);
         } else if (t->type == CT_TK_VAR_BEGIN) {
             advance(P);
-            ct_node *o = node_new(P, CT_N_OUTPUT, t);
-            if (!o || !(o->a = parse_tuple(P, false, true, NULL, false))) return -1;
-            if (cur(P)->type != CT_TK_VAR_END) return fail_unexpected(P, "end of print statement");
+            ct_node *o = ct_expr_node_new(P, CT_N_OUTPUT, t);
+            if (!o || !(o->a = ct_expr_tuple(P, false, true, NULL, false))) return -1;
+            if (cur(P)->type != CT_TK_VAR_END) return ct_expr_fail_unexpected(P, "end of print statement");
             advance(P);
-            if (nodes_push(P, body, o) != 0) return -1;
+            if (ct_expr_nodes_push(P, body, o) != 0) return -1;
         } else if (t->type == CT_TK_BLOCK_BEGIN) {
             advance(P);
             for (size_t k = 0; end_tags && end_tags[k]; k++)
                 if (is_name(P, end_tags[k])) return (int)k;
             ct_node *s = parse_statement(P);
-            if (!s || expect_block_end(P) != 0 || nodes_push(P, body, s) != 0) return -1;
+            if (!s || expect_block_end(P) != 0 || ct_expr_nodes_push(P, body, s) != 0) return -1;
         } else {
-            return fail_unexpected(P, "template data or a tag");
+            return ct_expr_fail_unexpected(P, "template data or a tag");
         }
     }
 }
 
 int ct_parse_tokens(ct_arena *a, const ct_tokens *toks, ct_nodes *out, char *err, size_t errlen) {
-    parser P = {.a = a, .t = toks->t, .n = toks->n, .err = err, .errlen = errlen};
+    ct_pstate P = {.a = a, .t = toks->t, .n = toks->n, .err = err, .errlen = errlen};
     *out = (ct_nodes){0};
     int r = subparse(&P, out, NULL);
     return r == -2 ? ct_check_unknown(out, err, errlen) : -1;

@@ -1,5 +1,6 @@
-/* State shared by engine.c (threads, queues, sampling) and scheduler.c (what goes into a step).
- * Private to server/engine. */
+/* State shared by engine.c (the engine thread and its step), engine_request.c (a request's life on
+ * the handlers' side), scheduler.c (what goes into a step) and engine_constraint.c. Private to
+ * server/engine. */
 #ifndef BERTH_ENGINE_ENGINE_INTERNAL_H
 #define BERTH_ENGINE_ENGINE_INTERNAL_H
 
@@ -126,6 +127,12 @@ void constraint_unattach(engine_request *r);
 bool constraint_mask_job(engine_request *r, uint32_t *mask, mask_job *job);
 /* After r sampled token: advances, starts or ends the matcher. */
 void constraint_after_token(engine_request *r, int32_t token);
+
+/* engine_request.c: the engine's answers to a request, with e->lock held. engine_push_event queues
+ * one event (a failed grow aborts the request instead); engine_finish_request is the engine done
+ * with r: its blocks go back, its last event is queued, and it is freed if its handler let go. */
+void engine_push_event(engine_request *r, const engine_event *ev);
+void engine_finish_request(engine *e, engine_request *r, finish_reason why, const sampled_token *tok);
 
 void request_list_remove(request_list *l, engine_request *r);
 int request_list_push(request_list *l, engine_request *r);

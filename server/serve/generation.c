@@ -1,8 +1,6 @@
 #include "server/serve/generation.h"
 
 #include <cjson/cJSON.h>
-#include "server/serve/constraint.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,61 +9,10 @@
 
 #include "server/api/api_response.h"
 #include "server/serve/chat_prompt.h"
+#include "server/serve/constraint.h"
+#include "server/serve/gen_job.h"
 #include "server/serve/output_parser.h"
 #include "server/serve/text_output.h"
-
-/* ---- per-choice state ---- */
-
-typedef struct token_logprob_owned {
-    api_token_logprob lp;
-    api_top_logprob top[SAMPLER_MAX_LOGPROBS];
-} token_logprob_owned;
-
-typedef struct gen_choice {
-    int index;
-    const int32_t *prompt;
-    int32_t prompt_len;
-    engine_request *req;
-    text_output out;
-    op_parser parse; /* chat with tools or a <think> template: reasoning and tool calls */
-    bool parsing;
-    bool keep_special; /* mistral tool parsing: special tokens decoded, the final stop token not */
-    bool done, started;
-    const char *finish_reason;
-    const char *error; /* its constraint failed (engine_event.error): the request answers an error */
-    int32_t completion_tokens;
-    int32_t cached_tokens; /* prompt tokens the engine found in its prefix cache */
-    char *text; /* non-streaming: everything emitted */
-    size_t text_len, text_cap;
-    token_logprob_owned *lps; /* non-streaming logprobs */
-    size_t n_lps, cap_lps;
-} gen_choice;
-
-typedef struct gen_job {
-    serve_ctx *s;
-    bool chat, streaming, include_usage, continuous_usage, echo, want_logprobs;
-    op_think_mode think; /* chat: from the template and the rendered prompt */
-    bool parse_tools;    /* chat: the request has tools and tool_choice is not "none" */
-    int32_t top_logprobs;
-    char id[64];
-    int64_t created;
-    http_stream *stream;
-    atomic_bool client_gone;
-    gen_choice *choices;
-    size_t n_choices;
-    int64_t prompt_tokens;
-    double t_start, t_last_token;
-    bool first_token_seen;
-    api_chat_request chat_req;
-    api_completion_request comp_req;
-    int32_t **prompts; /* owned tokenized prompts */
-    size_t n_prompts;
-    char **prompt_texts; /* echo */
-    char *rendered;      /* chat: the prompt text the template rendered */
-    int32_t *scripted;   /* test only (--test-scripted-outputs): every choice's output tokens */
-    int32_t n_scripted;
-    sc_request constraint; /* structured output / enforced tool calls (entry NULL: none) */
-} gen_job;
 
 /* The api layer's error as the http layer's (the same envelope fields; http knows no api types). */
 static http_response_error to_http_error(const api_error *e)
@@ -86,35 +33,6 @@ void serve_respond_error(serve_ctx *s, http_request *hr, const api_error *e)
     http_response_error he = to_http_error(e);
     metrics_count_request(&s->metrics, e->status);
     http_respond_error(hr, &he);
-}
-
-static void job_free(gen_job *j)
-{
-    for (size_t i = 0; i < j->n_choices; i++) {
-        gen_choice *c = &j->choices[i];
-        if (c->req) engine_release(c->req);
-        text_output_free(&c->out);
-        if (c->parsing) op_free(&c->parse);
-        free(c->text);
-        for (size_t k = 0; k < c->n_lps; k++) {
-            free((char *)c->lps[k].lp.token);
-            for (size_t t = 0; t < c->lps[k].lp.n_top; t++) free((char *)c->lps[k].top[t].token);
-        }
-        free(c->lps);
-    }
-    free(j->choices);
-    for (size_t i = 0; i < j->n_prompts; i++) {
-        free(j->prompts[i]);
-        if (j->prompt_texts) free(j->prompt_texts[i]);
-    }
-    free(j->prompts);
-    free(j->prompt_texts);
-    free(j->scripted);
-    free(j->rendered);
-    if (j->chat) api_chat_request_free(&j->chat_req);
-    else api_completion_request_free(&j->comp_req);
-    sc_request_release(&j->constraint);
-    free(j);
 }
 
 /* ---- sampling parameters: request, then generation_config.json, then OpenAI's defaults ---- */
@@ -217,305 +135,20 @@ static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t pr
     rp->ep.min_tokens = (int32_t)a->min_tokens;
 }
 
-/* ---- output ---- */
-
-static void push_sse(gen_job *j, const char *json)
+/* Ends a job that cannot answer normally with e: streamed, an error event after the chunks already
+ * sent (the status line went out with the first one); not streamed, the envelope. */
+static void end_with_error(gen_job *j, const api_error *e)
 {
-    if (!json) return;
-    char *ev = api_sse_data(json);
-    if (ev && http_stream_push(j->stream, ev, strlen(ev)) != 0) atomic_store(&j->client_gone, true);
-    free(ev);
-}
-
-static int append_text(gen_choice *c, const char *s, size_t n)
-{
-    if (c->text_len + n + 1 > c->text_cap) {
-        size_t cap = c->text_cap ? c->text_cap * 2 : 256;
-        while (cap < c->text_len + n + 1) cap *= 2;
-        char *grown = realloc(c->text, cap);
-        if (!grown) return -1;
-        c->text = grown;
-        c->text_cap = cap;
-    }
-    memcpy(c->text + c->text_len, s, n);
-    c->text_len += n;
-    c->text[c->text_len] = 0;
-    return 0;
-}
-
-static char *token_string(const serve_ctx *s, int32_t id)
-{
-    char *text = NULL, err[128];
-    size_t len;
-    if (tok_decode(s->tok, &id, 1, false, &text, &len, err, sizeof err) != 0) return strdup("");
-    return text;
-}
-
-/* A constraint's masked tokens have logprob -inf, which JSON cannot carry: -9999.0, as vLLM. */
-static double json_logprob(float lp)
-{
-    return lp < -9999.0f ? -9999.0 : lp;
-}
-
-/* The logprobs of one sampled token, with strings owned by *o. */
-static void fill_logprob(const gen_job *j, const sampled_token *t, token_logprob_owned *o)
-{
-    memset(o, 0, sizeof *o);
-    o->lp.token = token_string(j->s, t->token);
-    o->lp.logprob = json_logprob(t->logprob);
-    o->lp.n_top = (size_t)(t->num_top < j->top_logprobs ? t->num_top : j->top_logprobs);
-    for (size_t k = 0; k < o->lp.n_top; k++) {
-        o->top[k].token = token_string(j->s, t->top_ids[k]);
-        o->top[k].logprob = json_logprob(t->top_logprobs[k]);
-    }
-    o->lp.top = o->top;
-}
-
-static void free_logprob(token_logprob_owned *o)
-{
-    free((char *)o->lp.token);
-    for (size_t k = 0; k < o->lp.n_top; k++) free((char *)o->top[k].token);
-}
-
-static api_usage usage_of(const gen_job *j)
-{
-    api_usage u = {.prompt_tokens = j->prompt_tokens};
-    for (size_t i = 0; i < j->n_choices; i++) u.completion_tokens += j->choices[i].completion_tokens;
-    /* Each prompt counts once in prompt_tokens, so its cached tokens are its first choice's (the
-     * other choices share that choice's blocks). */
-    size_t n = j->n_prompts ? j->n_choices / j->n_prompts : 1;
-    for (size_t p = 0; p < j->n_prompts; p++)
-        u.cached_tokens += j->choices[p * n].cached_tokens;
-    return u;
-}
-
-static void push_chat_delta(gen_job *j, gen_choice *c, api_chat_delta *d)
-{
-    api_usage u = usage_of(j);
-    d->with_role = !c->started;
-    /* The first chunk always says something, as OpenAI's does: content "" when nothing else. */
-    if (!c->started && !d->content && !d->reasoning_content && !d->n_tool_calls) d->content = "";
-    char *json = api_chat_chunk_json(j->id, j->created, j->s->model_name, d, 1,
-                                     j->continuous_usage ? &u : NULL, j->include_usage);
-    c->started = true;
-    push_sse(j, json);
-    free(json);
-}
-
-/* Streams one delta of choice c: text (may be NULL), a logprob (may be NULL), finish (may be NULL). */
-static void stream_delta(gen_job *j, gen_choice *c, const char *text, const token_logprob_owned *lp,
-                         const char *finish)
-{
-    if (j->chat) {
-        api_chat_delta d = {.index = c->index, .content = text, .finish_reason = finish,
-                            .has_logprobs = lp != NULL, .logprobs = lp ? &lp->lp : NULL,
-                            .n_logprobs = lp ? 1 : 0};
-        push_chat_delta(j, c, &d);
-        return;
-    }
-    char *echoed = NULL;
-    if (j->echo && !c->started) {
-        /* The first chunk of an echoed completion starts with the prompt. */
-        const char *p = j->prompt_texts[(size_t)c->index / (j->n_choices / j->n_prompts)];
-        echoed = malloc(strlen(p) + (text ? strlen(text) : 0) + 1);
-        if (echoed) {
-            strcpy(echoed, p);
-            if (text) strcat(echoed, text);
-            text = echoed;
-        }
-    }
-    api_usage u = usage_of(j);
-    api_completion_choice d = {.index = c->index, .text = text ? text : "", .finish_reason = finish,
-                               .has_logprobs = lp != NULL, .logprobs = lp ? &lp->lp : NULL,
-                               .n_logprobs = lp ? 1 : 0};
-    char *json = api_completion_chunk_json(j->id, j->created, j->s->model_name, &d, 1,
-                                           j->continuous_usage ? &u : NULL, j->include_usage);
-    free(echoed);
-    c->started = true;
-    push_sse(j, json);
-    free(json);
-}
-
-/* Streams the output parser's events for choice c, one chunk each (a tool call's start and its
- * arguments are separate deltas, as PROTOCOL.md §4 has them); the first carries lp. */
-static void stream_events(gen_job *j, gen_choice *c, const op_event *ev, size_t n,
-                          const token_logprob_owned *lp)
-{
-    if (n == 0 && (lp || !c->started)) stream_delta(j, c, NULL, lp, NULL);
-    for (size_t k = 0; k < n; k++) {
-        api_chat_delta d = {.index = c->index};
-        api_tool_call_delta tc;
-        op_event_delta(&ev[k], &d, &tc);
-        if (k == 0 && lp) {
-            d.has_logprobs = 1;
-            d.logprobs = &lp->lp;
-            d.n_logprobs = 1;
-        }
-        push_chat_delta(j, c, &d);
-    }
-}
-
-/* Ends the parse of choice c: streams what was held back, or parses the whole text at once. */
-static const char *finish_parse(gen_job *j, gen_choice *c, const char *tail, size_t tail_len,
-                                const char *reason)
-{
-    const op_event *ev;
-    size_t n;
     if (j->streaming) {
-        if (op_feed(&c->parse, tail, tail_len, &ev, &n) == 0 && n) stream_events(j, c, ev, n, NULL);
+        char *json = api_error_json(e);
+        gen_job_push_sse(j, json);
+        free(json);
+        http_stream_close(j->stream);
     } else {
-        op_feed(&c->parse, c->text ? c->text : "", c->text_len, &ev, &n);
+        http_response_error he = to_http_error(e);
+        http_stream_complete_error(j->stream, &he);
     }
-    if (op_finish(&c->parse, &ev, &n) == 0 && j->streaming && n) stream_events(j, c, ev, n, NULL);
-    return op_finish_reason(&c->parse, reason);
-}
-
-static void finish_choice(gen_job *j, gen_choice *c, const char *reason)
-{
-    char *tail = NULL;
-    size_t tail_len = 0;
-    if (!c->out.stopped) text_output_finish(&c->out, &tail, &tail_len);
-    if (c->out.stopped) reason = "stop";
-    if (c->parsing) {
-        if (!j->streaming && tail_len) append_text(c, tail, tail_len);
-        reason = finish_parse(j, c, tail, tail_len, reason);
-        if (j->streaming) stream_delta(j, c, NULL, NULL, reason);
-    } else if (j->streaming) {
-        stream_delta(j, c, tail_len ? tail : NULL, NULL, reason);
-    } else if (tail_len) {
-        append_text(c, tail, tail_len);
-    }
-    free(tail);
-    c->finish_reason = reason;
-    c->done = true;
-}
-
-static void on_event(gen_job *j, gen_choice *c, const engine_event *ev)
-{
-    serve_ctx *s = j->s;
-    c->cached_tokens = ev->cached_tokens;
-    if (ev->has_token) {
-        double now = serve_now();
-        if (!j->first_token_seen) {
-            j->first_token_seen = true;
-            metrics_observe_ttft(&s->metrics, now - j->t_start);
-        } else {
-            metrics_observe_itl(&s->metrics, now - j->t_last_token);
-        }
-        j->t_last_token = now;
-        c->completion_tokens = ev->completion_tokens;
-        char *emit = NULL;
-        size_t emit_len = 0;
-        /* The end-of-sequence token that stopped it is no text (vLLM drops it likewise); a
-         * constraint's last token (finished because its grammar is) is ordinary text. */
-        if (!(c->keep_special && ev->finish == FINISH_STOP &&
-              tok_is_special(s->tok, ev->token.token)))
-            text_output_push(&c->out, ev->token.token, &emit, &emit_len);
-        token_logprob_owned lp;
-        bool with_lp = j->want_logprobs;
-        if (with_lp) fill_logprob(j, &ev->token, &lp);
-        if (j->streaming && c->parsing) {
-            const op_event *evs = NULL;
-            size_t n = 0;
-            op_feed(&c->parse, emit ? emit : "", emit_len, &evs, &n);
-            stream_events(j, c, evs, n, with_lp ? &lp : NULL);
-            if (with_lp) free_logprob(&lp);
-        } else if (j->streaming) {
-            if (emit_len || with_lp || !c->started) stream_delta(j, c, emit_len ? emit : NULL, with_lp ? &lp : NULL, NULL);
-            if (with_lp) free_logprob(&lp);
-        } else {
-            if (emit_len) append_text(c, emit, emit_len);
-            if (with_lp) {
-                if (c->n_lps == c->cap_lps) {
-                    c->cap_lps = c->cap_lps ? c->cap_lps * 2 : 32;
-                    c->lps = realloc(c->lps, sizeof *c->lps * c->cap_lps);
-                }
-                c->lps[c->n_lps] = lp;
-                c->lps[c->n_lps].lp.top = c->lps[c->n_lps].top;
-                c->n_lps++;
-            }
-        }
-        free(emit);
-        if (c->out.stopped) {
-            /* A stop string matched: the engine can drop the sequence now. */
-            engine_cancel(c->req);
-            finish_choice(j, c, "stop");
-            return;
-        }
-    }
-    if (ev->finish == FINISH_ERROR) c->error = ev->error ? ev->error : "the constraint failed";
-    if (ev->finish != FINISH_NONE)
-        finish_choice(j, c,
-                      ev->finish == FINISH_LENGTH  ? "length"
-                      : ev->finish == FINISH_ERROR ? "abort" /* its constraint failed: vLLM's */
-                                                   : "stop");
-}
-
-static void respond_complete(gen_job *j)
-{
-    api_usage u = usage_of(j);
-    char *json;
-    if (j->chat) {
-        api_chat_choice *cs = calloc(j->n_choices, sizeof *cs);
-        api_token_logprob **lps = calloc(j->n_choices, sizeof *lps);
-        api_tool_call_out **calls = calloc(j->n_choices, sizeof *calls);
-        for (size_t i = 0; i < j->n_choices; i++) {
-            gen_choice *c = &j->choices[i];
-            lps[i] = calloc(c->n_lps ? c->n_lps : 1, sizeof **lps);
-            for (size_t k = 0; k < c->n_lps; k++) lps[i][k] = c->lps[k].lp;
-            cs[i] = (api_chat_choice){.index = c->index, .content = c->text ? c->text : "",
-                                      .finish_reason = c->finish_reason,
-                                      .has_logprobs = j->want_logprobs, .logprobs = lps[i],
-                                      .n_logprobs = c->n_lps};
-            if (c->parsing) {
-                calls[i] = calloc(c->parse.n_calls ? c->parse.n_calls : 1, sizeof **calls);
-                if (calls[i]) op_message(&c->parse, &cs[i], calls[i]);
-            }
-        }
-        json = api_chat_completion_json(j->id, j->created, j->s->model_name, cs, j->n_choices, &u);
-        for (size_t i = 0; i < j->n_choices; i++) {
-            free(lps[i]);
-            free(calls[i]);
-        }
-        free(calls);
-        free(lps);
-        free(cs);
-    } else {
-        api_completion_choice *cs = calloc(j->n_choices, sizeof *cs);
-        api_token_logprob **lps = calloc(j->n_choices, sizeof *lps);
-        char **texts = calloc(j->n_choices, sizeof *texts);
-        for (size_t i = 0; i < j->n_choices; i++) {
-            gen_choice *c = &j->choices[i];
-            lps[i] = calloc(c->n_lps ? c->n_lps : 1, sizeof **lps);
-            for (size_t k = 0; k < c->n_lps; k++) lps[i][k] = c->lps[k].lp;
-            const char *body = c->text ? c->text : "";
-            if (j->echo) {
-                const char *p = j->prompt_texts[(size_t)c->index / (j->n_choices / j->n_prompts)];
-                texts[i] = malloc(strlen(p) + strlen(body) + 1);
-                strcpy(texts[i], p);
-                strcat(texts[i], body);
-            }
-            cs[i] = (api_completion_choice){.index = c->index, .text = j->echo ? texts[i] : body,
-                                            .finish_reason = c->finish_reason,
-                                            .has_logprobs = j->want_logprobs, .logprobs = lps[i],
-                                            .n_logprobs = c->n_lps};
-        }
-        json = api_text_completion_json(j->id, j->created, j->s->model_name, cs, j->n_choices, &u);
-        for (size_t i = 0; i < j->n_choices; i++) {
-            free(lps[i]);
-            free(texts[i]);
-        }
-        free(lps);
-        free(texts);
-        free(cs);
-    }
-    if (json) http_stream_complete(j->stream, 200, "application/json", json, strlen(json));
-    else {
-        http_response_error e;
-        http_error_set(&e, 500, "server_error", NULL, NULL, "out of memory building the response");
-        http_stream_complete_error(j->stream, &e);
-    }
-    free(json);
+    metrics_count_request(&j->s->metrics, e->status);
 }
 
 static void *produce(void *arg)
@@ -535,8 +168,8 @@ static void *produce(void *arg)
             if (c->done) continue;
             engine_event ev;
             int rc = engine_next(c->req, &ev, wait_ms);
-            if (rc == 1) on_event(j, c, &ev);
-            else if (rc < 0) finish_choice(j, c, "stop"); /* ended without a finish event (shutdown) */
+            if (rc == 1) gen_job_on_event(j, c, &ev);
+            else if (rc < 0) gen_job_finish_choice(j, c, "stop"); /* ended without a finish event (shutdown) */
             if (c->done) active--;
         }
     }
@@ -551,37 +184,19 @@ static void *produce(void *arg)
         api_error_set(&e, 500, "server_error", NULL, "constraint_failed",
                       "choice %d: %s; its output so far does not complete the constraint",
                       broken->index, broken->error);
-        if (j->streaming) { /* after the choice's last chunk (finish_reason abort), as a timeout */
-            char *json = api_error_json(&e);
-            if (json) push_sse(j, json);
-            free(json);
-            http_stream_close(j->stream);
-        } else {
-            http_response_error he = to_http_error(&e);
-            http_stream_complete_error(j->stream, &he);
-        }
-        metrics_count_request(&s->metrics, 500);
+        end_with_error(j, &e); /* streamed: after the choice's last chunk (finish_reason abort) */
     } else if (timed_out && !gone) {
         api_error e;
         api_error_set(&e, 408, "timeout_error", NULL, "request_timeout",
                       "the request did not finish within %.0f s (--request-timeout)",
                       s->opts.request_timeout_s);
-        if (j->streaming) {
-            char *json = api_error_json(&e);
-            push_sse(j, json);
-            free(json);
-            http_stream_close(j->stream);
-        } else {
-            http_response_error he = to_http_error(&e);
-            http_stream_complete_error(j->stream, &he);
-        }
-        metrics_count_request(&s->metrics, 408);
+        end_with_error(j, &e);
     } else if (j->streaming) {
         if (!gone && j->include_usage) {
-            api_usage u = usage_of(j);
+            api_usage u = gen_job_usage(j);
             char *json = j->chat ? api_chat_usage_chunk_json(j->id, j->created, s->model_name, &u)
                                  : api_completion_usage_chunk_json(j->id, j->created, s->model_name, &u);
-            push_sse(j, json);
+            gen_job_push_sse(j, json);
             free(json);
         }
         if (!gone) http_stream_push(j->stream, API_SSE_DONE, strlen(API_SSE_DONE));
@@ -591,11 +206,11 @@ static void *produce(void *arg)
         http_stream_close(j->stream);
         metrics_count_request(&s->metrics, 499);
     } else {
-        respond_complete(j);
+        gen_job_respond(j);
         metrics_count_request(&s->metrics, 200);
     }
     metrics_observe_e2e(&s->metrics, serve_now() - j->t_start);
-    job_free(j);
+    gen_job_free(j);
     return NULL;
 }
 
@@ -746,7 +361,7 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
     api_error e;
     if (check_token_params(s, a, &e)) {
         serve_respond_error(s, hr, &e);
-        job_free(j);
+        gen_job_free(j);
         return;
     }
     for (size_t i = 0; i < j->n_prompts; i++) {
@@ -754,7 +369,7 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
         if (api_check_context(len, a->max_tokens, s->engine_cfg.max_model_len,
                               j->chat ? "messages" : "prompt", &e)) {
             serve_respond_error(s, hr, &e);
-            job_free(j);
+            gen_job_free(j);
             return;
         }
     }
@@ -762,7 +377,7 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
     if (take_scripted(j, j->chat ? &j->rendered : j->prompt_texts, j->n_prompts, &e) ||
         submit_choices(j, a, a->stop, a->n_stop, &e)) {
         serve_respond_error(s, hr, &e);
-        job_free(j);
+        gen_job_free(j);
         return;
     }
     j->stream = j->streaming ? http_respond_stream(hr, on_client_gone, j)
@@ -778,7 +393,7 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
             http_error_set(&he, 500, "server_error", NULL, NULL, "cannot start the response thread");
             http_stream_complete_error(j->stream, &he);
         }
-        job_free(j);
+        gen_job_free(j);
     }
     pthread_attr_destroy(&attr);
 }
@@ -854,7 +469,7 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
         tokenize(s, prompt, &j->prompts[0], &len, "messages", &e)) {
         free(prompt);
         serve_respond_error(s, hr, &e);
-        job_free(j);
+        gen_job_free(j);
         return;
     }
     j->think = op_think_mode_for(tok_chat_template(s->tok), prompt);
@@ -866,7 +481,7 @@ void gen_chat(serve_ctx *s, http_request *hr, api_chat_request *req)
     if (sc_for_chat(s->constraints, &j->chat_req, j->think, s->tool_format,
                     &j->constraint, &e)) {
         serve_respond_error(s, hr, &e);
-        job_free(j);
+        gen_job_free(j);
         return;
     }
     j->prompt_tokens = len;
@@ -927,5 +542,5 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
     return;
 fail:
     serve_respond_error(s, hr, &e);
-    job_free(j);
+    gen_job_free(j);
 }

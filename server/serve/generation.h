@@ -1,6 +1,7 @@
 /* One HTTP generation request from tokens to response: submits a sequence per choice to the engine,
- * then a producer thread turns engine events into text (text_output) and OpenAI JSON or SSE chunks,
- * until every choice finished or the client left. Owns the parsed request from here on. */
+ * then a producer thread hands engine events to the job's output (gen_job: text, OpenAI JSON or SSE
+ * chunks) until every choice finished, the client left or the request timed out. Owns the parsed
+ * request from here on. */
 #ifndef BERTH_SERVE_GENERATION_H
 #define BERTH_SERVE_GENERATION_H
 
