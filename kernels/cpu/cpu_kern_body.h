@@ -102,6 +102,19 @@ static inline float one_f32(float v)
     return v;
 }
 
+/* s + a * b for the K tail, fused wherever the vector loop's products are. Left to
+ * -ffp-contract=fast, gcc fused it in some tile instances and not in others (tile_f32, which the
+ * widened prefill path runs, against tile_bf16), so a token's output changed with the size of the
+ * call that computed it; the op test now checks every token against itself computed alone. */
+static inline float madd(float a, float b, float s)
+{
+#if defined(__FMA__) || defined(__aarch64__)
+    return __builtin_fmaf(a, b, s);
+#else
+    return s + a * b;
+#endif
+}
+
 /* Pairwise, so the reduction is a log2(VL) tree of vector adds. */
 static inline float hsum(vf v)
 {
@@ -110,6 +123,42 @@ static inline float hsum(vf v)
     for (int w = VL / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++)
             a[j] += a[j + w];
+    return a[0];
+}
+
+/* The horizontal sums of VL vectors at once: lane i of the result is hsum(a[i]), the same additions
+ * in the same order (a[j] + a[j + w] for w = VL/2 .. 1), so the bits are hsum's. Each level pairs
+ * two vectors whose lanes hold segments of L partial sums and halves every segment; log2(VL) levels
+ * of two shuffles and one add per pair replace VL trees of scalar adds through memory (gcc spilled
+ * each accumulator to the stack for hsum: ~13% of a prefill tile's time). */
+#define SH_LO(i, L)                                                                                \
+    ((i) / ((L) / 2) < VL / (L) ? ((i) / ((L) / 2)) * (L) + (i) % ((L) / 2)                        \
+                                : VL + ((i) / ((L) / 2) - VL / (L)) * (L) + (i) % ((L) / 2))
+#define SH_HI(i, L) (SH_LO(i, L) + (L) / 2)
+#if VL == 16
+#define SH_ALL(M, L)                                                                               \
+    M(0, L), M(1, L), M(2, L), M(3, L), M(4, L), M(5, L), M(6, L), M(7, L), M(8, L), M(9, L),      \
+        M(10, L), M(11, L), M(12, L), M(13, L), M(14, L), M(15, L)
+#elif VL == 8
+#define SH_ALL(M, L) M(0, L), M(1, L), M(2, L), M(3, L), M(4, L), M(5, L), M(6, L), M(7, L)
+#else
+#error "hsum_all needs the shuffle indices for this VL"
+#endif
+#define SH_LEVEL(L)                                                                                \
+    for (int i = 0; i < n / 2; i++)                                                                \
+        a[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], SH_ALL(SH_LO, L)) +                 \
+               __builtin_shufflevector(a[2 * i], a[2 * i + 1], SH_ALL(SH_HI, L));                  \
+    n /= 2;
+
+static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
+{
+    int n = VL;
+#if VL == 16
+    SH_LEVEL(16)
+#endif
+    SH_LEVEL(8)
+    SH_LEVEL(4)
+    SH_LEVEL(2)
     return a[0];
 }
 
@@ -137,11 +186,20 @@ static inline float hsum(vf v)
                     acc[r][t] += wv[r] * xv;                                                       \
             }                                                                                      \
         }                                                                                          \
+        float sums[VL];                                                                            \
+        if (rb * tt == VL) {                                                                       \
+            vf a[VL];                                                                              \
+            for (int r = 0; r < rb; r++)                                                           \
+                for (int t = 0; t < tt; t++)                                                       \
+                    a[r * tt + t] = acc[r][t];                                                     \
+            vf h = hsum_all(a);                                                                    \
+            memcpy(sums, &h, sizeof sums);                                                         \
+        }                                                                                          \
         for (int r = 0; r < rb; r++)                                                               \
             for (int t = 0; t < tt; t++) {                                                         \
-                float s = hsum(acc[r][t]);                                                         \
+                float s = rb * tt == VL ? sums[r * tt + t] : hsum(acc[r][t]);                      \
                 for (int64_t kk = k; kk < K; kk++)                                                 \
-                    s += x[t * K + kk] * CVT1(w[r * K + kk]);                                      \
+                    s = madd(x[t * K + kk], CVT1(w[r * K + kk]), s);                               \
                 res[r * TT + t] = s;                                                               \
             }                                                                                      \
     }
