@@ -3,6 +3,7 @@
  * finds them and the OS saves the zmm state. */
 #define CPU_KERN_VL 16
 #define CPU_KERN_TT 4
+#define CPU_KERN_TTW 6
 #define CPU_KERN_NAME "avx512"
 #define CPU_KERN_TABLE cpu_kernels_avx512
 #include "kernels/cpu/cpu_kern_body.h"

@@ -15,6 +15,13 @@
 
 #define VL CPU_KERN_VL
 #define TT CPU_KERN_TT
+/* Tokens per tile of the widened path (DEFINE_ROWS), whose weights come from an f32 buffer in L2:
+ * a wider tile loads each weight vector for more tokens. */
+#ifdef CPU_KERN_TTW
+#define TTW CPU_KERN_TTW
+#else
+#define TTW TT
+#endif
 /* Rows per matmul tile: every weight vector converted to f32 feeds TT tokens, every x vector RB
  * rows, and RB x TT independent FMA chains hide the FMA latency. */
 #define RB 4
@@ -164,12 +171,12 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
 
 /* res[r * TT + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
  * that the loops unroll and the rb x tt accumulators stay in registers. */
-#define DEFINE_TILE(NAME, WT, CVT, CVT1)                                                           \
+#define DEFINE_TILE(NAME, WT, CVT, CVT1, TTM)                                                      \
     static inline __attribute__((always_inline)) void NAME(const WT *restrict w, const WT *pf,     \
                                                            const float *restrict x, int64_t K,     \
                                                            const int rb, const int tt, float *res) \
     {                                                                                              \
-        vf acc[RB][TT];                                                                            \
+        vf acc[RB][TTM];                                                                           \
         for (int r = 0; r < rb; r++)                                                               \
             for (int t = 0; t < tt; t++)                                                           \
                 acc[r][t] = (vf){0};                                                               \
@@ -186,51 +193,62 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
                     acc[r][t] += wv[r] * xv;                                                       \
             }                                                                                      \
         }                                                                                          \
-        float sums[VL];                                                                            \
-        if (rb * tt == VL) {                                                                       \
-            vf a[VL];                                                                              \
-            for (int r = 0; r < rb; r++)                                                           \
-                for (int t = 0; t < tt; t++)                                                       \
-                    a[r * tt + t] = acc[r][t];                                                     \
-            vf h = hsum_all(a);                                                                    \
-            memcpy(sums, &h, sizeof sums);                                                         \
-        }                                                                                          \
+        /* Full-vector sums in groups of VL accumulators (the last group padded with copies);      \
+         * small tiles (decode's single rows) keep hsum, which needs fewer instructions. */        \
+        float sums[RB * TTM];                                                                      \
+        const int nacc = rb * tt;                                                                  \
+        if (nacc >= VL / 2)                                                                        \
+            for (int g = 0; g < nacc; g += VL) {                                                   \
+                vf a[VL];                                                                          \
+                for (int i = 0; i < VL; i++) {                                                     \
+                    const int j = g + i < nacc ? g + i : nacc - 1;                                 \
+                    a[i] = acc[j / tt][j % tt];                                                    \
+                }                                                                                  \
+                vf h = hsum_all(a);                                                                \
+                memcpy(sums + g, &h, (size_t)(nacc - g < VL ? nacc - g : VL) * sizeof(float));     \
+            }                                                                                      \
         for (int r = 0; r < rb; r++)                                                               \
             for (int t = 0; t < tt; t++) {                                                         \
-                float s = rb * tt == VL ? sums[r * tt + t] : hsum(acc[r][t]);                      \
+                float s = nacc >= VL / 2 ? sums[r * tt + t] : hsum(acc[r][t]);                     \
                 for (int64_t kk = k; kk < K; kk++)                                                 \
                     s = madd(x[t * K + kk], CVT1(w[r * K + kk]), s);                               \
-                res[r * TT + t] = s;                                                               \
+                res[r * TTM + t] = s;                                                              \
             }                                                                                      \
     }
 
-/* One call per constant (rb, tt) pair; tt runs 1..TT (TT is at most 4). */
-#define TILE_CASE(DOT, RBC)                                                                        \
+/* One call per constant (rb, tt) pair; tt runs 1..TTM (TTM is at most 6). */
+#define TILE_CASE(DOT, RBC, TTM)                                                                   \
     switch (tt) {                                                                                  \
     case 1:                                                                                        \
         DOT(wn, pf, xt, K, RBC, 1, res);                                                           \
         break;                                                                                     \
     case 2:                                                                                        \
-        DOT(wn, pf, xt, K, RBC, TT >= 2 ? 2 : 1, res);                                             \
+        DOT(wn, pf, xt, K, RBC, TTM >= 2 ? 2 : 1, res);                                            \
         break;                                                                                     \
     case 3:                                                                                        \
-        DOT(wn, pf, xt, K, RBC, TT >= 3 ? 3 : 1, res);                                             \
+        DOT(wn, pf, xt, K, RBC, TTM >= 3 ? 3 : 1, res);                                            \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        DOT(wn, pf, xt, K, RBC, TTM >= 4 ? 4 : 1, res);                                            \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        DOT(wn, pf, xt, K, RBC, TTM >= 5 ? 5 : 1, res);                                            \
         break;                                                                                     \
     default:                                                                                       \
-        DOT(wn, pf, xt, K, RBC, TT, res);                                                          \
+        DOT(wn, pf, xt, K, RBC, TTM, res);                                                         \
         break;                                                                                     \
     }
 
 /* Rows [b0, b1) of W (wb points at row b0) for all T tokens: token tiles outside, so the block's
  * rows (a few KiB) are read from memory by the first tile and from cache by the others. The first
  * tile prefetches from wg (W itself; NULL when wb is a widened copy already in cache). */
-#define DEFINE_BLOCK(NAME, DOT, WT)                                                                \
+#define DEFINE_BLOCK(NAME, DOT, WT, TTM)                                                           \
     static void NAME(const WT *wb, const WT *wg, const float *x, const float *bias, float *out,    \
                      int64_t N, int64_t K, int64_t T, int64_t b0, int64_t b1)                      \
     {                                                                                              \
-        float res[RB * TT];                                                                        \
-        for (int64_t t0 = 0; t0 < T; t0 += TT) {                                                   \
-            const int tt = T - t0 < TT ? (int)(T - t0) : TT;                                       \
+        float res[RB * TTM];                                                                       \
+        for (int64_t t0 = 0; t0 < T; t0 += TTM) {                                                  \
+            const int tt = T - t0 < TTM ? (int)(T - t0) : TTM;                                     \
             const float *xt = x + t0 * K;                                                          \
             for (int64_t n = b0; n < b1;) {                                                        \
                 const WT *wn = wb + (n - b0) * K;                                                  \
@@ -240,14 +258,14 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
                                    ? wg + (n + CPU_PF_ROWS) * K                                    \
                                    : NULL;                                                         \
                 if (rb == RB) {                                                                    \
-                    TILE_CASE(DOT, RB)                                                             \
+                    TILE_CASE(DOT, RB, TTM)                                                        \
                 } else {                                                                           \
-                    TILE_CASE(DOT, 1)                                                              \
+                    TILE_CASE(DOT, 1, TTM)                                                         \
                 }                                                                                  \
                 for (int r = 0; r < rb; r++) {                                                     \
                     float b = bias ? bias[n + r] : 0.0f;                                           \
                     for (int t = 0; t < tt; t++)                                                   \
-                        out[(t0 + t) * N + n + r] = res[r * TT + t] + b;                           \
+                        out[(t0 + t) * N + n + r] = res[r * TTM + t] + b;                          \
                 }                                                                                  \
                 n += rb;                                                                           \
             }                                                                                      \
@@ -284,17 +302,19 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
             }                                                                                      \
             for (; e < ne; e++)                                                                    \
                 buf[e] = CVT1(src[e]);                                                             \
-            block_f32(buf, NULL, x, bias, out, N, K, T, b0, b1);                                   \
+            block_wide(buf, NULL, x, bias, out, N, K, T, b0, b1);                                  \
         }                                                                                          \
         free(buf);                                                                                 \
     }
 
-DEFINE_TILE(tile_f32, float, cvt_f32, one_f32)
-DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32)
-DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32)
-DEFINE_BLOCK(block_f32, tile_f32, float)
-DEFINE_BLOCK(block_f16, tile_f16, uint16_t)
-DEFINE_BLOCK(block_bf16, tile_bf16, uint16_t)
+DEFINE_TILE(tile_f32, float, cvt_f32, one_f32, TT)
+DEFINE_TILE(tile_wide, float, cvt_f32, one_f32, TTW)
+DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32, TT)
+DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, TT)
+DEFINE_BLOCK(block_f32, tile_f32, float, TT)
+DEFINE_BLOCK(block_wide, tile_wide, float, TTW)
+DEFINE_BLOCK(block_f16, tile_f16, uint16_t, TT)
+DEFINE_BLOCK(block_bf16, tile_bf16, uint16_t, TT)
 DEFINE_ROWS(rows_f32, block_f32, float, cvt_f32, one_f32, 0)
 DEFINE_ROWS(rows_f16, block_f16, uint16_t, cvt_f16, cpu_f16_to_f32, 1)
 DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1)
