@@ -46,7 +46,9 @@ static inline float hmax(const float *a, int n)
  * online softmax one 16-key block at a time: scores, new running max, rescale, weighted V rows. */
 static void attention_item(const cpu_attn_item *it)
 {
-    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
+    /* AB: vectors of a row's accumulator per pass of the weighted V sum, 2 x AB chains in
+     * registers (16 of 32 zmm, 8 of 16 ymm). */
+    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL, AB = VL == 16 ? 8 : 4 };
     const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
     float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
@@ -148,6 +150,27 @@ static void attention_item(const cpu_attn_item *it)
             l[r] = l[r] * corr + hsum(lv);
             float *a = accs + (int64_t)r * D;
             int i = 0;
+            /* AB vectors of the row at once, keys outside: each score is broadcast once for AB
+             * V loads, where the loop below loads score and V for every FMA. Each lane still sums
+             * its even and odd keys in ascending order in two chains, so the bits are the same. */
+            for (; i + AB * VL <= D; i += AB * VL) {
+                vf av[AB], av1[AB];
+                for (int u = 0; u < AB; u++)
+                    av[u] = ld(a + i + u * VL) * corr, av1[u] = (vf){0};
+                int j = j0;
+                for (; j + 2 <= j1; j += 2) {
+                    const float *v0 = vb + (int64_t)j * D + i, *v1 = v0 + D;
+                    for (int u = 0; u < AB; u++) {
+                        av[u] += sc[j] * ld(v0 + u * VL);
+                        av1[u] += sc[j + 1] * ld(v1 + u * VL);
+                    }
+                }
+                if (j < j1)
+                    for (int u = 0; u < AB; u++)
+                        av[u] += sc[j] * ld(vb + (int64_t)j * D + i + u * VL);
+                for (int u = 0; u < AB; u++)
+                    st(a + i + u * VL, av[u] + av1[u]);
+            }
             for (; i + VL <= D; i += VL) {
                 /* Two chains (even and odd keys) halve the dependent FMA latency. */
                 vf av = ld(a + i) * corr, av1 = {0};
