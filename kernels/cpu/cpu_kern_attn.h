@@ -40,6 +40,34 @@ static inline float hmax(const float *a, int n)
     return m;
 }
 
+/* Raw scores of rows [r0, r0 + qr) against one transposed block kt ([D][BLK]): a row's 16 scores
+ * are D vector FMAs of a broadcast q element, each kt vector loaded once for qr rows (one row's
+ * chain alone is latency-bound). Rows past R repeat row R - 1 and are not stored. Inlined with a
+ * constant qr, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void scores_rows(const int qr,
+                                                              const float *const *qrow, int r0,
+                                                              int R, const float *kt, int D,
+                                                              float *raw)
+{
+    enum { BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
+    const float *q[8];
+    vf s[8][NS];
+    for (int u = 0; u < qr; u++) {
+        q[u] = qrow[r0 + u < R ? r0 + u : R - 1];
+        for (int ns = 0; ns < NS; ns++)
+            s[u][ns] = (vf){0};
+    }
+    for (int d = 0; d < D; d++)
+        for (int ns = 0; ns < NS; ns++) {
+            const vf kv = ld(kt + d * BLK + ns * VL);
+            for (int u = 0; u < qr; u++)
+                s[u][ns] += q[u][d] * kv;
+        }
+    for (int u = 0; u < qr && r0 + u < R; u++)
+        for (int ns = 0; ns < NS; ns++)
+            st(raw + (r0 + u) * BLK + ns * VL, s[u][ns]);
+}
+
 /* One (token chunk, kv head) item: every (token, q head) row shares each K/V block, which is
  * converted to f32 once per item (K transposed to [D][16], so a row's 16 scores are D vector FMAs
  * of a broadcast q element, with no horizontal sums) and then read from L1 by all rows. Per row an
@@ -105,27 +133,14 @@ static void attention_item(const cpu_attn_item *it)
                     kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
             vb = (const float *)it->v + tile;
         }
-        /* Raw scores of every row, four rows at a time: each kt vector loaded once feeds four
-         * independent FMA chains (one row's chain alone is latency-bound). Rows past R repeat
-         * row R - 1 and are not stored. */
-        for (int r0 = 0; r0 < R; r0 += 4) {
-            const float *q4[4];
-            for (int u = 0; u < 4; u++)
-                q4[u] = qrow[r0 + u < R ? r0 + u : R - 1];
-            vf s4[4][NS];
-            for (int u = 0; u < 4; u++)
-                for (int ns = 0; ns < NS; ns++)
-                    s4[u][ns] = (vf){0};
-            for (int d = 0; d < D; d++)
-                for (int ns = 0; ns < NS; ns++) {
-                    const vf kv = ld(kt + d * BLK + ns * VL);
-                    for (int u = 0; u < 4; u++)
-                        s4[u][ns] += q4[u][d] * kv;
-                }
-            for (int u = 0; u < 4 && r0 + u < R; u++)
-                for (int ns = 0; ns < NS; ns++)
-                    st(raw + (r0 + u) * BLK + ns * VL, s4[u][ns]);
-        }
+        /* Raw scores of every row, 8 rows at a time on AVX-512 (8 accumulators), else and for
+         * items of fewer than 8 rows (decode) 4 at a time, so duplicates do not double the work. */
+        int r0 = 0;
+        if (VL == 16 && R >= 8)
+            for (; r0 < R; r0 += 8)
+                scores_rows(8, qrow, r0, R, kt, D, raw);
+        for (; r0 < R; r0 += 4)
+            scores_rows(4, qrow, r0, R, kt, D, raw);
         for (int r = 0; r < R; r++) {
             int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
             j0 = j0 < 0 ? 0 : j0;
