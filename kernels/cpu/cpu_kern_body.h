@@ -35,6 +35,11 @@
  * and +35% over widening in registers per token tile (larger blocks reuse each x tile over more
  * rows); at T = 8 widening lost 25%, so decode batches keep the register path. */
 #define CPU_WIDEN_ROWS 64
+/* With the 4 x 6 tile (2026-12-08, alternated pairs): 128-row blocks gave +3-5% over 64 for
+ * K = 1024 and 2048 and -5 to -12% for K = 3072 (a 1.5 MiB block no longer stays in L2 beside x),
+ * so blocks of up to 512 KiB of f32 take 128 rows. */
+#define CPU_WIDEN_ROWS_SMALL_K 128
+#define CPU_WIDEN_SMALL_K 2048
 #define CPU_WIDEN_MIN_T 64
 
 /* The vectors are gcc/clang vector extensions: the compiler lowers them to whatever the file's
@@ -283,9 +288,10 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
                      int64_t K, int64_t T, int64_t n0, int64_t n1)                                 \
     {                                                                                              \
         const WT *w = wv;                                                                          \
-        const size_t bytes = ((size_t)CPU_WIDEN_ROWS * (size_t)K * sizeof(float) + 63) / 64 * 64;  \
+        const int64_t wrows = K <= CPU_WIDEN_SMALL_K ? CPU_WIDEN_ROWS_SMALL_K : CPU_WIDEN_ROWS;    \
+        const size_t bytes = ((size_t)wrows * (size_t)K * sizeof(float) + 63) / 64 * 64;           \
         float *buf = WIDEN && T >= CPU_WIDEN_MIN_T ? aligned_alloc(64, bytes) : NULL;              \
-        const int64_t step = buf ? CPU_WIDEN_ROWS : CPU_MATMUL_BLOCK;                              \
+        const int64_t step = buf ? wrows : CPU_MATMUL_BLOCK;                                       \
         for (int64_t b0 = n0; b0 < n1; b0 += step) {                                               \
             const int64_t b1 = n1 - b0 < step ? n1 : b0 + step;                                    \
             if (!buf) {                                                                            \

@@ -283,13 +283,14 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
 static void test_matmul(bk_backend *be, oh_rng *r)
 {
     /* Odd N and K (tails of the 16-lane and 8-row loops), T = 1 and T past several 4-token tiles;
-     * the last two reach CPU_WIDEN_MIN_T (64) tokens, where 16-bit weights are widened to f32 in
-     * 64-row blocks first (a partial block, a row tail, a token tail). */
-    const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},  {64, 128, 8},
-                             {100, 300, 9}, {17, 1000, 3}, {257, 64, 2}, {9, 31, 13},
-                             {150, 77, 70}, {37, 200, 64}};
+     * the last three reach CPU_WIDEN_MIN_T (64) tokens, where 16-bit weights are widened to f32
+     * in blocks of 128 rows (K <= 2048) or 64 rows first (a partial block, a row tail, a token
+     * tail). */
+    const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},   {64, 128, 8},
+                             {100, 300, 9}, {17, 1000, 3}, {257, 64, 2},  {9, 31, 13},
+                             {150, 77, 70}, {37, 200, 64}, {70, 2053, 67}};
     for (int di = 0; di < 3; di++)
-        for (int si = 0; si < 10; si++)
+        for (int si = 0; si < 11; si++)
             matmul_case(be, r, float_dtypes[di], shapes[si][0], shapes[si][1], shapes[si][2],
                         si % 2);
 }
