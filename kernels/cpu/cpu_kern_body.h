@@ -1,8 +1,8 @@
 /* The body of one kernel set (see cpu_kern.h), included once by each of cpu_kern_portable.c,
  * cpu_kern_avx2.c and cpu_kern_avx512.c, which are compiled with their own target flags and define
- * CPU_KERN_VL (f32 lanes per vector), CPU_KERN_TT (tokens per matmul tile) and CPU_KERN_TABLE (the
- * table's name). Must not: be included anywhere else, call anything that needs those flags from
- * outside its own translation unit. */
+ * CPU_KERN_VL (f32 lanes per vector), CPU_KERN_TT (tokens per matmul tile; CPU_KERN_TTW, optional,
+ * on the widened path) and CPU_KERN_TABLE (the table's name). Must not: be included anywhere else,
+ * call anything that needs those flags from outside its own translation unit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
     return a[0];
 }
 
-/* res[r * TT + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
+/* res[r * TTM + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
  * that the loops unroll and the rb x tt accumulators stay in registers. */
 #define DEFINE_TILE(NAME, WT, CVT, CVT1, TTM)                                                      \
     static inline __attribute__((always_inline)) void NAME(const WT *restrict w, const WT *pf,     \
@@ -199,7 +199,7 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
             }                                                                                      \
         }                                                                                          \
         /* Full-vector sums in groups of VL accumulators (the last group padded with copies);      \
-         * small tiles (decode's single rows) keep hsum, which needs fewer instructions. */        \
+         * tiles of fewer than VL/2 (AVX-512 decode's 4 x 1) keep hsum: fewer instructions. */     \
         float sums[RB * TTM];                                                                      \
         const int nacc = rb * tt;                                                                  \
         if (nacc >= VL / 2)                                                                        \
