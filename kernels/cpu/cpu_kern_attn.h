@@ -40,13 +40,43 @@ static inline float hmax(const float *a, int n)
     return m;
 }
 
+/* Raw scores of rows [r0, r0 + qr) against one transposed block kt ([D][BLK]): a row's 16 scores
+ * are D vector FMAs of a broadcast q element, each kt vector loaded once for qr rows (one row's
+ * chain alone is latency-bound). Rows past R repeat row R - 1 and are not stored. Inlined with a
+ * constant qr, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void scores_rows(const int qr,
+                                                              const float *const *qrow, int r0,
+                                                              int R, const float *kt, int D,
+                                                              float *raw)
+{
+    enum { BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
+    const float *q[8];
+    vf s[8][NS];
+    for (int u = 0; u < qr; u++) {
+        q[u] = qrow[r0 + u < R ? r0 + u : R - 1];
+        for (int ns = 0; ns < NS; ns++)
+            s[u][ns] = (vf){0};
+    }
+    for (int d = 0; d < D; d++)
+        for (int ns = 0; ns < NS; ns++) {
+            const vf kv = ld(kt + d * BLK + ns * VL);
+            for (int u = 0; u < qr; u++)
+                s[u][ns] += q[u][d] * kv;
+        }
+    for (int u = 0; u < qr && r0 + u < R; u++)
+        for (int ns = 0; ns < NS; ns++)
+            st(raw + (r0 + u) * BLK + ns * VL, s[u][ns]);
+}
+
 /* One (token chunk, kv head) item: every (token, q head) row shares each K/V block, which is
  * converted to f32 once per item (K transposed to [D][16], so a row's 16 scores are D vector FMAs
  * of a broadcast q element, with no horizontal sums) and then read from L1 by all rows. Per row an
  * online softmax one 16-key block at a time: scores, new running max, rescale, weighted V rows. */
 static void attention_item(const cpu_attn_item *it)
 {
-    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL };
+    /* AB: vectors of a row's accumulator per pass of the weighted V sum, 2 x AB chains in
+     * registers (16 of 32 zmm, 8 of 16 ymm). */
+    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL, AB = VL == 16 ? 8 : 4 };
     const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
     float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
@@ -103,27 +133,14 @@ static void attention_item(const cpu_attn_item *it)
                     kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
             vb = (const float *)it->v + tile;
         }
-        /* Raw scores of every row, four rows at a time: each kt vector loaded once feeds four
-         * independent FMA chains (one row's chain alone is latency-bound). Rows past R repeat
-         * row R - 1 and are not stored. */
-        for (int r0 = 0; r0 < R; r0 += 4) {
-            const float *q4[4];
-            for (int u = 0; u < 4; u++)
-                q4[u] = qrow[r0 + u < R ? r0 + u : R - 1];
-            vf s4[4][NS];
-            for (int u = 0; u < 4; u++)
-                for (int ns = 0; ns < NS; ns++)
-                    s4[u][ns] = (vf){0};
-            for (int d = 0; d < D; d++)
-                for (int ns = 0; ns < NS; ns++) {
-                    const vf kv = ld(kt + d * BLK + ns * VL);
-                    for (int u = 0; u < 4; u++)
-                        s4[u][ns] += q4[u][d] * kv;
-                }
-            for (int u = 0; u < 4 && r0 + u < R; u++)
-                for (int ns = 0; ns < NS; ns++)
-                    st(raw + (r0 + u) * BLK + ns * VL, s4[u][ns]);
-        }
+        /* Raw scores of every row, 8 rows at a time on AVX-512 (8 accumulators), else and for
+         * items of fewer than 8 rows (decode) 4 at a time, so duplicates do not double the work. */
+        int r0 = 0;
+        if (VL == 16 && R >= 8)
+            for (; r0 < R; r0 += 8)
+                scores_rows(8, qrow, r0, R, kt, D, raw);
+        for (; r0 < R; r0 += 4)
+            scores_rows(4, qrow, r0, R, kt, D, raw);
         for (int r = 0; r < R; r++) {
             int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
             j0 = j0 < 0 ? 0 : j0;
@@ -148,6 +165,27 @@ static void attention_item(const cpu_attn_item *it)
             l[r] = l[r] * corr + hsum(lv);
             float *a = accs + (int64_t)r * D;
             int i = 0;
+            /* AB vectors of the row at once, keys outside: each score is broadcast once for AB
+             * V loads, where the loop below loads score and V for every FMA. Each lane still sums
+             * its even and odd keys in ascending order in two chains, so the bits are the same. */
+            for (; i + AB * VL <= D; i += AB * VL) {
+                vf av[AB], av1[AB];
+                for (int u = 0; u < AB; u++)
+                    av[u] = ld(a + i + u * VL) * corr, av1[u] = (vf){0};
+                int j = j0;
+                for (; j + 2 <= j1; j += 2) {
+                    const float *v0 = vb + (int64_t)j * D + i, *v1 = v0 + D;
+                    for (int u = 0; u < AB; u++) {
+                        av[u] += sc[j] * ld(v0 + u * VL);
+                        av1[u] += sc[j + 1] * ld(v1 + u * VL);
+                    }
+                }
+                if (j < j1)
+                    for (int u = 0; u < AB; u++)
+                        av[u] += sc[j] * ld(vb + (int64_t)j * D + i + u * VL);
+                for (int u = 0; u < AB; u++)
+                    st(a + i + u * VL, av[u] + av1[u]);
+            }
             for (; i + VL <= D; i += VL) {
                 /* Two chains (even and odd keys) halve the dependent FMA latency. */
                 vf av = ld(a + i) * corr, av1 = {0};

@@ -1,8 +1,8 @@
 /* The body of one kernel set (see cpu_kern.h), included once by each of cpu_kern_portable.c,
  * cpu_kern_avx2.c and cpu_kern_avx512.c, which are compiled with their own target flags and define
- * CPU_KERN_VL (f32 lanes per vector), CPU_KERN_TT (tokens per matmul tile) and CPU_KERN_TABLE (the
- * table's name). Must not: be included anywhere else, call anything that needs those flags from
- * outside its own translation unit. */
+ * CPU_KERN_VL (f32 lanes per vector), CPU_KERN_TT (tokens per matmul tile; CPU_KERN_TTW, optional,
+ * on the widened path) and CPU_KERN_TABLE (the table's name). Must not: be included anywhere else,
+ * call anything that needs those flags from outside its own translation unit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,13 @@
 
 #define VL CPU_KERN_VL
 #define TT CPU_KERN_TT
+/* Tokens per tile of the widened path (DEFINE_ROWS), whose weights come from an f32 buffer in L2:
+ * a wider tile loads each weight vector for more tokens. */
+#ifdef CPU_KERN_TTW
+#define TTW CPU_KERN_TTW
+#else
+#define TTW TT
+#endif
 /* Rows per matmul tile: every weight vector converted to f32 feeds TT tokens, every x vector RB
  * rows, and RB x TT independent FMA chains hide the FMA latency. */
 #define RB 4
@@ -28,6 +35,11 @@
  * and +35% over widening in registers per token tile (larger blocks reuse each x tile over more
  * rows); at T = 8 widening lost 25%, so decode batches keep the register path. */
 #define CPU_WIDEN_ROWS 64
+/* With the 4 x 6 tile (2026-12-08, alternated pairs): 128-row blocks gave +3-5% over 64 for
+ * K = 1024 and 2048 and -5 to -12% for K = 3072 (a 1.5 MiB block no longer stays in L2 beside x),
+ * so blocks of up to 512 KiB of f32 take 128 rows. */
+#define CPU_WIDEN_ROWS_SMALL_K 128
+#define CPU_WIDEN_SMALL_K 2048
 #define CPU_WIDEN_MIN_T 64
 
 /* The vectors are gcc/clang vector extensions: the compiler lowers them to whatever the file's
@@ -102,6 +114,19 @@ static inline float one_f32(float v)
     return v;
 }
 
+/* s + a * b for the K tail, fused wherever the vector loop's products are. Left to
+ * -ffp-contract=fast, gcc fused it in some tile instances and not in others (tile_f32, which the
+ * widened prefill path runs, against tile_bf16), so a token's output changed with the size of the
+ * call that computed it; the op test now checks every token against itself computed alone. */
+static inline float madd(float a, float b, float s)
+{
+#if defined(__FMA__) || defined(__aarch64__)
+    return __builtin_fmaf(a, b, s);
+#else
+    return s + a * b;
+#endif
+}
+
 /* Pairwise, so the reduction is a log2(VL) tree of vector adds. */
 static inline float hsum(vf v)
 {
@@ -113,14 +138,50 @@ static inline float hsum(vf v)
     return a[0];
 }
 
-/* res[r * TT + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
+/* The horizontal sums of VL vectors at once: lane i of the result is hsum(a[i]), the same additions
+ * in the same order (a[j] + a[j + w] for w = VL/2 .. 1), so the bits are hsum's. Each level pairs
+ * two vectors whose lanes hold segments of L partial sums and halves every segment; log2(VL) levels
+ * of two shuffles and one add per pair replace VL trees of scalar adds through memory (gcc spilled
+ * each accumulator to the stack for hsum: ~13% of a prefill tile's time). */
+#define SH_LO(i, L)                                                                                \
+    ((i) / ((L) / 2) < VL / (L) ? ((i) / ((L) / 2)) * (L) + (i) % ((L) / 2)                        \
+                                : VL + ((i) / ((L) / 2) - VL / (L)) * (L) + (i) % ((L) / 2))
+#define SH_HI(i, L) (SH_LO(i, L) + (L) / 2)
+#if VL == 16
+#define SH_ALL(M, L)                                                                               \
+    M(0, L), M(1, L), M(2, L), M(3, L), M(4, L), M(5, L), M(6, L), M(7, L), M(8, L), M(9, L),      \
+        M(10, L), M(11, L), M(12, L), M(13, L), M(14, L), M(15, L)
+#elif VL == 8
+#define SH_ALL(M, L) M(0, L), M(1, L), M(2, L), M(3, L), M(4, L), M(5, L), M(6, L), M(7, L)
+#else
+#error "hsum_all needs the shuffle indices for this VL"
+#endif
+#define SH_LEVEL(L)                                                                                \
+    for (int i = 0; i < n / 2; i++)                                                                \
+        a[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], SH_ALL(SH_LO, L)) +                 \
+               __builtin_shufflevector(a[2 * i], a[2 * i + 1], SH_ALL(SH_HI, L));                  \
+    n /= 2;
+
+static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
+{
+    int n = VL;
+#if VL == 16
+    SH_LEVEL(16)
+#endif
+    SH_LEVEL(8)
+    SH_LEVEL(4)
+    SH_LEVEL(2)
+    return a[0];
+}
+
+/* res[r * TTM + t] = dot(w row r, x row t) for r < rb, t < tt. Inlined with constant rb and tt so
  * that the loops unroll and the rb x tt accumulators stay in registers. */
-#define DEFINE_TILE(NAME, WT, CVT, CVT1)                                                           \
+#define DEFINE_TILE(NAME, WT, CVT, CVT1, TTM)                                                      \
     static inline __attribute__((always_inline)) void NAME(const WT *restrict w, const WT *pf,     \
                                                            const float *restrict x, int64_t K,     \
                                                            const int rb, const int tt, float *res) \
     {                                                                                              \
-        vf acc[RB][TT];                                                                            \
+        vf acc[RB][TTM];                                                                           \
         for (int r = 0; r < rb; r++)                                                               \
             for (int t = 0; t < tt; t++)                                                           \
                 acc[r][t] = (vf){0};                                                               \
@@ -137,42 +198,62 @@ static inline float hsum(vf v)
                     acc[r][t] += wv[r] * xv;                                                       \
             }                                                                                      \
         }                                                                                          \
+        /* Full-vector sums in groups of VL accumulators (the last group padded with copies);      \
+         * tiles of fewer than VL/2 (AVX-512 decode's 4 x 1) keep hsum: fewer instructions. */     \
+        float sums[RB * TTM];                                                                      \
+        const int nacc = rb * tt;                                                                  \
+        if (nacc >= VL / 2)                                                                        \
+            for (int g = 0; g < nacc; g += VL) {                                                   \
+                vf a[VL];                                                                          \
+                for (int i = 0; i < VL; i++) {                                                     \
+                    const int j = g + i < nacc ? g + i : nacc - 1;                                 \
+                    a[i] = acc[j / tt][j % tt];                                                    \
+                }                                                                                  \
+                vf h = hsum_all(a);                                                                \
+                memcpy(sums + g, &h, (size_t)(nacc - g < VL ? nacc - g : VL) * sizeof(float));     \
+            }                                                                                      \
         for (int r = 0; r < rb; r++)                                                               \
             for (int t = 0; t < tt; t++) {                                                         \
-                float s = hsum(acc[r][t]);                                                         \
+                float s = nacc >= VL / 2 ? sums[r * tt + t] : hsum(acc[r][t]);                     \
                 for (int64_t kk = k; kk < K; kk++)                                                 \
-                    s += x[t * K + kk] * CVT1(w[r * K + kk]);                                      \
-                res[r * TT + t] = s;                                                               \
+                    s = madd(x[t * K + kk], CVT1(w[r * K + kk]), s);                               \
+                res[r * TTM + t] = s;                                                              \
             }                                                                                      \
     }
 
-/* One call per constant (rb, tt) pair; tt runs 1..TT (TT is at most 4). */
-#define TILE_CASE(DOT, RBC)                                                                        \
+/* One call per constant (rb, tt) pair; tt runs 1..TTM (TTM is at most 6). */
+#define TILE_CASE(DOT, RBC, TTM)                                                                   \
     switch (tt) {                                                                                  \
     case 1:                                                                                        \
         DOT(wn, pf, xt, K, RBC, 1, res);                                                           \
         break;                                                                                     \
     case 2:                                                                                        \
-        DOT(wn, pf, xt, K, RBC, TT >= 2 ? 2 : 1, res);                                             \
+        DOT(wn, pf, xt, K, RBC, TTM >= 2 ? 2 : 1, res);                                            \
         break;                                                                                     \
     case 3:                                                                                        \
-        DOT(wn, pf, xt, K, RBC, TT >= 3 ? 3 : 1, res);                                             \
+        DOT(wn, pf, xt, K, RBC, TTM >= 3 ? 3 : 1, res);                                            \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        DOT(wn, pf, xt, K, RBC, TTM >= 4 ? 4 : 1, res);                                            \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        DOT(wn, pf, xt, K, RBC, TTM >= 5 ? 5 : 1, res);                                            \
         break;                                                                                     \
     default:                                                                                       \
-        DOT(wn, pf, xt, K, RBC, TT, res);                                                          \
+        DOT(wn, pf, xt, K, RBC, TTM, res);                                                         \
         break;                                                                                     \
     }
 
 /* Rows [b0, b1) of W (wb points at row b0) for all T tokens: token tiles outside, so the block's
  * rows (a few KiB) are read from memory by the first tile and from cache by the others. The first
  * tile prefetches from wg (W itself; NULL when wb is a widened copy already in cache). */
-#define DEFINE_BLOCK(NAME, DOT, WT)                                                                \
+#define DEFINE_BLOCK(NAME, DOT, WT, TTM)                                                           \
     static void NAME(const WT *wb, const WT *wg, const float *x, const float *bias, float *out,    \
                      int64_t N, int64_t K, int64_t T, int64_t b0, int64_t b1)                      \
     {                                                                                              \
-        float res[RB * TT];                                                                        \
-        for (int64_t t0 = 0; t0 < T; t0 += TT) {                                                   \
-            const int tt = T - t0 < TT ? (int)(T - t0) : TT;                                       \
+        float res[RB * TTM];                                                                       \
+        for (int64_t t0 = 0; t0 < T; t0 += TTM) {                                                  \
+            const int tt = T - t0 < TTM ? (int)(T - t0) : TTM;                                     \
             const float *xt = x + t0 * K;                                                          \
             for (int64_t n = b0; n < b1;) {                                                        \
                 const WT *wn = wb + (n - b0) * K;                                                  \
@@ -182,14 +263,14 @@ static inline float hsum(vf v)
                                    ? wg + (n + CPU_PF_ROWS) * K                                    \
                                    : NULL;                                                         \
                 if (rb == RB) {                                                                    \
-                    TILE_CASE(DOT, RB)                                                             \
+                    TILE_CASE(DOT, RB, TTM)                                                        \
                 } else {                                                                           \
-                    TILE_CASE(DOT, 1)                                                              \
+                    TILE_CASE(DOT, 1, TTM)                                                         \
                 }                                                                                  \
                 for (int r = 0; r < rb; r++) {                                                     \
                     float b = bias ? bias[n + r] : 0.0f;                                           \
                     for (int t = 0; t < tt; t++)                                                   \
-                        out[(t0 + t) * N + n + r] = res[r * TT + t] + b;                           \
+                        out[(t0 + t) * N + n + r] = res[r * TTM + t] + b;                          \
                 }                                                                                  \
                 n += rb;                                                                           \
             }                                                                                      \
@@ -207,9 +288,10 @@ static inline float hsum(vf v)
                      int64_t K, int64_t T, int64_t n0, int64_t n1)                                 \
     {                                                                                              \
         const WT *w = wv;                                                                          \
-        const size_t bytes = ((size_t)CPU_WIDEN_ROWS * (size_t)K * sizeof(float) + 63) / 64 * 64;  \
+        const int64_t wrows = K <= CPU_WIDEN_SMALL_K ? CPU_WIDEN_ROWS_SMALL_K : CPU_WIDEN_ROWS;    \
+        const size_t bytes = ((size_t)wrows * (size_t)K * sizeof(float) + 63) / 64 * 64;           \
         float *buf = WIDEN && T >= CPU_WIDEN_MIN_T ? aligned_alloc(64, bytes) : NULL;              \
-        const int64_t step = buf ? CPU_WIDEN_ROWS : CPU_MATMUL_BLOCK;                              \
+        const int64_t step = buf ? wrows : CPU_MATMUL_BLOCK;                                       \
         for (int64_t b0 = n0; b0 < n1; b0 += step) {                                               \
             const int64_t b1 = n1 - b0 < step ? n1 : b0 + step;                                    \
             if (!buf) {                                                                            \
@@ -226,17 +308,19 @@ static inline float hsum(vf v)
             }                                                                                      \
             for (; e < ne; e++)                                                                    \
                 buf[e] = CVT1(src[e]);                                                             \
-            block_f32(buf, NULL, x, bias, out, N, K, T, b0, b1);                                   \
+            block_wide(buf, NULL, x, bias, out, N, K, T, b0, b1);                                  \
         }                                                                                          \
         free(buf);                                                                                 \
     }
 
-DEFINE_TILE(tile_f32, float, cvt_f32, one_f32)
-DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32)
-DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32)
-DEFINE_BLOCK(block_f32, tile_f32, float)
-DEFINE_BLOCK(block_f16, tile_f16, uint16_t)
-DEFINE_BLOCK(block_bf16, tile_bf16, uint16_t)
+DEFINE_TILE(tile_f32, float, cvt_f32, one_f32, TT)
+DEFINE_TILE(tile_wide, float, cvt_f32, one_f32, TTW)
+DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32, TT)
+DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, TT)
+DEFINE_BLOCK(block_f32, tile_f32, float, TT)
+DEFINE_BLOCK(block_wide, tile_wide, float, TTW)
+DEFINE_BLOCK(block_f16, tile_f16, uint16_t, TT)
+DEFINE_BLOCK(block_bf16, tile_bf16, uint16_t, TT)
 DEFINE_ROWS(rows_f32, block_f32, float, cvt_f32, one_f32, 0)
 DEFINE_ROWS(rows_f16, block_f16, uint16_t, cvt_f16, cpu_f16_to_f32, 1)
 DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1)

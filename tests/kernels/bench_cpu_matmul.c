@@ -1,5 +1,6 @@
 /* Benchmark (not a test): bf16 matmul weight streaming at Qwen3-0.6B shapes for T = 1 and T = 8,
- * and one prefill-shaped T = 512 matmul (GFLOP/s is its figure: it is bound by arithmetic),
+ * and the prefill-shaped T = 512 matmuls (gate/up, down, q, o; GFLOP per CPU second is their
+ * figure: they are bound by arithmetic),
  * beside the machine's memcpy bandwidth and its streaming read bandwidth (every thread summing its
  * share of 512 MiB: the ceiling for decode, which only reads weights) measured in the same run.
  * The small shapes fit in a large L3; the 151936-row lm_head does not. Rounds interleave the cases
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
     bench_case cases[] = {{.n = 3072, .k = 1024, .t = 1},   {.n = 3072, .k = 1024, .t = 8},
                           {.n = 1024, .k = 3072, .t = 1},   {.n = 1024, .k = 3072, .t = 8},
                           {.n = 151936, .k = 1024, .t = 1}, {.n = 151936, .k = 1024, .t = 8},
-                          {.n = 3072, .k = 1024, .t = 512}};
+                          {.n = 3072, .k = 1024, .t = 512}, {.n = 1024, .k = 3072, .t = 512},
+                          {.n = 2048, .k = 1024, .t = 512}, {.n = 1024, .k = 2048, .t = 512}};
     const int nc = (int)(sizeof cases / sizeof cases[0]);
     uint64_t seed = 88172645463325252ull;
     for (int c = 0; c < nc; c++) {

@@ -256,6 +256,23 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
     CHECK(oh_download(be, &out, T, got) == 0);
     CHECKF(oh_close("matmul", got, ref, (size_t)T * N, 1e-5 * fmax(scale, 1e-30)),
            "matmul %s N=%d K=%d T=%d bias=%d", bk_dtype_name(dt), N, K, T, use_bias);
+    /* Batch invariance (engine_sampling needs a request's logits to be the same bits in any
+     * batch): each token computed alone, through the T = 1 path, gives the very bits it got inside
+     * the T-token call (full tiles, tail tiles, widened blocks). */
+    bk_tensor x1, out1;
+    float *one = malloc((size_t)N * 4);
+    CHECK(oh_alloc_poisoned(be, &out1, 1, N) == 0);
+    for (int t = 0; t < T; t++) {
+        CHECK(oh_upload(be, &x1, BK_F32, 1, K, x + (size_t)t * K) == 0);
+        CHECK(o->matmul(be, &out1, &x1, &tw, use_bias ? &tb : NULL, 1) == 0);
+        CHECK(oh_download(be, &out1, 1, one) == 0);
+        CHECKF(memcmp(one, got + (size_t)t * N, (size_t)N * 4) == 0,
+               "matmul %s N=%d K=%d T=%d: token %d alone differs from its row in the batch",
+               bk_dtype_name(dt), N, K, T, t);
+        o->tensor_free(be, &x1);
+    }
+    o->tensor_free(be, &out1);
+    free(one);
     o->tensor_free(be, &tw);
     o->tensor_free(be, &tx);
     o->tensor_free(be, &tb);
@@ -266,13 +283,14 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
 static void test_matmul(bk_backend *be, oh_rng *r)
 {
     /* Odd N and K (tails of the 16-lane and 8-row loops), T = 1 and T past several 4-token tiles;
-     * the last two reach CPU_WIDEN_MIN_T (64) tokens, where 16-bit weights are widened to f32 in
-     * 64-row blocks first (a partial block, a row tail, a token tail). */
-    const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},  {64, 128, 8},
-                             {100, 300, 9}, {17, 1000, 3}, {257, 64, 2}, {9, 31, 13},
-                             {150, 77, 70}, {37, 200, 64}};
+     * the last three reach CPU_WIDEN_MIN_T (64) tokens, where 16-bit weights are widened to f32
+     * in blocks of 128 rows (K <= 2048) or 64 rows first (a partial block, a row tail, a token
+     * tail). */
+    const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},   {64, 128, 8},
+                             {100, 300, 9}, {17, 1000, 3}, {257, 64, 2},  {9, 31, 13},
+                             {150, 77, 70}, {37, 200, 64}, {70, 2053, 67}};
     for (int di = 0; di < 3; di++)
-        for (int si = 0; si < 10; si++)
+        for (int si = 0; si < 11; si++)
             matmul_case(be, r, float_dtypes[di], shapes[si][0], shapes[si][1], shapes[si][2],
                         si % 2);
 }
