@@ -77,16 +77,21 @@ int api_check_context(int64_t prompt_tokens, int64_t max_tokens, int64_t max_mod
 {
     int64_t want = prompt_tokens + (max_tokens < 0 ? 1 : max_tokens);
     if (want <= max_model_len) return 0;
+    /* The message ends with the code: the OpenAI SDK puts only the message in the exception's
+     * text, and LangChain tells a context overflow (ContextOverflowError, which its summarization
+     * middleware recovers from) from other 400s by finding the code in that text. */
     if (max_tokens < 0)
-        api_error_set(e, 400, NULL, param, "context_length_exceeded",
-                      "This model's maximum context length is %lld tokens. However, your %s resulted "
-                      "in %lld tokens, leaving no room to generate. Please reduce the length of the %s.",
-                      (long long)max_model_len, param, (long long)prompt_tokens, param);
+        api_error_set(
+            e, 400, NULL, param, "context_length_exceeded",
+            "This model's maximum context length is %lld tokens. However, your %s resulted "
+            "in %lld tokens, leaving no room to generate. Please reduce the length of the %s. "
+            "(context_length_exceeded)",
+            (long long)max_model_len, param, (long long)prompt_tokens, param);
     else
         api_error_set(e, 400, NULL, param, "context_length_exceeded",
                       "This model's maximum context length is %lld tokens. However, you requested "
                       "%lld tokens (%lld in the %s, %lld for the completion). Please reduce the "
-                      "length of the %s or the completion.",
+                      "length of the %s or the completion. (context_length_exceeded)",
                       (long long)max_model_len, (long long)want, (long long)prompt_tokens, param,
                       (long long)max_tokens, param);
     return -1;

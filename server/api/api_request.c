@@ -473,6 +473,40 @@ static int parse_tools(P *p, const cJSON *root, api_chat_request *r)
     return 0;
 }
 
+/* Fields of OpenAI's API that ask for something berth cannot do. Ignoring them (as other unknown
+ * fields are) would answer another question than the one asked, silently: a client sending the
+ * deprecated `functions` would never see a call, one asking for audio would get none. */
+static int refuse_unsupported(P *p, const cJSON *root)
+{
+    if (field(root, "functions"))
+        return bad(p, "functions",
+                   "'functions' (the deprecated function-calling API) is not "
+                   "supported; send the functions as 'tools'");
+    if (field(root, "function_call"))
+        return bad(p, "function_call",
+                   "'function_call' (the deprecated function-calling API) is not "
+                   "supported; use 'tool_choice' with 'tools'");
+    if (field(root, "audio"))
+        return bad(p, "audio", "'audio' output is not supported: berth generates text only");
+    if (field(root, "web_search_options"))
+        return bad(p, "web_search_options",
+                   "'web_search_options' is not supported: berth does not "
+                   "search the web");
+    const cJSON *mod = field(root, "modalities");
+    if (!mod) return 0;
+    if (!cJSON_IsArray(mod)) return bad_type(p, "modalities", "an array of output modalities");
+    const cJSON *m;
+    size_t i = 0;
+    cJSON_ArrayForEach(m, mod)
+    {
+        char param[48];
+        snprintf(param, sizeof param, "modalities[%zu]", i++);
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, "text"))
+            return bad(p, param, "'%s' must be \"text\": berth generates text only", param);
+    }
+    return 0;
+}
+
 static int parse_response_format(P *p, const cJSON *root, api_structured *out)
 {
     return api_parse_structured(root, out, p->err);
@@ -554,7 +588,8 @@ int api_parse_chat_request(const char *body, size_t len, api_chat_request *out, 
         goto done;
     }
     if (parse_model(&p, root, &out->model) || parse_stream(&p, root, &out->stream) ||
-        parse_sampling(&p, root, &out->sampling, 1) || parse_tools(&p, root, out) ||
+        parse_sampling(&p, root, &out->sampling, 1) || refuse_unsupported(&p, root) ||
+        parse_tools(&p, root, out) ||
         get_bool(&p, root, "parallel_tool_calls", &out->parallel_tool_calls) ||
         parse_response_format(&p, root, &out->structured) ||
         (kw && print_json(&p, kw, &out->chat_template_kwargs_json)))
@@ -646,6 +681,15 @@ int api_parse_completion_request(const char *body, size_t len, api_completion_re
         parse_sampling(&p, root, &out->sampling, 0) ||
         parse_response_format(&p, root, &out->structured))
         goto done;
+    if (out->echo && out->sampling.logprobs) {
+        /* Clients asking for both (lm-evaluation-harness's loglikelihood) read the prompt's
+         * logprobs from the answer; berth computes the completion's only, and an answer without
+         * them would be scored silently wrong. */
+        bad(&p, "echo",
+            "'echo' together with 'logprobs' is not supported: it asks for the "
+            "prompt tokens' logprobs, which berth does not compute");
+        goto done;
+    }
     if (suffix && (!cJSON_IsString(suffix) || suffix->valuestring[0])) {
         bad(&p, "suffix", "'suffix' is not supported (insertion needs a fill-in-the-middle model)");
         goto done;

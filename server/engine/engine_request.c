@@ -155,7 +155,7 @@ static engine_status request_new(engine *e, const int32_t *prompt, int32_t promp
     if ((int64_t)prompt_len + p->max_tokens > e->cfg.max_model_len) {
         snprintf(err, errlen,
                  "This model's maximum context length is %d tokens. However, you requested %lld "
-                 "tokens (%d in the messages, %d in the completion).",
+                 "tokens (%d in the prompt, %d in the completion). (context_length_exceeded)",
                  e->cfg.max_model_len, (long long)prompt_len + p->max_tokens, prompt_len,
                  p->max_tokens);
         return ENGINE_TOO_LONG;

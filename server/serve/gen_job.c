@@ -156,7 +156,11 @@ static void stream_delta(gen_job *j, gen_choice *c, const char *text, const toke
                                .finish_reason = finish,
                                .has_logprobs = lp != NULL,
                                .logprobs = lp ? &lp->lp : NULL,
-                               .n_logprobs = lp ? 1 : 0};
+                               .n_logprobs = lp ? 1 : 0,
+                               .text_offset = c->lp_offset};
+    /* text_offset counts from the start of the whole completion, as in the non-streamed answer
+     * (clients join the chunks' logprobs into one list). */
+    if (lp) c->lp_offset += strlen(lp->lp.token);
     char *json = api_completion_chunk_json(j->id, j->created, j->s->model_name, &d, 1,
                                            j->continuous_usage ? &u : NULL, j->include_usage);
     free(echoed);

@@ -41,6 +41,7 @@ typedef struct gen_choice {
     size_t text_len, text_cap;
     token_logprob_owned *lps; /* non-streaming logprobs */
     size_t n_lps, cap_lps;
+    size_t lp_offset; /* streamed completions: text_offset of the next logprob's token */
 } gen_choice;
 
 typedef struct gen_job {

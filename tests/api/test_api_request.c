@@ -237,6 +237,13 @@ static void test_chat_errors(void)
         {"\"parallel_tool_calls\":\"no\"", "parallel_tool_calls"},
         {"\"response_format\":{\"type\":\"xml\"}", "response_format.type"},
         {"\"response_format\":\"json\"", "response_format"},
+        /* asks for what berth cannot do: refused, not silently ignored */
+        {"\"functions\":[{\"name\":\"f\"}]", "functions"},
+        {"\"function_call\":\"auto\"", "function_call"},
+        {"\"audio\":{\"voice\":\"alloy\"}", "audio"},
+        {"\"web_search_options\":{}", "web_search_options"},
+        {"\"modalities\":[\"text\",\"audio\"]", "modalities[1]"},
+        {"\"modalities\":\"text\"", "modalities"},
     };
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         char body[1024];
@@ -254,10 +261,10 @@ static void test_completion_requests(void)
 {
     api_completion_request r;
     api_error e;
-    const char *text = "{\"prompt\":\"hello\",\"echo\":true,\"logprobs\":2,\"max_tokens\":3,\"stream\":true,"
+    const char *text = "{\"prompt\":\"hello\",\"echo\":false,\"logprobs\":2,\"max_tokens\":3,\"stream\":true,"
                        "\"stream_options\":{\"include_usage\":true},\"suffix\":\"\",\"best_of\":1}";
     CHECK(api_parse_completion_request(text, strlen(text), &r, &e) == 0);
-    CHECK(r.n_prompts == 1 && !strcmp(r.prompts[0].text, "hello") && r.echo);
+    CHECK(r.n_prompts == 1 && !strcmp(r.prompts[0].text, "hello") && !r.echo);
     CHECK(r.sampling.logprobs && r.sampling.top_logprobs == 2 && r.sampling.max_tokens == 3);
     CHECK(r.stream.stream && r.stream.include_usage);
     api_completion_request_free(&r);
@@ -268,6 +275,9 @@ static void test_completion_requests(void)
     const char *many = "{\"prompt\":[[1],[2,3],\"x\"]}";
     CHECK(api_parse_completion_request(many, strlen(many), &r, &e) == 0);
     CHECK(r.n_prompts == 3 && r.prompts[1].n_ids == 2 && !strcmp(r.prompts[2].text, "x"));
+    api_completion_request_free(&r);
+    const char *echo = "{\"prompt\":\"x\",\"echo\":true}";
+    CHECK(api_parse_completion_request(echo, strlen(echo), &r, &e) == 0 && r.echo);
     api_completion_request_free(&r);
     const char *no_lp = "{\"prompt\":\"x\",\"logprobs\":0}";
     CHECK(api_parse_completion_request(no_lp, strlen(no_lp), &r, &e) == 0);
@@ -285,6 +295,8 @@ static void test_completion_requests(void)
     expect_completion_error("{\"prompt\":\"x\",\"logprobs\":true}", "logprobs");
     expect_completion_error("{\"prompt\":\"x\",\"logprobs\":21}", "logprobs");
     expect_completion_error("{\"prompt\":\"x\",\"echo\":\"y\"}", "echo");
+    /* the prompt's logprobs are not computed */
+    expect_completion_error("{\"prompt\":\"x\",\"echo\":true,\"logprobs\":0}", "echo");
     expect_completion_error("{\"prompt\":\"x\",\"stream_options\":{}}", "stream_options");
 }
 

@@ -1,6 +1,7 @@
 """Real clients against an authenticating `berth serve`: the OpenAI SDK over HTTPS (a CA and a server
-certificate made here with the openssl CLI) with a SageMaker token, and the OpenAI SDK with the
-httpx.Auth auto-refresh pattern of PROTOCOL.md §2 over short-lived tokens."""
+certificate made here with the openssl CLI) with a SageMaker token, the OpenAI SDK with the
+httpx.Auth auto-refresh pattern of PROTOCOL.md §2 over short-lived tokens, and the SDK on both
+SageMaker base URLs with a token from berth-token."""
 import shutil
 import ssl
 import subprocess
@@ -10,7 +11,8 @@ import httpx
 import openai
 import pytest
 
-from auth_harness import ALICE, CHAT, assert_envelope, bearer, write_key_store
+from auth_harness import ALICE, CHAT, assert_envelope, bearer, server_env, write_key_store
+from berth_process import BUILD
 
 
 def openssl(*args, cwd):
@@ -99,3 +101,31 @@ def test_openai_sdk_with_auto_refreshing_tokens(start_server, key_store):
     first, made_at = auth.made[0]
     time.sleep(max(0.0, made_at + 4.5 - time.time()))
     assert_envelope(httpx.get(s.v1 + "/models", headers=bearer(first), timeout=30), 401)
+
+
+def test_openai_sdk_on_sagemaker_paths_with_a_berth_token(start_server, key_store):
+    """What a SageMaker user's code does once its host points at berth: the base URL is the endpoint's
+    (or its inference component's) OpenAI path and the api_key a bearer token from berth-token, the
+    project's generator (as the SageMaker SDK's generate_token makes it); streaming and not."""
+    s = start_server("--auth-key-store", key_store, "--auth-region", "us-east-1")
+    made = subprocess.run([str(BUILD / "tools" / "token" / "berth-token"), "--region", "us-east-1",
+                           "--expiry", "10m"],
+                          env=server_env(AWS_ACCESS_KEY_ID=ALICE.akid, AWS_SECRET_ACCESS_KEY=ALICE.secret),
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("sagemaker-api-key-")
+    for prefix in ("/endpoints/prod/openai/v1", "/endpoints/prod/inference-components/ic-1/openai/v1"):
+        client = openai.OpenAI(base_url=s.base + prefix, api_key=token, max_retries=0)
+        r = client.chat.completions.create(**CHAT)
+        assert r.object == "chat.completion" and r.usage.completion_tokens == 2
+        chunks = list(client.chat.completions.create(**CHAT, stream=True,
+                                                     stream_options={"include_usage": True}))
+        assert chunks[-1].usage.completion_tokens == 2
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == r.choices[0].message.content  # temperature 0
+        assert [m.id for m in client.models.list()] == ["demo"]
+    # alice's policy denies the "secret" endpoint: the SDK's PermissionDeniedError, for its components too
+    for prefix in ("/endpoints/secret/openai/v1", "/endpoints/secret/inference-components/ic-1/openai/v1"):
+        with pytest.raises(openai.PermissionDeniedError):
+            openai.OpenAI(base_url=s.base + prefix, api_key=token, max_retries=0).chat.completions.create(**CHAT)
