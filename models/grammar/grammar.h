@@ -40,6 +40,12 @@ typedef struct gr_json_options {
     /* additionalProperties when a schema does not say: true as the JSON Schema spec says;
      * OpenAI's strict mode sets false. */
     bool strict;
+    /* additionalProperties when a schema does not say, in an object schema that declares
+     * properties (or patternProperties): false, as vLLM's default backend (xgrammar's strict mode)
+     * does, so a model cannot invent keys a tool's function would reject; an object schema that
+     * declares none ({"type": "object"}) still takes any keys, and a required name outside
+     * `properties` any value. The server sets it; strict, where also set, wins. */
+    bool declared_only;
 } gr_json_options;
 
 /* ---- grammar text builders: each writes GBNF text whose start rule is named `root` ----

@@ -208,7 +208,13 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             js_fail(c, "json schema: \"required\" must hold strings");
             return NULL;
         }
-    bool addl_ok = addl ? !cJSON_IsFalse(addl) : !c->opt->strict;
+    const cJSON *pp_decl = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
+    const bool declares =
+        (cJSON_IsObject(props) && props->child) || (cJSON_IsObject(pp_decl) && pp_decl->child);
+    /* Closed only by the declared_only default (not by the schema or strict): a required name
+     * outside `properties` is still allowed, with any value. */
+    const bool closed_by_default = !addl && !c->opt->strict && c->opt->declared_only && declares;
+    bool addl_ok = addl ? !cJSON_IsFalse(addl) : !c->opt->strict && !closed_by_default;
     char *addl_rule = NULL;
     char *result = NULL;
     size_t np = 0, cap = 0;
@@ -302,7 +308,7 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             np++;
             continue;
         }
-        if (!addl_ok) {
+        if (!addl_ok && !closed_by_default) {
             js_fail(c,
                     "json schema: required property \"%.100s\" is not allowed by "
                     "additionalProperties",
@@ -316,7 +322,10 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             if (!q) goto oom;
             ps = q;
         }
-        ps[np++] = (prop){.name = r->valuestring, .rule = strdup(addl_rule), .required = true};
+        ps[np] = (prop){.name = r->valuestring,
+                        .rule = strdup(addl_ok ? addl_rule : js_builtin(c, JS_B_VALUE)),
+                        .required = true};
+        if (!ps[np++].rule) goto oom;
     }
     size_t nreq = 0;
     for (size_t i = 0; i < np; i++)

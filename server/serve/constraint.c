@@ -267,13 +267,13 @@ static int compile(sc_cache *c, const compile_job *j, gr_grammar **g, char *err,
 /* The cache key: the kind, the options, then the source (choices separated by NUL bytes). */
 static char *make_key(const compile_job *j, size_t *len)
 {
-    size_t n = 16 + (j->text ? strlen(j->text) : 0);
+    size_t n = 32 + (j->text ? strlen(j->text) : 0);
     for (size_t i = 0; i < j->n_choices; i++)
         n += strlen(j->choices[i]) + 1;
     char *k = malloc(n);
     if (!k) return NULL;
-    size_t at = (size_t)snprintf(k, n, "%d:%d:%d:%d:", (int)j->kind, j->opt.flexible_whitespace,
-                                 (int)j->opt.max_whitespace, j->opt.strict);
+    size_t at = (size_t)snprintf(k, n, "%d:%d:%d:%d:%d:", (int)j->kind, j->opt.flexible_whitespace,
+                                 (int)j->opt.max_whitespace, j->opt.strict, j->opt.declared_only);
     if (j->text) {
         memcpy(k + at, j->text, strlen(j->text));
         at += strlen(j->text);
@@ -496,8 +496,10 @@ static int tools_gbnf(const api_chat_request *r, const char *only, calls_mode mo
         char prefix[32], param[64], err[512];
         snprintf(prefix, sizeof prefix, "tool%d-", idx);
         snprintf(param, sizeof param, "tools[%d].function.parameters", idx);
-        gr_json_options opt = {
-            .flexible_whitespace = true, .max_whitespace = 1, .strict = cJSON_IsTrue(strict)};
+        gr_json_options opt = {.flexible_whitespace = true,
+                               .max_whitespace = 1,
+                               .strict = cJSON_IsTrue(strict),
+                               .declared_only = true};
         char *gbnf = NULL;
         int rc = schema ? gr_json_schema_to_gbnf(schema, strlen(schema), prefix, &opt, &gbnf, err,
                                                  sizeof err)
@@ -569,7 +571,7 @@ static int structured(sc_cache *c, const api_structured *s, sc_request *out, api
                      .text = s->text,
                      .choices = s->choices,
                      .n_choices = s->n_choices,
-                     .opt = {.strict = s->strict}};
+                     .opt = {.strict = s->strict, .declared_only = true}};
     static const char *what[] = {
         "", "JSON object", "JSON Schema", "regular expression", "choice list", "grammar"};
     return get_entry(c, &j, s->param, what[s->kind], &out->entry, e);

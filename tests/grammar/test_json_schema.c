@@ -413,6 +413,37 @@ static void test_options(void)
     CHECK(g && matches(g, "{\"b\":1}", 7));
     gr_grammar_free(g);
 
+    /* declared_only (what the server sets, as vLLM's xgrammar backend): an object schema that
+     * declares properties takes no other key unless it says so; one that declares none, any key;
+     * a required name outside `properties` any value. */
+    gr_json_options declared = {.declared_only = true};
+    CHECK(gr_compile_json_schema(&g, V, o, strlen(o), &declared, err, sizeof err) == GR_OK);
+    CHECK(g && matches(g, "{\"a\":1}", 7) && matches(g, "{}", 2) && !matches(g, "{\"b\":1}", 7));
+    gr_grammar_free(g);
+    const char *nested = "{\"type\":\"object\",\"properties\":{\"in\":{\"type\":\"object\","
+                         "\"properties\":{\"x\":{}}},\"free\":{\"type\":\"object\"}},"
+                         "\"required\":[\"in\",\"z\"]}";
+    CHECK(gr_compile_json_schema(&g, V, nested, strlen(nested), &declared, err, sizeof err) ==
+          GR_OK);
+    const char *nested_ok[] = {"{\"in\":{\"x\":1},\"z\":[true]}",
+                               "{\"in\":{},\"free\":{\"any\":{\"k\":2}},\"z\":null}"};
+    for (size_t i = 0; g && i < 2; i++)
+        CHECKF(matches(g, nested_ok[i], strlen(nested_ok[i])), "declared_only: %s", nested_ok[i]);
+    const char *nested_bad[] = {"{\"in\":{\"y\":1},\"z\":1}", "{\"in\":{},\"z\":1,\"w\":1}",
+                                "{\"in\":{}}"};
+    for (size_t i = 0; g && i < 3; i++)
+        CHECKF(!matches(g, nested_bad[i], strlen(nested_bad[i])), "declared_only: %s",
+               nested_bad[i]);
+    gr_grammar_free(g);
+    const char *open_ = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},"
+                        "\"additionalProperties\":true}";
+    CHECK(gr_compile_json_schema(&g, V, open_, strlen(open_), &declared, err, sizeof err) == GR_OK);
+    CHECK(g && matches(g, "{\"a\":1,\"b\":1}", 13));
+    gr_grammar_free(g);
+    /* strict wins: a required name outside `properties` has no allowed value */
+    gr_json_options both = {.strict = true, .declared_only = true};
+    CHECK(gr_compile_json_schema(&g, V, nested, strlen(nested), &both, err, sizeof err) == GR_ERR);
+
     /* json_object: any object, whatever strict says */
     CHECK(gr_compile_json_object(&g, V, &strict, err, sizeof err) == GR_OK);
     const char *any = "{\"x\":{\"y\":[1,\"2\",null]}}";

@@ -205,6 +205,30 @@ def test_tool_choice_enforced(server, choice):
         check_calls(list(out["calls"].values()), only, 1 if choice == "named" else None)
 
 
+def test_schemas_that_do_not_say_additional_properties_get_only_declared_keys(server):
+    """What LangChain's function_calling, plain tools and pydantic's model_json_schema() send: no
+    additionalProperties. As vLLM's default backend, berth then allows only the declared keys (a
+    tool's function would reject invented ones). (test_json_schema.c checks that a bare
+    {"type": "object"} stays free: random weights would wander in it until max_tokens.)"""
+    params = {"type": "object", "properties": {
+        "city": {"type": "string", "maxLength": 8}, "unit": {"enum": ["c", "f"]}},
+        "required": ["city"]}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": params}}]
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    for seed in (1, 2, 3):
+        body = dict(seed=seed, temperature=1.0, n=4, max_tokens=200, tools=tools, tool_choice=named)
+        for ch in chat(server, **body)["choices"]:
+            assert ch["finish_reason"] == "tool_calls", ch
+            for tc in ch["message"]["tool_calls"]:
+                args = json.loads(tc["function"]["arguments"])
+                assert set(args) <= {"city", "unit"} and "city" in args, args
+        fmt = schema_format(params, strict=False)
+        for ch in chat(server, seed=seed, temperature=1.0, n=4, max_tokens=200, response_format=fmt)["choices"]:
+            assert ch["finish_reason"] == "stop", ch
+            out = json.loads(ch["message"]["content"])
+            assert set(out) <= {"city", "unit"} and "city" in out, out
+
+
 @pytest.mark.parametrize("fmt", ["llama3_json", "mistral"])
 @pytest.mark.parametrize("choice", ["required", "named"])
 def test_tool_choice_enforced_in_other_formats(start_server, fmt, choice):
