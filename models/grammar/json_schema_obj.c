@@ -316,7 +316,9 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             if (!q) goto oom;
             ps = q;
         }
-        ps[np++] = (prop){.name = r->valuestring, .rule = strdup(addl_rule), .required = true};
+        ps[np] = (prop){.name = r->valuestring, .rule = strdup(addl_rule), .required = true};
+        if (!ps[np].rule) goto oom;
+        np++;
     }
     size_t nreq = 0;
     for (size_t i = 0; i < np; i++)
