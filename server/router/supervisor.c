@@ -227,6 +227,18 @@ static int start_relay(supervisor *s, sup_copy *c, const char *name)
     return fds[1];
 }
 
+/* In a forked child: closes every descriptor from 3 up. libcurl's sockets (the probes' and the
+ * metrics scrapes' connections to other workers, its wake-up socket pairs) are not close-on-exec,
+ * and a worker holding them would keep the router's connections to other workers open after the
+ * router closed them, and the other workers' connection slots with them. */
+static void close_inherited(void)
+{
+    if (close_range(3, ~0U, 0) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+        close((int)fd);
+}
+
 /* Runs on the monitor thread only: PR_SET_PDEATHSIG fires when the forking *thread* ends, and the
  * monitor thread lives until every worker is stopped. */
 static void spawn(supervisor *s, sup_copy *c)
@@ -245,6 +257,7 @@ static void spawn(supervisor *s, sup_copy *c)
     pid_t pid = fork();
     if (pid == 0) {
         if (log_fd >= 0) dup2(log_fd, 2);
+        close_inherited();
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
