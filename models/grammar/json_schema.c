@@ -191,6 +191,7 @@ static int memo_put(js_ctx *c, const cJSON *node, const char *name)
     }
     c->memo[c->n_memo].node = node;
     c->memo[c->n_memo].name = strdup(name);
+    if (!c->memo[c->n_memo].name) return js_fail(c, "json schema: out of memory");
     c->n_memo++;
     return GR_OK;
 }

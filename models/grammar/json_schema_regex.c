@@ -455,8 +455,12 @@ static int parse_seq(rx *r, rnode *out)
                 }
                 r->items = q;
             }
-            r->items[r->n_items++] =
-                (ritem){strdup(a.text.p ? a.text.p : "\"\""), a.single, m, n, amin, amax};
+            char *text = strdup(a.text.p ? a.text.p : "\"\"");
+            if (!text) {
+                free(a.text.p);
+                return rx_fail(r, "out of memory");
+            }
+            r->items[r->n_items++] = (ritem){text, a.single, m, n, amin, amax};
         }
         out->min += amin;
         out->max = (out->max < 0 || amax < 0) ? -1 : out->max + amax;

@@ -310,6 +310,14 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
         parse_fraction("BERTH_CPU_KV_CACHE_FRACTION", env("BERTH_CPU_KV_CACHE_FRACTION"),
                        &a->opts.cpu_kv_fraction))
         return -1;
+    /* Test hook (docs/api.md): read here, not in the library, so that only the command line can
+     * be told to misbehave. */
+    if (env("BERTH_TEST_FAIL_ALLOC_AT_TOKEN")) {
+        if (parse_num("BERTH_TEST_FAIL_ALLOC_AT_TOKEN", env("BERTH_TEST_FAIL_ALLOC_AT_TOKEN"), 1,
+                      1ll << 40, &v))
+            return -1;
+        a->opts.test_fail_alloc_at_token = v;
+    }
     a->backend.name = env("BERTH_BACKEND");
     a->shutdown_timeout_s = 25;
     if (env("BERTH_SHUTDOWN_TIMEOUT")) {

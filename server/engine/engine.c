@@ -287,7 +287,7 @@ static void *engine_main(void *arg)
 {
     engine *e = arg;
     char err[512];
-    engine_request **sched = malloc(sizeof *sched * (size_t)e->cfg.max_num_seqs);
+    engine_request **sched = e->sched;
     for (;;) {
         pthread_mutex_lock(&e->lock);
         while (!e->stopping && !e->inbox_head && !e->running.count && !e->waiting.count &&
@@ -324,7 +324,6 @@ static void *engine_main(void *arg)
         }
         publish(e, sched, n);
     }
-    free(sched);
     return NULL;
 }
 
@@ -403,7 +402,8 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
     e->rows = malloc(sizeof *e->rows * (size_t)cfg->max_num_seqs);
     e->picked = malloc(sizeof *e->picked * (size_t)cfg->max_num_seqs);
     e->mask_jobs = malloc(sizeof *e->mask_jobs * (size_t)cfg->max_num_seqs);
-    if (!e->rows || !e->picked || !e->mask_jobs) {
+    e->sched = malloc(sizeof *e->sched * (size_t)cfg->max_num_seqs);
+    if (!e->rows || !e->picked || !e->mask_jobs || !e->sched) {
         snprintf(err, errlen, "out of host memory for %d logits rows", cfg->max_num_seqs);
         goto fail;
     }
@@ -473,6 +473,7 @@ fail:
     kvb_pool_free(&e->pool);
     free(e->rows);
     free(e->picked);
+    free(e->sched);
     free(e);
     return -1;
 }
@@ -517,6 +518,7 @@ void engine_stop(engine *e)
     free(e->mask_jobs);
     free(e->rows);
     free(e->picked);
+    free(e->sched);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->work);
     free(e);

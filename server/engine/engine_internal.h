@@ -99,6 +99,7 @@ struct engine {
     kvb_table trash;             /* with graphs: the block padded rows write to */
     step_sampler_row *rows;      /* [max_num_seqs]: the step's logits rows */
     sampled_token *picked;       /* [max_num_seqs]: their tokens */
+    engine_request **sched;      /* [max_num_seqs]: the step's sequences (engine thread only) */
     mask_pool masks;             /* constraint masks, while the forward runs */
     mask_job *mask_jobs;         /* [max_num_seqs] */
     int32_t step_bucket;         /* the step's graph bucket, 0: op by op */

@@ -143,8 +143,9 @@ static int shares_fit(router *rt, http_request *r, int skip, int64_t extra_mib)
     return 0;
 }
 
-/* Failed: no copy has become ready and workers keep exiting (a bad model path, a model that does
- * not fit); the supervisor keeps retrying with backoff, so it may still recover. */
+/* Failed: no copy is ready and workers exited this often since a copy was last stable (a bad model
+ * path, a model that does not fit, a crash loop); the supervisor keeps retrying with backoff, so it
+ * may still recover. */
 #define ADMIN_FAILED_AFTER 3
 /* An update whose new copies are not all ready by then is rolled back. */
 #define ADMIN_UPDATE_DEADLINE_S 900
@@ -154,7 +155,7 @@ static const char *status_of(router *rt, int i)
     if (rt->state[i] == SLOT_DELETING) return "Deleting";
     if (rt->pending[i].model) return "Updating";
     int ready = sup_ready_copies(rt->sup, i);
-    if (ready == 0 && sup_restarts(rt->sup, i) >= ADMIN_FAILED_AFTER) return "Failed";
+    if (ready == 0 && sup_recent_exits(rt->sup, i) >= ADMIN_FAILED_AFTER) return "Failed";
     return ready == 0                              ? "Creating"
            : ready != rt->cfg.components[i].copies ? "Updating"
                                                    : "InService";
@@ -497,8 +498,8 @@ static void describe(router *rt, http_request *r, const cJSON *body, const char 
     if (!strcmp(status_of(rt, i), "Failed"))
         cJSON_AddStringToObject(
             o, "FailureReason",
-            "its workers keep exiting before they are ready (the router's log has "
-            "their messages); berth keeps retrying with backoff");
+            "its workers keep exiting, before they are ready or soon after (the router's "
+            "log has their messages); berth keeps retrying with backoff");
     else if (rt->failure[i][0])
         cJSON_AddStringToObject(o, "FailureReason", rt->failure[i]);
     cJSON *rc = cJSON_AddObjectToObject(o, "RuntimeConfig");

@@ -96,6 +96,34 @@ static void pool_put(pconn *c)
     pconn_free(drop);
 }
 
+void proxy_forget_socket(const char *socket_path)
+{
+    pconn *drop[PROXY_POOL_MAX];
+    int n = 0;
+    pthread_mutex_lock(&pool_mu);
+    int kept = 0;
+    for (int i = 0; i < pool_n; i++) {
+        if (!strcmp(pool[i]->socket, socket_path))
+            drop[n++] = pool[i];
+        else
+            pool[kept++] = pool[i];
+    }
+    pool_n = kept;
+    pthread_mutex_unlock(&pool_mu);
+    for (int i = 0; i < n; i++)
+        pconn_free(drop[i]);
+}
+
+int proxy_idle_connections(const char *socket_path)
+{
+    int n = 0;
+    pthread_mutex_lock(&pool_mu);
+    for (int i = 0; i < pool_n; i++)
+        n += !socket_path || !strcmp(pool[i]->socket, socket_path);
+    pthread_mutex_unlock(&pool_mu);
+    return n;
+}
+
 static curl_socket_t open_sock(void *u, curlsocktype purpose, struct curl_sockaddr *a)
 {
     (void)purpose;

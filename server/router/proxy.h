@@ -16,4 +16,10 @@ typedef void (*proxy_done_fn)(void *ctx, int status, int worker_failed);
 void proxy_forward(http_request *r, const char *socket_path, const char *path,
                    const char *component, proxy_done_fn done, void *done_ctx);
 
+/* Closes the idle connections kept to socket_path at once: its worker is retiring or gone, or a
+ * new one is starting on that path (a copy's socket path outlives its workers). */
+void proxy_forget_socket(const char *socket_path);
+/* Idle worker connections kept for the next requests: to socket_path, or to every worker (NULL). */
+int proxy_idle_connections(const char *socket_path);
+
 #endif

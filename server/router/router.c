@@ -288,7 +288,7 @@ static void handle_component_health_locked(void *ctx, http_request *r)
     }
     int ready = sup_ready_copies(rt->sup, i);
     const cc_component *k = &rt->cfg.components[i];
-    char json[256 + CC_MAX_COPIES * 80];
+    char json[256 + CC_MAX_COPIES * 112];
     int n = snprintf(json, sizeof json,
                      "{\"name\":\"%s\",\"ready_copies\":%d,\"copies\":%d,\"restarts\":%lu,"
                      "\"workers\":[",
@@ -296,10 +296,12 @@ static void handle_component_health_locked(void *ctx, http_request *r)
     for (int j = 0, listed = 0; j < CC_MAX_COPIES; j++)
         if (sup_copy_live(rt->sup, i, j) || sup_pid(rt->sup, i, j))
             n += snprintf(json + n, sizeof json - (size_t)n,
-                          "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d}",
+                          "%s{\"copy\":%d,\"pid\":%d,\"ready\":%s,\"outstanding\":%d,"
+                          "\"idle_connections\":%d}",
                           listed++ ? "," : "", j, (int)sup_pid(rt->sup, i, j),
                           sup_copy_ready(rt->sup, i, j) ? "true" : "false",
-                          sup_copy_outstanding(rt->sup, i, j));
+                          sup_copy_outstanding(rt->sup, i, j),
+                          proxy_idle_connections(sup_copy_socket_of(rt->sup, i, j)));
     snprintf(json + n, sizeof json - (size_t)n, "]}");
     int status = ready > 0 && !atomic_load(&rt->draining) ? 200 : 503;
     router_count_unrouted(rt, status);
@@ -408,6 +410,12 @@ static void render_metrics(router *rt, sbuf *out, const char **sockets, int *cop
         unsigned long n = atomic_load(&rt->unrouted[code]);
         if (n) put(&b, "berth_router_requests_total{code=\"%d\"} %lu\n", code, n);
     }
+    put(&b,
+        "# HELP berth_router_idle_worker_connections Connections to workers kept open for the next "
+        "requests (closed at once when their worker retires, exits or restarts).\n"
+        "# TYPE berth_router_idle_worker_connections gauge\n"
+        "berth_router_idle_worker_connections %d\n",
+        proxy_idle_connections(NULL));
     *out = b;
 }
 
@@ -519,6 +527,7 @@ router *router_start(cc_config *cfg, const http_config *hc, const router_options
             goto fail;
     if (!rt->srv || http_server_start(rt->srv, err, errlen)) goto fail;
     if (!(rt->sup = sup_start(&rt->cfg, o->exe, err, errlen))) goto fail;
+    sup_on_socket_reset(rt->sup, proxy_forget_socket);
     for (int i = 0; i < CC_MAX_COMPONENTS; i++)
         if (rt->state[i] == SLOT_ACTIVE) sup_add(rt->sup, i, &rt->cfg.components[i]);
     if (pthread_create(&rt->keeper, NULL, keep, rt)) {

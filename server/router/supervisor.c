@@ -22,7 +22,9 @@ extern char **environ;
 #define SUP_PROBE_S 0.2 /* how often a starting copy's /health is asked */
 #define SUP_BACKOFF_MIN_S 0.5
 #define SUP_BACKOFF_MAX_S 30.0
-#define SUP_STABLE_S 60.0 /* a copy ready this long before it exits starts over at the minimum */
+/* A copy ready this long is stable: when it exits, its backoff starts over at the minimum, and the
+ * component's earlier exits no longer count towards Failed (sup_recent_exits). */
+#define SUP_STABLE_S 60.0
 
 /* A copy's life: UNUSED -> WAITING -> STARTING -> READY, back to WAITING when it exits (restart
  * after a backoff); RETIRING (scaled down or deleted: no new requests, SIGTERM once idle or at its
@@ -49,8 +51,9 @@ struct sup_copy {
 typedef struct sup_component {
     _Atomic(const cc_component *) cfg; /* what sup_scale starts new copies with */
     sup_copy copies[CC_MAX_COPIES];
-    atomic_ulong restarts;
-    atomic_uint rr; /* breaks ties between equally loaded copies */
+    atomic_ulong restarts;     /* every exit since sup_add (a counter, for metrics) */
+    atomic_ulong recent_exits; /* exits since a copy was last stable (sup_recent_exits) */
+    atomic_uint rr;            /* breaks ties between equally loaded copies */
 } sup_component;
 
 struct supervisor {
@@ -63,6 +66,8 @@ struct supervisor {
     atomic_bool stopping;
     atomic_int relays;
     double grace_s;
+    _Atomic double stable_s; /* SUP_STABLE_S; tests shorten it (sup_set_stable_s) */
+    void (*socket_reset)(const char *socket_path); /* sup_on_socket_reset; NULL: none */
     int thread_started;
 };
 
@@ -222,6 +227,18 @@ static int start_relay(supervisor *s, sup_copy *c, const char *name)
     return fds[1];
 }
 
+/* In a forked child: closes every descriptor from 3 up. libcurl's sockets (the probes' and the
+ * metrics scrapes' connections to other workers, its wake-up socket pairs) are not close-on-exec,
+ * and a worker holding them would keep the router's connections to other workers open after the
+ * router closed them, and the other workers' connection slots with them. */
+static void close_inherited(void)
+{
+    if (close_range(3, ~0U, 0) == 0) return;
+    long max = sysconf(_SC_OPEN_MAX);
+    for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+        close((int)fd);
+}
+
 /* Runs on the monitor thread only: PR_SET_PDEATHSIG fires when the forking *thread* ends, and the
  * monitor thread lives until every worker is stopped. */
 static void spawn(supervisor *s, sup_copy *c)
@@ -234,11 +251,13 @@ static void spawn(supervisor *s, sup_copy *c)
         atomic_store(&c->state, COPY_UNUSED);
         return;
     }
+    if (s->socket_reset) s->socket_reset(c->socket);
     int log_fd = start_relay(s, c, k->name);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         if (log_fd >= 0) dup2(log_fd, 2);
+        close_inherited();
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -310,6 +329,7 @@ static void reap(supervisor *s)
         sup_component *k = &s->comps[c->idx];
         int st = atomic_load(&c->state);
         atomic_store(&c->pid, 0);
+        if (s->socket_reset) s->socket_reset(c->socket);
         char how[64];
         if (WIFSIGNALED(status))
             snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
@@ -323,7 +343,10 @@ static void reap(supervisor *s)
             continue;
         }
         double t = now_s();
-        if (st == COPY_READY && t - c->ready_at >= SUP_STABLE_S) c->backoff_s = SUP_BACKOFF_MIN_S;
+        if (st == COPY_READY && t - c->ready_at >= atomic_load(&s->stable_s)) {
+            c->backoff_s = SUP_BACKOFF_MIN_S;
+            atomic_store(&k->recent_exits, 0); /* this exit starts a new count */
+        }
         c->next_start = t + c->backoff_s;
         int expected = st;
         if (!atomic_compare_exchange_strong(&c->state, &expected, COPY_WAITING)) {
@@ -331,6 +354,7 @@ static void reap(supervisor *s)
             continue;
         }
         atomic_fetch_add(&c->exits, 1);
+        atomic_fetch_add(&k->recent_exits, 1);
         unsigned long n = atomic_fetch_add(&k->restarts, 1) + 1;
         fprintf(stderr,
                 "berth router: component %s copy %d: worker pid %d %s; restart %lu in %.1f s\n",
@@ -416,6 +440,17 @@ static void tend(supervisor *s, sup_copy *c, CURL *h, double t)
     }
 }
 
+/* A component with a stable copy forgets its earlier exits: old crashes, or the exits of a
+ * rolled-back update's copies, do not make a later moment with no ready copy look like a crash
+ * loop. */
+static void forget_old_exits(supervisor *s, double t)
+{
+    double stable_s = atomic_load(&s->stable_s);
+    EACH_COPY(s, c)
+    if (atomic_load(&c->state) == COPY_READY && t - c->ready_at >= stable_s)
+        atomic_store(&s->comps[c->idx].recent_exits, 0);
+}
+
 static void *monitor(void *arg)
 {
     supervisor *s = arg;
@@ -425,6 +460,7 @@ static void *monitor(void *arg)
         double t = now_s();
         EACH_COPY(s, c)
         if (atomic_load(&c->state) != COPY_UNUSED) tend(s, c, h, t);
+        forget_old_exits(s, t);
         struct timespec tick = {0, SUP_TICK_MS * 1000000L};
         nanosleep(&tick, NULL);
     }
@@ -457,6 +493,7 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
         free(s);
         return NULL;
     }
+    atomic_store(&s->stable_s, SUP_STABLE_S);
     memcpy(s->shell.endpoint, cfg->endpoint, sizeof s->shell.endpoint);
     memcpy(s->shell.backend, cfg->backend, sizeof s->shell.backend);
     snprintf(s->exe, sizeof s->exe, "%s", exe);
@@ -495,8 +532,14 @@ void sup_add(supervisor *s, int idx, const cc_component *c)
 {
     sup_component *k = &s->comps[idx];
     atomic_store(&k->restarts, 0);
+    atomic_store(&k->recent_exits, 0);
     atomic_store(&k->cfg, c);
     sup_scale(s, idx, c->copies, 0);
+}
+
+void sup_on_socket_reset(supervisor *s, void (*fn)(const char *socket_path))
+{
+    s->socket_reset = fn;
 }
 
 void sup_set_spec(supervisor *s, int idx, const cc_component *c)
@@ -559,7 +602,11 @@ void sup_retire(supervisor *s, int idx, unsigned mask, double drain_s)
         sup_copy *c = &s->comps[idx].copies[j];
         atomic_store(&c->retire_by, by);
         for (int st = atomic_load(&c->state); is_live(st);)
-            if (atomic_compare_exchange_weak(&c->state, &st, COPY_RETIRING)) break;
+            if (atomic_compare_exchange_weak(&c->state, &st, COPY_RETIRING)) {
+                /* no new request goes to it: its idle connections are of no more use */
+                if (s->socket_reset) s->socket_reset(c->socket);
+                break;
+            }
     }
 }
 
@@ -687,6 +734,16 @@ int sup_ready_copies(supervisor *s, int idx)
 unsigned long sup_restarts(supervisor *s, int idx)
 {
     return atomic_load(&s->comps[idx].restarts);
+}
+
+unsigned long sup_recent_exits(supervisor *s, int idx)
+{
+    return atomic_load(&s->comps[idx].recent_exits);
+}
+
+void sup_set_stable_s(supervisor *s, double stable_s)
+{
+    atomic_store(&s->stable_s, stable_s);
 }
 
 int sup_outstanding(supervisor *s, int idx)

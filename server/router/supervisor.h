@@ -20,6 +20,10 @@ supervisor *sup_start(const cc_config *cfg, const char *exe, char *err, size_t e
  * valid while sup_scale may start copies from it) with c->copies copies; the monitor thread
  * launches them and they become ready later (sup_ready_copies). */
 void sup_add(supervisor *s, int idx, const cc_component *c);
+/* fn(socket path) is called when a copy stops taking requests (retired), when its worker exits and
+ * before a new worker starts on its socket: what was connected to that path is stale. Set once,
+ * before sup_add. */
+void sup_on_socket_reset(supervisor *s, void (*fn)(const char *socket_path));
 /* Sets the number of live copies of slot idx: new ones run the specification of sup_add or
  * sup_set_spec; copies retired (not-ready ones first, then the highest-numbered) stop taking
  * requests at once and get SIGTERM when their last request ends or drain_s from now, whichever
@@ -54,7 +58,13 @@ void sup_release(sup_copy *c);
 const char *sup_copy_socket(const sup_copy *c);
 
 int sup_ready_copies(supervisor *s, int idx);
+/* Worker exits of component idx since sup_add (a counter). */
 unsigned long sup_restarts(supervisor *s, int idx);
+/* Its exits since a copy was last stable (ready for 60 s: the last exit of a stable copy counts
+ * as the first), what decides a crash loop. */
+unsigned long sup_recent_exits(supervisor *s, int idx);
+/* How long a copy must stay ready to be stable (60 s); tests shorten it. */
+void sup_set_stable_s(supervisor *s, double stable_s);
 int sup_outstanding(supervisor *s, int idx);
 /* The pid of copy `copy` of component idx (0 while it is not running), for logs and tests. */
 pid_t sup_pid(supervisor *s, int idx, int copy);

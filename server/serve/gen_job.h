@@ -34,7 +34,8 @@ typedef struct gen_choice {
     bool done, started;
     const char *finish_reason;
     const char
-        *error; /* its constraint failed (engine_event.error): the request answers an error */
+        *error; /* its constraint failed (engine_event.error), or out of memory: an error answer */
+    bool out_of_memory; /* error is "out of memory": its output could not be kept or sent */
     int32_t completion_tokens;
     int32_t cached_tokens; /* prompt tokens the engine found in its prefix cache */
     char *text;            /* non-streaming: everything emitted */
@@ -54,6 +55,7 @@ typedef struct gen_job {
     int64_t created;
     http_stream *stream;
     atomic_bool client_gone;
+    bool failed; /* a choice ran out of memory: every choice stops and the request answers 500 */
     gen_choice *choices;
     size_t n_choices;
     int64_t prompt_tokens;
@@ -78,9 +80,13 @@ void gen_job_push_sse(gen_job *j, const char *json);
 api_usage gen_job_usage(const gen_job *j);
 /* Takes one engine event of choice c: its token's text and logprobs out, its finish handled. */
 void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev);
+/* Choice c's output could not be kept or sent: its sequence is cancelled, the job marked failed
+ * (the caller still finishes the choice, with finish_reason "abort"). */
+void gen_job_out_of_memory(gen_job *j, gen_choice *c);
 /* Ends choice c with the finish reason given (a matched stop string overrides it). */
 void gen_job_finish_choice(gen_job *j, gen_choice *c, const char *reason);
-/* Answers a non-streamed job with its whole completion (or a 500 when out of memory). */
-void gen_job_respond(gen_job *j);
+/* Answers a non-streamed job with its whole completion (or a 500 when out of memory); returns the
+ * status sent. */
+int gen_job_respond(gen_job *j);
 
 #endif

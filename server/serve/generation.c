@@ -158,7 +158,7 @@ static void *produce(void *arg)
     size_t active = j->n_choices;
     int wait_ms = j->n_choices == 1 ? 200 : 2;
     bool timed_out = false;
-    while (active > 0 && !atomic_load(&j->client_gone)) {
+    while (active > 0 && !atomic_load(&j->client_gone) && !j->failed) {
         if (s->opts.request_timeout_s > 0 && serve_now() - j->t_start > s->opts.request_timeout_s) {
             timed_out = true;
             break;
@@ -178,8 +178,16 @@ static void *produce(void *arg)
     bool gone = atomic_load(&j->client_gone);
     const gen_choice *broken = NULL; /* a choice whose constraint failed: its output is not valid */
     for (size_t i = 0; i < j->n_choices && !broken; i++)
-        if (j->choices[i].error) broken = &j->choices[i];
-    if (broken && !timed_out && !gone) {
+        if (j->choices[i].error && (!j->failed || j->choices[i].out_of_memory))
+            broken = &j->choices[i];
+    if (broken && broken->out_of_memory && !gone) {
+        api_error e;
+        api_error_set(&e, 500, "server_error", NULL, "out_of_memory",
+                      "choice %d: out of memory while generating; the request was stopped and its "
+                      "sequences freed",
+                      broken->index);
+        end_with_error(j, &e); /* streamed: after the choice's last chunk (finish_reason abort) */
+    } else if (broken && !timed_out && !gone) {
         api_error e;
         api_error_set(&e, 500, "server_error", NULL, "constraint_failed",
                       "choice %d: %s; its output so far does not complete the constraint",
@@ -206,8 +214,7 @@ static void *produce(void *arg)
         http_stream_close(j->stream);
         metrics_count_request(&s->metrics, 499);
     } else {
-        gen_job_respond(j);
-        metrics_count_request(&s->metrics, 200);
+        metrics_count_request(&s->metrics, gen_job_respond(j));
     }
     metrics_observe_e2e(&s->metrics, serve_now() - j->t_start);
     gen_job_free(j);
@@ -512,10 +519,11 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
         int32_t len = 0;
         if (ap->text) {
             if (tokenize(s, ap->text, &j->prompts[p], &len, "prompt", &e)) goto fail;
-            j->prompt_texts[p] = strdup(ap->text);
+            if (!(j->prompt_texts[p] = strdup(ap->text))) goto oom;
         } else {
             len = (int32_t)ap->n_ids;
             j->prompts[p] = malloc(sizeof(int32_t) * (ap->n_ids ? ap->n_ids : 1));
+            if (!j->prompts[p]) goto oom;
             for (size_t k = 0; k < ap->n_ids; k++) {
                 if (ap->ids[k] < 0 || ap->ids[k] >= vocab) {
                     api_error_set(&e, 400, NULL, "prompt", NULL,
@@ -528,7 +536,7 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
                 char *text = NULL, err[128];
                 size_t tl;
                 if (tok_decode(s->tok, ap->ids, ap->n_ids, false, &text, &tl, err, sizeof err)) text = strdup("");
-                j->prompt_texts[p] = text;
+                if (!(j->prompt_texts[p] = text)) goto oom;
             }
         }
         j->prompt_tokens += len;
@@ -540,6 +548,8 @@ void gen_completion(serve_ctx *s, http_request *hr, api_completion_request *req)
     }
     start_job(j, hr, &j->comp_req.sampling, &j->comp_req.stream);
     return;
+oom:
+    api_error_set(&e, 500, NULL, NULL, NULL, "out of memory");
 fail:
     serve_respond_error(s, hr, &e);
     gen_job_free(j);

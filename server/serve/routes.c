@@ -146,6 +146,12 @@ static void handle_tokenize(void *ctx, http_request *r)
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(root, "prompt");
     if (cJSON_IsString(prompt)) {
         text = strdup(prompt->valuestring);
+        if (!text) {
+            cJSON_Delete(root);
+            api_error_set(&e, 500, NULL, NULL, NULL, "out of memory");
+            serve_respond_error(s, r, &e);
+            return;
+        }
     } else if (cJSON_GetObjectItemCaseSensitive(root, "messages")) {
         api_chat_request req;
         if (api_parse_chat_request(body, len, &req, &e) == 0) {

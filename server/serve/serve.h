@@ -34,6 +34,9 @@ typedef struct serve_options {
     bool tool_call_parser_given;   /* else the format is detected from the chat template */
     op_tool_format tool_call_parser;
     const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */
+    /* test only (BERTH_TEST_FAIL_ALLOC_AT_TOKEN): a choice's output allocations fail from this
+     * token on (gen_job.c); 0 = off */
+    int64_t test_fail_alloc_at_token;
 } serve_options;
 
 typedef struct serve_ctx {

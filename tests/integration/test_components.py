@@ -462,3 +462,46 @@ def test_openai_sdk_tool_loop_through_a_component(demo_model, tmp_path):
         assert text == answer.choices[0].message.content
     finally:
         r.stop()
+
+
+def open_objects(pid, skip=(0, 1, 2)):
+    """The sockets and pipes process pid holds open (as /proc names them), fds in skip left out."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if int(fd) not in skip and target.startswith(("socket:", "pipe:")):
+            out.add(target)
+    return out
+
+
+def test_workers_inherit_no_descriptor_of_the_router(demo_model, tmp_path):
+    """A worker gets stdin, stdout and its stderr pipe from the router, nothing else: not the
+    router's (libcurl's, not close-on-exec) connections to the other workers, which the worker would
+    otherwise keep open after the router closed them. Checked on a worker restarted while the router
+    holds such connections."""
+    cfg = write_config(tmp_path / "ep.json", [
+        {"name": "a", "model": str(demo_model), "kv_cache_tokens": 2048, "threads": 1, "copies": 2},
+        {"name": "b", "model": str(demo_model), "kv_cache_tokens": 2048, "threads": 1}])
+    r = BerthRouter(cfg)
+    try:
+        for name in ("a", "b", "a"):
+            assert httpx.post(r.base + "/v1/chat/completions", timeout=120,
+                              json=chat_body(name, stream=False, max_tokens=2)).status_code == 200
+        r.metrics()  # the scrape connects to every ready worker
+        victim = r.component("a")["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+
+        def restarted():
+            w = r.component("a")["workers"]
+            return len(w) == 2 and all(x["ready"] and x["pid"] != victim for x in w[:1])
+        assert wait_for(restarted, 60), r.text()
+        router_objects = open_objects(r.proc.pid, skip=())
+        workers = [w["pid"] for name in ("a", "b") for w in r.component(name)["workers"]]
+        for pid in workers:
+            shared = open_objects(pid) & router_objects
+            assert not shared, f"worker {pid} holds the router's {sorted(shared)}"
+    finally:
+        r.stop()

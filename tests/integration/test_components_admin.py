@@ -287,3 +287,46 @@ def test_admin_api_with_a_key_store_identity_and_a_berth_token(demo_model, tmp_p
                      key=token).json()["InferenceComponentStatus"] == "InService"
     finally:
         r.stop_now()
+
+
+def test_a_deleted_components_idle_worker_connections_are_closed_at_once(demo_model, tmp_path):
+    """The router keeps idle connections to its workers; those of a component that is deleted go at
+    once (not when the pool evicts them), and a component created again under the same name (on the
+    same worker socket path) starts with none: no request reuses a connection to the old worker."""
+    comp = {"model": str(demo_model), "kv_cache_tokens": 2048, "threads": 1, "max_num_seqs": 4}
+    cfg = write_config(tmp_path / "ep.json", [{"name": "keep", **comp}, {"name": "gone", **comp}])
+    r = BerthRouter(cfg, "--admin-api-key", "adm-key")
+
+    def post(name):
+        return httpx.post(r.base + f"/endpoints/{ENDPOINT}/inference-components/{name}/openai/v1/chat/completions",
+                          json=chat_body(stream=False, max_tokens=4), timeout=120)
+
+    def idle(name):
+        return sum(w["idle_connections"] for w in r.component(name)["workers"])
+
+    def pooled():
+        return r.metrics()["berth_router_idle_worker_connections"]
+
+    try:
+        # concurrent requests: each leaves its connection in the pool
+        with ThreadPoolExecutor(3) as pool:
+            assert all(s.status_code == 200 for s in pool.map(post, ["keep", "gone"] * 3))
+        kept, stale = idle("keep"), idle("gone")
+        assert kept >= 1 and stale >= 1 and pooled() == kept + stale, (kept, stale, pooled())
+
+        assert admin(r, "DeleteInferenceComponent", {"InferenceComponentName": "gone"}).status_code == 200
+        assert pooled() == kept, r.text()  # at once: the deleted copy's are closed when it retires
+        assert wait_for(lambda: "component gone deleted" in r.text(), 30), r.text()
+        assert pooled() == kept
+
+        p = cli(r, "create", "--name", "gone", "--model", demo_model, "--threads", 1,
+                "--berth-parameters", '{"kv_cache_tokens": 2048, "max_num_seqs": 4}')
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: health(r, "gone").status_code == 200, 60), r.text()
+        assert idle("gone") == 0
+        for _ in range(3):
+            assert post("gone").status_code == 200
+        assert idle("gone") == 1 and pooled() == kept + 1  # one connection, made to the new worker
+        assert r.metrics().get('berth_component_worker_failures_total{component="gone"}', 0) == 0
+    finally:
+        r.stop()
