@@ -68,7 +68,8 @@ static void take_inbox(engine *e)
     for (engine_request *r = e->inbox_head, *next; r; r = next) {
         next = r->next_inbox;
         r->next_inbox = NULL;
-        if (request_list_insert_round(&e->waiting, r)) engine_finish_request(e, r, FINISH_ABORT, NULL);
+        if (request_list_insert_round(&e->waiting, r))
+            engine_finish_request(e, r, FINISH_ABORT, NULL);
     }
     e->inbox_head = e->inbox_tail = NULL;
     e->inbox_count = 0;
@@ -110,9 +111,8 @@ static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n, int32
                                                     .owner = r->arrival + 1,
                                                     .generated = r->tokens + r->prompt_len,
                                                     .num_generated = generated};
-        e->rows[r->logits_row].masked =
-            constraint_mask_job(r, step_sampler_mask_row(&e->sampler, r->logits_row),
-                                &e->mask_jobs[*num_jobs]);
+        e->rows[r->logits_row].masked = constraint_mask_job(
+            r, step_sampler_mask_row(&e->sampler, r->logits_row), &e->mask_jobs[*num_jobs]);
         if (e->rows[r->logits_row].masked) (*num_jobs)++;
         num_rows++;
     }
@@ -122,11 +122,18 @@ static int32_t sampling_rows(engine *e, engine_request **sched, int32_t n, int32
 /* Records the sampled tokens (e->picked, by logits row) and publishes them. */
 static void publish(engine *e, engine_request **sched, int32_t n)
 {
-    for (int32_t i = 0; i < n; i++) sched[i]->num_computed += sched[i]->step_tokens;
-    /* Outside the lock: a matcher's advance is the only costly part of publishing. */
     for (int32_t i = 0; i < n; i++)
-        if (sched[i]->logits_row >= 0)
-            constraint_after_token(sched[i], e->picked[sched[i]->logits_row].token);
+        sched[i]->num_computed += sched[i]->step_tokens;
+    /* Outside the lock: a matcher's advance is the only costly part of publishing. It sees the
+     * token that is published: a scripted one (test only) is held to the constraint as a sampled
+     * one is, so a script a real model could not say under it fails the request. */
+    for (int32_t i = 0; i < n; i++) {
+        const engine_request *r = sched[i];
+        if (r->logits_row < 0) continue;
+        int32_t at = r->num_tokens - r->prompt_len;
+        constraint_after_token(sched[i], at < r->num_scripted ? r->scripted[at]
+                                                              : e->picked[r->logits_row].token);
+    }
     pthread_mutex_lock(&e->lock);
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
@@ -145,9 +152,12 @@ static void publish(engine *e, engine_request **sched, int32_t n)
         e->stats.generation_tokens_total++;
         int32_t generated = r->num_tokens - r->prompt_len;
         finish_reason why = FINISH_NONE;
-        if (r->constraint_broken) why = FINISH_ERROR;
-        else if (is_stop_token(r, tok) && generated > r->min_tokens - 1) why = FINISH_STOP;
-        else if (r->constraint_ended) why = FINISH_STOP;
+        if (r->constraint_broken)
+            why = FINISH_ERROR;
+        else if (is_stop_token(r, tok) && generated > r->min_tokens - 1)
+            why = FINISH_STOP;
+        else if (r->constraint_ended)
+            why = FINISH_STOP;
         else if (generated >= r->max_tokens || r->num_tokens >= e->cfg.max_model_len)
             why = FINISH_LENGTH;
         if (why != FINISH_NONE) {
@@ -170,7 +180,8 @@ static void publish(engine *e, engine_request **sched, int32_t n)
     pthread_mutex_unlock(&e->lock);
 }
 
-/* A decode-only step (one token and a logits row per sequence) with graphs on: its bucket, else 0. */
+/* A decode-only step (one token and a logits row per sequence) with graphs on: its bucket, else 0.
+ */
 static int32_t graph_bucket(engine *e, engine_request **sched, int32_t n)
 {
     if (!e->graphs.be) return 0;
@@ -243,7 +254,8 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
     e->step_count = n;
     e->abandon_armed = false;
     if (e->step_bucket == 0)
-        for (int32_t i = 0; i < n; i++) e->abandon_armed |= sched[i]->step_tokens > 1;
+        for (int32_t i = 0; i < n; i++)
+            e->abandon_armed |= sched[i]->step_tokens > 1;
     if (jobs > 0) mask_pool_start(&e->masks, e->mask_jobs, jobs);
     const bk_tensor *logits;
     int rc = forward(e, rows, &logits, err, errlen);
@@ -386,9 +398,10 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks)
         cfg->max_model_len = cfg->num_kv_blocks * BK_KV_BLOCK;
     if (cfg->num_kv_blocks > 0 && kvb_blocks_for(cfg->max_model_len) > cfg->num_kv_blocks) {
-        snprintf(err, errlen,
-                 "the KV cache (%d blocks = %d tokens) cannot hold one sequence of max_model_len %d",
-                 cfg->num_kv_blocks, cfg->num_kv_blocks * BK_KV_BLOCK, cfg->max_model_len);
+        snprintf(
+            err, errlen,
+            "the KV cache (%d blocks = %d tokens) cannot hold one sequence of max_model_len %d",
+            cfg->num_kv_blocks, cfg->num_kv_blocks * BK_KV_BLOCK, cfg->max_model_len);
         return -1;
     }
     engine *e = calloc(1, sizeof *e);
@@ -495,7 +508,8 @@ void engine_shutdown(engine *e)
     pthread_mutex_lock(&e->lock);
     take_inbox(e);
     abort_all(e);
-    while (e->live_requests > 0) pthread_cond_wait(&e->drained, &e->lock);
+    while (e->live_requests > 0)
+        pthread_cond_wait(&e->drained, &e->lock);
     pthread_mutex_unlock(&e->lock);
 }
 

@@ -117,10 +117,12 @@ def test_langchain_structured_output_function_calling(server):
 
 def test_langchain_structured_output_json_mode(start_server, tmp_path):
     """json_mode sends response_format json_object and parses the content as the object; the
-    scripted model says a JSON answer (random weights would write any JSON object), streamed and not."""
+    scripted model says a JSON answer (random weights would write any JSON object), streamed and not.
+    The script is held to the constraint like a sampled output, so it is compact JSON, the only form
+    json_object allows."""
     answer = {"sky": "rain", "windy": True}
     outputs = tmp_path / "outputs.jsonl"
-    outputs.write_text((json.dumps(json.dumps(answer)) + "\n") * 2)
+    outputs.write_text((json.dumps(json.dumps(answer, separators=(",", ":"))) + "\n") * 2)
     s = start_server("--test-scripted-outputs", outputs)
     llm = chat_model(s, max_tokens=40)
     out = llm.with_structured_output(Weather, method="json_mode", include_raw=True).invoke("JSON please")

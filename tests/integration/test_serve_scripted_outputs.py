@@ -73,3 +73,16 @@ def test_off_without_the_flag(server):
     r = chat(server, max_tokens=4, ignore_eos=True)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
     assert "test-scripted-outputs" not in server.text() and "TEST ONLY" not in server.text()
+
+
+def test_a_script_is_held_to_the_requests_constraint(start_server, tmp_path):
+    """The matcher sees the scripted tokens: a script a constrained model could say passes, one it
+    could not (spaces json_object's compact form does not allow) fails as a real model's would."""
+    path = tmp_path / "outputs.jsonl"
+    path.write_text(json.dumps('{"a":1}') + "\n" + json.dumps('{"a": 1}') + "\n", encoding="utf-8")
+    s = start_server("--test-scripted-outputs", path)
+    fmt = {"response_format": {"type": "json_object"}}
+    r = chat(s, **fmt)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == '{"a":1}', r.text
+    r = chat(s, **fmt)
+    assert r.status_code == 500 and r.json()["error"]["code"] == "constraint_failed", r.text
