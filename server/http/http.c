@@ -2,9 +2,10 @@
  * answers, streams and deferred answers, and the server's lifecycle.
  *
  * Threading: one I/O thread (http_loop.c) owns every socket and parses every request; a request's
- * handler runs on a worker of http_pool, where it may block. Answers are bytes handed to the I/O
- * thread, which writes them without blocking; streams and deferred answers are filled from any
- * thread and wake the I/O thread (docs/design/http-edge.md). */
+ * handler runs on a worker of http_pool, where it may block, unless its route is HTTP_ROUTE_INLINE
+ * (quick and non-blocking: it runs on the I/O thread, without the hand-off). Answers are bytes
+ * handed to the I/O thread, which writes them without blocking; streams and deferred answers are
+ * filled from any thread and wake the I/O thread (docs/design/http-edge.md). */
 #include "server/http/http_internal.h"
 
 #include <errno.h>
@@ -365,9 +366,8 @@ void http_server_admit(http_request *r)
     route_request(r);
 }
 
-static void run_handler(void *arg)
+static void call_handler(http_request *r)
 {
-    http_request *r = arg;
     r->hit->fn(r->hit->ctx, r);
     if (!r->answered) {
         http_response_error e;
@@ -375,11 +375,23 @@ static void run_handler(void *arg)
                        r->head.path);
         http_respond_error(r, &e);
     }
+}
+
+static void run_handler(void *arg)
+{
+    http_request *r = arg;
+    call_handler(r);
     http_loop_done(r->loop, r->conn);
 }
 
 int http_server_dispatch(http_request *r)
 {
+    /* An inline route answers here, on the I/O thread: no worker wakes up and the loop needs no
+     * wake-up to collect the answer (three context switches fewer per request). */
+    if (r->hit->flags & HTTP_ROUTE_INLINE) {
+        call_handler(r);
+        return 1;
+    }
     if (http_pool_submit(r->srv->pool, run_handler, r) == 0) return 0;
     http_response_error e;
     http_error_set(&e, 503, "server_error", NULL, NULL, "cannot start a thread for the request");

@@ -38,11 +38,16 @@ enum http_route_flags {
     HTTP_ROUTE_NO_AUTH = 4,  /* the authorize hook is skipped (always for root /ping and /health) */
     HTTP_ROUTE_COMPONENT = 8, /* the path after /endpoints/{endpoint}/inference-components/{component},
                                  e.g. "/health" (a component's own routes outside openai/v1) */
+    HTTP_ROUTE_INLINE = 16,   /* the handler is quick and never blocks: it runs on the I/O thread
+                                 right after its request is read, with no hand-off to a worker */
 };
 
 /* A handler answers exactly once: http_respond_*, or it hands the request to another thread with
- * http_respond_stream / http_respond_deferred. It runs on a worker thread (never the I/O thread)
- * and may block; the answer is written once it returns (a stream's bytes as they are pushed). */
+ * http_respond_stream / http_respond_deferred. It runs on a worker thread and may block; the answer
+ * is written once it returns (a stream's bytes as they are pushed). A route flagged
+ * HTTP_ROUTE_INLINE runs its handler on the I/O thread instead: it must not block (no engine, no
+ * socket, no lock that a thread may hold for long, no waiting for another thread), since every
+ * connection waits while it runs; in exchange it costs no thread wake-ups (/ping, /health). */
 typedef void (*http_handler_fn)(void *ctx, http_request *req);
 
 /* Returns 0 to let the request through, or non-zero with *out filled (401/403). */

@@ -86,8 +86,9 @@ struct http_stream {
 /* Routing, method, authorization and endpoint name, from the head alone: either r->hit is set or
  * r->answered with the refusal in r->resp. */
 void http_server_admit(http_request *r);
-/* Runs r's handler on a worker; http_loop_done(r->loop, r->conn) when it returns. -1 when no
- * worker could be started (r answered with a 503). */
+/* Runs r's handler on a worker; http_loop_done(r->loop, r->conn) when it returns. 1 when the
+ * route is HTTP_ROUTE_INLINE: the handler ran here, on the calling (I/O) thread, and is done. -1
+ * when no worker could be started (r answered with a 503). */
 int http_server_dispatch(http_request *r);
 /* Moves the stream's new bytes to out. Returns 1 when the producer has closed and every byte has
  * been moved (for deferred answers the complete answer is built then), 0 otherwise. */

@@ -1,9 +1,9 @@
 /* The I/O thread of the HTTP server: one thread running epoll over non-blocking sockets (plain or
  * GnuTLS), accepting under the connection limits, the ready list workers wake it through, the
  * deadlines in one min-heap, and each connection's teardown. http_session.c moves a connection
- * through its requests; http.c admits a head and runs its handler on a worker; this thread never
- * blocks and never runs a handler. Why one I/O thread: docs/design/http-edge.md, "Connections and
- * threads". */
+ * through its requests; http.c admits a head and runs its handler on a worker, or here for a route
+ * flagged HTTP_ROUTE_INLINE (quick and non-blocking by contract); this thread never blocks. Why one
+ * I/O thread: docs/design/http-edge.md, "Connections and threads". */
 #include "server/http/http_session.h"
 
 #include <errno.h>
@@ -231,6 +231,8 @@ static void shut_all(http_loop *l)
 static void *loop_main(void *arg)
 {
     http_loop *l = arg;
+    /* Named so that an inline handler (and top -H) can tell the I/O thread from the workers. */
+    pthread_setname_np(pthread_self(), "berth-http-io");
     struct epoll_event evs[256];
     int stopping = 0;
     for (;;) {

@@ -51,6 +51,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     http_pool *p = w->p;
+    pthread_setname_np(pthread_self(), "berth-http-wk"); /* top -H tells them from the I/O thread */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stopping) {
@@ -127,6 +128,7 @@ static long waited_ms(const struct timespec *t)
 static void *manager_main(void *arg)
 {
     http_pool *p = arg;
+    pthread_setname_np(pthread_self(), "berth-http-mgr");
     pthread_mutex_lock(&p->mu);
     while (!p->stopping) {
         if (!p->head) {

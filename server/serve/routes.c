@@ -242,13 +242,19 @@ int serve_register_routes(serve_ctx *s, http_server *srv, char *err, size_t errl
         int flags;
         http_handler_fn fn;
     } routes[] = {
+        /* HTTP_ROUTE_INLINE: answered on the HTTP I/O thread, so each must stay quick and never
+         * block: an atomic, a few bytes of JSON and the metrics counter's short mutex. /metrics
+         * takes the engine's lock and the rest tokenize or wait for the engine: they stay on
+         * workers. */
         {HTTP_POST, "/chat/completions", HTTP_ROUTE_OPENAI, handle_chat},
         {HTTP_POST, "/completions", HTTP_ROUTE_OPENAI, handle_completion},
-        {HTTP_GET, "/models", HTTP_ROUTE_OPENAI, handle_models},
+        {HTTP_GET, "/models", HTTP_ROUTE_OPENAI | HTTP_ROUTE_INLINE, handle_models},
         {HTTP_POST, "/invocations", HTTP_ROUTE_ROOT, handle_invocations},
-        {HTTP_GET, "/health", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, handle_health},
-        {HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, handle_health},
-        {HTTP_GET, "/version", HTTP_ROUTE_ROOT, handle_version},
+        {HTTP_GET, "/health", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH | HTTP_ROUTE_INLINE,
+         handle_health},
+        {HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH | HTTP_ROUTE_INLINE,
+         handle_health},
+        {HTTP_GET, "/version", HTTP_ROUTE_ROOT | HTTP_ROUTE_INLINE, handle_version},
         {HTTP_GET, "/metrics", HTTP_ROUTE_ROOT, handle_metrics},
         {HTTP_POST, "/tokenize", HTTP_ROUTE_ROOT, handle_tokenize},
         {HTTP_POST, "/reset_prefix_cache", HTTP_ROUTE_ROOT, handle_reset_prefix_cache},

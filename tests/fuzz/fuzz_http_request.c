@@ -56,7 +56,8 @@ static int server_port(void)
     char err[256];
     http_server *s = http_server_new(&cfg, err, sizeof err);
     if (!s ||
-        http_server_route(s, HTTP_GET, "/ping", HTTP_ROUTE_ROOT, on_ping, NULL, err, sizeof err) ||
+        http_server_route(s, HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_INLINE, on_ping, NULL,
+                          err, sizeof err) ||
         http_server_route(s, HTTP_POST, "/chat/completions", HTTP_ROUTE_OPENAI, on_echo, NULL, err,
                           sizeof err) ||
         http_server_start(s, err, sizeof err)) {

@@ -467,7 +467,9 @@ int main(int argc, char **argv)
         int flags;
         http_handler_fn fn;
     } routes[] = {
-        {HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, on_ping},
+        /* /ping inline on the I/O thread as berth serve's, /health on a worker: the tests that
+         * probe both under load cover both paths. */
+        {HTTP_GET, "/ping", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH | HTTP_ROUTE_INLINE, on_ping},
         {HTTP_GET, "/health", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, on_ping},
         {HTTP_GET, "/debug", HTTP_ROUTE_ROOT | HTTP_ROUTE_NO_AUTH, on_debug},
         {HTTP_POST, "/invocations", HTTP_ROUTE_ROOT, on_invocations},

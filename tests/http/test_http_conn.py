@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from raw_http import read_all
 from test_http_framing import envelope
 from test_tls import make_ca_and_cert
 
@@ -30,21 +31,6 @@ BAD_SECOND = {
 def statuses(data):
     """The status of every answer in data, answers back to back (pipelined) included."""
     return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
-
-
-def read_all(s, timeout=5.0):
-    s.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return data, True
-            data += d
-    except socket.timeout:
-        return data, False
-    except (ConnectionResetError, ssl.SSLError):
-        return data, True
 
 
 def read_one(s):

@@ -7,21 +7,7 @@ import socket
 import time
 
 import httpx
-
-
-def read_all(s, timeout=10):
-    s.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return data, True
-            data += d
-    except socket.timeout:
-        return data, False
-    except ConnectionResetError:
-        return data, True
+from raw_http import read_all
 
 
 def test_edge_options(start_server):
@@ -48,7 +34,7 @@ def test_edge_options(start_server):
     # a body announced as 10 kB that sends 5 bytes: 400 after the grace
     with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
         c.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n{\"pr")
-        data, closed = read_all(c)
+        data, closed = read_all(c, 10)
         assert data.startswith(b"HTTP/1.1 400") and b"bad_framing" in data and closed, data
     # per-address limit: the fourth connection is closed unanswered
     held = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(3)]
@@ -69,7 +55,7 @@ def test_smuggling_is_refused_by_berth_serve(server):
            b"\r\n0\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
         c.sendall(raw)
-        data, closed = read_all(c)
+        data, closed = read_all(c, 10)
     assert data.count(b"HTTP/1.1 ") == 1 and data.startswith(b"HTTP/1.1 400"), data
     assert b'"code":"bad_framing"' in data and closed
 
@@ -121,5 +107,5 @@ def test_nul_obs_fold_and_bare_lf_are_refused_by_berth_serve(server):
                 b"GET /v1/models HTTP/1.1\nHost: x\n\n"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as c:
             c.sendall(raw)
-            data, closed = read_all(c)
+            data, closed = read_all(c, 10)
         assert data.startswith(b"HTTP/1.1 400") and b'"code":"bad_framing"' in data and closed, data

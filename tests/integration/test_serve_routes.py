@@ -1,4 +1,6 @@
 """Health, models, version, metrics, tokenize/detokenize and SageMaker paths on the real server."""
+import os
+
 import httpx
 
 from serve_harness import http
@@ -7,6 +9,33 @@ from serve_harness import http
 def test_health_and_ping(server):
     assert http.get(server.base + "/health").status_code == 200
     assert http.get(server.base + "/ping").status_code == 200
+
+
+def http_threads(pid):
+    """The names of the server's HTTP threads (berth-http-io, -wk, -mgr), from /proc."""
+    task = f"/proc/{pid}/task"
+    names = []
+    for t in os.listdir(task):
+        try:
+            with open(f"{task}/{t}/comm") as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:  # a thread that exited meanwhile
+            pass
+    return sorted(n for n in names if n.startswith("berth-http"))
+
+
+def test_cheap_routes_run_on_the_io_thread(start_server):
+    """/ping, /health, /version and /v1/models are inline routes: hundreds of them start no HTTP
+    worker, while the first request to a route that may block (/metrics) does."""
+    s = start_server()
+    with httpx.Client(timeout=60) as c:
+        for _ in range(50):
+            for path in ("/ping", "/health", "/version", "/v1/models"):
+                r = c.get(s.base + path)
+                assert r.status_code == 200, (path, r.text)
+        assert http_threads(s.proc.pid) == ["berth-http-io"]
+        assert c.get(s.base + "/metrics").status_code == 200
+    assert "berth-http-wk" in http_threads(s.proc.pid)
 
 
 def test_models_names_the_served_model(server):
