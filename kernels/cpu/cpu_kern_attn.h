@@ -32,6 +32,69 @@ static inline vf vexp_neg(vf x)
     return bits(keep & ubits(y * bits(scale)));
 }
 
+/* Index lists for one stage of the tile transpose (transpose_tile): rows a (index i, bit h clear)
+ * and b (i + h) swap the off-diagonal h x h blocks of each 2h x 2h block. In shuffle terms a
+ * takes b's element c - h where column c has bit h, and b takes a's element c + h where it does
+ * not. */
+#define TR_A(h, c) (((c) & (h)) ? VL + (c) - (h) : (c))
+#define TR_B(h, c) (((c) & (h)) ? VL + (c) : (c) + (h))
+#if VL == 16
+#define TR_IDX(F, h)                                                                               \
+    F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), F(h, 8), F(h, 9),      \
+        F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
+#elif VL == 8
+#define TR_IDX(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)
+#else
+#error "cpu_kern_attn.h: the tile transpose has index lists for VL 8 and 16 only"
+#endif
+#define TR_STAGE(r, h)                                                                             \
+    for (int i = 0; i < VL; i++)                                                                   \
+        if (!(i & (h))) {                                                                          \
+            const vf a = r[i], b = r[i + (h)];                                                     \
+            r[i] = __builtin_shufflevector(a, b, TR_IDX(TR_A, h));                                 \
+            r[i + (h)] = __builtin_shufflevector(a, b, TR_IDX(TR_B, h));                           \
+        }
+
+/* Transposes the VL x VL tile held in r (row i in r[i]) in registers: stage h swaps bit h of the
+ * row index with bit h of the column index, so log2(VL) stages of VL two-source shuffles each
+ * (vpermt2ps / vshufps-class instructions) replace VL x VL scalar moves. Only moves data. */
+static inline __attribute__((always_inline)) void transpose_tile(vf *r)
+{
+#if VL == 16
+    TR_STAGE(r, 8)
+#endif
+    TR_STAGE(r, 4)
+    TR_STAGE(r, 2)
+    TR_STAGE(r, 1)
+}
+
+/* One K block ([BLK keys][D], bf16 or f32) to kt ([D][BLK] f32) in VL x VL tiles; keys at or past
+ * nmax are zero (their slots may never have been written, so they are not read). */
+static inline __attribute__((always_inline)) void k_transpose(const void *kb, const int bf16, int D,
+                                                              int nmax, float *kt)
+{
+    enum { BLK = BK_KV_BLOCK };
+    const uint16_t *k16 = kb;
+    const float *k32 = kb;
+    int d0 = 0;
+    for (; d0 + VL <= D; d0 += VL)
+        for (int j0 = 0; j0 < BLK; j0 += VL) {
+            vf r[VL];
+            for (int j = 0; j < VL; j++) {
+                const int64_t e = (int64_t)(j0 + j) * D + d0;
+                r[j] = j0 + j >= nmax ? (vf){0} : bf16 ? cvt_bf16(k16 + e) : ld(k32 + e);
+            }
+            transpose_tile(r);
+            for (int dd = 0; dd < VL; dd++)
+                st(kt + (d0 + dd) * BLK + j0, r[dd]);
+        }
+    for (; d0 < D; d0++)
+        for (int j = 0; j < BLK; j++) {
+            const int64_t e = (int64_t)j * D + d0;
+            kt[d0 * BLK + j] = j >= nmax ? 0.0f : bf16 ? cpu_bf16_to_f32(k16[e]) : k32[e];
+        }
+}
+
 static inline float hmax(const float *a, int n)
 {
     float m = a[0];
@@ -122,15 +185,10 @@ static void attention_item(const cpu_attn_item *it)
                 st(vfb + e, cvt_bf16(v16 + e));
             for (; e < ne; e++)
                 vfb[e] = cpu_bf16_to_f32(v16[e]);
-            for (int j = 0; j < BLK; j++)
-                for (int d = 0; d < D; d++)
-                    kt[d * BLK + j] = j < nmax ? cpu_bf16_to_f32(k16[(int64_t)j * D + d]) : 0.0f;
+            k_transpose(k16, 1, D, nmax, kt);
             vb = vfb;
         } else {
-            const float *k32 = (const float *)it->k + tile;
-            for (int j = 0; j < BLK; j++)
-                for (int d = 0; d < D; d++)
-                    kt[d * BLK + j] = j < nmax ? k32[(int64_t)j * D + d] : 0.0f;
+            k_transpose((const float *)it->k + tile, 0, D, nmax, kt);
             vb = (const float *)it->v + tile;
         }
         /* Raw scores of every row, 8 rows at a time on AVX-512 (8 accumulators), else and for
