@@ -95,12 +95,26 @@ static inline __attribute__((always_inline)) void k_transpose(const void *kb, co
         }
 }
 
-static inline float hmax(const float *a, int n)
+static inline vf vmax(vf a, vf b)
 {
-    float m = a[0];
-    for (int j = 1; j < n; j++)
-        m = a[j] > m ? a[j] : m;
-    return m;
+    const vu gt = (vu)(a > b);
+    return bits((gt & ubits(a)) | (~gt & ubits(b)));
+}
+
+/* The largest of a row's NS score vectors (keys outside the row's range hold -inf), by the same
+ * shuffle tree as hsum. A maximum is exact, so the tree's order does not change it. */
+static inline float hmax(const float *a)
+{
+    vf v = ld(a);
+    for (int ns = 1; ns < BK_KV_BLOCK / VL; ns++)
+        v = vmax(v, ld(a + ns * VL));
+#if VL == 16
+    v = vmax(v, __builtin_shufflevector(v, v, HS_IDX(8)));
+#endif
+    v = vmax(v, __builtin_shufflevector(v, v, HS_IDX(4)));
+    v = vmax(v, __builtin_shufflevector(v, v, HS_IDX(2)));
+    v = vmax(v, __builtin_shufflevector(v, v, HS_IDX(1)));
+    return v[0];
 }
 
 /* Raw scores of rows [r0, r0 + qr) against one transposed block kt ([D][BLK]): a row's 16 scores
@@ -211,7 +225,7 @@ static void attention_item(const cpu_attn_item *it)
                 const vf sv = ld(raw + r * BLK + ns * VL) * it->scale;
                 st(sc + ns * VL, bits((in & ubits(sv)) | (~in & ubits((vf){0} - INFINITY))));
             }
-            const float bm = hmax(sc + j0, j1 - j0);
+            const float bm = hmax(sc);
             const float mnew = bm > m[r] ? bm : m[r];
             const float corr = vexp_neg((vf){0} + (m[r] - mnew))[0];
             vf lv = {0};

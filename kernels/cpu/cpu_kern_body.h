@@ -127,15 +127,33 @@ static inline float madd(float a, float b, float s)
 #endif
 }
 
-/* Pairwise, so the reduction is a log2(VL) tree of vector adds. */
+/* Lane i + w moved down to lane i (the lanes at or past VL - w wrap around and are not used). */
+#define HS_DOWN(w, i) (((i) + (w)) & (VL - 1))
+#if VL == 16
+#define HS_IDX(w)                                                                                  \
+    HS_DOWN(w, 0), HS_DOWN(w, 1), HS_DOWN(w, 2), HS_DOWN(w, 3), HS_DOWN(w, 4), HS_DOWN(w, 5),      \
+        HS_DOWN(w, 6), HS_DOWN(w, 7), HS_DOWN(w, 8), HS_DOWN(w, 9), HS_DOWN(w, 10),                \
+        HS_DOWN(w, 11), HS_DOWN(w, 12), HS_DOWN(w, 13), HS_DOWN(w, 14), HS_DOWN(w, 15)
+#elif VL == 8
+#define HS_IDX(w)                                                                                  \
+    HS_DOWN(w, 0), HS_DOWN(w, 1), HS_DOWN(w, 2), HS_DOWN(w, 3), HS_DOWN(w, 4), HS_DOWN(w, 5),      \
+        HS_DOWN(w, 6), HS_DOWN(w, 7)
+#else
+#error "hsum needs the shuffle indices for this VL"
+#endif
+
+/* Pairwise: a[j] += a[j + w] for j < w, w = VL/2 .. 1, each level one shuffle and one vector add
+ * in registers (the scalar loop went through the stack). Lanes j < w get exactly the scalar
+ * tree's sums, so the bits are the same. */
 static inline float hsum(vf v)
 {
-    float a[VL];
-    memcpy(a, &v, sizeof a);
-    for (int w = VL / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++)
-            a[j] += a[j + w];
-    return a[0];
+#if VL == 16
+    v += __builtin_shufflevector(v, v, HS_IDX(8));
+#endif
+    v += __builtin_shufflevector(v, v, HS_IDX(4));
+    v += __builtin_shufflevector(v, v, HS_IDX(2));
+    v += __builtin_shufflevector(v, v, HS_IDX(1));
+    return v[0];
 }
 
 /* The horizontal sums of VL vectors at once: lane i of the result is hsum(a[i]), the same additions
