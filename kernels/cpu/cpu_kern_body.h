@@ -345,9 +345,38 @@ DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1)
 
 #include "kernels/cpu/cpu_kern_attn.h"
 
+/* silu(x) = x / (1 + e^-x), as x * s with e = e^-|x| (vexp_neg's domain, so nothing overflows):
+ * s = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0. Replaces a libm expf call per element
+ * (~2% of a 512-token prefill). NaN stays NaN; e^-|x| below the normal floats is 0. */
+static inline vf silu_vec(vf x)
+{
+    const vu neg = (vu)(x < 0.0f);
+    const vf e = vexp_neg(bits(ubits(x) | 0x80000000u));
+    const vf num = bits((neg & ubits(e)) | (~neg & ubits((vf){0} + 1.0f)));
+    return x * num / (1.0f + e);
+}
+
+/* The tail runs the same vector code on a zero-padded copy, so an element's bits do not depend on
+ * where in the row it sits. */
+static void silu_mul_row(const float *gu, float *out, int64_t I)
+{
+    const float *u = gu + I;
+    int64_t i = 0;
+    for (; i + VL <= I; i += VL)
+        st(out + i, silu_vec(ld(gu + i)) * ld(u + i));
+    if (i < I) {
+        float a[VL] = {0}, b[VL] = {0}, r[VL];
+        memcpy(a, gu + i, (size_t)(I - i) * sizeof(float));
+        memcpy(b, u + i, (size_t)(I - i) * sizeof(float));
+        st(r, silu_vec(ld(a)) * ld(b));
+        memcpy(out + i, r, (size_t)(I - i) * sizeof(float));
+    }
+}
+
 const cpu_kernels CPU_KERN_TABLE = {
     .name = CPU_KERN_NAME,
     .lanes = VL,
     .rows = {rows_f32, rows_f16, rows_bf16},
     .attention = attention_item,
+    .silu_mul = silu_mul_row,
 };
