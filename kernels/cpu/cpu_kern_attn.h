@@ -227,7 +227,8 @@ static void attention_item(const cpu_attn_item *it)
             }
             const float bm = hmax(sc);
             const float mnew = bm > m[r] ? bm : m[r];
-            const float corr = vexp_neg((vf){0} + (m[r] - mnew))[0];
+            /* vexp_neg(0) is exactly 1, so an unchanged maximum skips the vector exp. */
+            const float corr = mnew == m[r] ? 1.0f : vexp_neg((vf){0} + (m[r] - mnew))[0];
             vf lv = {0};
             for (int ns = 0; ns < NS; ns++) {
                 vf p = vexp_neg(ld(sc + ns * VL) - mnew);
