@@ -38,6 +38,7 @@ static inline vf vexp_neg(vf x)
  * not. */
 #define TR_A(h, c) (((c) & (h)) ? VL + (c) - (h) : (c))
 #define TR_B(h, c) (((c) & (h)) ? VL + (c) : (c) + (h))
+#define TR_ZERO(h, c) 0
 #if VL == 16
 #define TR_IDX(F, h)                                                                               \
     F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), F(h, 8), F(h, 9),      \
@@ -126,6 +127,21 @@ static inline float hmax(const float *a)
     return v[0];
 }
 
+/* x * v. Where a vector is a register pair (the portable set), gcc built the broadcast of x from VL
+ * scalar stores and two vector loads of the same bytes (a store-forwarding stall per element, most
+ * of that set's attention time); there x goes into one lane and a shuffle copies it, in registers.
+ * The product is the same either way; the other sets keep the plain scalar * vector. */
+static inline vf smul(float x, vf v)
+{
+#if TR_TILES
+    return x * v;
+#else
+    vf b = {0};
+    b[0] = x;
+    return __builtin_shufflevector(b, b, TR_IDX(TR_ZERO, 0)) * v;
+#endif
+}
+
 /* Raw scores of rows [r0, r0 + qr) against one transposed block kt ([D][BLK]): a row's 16 scores
  * are D vector FMAs of a broadcast q element, each kt vector loaded once for qr rows (one row's
  * chain alone is latency-bound). Rows past R repeat row R - 1 and are not stored. Inlined with a
@@ -147,7 +163,7 @@ static inline __attribute__((always_inline)) void scores_rows(const int qr,
         for (int ns = 0; ns < NS; ns++) {
             const vf kv = ld(kt + d * BLK + ns * VL);
             for (int u = 0; u < qr; u++)
-                s[u][ns] += q[u][d] * kv;
+                s[u][ns] += smul(q[u][d], kv);
         }
     for (int u = 0; u < qr && r0 + u < R; u++)
         for (int ns = 0; ns < NS; ns++)
@@ -162,7 +178,14 @@ static void attention_item(const cpu_attn_item *it)
 {
     /* AB: vectors of a row's accumulator per pass of the weighted V sum, 2 x AB chains in
      * registers (16 of 32 zmm, 8 of 16 ymm). */
-    enum { MAXD = 512, BLK = BK_KV_BLOCK, NS = BK_KV_BLOCK / VL, AB = VL == 16 ? 8 : 4 };
+    enum {
+        MAXD = 512,
+        BLK = BK_KV_BLOCK,
+        NS = BK_KV_BLOCK / VL,
+        AB = VL == 16   ? 8
+             : TR_TILES ? 4
+                        : 2
+    };
     const int D = it->D, group = it->group, Hkv = it->Hkv, Hq = it->Hq;
     const int R = (it->t1 - it->t0) * it->nh, nh = it->nh;
     float accs[CPU_ATTN_ACC_FLOATS] __attribute__((aligned(64)));
@@ -220,8 +243,12 @@ static void attention_item(const cpu_attn_item *it)
         if (VL == 16 && R >= 8)
             for (; r0 < R; r0 += 8)
                 scores_rows(8, qrow, r0, R, kt, D, raw);
-        for (; r0 < R; r0 += 4)
-            scores_rows(4, qrow, r0, R, kt, D, raw);
+        if (TR_TILES)
+            for (; r0 < R; r0 += 4)
+                scores_rows(4, qrow, r0, R, kt, D, raw);
+        else
+            for (; r0 < R; r0 += 2)
+                scores_rows(2, qrow, r0, R, kt, D, raw);
         for (int r = 0; r < R; r++) {
             int32_t j0 = pfirst[r] - b * BLK, j1 = plast[r] + 1 - b * BLK;
             j0 = j0 < 0 ? 0 : j0;
@@ -258,13 +285,13 @@ static void attention_item(const cpu_attn_item *it)
                 for (; j + 2 <= j1; j += 2) {
                     const float *v0 = vb + (int64_t)j * D + i, *v1 = v0 + D;
                     for (int u = 0; u < AB; u++) {
-                        av[u] += sc[j] * ld(v0 + u * VL);
-                        av1[u] += sc[j + 1] * ld(v1 + u * VL);
+                        av[u] += smul(sc[j], ld(v0 + u * VL));
+                        av1[u] += smul(sc[j + 1], ld(v1 + u * VL));
                     }
                 }
                 if (j < j1)
                     for (int u = 0; u < AB; u++)
-                        av[u] += sc[j] * ld(vb + (int64_t)j * D + i + u * VL);
+                        av[u] += smul(sc[j], ld(vb + (int64_t)j * D + i + u * VL));
                 for (int u = 0; u < AB; u++)
                     st(a + i + u * VL, av[u] + av1[u]);
             }
@@ -273,10 +300,10 @@ static void attention_item(const cpu_attn_item *it)
                 vf av = ld(a + i) * corr, av1 = {0};
                 int j = j0;
                 for (; j + 2 <= j1; j += 2) {
-                    av += sc[j] * ld(vb + (int64_t)j * D + i);
-                    av1 += sc[j + 1] * ld(vb + (int64_t)(j + 1) * D + i);
+                    av += smul(sc[j], ld(vb + (int64_t)j * D + i));
+                    av1 += smul(sc[j + 1], ld(vb + (int64_t)(j + 1) * D + i));
                 }
-                if (j < j1) av += sc[j] * ld(vb + (int64_t)j * D + i);
+                if (j < j1) av += smul(sc[j], ld(vb + (int64_t)j * D + i));
                 st(a + i, av + av1);
             }
             for (; i < D; i++) {
