@@ -48,9 +48,19 @@ static void norm_rope(float *dst, const float *src, const float *nw, float eps, 
 {
     float tmp[CPU_MAX_HEAD_DIM];
     if (nw) {
-        float ss = 0.0f;
-        for (int i = 0; i < D; i++)
-            ss += src[i] * src[i];
+        /* 16 partial sums, added in a fixed order: gcc vectorizes them (one scalar chain of D
+         * dependent adds was ~1% of a 512-token prefill), and a token's bits still do not depend
+         * on its batch. */
+        enum { LANES = 16 };
+        float acc[LANES] = {0}, ss = 0.0f;
+        int i0 = 0;
+        for (; i0 + LANES <= D; i0 += LANES)
+            for (int j = 0; j < LANES; j++)
+                acc[j] += src[i0 + j] * src[i0 + j];
+        for (int j = 0; j < LANES; j++)
+            ss += acc[j];
+        for (; i0 < D; i0++)
+            ss += src[i0] * src[i0];
         float inv = 1.0f / sqrtf(ss / (float)D + eps);
         for (int i = 0; i < D; i++)
             tmp[i] = nw[i] * (src[i] * inv);

@@ -33,6 +33,8 @@ typedef struct cpu_kernels {
     int lanes;           /* f32 lanes per vector */
     cpu_rows_fn rows[3]; /* indexed by cpu_kern_dtype_index */
     void (*attention)(const cpu_attn_item *it);
+    /* One token of silu_mul: out[i] = silu(gu[i]) * gu[I + i] for i < I. */
+    void (*silu_mul)(const float *gu, float *out, int64_t I);
 } cpu_kernels;
 
 /* rows[] index for a float weight dtype: 0 F32, 1 F16, 2 BF16. */

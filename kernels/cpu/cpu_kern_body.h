@@ -127,15 +127,33 @@ static inline float madd(float a, float b, float s)
 #endif
 }
 
-/* Pairwise, so the reduction is a log2(VL) tree of vector adds. */
+/* Lane i + w moved down to lane i (the lanes at or past VL - w wrap around and are not used). */
+#define HS_DOWN(w, i) (((i) + (w)) & (VL - 1))
+#if VL == 16
+#define HS_IDX(w)                                                                                  \
+    HS_DOWN(w, 0), HS_DOWN(w, 1), HS_DOWN(w, 2), HS_DOWN(w, 3), HS_DOWN(w, 4), HS_DOWN(w, 5),      \
+        HS_DOWN(w, 6), HS_DOWN(w, 7), HS_DOWN(w, 8), HS_DOWN(w, 9), HS_DOWN(w, 10),                \
+        HS_DOWN(w, 11), HS_DOWN(w, 12), HS_DOWN(w, 13), HS_DOWN(w, 14), HS_DOWN(w, 15)
+#elif VL == 8
+#define HS_IDX(w)                                                                                  \
+    HS_DOWN(w, 0), HS_DOWN(w, 1), HS_DOWN(w, 2), HS_DOWN(w, 3), HS_DOWN(w, 4), HS_DOWN(w, 5),      \
+        HS_DOWN(w, 6), HS_DOWN(w, 7)
+#else
+#error "hsum needs the shuffle indices for this VL"
+#endif
+
+/* Pairwise: a[j] += a[j + w] for j < w, w = VL/2 .. 1, each level one shuffle and one vector add
+ * in registers (the scalar loop went through the stack). Lanes j < w get exactly the scalar
+ * tree's sums, so the bits are the same. */
 static inline float hsum(vf v)
 {
-    float a[VL];
-    memcpy(a, &v, sizeof a);
-    for (int w = VL / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++)
-            a[j] += a[j + w];
-    return a[0];
+#if VL == 16
+    v += __builtin_shufflevector(v, v, HS_IDX(8));
+#endif
+    v += __builtin_shufflevector(v, v, HS_IDX(4));
+    v += __builtin_shufflevector(v, v, HS_IDX(2));
+    v += __builtin_shufflevector(v, v, HS_IDX(1));
+    return v[0];
 }
 
 /* The horizontal sums of VL vectors at once: lane i of the result is hsum(a[i]), the same additions
@@ -327,9 +345,38 @@ DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1)
 
 #include "kernels/cpu/cpu_kern_attn.h"
 
+/* silu(x) = x / (1 + e^-x), as x * s with e = e^-|x| (vexp_neg's domain, so nothing overflows):
+ * s = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0. Replaces a libm expf call per element
+ * (~2% of a 512-token prefill). NaN stays NaN; e^-|x| below the normal floats is 0. */
+static inline vf silu_vec(vf x)
+{
+    const vu neg = (vu)(x < 0.0f);
+    const vf e = vexp_neg(bits(ubits(x) | 0x80000000u));
+    const vf num = bits((neg & ubits(e)) | (~neg & ubits((vf){0} + 1.0f)));
+    return x * num / (1.0f + e);
+}
+
+/* The tail runs the same vector code on a zero-padded copy, so an element's bits do not depend on
+ * where in the row it sits. */
+static void silu_mul_row(const float *gu, float *out, int64_t I)
+{
+    const float *u = gu + I;
+    int64_t i = 0;
+    for (; i + VL <= I; i += VL)
+        st(out + i, silu_vec(ld(gu + i)) * ld(u + i));
+    if (i < I) {
+        float a[VL] = {0}, b[VL] = {0}, r[VL];
+        memcpy(a, gu + i, (size_t)(I - i) * sizeof(float));
+        memcpy(b, u + i, (size_t)(I - i) * sizeof(float));
+        st(r, silu_vec(ld(a)) * ld(b));
+        memcpy(out + i, r, (size_t)(I - i) * sizeof(float));
+    }
+}
+
 const cpu_kernels CPU_KERN_TABLE = {
     .name = CPU_KERN_NAME,
     .lanes = VL,
     .rows = {rows_f32, rows_f16, rows_bf16},
     .attention = attention_item,
+    .silu_mul = silu_mul_row,
 };

@@ -99,14 +99,10 @@ int cpu_silu_mul(bk_backend *be, bk_tensor *out, const bk_tensor *gate_up, int32
     if (cpu_check(be, op, "out", out, BK_F32, num_tokens, I)) return -1;
     const float *g = gate_up->data;
     float *o = out->data;
+    const cpu_kernels *kern = cpu_st(be)->kern;
 #pragma omp parallel for num_threads(cpu_st(be)->num_threads) schedule(static)
-    for (int32_t t = 0; t < num_tokens; t++) {
-        const float *gt = g + t * 2 * I;
-        for (int64_t i = 0; i < I; i++) {
-            float x = gt[i];
-            o[t * I + i] = x / (1.0f + expf(-x)) * gt[I + i];
-        }
-    }
+    for (int32_t t = 0; t < num_tokens; t++)
+        kern->silu_mul(g + t * 2 * I, o + t * I, I);
     return 0;
 }
 

@@ -1,9 +1,10 @@
 /* The CPU backend's attention-block ops against naive references written here (double math):
  * qk_norm_rope_store (per-head RMSNorm, NeoX RoPE, paged K/V store; untouched slots stay
  * untouched) and causal paged attention over shuffled block tables, for GQA ratios 1/2/4, head_dim
- * 32/64/128, F32 and BF16 caches, T = 1, S = 1, mixed prefill/decode batches, prefill chunks over a
- * cached prefix and contexts crossing many blocks, with and without a sliding window. Outputs are
- * poisoned (NaN) before every op. */
+ * 32/36/40/64/128, F32 and BF16 caches, T = 1, S = 1, mixed prefill/decode batches, prefill chunks
+ * over a cached prefix and contexts crossing many blocks, with and without a sliding window; every
+ * token attended alone gives the bits it got in its batch. Outputs are poisoned (NaN) before every
+ * op. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,10 +21,11 @@ typedef struct shape_case {
 } shape_case;
 
 /* GQA 1, 2 and 4 across head_dim 32, 64 and 128; sliding windows of 1 (a token sees only itself),
- * 16 (block-aligned), and 40 (inside a block, shorter than most contexts). */
-static const shape_case shapes[] = {{4, 4, 32, 0},  {8, 4, 64, 0},   {16, 4, 128, 0},
-                                    {4, 2, 128, 0}, {8, 2, 32, 0},   {8, 2, 64, 40},
-                                    {4, 4, 32, 1},  {16, 4, 128, 16}};
+ * 16 (block-aligned), and 40 (inside a block, shorter than most contexts). head_dim 40 and 36 are
+ * not multiples of the 16- and 8-lane tiles the K transpose works in, so its column tail runs. */
+static const shape_case shapes[] = {
+    {4, 4, 32, 0},  {8, 4, 64, 0}, {16, 4, 128, 0},  {4, 2, 128, 0}, {8, 2, 32, 0},
+    {8, 2, 64, 40}, {4, 4, 32, 1}, {16, 4, 128, 16}, {4, 1, 40, 0},  {4, 2, 36, 0}};
 #define NUM_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 
 typedef struct batch_case {
@@ -115,6 +117,52 @@ static void cache_values(const void *raw, bk_dtype dt, size_t n, float *vals)
             dt == BK_BF16 ? oh_bf16_to_f32(((const uint16_t *)raw)[i]) : ((const float *)raw)[i];
 }
 
+/* Batch invariance: every token of the batch, attended alone (T = 1, its own sequence's block
+ * table and length, the same cache), gives the very bits it got inside the batch, whatever item
+ * (token chunk, q heads) the batch put it in. The engine relies on it (engine_sampling). */
+static void check_alone(bk_backend *be, const oh_batch *hb, const bk_kv_layer *kv, const float *q,
+                        const float *got, shape_case sc, float scale, const char *what)
+{
+    const bk_ops *o = be->ops;
+    const int W = sc.hq * sc.d;
+    int same = 1, bad = -1;
+    float *one = malloc((size_t)W * 4);
+    for (int t = 0; t < hb->T; t++) {
+        int s = 0;
+        while (hb->query_start[s + 1] <= t)
+            s++;
+        int32_t zero = 0, qs[2] = {0, 1};
+        oh_batch ob = {.T = 1,
+                       .S = 1,
+                       .max_blocks = hb->max_blocks,
+                       .num_blocks = hb->num_blocks,
+                       .token_ids = &zero,
+                       .positions = hb->positions + t,
+                       .slot_mapping = hb->slot_mapping + t,
+                       .query_start = qs,
+                       .seq_lens = hb->seq_lens + s,
+                       .block_tables = hb->block_tables + (size_t)s * hb->max_blocks};
+        bk_batch db;
+        bk_tensor tq, out;
+        CHECK(oh_batch_upload(be, &ob, &db) == 0);
+        CHECK(oh_upload(be, &tq, BK_F32, 1, W, q + (size_t)t * W) == 0);
+        CHECK(oh_alloc_poisoned(be, &out, 1, W) == 0);
+        bk_attn_shape sh = {sc.hq, sc.hkv, sc.d, sc.window};
+        CHECKF(o->attention(be, &out, &tq, kv, &db, sh, scale) == 0, "attention alone: %s",
+               o->last_error(be));
+        CHECK(oh_download(be, &out, 1, one) == 0);
+        if (memcmp(one, got + (size_t)t * W, (size_t)W * 4) && same) same = 0, bad = t;
+        o->tensor_free(be, &tq);
+        o->tensor_free(be, &out);
+        oh_batch_release(be, &db);
+    }
+    CHECKF(same,
+           "attention %s: Hq=%d Hkv=%d D=%d window %d %s: token %d alone differs from its row in "
+           "the batch",
+           what, sc.hq, sc.hkv, sc.d, sc.window, bk_dtype_name(kv->k.dtype), bad);
+    free(one);
+}
+
 /* Runs attention on the device and checks it against the reference on the pool's values. The
  * output is a convex combination of V rows with |v| <= 1: 2e-5 covers f32 dot products of
  * 128 terms feeding the softmax. */
@@ -136,6 +184,7 @@ static void check_attention(bk_backend *be, const oh_batch *hb, const bk_batch *
     CHECKF(oh_close("attention", got, ref, (size_t)T * W, 2e-5),
            "attention %s: Hq=%d Hkv=%d D=%d window %d %s", what, sc.hq, sc.hkv, sc.d, sc.window,
            bk_dtype_name(kv->k.dtype));
+    check_alone(be, hb, kv, q, got, sc, scale, what);
     o->tensor_free(be, &tq);
     o->tensor_free(be, &out);
     free(got), free(ref);
