@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "tests/kernels/op_harness.h"
+#include "tests/kernels/bench_median.h"
 
 #define ROUNDS_MAX 32
 
@@ -20,18 +21,6 @@ static double clock_s(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 typedef struct bench_case {
@@ -117,8 +106,8 @@ int main(int argc, char **argv)
     printf("%-26s %12s %12s\n", "case", "CPU us/call", "wall us/call");
     for (int c = 0; c < nc; c++) {
         bench_case *bc = &cases[c];
-        printf("%-26s %12.1f %12.1f\n", bc->name, median(bc->cpu_us, rounds),
-               median(bc->wall_us, rounds));
+        printf("%-26s %12.1f %12.1f\n", bc->name, bench_median(bc->cpu_us, rounds),
+               bench_median(bc->wall_us, rounds));
         o->tensor_free(be, &bc->kv.k), o->tensor_free(be, &bc->kv.v);
         o->tensor_free(be, &bc->q), o->tensor_free(be, &bc->out);
         oh_batch_release(be, &bc->db);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "tests/kernels/bench_median.h"
 
 #define ROUNDS_MAX 32
 
@@ -30,18 +31,6 @@ static double cpu_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 typedef struct bench_case {
@@ -130,18 +119,18 @@ int main(int argc, char **argv)
     }
     printf("threads %d (OpenMP regions run with %d), %d rounds, medians\n", threads,
            bk_cpu_num_threads(be), rounds);
-    double cp = median(copy, rounds);
-    double rb = median(rd, rounds);
+    double cp = bench_median(copy, rounds);
+    double rb = bench_median(rd, rounds);
     printf("memcpy 512 MiB: %.2f GB/s copied (%.2f GB/s read+write traffic)\n", cp, 2 * cp);
     printf("read 512 MiB: %.2f GB/s (%d threads)\n", rb, nthreads);
     printf("%-8s %-6s %-3s %10s %14s %12s %8s %12s\n", "N", "K", "T", "W GB/s", "of memcpy rate",
            "of read rate", "GFLOP/s", "GFLOP/CPU s");
     for (int c = 0; c < nc; c++) {
-        double g = median(cases[c].gbps, rounds);
+        double g = bench_median(cases[c].gbps, rounds);
         /* W bytes per second / 2 = weights per second; 2 flops per weight per token. */
         printf("%-8d %-6d %-3d %10.2f %13.0f%% %11.0f%% %8.1f %12.1f\n", cases[c].n, cases[c].k,
                cases[c].t, g, 100.0 * g / cp, 100.0 * g / rb, g * cases[c].t,
-               median(cases[c].gflop_cpu, rounds));
+               bench_median(cases[c].gflop_cpu, rounds));
         o->tensor_free(be, &cases[c].w);
         o->tensor_free(be, &cases[c].x);
         o->tensor_free(be, &cases[c].out);
