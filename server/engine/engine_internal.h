@@ -45,10 +45,10 @@ struct engine_request {
      * done and never rewritten (a preempted request recomputes its K/V, not these). */
     bool want_plp;
     int32_t plp_top, plp_next;
-    float *plp_logprob;   /* [prompt_len - 1] */
-    int32_t *plp_rank;    /* [prompt_len - 1] */
-    int32_t *plp_top_ids; /* [(prompt_len - 1) * plp_top] */
-    float *plp_top_lps;   /* [(prompt_len - 1) * plp_top] */
+    float *plp_logprob;                   /* [prompt_len - 1] */
+    int32_t *plp_rank;                    /* [prompt_len - 1] */
+    int32_t *plp_top_ids;                 /* [(prompt_len - 1) * plp_top] */
+    float *plp_top_lps;                   /* [(prompt_len - 1) * plp_top] */
     int32_t plp_from, plp_count, plp_row; /* this step: positions and their first logits row */
     int32_t step_tokens;  /* tokens scheduled in the current step */
     int32_t logits_row;   /* its row in the current step's logits, or -1 */
@@ -131,9 +131,9 @@ void sched_preempt(engine *e, engine_request *r);
 /* Undoes a step whose forward was abandoned between layers: as if it had not been scheduled. */
 void sched_abandon(engine *e, engine_request **scheduled, int32_t n);
 
-/* engine.c: after a step's forward, the prompt logprobs of its scheduled requests' positions. */
-int engine_prompt_logprobs_step(engine *e, engine_request **sched, int32_t n, const bk_tensor *logits,
-                                char *err, size_t errlen);
+/* engine_prompt.c: after a step's forward, the prompt logprobs of the step's positions. */
+int engine_prompt_logprobs_step(engine *e, engine_request **sched, int32_t n,
+                                const bk_tensor *logits, char *err, size_t errlen);
 
 /* engine_constraint.c: the constraint's part of a request's life. */
 int constraint_attach(engine_request *r, const engine_constraint *c); /* at submit; -1: OOM */

@@ -230,7 +230,8 @@ static engine_status request_new(engine *e, const int32_t *prompt, int32_t promp
     r->sampling.suppress_ids = r->stop_ids;
     r->sampling.num_suppress = r->num_stop_ids;
     if (p->prompt_logprobs) {
-        size_t positions = (size_t)prompt_len - 1, tops = positions * (size_t)p->prompt_top_logprobs;
+        size_t positions = (size_t)prompt_len - 1,
+               tops = positions * (size_t)p->prompt_top_logprobs;
         r->want_plp = true;
         r->plp_top = p->prompt_top_logprobs;
         /* + 1: malloc(0) may give NULL, and a one-token prompt has no positions */

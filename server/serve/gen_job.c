@@ -1,5 +1,6 @@
 #include "server/serve/gen_job.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ void gen_job_free(gen_job *j)
                 free((char *)c->lps[k].top[t].token);
         }
         free(c->lps);
+        free(c->prompt_logprobs_json);
     }
     free(j->choices);
     for (size_t i = 0; i < j->n_prompts; i++) {
@@ -150,19 +152,40 @@ static void stream_delta(gen_job *j, gen_choice *c, const char *text, const toke
             text = echoed;
         }
     }
+    /* An echoed prompt's logprobs (taken into c->lps) go in the first chunk, before lp's. */
+    api_token_logprob *all = NULL;
+    size_t n_all = 0;
+    if (c->n_lps > 0) {
+        all = malloc(sizeof *all * (c->n_lps + 1));
+        if (all) {
+            for (size_t k = 0; k < c->n_lps; k++)
+                all[n_all++] = c->lps[k].lp;
+            if (lp) all[n_all++] = lp->lp;
+        }
+    }
     api_usage u = gen_job_usage(j);
     api_completion_choice d = {.index = c->index,
                                .text = text ? text : "",
                                .finish_reason = finish,
-                               .has_logprobs = lp != NULL,
-                               .logprobs = lp ? &lp->lp : NULL,
-                               .n_logprobs = lp ? 1 : 0,
+                               .has_logprobs = lp != NULL || n_all > 0,
+                               .logprobs = n_all ? all
+                                           : lp  ? &lp->lp
+                                                 : NULL,
+                               .n_logprobs = n_all ? n_all
+                                             : lp  ? 1
+                                                   : 0,
                                .text_offset = c->lp_offset};
     /* text_offset counts from the start of the whole completion, as in the non-streamed answer
      * (clients join the chunks' logprobs into one list). */
-    if (lp) c->lp_offset += strlen(lp->lp.token);
+    for (size_t k = 0; k < n_all; k++)
+        c->lp_offset += strlen(all[k].token);
+    if (lp && !n_all) c->lp_offset += strlen(lp->lp.token);
     char *json = api_completion_chunk_json(j->id, j->created, j->s->model_name, &d, 1,
                                            j->continuous_usage ? &u : NULL, j->include_usage);
+    free(all);
+    for (size_t k = 0; k < c->n_lps; k++)
+        free_logprob(&c->lps[k]);
+    c->n_lps = 0;
     free(echoed);
     c->started = true;
     gen_job_push_sse(j, json);
@@ -223,6 +246,76 @@ void gen_job_finish_choice(gen_job *j, gen_choice *c, const char *reason)
     c->done = true;
 }
 
+static int push_lp(gen_choice *c, const token_logprob_owned *lp)
+{
+    if (c->n_lps == c->cap_lps) {
+        size_t cap = c->cap_lps ? c->cap_lps * 2 : 32;
+        token_logprob_owned *grown = realloc(c->lps, sizeof *grown * cap);
+        if (!grown) return -1;
+        c->lps = grown;
+        c->cap_lps = cap;
+    }
+    c->lps[c->n_lps] = *lp;
+    c->lps[c->n_lps].lp.top = c->lps[c->n_lps].top;
+    c->n_lps++;
+    return 0;
+}
+
+/* vLLM's prompt_logprobs entry: {"<id>": {"logprob", "rank", "decoded_token"}}. */
+static void add_prompt_entry(const gen_job *j, cJSON *d, int32_t id, float logprob, int32_t rank)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", id);
+    if (cJSON_GetObjectItemCaseSensitive(d, key)) return;
+    cJSON *e = cJSON_AddObjectToObject(d, key);
+    char *text = token_string(j->s, id);
+    cJSON_AddNumberToObject(e, "logprob", json_logprob(logprob));
+    cJSON_AddNumberToObject(e, "rank", rank);
+    cJSON_AddStringToObject(e, "decoded_token", text ? text : "");
+    free(text);
+}
+
+/* With choice c's first token the engine has its prompt's logprobs: the echoed prompt's entries
+ * into c->lps (its first token's logprob null, as OpenAI's), and vLLM's prompt_logprobs (the
+ * prompt token first, then the top entries, ranked 1..N). */
+static void take_prompt(gen_job *j, gen_choice *c)
+{
+    c->prompt_taken = true;
+    bool echoed = j->echo && j->want_logprobs;
+    if (!echoed && j->prompt_logprobs < 0) return;
+    cJSON *arr = j->prompt_logprobs >= 0 ? cJSON_CreateArray() : NULL;
+    for (int32_t i = 0; i < c->prompt_len; i++) {
+        sampled_token t;
+        int32_t rank = 0;
+        bool has = i > 0 && engine_prompt_logprob(c->req, i, &t, &rank) == 0;
+        if (echoed) {
+            token_logprob_owned o;
+            if (has) {
+                fill_logprob(j, &t, &o);
+            } else {
+                memset(&o, 0, sizeof o);
+                o.lp.token = token_string(j->s, c->prompt[i]);
+                o.lp.none = 1;
+            }
+            if (push_lp(c, &o)) free_logprob(&o);
+        }
+        if (!arr) continue;
+        if (!has) {
+            cJSON_AddItemToArray(arr, cJSON_CreateNull());
+            continue;
+        }
+        cJSON *d = cJSON_CreateObject();
+        add_prompt_entry(j, d, t.token, t.logprob, rank);
+        for (int32_t k = 0; k < t.num_top && k < j->prompt_logprobs; k++)
+            add_prompt_entry(j, d, t.top_ids[k], t.top_logprobs[k], k + 1);
+        cJSON_AddItemToArray(arr, d);
+    }
+    if (arr) {
+        c->prompt_logprobs_json = cJSON_PrintUnformatted(arr);
+        cJSON_Delete(arr);
+    }
+}
+
 void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
 {
     serve_ctx *s = j->s;
@@ -236,6 +329,12 @@ void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             metrics_observe_itl(&s->metrics, now - j->t_last_token);
         }
         j->t_last_token = now;
+        if (!c->prompt_taken) take_prompt(j, c);
+        if (j->echo_only) {
+            /* max_tokens 0: the engine generated one token (it needs one), nobody sees it. */
+            if (j->streaming && !c->started) stream_delta(j, c, NULL, NULL, NULL);
+            goto finish;
+        }
         c->completion_tokens = ev->completion_tokens;
         char *emit = NULL;
         size_t emit_len = 0;
@@ -259,15 +358,7 @@ void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             if (with_lp) free_logprob(&lp);
         } else {
             if (emit_len) append_text(c, emit, emit_len);
-            if (with_lp) {
-                if (c->n_lps == c->cap_lps) {
-                    c->cap_lps = c->cap_lps ? c->cap_lps * 2 : 32;
-                    c->lps = realloc(c->lps, sizeof *c->lps * c->cap_lps);
-                }
-                c->lps[c->n_lps] = lp;
-                c->lps[c->n_lps].lp.top = c->lps[c->n_lps].top;
-                c->n_lps++;
-            }
+            if (with_lp && push_lp(c, &lp)) free_logprob(&lp);
         }
         free(emit);
         if (c->out.stopped) {
@@ -277,6 +368,7 @@ void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             return;
         }
     }
+finish:
     if (ev->finish == FINISH_ERROR) c->error = ev->error ? ev->error : "the constraint failed";
     if (ev->finish != FINISH_NONE)
         gen_job_finish_choice(j, c,
@@ -304,7 +396,8 @@ void gen_job_respond(gen_job *j)
                                       .finish_reason = c->finish_reason,
                                       .has_logprobs = j->want_logprobs,
                                       .logprobs = lps[i],
-                                      .n_logprobs = c->n_lps};
+                                      .n_logprobs = c->n_lps,
+                                      .prompt_logprobs_json = c->prompt_logprobs_json};
             if (c->parsing) {
                 calls[i] = calloc(c->parse.n_calls ? c->parse.n_calls : 1, sizeof **calls);
                 if (calls[i]) op_message(&c->parse, &cs[i], calls[i]);
@@ -339,7 +432,8 @@ void gen_job_respond(gen_job *j)
                                             .finish_reason = c->finish_reason,
                                             .has_logprobs = j->want_logprobs,
                                             .logprobs = lps[i],
-                                            .n_logprobs = c->n_lps};
+                                            .n_logprobs = c->n_lps,
+                                            .prompt_logprobs_json = c->prompt_logprobs_json};
         }
         json = api_text_completion_json(j->id, j->created, j->s->model_name, cs, j->n_choices, &u);
         for (size_t i = 0; i < j->n_choices; i++) {
