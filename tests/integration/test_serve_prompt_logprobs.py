@@ -150,6 +150,25 @@ def test_the_prefix_cache_does_not_cut_the_prompt_logprobs(server):
     assert details.get("cached_tokens", 0) == 0
 
 
+def test_one_token_prompt_and_several_choices(server):
+    ids = ids_of(server, PROMPT)
+    one = completions(server, prompt=ids[:1], echo=True, logprobs=1, max_tokens=0, prompt_logprobs=0)
+    c = one["choices"][0]
+    assert c["logprobs"]["token_logprobs"] == [None] and c["logprobs"]["top_logprobs"] == [None]
+    assert c["prompt_logprobs"] == [None]
+    whole = completions(server, prompt=ids, echo=True, logprobs=1, max_tokens=0)["choices"][0]["logprobs"]
+    # n = 2 and two prompts: every choice has its own prompt's entries
+    r = completions(server, prompt=[ids, ids[:4]], n=2, echo=True, logprobs=1, max_tokens=2,
+                    temperature=1, seed=3, ignore_eos=True)
+    assert len(r["choices"]) == 4
+    for ch in r["choices"]:
+        mine = ids if ch["index"] < 2 else ids[:4]
+        lp = ch["logprobs"]
+        assert len(lp["tokens"]) == len(mine) + 2 and lp["token_logprobs"][0] is None
+        for k in range(1, len(mine)):
+            assert abs(lp["token_logprobs"][k] - whole["token_logprobs"][k]) < 1e-4
+
+
 def lm_eval_loglikelihood(server, requests):
     """lm-evaluation-harness's local-completions loglikelihood: one batched request of token-id
     prompts (context + continuation), echo, max_tokens 1, logprobs 1; per choice the sum of the
