@@ -120,7 +120,9 @@ struct engine {
     engine_stats stats;          /* guarded by lock */
     int32_t plp_rows;            /* engine_prompt_logit_rows */
     int32_t plp_rows_used;       /* in the step being built */
-    float *plp_logits;           /* host copy of a step's logits, allocated at first use */
+    /* Host copy of a step's logits rows, taken by the first submit that asks for prompt logprobs
+     * (with e->lock held), then read by the engine thread only. */
+    float *plp_logits;
 };
 
 /* scheduler.c: fills e->batch with this step's work; returns the number of sequences scheduled.

@@ -51,13 +51,9 @@ int engine_prompt_logprobs_step(engine *e, engine_request **sched, int32_t n,
             end = sched[i]->plp_row + sched[i]->plp_count;
     if (end == 0) return 0;
     size_t V = (size_t)e->vocab;
-    if (!e->plp_logits) {
-        e->plp_logits = malloc(sizeof(float) * V * (size_t)(e->cfg.max_num_seqs + e->plp_rows));
-        if (!e->plp_logits) {
-            snprintf(err, errlen, "out of host memory for %d rows of prompt logits",
-                     e->cfg.max_num_seqs + e->plp_rows);
-            return -1;
-        }
+    if (!e->plp_logits) { /* engine_submit_group takes it before such a request is queued */
+        snprintf(err, errlen, "prompt logits rows scheduled without their host buffer");
+        return -1;
     }
     /* From row 0: the sampling rows come first, and the backend downloads leading rows only. */
     if (e->be->ops->download_rows(e->be, logits, end, e->plp_logits)) {

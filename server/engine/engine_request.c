@@ -318,6 +318,18 @@ engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const
                  (long long)queued, (long long)capacity, count);
         st = ENGINE_OVERLOADED;
     }
+    bool want_plp = false;
+    for (int32_t i = 0; i < count; i++) want_plp |= rs[i]->want_plp;
+    if (st == ENGINE_OK && want_plp && !e->plp_logits) {
+        /* Taken here, where a failure refuses one request, not in the step, where it would stop
+         * the engine; the engine thread reads it only after taking such a request. */
+        size_t rows = (size_t)e->cfg.max_num_seqs + (size_t)e->plp_rows;
+        e->plp_logits = malloc(sizeof(float) * (size_t)e->vocab * rows);
+        if (!e->plp_logits) {
+            snprintf(err, errlen, "out of host memory for %zu rows of prompt logits", rows);
+            st = ENGINE_INVALID;
+        }
+    }
     if (st != ENGINE_OK) {
         pthread_mutex_unlock(&e->lock);
         discard_requests(rs, count);

@@ -252,6 +252,9 @@ static int push_lp(gen_choice *c, const token_logprob_owned *lp)
         size_t cap = c->cap_lps ? c->cap_lps * 2 : 32;
         token_logprob_owned *grown = realloc(c->lps, sizeof *grown * cap);
         if (!grown) return -1;
+        /* Each entry's top points into the entry itself: the move takes them along. */
+        for (size_t k = 0; k < c->n_lps; k++)
+            grown[k].lp.top = grown[k].top;
         c->lps = grown;
         c->cap_lps = cap;
     }
