@@ -60,13 +60,24 @@ int engine_prompt_logprobs_step(engine *e, engine_request **sched, int32_t n,
         snprintf(err, errlen, "prompt logits download: %s", e->be->ops->last_error(e->be));
         return -1;
     }
+    /* Which request and position each prompt row is: rows are independent, so they are spread
+     * over the cores (each is a few passes over the vocabulary; on the CPU backend the forward is
+     * done by now, on a GPU the host would otherwise idle). */
+    engine_request *owner[ENGINE_PROMPT_LOGIT_ROWS];
+    int32_t position[ENGINE_PROMPT_LOGIT_ROWS], row[ENGINE_PROMPT_LOGIT_ROWS], rows = 0;
     for (int32_t i = 0; i < n; i++) {
         engine_request *r = sched[i];
-        for (int32_t k = 0; k < r->plp_count; k++)
-            position_logprobs(r, r->plp_from + k, e->plp_logits + (size_t)(r->plp_row + k) * V,
-                              e->vocab);
-        if (r->plp_count > 0) r->plp_next = r->plp_from + r->plp_count;
+        for (int32_t k = 0; k < r->plp_count && rows < ENGINE_PROMPT_LOGIT_ROWS; k++) {
+            owner[rows] = r;
+            position[rows] = r->plp_from + k;
+            row[rows++] = r->plp_row + k;
+        }
     }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int32_t k = 0; k < rows; k++)
+        position_logprobs(owner[k], position[k], e->plp_logits + (size_t)row[k] * V, e->vocab);
+    for (int32_t i = 0; i < n; i++)
+        if (sched[i]->plp_count > 0) sched[i]->plp_next = sched[i]->plp_from + sched[i]->plp_count;
     return 0;
 }
 
