@@ -1,9 +1,11 @@
 /* Prompt logprobs (engine_request_params.prompt_logprobs) against Hugging Face's logits of the same
- * tokens (the fixture's reference rows, computed by transformers, not by berth): every position's
- * logprob, rank and top entries, for prompts of 7 to 77 tokens cut into many chunks by a small
- * step (a few prompt logits rows per step), beside requests that do not ask, under KV pressure
- * that preempts, and after the same prompt was put in the prefix cache (the request must compute
- * its whole prompt: cached_tokens 0). Requests that do not ask keep HF's greedy tokens. */
+ * tokens (the fixture's reference rows, computed by transformers, not by berth), and, closer,
+ * against one plain model_forward of the whole prompt with a logits row at every position (no
+ * engine, no chunks; the log-softmax, rank and top entries computed here in double): every
+ * position's logprob, rank and top entries, for prompts of 7 to 77 tokens cut into many chunks by a
+ * small step (a few prompt logits rows per step), beside requests that do not ask, under KV
+ * pressure that preempts, and after the same prompt was put in the prefix cache (the request must
+ * compute its whole prompt: cached_tokens 0). Requests that do not ask keep HF's greedy tokens. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,19 +14,61 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "server/engine/engine.h"
+#include "server/engine/step_batch.h"
 #include "tests/model/reference_fixture.h"
 #include "tests/support/test_support.h"
 
 /* HF and berth compute f32 logits that agree to 1e-4 of the largest (test_model_reference.c); a
  * log-softmax over them moves by about twice that. */
 #define LP_TOL 2e-3
+/* The same backend's one-shot forward: only the chunking and batching differ (<= 1e-5 of the
+ * logits, test_model_reference.c's batch invariance). */
+#define DIRECT_TOL 1e-4
 #define TOP 5
 
 typedef struct prompt_case {
     int32_t tokens[128];
     int32_t len;
     const float *hf; /* [len][vocab]: row i predicts token i + 1 */
+    float *direct;   /* the same from one model_forward of the whole prompt */
 } prompt_case;
+
+/* One forward of pc's tokens as one sequence, a logits row at every position. */
+static float *direct_logits(const char *dir, bk_backend *be, const prompt_case *pc, int32_t V)
+{
+    char err[512];
+    model *m = NULL;
+    kvb_pool pool = {0};
+    kvb_table table = {0};
+    step_batch b = {0};
+    float *out = malloc(sizeof(float) * (size_t)pc->len * (size_t)V);
+    int32_t blocks = kvb_blocks_for(pc->len);
+    const bk_tensor *logits;
+    int ok = out && model_load(&m, dir, be, err, sizeof err) == 0 &&
+             model_reserve(m, blocks, pc->len, pc->len, err, sizeof err) == 0 &&
+             kvb_pool_init(&pool, blocks, err, sizeof err) == 0 &&
+             step_batch_init(&b, be, pc->len, 1, blocks, err, sizeof err) == 0 &&
+             kvb_table_reserve(&pool, &table, pc->len) == 0 &&
+             step_batch_add(&b, &table, pc->tokens, pc->len, 0, false, err, sizeof err) == -1;
+    if (ok) {
+        for (int32_t i = 0; i < pc->len; i++)
+            b.logit_rows[b.num_logit_rows++] = i;
+        ok = step_batch_upload(&b, err, sizeof err) == 0 &&
+             model_forward(m, &b.dev, &logits, err, sizeof err) == 0 &&
+             be->ops->download_rows(be, logits, pc->len, out) == 0;
+    }
+    CHECKF(ok, "direct forward of %d tokens: %s", pc->len, err);
+    if (b.be) step_batch_free(&b);
+    kvb_table_release(&pool, &table);
+    kvb_table_free(&table);
+    kvb_pool_free(&pool);
+    if (m) model_free(m);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
 
 static sampling_params greedy(void)
 {
@@ -59,8 +103,8 @@ static double hf_kth(const float *row, int32_t V, int32_t k)
     return hf_logprob(row, V, best);
 }
 
-static void check_prompt(const engine_request *r, const prompt_case *pc, int32_t V,
-                         const char *what)
+static void check_against(const engine_request *r, const prompt_case *pc, const float *ref,
+                          double tol, int32_t V, const char *what)
 {
     sampled_token t;
     int32_t rank;
@@ -72,38 +116,50 @@ static void check_prompt(const engine_request *r, const prompt_case *pc, int32_t
             CHECKF(0, "%s: no prompt logprob at %d of %d", what, i, pc->len);
             return;
         }
-        const float *row = pc->hf + (size_t)(i - 1) * (size_t)V;
+        const float *row = ref + (size_t)(i - 1) * (size_t)V;
         int32_t tok = pc->tokens[i];
         double want = hf_logprob(row, V, tok);
         CHECKF(t.token == tok, "%s: position %d names token %d, the prompt has %d", what, i,
                t.token, tok);
-        CHECKF(fabs(t.logprob - want) <= LP_TOL, "%s: position %d logprob %.6f, HF %.6f", what, i,
-               t.logprob, want);
+        CHECKF(fabs(t.logprob - want) <= tol, "%s: position %d logprob %.6f, reference %.6f", what,
+               i, t.logprob, want);
         /* The rank within the tolerance: tokens clearly above count, near-ties may go either way.
          */
         int32_t above = 0, close_above = 0;
         for (int32_t v = 0; v < V; v++) {
             double lv = hf_logprob(row, V, v);
-            if (lv > want + LP_TOL)
+            if (lv > want + tol)
                 above++;
-            else if (v != tok && lv >= want - LP_TOL)
+            else if (v != tok && lv >= want - tol)
                 close_above++;
         }
         CHECKF(rank >= 1 + above && rank <= 1 + above + close_above,
-               "%s: position %d rank %d, HF %d (+%d near ties)", what, i, rank, 1 + above,
+               "%s: position %d rank %d, reference %d (+%d near ties)", what, i, rank, 1 + above,
                close_above);
         CHECKF(t.num_top == TOP, "%s: position %d has %d top entries", what, i, t.num_top);
         for (int32_t k = 0; k < t.num_top; k++) {
-            CHECKF(fabs(t.top_logprobs[k] - hf_logprob(row, V, t.top_ids[k])) <= LP_TOL,
-                   "%s: position %d top %d: token %d logprob %.6f, HF %.6f", what, i, k,
+            CHECKF(fabs(t.top_logprobs[k] - hf_logprob(row, V, t.top_ids[k])) <= tol,
+                   "%s: position %d top %d: token %d logprob %.6f, reference %.6f", what, i, k,
                    t.top_ids[k], t.top_logprobs[k], hf_logprob(row, V, t.top_ids[k]));
-            CHECKF(fabs(t.top_logprobs[k] - hf_kth(row, V, k)) <= LP_TOL,
-                   "%s: position %d top %d logprob %.6f, HF's %d-th largest %.6f", what, i, k,
-                   t.top_logprobs[k], k, hf_kth(row, V, k));
+            CHECKF(fabs(t.top_logprobs[k] - hf_kth(row, V, k)) <= tol,
+                   "%s: position %d top %d logprob %.6f, the reference's %d-th largest %.6f", what,
+                   i, k, t.top_logprobs[k], k, hf_kth(row, V, k));
         }
         if (rank == 1)
             CHECKF(t.top_ids[0] == tok || fabs(t.top_logprobs[0] - t.logprob) < 1e-6,
                    "%s: position %d has rank 1 but is not the top entry", what, i);
+    }
+}
+
+static void check_prompt(const engine_request *r, const prompt_case *pc, int32_t V,
+                         const char *what)
+{
+    char label[200];
+    snprintf(label, sizeof label, "%s vs HF", what);
+    check_against(r, pc, pc->hf, LP_TOL, V, label);
+    if (pc->direct) {
+        snprintf(label, sizeof label, "%s vs one forward", what);
+        check_against(r, pc, pc->direct, DIRECT_TOL, V, label);
     }
 }
 
@@ -226,6 +282,8 @@ int main(void)
         pc->hf = c->logits;
     }
     CHECKF(num >= 2 && pcs[num - 1].len > 64, "the fixture has too few long cases (%d)", num);
+    for (int i = 0; i < num; i++)
+        pcs[i].direct = direct_logits(dir, be, &pcs[i], f.vocab);
     /* 16 tokens a step, 4 sequences: 12 prompt rows per step, so a prompt takes several steps. */
     engine_config small = {
         .max_num_seqs = 4, .max_batched_tokens = 16, .max_model_len = 160, .num_kv_blocks = 64};
@@ -274,6 +332,8 @@ int main(void)
         engine_stop(e);
     }
     model_free(m);
+    for (int i = 0; i < num; i++)
+        free(pcs[i].direct);
     be->ops->destroy(be);
     ref_fixture_free(&f);
     return test_finish("engine_prompt_logprobs");
