@@ -253,6 +253,50 @@ static void run(const char *dir, bk_backend *be, engine_config cfg, const prompt
     model_free(m);
 }
 
+/* Cancelled while its prompt's logprobs are half done (small steps: several of them): the blocks
+ * go back, and the same prompt asked again gets every position. */
+static void cancelled_midway(const char *dir, bk_backend *be, engine_config cfg,
+                             const prompt_case *pc, const ref_fixture *f)
+{
+    char err[512];
+    model *m = NULL;
+    engine *e = NULL;
+    if (model_load(&m, dir, be, err, sizeof err) || engine_start(&e, m, &cfg, err, sizeof err)) {
+        CHECKF(0, "cancel: start: %s", err);
+        if (m) model_free(m);
+        return;
+    }
+    engine_request_params p = {
+        .sampling = greedy(), .max_tokens = 2, .prompt_logprobs = true, .prompt_top_logprobs = TOP};
+    engine_request *r = NULL;
+    CHECKF(engine_submit(e, pc->tokens, pc->len, &p, &r, err, sizeof err) == ENGINE_OK,
+           "cancel: submit: %s", err);
+    engine_stats st;
+    for (int i = 0; i < 2000; i++) { /* until it has run a step or two */
+        engine_get_stats(e, &st);
+        if (st.steps_total >= 2) break;
+        usleep(500);
+    }
+    engine_cancel(r);
+    int32_t out[8];
+    drain(r, out, 8, NULL);
+    engine_release(r);
+    for (int i = 0; i < 500; i++) {
+        engine_get_stats(e, &st);
+        if (st.running == 0 && st.waiting == 0 && st.kv_blocks_used == 0) break;
+        usleep(2000);
+    }
+    CHECKF(st.kv_blocks_used == 0, "cancel: %d KV blocks still used", st.kv_blocks_used);
+    CHECKF(engine_submit(e, pc->tokens, pc->len, &p, &r, err, sizeof err) == ENGINE_OK,
+           "cancel: resubmit: %s", err);
+    int32_t cached = -1;
+    CHECKF(drain(r, out, 8, &cached) == 2 && cached == 0, "cancel: the resubmitted request");
+    check_prompt(r, pc, f->vocab, "after a cancelled one");
+    engine_release(r);
+    engine_stop(e);
+    model_free(m);
+}
+
 int main(void)
 {
     char dir[1024], err[1024];
@@ -299,6 +343,8 @@ int main(void)
     run(dir, be, roomy, pcs, num, &f, false, "roomy steps");
     run(dir, be, tight, pcs, num, &f, false, "tight cache");
     run(dir, be, roomy, pcs, num, &f, true, "prefix cache warm");
+
+    cancelled_midway(dir, be, small, &pcs[num - 1], &f);
 
     /* A server without prompt logits rows refuses, and so does a count above the cap. */
     engine_config none = small;
