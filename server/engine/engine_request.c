@@ -319,7 +319,8 @@ engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const
         st = ENGINE_OVERLOADED;
     }
     bool want_plp = false;
-    for (int32_t i = 0; i < count; i++) want_plp |= rs[i]->want_plp;
+    for (int32_t i = 0; i < count; i++)
+        want_plp |= rs[i]->want_plp;
     if (st == ENGINE_OK && want_plp && !e->plp_logits) {
         /* Taken here, where a failure refuses one request, not in the step, where it would stop
          * the engine; the engine thread reads it only after taking such a request. */
