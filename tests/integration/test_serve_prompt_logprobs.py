@@ -5,9 +5,12 @@ numbers are the model's: the echoed prompt's logprob of token k equals what a re
 is tokens[:k] reports for token k as its first generated token (forced there with logit_bias, which
 berth's logprobs do not see: they are the raw logits' log-softmax, as vLLM's).
 
-lm-evaluation-harness itself pulls torch, so it is not a test dependency: lm_eval_loglikelihood
-below sends its request body and parses the answer as its local-completions model does
-(lm_eval/models/openai_completions.py: create_payload with generate=False, parse_logprobs)."""
+lm-evaluation-harness itself is not a test dependency: lm_eval 0.4.13 requires datasets, evaluate,
+scikit-learn, sacrebleu and rouge-score (pyarrow, pandas, scipy... hundreds of MB), its tasks load
+their data from the Hugging Face hub (unreachable in CI) and its local-completions model tokenizes
+with transformers. So lm_eval_loglikelihood below sends its request body and parses the answer as
+its local-completions model does (lm_eval/models/openai_completions.py: create_payload with
+generate=False, parse_logprobs)."""
 import math
 
 import openai
