@@ -232,7 +232,9 @@ static int parse_sampling(P *p, const cJSON *root, api_sampling *s, int chat)
     i64 = 1;
     if (get_integer(p, root, "n", 1, API_MAX_N, NULL, &i64)) return -1;
     s->n = (int32_t)i64;
-    if (get_integer(p, root, "max_tokens", 1, INT32_MAX, NULL, &s->max_tokens)) return -1;
+    /* 0 on completions: the prompt echoed alone (checked with echo by the caller), as vLLM. */
+    if (get_integer(p, root, "max_tokens", chat ? 1 : 0, INT32_MAX, NULL, &s->max_tokens))
+        return -1;
     if (chat && get_integer(p, root, "max_completion_tokens", 1, INT32_MAX, NULL, &s->max_tokens))
         return -1;
     if (get_integer(p, root, "min_tokens", 0, INT32_MAX, NULL, &s->min_tokens)) return -1;
@@ -261,6 +263,18 @@ static int parse_sampling(P *p, const cJSON *root, api_sampling *s, int chat)
         if (get_integer(p, root, "logprobs", 0, API_MAX_TOP_LOGPROBS, &s->logprobs, &i64)) return -1;
         s->top_logprobs = s->logprobs ? (int32_t)i64 : 0;
     }
+    given = false;
+    if (get_integer(p, root, "prompt_logprobs", 0, API_MAX_TOP_LOGPROBS, &given, &i64)) return -1;
+    s->prompt_logprobs = given ? (int32_t)i64 : -1;
+    return 0;
+}
+
+/* vLLM's rule: the prompt's logprobs come in one answer, not in chunks. */
+static int check_prompt_logprobs(P *p, const api_sampling *s, const api_stream_options *so)
+{
+    if (s->prompt_logprobs >= 0 && so->stream)
+        return bad(p, "prompt_logprobs",
+                   "'prompt_logprobs' is not available with \"stream\": true");
     return 0;
 }
 
@@ -592,7 +606,8 @@ int api_parse_chat_request(const char *body, size_t len, api_chat_request *out, 
         parse_tools(&p, root, out) ||
         get_bool(&p, root, "parallel_tool_calls", &out->parallel_tool_calls) ||
         parse_response_format(&p, root, &out->structured) ||
-        (kw && print_json(&p, kw, &out->chat_template_kwargs_json)))
+        (kw && print_json(&p, kw, &out->chat_template_kwargs_json)) ||
+        check_prompt_logprobs(&p, &out->sampling, &out->stream))
         goto done;
     rc = 0;
 done:
@@ -681,15 +696,13 @@ int api_parse_completion_request(const char *body, size_t len, api_completion_re
         parse_sampling(&p, root, &out->sampling, 0) ||
         parse_response_format(&p, root, &out->structured))
         goto done;
-    if (out->echo && out->sampling.logprobs) {
-        /* Clients asking for both (lm-evaluation-harness's loglikelihood) read the prompt's
-         * logprobs from the answer; berth computes the completion's only, and an answer without
-         * them would be scored silently wrong. */
-        bad(&p, "echo",
-            "'echo' together with 'logprobs' is not supported: it asks for the "
-            "prompt tokens' logprobs, which berth does not compute");
+    if (out->sampling.max_tokens == 0 && !out->echo) {
+        bad(&p, "max_tokens",
+            "'max_tokens' must be at least 1 (0 is allowed with \"echo\": true, which returns "
+            "the prompt alone)");
         goto done;
     }
+    if (check_prompt_logprobs(&p, &out->sampling, &out->stream)) goto done;
     if (suffix && (!cJSON_IsString(suffix) || suffix->valuestring[0])) {
         bad(&p, "suffix", "'suffix' is not supported (insertion needs a fill-in-the-middle model)");
         goto done;

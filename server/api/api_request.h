@@ -66,6 +66,9 @@ typedef struct api_sampling {
     bool include_stop_str_in_output;
     bool logprobs;             /* chat: "logprobs": true; completions: "logprobs": k given */
     int32_t top_logprobs;      /* 0..20 */
+    /* vLLM's prompt_logprobs: -1 = not given, else the top entries per prompt position (0..20);
+     * never with stream. */
+    int32_t prompt_logprobs;
 } api_sampling;
 
 typedef struct api_stream_options {
@@ -107,7 +110,7 @@ typedef struct api_completion_request {
     char *model;
     api_prompt *prompts; /* a list of prompts gives one choice group per prompt */
     size_t n_prompts;
-    bool echo;
+    bool echo; /* with "logprobs": the prompt's tokens and logprobs come first */
     api_stream_options stream;
     api_sampling sampling;
     api_structured structured; /* response_format, structured_outputs, guided_* */

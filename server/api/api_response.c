@@ -99,14 +99,19 @@ static void add_completion_logprobs(cJSON *choice, const api_completion_choice *
     for (size_t i = 0; i < c->n_logprobs; i++) {
         const api_token_logprob *t = &c->logprobs[i];
         cJSON_AddItemToArray(tokens, cJSON_CreateString(t->token));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        off += strlen(t->token);
+        if (t->none) {
+            cJSON_AddItemToArray(lps, cJSON_CreateNull());
+            cJSON_AddItemToArray(tops, cJSON_CreateNull());
+            continue;
+        }
         cJSON_AddItemToArray(lps, cJSON_CreateNumber(t->logprob));
         cJSON *top = cJSON_CreateObject();
         for (size_t k = 0; k < t->n_top; k++)
             if (!cJSON_GetObjectItemCaseSensitive(top, t->top[k].token))
                 cJSON_AddNumberToObject(top, t->top[k].token, t->top[k].logprob);
         cJSON_AddItemToArray(tops, top);
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        off += strlen(t->token);
     }
 }
 
@@ -148,6 +153,8 @@ char *api_chat_completion_json(const char *id, int64_t created, const char *mode
         add_string_or_null(ch, "finish_reason", c->finish_reason);
         cJSON_AddItemToArray(arr, ch);
     }
+    if (n > 0 && choices[0].prompt_logprobs_json)
+        cJSON_AddRawToObject(root, "prompt_logprobs", choices[0].prompt_logprobs_json);
     api_usage zero = {0};
     add_usage(root, usage ? usage : &zero, 0);
     return finish(root);
@@ -207,6 +214,8 @@ static void add_completion_choices(cJSON *root, const api_completion_choice *cho
         cJSON_AddStringToObject(ch, "text", choices[i].text ? choices[i].text : "");
         add_completion_logprobs(ch, &choices[i]);
         add_string_or_null(ch, "finish_reason", choices[i].finish_reason);
+        if (choices[i].prompt_logprobs_json)
+            cJSON_AddRawToObject(ch, "prompt_logprobs", choices[i].prompt_logprobs_json);
         cJSON_AddItemToArray(arr, ch);
     }
 }

@@ -26,6 +26,7 @@ typedef struct api_token_logprob {
     double logprob;
     const api_top_logprob *top;
     size_t n_top;
+    int none; /* an echoed prompt's first token: logprob and top_logprobs are null */
 } api_token_logprob;
 
 /* A complete tool call (non-streaming message). */
@@ -53,6 +54,9 @@ typedef struct api_chat_choice {
     int has_logprobs;              /* 0 → "logprobs": null */
     const api_token_logprob *logprobs;
     size_t n_logprobs;
+    /* vLLM's prompt_logprobs (a JSON array, written as is), from choice 0 at the response's top
+     * level, as vLLM has it; NULL: omitted. */
+    const char *prompt_logprobs_json;
 } api_chat_choice;
 
 typedef struct api_chat_delta {
@@ -76,6 +80,7 @@ typedef struct api_completion_choice {
     const api_token_logprob *logprobs;
     size_t n_logprobs;
     size_t text_offset; /* offset of the first token's text in the echoed output */
+    const char *prompt_logprobs_json; /* vLLM's prompt_logprobs (a JSON array); NULL: omitted */
 } api_completion_choice;
 
 /* Every builder returns a malloc'ed JSON string, NULL on OOM. */

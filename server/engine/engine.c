@@ -186,7 +186,8 @@ static int32_t graph_bucket(engine *e, engine_request **sched, int32_t n)
 {
     if (!e->graphs.be) return 0;
     for (int32_t i = 0; i < n; i++)
-        if (sched[i]->step_tokens != 1 || sched[i]->logits_row < 0) return 0;
+        if (sched[i]->step_tokens != 1 || sched[i]->logits_row < 0 || sched[i]->plp_count > 0)
+            return 0;
     return step_graphs_bucket(&e->graphs, n);
 }
 
@@ -277,7 +278,8 @@ static int run_step(engine *e, engine_request **sched, int32_t n, char *err, siz
             return -1;
     }
     if (rc) return rc;
-    return step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen);
+    if (step_sampler_collect(&e->sampler, logits, e->rows, rows, e->picked, err, errlen)) return -1;
+    return engine_prompt_logprobs_step(e, sched, n, logits, err, errlen);
 }
 
 /* Every running and waiting request ends with FINISH_ABORT (after a failed step or at shutdown). */
@@ -427,7 +429,9 @@ int engine_start(engine **out, model *m, engine_config *cfg, char *err, size_t e
         cfg->cuda_graphs = -1;
     }
     /* The workspace and the sampler first: a KV cache sized from memory gets what is left. */
-    if (model_reserve_workspace(m, cfg->max_batched_tokens, cfg->max_num_seqs, err, errlen) ||
+    e->plp_rows = engine_prompt_logit_rows(cfg);
+    if (model_reserve_workspace(m, cfg->max_batched_tokens, cfg->max_num_seqs + e->plp_rows, err,
+                                errlen) ||
         step_sampler_init(&e->sampler, e->be, cfg->max_num_seqs, e->vocab, cfg->host_sampling, err,
                           errlen))
         goto fail;
@@ -533,6 +537,7 @@ void engine_stop(engine *e)
     free(e->rows);
     free(e->picked);
     free(e->sched);
+    free(e->plp_logits);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->work);
     free(e);

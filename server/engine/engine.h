@@ -105,6 +105,12 @@ typedef struct engine_request_params {
     /* On ENGINE_OK the engine owns the grammar reference (it calls release); on any other status
      * the caller still does. */
     engine_constraint constraint;
+    /* Prompt logprobs (echo with logprobs, vLLM's prompt_logprobs): the prefill produces logits at
+     * every prompt position, and the engine keeps per position the next prompt token's logprob,
+     * rank and the prompt_top_logprobs (0..SAMPLER_MAX_LOGPROBS) most likely tokens; read them
+     * with engine_prompt_logprob. Such a request computes its whole prompt (no prefix cache). */
+    bool prompt_logprobs;
+    int32_t prompt_top_logprobs;
 } engine_request_params;
 
 typedef struct engine_event {
@@ -176,6 +182,18 @@ int engine_next(engine_request *r, engine_event *ev, int timeout_ms);
 void engine_cancel(engine_request *r);
 /* The caller is done with r (cancels it if still running). r must not be used afterwards. */
 void engine_release(engine_request *r);
+
+/* After the request's first event with a token (its prompt is computed by then), for a request
+ * submitted with prompt_logprobs: position i in 1 .. prompt_len-1 gets the logprob of prompt token
+ * i given the tokens before it (log-softmax of the raw logits, as the sampler's logprobs), its
+ * rank (1 + the tokens more likely) and the top entries. Returns 0, or -1 when the request did
+ * not ask or i is out of range. */
+int engine_prompt_logprob(const engine_request *r, int32_t i, sampled_token *out, int32_t *rank);
+/* The logits rows a step keeps, beside one per sequence, for prompt positions of requests that ask
+ * for prompt logprobs (the model's workspace holds max_num_seqs + this many rows): a bounded
+ * number per step, so the logits memory stays bounded whatever the prompt's length. 0: prompt
+ * logprobs cannot be served (max_batched_tokens == max_num_seqs). */
+int32_t engine_prompt_logit_rows(const engine_config *cfg);
 
 void engine_get_stats(engine *e, engine_stats *out);
 /* Drops the prefix cache's index (POST /reset_prefix_cache): blocks held by sequences stay theirs,

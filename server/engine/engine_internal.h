@@ -40,6 +40,16 @@ struct engine_request {
     int32_t max_tokens, min_tokens;
     int32_t *scripted; /* engine_request_params.scripted_tokens (test only) */
     int32_t num_scripted;
+    /* prompt logprobs (engine_request_params.prompt_logprobs): per position p in
+     * 0 .. prompt_len-2, what the logits at p say of token p+1; positions before plp_next are
+     * done and never rewritten (a preempted request recomputes its K/V, not these). */
+    bool want_plp;
+    int32_t plp_top, plp_next;
+    float *plp_logprob;                   /* [prompt_len - 1] */
+    int32_t *plp_rank;                    /* [prompt_len - 1] */
+    int32_t *plp_top_ids;                 /* [(prompt_len - 1) * plp_top] */
+    float *plp_top_lps;                   /* [(prompt_len - 1) * plp_top] */
+    int32_t plp_from, plp_count, plp_row; /* this step: positions and their first logits row */
     int32_t step_tokens;  /* tokens scheduled in the current step */
     int32_t logits_row;   /* its row in the current step's logits, or -1 */
     bool in_step;         /* has tokens in the step being built */
@@ -109,6 +119,11 @@ struct engine {
     atomic_bool stop_now;        /* shutting down: abandon the forward */
     atomic_uint_fast64_t mask_compute_ns; /* summed by the mask threads */
     engine_stats stats;          /* guarded by lock */
+    int32_t plp_rows;            /* engine_prompt_logit_rows */
+    int32_t plp_rows_used;       /* in the step being built */
+    /* Host copy of a step's logits rows, taken by the first submit that asks for prompt logprobs
+     * (with e->lock held), then read by the engine thread only. */
+    float *plp_logits;
 };
 
 /* scheduler.c: fills e->batch with this step's work; returns the number of sequences scheduled.
@@ -118,6 +133,10 @@ int32_t sched_build_step(engine *e, engine_request **scheduled, char *err, size_
 void sched_preempt(engine *e, engine_request *r);
 /* Undoes a step whose forward was abandoned between layers: as if it had not been scheduled. */
 void sched_abandon(engine *e, engine_request **scheduled, int32_t n);
+
+/* engine_prompt.c: after a step's forward, the prompt logprobs of the step's positions. */
+int engine_prompt_logprobs_step(engine *e, engine_request **sched, int32_t n,
+                                const bk_tensor *logits, char *err, size_t errlen);
 
 /* engine_constraint.c: the constraint's part of a request's life. */
 int constraint_attach(engine_request *r, const engine_constraint *c); /* at submit; -1: OOM */

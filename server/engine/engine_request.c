@@ -69,6 +69,10 @@ static void request_free(engine_request *r)
     free(r->bias_values);
     free(r->stop_ids);
     free(r->scripted);
+    free(r->plp_logprob);
+    free(r->plp_rank);
+    free(r->plp_top_ids);
+    free(r->plp_top_lps);
     free(r->events);
     pthread_cond_destroy(&r->cond);
     free(r);
@@ -175,6 +179,19 @@ static engine_status request_new(engine *e, const int32_t *prompt, int32_t promp
             return ENGINE_INVALID;
         }
     }
+    if (p->prompt_logprobs &&
+        (p->prompt_top_logprobs < 0 || p->prompt_top_logprobs > SAMPLER_MAX_LOGPROBS)) {
+        snprintf(err, errlen, "prompt_top_logprobs %d is outside 0..%d", p->prompt_top_logprobs,
+                 SAMPLER_MAX_LOGPROBS);
+        return ENGINE_INVALID;
+    }
+    if (p->prompt_logprobs && e->plp_rows == 0) {
+        snprintf(err, errlen,
+                 "prompt logprobs need logits rows beside one per sequence, and max_batched_tokens "
+                 "(%d) leaves none above max_num_seqs (%d)",
+                 e->cfg.max_batched_tokens, e->cfg.max_num_seqs);
+        return ENGINE_INVALID;
+    }
     engine_request *r = calloc(1, sizeof *r);
     if (!r) goto oom;
     r->e = e;
@@ -212,6 +229,18 @@ static engine_status request_new(engine *e, const int32_t *prompt, int32_t promp
     /* min_tokens suppresses exactly the tokens that would stop the sequence. */
     r->sampling.suppress_ids = r->stop_ids;
     r->sampling.num_suppress = r->num_stop_ids;
+    if (p->prompt_logprobs) {
+        size_t positions = (size_t)prompt_len - 1,
+               tops = positions * (size_t)p->prompt_top_logprobs;
+        r->want_plp = true;
+        r->plp_top = p->prompt_top_logprobs;
+        /* + 1: malloc(0) may give NULL, and a one-token prompt has no positions */
+        r->plp_logprob = malloc(sizeof(float) * (positions + 1));
+        r->plp_rank = malloc(sizeof(int32_t) * (positions + 1));
+        r->plp_top_ids = malloc(sizeof(int32_t) * (tops + 1));
+        r->plp_top_lps = malloc(sizeof(float) * (tops + 1));
+        if (!r->plp_logprob || !r->plp_rank || !r->plp_top_ids || !r->plp_top_lps) goto oom_free;
+    }
     if (constraint_attach(r, &p->constraint)) goto oom_free;
     pthread_cond_init(&r->cond, NULL);
     *out = r;
@@ -224,6 +253,10 @@ oom_free:
         free(r->bias_values);
         free(r->stop_ids);
         free(r->scripted);
+        free(r->plp_logprob);
+        free(r->plp_rank);
+        free(r->plp_top_ids);
+        free(r->plp_top_lps);
         free(r);
     }
 oom:
@@ -284,6 +317,19 @@ engine_status engine_submit_group(engine *e, int32_t count, const int32_t *const
                  "asked for)",
                  (long long)queued, (long long)capacity, count);
         st = ENGINE_OVERLOADED;
+    }
+    bool want_plp = false;
+    for (int32_t i = 0; i < count; i++)
+        want_plp |= rs[i]->want_plp;
+    if (st == ENGINE_OK && want_plp && !e->plp_logits) {
+        /* Taken here, where a failure refuses one request, not in the step, where it would stop
+         * the engine; the engine thread reads it only after taking such a request. */
+        size_t rows = (size_t)e->cfg.max_num_seqs + (size_t)e->plp_rows;
+        e->plp_logits = malloc(sizeof(float) * (size_t)e->vocab * rows);
+        if (!e->plp_logits) {
+            snprintf(err, errlen, "out of host memory for %zu rows of prompt logits", rows);
+            st = ENGINE_INVALID;
+        }
     }
     if (st != ENGINE_OK) {
         pthread_mutex_unlock(&e->lock);

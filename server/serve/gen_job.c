@@ -1,5 +1,6 @@
 #include "server/serve/gen_job.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ void gen_job_free(gen_job *j)
                 free((char *)c->lps[k].top[t].token);
         }
         free(c->lps);
+        free(c->prompt_logprobs_json);
     }
     free(j->choices);
     for (size_t i = 0; i < j->n_prompts; i++) {
@@ -124,6 +126,9 @@ static int store_logprob(const gen_job *j, gen_choice *c, const token_logprob_ow
         size_t cap = c->cap_lps ? c->cap_lps * 2 : 32;
         token_logprob_owned *grown = realloc(c->lps, sizeof *c->lps * cap);
         if (!grown) return -1;
+        /* Each entry's top points into the entry itself: the move takes them along. */
+        for (size_t k = 0; k < c->n_lps; k++)
+            grown[k].lp.top = grown[k].top;
         c->lps = grown;
         c->cap_lps = cap;
     }
@@ -188,21 +193,44 @@ static int stream_delta(gen_job *j, gen_choice *c, const char *text, const token
         if (text) strcat(echoed, text);
         text = echoed;
     }
+    /* An echoed prompt's logprobs (taken into c->lps) go in the first chunk, before lp's. */
+    api_token_logprob *all = NULL;
+    size_t n_all = 0;
+    if (c->n_lps > 0) {
+        all = malloc(sizeof *all * (c->n_lps + 1));
+        if (!all) {
+            free(echoed);
+            return -1;
+        }
+        for (size_t k = 0; k < c->n_lps; k++)
+            all[n_all++] = c->lps[k].lp;
+        if (lp) all[n_all++] = lp->lp;
+    }
     api_usage u = gen_job_usage(j);
     api_completion_choice d = {.index = c->index,
                                .text = text ? text : "",
                                .finish_reason = finish,
-                               .has_logprobs = lp != NULL,
-                               .logprobs = lp ? &lp->lp : NULL,
-                               .n_logprobs = lp ? 1 : 0,
+                               .has_logprobs = lp != NULL || n_all > 0,
+                               .logprobs = n_all ? all
+                                           : lp  ? &lp->lp
+                                                 : NULL,
+                               .n_logprobs = n_all ? n_all
+                                             : lp  ? 1
+                                                   : 0,
                                .text_offset = c->lp_offset};
     /* text_offset counts from the start of the whole completion, as in the non-streamed answer
      * (clients join the chunks' logprobs into one list). */
-    if (lp) c->lp_offset += strlen(lp->lp.token);
+    for (size_t k = 0; k < n_all; k++)
+        c->lp_offset += strlen(all[k].token);
+    if (lp && !n_all) c->lp_offset += strlen(lp->lp.token);
     char *json = test_alloc_fails(j, c)
                      ? NULL
                      : api_completion_chunk_json(j->id, j->created, j->s->model_name, &d, 1,
                                                  j->continuous_usage ? &u : NULL, j->include_usage);
+    free(all);
+    for (size_t k = 0; k < c->n_lps; k++)
+        free_logprob(&c->lps[k]);
+    c->n_lps = 0;
     free(echoed);
     if (!json) return -1;
     c->started = true;
@@ -287,6 +315,67 @@ void gen_job_out_of_memory(gen_job *j, gen_choice *c)
     engine_cancel(c->req);
 }
 
+/* vLLM's prompt_logprobs entry: {"<id>": {"logprob", "rank", "decoded_token"}}. */
+static int add_prompt_entry(const gen_job *j, cJSON *d, int32_t id, float logprob, int32_t rank)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", id);
+    if (cJSON_GetObjectItemCaseSensitive(d, key)) return 0;
+    cJSON *e = cJSON_AddObjectToObject(d, key);
+    char *text = token_string(j->s, id);
+    bool ok = e && text && cJSON_AddNumberToObject(e, "logprob", json_logprob(logprob)) &&
+              cJSON_AddNumberToObject(e, "rank", rank) &&
+              cJSON_AddStringToObject(e, "decoded_token", text);
+    free(text);
+    return ok ? 0 : -1;
+}
+
+/* With choice c's first token the engine has its prompt's logprobs: the echoed prompt's entries
+ * into c->lps (its first token's logprob null, as OpenAI's), and vLLM's prompt_logprobs (the
+ * prompt token first, then the top entries, ranked 1..N). */
+static int take_prompt(gen_job *j, gen_choice *c)
+{
+    c->prompt_taken = true;
+    bool echoed = j->echo && j->want_logprobs;
+    if (!echoed && j->prompt_logprobs < 0) return 0;
+    cJSON *arr = j->prompt_logprobs >= 0 ? cJSON_CreateArray() : NULL;
+    bool ok = arr || j->prompt_logprobs < 0;
+    for (int32_t i = 0; ok && i < c->prompt_len; i++) {
+        sampled_token t;
+        int32_t rank = 0;
+        bool has = i > 0 && engine_prompt_logprob(c->req, i, &t, &rank) == 0;
+        if (echoed) {
+            token_logprob_owned o;
+            if (has) {
+                ok = fill_logprob(j, c, &t, &o) == 0;
+            } else {
+                memset(&o, 0, sizeof o);
+                o.lp.token = token_string(j->s, c->prompt[i]);
+                o.lp.none = 1;
+                ok = o.lp.token != NULL;
+            }
+            if (ok && store_logprob(j, c, &o) != 0) {
+                free_logprob(&o);
+                ok = false;
+            }
+        }
+        if (!ok || !arr) continue;
+        cJSON *d = has ? cJSON_CreateObject() : cJSON_CreateNull();
+        ok = d && cJSON_AddItemToArray(arr, d);
+        if (!ok) {
+            cJSON_Delete(d);
+            continue;
+        }
+        if (!has) continue;
+        ok = add_prompt_entry(j, d, t.token, t.logprob, rank) == 0;
+        for (int32_t k = 0; ok && k < t.num_top && k < j->prompt_logprobs; k++)
+            ok = add_prompt_entry(j, d, t.top_ids[k], t.top_logprobs[k], k + 1) == 0;
+    }
+    if (ok && arr) ok = (c->prompt_logprobs_json = cJSON_PrintUnformatted(arr)) != NULL;
+    cJSON_Delete(arr);
+    return ok ? 0 : -1;
+}
+
 void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
 {
     serve_ctx *s = j->s;
@@ -300,6 +389,20 @@ void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             metrics_observe_itl(&s->metrics, now - j->t_last_token);
         }
         j->t_last_token = now;
+        if (!c->prompt_taken && take_prompt(j, c)) {
+            gen_job_out_of_memory(j, c);
+            gen_job_finish_choice(j, c, "abort");
+            return;
+        }
+        if (j->echo_only) {
+            /* max_tokens 0: the engine generated one token (it needs one), nobody sees it. */
+            if (j->streaming && !c->started && stream_delta(j, c, NULL, NULL, NULL)) {
+                gen_job_out_of_memory(j, c);
+                gen_job_finish_choice(j, c, "abort");
+                return;
+            }
+            goto finish;
+        }
         c->completion_tokens = ev->completion_tokens;
         char *emit = NULL;
         size_t emit_len = 0;
@@ -349,6 +452,7 @@ void gen_job_on_event(gen_job *j, gen_choice *c, const engine_event *ev)
             return;
         }
     }
+finish:
     if (ev->finish == FINISH_ERROR) c->error = ev->error ? ev->error : "the constraint failed";
     if (ev->finish != FINISH_NONE)
         gen_job_finish_choice(j, c,
@@ -376,7 +480,8 @@ static char *chat_json(const gen_job *j, const api_usage *u)
                                   .finish_reason = c->finish_reason,
                                   .has_logprobs = j->want_logprobs,
                                   .logprobs = lps[i],
-                                  .n_logprobs = c->n_lps};
+                                  .n_logprobs = c->n_lps,
+                                  .prompt_logprobs_json = c->prompt_logprobs_json};
         if (ok && c->parsing) {
             calls[i] = calloc(c->parse.n_calls ? c->parse.n_calls : 1, sizeof **calls);
             ok = calls[i] != NULL;
@@ -422,7 +527,8 @@ static char *completion_json(const gen_job *j, const api_usage *u)
                                         .finish_reason = c->finish_reason,
                                         .has_logprobs = j->want_logprobs,
                                         .logprobs = lps[i],
-                                        .n_logprobs = c->n_lps};
+                                        .n_logprobs = c->n_lps,
+                                        .prompt_logprobs_json = c->prompt_logprobs_json};
     }
     char *json =
         ok ? api_text_completion_json(j->id, j->created, j->s->model_name, cs, n, u) : NULL;

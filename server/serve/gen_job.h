@@ -43,6 +43,10 @@ typedef struct gen_choice {
     token_logprob_owned *lps; /* non-streaming logprobs */
     size_t n_lps, cap_lps;
     size_t lp_offset; /* streamed completions: text_offset of the next logprob's token */
+    /* The prompt's logprobs, taken from the engine with the first token: echoed ones go first in
+     * lps (streamed: in the first chunk), prompt_logprobs as vLLM's JSON array. */
+    bool prompt_taken;
+    char *prompt_logprobs_json;
 } gen_choice;
 
 typedef struct gen_job {
@@ -51,6 +55,8 @@ typedef struct gen_job {
     op_think_mode think; /* chat: from the template and the rendered prompt */
     bool parse_tools;    /* chat: the request has tools and tool_choice is not "none" */
     int32_t top_logprobs;
+    int32_t prompt_logprobs; /* api_sampling.prompt_logprobs: -1 = not asked */
+    bool echo_only;          /* completions with echo and max_tokens 0: the prompt alone */
     char id[64];
     int64_t created;
     http_stream *stream;

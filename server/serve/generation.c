@@ -131,7 +131,10 @@ static void resolve_params(const serve_ctx *s, const api_sampling *a, int32_t pr
     rp->ep.stop_token_ids = rp->stop_ids;
     rp->ep.num_stop_token_ids = n;
     int64_t room = (int64_t)s->engine_cfg.max_model_len - prompt_len;
-    rp->ep.max_tokens = (int32_t)(a->max_tokens >= 0 ? a->max_tokens : room);
+    /* max_tokens 0 (echo): one token generated and dropped, as vLLM does. */
+    rp->ep.max_tokens = (int32_t)(a->max_tokens > 0    ? a->max_tokens
+                                  : a->max_tokens == 0 ? 1
+                                                       : room);
     rp->ep.min_tokens = (int32_t)a->min_tokens;
 }
 
@@ -258,6 +261,14 @@ static int submit_group(gen_job *j, const api_sampling *a, api_error *e)
         if (i % (size_t)a->n) rps[i].ep.sampling.seed = splitmix64(rps[i].ep.sampling.seed + i);
         rps[i].ep.scripted_tokens = j->scripted;
         rps[i].ep.num_scripted_tokens = j->n_scripted;
+        /* Echo with logprobs shows the prompt's; prompt_logprobs (vLLM) may ask more top entries.
+         */
+        bool echoed = j->echo && a->logprobs;
+        if (echoed || a->prompt_logprobs >= 0) {
+            int32_t top = echoed ? a->top_logprobs : 0;
+            rps[i].ep.prompt_logprobs = true;
+            rps[i].ep.prompt_top_logprobs = a->prompt_logprobs > top ? a->prompt_logprobs : top;
+        }
         sc_request_constraint(&j->constraint, &rps[i].ep.constraint);
         eps[i] = rps[i].ep;
         prompts[i] = c->prompt;
@@ -363,6 +374,8 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
     j->continuous_usage = so->continuous_usage_stats;
     j->want_logprobs = a->logprobs;
     j->top_logprobs = a->top_logprobs;
+    j->prompt_logprobs = a->prompt_logprobs;
+    j->echo_only = j->echo && a->max_tokens == 0;
     j->created = (int64_t)time(NULL);
     api_make_id(j->id, sizeof j->id, j->chat ? "chatcmpl-" : "cmpl-");
     api_error e;
@@ -373,8 +386,8 @@ static void start_job(gen_job *j, http_request *hr, const api_sampling *a, const
     }
     for (size_t i = 0; i < j->n_prompts; i++) {
         int32_t len = (int32_t)(j->choices[i * (size_t)a->n].prompt_len);
-        if (api_check_context(len, a->max_tokens, s->engine_cfg.max_model_len,
-                              j->chat ? "messages" : "prompt", &e)) {
+        if (api_check_context(len, a->max_tokens == 0 ? 1 : a->max_tokens,
+                              s->engine_cfg.max_model_len, j->chat ? "messages" : "prompt", &e)) {
             serve_respond_error(s, hr, &e);
             gen_job_free(j);
             return;

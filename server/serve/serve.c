@@ -95,7 +95,8 @@ static void share_need(const serve_ctx *s, bk_backend *be, const model_config *m
     bk_memory_stats ms = {0};
     if (be->ops->memory_stats) be->ops->memory_stats(be, &ms);
     int32_t T = ec.max_batched_tokens, S = ec.max_num_seqs, V = mc->vocab_size;
-    size_t ws = ms.fixed + model_workspace_bytes(mc, T, S, SHARE_ALIGN) +
+    size_t ws = ms.fixed +
+                model_workspace_bytes(mc, T, S + engine_prompt_logit_rows(&ec), SHARE_ALIGN) +
                 step_batch_device_bytes(T, S, kvb_blocks_for(ec.max_model_len), SHARE_ALIGN);
     if (!ec.host_sampling && be->ops->sample && V <= BK_SAMPLE_MAX_VOCAB) {
         ws += step_sampler_device_bytes(S, V, SHARE_ALIGN);

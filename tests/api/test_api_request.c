@@ -130,6 +130,11 @@ static void test_chat_errors(void)
     expect_chat_error("{}", "messages", NULL);
     expect_chat_error("{\"messages\":[]}", "messages", NULL);
     expect_chat_error("{\"messages\":{}}", "messages", "invalid_type");
+    expect_chat_error("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt_logprobs\":1,"
+                      "\"stream\":true}",
+                      "prompt_logprobs", NULL);
+    expect_chat_error("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":0}",
+                      "max_tokens", NULL);
     expect_chat_error("{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages[0].role", NULL);
     expect_chat_error("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"user\"}]}",
                       "messages[1].content", NULL);
@@ -283,6 +288,17 @@ static void test_completion_requests(void)
     CHECK(api_parse_completion_request(no_lp, strlen(no_lp), &r, &e) == 0);
     CHECK(r.sampling.logprobs && r.sampling.top_logprobs == 0);
     api_completion_request_free(&r);
+    /* lm-evaluation-harness's loglikelihood: the prompt echoed with its logprobs, nothing generated
+     */
+    const char *lm_eval = "{\"prompt\":[[1,2]],\"echo\":true,\"logprobs\":1,\"max_tokens\":0}";
+    CHECK(api_parse_completion_request(lm_eval, strlen(lm_eval), &r, &e) == 0);
+    CHECK(r.echo && r.sampling.logprobs && r.sampling.top_logprobs == 1 &&
+          r.sampling.max_tokens == 0 && r.sampling.prompt_logprobs == -1);
+    api_completion_request_free(&r);
+    const char *plp = "{\"prompt\":\"x\",\"prompt_logprobs\":3}";
+    CHECK(api_parse_completion_request(plp, strlen(plp), &r, &e) == 0);
+    CHECK(r.sampling.prompt_logprobs == 3 && !r.sampling.logprobs);
+    api_completion_request_free(&r);
 
     expect_completion_error("{}", "prompt");
     expect_completion_error("{\"prompt\":[]}", "prompt");
@@ -295,8 +311,13 @@ static void test_completion_requests(void)
     expect_completion_error("{\"prompt\":\"x\",\"logprobs\":true}", "logprobs");
     expect_completion_error("{\"prompt\":\"x\",\"logprobs\":21}", "logprobs");
     expect_completion_error("{\"prompt\":\"x\",\"echo\":\"y\"}", "echo");
-    /* the prompt's logprobs are not computed */
-    expect_completion_error("{\"prompt\":\"x\",\"echo\":true,\"logprobs\":0}", "echo");
+    expect_completion_error("{\"prompt\":\"x\",\"max_tokens\":0}", "max_tokens");
+    expect_completion_error("{\"prompt\":\"x\",\"echo\":true,\"max_tokens\":-1}", "max_tokens");
+    expect_completion_error("{\"prompt\":\"x\",\"prompt_logprobs\":21}", "prompt_logprobs");
+    expect_completion_error("{\"prompt\":\"x\",\"prompt_logprobs\":-1}", "prompt_logprobs");
+    expect_completion_error("{\"prompt\":\"x\",\"prompt_logprobs\":true}", "prompt_logprobs");
+    expect_completion_error("{\"prompt\":\"x\",\"prompt_logprobs\":1,\"stream\":true}",
+                            "prompt_logprobs");
     expect_completion_error("{\"prompt\":\"x\",\"stream_options\":{}}", "stream_options");
 }
 

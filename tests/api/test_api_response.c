@@ -27,7 +27,7 @@ static void same_json(char *got, const char *want, const char *what)
 static void test_chat_completion(void)
 {
     api_top_logprob top[] = {{"Hi", -0.1}, {"Yo", -2.5}};
-    api_token_logprob lp[] = {{"Hi", -0.1, top, 2}};
+    api_token_logprob lp[] = {{"Hi", -0.1, top, 2, 0}};
     api_tool_call_out calls[] = {{"call_1", "get_weather", "{\"city\":\"Paris\"}"}};
     api_chat_choice ch[] = {
         {.index = 0, .content = "Hi", .finish_reason = "stop", .has_logprobs = 1, .logprobs = lp, .n_logprobs = 1},
@@ -92,7 +92,7 @@ static void test_chat_chunks(void)
 static void test_completions(void)
 {
     api_top_logprob top[] = {{" a", -0.5}, {" b", -1}};
-    api_token_logprob lp[] = {{" a", -0.5, top, 2}, {"!", -3, NULL, 0}};
+    api_token_logprob lp[] = {{" a", -0.5, top, 2, 0}, {"!", -3, NULL, 0, 0}};
     api_completion_choice ch = {.index = 0, .text = " a!", .finish_reason = "length", .has_logprobs = 1,
                                 .logprobs = lp, .n_logprobs = 2, .text_offset = 5};
     api_usage u = {.prompt_tokens = 2, .completion_tokens = 2};
@@ -111,6 +111,29 @@ static void test_completions(void)
               "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":9,\"model\":\"m\",\"choices\":[],"
               "\"usage\":" USAGE(2, 2, 4, 0, 0) "}",
               "completion usage chunk");
+    /* An echoed prompt: its first token has null logprob and top_logprobs; prompt_logprobs is
+     * written as given (vLLM's list). */
+    api_token_logprob echoed[] = {{"Hi", 0, NULL, 0, 1}, {" a", -0.5, top, 1, 0}};
+    api_completion_choice e = {
+        .index = 0,
+        .text = "Hi a",
+        .finish_reason = "length",
+        .has_logprobs = 1,
+        .logprobs = echoed,
+        .n_logprobs = 2,
+        .prompt_logprobs_json =
+            "[null,{\"7\":{\"logprob\":-0.5,\"rank\":1,\"decoded_token\":\" a\"}}]"};
+    same_json(
+        api_text_completion_json("cmpl-1", 9, "m", &e, 1, &u),
+        "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":9,\"model\":\"m\","
+        "\"choices\":["
+        "{\"index\":0,\"text\":\"Hi a\",\"logprobs\":{\"tokens\":[\"Hi\",\" "
+        "a\"],\"token_logprobs\":[null,-0.5],"
+        "\"top_logprobs\":[null,{\" a\":-0.5}],\"text_offset\":[0,2]},\"finish_reason\":\"length\","
+        "\"prompt_logprobs\":[null,{\"7\":{\"logprob\":-0.5,\"rank\":1,\"decoded_token\":\" "
+        "a\"}}]}],"
+        "\"usage\":" USAGE(2, 2, 4, 0, 0) "}",
+        "echoed prompt logprobs");
 }
 
 static void test_models_errors_sse_ids(void)

@@ -170,8 +170,7 @@ def test_sdk_completions_logprobs_text_offset_streamed(server):
     assert tokens == lp.tokens and offsets == lp.text_offset
 
 
-@pytest.mark.parametrize("extra,param", [({"suffix": "end"}, "suffix"),
-                                         ({"echo": True, "logprobs": 1}, "echo")])
+@pytest.mark.parametrize("extra,param", [({"suffix": "end"}, "suffix")])
 def test_sdk_completions_unsupported_options(server, extra, param):
     with pytest.raises(openai.BadRequestError) as e:
         sdk(server).completions.create(model="demo", prompt="Hello", max_tokens=2, **extra)
