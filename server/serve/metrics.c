@@ -24,10 +24,14 @@ void metrics_count_request(metrics *m, int status)
 {
     pthread_mutex_lock(&m->lock);
     int i = 0;
-    while (i < m->num_statuses && m->statuses[i] != status) i++;
-    if (i == m->num_statuses && i < METRICS_STATUSES) m->statuses[m->num_statuses++] = status;
-    if (i < METRICS_STATUSES) m->status_counts[i]++;
-    else m->other_status_count++;
+    metrics_counts *c = &m->c;
+    while (i < c->num_statuses && c->statuses[i] != status)
+        i++;
+    if (i == c->num_statuses && i < METRICS_STATUSES) c->statuses[c->num_statuses++] = status;
+    if (i < METRICS_STATUSES)
+        c->status_counts[i]++;
+    else
+        c->other_status_count++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -35,7 +39,8 @@ static void observe(metrics *m, metrics_histogram *h, double v)
 {
     pthread_mutex_lock(&m->lock);
     int b = 0;
-    while (b < METRICS_BUCKETS && v > bucket_edges[b]) b++;
+    while (b < METRICS_BUCKETS && v > bucket_edges[b])
+        b++;
     h->counts[b]++;
     h->sum += v;
     h->total++;
@@ -44,17 +49,17 @@ static void observe(metrics *m, metrics_histogram *h, double v)
 
 void metrics_observe_ttft(metrics *m, double s)
 {
-    observe(m, &m->ttft, s);
+    observe(m, &m->c.ttft, s);
 }
 
 void metrics_observe_itl(metrics *m, double s)
 {
-    observe(m, &m->itl, s);
+    observe(m, &m->c.itl, s);
 }
 
 void metrics_observe_e2e(metrics *m, double s)
 {
-    observe(m, &m->e2e, s);
+    observe(m, &m->c.e2e, s);
 }
 
 typedef struct text {
@@ -76,7 +81,8 @@ static void put(text *t, const char *fmt, ...)
             return;
         }
         size_t cap = t->cap ? t->cap * 2 : 4096;
-        while (cap < t->len + (size_t)n + 1) cap *= 2;
+        while (cap < t->len + (size_t)n + 1)
+            cap *= 2;
         char *grown = realloc(t->buf, cap);
         if (!grown) return;
         t->buf = grown;
@@ -95,34 +101,44 @@ static void histogram(text *t, const char *name, const char *help, const metrics
             (unsigned long long)cum);
     }
     cum += h->counts[METRICS_BUCKETS];
-    put(t, "%s_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", name, model_id, (unsigned long long)cum);
-    put(t, "%s_sum{model_name=\"%s\"} %.6f\n%s_count{model_name=\"%s\"} %llu\n", name, model_id, h->sum,
-        name, model_id, (unsigned long long)h->total);
+    put(t, "%s_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n", name, model_id,
+        (unsigned long long)cum);
+    put(t, "%s_sum{model_name=\"%s\"} %.6f\n%s_count{model_name=\"%s\"} %llu\n", name, model_id,
+        h->sum, name, model_id, (unsigned long long)h->total);
 }
 
 char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
 {
     text t = {0};
+    metrics_counts snap;
     pthread_mutex_lock(&m->lock);
+    snap = m->c;
+    pthread_mutex_unlock(&m->lock);
+    const metrics_counts *c = &snap;
     put(&t, "# HELP berth_requests_total HTTP requests answered, by status code.\n"
             "# TYPE berth_requests_total counter\n");
-    for (int i = 0; i < m->num_statuses; i++)
-        put(&t, "berth_requests_total{model_name=\"%s\",status=\"%d\"} %llu\n", model_id, m->statuses[i],
-            (unsigned long long)m->status_counts[i]);
-    if (m->other_status_count)
+    for (int i = 0; i < c->num_statuses; i++)
+        put(&t, "berth_requests_total{model_name=\"%s\",status=\"%d\"} %llu\n", model_id,
+            c->statuses[i], (unsigned long long)c->status_counts[i]);
+    if (c->other_status_count)
         put(&t, "berth_requests_total{model_name=\"%s\",status=\"other\"} %llu\n", model_id,
-            (unsigned long long)m->other_status_count);
+            (unsigned long long)c->other_status_count);
     put(&t,
         "# HELP berth_num_requests_running Sequences in the running batch.\n"
-        "# TYPE berth_num_requests_running gauge\nberth_num_requests_running{model_name=\"%s\"} %d\n"
+        "# TYPE berth_num_requests_running gauge\nberth_num_requests_running{model_name=\"%s\"} "
+        "%d\n"
         "# HELP berth_num_requests_waiting Sequences waiting for admission.\n"
-        "# TYPE berth_num_requests_waiting gauge\nberth_num_requests_waiting{model_name=\"%s\"} %d\n"
+        "# TYPE berth_num_requests_waiting gauge\nberth_num_requests_waiting{model_name=\"%s\"} "
+        "%d\n"
         "# HELP berth_kv_cache_blocks_used KV-cache blocks in use.\n"
-        "# TYPE berth_kv_cache_blocks_used gauge\nberth_kv_cache_blocks_used{model_name=\"%s\"} %d\n"
+        "# TYPE berth_kv_cache_blocks_used gauge\nberth_kv_cache_blocks_used{model_name=\"%s\"} "
+        "%d\n"
         "# HELP berth_kv_cache_blocks_total KV-cache blocks in the pool.\n"
-        "# TYPE berth_kv_cache_blocks_total gauge\nberth_kv_cache_blocks_total{model_name=\"%s\"} %d\n"
+        "# TYPE berth_kv_cache_blocks_total gauge\nberth_kv_cache_blocks_total{model_name=\"%s\"} "
+        "%d\n"
         "# HELP berth_prompt_tokens_total Prompt tokens processed.\n"
-        "# TYPE berth_prompt_tokens_total counter\nberth_prompt_tokens_total{model_name=\"%s\"} %llu\n"
+        "# TYPE berth_prompt_tokens_total counter\nberth_prompt_tokens_total{model_name=\"%s\"} "
+        "%llu\n"
         "# HELP berth_generation_tokens_total Tokens generated.\n"
         "# TYPE berth_generation_tokens_total counter\n"
         "berth_generation_tokens_total{model_name=\"%s\"} %llu\n"
@@ -156,8 +172,8 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "prefill.\n"
         "# TYPE berth_abandoned_steps_total counter\n"
         "berth_abandoned_steps_total{model_name=\"%s\"} %llu\n",
-        model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id, st->kv_blocks_total,
-        model_id, (unsigned long long)st->prompt_tokens_total, model_id,
+        model_id, st->running, model_id, st->waiting, model_id, st->kv_blocks_used, model_id,
+        st->kv_blocks_total, model_id, (unsigned long long)st->prompt_tokens_total, model_id,
         (unsigned long long)st->generation_tokens_total, model_id,
         (unsigned long long)st->preemptions_total, model_id,
         (unsigned long long)st->graph_steps_total, model_id,
@@ -167,9 +183,11 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         (unsigned long long)st->prefix_cache_hits_total, model_id, st->prefix_cache_blocks,
         model_id, (unsigned long long)st->abandoned_steps_total);
     put(&t,
-        "# HELP berth_kv_cache_tokens Tokens the KV cache holds (its blocks times the block size).\n"
+        "# HELP berth_kv_cache_tokens Tokens the KV cache holds (its blocks times the block "
+        "size).\n"
         "# TYPE berth_kv_cache_tokens gauge\nberth_kv_cache_tokens{model_name=\"%s\"} %lld\n"
-        "# HELP berth_memory_share_bytes The backend's memory budget (--memory-mib); 0 = no limit.\n"
+        "# HELP berth_memory_share_bytes The backend's memory budget (--memory-mib); 0 = no "
+        "limit.\n"
         "# TYPE berth_memory_share_bytes gauge\nberth_memory_share_bytes{model_name=\"%s\"} %zu\n"
         "# HELP berth_memory_in_use_bytes Backend memory held: weights, KV cache, workspace.\n"
         "# TYPE berth_memory_in_use_bytes gauge\nberth_memory_in_use_bytes{model_name=\"%s\"} %zu\n"
@@ -177,10 +195,10 @@ char *metrics_render(metrics *m, const engine_stats *st, const char *model_id)
         "# TYPE berth_memory_peak_bytes gauge\nberth_memory_peak_bytes{model_name=\"%s\"} %zu\n",
         model_id, (long long)st->kv_blocks_total * BK_KV_BLOCK, model_id, st->memory_budget_bytes,
         model_id, st->memory_in_use_bytes, model_id, st->memory_peak_bytes);
-    histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &m->ttft, model_id);
-    histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &m->itl, model_id);
+    histogram(&t, "berth_time_to_first_token_seconds", "Time to first token.", &c->ttft, model_id);
+    histogram(&t, "berth_inter_token_latency_seconds", "Time between streamed tokens.", &c->itl,
+              model_id);
     histogram(&t, "berth_e2e_request_latency_seconds", "Request latency, receipt to last token.",
-              &m->e2e, model_id);
-    pthread_mutex_unlock(&m->lock);
+              &c->e2e, model_id);
     return t.buf;
 }

@@ -18,13 +18,19 @@ typedef struct metrics_histogram {
     uint64_t total;
 } metrics_histogram;
 
-typedef struct metrics {
-    pthread_mutex_t lock;
+/* The counters; rendering formats a copy taken under the lock, so the lock is only ever held for
+ * a few stores or one copy (inline handlers on the HTTP I/O thread count requests too). */
+typedef struct metrics_counts {
     int statuses[METRICS_STATUSES];
     uint64_t status_counts[METRICS_STATUSES];
     int num_statuses;
     uint64_t other_status_count;
     metrics_histogram ttft, itl, e2e;
+} metrics_counts;
+
+typedef struct metrics {
+    pthread_mutex_t lock;
+    metrics_counts c;
 } metrics;
 
 void metrics_init(metrics *m);
