@@ -61,12 +61,13 @@ static float host_value(const void *src, bk_dtype dt, size_t i)
 
 int bk_q8_quantize(void *dst, const void *src, bk_dtype src_dtype, int64_t rows, int64_t cols)
 {
-    return bk_q8_quantize_rows(dst, (float *)(void *)((char *)dst + bk_q8_scales_offset(rows, cols)),
+    return bk_q8_quantize_rows(dst,
+                               (float *)(void *)((char *)dst + bk_q8_scales_offset(rows, cols)),
                                src, src_dtype, rows, cols);
 }
 
-int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_dtype,
-                        int64_t rows, int64_t cols)
+int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_dtype, int64_t rows,
+                        int64_t cols)
 {
     if (src_dtype != BK_F32 && src_dtype != BK_F16 && src_dtype != BK_BF16) return -1;
     for (int64_t r = 0; r < rows; r++) {

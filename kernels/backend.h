@@ -40,8 +40,8 @@ static inline size_t bk_q8_bytes(int64_t rows, int64_t cols)
  * from zero. Returns -1 for another src dtype. */
 int bk_q8_quantize(void *dst, const void *src, bk_dtype src_dtype, int64_t rows, int64_t cols);
 /* The same into q [rows][cols] and scales [rows] anywhere (stacking parts of one Q8 tensor). */
-int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_dtype,
-                        int64_t rows, int64_t cols);
+int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_dtype, int64_t rows,
+                        int64_t cols);
 
 /* A 2-D row-major tensor [rows][cols] in one backend's memory (1-D: rows = 1). */
 typedef struct bk_tensor {

@@ -113,16 +113,18 @@ static int backend_fail(load_ctx *c, const char *what)
 }
 
 /* Quantises parts (stacked by rows) into one BK_Q8 tensor over a host buffer the model keeps. */
-static int load_q8(load_ctx *c, bk_tensor *out, const st_tensor *const *parts, const char *const *names,
-                   const int64_t *rows, int count, int64_t cols, bk_dtype d)
+static int load_q8(load_ctx *c, bk_tensor *out, const st_tensor *const *parts,
+                   const char *const *names, const int64_t *rows, int count, int64_t cols,
+                   bk_dtype d)
 {
     int64_t total = 0;
-    for (int i = 0; i < count; i++) total += rows[i];
+    for (int i = 0; i < count; i++)
+        total += rows[i];
     const size_t bytes = (bk_q8_bytes(total, cols) + 63) / 64 * 64;
     char *buf = aligned_alloc(64, bytes);
     if (!buf) {
-        snprintf(c->err, c->errlen, "out of host memory quantising %s to int8 (%zu bytes)", names[0],
-                 bytes);
+        snprintf(c->err, c->errlen, "out of host memory quantising %s to int8 (%zu bytes)",
+                 names[0], bytes);
         return -1;
     }
     c->m->q8_bufs[c->m->n_q8++] = buf;
@@ -309,7 +311,7 @@ int model_load_ex(model **out, const char *dir, bk_backend *be, const model_load
 
     const model_config *cfg = &m->cfg;
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;
-    /* The embedding is a lookup table, not a matmul: it keeps its dtype (and a tied lm_head too). */
+    /* The embedding is a lookup, not a matmul: it keeps its dtype (and so does a tied lm_head). */
     if (load_matrix_q(&c, &m->embed, "model.embed_tokens.weight", V, H, false)) goto fail;
     if (q8) {
         m->q8_bufs = calloc((size_t)cfg->num_layers * 4 + 1, sizeof *m->q8_bufs);
@@ -397,7 +399,8 @@ void model_free(model *m)
     free_tensor(be, &m->final_norm);
     free_tensor(be, &m->inv_freq);
     if (m->ck) st_checkpoint_close(m->ck);
-    for (int i = 0; i < m->n_q8; i++) free(m->q8_bufs[i]);
+    for (int i = 0; i < m->n_q8; i++)
+        free(m->q8_bufs[i]);
     free(m->q8_bufs);
     free(m);
 }

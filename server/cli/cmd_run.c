@@ -128,7 +128,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
         case 'B': o->backend = optarg; break;
         case 'W':
             if (strcmp(optarg, "int8") && strcmp(optarg, "stored")) {
-                fprintf(stderr, "berth run: --cpu-weights is '%s', expected stored or int8\n", optarg);
+                fprintf(stderr, "berth run: --cpu-weights is '%s', expected stored or int8\n",
+                        optarg);
                 return -1;
             }
             o->cpu_int8 = !strcmp(optarg, "int8");
@@ -306,8 +307,8 @@ int cmd_run(int argc, char **argv)
     char local_dir[4096];
     model_source_options so = {0};
     if (model_source_resolve(o.model_dir, &so, local_dir, sizeof local_dir, err, sizeof err) ||
-        model_load_ex(&st.m, local_dir, st.be, &(model_load_options){.cpu_int8_weights = o.cpu_int8},
-                      err, sizeof err))
+        model_load_ex(&st.m, local_dir, st.be,
+                      &(model_load_options){.cpu_int8_weights = o.cpu_int8}, err, sizeof err))
         goto out;
     if (o.random_prompt) {
         /* A random prompt: a fixed LCG so runs are comparable across machines. */

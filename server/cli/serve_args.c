@@ -406,7 +406,8 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
         case O_BODYRATE: if (parse_num("--min-body-rate", optarg, 1, 1 << 30, &v)) return -1; a->min_body_rate = (unsigned)v; break;
         case O_CPUW:
             if (strcmp(optarg, "int8") && strcmp(optarg, "stored")) {
-                fprintf(stderr, "berth serve: --cpu-weights is '%s', expected stored or int8\n", optarg);
+                fprintf(stderr, "berth serve: --cpu-weights is '%s', expected stored or int8\n",
+                        optarg);
                 return -1;
             }
             a->opts.cpu_int8_weights = !strcmp(optarg, "int8");
