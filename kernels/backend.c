@@ -81,7 +81,9 @@ int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_
         const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
         for (int64_t c = 0; c < cols; c++) {
             float v = roundf(host_value(src, src_dtype, base + (size_t)c) / scale);
-            q[base + (size_t)c] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+            /* A NaN weight (or any weight of a row holding inf, whose scale is inf) has no int8
+             * value; 0 keeps the conversion defined (a NaN to int8 is not). */
+            q[base + (size_t)c] = isnan(v) ? 0 : v > 127.0f ? 127 : v < -127.0f ? -127 : (int8_t)v;
         }
         scales[r] = scale;
     }

@@ -435,6 +435,14 @@ static void test_bad_arguments(bk_backend *be)
     CHECK(o->add_rmsnorm(be, &x, NULL, &out, &x, 1e-6f, 4) == -1 &&
           has(o->last_error(be), "weight"));
     CHECK(o->matmul(be, &out, &x, &w, NULL, 0) == 0); /* nothing to do is not an error */
+    /* Non-finite weights quantise to defined values: NaN to 0, a row with inf to scale inf. */
+    float bad[2][4] = {{NAN, 1.0f, -2.0f, 0.0f}, {INFINITY, 1.0f, NAN, 0.0f}};
+    _Alignas(64) unsigned char qb[128];
+    CHECK(bk_q8_quantize(qb, bad, BK_F32, 2, 4) == 0);
+    const int8_t *qq = (const int8_t *)qb;
+    const float *qs = (const float *)(const void *)(qb + bk_q8_scales_offset(2, 4));
+    CHECK(qq[0] == 0 && qq[1] == 64 && qq[2] == -127 && qs[0] == 2.0f / 127.0f);
+    CHECK(isinf(qs[1]) && qq[4] == 0 && qq[5] == 0 && qq[6] == 0);
     bk_tensor q8;
     CHECK(o->tensor_alloc(be, &q8, BK_Q8, 8, 16) == 0);
     CHECK(o->upload_rows(be, &q8, 0, 8, xb.data) == -1 && has(o->last_error(be), "Q8"));
