@@ -17,10 +17,31 @@ typedef enum {
     BK_F16,
     BK_BF16,
     BK_I32,
+    /* Weights only, CPU only: per-output-row symmetric int8. [rows][cols] int8, then (at
+     * bk_q8_scales_offset) one f32 scale per row; w[r][c] = scale[r] * q[r][c]. bk_dtype_size is
+     * the 1 byte of a q; a tensor takes bk_q8_bytes. */
+    BK_Q8,
 } bk_dtype;
 
 size_t bk_dtype_size(bk_dtype dtype);
 const char *bk_dtype_name(bk_dtype dtype);
+
+/* Where a BK_Q8 tensor's row scales start (64-byte aligned) and its whole size in bytes. */
+static inline size_t bk_q8_scales_offset(int64_t rows, int64_t cols)
+{
+    return ((size_t)rows * (size_t)cols + 63) / 64 * 64;
+}
+static inline size_t bk_q8_bytes(int64_t rows, int64_t cols)
+{
+    return bk_q8_scales_offset(rows, cols) + (size_t)rows * sizeof(float);
+}
+/* Quantises W [rows][cols] (BK_F32, BK_F16 or BK_BF16 host values) into dst (bk_q8_bytes): per
+ * row scale = max|w| / 127 (1 for an all-zero row), q = w / scale rounded to nearest, ties away
+ * from zero. Returns -1 for another src dtype. */
+int bk_q8_quantize(void *dst, const void *src, bk_dtype src_dtype, int64_t rows, int64_t cols);
+/* The same into q [rows][cols] and scales [rows] anywhere (stacking parts of one Q8 tensor). */
+int bk_q8_quantize_rows(int8_t *q, float *scales, const void *src, bk_dtype src_dtype, int64_t rows,
+                        int64_t cols);
 
 /* A 2-D row-major tensor [rows][cols] in one backend's memory (1-D: rows = 1). */
 typedef struct bk_tensor {
@@ -70,8 +91,9 @@ typedef struct bk_attn_shape {
     int32_t sliding_window;
 } bk_attn_shape;
 
-/* One row's sampling parameters: the `params` tensor of the sample op is I32 [R][BK_SAMPLE_PARAM_WORDS]
- * holding one of these per row, byte for byte (upload an array of them with upload_rows). */
+/* One row's sampling parameters: the `params` tensor of the sample op is I32
+ * [R][BK_SAMPLE_PARAM_WORDS] holding one of these per row, byte for byte (upload an array of them
+ * with upload_rows). */
 typedef struct bk_sample_params {
     uint64_t seed;            /* with step, selects the Philox4x32-10 uniform of the draw */
     uint64_t step;            /* tokens the request has generated so far */
@@ -93,8 +115,8 @@ typedef struct bk_sample_params {
 #define BK_SAMPLE_MAX_TOP 20
 /* The sample op's largest vocabulary (its integer candidate weights must not overflow). */
 #define BK_SAMPLE_MAX_VOCAB (1 << 23)
-/* In the sample op's `counts`: set when the token occurs in the prompt; the low bits count how often
- * it was generated. */
+/* In the sample op's `counts`: set when the token occurs in the prompt; the low bits count how
+ * often it was generated. */
 #define BK_SAMPLE_IN_PROMPT (1 << 30)
 
 typedef struct bk_backend bk_backend;
@@ -116,8 +138,8 @@ typedef struct bk_graph bk_graph;
 typedef struct bk_ops {
     /* ---- memory ---- */
     int (*tensor_alloc)(bk_backend *be, bk_tensor *out, bk_dtype dtype, int64_t rows, int64_t cols);
-    /* Makes a tensor of host bytes that stay valid for the backend's lifetime (an mmap'd checkpoint):
-     * the CPU backend uses them in place, a GPU backend copies them to the device. */
+    /* Makes a tensor of host bytes that stay valid for the backend's lifetime (an mmap'd
+     * checkpoint): the CPU backend uses them in place, a GPU backend copies them to the device. */
     int (*tensor_from_host)(bk_backend *be, bk_tensor *out, bk_dtype dtype, int64_t rows,
                             int64_t cols, const void *host);
     void (*tensor_free)(bk_backend *be, bk_tensor *t);

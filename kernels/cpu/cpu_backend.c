@@ -36,7 +36,7 @@ static size_t tensor_bytes(bk_backend *be, const char *op, bk_dtype dtype, int64
                  (long long)cols, bk_dtype_name(dtype));
         return 0;
     }
-    size_t bytes = (size_t)rows * (size_t)cols * es;
+    size_t bytes = dtype == BK_Q8 ? bk_q8_bytes(rows, cols) : (size_t)rows * (size_t)cols * es;
     /* aligned_alloc wants a multiple of the alignment; an empty tensor still gets a valid pointer.
      */
     bytes = (bytes + CPU_ALIGN - 1) / CPU_ALIGN * CPU_ALIGN;
@@ -132,6 +132,10 @@ static int cpu_upload_rows(bk_backend *be, bk_tensor *t, int64_t row0, int64_t n
                            const void *host)
 {
     if (check_rows(be, "upload_rows", t, row0, nrows, host)) return -1;
+    /* Rows of int8 alone would leave the row scales unset. */
+    if (t->dtype == BK_Q8)
+        return cpu_fail(be, "cpu upload_rows: a Q8 tensor is made whole by tensor_from_host "
+                            "(bk_q8_quantize's layout), not uploaded by rows");
     size_t row_bytes = (size_t)t->cols * bk_dtype_size(t->dtype);
     if (nrows) memcpy((char *)t->data + (size_t)row0 * row_bytes, host, (size_t)nrows * row_bytes);
     return 0;

@@ -31,16 +31,17 @@ typedef struct cpu_attn_item {
 typedef struct cpu_kernels {
     const char *name;    /* "portable", "avx2", "avx512": what BERTH_CPU_ISA accepts */
     int lanes;           /* f32 lanes per vector */
-    cpu_rows_fn rows[3]; /* indexed by cpu_kern_dtype_index */
+    cpu_rows_fn rows[4]; /* indexed by cpu_kern_dtype_index */
     void (*attention)(const cpu_attn_item *it);
     /* One token of silu_mul: out[i] = silu(gu[i]) * gu[I + i] for i < I. */
     void (*silu_mul)(const float *gu, float *out, int64_t I);
 } cpu_kernels;
 
-/* rows[] index for a float weight dtype: 0 F32, 1 F16, 2 BF16. */
+/* rows[] index for a weight dtype: 0 F32, 1 F16, 2 BF16, 3 Q8 (which reads its row scales after
+ * the int8 block, bk_q8_scales_offset). */
 static inline int cpu_kern_dtype_index(bk_dtype dt)
 {
-    return dt == BK_F16 ? 1 : dt == BK_BF16 ? 2 : 0;
+    return dt == BK_F16 ? 1 : dt == BK_BF16 ? 2 : dt == BK_Q8 ? 3 : 0;
 }
 
 /* The most (token, q head) rows one attention item handles at once: 64, or fewer when head_dim is

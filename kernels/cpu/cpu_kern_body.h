@@ -87,6 +87,31 @@ static inline vu ld_u16(const uint16_t *p)
     return u;
 }
 
+/* Widens VL int8 weights to f32 (exact). The row's scale is applied once to the row's sum. */
+typedef int8_t vi8 __attribute__((vector_size(VL)));
+static inline vf cvt_i8(const int8_t *p)
+{
+#if defined(__AVX512F__) && VL == 16
+    __m512 v =
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)));
+#elif defined(__AVX2__) && VL == 8
+    __m256 v =
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
+#else
+    vi8 b;
+    memcpy(&b, p, sizeof b);
+    vf v = __builtin_convertvector(b, vf);
+#endif
+    vf f;
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+
+static inline float one_i8(int8_t v)
+{
+    return (float)v;
+}
+
 static inline vf cvt_f32(const float *p)
 {
     return ld(p);
@@ -266,8 +291,9 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
  * rows (a few KiB) are read from memory by the first tile and from cache by the others. The first
  * tile prefetches from wg (W itself; NULL when wb is a widened copy already in cache). */
 #define DEFINE_BLOCK(NAME, DOT, WT, TTM)                                                           \
-    static void NAME(const WT *wb, const WT *wg, const float *x, const float *bias, float *out,    \
-                     int64_t N, int64_t K, int64_t T, int64_t b0, int64_t b1)                      \
+    static void NAME(const WT *wb, const WT *wg, const float *x, const float *bias,                \
+                     const float *sc, float *out, int64_t N, int64_t K, int64_t T, int64_t b0,     \
+                     int64_t b1)                                                                   \
     {                                                                                              \
         float res[RB * TTM];                                                                       \
         for (int64_t t0 = 0; t0 < T; t0 += TTM) {                                                  \
@@ -287,8 +313,12 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
                 }                                                                                  \
                 for (int r = 0; r < rb; r++) {                                                     \
                     float b = bias ? bias[n + r] : 0.0f;                                           \
-                    for (int t = 0; t < tt; t++)                                                   \
-                        out[(t0 + t) * N + n + r] = res[r * TTM + t] + b;                          \
+                    if (sc)                                                                        \
+                        for (int t = 0; t < tt; t++)                                               \
+                            out[(t0 + t) * N + n + r] = res[r * TTM + t] * sc[n + r] + b;          \
+                    else                                                                           \
+                        for (int t = 0; t < tt; t++)                                               \
+                            out[(t0 + t) * N + n + r] = res[r * TTM + t] + b;                      \
                 }                                                                                  \
                 n += rb;                                                                           \
             }                                                                                      \
@@ -301,11 +331,14 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
  * 4 x 4 tile's weight side) is paid once per weight instead of once per token tile. The f32 values
  * are the same, so the results are the same bits either way. If the buffer cannot be had, the
  * blocks run from W directly. */
-#define DEFINE_ROWS(NAME, BLOCK, WT, CVT, CVT1, WIDEN)                                             \
+#define DEFINE_ROWS(NAME, BLOCK, WT, CVT, CVT1, WIDEN, SCALED)                                     \
     static void NAME(const void *wv, const float *x, const float *bias, float *out, int64_t N,     \
                      int64_t K, int64_t T, int64_t n0, int64_t n1)                                 \
     {                                                                                              \
         const WT *w = wv;                                                                          \
+        const float *sc =                                                                          \
+            SCALED ? (const float *)(const void *)((const char *)wv + bk_q8_scales_offset(N, K))   \
+                   : NULL;                                                                         \
         const int64_t wrows = K <= CPU_WIDEN_SMALL_K ? CPU_WIDEN_ROWS_SMALL_K : CPU_WIDEN_ROWS;    \
         const size_t bytes = ((size_t)wrows * (size_t)K * sizeof(float) + 63) / 64 * 64;           \
         float *buf = WIDEN && T >= CPU_WIDEN_MIN_T ? aligned_alloc(64, bytes) : NULL;              \
@@ -313,7 +346,7 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
         for (int64_t b0 = n0; b0 < n1; b0 += step) {                                               \
             const int64_t b1 = n1 - b0 < step ? n1 : b0 + step;                                    \
             if (!buf) {                                                                            \
-                BLOCK(w + b0 * K, w, x, bias, out, N, K, T, b0, b1);                               \
+                BLOCK(w + b0 * K, w, x, bias, sc, out, N, K, T, b0, b1);                           \
                 continue;                                                                          \
             }                                                                                      \
             const WT *src = w + b0 * K;                                                            \
@@ -326,7 +359,7 @@ static inline __attribute__((always_inline)) vf hsum_all(vf a[VL])
             }                                                                                      \
             for (; e < ne; e++)                                                                    \
                 buf[e] = CVT1(src[e]);                                                             \
-            block_wide(buf, NULL, x, bias, out, N, K, T, b0, b1);                                  \
+            block_wide(buf, NULL, x, bias, sc, out, N, K, T, b0, b1);                              \
         }                                                                                          \
         free(buf);                                                                                 \
     }
@@ -335,13 +368,18 @@ DEFINE_TILE(tile_f32, float, cvt_f32, one_f32, TT)
 DEFINE_TILE(tile_wide, float, cvt_f32, one_f32, TTW)
 DEFINE_TILE(tile_f16, uint16_t, cvt_f16, cpu_f16_to_f32, TT)
 DEFINE_TILE(tile_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, TT)
+DEFINE_TILE(tile_i8, int8_t, cvt_i8, one_i8, TT)
 DEFINE_BLOCK(block_f32, tile_f32, float, TT)
 DEFINE_BLOCK(block_wide, tile_wide, float, TTW)
 DEFINE_BLOCK(block_f16, tile_f16, uint16_t, TT)
 DEFINE_BLOCK(block_bf16, tile_bf16, uint16_t, TT)
-DEFINE_ROWS(rows_f32, block_f32, float, cvt_f32, one_f32, 0)
-DEFINE_ROWS(rows_f16, block_f16, uint16_t, cvt_f16, cpu_f16_to_f32, 1)
-DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1)
+DEFINE_BLOCK(block_i8, tile_i8, int8_t, TT)
+DEFINE_ROWS(rows_f32, block_f32, float, cvt_f32, one_f32, 0, 0)
+DEFINE_ROWS(rows_f16, block_f16, uint16_t, cvt_f16, cpu_f16_to_f32, 1, 0)
+DEFINE_ROWS(rows_bf16, block_bf16, uint16_t, cvt_bf16, cpu_bf16_to_f32, 1, 0)
+/* Int8: the tiles sum x · q in f32 (q exact in f32) and the block multiplies the row's sum by its
+ * scale once, so a row's result is scale · Σ x·q on every path and in every batch. */
+DEFINE_ROWS(rows_q8, block_i8, int8_t, cvt_i8, one_i8, 1, 1)
 
 #include "kernels/cpu/cpu_kern_attn.h"
 
@@ -376,7 +414,7 @@ static void silu_mul_row(const float *gu, float *out, int64_t I)
 const cpu_kernels CPU_KERN_TABLE = {
     .name = CPU_KERN_NAME,
     .lanes = VL,
-    .rows = {rows_f32, rows_f16, rows_bf16},
+    .rows = {rows_f32, rows_f16, rows_bf16, rows_q8},
     .attention = attention_item,
     .silu_mul = silu_mul_row,
 };

@@ -15,7 +15,10 @@ int cpu_matmul(bk_backend *be, bk_tensor *out, const bk_tensor *x, const bk_tens
     const char *op = "matmul";
     if (num_tokens < 0)
         return cpu_fail(be, "cpu matmul: num_tokens is %d, expected >= 0", num_tokens);
-    if (cpu_check_float(be, op, "W", w) || cpu_check(be, op, "x", x, BK_F32, num_tokens, w->cols) ||
+    /* W alone may be BK_Q8 (int8 weights, docs/design/cpu-backend.md). */
+    if ((w && w->dtype == BK_Q8 ? cpu_check(be, op, "W", w, BK_Q8, 0, -1)
+                                : cpu_check_float(be, op, "W", w)) ||
+        cpu_check(be, op, "x", x, BK_F32, num_tokens, w->cols) ||
         cpu_check(be, op, "out", out, BK_F32, num_tokens, w->rows) ||
         (bias && cpu_check_vec(be, op, "bias", bias, BK_F32, w->rows)))
         return -1;

@@ -18,6 +18,14 @@ typedef struct model model;
  * Every tensor is checked against the config (name, shape, dtype); q/k/v and gate/up are
  * concatenated at load. */
 int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t errlen);
+typedef struct model_load_options {
+    /* Quantise the large matmul weights (q/k/v/o, gate/up/down, an untied lm_head) to per-row int8
+     * (BK_Q8) at load; the CPU backend only. Embeddings and norms keep their dtype. */
+    bool cpu_int8_weights;
+} model_load_options;
+/* model_load with options (NULL: the defaults, as model_load). */
+int model_load_ex(model **out, const char *dir, bk_backend *be, const model_load_options *opt,
+                  char *err, size_t errlen);
 void model_free(model *m);
 
 const model_config *model_get_config(const model *m);

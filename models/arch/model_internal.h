@@ -39,6 +39,10 @@ struct model {
     model_workspace ws;
     model_abandon_fn abandon;
     void *abandon_ctx;
+    /* model_load_options.cpu_int8_weights: the quantised copies the CPU backend wraps (it uses
+     * host bytes in place), freed after the tensors. */
+    void **q8_bufs;
+    int n_q8;
 };
 
 #endif

@@ -55,6 +55,7 @@ typedef struct load_ctx {
     model *m;
     char *err;
     size_t errlen;
+    bool q8; /* model_load_options.cpu_int8_weights */
 } load_ctx;
 
 static int check_float_dtype(load_ctx *c, const st_tensor *t, bk_dtype *out)
@@ -111,14 +112,49 @@ static int backend_fail(load_ctx *c, const char *what)
     return -1;
 }
 
-/* A matrix used in place (CPU) or copied once (GPU). */
-static int load_matrix(load_ctx *c, bk_tensor *out, const char *name, int64_t rows, int64_t cols)
+/* Quantises parts (stacked by rows) into one BK_Q8 tensor over a host buffer the model keeps. */
+static int load_q8(load_ctx *c, bk_tensor *out, const st_tensor *const *parts,
+                   const char *const *names, const int64_t *rows, int count, int64_t cols,
+                   bk_dtype d)
+{
+    int64_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += rows[i];
+    const size_t bytes = (bk_q8_bytes(total, cols) + 63) / 64 * 64;
+    char *buf = aligned_alloc(64, bytes);
+    if (!buf) {
+        snprintf(c->err, c->errlen, "out of host memory quantising %s to int8 (%zu bytes)",
+                 names[0], bytes);
+        return -1;
+    }
+    c->m->q8_bufs[c->m->n_q8++] = buf;
+    float *scales = (float *)(void *)(buf + bk_q8_scales_offset(total, cols));
+    int64_t row0 = 0;
+    for (int i = 0; i < count; i++) {
+        bk_q8_quantize_rows((int8_t *)buf + row0 * cols, scales + row0, parts[i]->data, d, rows[i],
+                            cols);
+        row0 += rows[i];
+    }
+    if (c->m->be->ops->tensor_from_host(c->m->be, out, BK_Q8, total, cols, buf))
+        return backend_fail(c, names[0]);
+    return 0;
+}
+
+/* A matrix used in place (CPU) or copied once (GPU); quantised to int8 when asked (q8). */
+static int load_matrix_q(load_ctx *c, bk_tensor *out, const char *name, int64_t rows, int64_t cols,
+                         bool q8)
 {
     const st_tensor *t = want(c, name, rows, cols);
     bk_dtype d;
     if (!t || check_float_dtype(c, t, &d)) return -1;
+    if (q8) return load_q8(c, out, &t, &name, &rows, 1, cols, d);
     if (c->m->be->ops->tensor_from_host(c->m->be, out, d, rows, cols, t->data)) return backend_fail(c, name);
     return 0;
+}
+
+static int load_matrix(load_ctx *c, bk_tensor *out, const char *name, int64_t rows, int64_t cols)
+{
+    return load_matrix_q(c, out, name, rows, cols, c->q8);
 }
 
 /* Several checkpoint matrices stacked by rows into one backend tensor (q|k|v, gate|up). */
@@ -140,6 +176,7 @@ static int load_stacked(load_ctx *c, bk_tensor *out, const char *const *names, c
         }
         total += rows[i];
     }
+    if (c->q8) return load_q8(c, out, parts, names, rows, count, cols, d0);
     const bk_ops *ops = c->m->be->ops;
     if (ops->tensor_alloc(c->m->be, out, d0, total, cols)) return backend_fail(c, names[0]);
     int64_t row0 = 0;
@@ -236,14 +273,27 @@ static int load_rope(load_ctx *c)
 
 int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t errlen)
 {
+    return model_load_ex(out, dir, be, NULL, err, errlen);
+}
+
+int model_load_ex(model **out, const char *dir, bk_backend *be, const model_load_options *opt,
+                  char *err, size_t errlen)
+{
     *out = NULL;
+    const bool q8 = opt && opt->cpu_int8_weights;
+    /* The kernels for BK_Q8 exist on the CPU backend only. */
+    if (q8 && strcmp(be->name, "cpu") != 0) {
+        snprintf(err, errlen, "int8 weights (--cpu-weights int8) need the cpu backend, not %s",
+                 be->name);
+        return -1;
+    }
     model *m = calloc(1, sizeof *m);
     if (!m) {
         snprintf(err, errlen, "out of host memory");
         return -1;
     }
     m->be = be;
-    load_ctx c = {m, err, errlen};
+    load_ctx c = {m, err, errlen, q8};
     char path[4096];
     int gguf = gguf_model_locate(dir, path, sizeof path, err, errlen);
     if (gguf < 0) goto fail;
@@ -261,7 +311,15 @@ int model_load(model **out, const char *dir, bk_backend *be, char *err, size_t e
 
     const model_config *cfg = &m->cfg;
     int64_t V = cfg->vocab_size, H = cfg->hidden_size;
-    if (load_matrix(&c, &m->embed, "model.embed_tokens.weight", V, H)) goto fail;
+    /* The embedding is a lookup, not a matmul: it keeps its dtype (and so does a tied lm_head). */
+    if (load_matrix_q(&c, &m->embed, "model.embed_tokens.weight", V, H, false)) goto fail;
+    if (q8) {
+        m->q8_bufs = calloc((size_t)cfg->num_layers * 4 + 1, sizeof *m->q8_bufs);
+        if (!m->q8_bufs) {
+            snprintf(err, errlen, "out of host memory");
+            goto fail;
+        }
+    }
     if (cfg->tie_word_embeddings) {
         /* As in Hugging Face: a tied model's lm_head is the embedding, whatever the file holds. */
         m->lm_head = m->embed;
@@ -341,6 +399,9 @@ void model_free(model *m)
     free_tensor(be, &m->final_norm);
     free_tensor(be, &m->inv_freq);
     if (m->ck) st_checkpoint_close(m->ck);
+    for (int i = 0; i < m->n_q8; i++)
+        free(m->q8_bufs[i]);
+    free(m->q8_bufs);
     free(m);
 }
 

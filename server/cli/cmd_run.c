@@ -28,6 +28,7 @@ typedef struct run_opts {
     int device;
     bool random_prompt;
     uint64_t seed;
+    bool cpu_int8;
 } run_opts;
 
 static void run_usage(FILE *f)
@@ -50,6 +51,8 @@ static void run_usage(FILE *f)
             "  --backend NAME     cpu, cuda or auto (default auto: CUDA when a GPU is present)\n"
             "  --device N         CUDA device (default 0)\n"
             "  --threads N        CPU threads (default: every core)\n"
+            "  --cpu-weights W    stored (default: the checkpoint's dtype) or int8 (q/k/v/o and\n"
+            "                     gate/up/down quantised per row at load; cpu backend only)\n"
             "  -h, --help         this text\n");
 }
 
@@ -99,7 +102,8 @@ static int parse_args(int argc, char **argv, run_opts *o)
         {"max-tokens", required_argument, 0, 'n'}, {"batch", required_argument, 0, 'b'},
         {"chunk", required_argument, 0, 'c'},      {"threads", required_argument, 0, 'j'},
         {"backend", required_argument, 0, 'B'},    {"device", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"cpu-weights", required_argument, 0, 'W'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     *o = (run_opts){.max_tokens = 16, .batch = 1, .chunk = 512, .seed = 1};
     const char *tokens = NULL;
@@ -122,6 +126,14 @@ static int parse_args(int argc, char **argv, run_opts *o)
             break;
         }
         case 'B': o->backend = optarg; break;
+        case 'W':
+            if (strcmp(optarg, "int8") && strcmp(optarg, "stored")) {
+                fprintf(stderr, "berth run: --cpu-weights is '%s', expected stored or int8\n",
+                        optarg);
+                return -1;
+            }
+            o->cpu_int8 = !strcmp(optarg, "int8");
+            break;
         case 'D': {
             int32_t d;
             if (parse_int("--device", optarg, 0, 64, &d)) return -1;
@@ -295,7 +307,8 @@ int cmd_run(int argc, char **argv)
     char local_dir[4096];
     model_source_options so = {0};
     if (model_source_resolve(o.model_dir, &so, local_dir, sizeof local_dir, err, sizeof err) ||
-        model_load(&st.m, local_dir, st.be, err, sizeof err))
+        model_load_ex(&st.m, local_dir, st.be,
+                      &(model_load_options){.cpu_int8_weights = o.cpu_int8}, err, sizeof err))
         goto out;
     if (o.random_prompt) {
         /* A random prompt: a fixed LCG so runs are comparable across machines. */

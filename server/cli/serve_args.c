@@ -116,6 +116,9 @@ static void serve_usage(FILE *f)
             "                              (the CPU kernels use the widest vector instructions\n"
             "                              the CPU has; BERTH_CPU_ISA=portable|avx2|avx512 forces\n"
             "                              a set, and the start-up log names the one in use)\n"
+            "  --cpu-weights W             stored (default: the checkpoint's dtype) or int8: q/k/v/o\n"
+            "                              and gate/up/down (and an untied lm_head) quantised per\n"
+            "                              row to int8 at load (docs/models.md); cpu backend only\n"
             "  --tool-call-parser NAME     how chat output's tool calls are read, as vLLM names them:\n"
             "                              hermes (<tool_call>{...}</tool_call>), llama3_json\n"
             "                              ({\"name\", \"parameters\"}; ...), mistral ([TOOL_CALLS]...)\n"
@@ -232,7 +235,7 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
            O_WAIT, O_BODY, O_TIMEOUT, O_KEEPALIVE, O_IDLE, O_SHUTDOWN, O_CERT, O_KEY, O_THREADS, O_BACKEND, O_DEVICE,
            O_BUDGET, O_KEYSTORE, O_REGION, O_BEDROCK, O_SKEW, O_TOKHOST, O_EAGER, O_APIKEY, O_APIKEYS,
            O_TOOLPARSER, O_SCRIPTED, O_GPUUTIL, O_CPUKV, O_TLSPRIO, O_MAXCONN, O_MAXCONNIP, O_HDRTIMEOUT, O_BODYRATE,
-           O_MIB, O_MPS, O_CONFIG, O_UNIX, O_ADMINKEY, O_NOPREFIX, O_SEQSPERREQ };
+           O_MIB, O_MPS, O_CONFIG, O_UNIX, O_ADMINKEY, O_NOPREFIX, O_SEQSPERREQ, O_CPUW };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"host", required_argument, 0, O_HOST},
@@ -259,6 +262,7 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
         {"header-timeout", required_argument, 0, O_HDRTIMEOUT},
         {"min-body-rate", required_argument, 0, O_BODYRATE},
         {"threads", required_argument, 0, O_THREADS},
+        {"cpu-weights", required_argument, 0, O_CPUW},
         {"backend", required_argument, 0, O_BACKEND},
         {"no-cuda-graphs", no_argument, 0, O_EAGER},
         {"enforce-eager", no_argument, 0, O_EAGER},
@@ -355,7 +359,7 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
     static const int per_model[] = {'m', O_NAME, O_MAXLEN, O_SEQS, O_TOKENS, O_KVTOK, O_KVMEM, O_WAIT,
                                     O_TIMEOUT, O_THREADS, O_BACKEND, O_EAGER, O_DEVICE, O_BUDGET,
                                     O_GPUUTIL, O_CPUKV, O_TOOLPARSER, O_SCRIPTED, O_UNIX, O_MIB, O_MPS,
-                                    O_NOPREFIX, O_SEQSPERREQ};
+                                    O_NOPREFIX, O_SEQSPERREQ, O_CPUW};
     int li = -1;
     while ((c = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
         for (size_t k = 0; k < sizeof per_model / sizeof per_model[0] && !a->per_model_flag; k++)
@@ -400,6 +404,14 @@ int serve_args_parse(int argc, char **argv, serve_args *a)
         case O_MAXCONNIP: if (parse_num("--max-connections-per-ip", optarg, 0, 1000000, &v)) return -1; a->max_connections_per_ip = (unsigned)v; break;
         case O_HDRTIMEOUT: if (parse_num("--header-timeout", optarg, 1, 3600, &v)) return -1; a->header_timeout_s = (unsigned)v; break;
         case O_BODYRATE: if (parse_num("--min-body-rate", optarg, 1, 1 << 30, &v)) return -1; a->min_body_rate = (unsigned)v; break;
+        case O_CPUW:
+            if (strcmp(optarg, "int8") && strcmp(optarg, "stored")) {
+                fprintf(stderr, "berth serve: --cpu-weights is '%s', expected stored or int8\n",
+                        optarg);
+                return -1;
+            }
+            a->opts.cpu_int8_weights = !strcmp(optarg, "int8");
+            break;
         case O_THREADS: if (parse_num("--threads", optarg, 1, 4096, &v)) return -1; a->backend.threads = (int)v; break;
         case O_BACKEND: a->backend.name = optarg; break;
         case O_EAGER: a->engine.cuda_graphs = -1; break;

@@ -207,7 +207,8 @@ int serve_load(serve_ctx *s, bk_backend *be, char *err, size_t errlen)
     fprintf(stderr, "berth serve: tool-call parser %s (%s)\n", op_tool_format_name(s->tool_format),
             why);
     if (s->opts.memory_share && !gguf && share_precheck(s, be, dir, err, errlen)) return -1;
-    if (model_load(&s->m, dir, be, err, errlen)) return -1;
+    model_load_options lo = {.cpu_int8_weights = s->opts.cpu_int8_weights};
+    if (model_load_ex(&s->m, dir, be, &lo, err, errlen)) return -1;
     s->cfg = model_get_config(s->m);
     if (s->opts.memory_share && share_check_loaded(s, be, err, errlen)) return -1;
     s->gen = model_get_generation_config(s->m);

@@ -31,6 +31,7 @@ typedef struct serve_options {
     /* --memory-mib in bytes (0 = none): the backend's budget, already given to it at create; here
      * the model is checked against it before and after its weights load (memory_share.h). */
     size_t memory_share;
+    bool cpu_int8_weights;         /* --cpu-weights int8 (model_load_options) */
     bool tool_call_parser_given;   /* else the format is detected from the chat template */
     op_tool_format tool_call_parser;
     const char *test_scripted_outputs; /* test only: see scripted_outputs.h; NULL = off */

@@ -234,7 +234,40 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
     float *wv = malloc(nw * 4), *x = malloc((size_t)T * K * 4), *bias = malloc((size_t)N * 4);
     float *got = malloc((size_t)T * N * 4);
     double *ref = malloc((size_t)T * N * 8), scale = 0;
-    oh_random_weights(r, dt, nw, 0.5f, raw, wv);
+    void *q8 = NULL;
+    if (dt == BK_Q8) {
+        /* Rows of different magnitudes (each row has its own scale), quantised by bk_q8_quantize
+         * and checked here against the format's definition, so the reference below (the
+         * dequantised weights, scale · q, times x in double) does not trust the quantiser. */
+        float *wf = malloc(nw * 4);
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++)
+                wf[(size_t)n * K + k] = oh_uniform(r, -1, 1) * (float)(1 + n % 5) * 0.1f;
+        q8 = aligned_alloc(64, (bk_q8_bytes(N, K) + 63) / 64 * 64);
+        CHECK(bk_q8_quantize(q8, wf, BK_F32, N, K) == 0);
+        const int8_t *q = q8;
+        const float *sc = (const float *)((const char *)q8 + bk_q8_scales_offset(N, K));
+        for (int n = 0; n < N; n++) {
+            float amax = 0;
+            int hit = 0;
+            for (int k = 0; k < K; k++)
+                amax = fmaxf(amax, fabsf(wf[(size_t)n * K + k]));
+            CHECKF(sc[n] == amax / 127.0f, "q8 row %d: scale %g, expected max|w|/127 = %g", n,
+                   sc[n], amax / 127.0f);
+            for (int k = 0; k < K; k++) {
+                const size_t i = (size_t)n * K + k;
+                hit |= q[i] == 127 || q[i] == -127;
+                CHECKF(fabs((double)q[i] * sc[n] - wf[i]) <= 0.5001 * sc[n],
+                       "q8 [%d][%d]: %d * %g is not the nearest step to %g", n, k, q[i], sc[n],
+                       wf[i]);
+                wv[i] = (float)((double)q[i] * sc[n]);
+            }
+            CHECKF(hit, "q8 row %d: no element reaches +-127", n);
+        }
+        free(wf);
+    } else {
+        oh_random_weights(r, dt, nw, 0.5f, raw, wv);
+    }
     oh_fill_uniform(r, x, (size_t)T * K, -1, 1);
     oh_fill_uniform(r, bias, (size_t)N, -1, 1);
     for (int t = 0; t < T; t++)
@@ -248,7 +281,10 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
             scale = mag > scale ? mag : scale;
         }
     bk_tensor tw, tx, tb, out;
-    CHECK(oh_upload(be, &tw, dt, N, K, raw) == 0);
+    if (dt == BK_Q8)
+        CHECK(o->tensor_from_host(be, &tw, BK_Q8, N, K, q8) == 0);
+    else
+        CHECK(oh_upload(be, &tw, dt, N, K, raw) == 0);
     CHECK(oh_upload(be, &tx, BK_F32, T, K, x) == 0);
     CHECK(oh_upload(be, &tb, BK_F32, 1, N, bias) == 0);
     CHECK(oh_alloc_poisoned(be, &out, T, N) == 0);
@@ -277,7 +313,7 @@ static void matmul_case(bk_backend *be, oh_rng *r, bk_dtype dt, int N, int K, in
     o->tensor_free(be, &tx);
     o->tensor_free(be, &tb);
     o->tensor_free(be, &out);
-    free(raw), free(wv), free(x), free(bias), free(got), free(ref);
+    free(raw), free(wv), free(x), free(bias), free(got), free(ref), free(q8);
 }
 
 static void test_matmul(bk_backend *be, oh_rng *r)
@@ -289,10 +325,11 @@ static void test_matmul(bk_backend *be, oh_rng *r)
     const int shapes[][3] = {{1, 1, 1},     {7, 13, 1},    {33, 67, 5},   {64, 128, 8},
                              {100, 300, 9}, {17, 1000, 3}, {257, 64, 2},  {9, 31, 13},
                              {150, 77, 70}, {37, 200, 64}, {70, 2053, 67}};
-    for (int di = 0; di < 3; di++)
+    /* BK_Q8 too: the int8 tiles (T < 64) and the widened blocks, the scale applied per row. */
+    const bk_dtype dts[] = {BK_F32, BK_F16, BK_BF16, BK_Q8};
+    for (int di = 0; di < 4; di++)
         for (int si = 0; si < 11; si++)
-            matmul_case(be, r, float_dtypes[di], shapes[si][0], shapes[si][1], shapes[si][2],
-                        si % 2);
+            matmul_case(be, r, dts[di], shapes[si][0], shapes[si][1], shapes[si][2], si % 2);
 }
 
 static void test_silu_mul(bk_backend *be, oh_rng *r)
@@ -398,6 +435,18 @@ static void test_bad_arguments(bk_backend *be)
     CHECK(o->add_rmsnorm(be, &x, NULL, &out, &x, 1e-6f, 4) == -1 &&
           has(o->last_error(be), "weight"));
     CHECK(o->matmul(be, &out, &x, &w, NULL, 0) == 0); /* nothing to do is not an error */
+    /* Non-finite weights quantise to defined values: NaN to 0, a row with inf to scale inf. */
+    float bad[2][4] = {{NAN, 1.0f, -2.0f, 0.0f}, {INFINITY, 1.0f, NAN, 0.0f}};
+    _Alignas(64) unsigned char qb[128];
+    CHECK(bk_q8_quantize(qb, bad, BK_F32, 2, 4) == 0);
+    const int8_t *qq = (const int8_t *)qb;
+    const float *qs = (const float *)(const void *)(qb + bk_q8_scales_offset(2, 4));
+    CHECK(qq[0] == 0 && qq[1] == 64 && qq[2] == -127 && qs[0] == 2.0f / 127.0f);
+    CHECK(isinf(qs[1]) && qq[4] == 0 && qq[5] == 0 && qq[6] == 0);
+    bk_tensor q8;
+    CHECK(o->tensor_alloc(be, &q8, BK_Q8, 8, 16) == 0);
+    CHECK(o->upload_rows(be, &q8, 0, 8, xb.data) == -1 && has(o->last_error(be), "Q8"));
+    o->tensor_free(be, &q8);
     bk_tensor freed = x;
     freed.data = NULL;
     CHECK(o->matmul(be, &out, &freed, &w, NULL, 1) == -1 && has(o->last_error(be), "no data"));
