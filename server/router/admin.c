@@ -495,6 +495,7 @@ static void describe(router *rt, http_request *r, const cJSON *body, const char 
         cJSON_AddStringToObject(bp, "tool_call_parser", k->tool_call_parser);
     if (k->request_timeout_s)
         cJSON_AddNumberToObject(bp, "request_timeout_s", (double)k->request_timeout_s);
+    if (k->cpu_int8_weights) cJSON_AddStringToObject(bp, "cpu_weights", "int8");
     if (!strcmp(status_of(rt, i), "Failed"))
         cJSON_AddStringToObject(
             o, "FailureReason",

@@ -123,6 +123,7 @@ static int parse_component_at(const cJSON *o, const char *where, cc_component *c
                                        "threads",
                                        "tool_call_parser",
                                        "request_timeout_s",
+                                       "cpu_weights",
                                        NULL};
     if (only_keys(o, keys, where, err, errlen)) return -1;
     if (get_str(o, "name", where, 1, c->name, sizeof c->name, err, errlen)) return -1;
@@ -181,6 +182,13 @@ static int parse_component_at(const cJSON *o, const char *where, cc_component *c
                  c->tool_call_parser, op_tool_format_names());
         return -1;
     }
+    char weights[16] = "";
+    if (get_str(o, "cpu_weights", where, 0, weights, sizeof weights, err, errlen)) return -1;
+    if (weights[0] && strcmp(weights, "stored") && strcmp(weights, "int8")) {
+        snprintf(err, errlen, "%scpu_weights: '%s' is not one of stored, int8", where, weights);
+        return -1;
+    }
+    c->cpu_int8_weights = !strcmp(weights, "int8");
     return 0;
 }
 

@@ -24,6 +24,7 @@ typedef struct cc_component {
     int threads;                /* CPU backend threads; 0 = the worker's default */
     char tool_call_parser[32];  /* "" = detected by the worker */
     int64_t request_timeout_s;  /* 0 = none */
+    int cpu_int8_weights;       /* 1: the worker's --cpu-weights int8 */
 } cc_component;
 
 typedef struct cc_config {

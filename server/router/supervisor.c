@@ -157,6 +157,10 @@ int sup_worker_argv(const cc_config *cfg, const cc_component *c, const char *exe
         ARG("--request-timeout");
         ARG("%lld", (long long)c->request_timeout_s);
     }
+    if (c->cpu_int8_weights) {
+        ARG("--cpu-weights");
+        ARG("int8");
+    }
     if (c->memory_mib) { /* the worker holds it as a hard limit (docs/components.md) */
         ARG("--memory-mib");
         ARG("%lld", (long long)c->memory_mib);

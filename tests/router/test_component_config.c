@@ -38,7 +38,8 @@ int main(void)
         "{\"name\": \"general\", \"model\": \"/models/qwen3-4b\", \"memory_mib\": 12000, "
         "\"copies\": 2, \"max_num_seqs\": 64, \"max_waiting\": 32, \"max_model_len\": 8192, "
         "\"max_num_batched_tokens\": 512, \"kv_cache_tokens\": 4096, \"threads\": 3, "
-        "\"tool_call_parser\": \"llama3_json\", \"request_timeout_s\": 60},"
+        "\"tool_call_parser\": \"llama3_json\", \"request_timeout_s\": 60, \"cpu_weights\": "
+        "\"int8\"},"
         "{\"name\": \"small\", \"model\": \"s3://bucket/qwen3-0.6b/\", \"memory_mib\": 3000}]}";
     cc_config c;
     CHECKF(cc_config_parse(full, strlen(full), &c, err, sizeof err) == 0, "%s", err);
@@ -48,8 +49,10 @@ int main(void)
     CHECK(g->memory_mib == 12000 && g->copies == 2 && g->max_num_seqs == 64 &&
           g->max_model_len == 8192 && g->max_num_batched_tokens == 512 &&
           g->kv_cache_tokens == 4096 && g->threads == 3 &&
-          !strcmp(g->tool_call_parser, "llama3_json") && g->request_timeout_s == 60);
-    CHECK(s->copies == 1 && s->max_num_seqs == 0 && !strcmp(s->model, "s3://bucket/qwen3-0.6b/"));
+          !strcmp(g->tool_call_parser, "llama3_json") && g->request_timeout_s == 60 &&
+          g->cpu_int8_weights);
+    CHECK(s->copies == 1 && s->max_num_seqs == 0 && !s->cpu_int8_weights &&
+          !strcmp(s->model, "s3://bucket/qwen3-0.6b/"));
 
     /* 12000 x 2 + 3000 = 27000 MiB */
     CHECK(cc_check_shares(&c, 27000, "test", err, sizeof err) == 0);
@@ -70,11 +73,12 @@ int main(void)
           has_pair(argv, "--max-num-batched-tokens", "512") &&
           has_pair(argv, "--kv-cache-tokens", "4096") && has_pair(argv, "--threads", "3") &&
           has_pair(argv, "--tool-call-parser", "llama3_json") &&
-          has_pair(argv, "--request-timeout", "60"));
+          has_pair(argv, "--request-timeout", "60") && has_pair(argv, "--cpu-weights", "int8"));
     CHECK(has_pair(argv, "--memory-mib", "12000") && !has(argv, "--mps"));
     CHECK(sup_worker_argv(&c, s, "/bin/berth", "/tmp/x/1-0.sock", argv, store, sizeof store) == 0);
     CHECK(!has(argv, "--max-num-seqs") && !has(argv, "--max-waiting") && !has(argv, "--threads") &&
-          !has(argv, "--tool-call-parser") && has_pair(argv, "--memory-mib", "3000"));
+          !has(argv, "--tool-call-parser") && !has(argv, "--cpu-weights") &&
+          has_pair(argv, "--memory-mib", "3000"));
     CHECK(sup_worker_argv(&c, g, "/bin/berth", "/tmp/x/0-0.sock", argv, store, 64) == -1);
     cc_config_free(&c);
 
@@ -141,6 +145,8 @@ int main(void)
         "components[0].max_num_batched_tokens");
     bad("{\"components\": [{\"name\": \"a\", \"model\": \"m\", \"tool_call_parser\": \"xml\"}]}",
         "components[0].tool_call_parser: 'xml' is not one of");
+    bad("{\"components\": [{\"name\": \"a\", \"model\": \"m\", \"cpu_weights\": \"int4\"}]}",
+        "components[0].cpu_weights: 'int4' is not one of stored, int8");
     bad("{\"components\": [{\"name\": \"a\", \"model\": \"m\", \"memroy_mib\": 5}]}",
         "components[0].memroy_mib: unknown key");
     bad("{\"components\": [{\"name\": \"a\", \"model\": \"m\"}, {\"name\": \"a\", \"model\": "
