@@ -57,13 +57,9 @@ void request_list_remove(request_list *l, engine_request *r)
 
 /* ---- request lifetime ---- */
 
-/* With e->lock held (or before r was ever published). */
-static void request_free(engine_request *r)
+/* The arrays a request owns from submit on: one list for a failed submit and request_free. */
+static void free_request_arrays(engine_request *r)
 {
-    if (r->arrival_counted && --r->e->live_requests == 0) pthread_cond_broadcast(&r->e->drained);
-    kvb_table_free(&r->table);
-    sampler_state_free(&r->sampler);
-    constraint_detach(r);
     free(r->tokens);
     free(r->bias_ids);
     free(r->bias_values);
@@ -73,6 +69,16 @@ static void request_free(engine_request *r)
     free(r->plp_rank);
     free(r->plp_top_ids);
     free(r->plp_top_lps);
+}
+
+/* With e->lock held (or before r was ever published). */
+static void request_free(engine_request *r)
+{
+    if (r->arrival_counted && --r->e->live_requests == 0) pthread_cond_broadcast(&r->e->drained);
+    kvb_table_free(&r->table);
+    sampler_state_free(&r->sampler);
+    constraint_detach(r);
+    free_request_arrays(r);
     free(r->events);
     pthread_cond_destroy(&r->cond);
     free(r);
@@ -248,15 +254,7 @@ static engine_status request_new(engine *e, const int32_t *prompt, int32_t promp
 oom_free:
     if (r) {
         sampler_state_free(&r->sampler);
-        free(r->tokens);
-        free(r->bias_ids);
-        free(r->bias_values);
-        free(r->stop_ids);
-        free(r->scripted);
-        free(r->plp_logprob);
-        free(r->plp_rank);
-        free(r->plp_top_ids);
-        free(r->plp_top_lps);
+        free_request_arrays(r);
         free(r);
     }
 oom:
