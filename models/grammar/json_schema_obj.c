@@ -208,9 +208,9 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
             js_fail(c, "json schema: \"required\" must hold strings");
             return NULL;
         }
-    const cJSON *pp_decl = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
     const bool declares =
-        (cJSON_IsObject(props) && props->child) || (cJSON_IsObject(pp_decl) && pp_decl->child);
+        (cJSON_IsObject(props) && props->child) || (cJSON_IsObject(pp) && pp->child);
     /* Closed only by the declared_only default (not by the schema or strict): a required name
      * outside `properties` is still allowed, with any value. */
     const bool closed_by_default = !addl && !c->opt->strict && c->opt->declared_only && declares;
@@ -230,7 +230,6 @@ char *js_gen_object(js_ctx *c, const cJSON *s)
      * keys matching a pattern, with S, written after every defined property (a subset: the parse
      * of a defined key never forks into a pattern key); keys matching none (additionalProperties')
      * are only kept when S constrains nothing (else a subset: they are never produced). */
-    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(s, "patternProperties");
     const cJSON *pS = NULL;
     bool pp_on = cJSON_IsObject(pp) && pp->child, pS_free = false;
     if (pp && !cJSON_IsObject(pp)) {
