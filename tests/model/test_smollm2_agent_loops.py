@@ -187,3 +187,30 @@ def test_every_message_shape_renders(scripted):
                       "<|im_start|>assistant\nLet me look.<|im_end|>\n<|im_start|>tool\nsunny\n22 C<|im_end|>\n"
                       "<|im_start|>assistant\n<|im_end|>\n<|im_start|>tool\nrain later<|im_end|>\n"
                       "<|im_start|>system\nAnswer now.<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_langchain_function_calling_structured_output_gets_only_declared_keys():
+    """No script: LangChain's with_structured_output(method="function_calling") sends the pydantic
+    schema without additionalProperties and without strict, and forces the call by name. SmolLM2
+    used to invent keys there until max_tokens (berth allowed extra keys, as the JSON Schema spec
+    does); with vLLM's default (only the declared keys) it writes a call that parses into the model."""
+    from pydantic import BaseModel, Field
+
+    class Weather(BaseModel):
+        """The weather of a city."""
+        city: str = Field(max_length=20)
+        sunny: bool
+
+    need(GGUF, "the SmolLM2 GGUF (tools/fetch_data.sh)")
+    s = BerthServer(GGUF, "--backend", "cpu", "--max-model-len", "1024")
+    try:
+        llm = ChatOpenAI(model="smollm2", base_url=s.v1, api_key="unused", max_retries=0, max_tokens=60,
+                         temperature=0)
+        out = llm.with_structured_output(Weather, method="function_calling", include_raw=True).invoke(
+            "Is it sunny in Paris?")
+        assert out["parsing_error"] is None, out
+        assert isinstance(out["parsed"], Weather)
+        (tc,) = out["raw"].tool_calls
+        assert set(tc["args"]) <= {"city", "sunny"}, tc
+    finally:
+        s.stop()
